@@ -1,0 +1,3 @@
+from git_flowctl.entry import main
+
+raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""The command line: a thin click layer over the domain.
+
+Subcommands load lazily from ``COMMANDS`` so that `git flow-task start` imports only what start
+needs. ``--json`` is global and may stand before or after the subcommand (DESIGN §8).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from git_flowctl import __version__
+from git_flowctl.cli.output import Output, report_error
+from git_flowctl.errors import FlowError, UsageError
+
+# name -> (module, attribute, one-line help). The help is here so `--help` need not import all.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("setup", "init_command", "Create .flow/ and its config.yaml in one commit."),
+    "config": ("setup", "config_group", "Read and change .flow/config.yaml settings."),
+    "demo": ("setup", "demo_command", "Run a short demo in a throwaway repository."),
+    "epic": ("epics", "epic_group", "Create and show epics."),
+    "epics": ("epics", "epics_command", "List epics with their progress."),
+    "task": ("tasks", "task_group", "Create and show tasks."),
+    "tasks": ("tasks", "tasks_command", "List tasks (--epic, --status, --domain)."),
+    "list": ("tasks", "list_command", "List every epic and its tasks."),
+    "show": ("tasks", "show_command", "Show an epic or a task."),
+    "cat": ("tasks", "cat_command", "Print an epic's or a task's Markdown body."),
+    "start": ("work", "start_command", "Start a task (its dependencies must be done)."),
+    "done": ("work", "done_command", "Finish a task, with a summary and evidence."),
+    "block": ("work", "block_command", "Mark a task blocked, with a reason."),
+    "unblock": ("work", "unblock_command", "Return a blocked task to todo."),
+    "fail": ("work", "fail_command", "Record a failed attempt (up_for_retry, then failed)."),
+    "retry": ("work", "retry_command", "Return a failed task to todo (attempts reset)."),
+    "skip": ("work", "skip_command", "Skip a task, with a reason."),
+    "reopen": ("work", "reopen_command", "Reopen a done or skipped task (--cascade)."),
+    "release": ("work", "release_command", "Give an in-progress task back (to todo)."),
+    "status": ("insight", "status_command", "Counts per state, per epic."),
+}
+
+
+class FlowGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        import importlib
+
+        module = importlib.import_module(f"git_flowctl.cli.commands.{spec[0]}")
+        command: click.Command = getattr(module, spec[1])
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=FlowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="git flow-task")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """git flow-task: epics and tasks in the repository, every state change a commit.
+
+    Every command takes --json (before or after the subcommand) and then prints
+    {"success": true, ...} or {"success": false, "error": ...}. Exit codes: 0 ok, 1 refused or
+    invalid, 2 usage, 3 lost a race or claimed by another.
+    """
+
+
+def run(argv: list[str]) -> int:
+    """Run one command line; returns the exit code and never lets a traceback out."""
+    args, json_mode = _take_json_flag(argv)
+    out = Output(json_mode=json_mode)
+    try:
+        cli.main(args=args, prog_name="git flow-task", standalone_mode=False, obj=out)
+        return out.exit_code
+    except FlowError as error:
+        report_error(out, error)
+        return error.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Abort:
+        report_error(out, FlowError("interrupted"))
+        return 130
+    except click.ClickException as exc:
+        hint = None
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f"`{exc.ctx.command_path} --help` shows the usage"
+        report_error(out, UsageError(exc.format_message(), hint=hint))
+        return 2
+    except KeyboardInterrupt:
+        report_error(out, FlowError("interrupted"))
+        return 130
+    except BrokenPipeError:
+        _silence_broken_pipe()
+        return 1
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for FLOW_DEBUG
+        if os.environ.get("FLOW_DEBUG"):
+            raise
+        report_error(out, FlowError(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint="this is a bug in git flow-task; rerun with FLOW_DEBUG=1 for the traceback and report it"))
+        return 1
+
+
+def _take_json_flag(argv: list[str]) -> tuple[list[str], bool]:
+    args: list[str] = []
+    json_mode = False
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            args.extend(argv[index:])
+            break
+        if arg == "--json":
+            json_mode = True
+        else:
+            args.append(arg)
+    return args, json_mode
+
+
+def _silence_broken_pipe() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def payload_defaults() -> dict[str, Any]:
+    return {"success": True}

@@ -1,0 +1,202 @@
+"""Tasks: task create|show, tasks, list, show, cat."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from git_flowctl import ops
+from git_flowctl.cli.common import (
+    apply_change,
+    context_for,
+    get_output,
+    mode_of,
+    mutating,
+    open_workspace,
+    read_text,
+    rev_option,
+)
+from git_flowctl.cli.render import styled_state, task_table
+from git_flowctl.model import Epic, Task
+from git_flowctl.views import epic_detail, epic_summary, task_detail, task_summary
+
+
+@click.group("task")
+def task_group() -> None:
+    """Create and show tasks."""
+
+
+def _split_list(values: tuple[str, ...]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+@task_group.command("create")
+@click.option("--epic", "epic_ref", required=True, metavar="EPIC", help="The epic (fn-1 or its full ID).")
+@click.option("--title", required=True, help="What the task does.")
+@click.option("--deps", multiple=True, metavar="IDS", help="Task IDs it depends on (comma-separated, repeatable).")
+@click.option("--priority", type=int, help="Lower runs first; absent sorts last.")
+@click.option("--domain", help="Free text: backend, frontend, docs, ...")
+@click.option("--files", multiple=True, metavar="PATHS", help="Paths the task owns (comma-separated, repeatable).")
+@click.option("--description", metavar="TEXT", help="The ## Description (text, @file or -).")
+@click.option("--acceptance", metavar="TEXT", help="The ## Acceptance checklist (text, @file or -).")
+@mutating
+def task_create(epic_ref: str, title: str, deps: tuple[str, ...], priority: int | None,
+                domain: str | None, files: tuple[str, ...], description: str | None,
+                acceptance: str | None, no_commit: bool, dry_run: bool, message: str | None,
+                actor: str | None) -> None:
+    """Create a task in an epic (status todo)."""
+    out = get_output()
+    ws = open_workspace(out)
+    mode = mode_of(no_commit, dry_run)
+    ctx = context_for(ws, actor, mode)
+    description_text = read_text(description, "the description")
+    acceptance_text = read_text(acceptance, "the acceptance")
+    apply_change(out, ws, lambda plan: ops.create_task(
+        plan, epic_ref, title, ctx, depends_on=_split_list(deps), priority=priority, domain=domain,
+        files=_split_list(files), description=description_text, acceptance=acceptance_text),
+        mode, message)
+
+
+def _show(ref: str, rev: str | None) -> None:
+    out = get_output()
+    ws = open_workspace(out)
+    plan = ws.load_plan(rev)
+    plan.require_initialized()
+    item = plan.resolve_any(ref)
+    if isinstance(item, Task):
+        detail = task_detail(plan, item)
+        out.emit(detail, lambda console: _render_task(console, detail))
+    else:
+        assert isinstance(item, Epic)
+        detail = epic_detail(plan, item)
+        out.emit(detail, lambda console: _render_epic(console, detail))
+
+
+def _render_task(console: object, detail: dict[str, object]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    assert isinstance(console, Console)
+    console.print(f"[bold]{escape(str(detail['id']))}[/bold]  {escape(str(detail['title']))}")
+    console.print(f"  status      {styled_state(str(detail['status']))}"
+                  + (f" (stored: {detail['stored_status']})" if detail["status"] != detail["stored_status"] else "")
+                  + (f", {detail['view_state']}" if detail["view_state"] in ("ready", "waiting") else ""))
+    rows = [("epic", detail.get("epic")), ("depends on", ", ".join(detail["depends_on"]) or "-"),  # type: ignore[arg-type]
+            ("blocked by", ", ".join(detail["blocked_by"]) or None),  # type: ignore[arg-type]
+            ("priority", detail.get("priority")), ("domain", detail.get("domain")),
+            ("assignee", detail.get("assignee")),
+            ("files", ", ".join(detail.get("files") or []) or None),  # type: ignore[arg-type]
+            ("attempts", f"{detail['attempts']}/{detail['max_retries']}" if detail["attempts"] else None),
+            ("blocked", detail.get("blocked_reason")), ("skipped", detail.get("skipped_reason")),
+            ("file", detail.get("spec_path"))]
+    for label, value in rows:
+        if value is not None:
+            console.print(f"  {label:<11} {escape(str(value))}")
+    for title in ("description", "acceptance", "done_summary", "evidence"):
+        text = detail.get(title)
+        if text:
+            console.print(f"\n[bold]{title.replace('_', ' ').capitalize()}[/bold]")
+            console.print(escape(str(text)))
+
+
+def _render_epic(console: object, detail: dict[str, object]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    assert isinstance(console, Console)
+    console.print(f"[bold]{escape(str(detail['id']))}[/bold]  {escape(str(detail['title']))}  "
+                  f"{styled_state(str(detail['status']))}  "
+                  f"{detail['done']}/{len(detail['tasks'])} done")  # type: ignore[arg-type]
+    deps = detail.get("depends_on_epics") or []
+    if deps:
+        console.print(f"  depends on  {escape(', '.join(deps))}")  # type: ignore[arg-type]
+    task_table(console, list(detail["tasks"]))  # type: ignore[call-overload]
+
+
+@task_group.command("show")
+@click.argument("task")
+@rev_option
+def task_show(task: str, rev: str | None) -> None:
+    """Show a task: fields, derived state, body sections."""
+    _show(task, rev)
+
+
+@click.command("show")
+@click.argument("ref", metavar="ID")
+@rev_option
+def show_command(ref: str, rev: str | None) -> None:
+    """Show an epic (with its tasks) or a task."""
+    _show(ref, rev)
+
+
+@click.command("cat")
+@click.argument("ref", metavar="ID")
+@rev_option
+def cat_command(ref: str, rev: str | None) -> None:
+    """Print the Markdown body of an epic or a task (with --json: {"id", "body"})."""
+    out = get_output()
+    ws = open_workspace(out)
+    plan = ws.load_plan(rev)
+    item = plan.resolve_any(ref)
+    if out.json_mode:
+        out.emit({"id": item.id, "path": item.path, "body": item.doc.body})
+    else:
+        sys.stdout.write(item.doc.body)
+
+
+@click.command("tasks")
+@click.option("--epic", "epic_ref", metavar="EPIC", help="Only this epic's tasks.")
+@click.option("--status", "status_filter", multiple=True, metavar="STATE",
+              help="Only tasks in this state (repeatable; derived states like upstream_failed work).")
+@click.option("--domain", metavar="DOMAIN", help="Only tasks of this domain.")
+@rev_option
+def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: str | None,
+                  rev: str | None) -> None:
+    """List tasks."""
+    out = get_output()
+    ws = open_workspace(out)
+    plan = ws.load_plan(rev)
+    plan.require_initialized()
+    epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
+    rows = []
+    for task in plan.sorted_tasks():
+        if epic_id and task.epic != epic_id:
+            continue
+        if domain and task.domain != domain:
+            continue
+        if status_filter and plan.state_of(task.id) not in status_filter \
+                and plan.view_state(task.id) not in status_filter:
+            continue
+        rows.append(task_summary(plan, task))
+    out.emit({"tasks": rows, "count": len(rows)},
+             lambda console: task_table(console, rows) if rows else console.print("no tasks"))
+
+
+@click.command("list")
+@rev_option
+def list_command(rev: str | None) -> None:
+    """List every epic and its tasks."""
+    out = get_output()
+    ws = open_workspace(out)
+    plan = ws.load_plan(rev)
+    plan.require_initialized()
+    epics = [epic_summary(plan, e) for e in plan.sorted_epics()]
+    tasks = [task_summary(plan, t) for t in plan.sorted_tasks()]
+
+    def render(console: object) -> None:
+        from rich.console import Console
+        from rich.markup import escape
+
+        assert isinstance(console, Console)
+        if not epics:
+            console.print("no epics yet: `git flow-task epic create --title ...`")
+        for epic in epics:
+            console.print(f"\n[bold]{escape(epic['id'])}[/bold]  {escape(epic['title'])}  "
+                          f"{styled_state(epic['status'])}  {epic['done']}/{epic['tasks']} done")
+            rows = [t for t in tasks if t["epic"] == epic["id"]]
+            if rows:
+                task_table(console, rows)
+
+    out.emit({"epics": epics, "tasks": tasks, "epic_count": len(epics), "task_count": len(tasks)},
+             render)

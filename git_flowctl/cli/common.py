@@ -1,0 +1,130 @@
+"""Shared pieces of the command modules: options, the workspace, running a change."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from git_flowctl.cli.output import Output
+from git_flowctl.errors import FlowError, UsageError
+from git_flowctl.ops import Context
+from git_flowctl.workspace import Workspace
+from git_flowctl.writer import Builder, Mode, Outcome, Writer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def get_output() -> Output:
+    ctx = click.get_current_context()
+    obj = ctx.find_root().obj
+    if not isinstance(obj, Output):
+        obj = Output(json_mode=False)
+        ctx.find_root().obj = obj
+    return obj
+
+
+def open_workspace(out: Output) -> Workspace:
+    ws = Workspace()
+    out.display_path = ws.rel
+    return ws
+
+
+def read_text(value: str | None, what: str) -> str | None:
+    """Text arguments: literal text, ``@path`` for a file's content, ``-`` for stdin."""
+    if value is None:
+        return None
+    if value == "-":
+        return sys.stdin.read()
+    if value.startswith("@") and len(value) > 1:
+        path = Path(value[1:])
+        try:
+            return path.read_text("utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {what} from {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"cannot read {what} from {path}: not UTF-8") from None
+    return value
+
+
+def rev_option(func: F) -> F:
+    return click.option("--rev", metavar="REV",
+                        help="Read the plan of this revision from git objects (no checkout).")(func)
+
+
+def mutating(func: F) -> F:
+    """Options every mutating command takes (DESIGN §2)."""
+    options = [
+        click.option("--no-commit", is_flag=True,
+                     help="Write and stage the file only; your next `git commit` records it."),
+        click.option("--dry-run", is_flag=True, help="Print the change and write nothing."),
+        click.option("-m", "--message", metavar="TEXT", help="Extra text for the commit body."),
+        click.option("--actor", metavar="NAME",
+                     help="Who acts (default: FLOW_ACTOR, git user.email, user.name, $USER)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def force_option(func: F) -> F:
+    return click.option("--force", is_flag=True,
+                        help="Override the state machine or a gate (recorded as force=1).")(func)
+
+
+def mode_of(no_commit: bool, dry_run: bool) -> Mode:
+    if no_commit and dry_run:
+        raise UsageError("--no-commit and --dry-run cannot be combined")
+    if dry_run:
+        return Mode.DRY_RUN
+    return Mode.STAGE if no_commit else Mode.COMMIT
+
+
+def context_for(ws: Workspace, actor: str | None, mode: Mode, force: bool = False) -> Context:
+    if mode is Mode.COMMIT:
+        now = ws.identities[0].iso()
+    else:
+        try:
+            now = ws.identities[0].iso()
+        except FlowError:
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Context(actor=ws.actor(actor), now=now, force=force)
+
+
+def apply_change(out: Output, ws: Workspace, build: Builder, mode: Mode,
+                 message: str | None, human: Callable[[Outcome], str] | None = None) -> Outcome:
+    outcome = Writer(ws, message=message).apply(build, mode)
+    emit_outcome(out, outcome, human)
+    return outcome
+
+
+def emit_outcome(out: Output, outcome: Outcome, human: Callable[[Outcome], str] | None = None) -> None:
+    payload = outcome.payload()
+    if out.json_mode:
+        out.emit(payload)
+        return
+    console = out.console
+    if outcome.mode is Mode.DRY_RUN:
+        console.print("[bold]dry run[/bold]: nothing written. The commit would be:", highlight=False)
+        console.print(outcome.message.rstrip(), markup=False, highlight=False)
+        if outcome.diff:
+            console.print(outcome.diff.rstrip(), markup=False, highlight=False)
+        return
+    text = human(outcome) if human else str(payload.get("message", ""))
+    if outcome.noop:
+        console.print(f"{text} (nothing to change)", markup=False, highlight=False)
+    elif outcome.mode is Mode.STAGE:
+        console.print(f"{text} [dim](staged; your next `git commit` records it)[/dim]", highlight=False)
+    else:
+        short = (outcome.commit or "")[:7]
+        console.print(f"[green]✓[/green] {click_escape(text)} [dim]({short})[/dim]", highlight=False)
+
+
+def click_escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,85 @@
+"""Printing results: JSON for programs, rich for people (colour off under NO_COLOR or a pipe)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from git_flowctl.document import DocumentError
+from git_flowctl.errors import FlowError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+Render = Callable[["Console"], None]
+
+
+class Output:
+    def __init__(self, *, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        self.exit_code = 0
+        self._console: Console | None = None
+        self.display_path: Callable[[str], str] = lambda path: path
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            self._console = make_console(sys.stdout)
+        return self._console
+
+    def emit(self, payload: dict[str, Any], render: Render | str | None = None) -> None:
+        """Print a command's result: ``{"success": true, **payload}``, or the human rendering."""
+        if self.json_mode:
+            print_json({"success": True, **payload})
+            return
+        if render is None:
+            message = payload.get("message")
+            if message:
+                self.console.print(str(message), highlight=False, markup=False)
+            return
+        if isinstance(render, str):
+            self.console.print(render, highlight=False)
+            return
+        render(self.console)
+
+    def fail(self, payload: dict[str, Any], message: str, exit_code: int = 1) -> None:
+        """A result that is itself a refusal (validate found errors): JSON or text, then exit."""
+        self.exit_code = exit_code
+        if self.json_mode:
+            print_json({"success": False, "error": message, **payload})
+        else:
+            sys.stderr.write(f"error: {message}\n")
+
+
+def make_console(file: Any) -> Console:
+    from rich.console import Console
+
+    is_tty = hasattr(file, "isatty") and file.isatty()
+    width = None if is_tty else int(os.environ.get("COLUMNS", "0") or 0) or 120
+    return Console(file=file, width=width, no_color=bool(os.environ.get("NO_COLOR")) or None,
+                   highlight=False, soft_wrap=not is_tty)
+
+
+def print_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def report_error(out: Output, error: FlowError) -> None:
+    message = error.message
+    if isinstance(error, DocumentError):
+        location = out.display_path(error.path)
+        message = f"{location}:{error.line}: {error.problem}" if error.line else f"{location}: {error.problem}"
+    if out.json_mode:
+        details = {k: v for k, v in error.details.items() if k not in ("success", "error")}
+        if isinstance(error, DocumentError):
+            details["file"] = out.display_path(error.path)
+        print_json({"success": False, "error": message, "hint": error.hint, **details})
+        return
+    sys.stderr.write(f"error: {message}\n")
+    if error.hint:
+        sys.stderr.write(f"hint: {error.hint}\n")
+    sys.stderr.flush()

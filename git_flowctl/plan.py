@@ -1,0 +1,147 @@
+"""A plan: every epic and task of one tree, read from a ``Source``, with ID resolution."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from git_flowctl import ids, states
+from git_flowctl.config import CONFIG_PATH, Config
+from git_flowctl.document import Document, DocumentError
+from git_flowctl.errors import FlowError
+from git_flowctl.model import EPICS_DIR, TASKS_DIR, Epic, Task
+from git_flowctl.sources import Source
+
+
+class NotInitializedError(FlowError):
+    pass
+
+
+@dataclass
+class Plan:
+    source: Source
+    config: Config
+    epics: dict[str, Epic] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    initialized: bool = True
+    _effective: dict[str, str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, source: Source, *, strict: bool = True) -> Plan:
+        """Read every epic and task. ``strict`` raises on the first bad file (file and line)."""
+        config_bytes = source.read(CONFIG_PATH)
+        config = Config.parse(config_bytes)
+        plan = cls(source=source, config=config)
+        plan.initialized = config_bytes is not None or bool(source.list_files(TASKS_DIR)) \
+            or bool(source.list_files(EPICS_DIR))
+        for name in source.list_files(EPICS_DIR):
+            if not name.endswith(".md"):
+                continue
+            epic = Epic.from_document(_read_doc(source, f"{EPICS_DIR}/{name}"), name[:-3])
+            plan.epics[epic.id] = epic
+        for name in source.list_files(TASKS_DIR):
+            if not name.endswith(".md"):
+                continue
+            task = Task.from_document(_read_doc(source, f"{TASKS_DIR}/{name}"), name[:-3])
+            plan.tasks[task.id] = task
+        if strict:
+            for task in plan.tasks.values():
+                if task.epic not in plan.epics:
+                    raise DocumentError(task.path, task.doc.line_of("epic"),
+                                        f"task's epic {task.epic} does not exist",
+                                        hint="create it with `git flow-task epic create` or fix `epic:`")
+        return plan
+
+    def require_initialized(self) -> None:
+        if not self.initialized:
+            raise NotInitializedError(
+                f"no .flow/ plan in the {self.source.label}",
+                hint="run `git flow-task init` first")
+
+    # Lookup ---------------------------------------------------------------------------------
+
+    def resolve_task(self, ref: str) -> str:
+        return ids.resolve(ref, self.tasks, kind="task")
+
+    def resolve_epic(self, ref: str) -> str:
+        return ids.resolve(ref, self.epics, kind="epic")
+
+    def task(self, ref: str) -> Task:
+        return self.tasks[self.resolve_task(ref)]
+
+    def epic(self, ref: str) -> Epic:
+        return self.epics[self.resolve_epic(ref)]
+
+    def resolve_any(self, ref: str) -> Task | Epic:
+        """An epic or a task, by exact or short ID."""
+        parsed = ids.parse_id(ref)
+        if parsed is None:
+            found = ids.resolve(ref, [*self.epics, *self.tasks])
+            return self.tasks.get(found) or self.epics[found]
+        return self.task(ref) if parsed.is_task else self.epic(ref)
+
+    def tasks_of(self, epic_id: str) -> list[Task]:
+        return sorted((t for t in self.tasks.values() if t.epic == epic_id),
+                      key=lambda t: ids.id_sort_key(t.id))
+
+    def sorted_tasks(self, only: Iterable[str] | None = None) -> list[Task]:
+        chosen = self.tasks.values() if only is None else (self.tasks[i] for i in only)
+        return sorted(chosen, key=lambda t: ids.id_sort_key(t.id))
+
+    def sorted_epics(self) -> list[Epic]:
+        return sorted(self.epics.values(), key=lambda e: ids.id_sort_key(e.id))
+
+    def dependents(self, task_id: str) -> list[Task]:
+        return [t for t in self.sorted_tasks() if task_id in t.depends_on]
+
+    # States ---------------------------------------------------------------------------------
+
+    def effective_states(self) -> dict[str, str]:
+        """Stored states with ``upstream_failed`` derived (computed once per plan)."""
+        if self._effective is None:
+            self._effective = states.effective_states(
+                {t.id: t.status for t in self.tasks.values()},
+                {t.id: t.depends_on for t in self.tasks.values()},
+                {t.id: t.trigger_rule for t in self.tasks.values()},
+            )
+        return self._effective
+
+    def state_of(self, task_id: str) -> str:
+        return self.effective_states().get(task_id, states.MISSING)
+
+    def dependency_states(self, task: Task) -> dict[str, str]:
+        effective = self.effective_states()
+        return {dep: effective.get(dep, states.MISSING) for dep in task.depends_on}
+
+    def unsatisfied_dependencies(self, task: Task) -> list[str]:
+        return states.unsatisfied(task.trigger_rule, self.dependency_states(task))
+
+    def view_state(self, task_id: str) -> str:
+        """What a board shows: ``ready`` and ``waiting`` split out of todo/up_for_retry."""
+        state = self.state_of(task_id)
+        if state in states.STARTABLE:
+            return states.WAITING if self.unsatisfied_dependencies(self.tasks[task_id]) else states.READY
+        return state
+
+    def gate(self, task: Task, action: str) -> None:
+        """Refuse to start or finish a task whose dependencies are not satisfied, naming each."""
+        blocking = self.unsatisfied_dependencies(task)
+        if not blocking:
+            return
+        effective = self.effective_states()
+        listed = ", ".join(f"{dep} ({effective.get(dep, states.MISSING)})" for dep in blocking)
+        raise FlowError(
+            f"cannot {action} {task.id}: dependencies not satisfied: {listed}",
+            hint="finish those first (`git flow-task ready` lists what can start)",
+            id=task.id, blocked_by=blocking)
+
+    def next_task_number(self, epic_id: str) -> int:
+        numbers = [t.number for t in self.tasks.values() if t.epic == epic_id]
+        return max(numbers, default=0) + 1
+
+
+def _read_doc(source: Source, path: str) -> Document:
+    raw = source.read(path)
+    if raw is None:
+        raise DocumentError(path, None, "cannot be read")
+    return Document.parse(raw, path)

@@ -1,0 +1,122 @@
+"""Where a plan is read from: the work tree, a commit's tree, or the index.
+
+Reading a revision goes straight to git objects, with no checkout (DESIGN §4). Only this module
+and the writer know the difference; everything else asks a ``Source`` for bytes by path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import pygit2
+
+
+class Source(Protocol):
+    label: str
+
+    def read(self, path: str) -> bytes | None: ...
+
+    def list_files(self, directory: str) -> list[str]:
+        """Names of the regular files directly inside ``directory`` (repo-relative)."""
+        ...
+
+    def blob_id(self, path: str) -> str | None:
+        """The git blob ID of a path when the source knows it cheaply (cache key), else None."""
+        ...
+
+
+class WorkTreeSource:
+    def __init__(self, root: Path, label: str = "working tree") -> None:
+        self.root = root
+        self.label = label
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            return (self.root / path).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def list_files(self, directory: str) -> list[str]:
+        try:
+            with os.scandir(self.root / directory) as entries:
+                return sorted(entry.name for entry in entries
+                              if entry.is_file() and not entry.name.startswith("."))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def blob_id(self, path: str) -> str | None:
+        return None
+
+
+class TreeSource:
+    """A commit's tree (``--rev``), or the HEAD tree the writer builds on."""
+
+    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree | None, label: str) -> None:
+        self.repo = repo
+        self.tree = tree
+        self.label = label
+
+    def _entry(self, path: str) -> pygit2.Object | None:
+        if self.tree is None:
+            return None
+        try:
+            return self.tree[path]
+        except KeyError:
+            return None
+
+    def read(self, path: str) -> bytes | None:
+        import pygit2
+
+        entry = self._entry(path)
+        if entry is None or entry.type != pygit2.enums.ObjectType.BLOB:
+            return None
+        return bytes(self.repo[entry.id].data)
+
+    def list_files(self, directory: str) -> list[str]:
+        import pygit2
+
+        entry = self._entry(directory)
+        if entry is None or entry.type != pygit2.enums.ObjectType.TREE:
+            return []
+        tree = self.repo[entry.id]
+        return sorted(item.name for item in tree
+                      if item.type == pygit2.enums.ObjectType.BLOB and not item.name.startswith("."))
+
+    def blob_id(self, path: str) -> str | None:
+        entry = self._entry(path)
+        return str(entry.id) if entry is not None else None
+
+
+class IndexSource:
+    """The staged content: what the next ``git commit`` will record."""
+
+    def __init__(self, repo: pygit2.Repository, index: pygit2.Index, label: str = "index") -> None:
+        self.repo = repo
+        self.index = index
+        self.label = label
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            entry = self.index[path]
+        except KeyError:
+            return None
+        return bytes(self.repo[entry.id].data)
+
+    def list_files(self, directory: str) -> list[str]:
+        prefix = directory.rstrip("/") + "/"
+        names = []
+        for entry in self.index:
+            if entry.path.startswith(prefix):
+                rest = entry.path[len(prefix):]
+                if "/" not in rest and not rest.startswith("."):
+                    names.append(rest)
+        return sorted(names)
+
+    def blob_id(self, path: str) -> str | None:
+        try:
+            return str(self.index[path].id)
+        except KeyError:
+            return None
