@@ -152,7 +152,8 @@ def set_config_value(text: str, dotted: str, value: Any) -> str:
     doc = Document.parse(f"---\n{body}---\n".encode(), CONFIG_PATH)
     top, *rest_parts = parts
     if rest_parts:
-        node = copy.deepcopy(doc.data.get(top)) if isinstance(doc.data.get(top), dict) else {}
+        existing = doc.data.get(top)
+        node: dict[str, Any] = copy.deepcopy(existing) if isinstance(existing, dict) else {}
         cursor = node
         for part in rest_parts[:-1]:
             child_node = cursor.get(part)

@@ -22,12 +22,11 @@ _TOP_LEVEL_KEY = re.compile(r"""^(?P<key>[A-Za-z_][\w.-]*|"[^"]*"|'[^']*')\s*:(?
 _FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})")
 _HEADING = re.compile(r"^## +(?P<title>.*?)\s*#*\s*$")
 
-_Loader: type[yaml.SafeLoader]
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _Loader(_BaseLoader):  # type: ignore[no-redef]
+class _Loader(_BaseLoader):  # type: ignore[misc]
     """Safe loader that keeps timestamps as the strings they were written as."""
 
 
@@ -135,7 +134,8 @@ class Document:
         try:
             data = load_yaml(front_text) if front_text.strip() else {}
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
+            # An unclosed bracket or quote is reported where it opened, not at the end of input.
+            mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
             line = mark.line + 2 if mark is not None else 2
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise DocumentError(path, line, f"invalid YAML in frontmatter: {problem}",

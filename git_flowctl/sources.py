@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     import pygit2
 
 
+def blob_bytes(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
+    import pygit2
+
+    blob = repo[oid]
+    if not isinstance(blob, pygit2.Blob):
+        raise TypeError(f"{oid} is not a blob")
+    return bytes(blob.data)
+
+
 class Source(Protocol):
     label: str
 
@@ -73,7 +82,7 @@ class TreeSource:
         entry = self._entry(path)
         if entry is None or entry.type != pygit2.enums.ObjectType.BLOB:
             return None
-        return bytes(self.repo[entry.id].data)
+        return blob_bytes(self.repo, entry.id)
 
     def list_files(self, directory: str) -> list[str]:
         import pygit2
@@ -82,8 +91,9 @@ class TreeSource:
         if entry is None or entry.type != pygit2.enums.ObjectType.TREE:
             return []
         tree = self.repo[entry.id]
-        return sorted(item.name for item in tree
-                      if item.type == pygit2.enums.ObjectType.BLOB and not item.name.startswith("."))
+        assert isinstance(tree, pygit2.Tree)
+        names = (item.name for item in tree if item.type == pygit2.enums.ObjectType.BLOB)
+        return sorted(name for name in names if name and not name.startswith("."))
 
     def blob_id(self, path: str) -> str | None:
         entry = self._entry(path)
@@ -103,7 +113,7 @@ class IndexSource:
             entry = self.index[path]
         except KeyError:
             return None
-        return bytes(self.repo[entry.id].data)
+        return blob_bytes(self.repo, entry.id)
 
     def list_files(self, directory: str) -> list[str]:
         prefix = directory.rstrip("/") + "/"

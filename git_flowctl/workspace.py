@@ -160,8 +160,10 @@ class Workspace:
         return found[0], found[1]
 
     def actor(self, override: str | None = None) -> str:
-        """Who acts: --actor, FLOW_ACTOR, git user.email, user.name, then $USER."""
+        """Who acts: --actor, FLOW_ACTOR, git's email (user.email, GIT_AUTHOR_EMAIL, EMAIL),
+        user.name, then $USER."""
         for candidate in (override, os.environ.get("FLOW_ACTOR"), self.config_value("user.email"),
+                          os.environ.get("GIT_AUTHOR_EMAIL"), os.environ.get("EMAIL"),
                           self.config_value("user.name"), os.environ.get("USER"),
                           os.environ.get("USERNAME")):
             if candidate and candidate.strip():

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from git_flowctl.errors import ConflictError, FlowError
 from git_flowctl.plan import Plan
-from git_flowctl.sources import IndexSource, TreeSource
+from git_flowctl.sources import IndexSource, TreeSource, blob_bytes
 from git_flowctl.trailers import Evidence, Transition, compose_message
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class Writer:
         change = build(plan)
         message = self._message(change)
         self._refuse_dirty(change, head.tree, staged_ok=False)
-        diff_parts = []
+        diff_parts: list[str] = []
         for path, content in sorted(change.writes.items()):
             old = _blob_text(self.repo, head.tree, path)
             new = content.decode("utf-8", errors="replace") if content is not None else ""
@@ -293,7 +293,9 @@ class Writer:
                     target.unlink()
                 continue
             # Check out as git would: the blob through the path's filters (eol, smudge).
-            with pygit2.BlobIO(self.repo[blobs[path]], as_path=path) as stream:
+            blob = self.repo[blobs[path]]
+            assert isinstance(blob, pygit2.Blob)
+            with pygit2.BlobIO(blob, as_path=path) as stream:
                 on_disk = stream.read()
             atomic_write(target, on_disk)
 
@@ -369,7 +371,7 @@ def _blob_text(repo: pygit2.Repository, tree: pygit2.Tree | None, path: str) -> 
         entry = tree[path]
     except KeyError:
         return ""
-    return bytes(repo[entry.id].data).decode("utf-8", errors="replace")
+    return blob_bytes(repo, entry.id).decode("utf-8", errors="replace")
 
 
 @dataclass
