@@ -182,6 +182,26 @@ class Workspace:
         return _OPERATIONS.get(name, (f"a git operation ({name.lower()})",
                                       "finish or abort it first"))
 
+    def default_branch(self, configured: str | None = None) -> str | None:
+        """The ref where work lands: config ``default_branch``, else the remote's HEAD
+        (``origin/HEAD``), else main or master (remote-tracking first); None when there is none."""
+        refs = self.repo.references
+        candidates: list[str] = []
+        if configured:
+            candidates += [f"refs/remotes/origin/{configured}", f"refs/heads/{configured}", configured]
+        try:
+            origin_head = refs["refs/remotes/origin/HEAD"]
+            if isinstance(origin_head.target, str):
+                candidates.append(origin_head.target)
+        except KeyError:
+            pass
+        for name in ("main", "master"):
+            candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
+        for candidate in candidates:
+            if candidate in refs:
+                return candidate
+        return None
+
     # Sources and plans ----------------------------------------------------------------------
 
     def work_tree_source(self) -> WorkTreeSource:

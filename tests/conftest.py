@@ -20,7 +20,7 @@ import pytest
 
 FIXED_DATE = "2026-01-05T10:00:00+00:00"
 AUTHOR = ("Alice Example", "alice@example.com")
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BIN_DIR = Path(sys.executable).parent
 FLOW_EXE = shutil.which("git-flow-task", path=str(BIN_DIR)) or "git-flow-task"
 
