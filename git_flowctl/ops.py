@@ -306,6 +306,11 @@ def render_evidence(evidence: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def evidence_trailer(task_id: str, evidence: Mapping[str, Any]) -> Evidence:
+    """The ``Flow-Evidence`` trailer that records ``evidence`` for a task."""
+    return Evidence(task_id, tuple(_evidence_pairs(evidence).items()))
+
+
 def _evidence_pairs(evidence: Mapping[str, Any] | None) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for key, value in (evidence or {}).items():

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from git_flowctl.errors import ConflictError, FlowError
 from git_flowctl.plan import Plan
-from git_flowctl.sources import IndexSource, TreeSource, blob_bytes
+from git_flowctl.sources import IndexSource, Source, TreeSource, blob_bytes
 from git_flowctl.trailers import Evidence, Transition, compose_message
 
 if TYPE_CHECKING:
@@ -98,10 +98,13 @@ Builder = Callable[[Plan], Change]
 
 
 class Writer:
-    def __init__(self, workspace: Workspace, *, message: str | None = None) -> None:
+    def __init__(self, workspace: Workspace, *, message: str | None = None,
+                 plan_loader: Callable[[Source], Plan] = Plan.load) -> None:
         self.ws = workspace
         self.repo = workspace.repo
         self.extra_message = message
+        # How the base plan is read; `import flowctl` in place reads past flowctl's own files.
+        self.load_plan = plan_loader
 
     # The one entry point ----------------------------------------------------------------------
 
@@ -119,7 +122,7 @@ class Writer:
     def _commit(self, build: Builder) -> Outcome:
         for attempt in range(_CAS_ATTEMPTS):
             head = _Head.read(self.repo)
-            plan = Plan.load(TreeSource(self.repo, head.tree, label="HEAD"))
+            plan = self.load_plan(TreeSource(self.repo, head.tree, label="HEAD"))
             change = build(plan)
             message = self._message(change)
             if not change.writes:
@@ -140,7 +143,7 @@ class Writer:
     def _stage(self, build: Builder) -> Outcome:
         index = self.repo.index
         index.read(force=True)
-        plan = Plan.load(IndexSource(self.repo, index))
+        plan = self.load_plan(IndexSource(self.repo, index))
         change = build(plan)
         message = self._message(change)
         if not change.writes:
@@ -156,7 +159,7 @@ class Writer:
 
     def _dry_run(self, build: Builder) -> Outcome:
         head = _Head.read(self.repo)
-        plan = Plan.load(TreeSource(self.repo, head.tree, label="HEAD"))
+        plan = self.load_plan(TreeSource(self.repo, head.tree, label="HEAD"))
         change = build(plan)
         message = self._message(change)
         self._refuse_dirty(change, head.tree, staged_ok=False)

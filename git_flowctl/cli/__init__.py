@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reopen": ("work", "reopen_command", "Reopen a done or skipped task (--cascade)."),
     "release": ("work", "release_command", "Give an in-progress task back (to todo)."),
     "status": ("insight", "status_command", "Counts per state, per epic."),
+    "import": ("migrate", "import_group", "Import a plan: from flowctl's .flow/, or an export."),
+    "export": ("migrate", "export_command", "Print the whole plan as one versioned JSON document."),
 }
 
 
