@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +209,11 @@ def test_older_deps_key_and_definition_status_without_state_file(repo: Repo, tmp
                                                 "files": ["src/a.py"]})
     write_json(flow / "tasks" / "fn-1.3.json", {"id": "fn-1.3", "epic": "fn-1", "title": "Third",
                                                 "status": "upstream_failed", "deps": ["fn-1.2"]})
+    write_json(flow / "tasks" / "fn-1.4.json", {"id": "fn-1.4", "epic": "fn-1", "title": "Fourth",
+                                                "status": "blocked", "deps": []})
     (flow / "tasks" / "fn-1.2.md").write_text("# Notes from the kickoff\n\n## Description\nX\n")
+    (flow / "tasks" / "fn-1.4.md").write_text("# fn-1.4 Fourth\n\n## Description\nY\n\n"
+                                              "## Done summary\nBlocked:\nNeeds an API key.\n")
     result = repo.ok("import", "flowctl", str(flow), "--state-dir", str(tmp_path / "no-state"))
     assert result["epics"] == ["fn-1"]
     first, second, third = (repo.ok("show", f"fn-1.{n}") for n in (1, 2, 3))
@@ -217,6 +223,9 @@ def test_older_deps_key_and_definition_status_without_state_file(repo: Repo, tmp
     assert second["domain"] == "backend" and second["files"] == ["src/a.py"]
     assert "deps" not in frontmatter(repo, ".flow/tasks/fn-1.2.md")
     assert third["status"] == "todo"  # upstream_failed is derived here, never stored
+    fourth = repo.ok("show", "fn-1.4")  # blocked by flowctl 0.26: the reason only in the spec
+    assert fourth["status"] == "blocked" and fourth["blocked_reason"] == "Needs an API key."
+    assert repo.ok("cat", "fn-1.4")["body"].startswith("## Description\nY\n")
     body = repo.ok("cat", "fn-1.2")["body"]
     assert body.startswith("# Notes from the kickoff\n")  # not a repeat of id and title: kept
     assert "## Acceptance\n" in body and "## Evidence\n" in body  # missing sections added
@@ -290,3 +299,11 @@ def test_not_a_flowctl_directory(repo: Repo, tmp_path: Path) -> None:
     assert "no flowctl plan" in refused.stderr and "hint:" in refused.stderr
     missing = repo.refused("import", "flowctl", str(tmp_path / "absent"))
     assert "is not a directory" in missing.stderr
+
+
+def test_import_export_and_primer_modules_import_neither_click_nor_rich() -> None:
+    code = ("import sys\n"
+            "import git_flowctl.importers.flowctl, git_flowctl.export, git_flowctl.primer\n"
+            "bad = [m for m in ('click', 'rich') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

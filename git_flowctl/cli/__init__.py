@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("insight", "status_command", "Counts per state, per epic."),
     "import": ("migrate", "import_group", "Import a plan: from flowctl's .flow/, or an export."),
     "export": ("migrate", "export_command", "Print the whole plan as one versioned JSON document."),
+    "prime": ("prime", "prime_command", "A primer for AI agents: the workflow, for this repository."),
 }
 
 

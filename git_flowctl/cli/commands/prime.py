@@ -1,0 +1,44 @@
+"""prime: a primer for AI agents about this repository."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from git_flowctl.cli.common import get_output, open_workspace
+from git_flowctl.workspace import Workspace
+
+
+@click.command("prime")
+def prime_command() -> None:
+    """Print a short primer for AI agents: the workflow, the --json contract and exit codes,
+    for this repository (its ID prefix, its epics, claims, hooks).
+
+    Under 1,000 tokens, meant to be pasted into an agent's context or run by it first.
+    """
+    from git_flowctl import primer
+    from git_flowctl.cli import COMMANDS
+
+    out = get_output()
+    ws = open_workspace(out)
+    plan = ws.load_plan()
+    actor = ws.actor()
+    setup = primer.Setup(actor=actor, actor_source=_actor_source(ws, actor))
+    text = primer.build(plan, setup, available=set(COMMANDS))
+    if out.json_mode:
+        out.emit({"primer": text, "words": len(text.split()), "characters": len(text),
+                  "actor": actor})
+    else:
+        sys.stdout.write(text)
+
+
+def _actor_source(ws: Workspace, actor: str) -> str:
+    if os.environ.get("FLOW_ACTOR", "").strip() == actor:
+        return "from FLOW_ACTOR"
+    if ws.config_value("user.email") == actor:
+        return "git user.email"
+    if ws.config_value("user.name") == actor:
+        return "git user.name"
+    return "from the environment"
