@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from git_flowctl import ids
+from git_flowctl import ids, ops
 from git_flowctl.config import CONFIG_PATH, Config
 from git_flowctl.document import Document, DocumentError
 from git_flowctl.errors import FlowError
@@ -129,6 +129,9 @@ def build_change(plan: Plan, incoming: ImportSet, ctx: Context) -> Change:
                  "then remove or rename what is in the way",
             differing=differing)
     if config.content is not None:
+        if not plan.initialized:  # what `init` would add besides config.yaml comes along
+            writes.update({path: content for path, content in ops.init(plan).writes.items()
+                           if path != CONFIG_PATH})
         writes[CONFIG_PATH] = config.content
     removed = [path for path in incoming.removals if plan.source.read(path) is not None]
     for path in removed:
