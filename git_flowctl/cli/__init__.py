@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import": ("migrate", "import_group", "Import a plan: from flowctl's .flow/, or an export."),
     "export": ("migrate", "export_command", "Print the whole plan as one versioned JSON document."),
     "prime": ("prime", "prime_command", "A primer for AI agents: the workflow, for this repository."),
+    "doctor": ("doctor", "doctor_command", "Check this setup; each problem with the command that fixes it."),
 }
 
 
