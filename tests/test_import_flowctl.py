@@ -200,7 +200,7 @@ def test_older_deps_key_and_definition_status_without_state_file(repo: Repo, tmp
     flow = tmp_path / "old" / ".flow"
     write_json(flow / "meta.json", {"schema_version": 1, "next_epic": 2})
     write_json(flow / "epics" / "fn-1.json", {"id": "fn-1", "title": "Legacy epic",
-                                               "status": "open"})
+                                               "status": "done"})
     write_json(flow / "tasks" / "fn-1.1.json", {"id": "fn-1.1", "epic": "fn-1", "title": "First",
                                                 "status": "done", "deps": [], "impl": "codex"})
     write_json(flow / "tasks" / "fn-1.2.json", {"id": "fn-1.2", "epic": "fn-1", "title": "Second",
@@ -216,6 +216,11 @@ def test_older_deps_key_and_definition_status_without_state_file(repo: Repo, tmp
                                               "## Done summary\nBlocked:\nNeeds an API key.\n")
     result = repo.ok("import", "flowctl", str(flow), "--state-dir", str(tmp_path / "no-state"))
     assert result["epics"] == ["fn-1"]
+    assert result["warnings"] == ["fn-1 is done, but not its tasks fn-1.2, fn-1.3, fn-1.4: "
+                                  "reopen the epic or finish them",
+                                  f"no flowctl state directory at {tmp_path / 'no-state'}: "
+                                  "statuses, assignees and evidence come from the definitions "
+                                  "alone (pass --state-dir if flowctl kept its state elsewhere)"]
     first, second, third = (repo.ok("show", f"fn-1.{n}") for n in (1, 2, 3))
     assert first["status"] == "done" and first["depends_on"] == []
     assert first["impl"] == "codex"

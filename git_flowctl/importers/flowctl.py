@@ -363,6 +363,12 @@ def _check_graph(epics: list[Incoming], tasks: list[Incoming], read: _Read) -> N
     if cycle:
         read.warnings.append(f"dependency cycle: {format_cycle(cycle)} "
                              "(`git flow-task validate` reports it until one link is removed)")
+    for epic in epics:
+        open_tasks = [task.id for task in tasks
+                      if ids.epic_of(task.id) == epic.id and task.status not in ("done", "skipped")]
+        if epic.status == "done" and open_tasks:
+            read.warnings.append(f"{epic.id} is done, but not its tasks {', '.join(open_tasks)}: "
+                                 "reopen the epic or finish them")
     numbers: dict[int, str] = {}
     for epic in epics:
         number = ids.epic_number(epic.id)
