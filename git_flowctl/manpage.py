@@ -72,7 +72,8 @@ def walk(cli: click.Group | None = None) -> Iterator[Entry]:
         from git_flowctl.cli import cli as root_cli
 
         cli = root_cli
-    root = click.Context(cli, info_name=PROG)
+    # With the group's settings (-h): click caches each command's help option on first use.
+    root = click.Context(cli, info_name=PROG, **cli.context_settings)
 
     def visit(group: click.Group, context: click.Context, path: list[str]) -> Iterator[Entry]:
         for name in group.list_commands(context):
@@ -102,7 +103,7 @@ def _paragraphs(text: str) -> list[str]:
 def render_man() -> str:
     from git_flowctl.cli import cli
 
-    description = _paragraphs(inspect.cleandoc(cli.help or ""))
+    description = _paragraphs(inspect.cleandoc(cli.help or ""))[1:]  # the first is NAME's line
     lines = [
         '.TH "GIT\\-FLOW\\-TASK" "1" "" "git\\-flowctl" "Git Manual"',
         ".SH NAME",

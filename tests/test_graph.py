@@ -131,8 +131,8 @@ def test_networkx_is_imported_only_by_graph_commands(flow_repo: Repo) -> None:
         "main(sys.argv[1:] + ['--json'])\n"
         "sys.stderr.write('NX' if 'networkx' in sys.modules else 'none')\n"
     )
-    for args, expected in ((["status"], "none"), (["ready"], "none"), (["next"], "none"),
-                           (["show", "fn-1.1"], "none"), (["dep", "add", "fn-1.3", "fn-1.2", "--dry-run"], "none"),
+    for args, expected in ((["status"], "none"), (["ready"], "none"),
+                           (["dep", "add", "fn-1.3", "fn-1.2", "--dry-run"], "none"),
                            (["graph"], "NX"), (["critical-path"], "NX")):
         result = subprocess.run([sys.executable, "-c", code, *args], cwd=flow_repo.path,
                                 capture_output=True, text=True)

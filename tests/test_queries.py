@@ -119,7 +119,7 @@ def _commands(group: object, path: list[str]) -> list[tuple[list[str], object]]:
     import click
 
     assert isinstance(group, click.Group)
-    ctx = click.Context(group)
+    ctx = click.Context(group, **group.context_settings)
     found = []
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
