@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import finish, report, time_command  # noqa: E402
+from _util import finish, report, time_command
 
 EXE = str(Path(sys.executable).parent / "git-flow-task")
 BRANCHES = 2000
