@@ -32,7 +32,6 @@ from git_flowctl.landing import Landing, landed_tasks
 from git_flowctl.model import TASK_SECTIONS, Epic, Task
 from git_flowctl.plan import Plan
 from git_flowctl.views import epic_detail, epic_summary, task_detail, task_summary
-from git_flowctl.workspace import Workspace
 
 
 @click.group("task")
@@ -43,10 +42,6 @@ def task_group() -> None:
 task_group.add_command(task_edit)
 task_group.add_command(task_set_deps)
 task_group.add_command(task_split)
-
-
-def _landing(ws: Workspace, plan: Plan, rev: str | None) -> Landing:
-    return landed_tasks(ws, plan, rev)
 
 
 def _mark_landed(rows: list[dict[str, Any]], landing: Landing) -> list[dict[str, Any]]:
@@ -107,7 +102,7 @@ def _show(ref: str, rev: str | None) -> None:
             raise
         _show_archived(plan, archived)
         return
-    landing = _landing(ws, plan, rev)
+    landing = landed_tasks(ws, plan, rev)
     if isinstance(item, Task):
         detail = task_detail(plan, item)
         detail["landed"] = item.id in landing.landed
@@ -243,7 +238,7 @@ def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: 
                 and plan.view_state(task.id) not in status_filter:
             continue
         rows.append(task_summary(plan, task))
-    landing = _landing(ws, plan, rev)
+    landing = landed_tasks(ws, plan, rev)
     _mark_landed(rows, landing)
     out.emit({"tasks": rows, "count": len(rows)},
              lambda console: task_table(console, rows, mark_landed=not landing.reading_default)
@@ -260,7 +255,7 @@ def list_command(rev: str | None) -> None:
     plan.require_initialized()
     epics = [epic_summary(plan, e) for e in plan.sorted_epics()]
     tasks = [task_summary(plan, t) for t in plan.sorted_tasks()]
-    landing = _landing(ws, plan, rev)
+    landing = landed_tasks(ws, plan, rev)
     _mark_landed(tasks, landing)
 
     def render(console: object) -> None:
