@@ -232,3 +232,24 @@ def test_renumber_keeps_an_archived_number_and_moves_the_live_epic(flow_repo: Re
 def test_epic_commands_refuse_unknown_epics(flow_repo: Repo, command: list[str]) -> None:
     result = flow_repo.refused(*command[:-1], "fn-9")
     assert "no epic 'fn-9'" in result.stderr
+
+
+def test_archive_and_renumber_trailers_parse_and_survive_no_commit(flow_repo: Repo) -> None:
+    from git_flowctl.trailers import Archive, Rename, parse_message
+
+    repo = flow_repo
+    _close_fn1(repo)
+    data = repo.ok("epic", "archive", "fn-1", "--no-commit")
+    assert data["trailers"] == [f"Flow-Archive: {name}" for name in (PREFIX, tid(1), tid(2), tid(3))]
+    assert sorted(repo.status().splitlines()) == sorted(
+        f"R  .flow/{kind}/{name}.md -> .flow/archive/{kind}/{name}.md"
+        for kind, name in (("epics", PREFIX), ("tasks", tid(1)), ("tasks", tid(2)), ("tasks", tid(3))))
+    pending = (repo.path / ".git" / "flow-pending-trailers.json").read_text()
+    assert f"Flow-Archive: {tid(2)}" in pending
+    message = "flow: x\n\nFlow-Rename: fn-2-a fn-4-a\nFlow-Archive: fn-1-b.3\nFlow-Rename: only-one\n"
+    parsed = parse_message(message)
+    assert parsed.renames == [Rename("fn-2-a", "fn-4-a")] and parsed.archived == ["fn-1-b.3"]
+    assert [m.reason for m in parsed.malformed] == ["expected `<old-id> <new-id>`"]
+    assert Archive("fn-1-b.3").line() == "Flow-Archive: fn-1-b.3"
+    git_view = repo.git("interpret-trailers", "--parse", input=message)
+    assert "Flow-Rename: fn-2-a fn-4-a" in git_view and "Flow-Archive: fn-1-b.3" in git_view

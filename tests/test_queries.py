@@ -139,7 +139,9 @@ def test_every_read_command_takes_rev() -> None:
         if isinstance(command, click.Group) or "--dry-run" in options or path[0] in NOT_PLAN_READERS:
             continue
         readers.append(" ".join(path))
-        assert "--rev" in options, f"`{' '.join(path)}` reads the plan but takes no --rev"
+        assert "--rev" in options, (
+            f"`{' '.join(path)}` reads the plan but takes no --rev: add it (cli.common.rev_option), "
+            "or, if it reads no plan, list it in NOT_PLAN_READERS")
     assert sorted(readers) == sorted(" ".join(c[:2] if c[0] in ("task", "epic", "config") else c[:1])
                                      for c in READ_COMMANDS), "READ_COMMANDS misses a read command"
 
