@@ -4,11 +4,12 @@ The document holds everything the files hold (every frontmatter field, unknown k
 ``extra``, the Markdown body) and, under ``derived``, what readers compute from them (effective
 state, ready/waiting, what blocks a task, epic progress). ``import json`` writes the files back
 from the stored parts and ignores the derived ones, so exporting, importing into an empty
-repository and exporting again gives the same document; only ``source`` (which revision and
-commit it was read from) belongs to one repository.
+repository and exporting again gives the same document; only ``source.commit`` (the commit it
+was read from) belongs to one repository. Like every read command's JSON, the document does not
+say whether it came from the working tree or ``--rev HEAD``: with a clean tree they are equal.
 
     {"format": "git-flow-task-export", "version": 1,
-     "source": {"rev": null, "read_from": "working tree", "commit": "<sha>"},
+     "source": {"commit": "<sha>"},      the commit read (HEAD, for the working tree)
      "config": {...},                    .flow/config.yaml as data
      "epics": [{"id", "path", <every epic field, null when absent>, "extra": {...},
                 "body": "...", "derived": {"tasks", "total", "done", "finished", "states"}}],
@@ -45,13 +46,13 @@ FORMAT = "git-flow-task-export"
 VERSION = 1
 
 
-def export_plan(plan: Plan, *, rev: str | None, commit: str | None) -> dict[str, Any]:
+def export_plan(plan: Plan, *, commit: str | None) -> dict[str, Any]:
     epics = [_epic_entry(plan, epic) for epic in plan.sorted_epics()]
     tasks = [_task_entry(plan, task) for task in plan.sorted_tasks()]
     return {
         "format": FORMAT,
         "version": VERSION,
-        "source": {"rev": rev, "read_from": plan.source.label, "commit": commit},
+        "source": {"commit": commit},
         "config": plan.config.raw,
         "epics": epics,
         "tasks": tasks,
@@ -154,7 +155,12 @@ def _incoming(entry: dict[str, Any], kind: str, label: str) -> Incoming:
 
 
 def _config_merge(config: dict[str, Any]) -> ConfigMerge:
+    """config.yaml from the document: written when absent, compared when present; a document
+    with no settings (exported where there was no config.yaml) leaves it alone."""
+
     def merge(existing: bytes | None) -> ConfigOutcome:
+        if not config:
+            return ConfigOutcome()
         if existing is not None:
             try:
                 current = Config.parse(existing).raw
@@ -164,7 +170,6 @@ def _config_merge(config: dict[str, Any]) -> ConfigMerge:
         if config == (load_yaml(CONFIG_TEMPLATE) or {}):
             return ConfigOutcome(CONFIG_TEMPLATE.encode("utf-8"))  # keep its comments
         header = "# git flow-task project settings (docs/file-format.md#config), from an export.\n"
-        return ConfigOutcome((header + (dump_yaml(config, flow_leaves=False) if config else ""))
-                             .encode("utf-8"))
+        return ConfigOutcome((header + dump_yaml(config, flow_leaves=False)).encode("utf-8"))
 
     return merge

@@ -127,7 +127,7 @@ def export_command(rev: str | None) -> None:
     plan = ws.load_plan(rev)
     plan.require_initialized()
     commit = _commit_of(ws, rev)
-    document = export_plan(plan, rev=rev, commit=commit)
+    document = export_plan(plan, commit=commit)
     if out.json_mode:
         out.emit(document)
     else:

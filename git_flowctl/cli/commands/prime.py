@@ -7,12 +7,13 @@ import sys
 
 import click
 
-from git_flowctl.cli.common import get_output, open_workspace
+from git_flowctl.cli.common import get_output, open_workspace, rev_option
 from git_flowctl.workspace import Workspace
 
 
 @click.command("prime")
-def prime_command() -> None:
+@rev_option
+def prime_command(rev: str | None) -> None:
     """Print a short primer for AI agents: the workflow, the --json contract and exit codes,
     for this repository (its ID prefix, its epics, claims, hooks).
 
@@ -23,7 +24,7 @@ def prime_command() -> None:
 
     out = get_output()
     ws = open_workspace(out)
-    plan = ws.load_plan()
+    plan = ws.load_plan(rev)
     actor = ws.actor()
     setup = primer.Setup(actor=actor, actor_source=_actor_source(ws, actor))
     text = primer.build(plan, setup, available=set(COMMANDS))
