@@ -1,0 +1,149 @@
+"""`board`: a plain snapshot without a terminal (every task once), rich on a terminal, --watch
+redrawing when a ref moves and ending cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, FLOW_EXE, Repo
+
+FULL_ID = re.compile(r"fn-\d+-[a-z0-9-]+\.\d+")
+TIMEOUT = 120  # generous: the machine is shared; nothing here waits on a timing margin
+
+
+@pytest.fixture
+def imported(repo: Repo, tmp_path: Path) -> Repo:
+    """The flowctl fixture: six tasks in every column, two epics, one dependency between them."""
+    project = tmp_path / "flowctl"
+    shutil.copytree(FIXTURES / "flowctl-0.26", project)
+    repo.ok("import", "flowctl", str(project / "repo-flow"), "--state-dir",
+            str(project / "flow-state"))
+    return repo
+
+
+def test_plain_snapshot_lists_every_task_once(imported: Repo) -> None:
+    result = imported.flow("board")
+    assert result.exit_code == 0, result
+    out = result.stdout
+    tasks = [t["id"] for t in imported.ok("tasks")["tasks"]]
+    assert len(tasks) == 6
+    for task_id in tasks:
+        assert len(re.findall(re.escape(task_id) + r"(?![\d])", out)) == 1, task_id
+    assert sorted(FULL_ID.findall(out)) == sorted(tasks)  # and nothing else by its full ID
+    assert "in_progress (1)\n  * fn-1-add-oauth-login.2  Implement JWT middleware  " \
+           "@alice@example.com" in out
+    assert "blocked (1)\n    fn-1-add-oauth-login.3  Add login UI  " \
+           "(Waiting on UI design review.)" in out
+    assert "ready (1): the queue, in the order `next` takes it\n" \
+           "    1. fn-2-billing-dashboard-fur-kunden.1  Invoice table" in out
+    assert "  * fn-1-add-oauth-login.4  End-to-end login tests  (waits for fn-1.2, fn-1.3)" in out
+    assert "Critical path (2 tasks, marked *): fn-1.2 -> fn-1.4" in out
+    assert re.search(r"fn-1-add-oauth-login +\[#####-+\] 1/4  open  Add OAuth login", out)
+    assert "(waits for fn-1-add-oauth-login)" in out
+    assert "Latest transitions" in out and "fn-1.1  none -> done  import by alice@example.com" in out
+    assert "\x1b[" not in out  # no terminal, no escape codes
+
+
+def test_epic_filter_and_json_agree_with_ready_and_critical_path(imported: Repo) -> None:
+    data = imported.ok("board")
+    assert data["ready"] == [t["id"] for t in imported.ok("ready")["ready"]]
+    assert data["critical_path"] == [t["id"] for t in imported.ok("critical-path")["path"]]
+    assert [card["id"] for card in data["columns"]["in_progress"]] == ["fn-1-add-oauth-login.2"]
+    assert [e["id"] for e in data["epics"]] == ["fn-1-add-oauth-login",
+                                               "fn-2-billing-dashboard-fur-kunden"]
+    assert data["events"][0]["action"] == "import"
+    only = imported.flow("board", "--epic", "fn-2")
+    assert only.exit_code == 0
+    assert sorted(FULL_ID.findall(only.stdout)) == ["fn-2-billing-dashboard-fur-kunden.1",
+                                                    "fn-2-billing-dashboard-fur-kunden.2"]
+    assert "fn-1.1  none -> done" not in only.stdout  # transitions of the epic only
+    unknown = imported.refused("board", "--epic", "fn-9")
+    assert "no epic 'fn-9'" in unknown.stderr
+
+
+def test_board_of_a_repository_without_a_plan_says_how_to_start(repo: Repo) -> None:
+    refused = repo.refused("board")
+    assert "git flow-task init" in refused.stderr
+
+
+def _read_until(stream: object, wanted: str, seen: list[str]) -> None:
+    """Read lines into ``seen`` until one contains ``wanted`` (the caller's timer kills a hang)."""
+    while True:
+        line = stream.readline()  # type: ignore[attr-defined]
+        if not line:
+            raise AssertionError(f"output ended before {wanted!r}:\n{''.join(seen)}")
+        seen.append(line)
+        if wanted in line:
+            return
+
+
+def test_watch_without_a_terminal_prints_a_snapshot_per_change_and_stops_on_ctrl_c(
+        imported: Repo) -> None:
+    process = subprocess.Popen([FLOW_EXE, "board", "--watch", "--interval", "0.05"],
+                               cwd=imported.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    watchdog = threading.Timer(TIMEOUT, process.kill)
+    watchdog.start()
+    try:
+        seen: list[str] = []
+        _read_until(process.stdout, "Critical path", seen)
+        assert "ready (1)" in "".join(seen)
+        imported.ok("start", "fn-2.1", env={"FLOW_ACTOR": "bob"})
+        _read_until(process.stdout, "Board:", seen)
+        _read_until(process.stdout, "Critical path", seen)
+        second = "".join(seen).rsplit("Board:", 1)[1]
+        assert "in_progress (2)" in second and "@bob" in second and "ready (0)" in second
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=TIMEOUT)
+    finally:
+        watchdog.cancel()
+        process.kill()
+    assert process.returncode == 0, errors
+    assert "Traceback" not in errors
+
+
+def test_on_a_terminal_the_board_is_drawn_with_rich_and_watch_ends_on_ctrl_c(
+        imported: Repo) -> None:
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "140", "LINES": "60"}
+    process = subprocess.Popen([FLOW_EXE, "board", "--watch", "--interval", "0.05"],
+                               cwd=imported.path, stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    output = bytearray()
+    drawn = threading.Event()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            output.extend(chunk)
+            if b"latest transitions" in output:
+                drawn.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert drawn.wait(TIMEOUT), bytes(output).decode(errors="replace")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=TIMEOUT) == 0
+    finally:
+        process.kill()
+        reader.join(timeout=TIMEOUT)
+        os.close(master)
+    text = bytes(output).decode(errors="replace")
+    assert "Traceback" not in text
+    for title in ("epics", "ready queue", "critical path", "latest transitions", "in_progress"):
+        assert title in text, title
+    assert "◆" in text and "fn-1.4" in text  # the critical path, marked on the cards
