@@ -16,6 +16,7 @@ say whether it came from the working tree or ``--rev HEAD``: with a clean tree t
      "tasks": [{"id", "path", <every task field, null when absent>, "extra": {...},
                 "body": "...", "derived": {"state", "view_state", "blocked_by", "dependents"}}],
      "dependencies": [{"task", "depends_on"}], "epic_dependencies": [{"epic", "depends_on"}],
+     "archive": {"epics": [...], "tasks": [...]},   `epic archive`d items, stored parts only
      "counts": {"epics", "tasks", "states": {...}}}
 """
 
@@ -34,6 +35,8 @@ from git_flowctl.model import (
     TASK_KEY_ORDER,
     Epic,
     Task,
+    archived_epic_path,
+    archived_task_path,
     epic_field_problems,
     epic_path,
     task_field_problems,
@@ -60,9 +63,27 @@ def export_plan(plan: Plan, *, commit: str | None) -> dict[str, Any]:
                          for task in plan.sorted_tasks() for dep in task.depends_on],
         "epic_dependencies": [{"epic": epic.id, "depends_on": dep}
                               for epic in plan.sorted_epics() for dep in epic.depends_on_epics],
+        "archive": _archive(plan),
         "counts": {"epics": len(epics), "tasks": len(tasks),
                    "states": state_counts(plan, list(plan.tasks))},
     }
+
+
+def _archive(plan: Plan) -> dict[str, list[dict[str, Any]]]:
+    """Archived epics and tasks (`epic archive`), stored parts only: they are history."""
+    epics = [plan.archived_epic(epic_id) for epic_id in sorted(plan.archived_epic_ids(),
+                                                                key=ids.id_sort_key)]
+    tasks = [plan.archived_task(task_id) for task_id in sorted(plan.archived_task_ids(),
+                                                                key=ids.id_sort_key)]
+    return {
+        "epics": [_stored(epic.doc, EPIC_KEY_ORDER) for epic in epics if epic is not None],
+        "tasks": [_stored(task.doc, TASK_KEY_ORDER) for task in tasks if task is not None],
+    }
+
+
+def _stored(doc: Document, order: tuple[str, ...]) -> dict[str, Any]:
+    known, extra = _fields(doc, order)
+    return {**known, "path": doc.path, "extra": extra, "body": doc.body}
 
 
 def _fields(doc: Document, order: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -121,6 +142,13 @@ def read_document(text: str, label: str) -> ImportSet:
         items.append(_incoming(entry, "epic", label))
     for entry in _entries(document, "tasks", label):
         items.append(_incoming(entry, "task", label))
+    archive = document.get("archive") or {}
+    if not isinstance(archive, dict):
+        raise FlowError(f"{label}: `archive` must be an object")
+    for entry in _entries(archive, "epics", label):
+        items.append(_incoming(entry, "epic", label, archived=True))
+    for entry in _entries(archive, "tasks", label):
+        items.append(_incoming(entry, "task", label, archived=True))
     config = document.get("config") or {}
     if not isinstance(config, dict):
         raise FlowError(f"{label}: `config` must be an object")
@@ -134,7 +162,7 @@ def _entries(document: dict[str, Any], key: str, label: str) -> list[dict[str, A
     return entries
 
 
-def _incoming(entry: dict[str, Any], kind: str, label: str) -> Incoming:
+def _incoming(entry: dict[str, Any], kind: str, label: str, *, archived: bool = False) -> Incoming:
     order = EPIC_KEY_ORDER if kind == "epic" else TASK_KEY_ORDER
     item_id = entry.get("id")
     valid = ids.is_epic_id if kind == "epic" else ids.is_task_id
@@ -146,7 +174,10 @@ def _incoming(entry: dict[str, Any], kind: str, label: str) -> Incoming:
         raise FlowError(f"{label}: {item_id}: `extra` must be an object and `body` text")
     data = {key: entry[key] for key in order if entry.get(key) is not None}
     data.update(extra)
-    path = epic_path(item_id) if kind == "epic" else task_path(item_id)
+    if archived:
+        path = archived_epic_path(item_id) if kind == "epic" else archived_task_path(item_id)
+    else:
+        path = epic_path(item_id) if kind == "epic" else task_path(item_id)
     doc = Document.new(path, data, body)
     problems = (epic_field_problems if kind == "epic" else task_field_problems)(doc, item_id)
     if problems:

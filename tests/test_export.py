@@ -34,6 +34,14 @@ def worked_plan(repo: Repo) -> Repo:
     repo.ok("epic", "create", "--title", "Billing", "--deps", "fn-1")
     repo.ok("task", "create", "--epic", "fn-2", "--title", "Invoices", "--deps", "fn-1.3",
             "--domain", "backend", "--files", "src/billing.py")
+    repo.ok("epic", "create", "--title", "Old work")
+    repo.ok("task", "create", "--epic", "fn-3", "--title", "Legacy cleanup")
+    repo.ok("start", "fn-3.1")
+    repo.ok("done", "fn-3.1")
+    repo.ok("epic", "close", "fn-3")
+    repo.ok("epic", "archive", "fn-3")
+    repo.ok("task", "create", "--epic", "fn-2", "--title", "After the cleanup",
+            "--deps", "fn-3-old-work.1")
     path = ".flow/tasks/fn-2-billing.1.md"
     text = repo.read(path).replace("status: todo\n", "status: todo\nreviewer: bob  # kept\n")
     repo.write(path, text.replace("## Acceptance\n", "## Acceptance\n- [ ] invoices list\n"))
@@ -50,7 +58,9 @@ def test_round_trip_into_an_empty_repository_is_identical(flow_repo: Repo, tmp_p
 
     empty = make_repo(tmp_path / "empty", initial_commit=False)  # not even a first commit
     result = empty.ok("import", "json", str(file))
-    assert result["created"] == [e["id"] for e in first["epics"]] + [t["id"] for t in first["tasks"]]
+    assert result["created"] == ([e["id"] for e in first["epics"]] + [t["id"] for t in first["tasks"]]
+                                 + ["fn-3-old-work", "fn-3-old-work.1"])
+    assert (empty.path / ".flow/archive/tasks/fn-3-old-work.1.md").exists()
     assert "action=import" in empty.message()
     second = export(empty)
     assert second["source"]["commit"] == empty.head() != first["source"]["commit"]
@@ -69,6 +79,11 @@ def test_document_holds_fields_extra_bodies_and_derived_states(flow_repo: Repo) 
     assert failed["derived"]["view_state"] == "ready"
     blocked = tasks["fn-1-add-oauth-login.3"]
     assert blocked["blocked_reason"] == "Waiting on design"
+    assert [e["id"] for e in document["archive"]["epics"]] == ["fn-3-old-work"]
+    archived = document["archive"]["tasks"][0]
+    assert archived["id"] == "fn-3-old-work.1" and archived["status"] == "done"
+    assert archived["path"] == ".flow/archive/tasks/fn-3-old-work.1.md" and "derived" not in archived
+    assert tasks["fn-2-billing.2"]["derived"]["view_state"] == "ready"  # archived dep satisfied
     invoices = tasks["fn-2-billing.1"]
     assert invoices["extra"] == {"reviewer": "bob"}
     assert invoices["domain"] == "backend" and invoices["files"] == ["src/billing.py"]
