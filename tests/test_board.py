@@ -147,3 +147,28 @@ def test_on_a_terminal_the_board_is_drawn_with_rich_and_watch_ends_on_ctrl_c(
     for title in ("epics", "ready queue", "critical path", "latest transitions", "in_progress"):
         assert title in text, title
     assert "◆" in text and "fn-1.4" in text  # the critical path, marked on the cards
+
+
+def test_watch_with_json_prints_one_object_per_change(imported: Repo) -> None:
+    import json
+
+    process = subprocess.Popen([FLOW_EXE, "board", "--watch", "--json", "--interval", "0.05"],
+                               cwd=imported.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    watchdog = threading.Timer(TIMEOUT, process.kill)
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        imported.ok("block", "fn-2.1", "--reason", "no invoices yet")
+        second = json.loads(process.stdout.readline())
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=TIMEOUT)
+    finally:
+        watchdog.cancel()
+        process.kill()
+    assert process.returncode == 0
+    assert first["success"] is True and first["ready"] == ["fn-2-billing-dashboard-fur-kunden.1"]
+    assert second["ready"] == []
+    assert [c["id"] for c in second["columns"]["blocked"]][-1] == "fn-2-billing-dashboard-fur-kunden.1"
+    assert second["head"] != first["head"]
