@@ -38,6 +38,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reopen": ("work", "reopen_command", "Reopen a done or skipped task (--cascade)."),
     "release": ("work", "release_command", "Give an in-progress task back (to todo)."),
     "status": ("insight", "status_command", "Counts per state, per epic."),
+    "validate": ("integrity", "validate_command", "Check every epic and task file (--rev, --staged)."),
+    "check": ("integrity", "check_command", "CI branch check: every commit in BASE..HEAD and the tree."),
+    "merge-driver": ("integrity", "merge_driver_command", "git's merge driver for .flow/ files."),
+    "hook": ("hooks", "hook_group", "What git runs: pre-commit, prepare-commit-msg, commit-msg, pre-push."),
+    "hooks": ("hooks", "hooks_group", "Install, remove or inspect the git hooks and merge driver."),
 }
 
 
