@@ -585,7 +585,8 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
     if message is not None:
         for bad in message.malformed:
             found.append(finding("trailer-malformed", f"message line {bad.line_number}: {bad.reason}: {bad.text}",
-                                 hint="see docs/trailers.md for the grammar"))
+                                 hint="the form is `Flow-Transition: <id> <from>-><to> action=<a> "
+                                      "by=<actor> id=<ULID>`; quote values with spaces"))
         for ref in message.task_refs:
             if ref not in after.tasks and not any(ref in parent.tasks for parent in parents):
                 found.append(finding("task-ref-unknown", f"Flow-Task: {ref} names no task", subject=ref,

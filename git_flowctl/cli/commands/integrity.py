@@ -101,13 +101,17 @@ def validate_command(rev: str | None, staged: bool, fmt: str | None) -> None:
 
     console = out.console
     print_findings(console, findings)
-    counts = f"{len(snapshot.epics)} epics, {len(snapshot.tasks)} tasks"
+    counts = f"{_plural(len(snapshot.epics), 'epic')}, {_plural(len(snapshot.tasks), 'task')}"
     if payload["valid"]:
         console.print(f"[green]✓[/green] .flow/ in the {source.label} is valid ({counts})"
                       + (f"; {summary(findings)}" if findings else ""), highlight=False)
     else:
         console.print(f"[red]✗[/red] .flow/ in the {source.label}: {summary(findings)} ({counts})",
                       highlight=False)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @click.command("check")
@@ -182,7 +186,7 @@ def _render_check(out: Output, report: RangeReport, base_label: str, fmt: str) -
     if fmt == "github":
         lines = github_lines(findings)
         lines.append(f"git flow-task check {base_label}..{report.head[:7]}: "
-                     f"{len(report.commits)} commits, {summary(findings)}")
+                     f"{_plural(len(report.commits), 'commit')}, {summary(findings)}")
         return "\n".join(lines) + "\n"
     if fmt == "junit":
         return junit_xml(report)
@@ -198,7 +202,7 @@ def _render_check(out: Output, report: RangeReport, base_label: str, fmt: str) -
         console.print(f"[bold]tree at {report.head[:7]}[/bold]", highlight=False)
         print_findings(console, report.tree, show_commit=False)
     verdict = "[green]✓[/green]" if report.ok else "[red]✗[/red]"
-    console.print(f"{verdict} checked {len(report.commits)} commits in {base_label}..{report.head[:7]}: "
+    console.print(f"{verdict} checked {_plural(len(report.commits), 'commit')} in {base_label}..{report.head[:7]}: "
                   f"{summary(findings)}", highlight=False)
     return None
 
