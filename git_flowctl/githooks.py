@@ -295,14 +295,20 @@ def parse_push_lines(lines: Iterable[str]) -> list[RefUpdate]:
 
 
 def _updates_from_pre_commit_env(ws: Workspace) -> list[RefUpdate]:
-    """The pre-commit framework consumes stdin and passes the first ref through the environment."""
-    to_ref = os.environ.get("PRE_COMMIT_TO_REF")
+    """The pre-commit framework consumes stdin and passes the first ref through the environment.
+
+    A push that contains a root commit gets no from/to refs there, only the local branch: it is
+    checked as a new branch.
+    """
+    local_ref = os.environ.get("PRE_COMMIT_LOCAL_BRANCH")
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF") or local_ref
     if not to_ref:
         return []
-    from_ref = os.environ.get("PRE_COMMIT_FROM_REF") or "0" * 40
-    local_ref = os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
-    remote_ref = os.environ.get("PRE_COMMIT_REMOTE_BRANCH") or local_ref
-    return [RefUpdate(local_ref, _rev(ws, to_ref) or to_ref, remote_ref, _rev(ws, from_ref) or from_ref)]
+    from_ref = os.environ.get("PRE_COMMIT_FROM_REF")
+    remote_ref = os.environ.get("PRE_COMMIT_REMOTE_BRANCH") or local_ref or "HEAD"
+    zeros = "0" * 40
+    return [RefUpdate(local_ref or "HEAD", _rev(ws, to_ref) or zeros, remote_ref,
+                      (_rev(ws, from_ref) or zeros) if from_ref else zeros)]
 
 
 def _rev(ws: Workspace, rev: str) -> str | None:

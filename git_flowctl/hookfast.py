@@ -1,31 +1,38 @@
 """The cheap checks at the front of the commit hooks: is there anything for flow-task to do?
 
-Imports only the standard library, so a commit that touches no task file costs one
-`git diff --cached --quiet` (a few milliseconds) on top of interpreter start-up (issue #4,
-bench/bench_hooks.py). When in doubt every function answers "not sure" and the full hook runs.
+Only ``os`` (loaded by the interpreter anyway): no ``subprocess``, no ``re`` on the common path,
+so a commit that touches no task file costs one `git diff --cached --quiet` (a few
+milliseconds) on top of interpreter start-up (issue #4, bench/bench_hooks.py). When in doubt
+every function answers "not sure" and the full hook runs.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 
-# `link_commits: <anything but an explicit false>` might be on: the full hook decides.
-_LINK_COMMITS = re.compile(r"^link_commits[ \t]*:(?![ \t]*(false|no|off|null|~)?[ \t]*(#.*)?$)",
-                           re.MULTILINE | re.IGNORECASE)
+_FALSE_WORDS = ("false", "no", "off", "null", "~", "")
+
+
+def _git_quietly(*args: str) -> int | None:
+    """Run git with no output; its exit status, or None when it could not run."""
+    try:
+        devnull = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        actions = [(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)]
+        pid = os.posix_spawnp("git", ["git", *args], os.environ, file_actions=actions)
+        _, status = os.waitpid(pid, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(devnull)
+    return os.waitstatus_to_exitcode(status)
 
 
 def nothing_staged_under_flow() -> bool:
     """True when the index git is committing (GIT_INDEX_FILE) has no change under .flow/."""
-    try:
-        result = subprocess.run(
-            ["git", "diff", "--cached", "--quiet", "--no-ext-diff", "--", ":/.flow"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            check=False)
-    except OSError:
-        return False
-    return result.returncode == 0
+    return _git_quietly("diff", "--cached", "--quiet", "--no-ext-diff", "--", ":/.flow") == 0
 
 
 def _message_mentions_flow(path: str) -> bool:
@@ -37,16 +44,27 @@ def _message_mentions_flow(path: str) -> bool:
 
 
 def _link_commits_off() -> bool:
-    """At the top of a work tree (where git runs hooks), is link_commits surely off?"""
+    """At the top of a work tree (where git runs hooks), is link_commits surely off?
+
+    Only an explicit false (or no such key) counts; anything else leaves it to the full hook,
+    which reads the staged config properly.
+    """
     if not os.path.exists(".git"):
         return False
     try:
         with open(os.path.join(".flow", "config.yaml"), encoding="utf-8", errors="replace") as handle:
-            return _LINK_COMMITS.search(handle.read()) is None
+            text = handle.read()
     except FileNotFoundError:
         return True
     except OSError:
         return False
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        setting = value.split("#", 1)[0].strip().lower()
+        if colon and key.strip().lower() == "link_commits" and not line[:1].isspace() \
+                and setting not in _FALSE_WORDS:
+            return False
+    return True
 
 
 def nothing_to_do(hook: str, args: list[str]) -> bool:

@@ -47,7 +47,8 @@ def render_shim(name: str, python: str) -> str:
 
 
 def merge_driver_command(python: str) -> str:
-    return f"{shlex.quote(python)} -m git_flowctl merge-driver %O %A %B %L %P"
+    # -P: the repository being merged must not shadow the installed package (python >= 3.11).
+    return f"{shlex.quote(python)} -P -m git_flowctl merge-driver %O %A %B %L %P"
 
 
 def hooks_directory(ws: Workspace) -> Path:

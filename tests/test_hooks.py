@@ -289,7 +289,7 @@ def test_install_is_idempotent_and_shims_use_this_interpreter(flow_repo: Repo) -
     assert f"flow_python={os.path.abspath(sys.executable)}" in shim or \
         f"flow_python='{os.path.abspath(sys.executable)}'" in shim
     assert repo.git("config", "merge.flow-task.driver").strip() == \
-        f"{os.path.abspath(sys.executable)} -m git_flowctl merge-driver %O %A %B %L %P"
+        f"{os.path.abspath(sys.executable)} -P -m git_flowctl merge-driver %O %A %B %L %P"
     assert not (repo.path / ".git" / "hooks" / "pre-commit.pre-flow-task").exists()
 
 
