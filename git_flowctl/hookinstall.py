@@ -100,18 +100,21 @@ class HookState:
                 "python": self.python, "python_exists": self.python_exists}
 
 
-def install(ws: Workspace) -> dict[str, Any]:
+def install(ws: Workspace, *, shims: bool = True) -> dict[str, Any]:
+    """Install the shims (unless ``shims`` is False: the pre-commit framework runs the hooks)
+    and the merge driver config."""
     hooks_dir = hooks_directory(ws)
     python = interpreter()
     plans: list[tuple[str, Path, Path, str]] = []
-    for name in HOOK_NAMES:
+    for name in HOOK_NAMES if shims else ():
         target, chained = hooks_dir / name, hooks_dir / f"{name}{CHAIN_SUFFIX}"
         if _exists(target) and not is_shim(target) and _exists(chained):
             raise FlowError(
                 f"{target} is not a flow-task shim and {chained.name} exists already",
                 hint="move one of them away by hand; then run `git flow-task hooks install`")
         plans.append((name, target, chained, render_shim(name, python)))
-    hooks_dir.mkdir(parents=True, exist_ok=True)
+    if plans:
+        hooks_dir.mkdir(parents=True, exist_ok=True)
     actions: list[dict[str, Any]] = []
     for name, target, chained, shim in plans:
         if is_shim(target):
@@ -129,7 +132,8 @@ def install(ws: Workspace) -> dict[str, Any]:
     ws.git("config", f"{MERGE_SECTION}.driver", merge_driver_command(python))
     result = status(ws)
     result.update(hooks=actions, message=f"installed {len(actions)} hooks in {hooks_dir} "
-                                         f"and the merge driver")
+                                         f"and the merge driver" if shims else
+                  "installed the merge driver (merge.flow-task in .git/config)")
     return result
 
 

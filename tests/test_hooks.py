@@ -389,3 +389,12 @@ def test_hook_json_output(flow_repo: Repo, hook: str) -> None:
     args = {"pre-commit": [], "commit-msg": [str(msg)], "pre-push": ["origin"]}[hook]
     data = repo.ok("hook", hook, *args)
     assert data["valid"] is True and data["hook"] == hook and data["findings"] == []
+
+
+def test_merge_driver_only_installs_no_shims(flow_repo: Repo) -> None:
+    repo = flow_repo
+    result = repo.ok("hooks", "install", "--merge-driver-only")
+    assert result["hooks"] == []
+    assert not (repo.path / ".git" / "hooks" / "pre-commit").exists()
+    assert result["merge_driver"].endswith("-m git_flowctl merge-driver %O %A %B %L %P")
+    assert result["gitattributes"] is True

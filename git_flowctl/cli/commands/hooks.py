@@ -130,13 +130,19 @@ def hooks_group() -> None:
 
 
 @hooks_group.command("install")
-def hooks_install() -> None:
-    """Install the hook shims (chaining any hook already there) and the merge driver config."""
+@click.option("--merge-driver-only", is_flag=True,
+              help="Only register the merge driver (when the pre-commit framework runs the hooks).")
+def hooks_install(merge_driver_only: bool) -> None:
+    """Install the hook shims (chaining any hook already there) and the merge driver config.
+
+    The shims go where git looks for hooks (core.hooksPath is honoured) and call this
+    interpreter by its absolute path; run it again after moving or recreating the environment.
+    """
     from git_flowctl.hookinstall import install
 
     out = get_output()
     ws = open_workspace(out)
-    result = install(ws)
+    result = install(ws, shims=not merge_driver_only)
     if out.json_mode:
         out.emit(result)
         return
