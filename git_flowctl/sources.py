@@ -40,6 +40,10 @@ class Source(Protocol):
         """Repo-relative paths of every regular file under ``directory``, recursively, sorted."""
         ...
 
+    def walk_entries(self, directory: str) -> list[tuple[str, str | None]]:
+        """``walk_files`` with each file's blob ID when the source knows it (else None)."""
+        ...
+
 
 class WorkTreeSource:
     def __init__(self, root: Path, label: str = "working tree") -> None:
@@ -71,6 +75,9 @@ class WorkTreeSource:
             relative = Path(dirpath).relative_to(self.root).as_posix()
             found.extend(f"{relative}/{name}" for name in filenames if not name.startswith("."))
         return sorted(found)
+
+    def walk_entries(self, directory: str) -> list[tuple[str, str | None]]:
+        return [(path, None) for path in self.walk_files(directory)]
 
 
 class TreeSource:
@@ -113,12 +120,15 @@ class TreeSource:
         return str(entry.id) if entry is not None else None
 
     def walk_files(self, directory: str) -> list[str]:
+        return [path for path, _ in self.walk_entries(directory)]
+
+    def walk_entries(self, directory: str) -> list[tuple[str, str | None]]:
         import pygit2
 
         entry = self._entry(directory)
         if entry is None or entry.type != pygit2.enums.ObjectType.TREE:
             return []
-        found: list[str] = []
+        found: list[tuple[str, str | None]] = []
         stack: list[tuple[str, pygit2.Oid]] = [(directory.rstrip("/"), entry.id)]
         while stack:
             prefix, tree_id = stack.pop()
@@ -130,7 +140,7 @@ class TreeSource:
                 if item.type == pygit2.enums.ObjectType.TREE:
                     stack.append((f"{prefix}/{item.name}", item.id))
                 elif item.type == pygit2.enums.ObjectType.BLOB:
-                    found.append(f"{prefix}/{item.name}")
+                    found.append((f"{prefix}/{item.name}", str(item.id)))
         return sorted(found)
 
 
@@ -166,6 +176,10 @@ class IndexSource:
             return None
 
     def walk_files(self, directory: str) -> list[str]:
+        return [path for path, _ in self.walk_entries(directory)]
+
+    def walk_entries(self, directory: str) -> list[tuple[str, str | None]]:
         prefix = directory.rstrip("/") + "/"
-        return sorted(entry.path for entry in self.index if entry.path.startswith(prefix)
+        return sorted((entry.path, str(entry.id)) for entry in self.index
+                      if entry.path.startswith(prefix)
                       and not any(part.startswith(".") for part in entry.path[len(prefix):].split("/")))

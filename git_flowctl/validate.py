@@ -258,11 +258,14 @@ class Snapshot:
     """Every epic and task file of one tree (work tree, index or commit), read tolerantly."""
 
     def __init__(self, label: str, config: Config, items: list[Item],
-                 config_findings: list[Finding] | None = None) -> None:
+                 config_findings: list[Finding] | None = None,
+                 blobs: dict[str, str] | None = None) -> None:
         self.label = label
         self.config = config
         self.items = items
         self.config_findings = config_findings or []
+        # path -> blob ID of every plan file, when the source knows them (not the work tree)
+        self.blobs = blobs
         self.tasks: dict[str, Item] = {}
         self.epics: dict[str, Item] = {}
         for item in items:
@@ -288,11 +291,15 @@ class Snapshot:
             config_findings.append(finding("config-invalid", error.problem, file=CONFIG_PATH,
                                            line=error.line, hint=error.hint))
         items: list[Item] = []
-        for path in source.walk_files(FLOW_DIR):
+        blobs: dict[str, str] | None = {}
+        for path, blob in source.walk_entries(FLOW_DIR):
             is_plan_file, kind = _kind_of_path(path)
             if not is_plan_file:
                 continue
-            blob = source.blob_id(path)
+            if blob is None:
+                blobs = None
+            elif blobs is not None:
+                blobs[path] = blob
             key = (path, blob) if blob is not None else None
             if cache is not None and key is not None and key in cache:
                 items.append(cache[key])
@@ -305,7 +312,7 @@ class Snapshot:
                 cache[key] = item
             items.append(item)
         items.sort(key=lambda item: (item.archived, item.path))
-        return cls(source.label, config, items, config_findings)
+        return cls(source.label, config, items, config_findings, blobs)
 
     # Reading ---------------------------------------------------------------------------------
 
@@ -550,7 +557,9 @@ def changed_subjects(parents: Sequence[Snapshot], after: Snapshot) -> dict[str, 
     bases = [parent.statuses() for parent in parents] or [{}]
     present = [{**parent.tasks, **parent.epics} for parent in parents] or [{}]
     now = after.statuses()
-    subjects = set(now).union(*bases)
+    subjects = _touched_subjects(parents, after)
+    if subjects is None:
+        subjects = set(now).union(*bases)
     result: dict[str, tuple[list[str | None], str | None]] = {}
     for subject in subjects:
         new = now.get(subject)
@@ -564,6 +573,24 @@ def changed_subjects(parents: Sequence[Snapshot], after: Snapshot) -> dict[str, 
             continue
         result[subject] = (olds, new)
     return result
+
+
+def _touched_subjects(parents: Sequence[Snapshot], after: Snapshot) -> set[str] | None:
+    """The subjects of files whose blob differs between ``after`` and a parent; None when a
+    snapshot does not know its blobs (the work tree), so that every subject is compared."""
+    if not parents or after.blobs is None or any(parent.blobs is None for parent in parents):
+        return None
+    changed: set[str] = set()
+    for parent in parents:
+        assert parent.blobs is not None
+        changed.update(path for path, blob in after.blobs.items() if parent.blobs.get(path) != blob)
+        changed.update(path for path in parent.blobs if path not in after.blobs)
+    subjects: set[str] = set()
+    for snapshot in (after, *parents):
+        for item in snapshot.items:
+            if item.path in changed and item.id is not None:
+                subjects.add(item.id)
+    return subjects
 
 
 def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trailers | None,
