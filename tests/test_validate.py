@@ -150,3 +150,15 @@ def test_find_chain_does_not_depend_on_message_order() -> None:
         ("in_progress", "done")]
     assert validate.find_chain(links, "todo", "in_progress") is None
     assert validate.find_chain([], "todo", "todo") == []
+
+
+def test_validate_one_epic(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.ok("epic", "create", "--title", "Billing")
+    repo.ok("task", "create", "--epic", "fn-2", "--title", "Invoices")
+    repo.write(TASK1, task_file(ID1, deps=f"[{ID3}]"))
+    data = repo.flow("validate", "--epic", "fn-1", "--json").json
+    assert data["valid"] is False and data["epic"] == "fn-1-add-oauth-login" and data["task_count"] == 3
+    other = repo.ok("validate", "--epic", "fn-2")
+    assert other["valid"] is True and other["task_count"] == 1
+    assert repo.refused("validate", "--epic", "fn-9").exit_code == 1

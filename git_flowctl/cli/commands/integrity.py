@@ -64,14 +64,20 @@ def _emit_result(out: Output, payload: dict[str, Any], findings: list[Finding], 
 @click.command("validate")
 @rev_option
 @click.option("--staged", is_flag=True, help="Validate the index: what the next commit records.")
+@click.option("--epic", "epic_ref", metavar="EPIC",
+              help="Only report problems of this epic and its tasks (the whole plan is read).")
+@click.option("--all", "all_", is_flag=True, help="Every epic and task (the default; flowctl's flag).")
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "github"]), default=None,
               help="Output format (--json is the same as --format json).")
-def validate_command(rev: str | None, staged: bool, fmt: str | None) -> None:
+def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: bool,
+                     fmt: str | None) -> None:
     """Check every epic and task file: structure, IDs, dependencies, cycles, epics.
 
     Reads the working tree (default), the index (--staged) or a revision (--rev, no checkout).
-    Reports every problem with its file, line and rule; exits 1 when any is an error.
+    Reports every problem with its file, line and rule (docs/validation.md); exits 1 when any
+    is an error.
     """
+    from git_flowctl import ids
     from git_flowctl.validate import Snapshot
 
     out = get_output()
@@ -85,7 +91,15 @@ def validate_command(rev: str | None, staged: bool, fmt: str | None) -> None:
     if source.read(".flow/config.yaml") is None and not snapshot.items:
         raise FlowError(f"no .flow/ plan in the {source.label}", hint="run `git flow-task init` first")
     findings = snapshot.findings()
-    payload = {"source": source.label, **findings_payload(findings),
+    if epic_ref is not None and not all_:
+        epic_id = ids.resolve(epic_ref, snapshot.epics, kind="epic")
+        mine = {epic_id, *(t for t, item in snapshot.tasks.items() if item.epic == epic_id)}
+        paths = {snapshot.epics[epic_id].path, *(snapshot.tasks[t].path for t in mine if t in snapshot.tasks)}
+        findings = [f for f in findings if f.subject in mine or f.file in paths]
+        payload_extra: dict[str, Any] = {"epic": epic_id, "task_count": len(mine) - 1}
+    else:
+        payload_extra = {}
+    payload = {"source": source.label, **payload_extra, **findings_payload(findings),
                "total_epics": len(snapshot.epics), "total_tasks": len(snapshot.tasks)}
     if fmt == "github":
         from git_flowctl.reporting import github_lines
