@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from git_flowctl import pending
 from git_flowctl.sources import IndexSource, TreeSource
-from git_flowctl.trailers import TASK_KEY, Trailers, Transition, parse_message
+from git_flowctl.trailers import TASK_KEY, Rename, Trailers, Transition, parse_message
 from git_flowctl.ulid import new_ulid
 from git_flowctl.validate import (
     Finding,
@@ -159,19 +159,19 @@ def pre_commit(ws: Workspace) -> HookResult:
     staged = _staged(ws, history)
     foreseen: list[Transition] = []
     evidence: set[str] = set()
-    for entry in _live_pending(ws, staged).values():
-        known = parse_message("\n".join(entry.lines))
-        foreseen.extend(known.transitions)
-        evidence.update(item.subject for item in known.evidence)
-    for name in ("SQUASH_MSG", "MERGE_MSG"):
-        known = parse_message(_read_text(ws.git_dir / name))
+    renames: list[Rename] = []
+    texts = ["\n".join(entry.lines) for entry in _live_pending(ws, staged).values()]
+    texts += [_read_text(ws.git_dir / name) for name in ("SQUASH_MSG", "MERGE_MSG")]
+    for text in texts:
+        known = parse_message(text)
         foreseen.extend(known.transitions)
         foreseen.extend(history.reverted(known))
         evidence.update(item.subject for item in known.evidence)
+        renames.extend(known.renames)
     for reverted in _commits_in(ws, "REVERT_HEAD"):
         foreseen.extend(invert(parse_message(reverted.message).transitions))
     findings = check_change(staged.parents, staged.after, message=None, foreseen=foreseen,
-                            foreseen_evidence=evidence)
+                            foreseen_evidence=evidence, renames=renames)
     findings.extend(_tree_findings(staged))
     return HookResult("pre-commit", findings)
 
@@ -187,23 +187,34 @@ def prepare_commit_msg(ws: Workspace, message_file: Path, source: str | None = N
     staged = _staged(ws, history, amend=amend)
     text = _read_text(message_file)
     existing = parse_message(clean_message(text, _comment_char(ws)))
-    explained = [*existing.transitions, *history.reverted(existing)]
-    present_ids = {item.id for item in existing.transitions}
+    present = {item.id for item in existing.transitions}
+    present_lines = {line.strip() for line in text.splitlines()}
     live = _live_pending(ws, staged)
+    index = IndexSource(ws.repo, ws.repo.index)
     lines: list[str] = []
+
+    def add(candidates: Iterable[str]) -> None:
+        for line, transition_id in _with_ids(candidates):
+            if line.strip() not in present_lines and (transition_id is None or transition_id not in present):
+                lines.append(line)
+
+    # What a --no-commit command wrote is exactly what is staged: its lines describe it.
+    for path, exact in sorted(live.items()):
+        if exact.blob == index.blob_id(path):
+            add(exact.lines)
+    known = parse_message("\n".join(lines))
+    explained = [*existing.transitions, *history.reverted(existing), *known.transitions]
+    renames = [*existing.renames, *known.renames]
     actor: str | None = None
-    for subject, (olds, new) in sorted(changed_subjects(staged.parents, staged.after).items()):
-        if new is None:
-            continue
-        if _explains([t for t in explained if t.subject == subject], olds, new):
+    for subject, (olds, new) in sorted(changed_subjects(staged.parents, staged.after, renames).items()):
+        if new is None or _explains([t for t in explained if t.subject == subject], olds, new):
             continue
         item = staged.after.item(subject)
         entry = live.get(item.path) if item is not None else None
-        if entry is not None:
-            known = parse_message("\n".join(entry.lines))
-            if _explains([t for t in known.transitions if t.subject == subject], olds, new):
-                lines.extend(line for line, parsed in _with_ids(entry.lines)
-                             if parsed not in present_ids)
+        if entry is not None:  # staged content changed since, but the chain still fits
+            waiting = parse_message("\n".join(entry.lines))
+            if _explains([t for t in waiting.transitions if t.subject == subject], olds, new):
+                add(entry.lines)
                 continue
         kind = "task" if item is not None and item.kind == "task" else "epic"
         candidates = actions_for(kind, olds[0], new)
@@ -212,7 +223,7 @@ def prepare_commit_msg(ws: Workspace, message_file: Path, source: str | None = N
             lines.append(Transition(subject, olds[0], new, candidates[0], actor, new_ulid()).line())
     if staged.after.config.link_commits:
         actor = actor or ws.actor()
-        moving = {parse.subject for parse in parse_message("\n".join(lines)).transitions}
+        moving = {item.subject for item in parse_message("\n".join(lines)).transitions}
         for task_id, task in sorted(staged.after.tasks.items()):
             if task.status == "in_progress" and task.assignee == actor \
                     and task_id not in existing.task_refs and task_id not in moving:

@@ -41,7 +41,7 @@ from git_flowctl.model import (
     task_field_problems,
 )
 from git_flowctl.sources import Source, TreeSource
-from git_flowctl.trailers import Trailers, Transition, parse_message
+from git_flowctl.trailers import Rename, Trailers, Transition, parse_message
 
 if TYPE_CHECKING:
     import pygit2
@@ -549,17 +549,30 @@ def _change_text(source: str | None, target: str | None) -> str:
     return f"{source or 'none'} -> {target or 'none'}"
 
 
-def changed_subjects(parents: Sequence[Snapshot], after: Snapshot) -> dict[str, tuple[list[str | None], str | None]]:
+def changed_subjects(parents: Sequence[Snapshot], after: Snapshot,
+                     renames: Iterable[Rename] = ()) -> dict[str, tuple[list[str | None], str | None]]:
     """Subjects whose status differs from every parent's: id -> (statuses in the parents, new).
 
-    A subject whose status is not valid on either side is left to the field rules.
+    A subject whose status is not valid on either side is left to the field rules. A renamed
+    subject (``Flow-Rename: old new``, from ``renumber``) is compared under its new ID with the
+    status its old ID had, and its old ID is not reported as deleted.
     """
     bases = [parent.statuses() for parent in parents] or [{}]
-    present = [{**parent.tasks, **parent.epics} for parent in parents] or [{}]
+    present: list[set[str]] = [{*parent.tasks, *parent.epics} for parent in parents] or [set()]
+    renamed_away: set[str] = set()
+    for rename in renames:
+        for base, names in zip(bases, present, strict=True):
+            if rename.old in base and rename.new not in base:
+                base[rename.new] = base[rename.old]
+                names.add(rename.new)
+        renamed_away.add(rename.old)
     now = after.statuses()
     subjects = _touched_subjects(parents, after)
     if subjects is None:
         subjects = set(now).union(*bases)
+    else:
+        subjects |= {rename.new for rename in renames}
+    subjects -= {old for old in renamed_away if old not in now}
     result: dict[str, tuple[list[str | None], str | None]] = {}
     for subject in subjects:
         new = now.get(subject)
@@ -568,8 +581,8 @@ def changed_subjects(parents: Sequence[Snapshot], after: Snapshot) -> dict[str, 
         olds = [base.get(subject) for base in bases]
         if any(subject in base and base.get(subject) is None for base in bases):
             continue
-        if any(old == new and (subject in items) == (subject in now)
-               for old, items in zip(olds, present, strict=True)):
+        if any(old == new and (subject in names) == (subject in now)
+               for old, names in zip(olds, present, strict=True)):
             continue
         result[subject] = (olds, new)
     return result
@@ -595,14 +608,16 @@ def _touched_subjects(parents: Sequence[Snapshot], after: Snapshot) -> set[str] 
 
 def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trailers | None,
                  foreseen: Sequence[Transition] = (), foreseen_evidence: Collection[str] = (),
-                 commit: str | None = None) -> list[Finding]:
+                 renames: Sequence[Rename] = (), commit: str | None = None) -> list[Finding]:
     """The transition, trailer, gate and evidence rules for one change (parents -> after).
 
     ``message`` holds the commit message's trailers; None before a message exists (pre-commit),
     when trailers are not required and ``foreseen`` ones (a --no-commit chain, a squash message)
-    only explain changes. ``foreseen`` also carries synthesized revert transitions.
+    only explain changes. ``foreseen`` also carries synthesized revert transitions; ``renames``
+    the ``Flow-Rename`` records known besides the message's own.
     """
     strict = message is not None
+    renames = [*renames, *(message.renames if message else [])]
     links = _dedupe([*(message.transitions if message else []), *foreseen])
     by_subject: dict[str, list[Transition]] = defaultdict(list)
     for link in links:
@@ -618,7 +633,7 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
             if ref not in after.tasks and not any(ref in parent.tasks for parent in parents):
                 found.append(finding("task-ref-unknown", f"Flow-Task: {ref} names no task", subject=ref,
                                      hint="use the full task ID (`git flow-task tasks` lists them)"))
-    changes = changed_subjects(parents, after)
+    changes = changed_subjects(parents, after, renames)
     for subject in sorted(set(changes) | set(by_subject), key=ids.id_sort_key):
         kind = "task" if ids.is_task_id(subject) else "epic"
         item = after.item(subject) or next((p.item(subject) for p in parents if p.item(subject)), None)

@@ -283,3 +283,34 @@ def test_check_unknown_base_is_a_clear_error(flow_repo: Repo) -> None:
     result = flow_repo.refused("check", "--base", "origin/nope")
     assert "unknown revision 'origin/nope'" in result.stderr
     assert "hint:" in result.stderr
+
+
+# Records of issue #3: renumber (Flow-Rename) and epic archive (Flow-Archive) -------------------
+
+
+def test_renumber_and_archive_pass_check_and_the_hooks(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.ok("hooks", "install")
+    base = repo.head()
+    repo.ok("start", "fn-1.1")
+    repo.ok("renumber", "fn-1", "--to", "7")
+    assert f"Flow-Rename: {EPIC_ID} fn-7-add-oauth-login" in repo.message()
+    check = repo.flow("check", "--base", base, "--json")
+    assert check.exit_code == 0, check
+    # the same through --no-commit and a plain `git commit` with the hooks
+    repo.ok("renumber", "fn-7", "--to", "8", "--no-commit")
+    result = subprocess.run(["git", "commit", "-m", "renumber by hand"], cwd=repo.path,
+                            capture_output=True, text=True, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    message = repo.message()
+    assert "Flow-Rename: fn-7-add-oauth-login fn-8-add-oauth-login" in message
+    assert "Flow-Transition" not in message  # no create inferred for the new IDs
+    repo.ok("done", "fn-8.1")
+    for number in (2, 3):
+        repo.ok("skip", f"fn-8.{number}", "--reason", "descoped")
+    repo.ok("epic", "close", "fn-8")
+    repo.ok("epic", "archive", "fn-8")
+    assert "Flow-Archive:" in repo.message()
+    check = repo.flow("check", "--base", base, "--json")
+    assert check.exit_code == 0, check
+    assert check.json["commits_checked"] == 8
