@@ -414,3 +414,32 @@ def test_the_wheel_ships_the_hook_shims(tmp_path: Path) -> None:
             shipped = archive.read(f"git_flowctl/hook_templates/{name}")
             assert shipped == (root / "hooks" / name).read_bytes()
             assert archive.getinfo(f"git_flowctl/hook_templates/{name}").external_attr >> 16 & 0o111
+
+
+def test_verbose_commit_diff_below_the_scissors_is_not_read_as_trailers(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.ok("hooks", "install")
+    example = (f"Flow-Transition: {ID1} todo->in_progress action=start by=x "
+               "id=01JD3Q0000000000000000000Z\n")
+    repo.write("docs/trailers.md", f"# Example\n\n{example}\nold line\n")
+    repo.commit_all("docs")
+    repo.write("docs/trailers.md", f"# Example\n\n{example}\nnew line\n")
+    repo.git("add", "docs/trailers.md")
+    editor = "sh -c 'printf \"Reword the example\\n\" | cat - \"$1\" > \"$1.new\" && mv \"$1.new\" \"$1\"' -"
+    result = git(repo, "-c", f"core.editor={editor}", "commit", "-v")
+    assert result.returncode == 0, result.stderr
+    assert repo.message().startswith("Reword the example")
+
+
+def test_pre_push_under_the_pre_commit_framework_environment(flow_repo: Repo) -> None:
+    repo = flow_repo
+    base = repo.head()
+    set_status(repo, TASK2, "todo", "done")
+    repo.commit_all("by hand")
+    env = {"PRE_COMMIT_FROM_REF": base, "PRE_COMMIT_TO_REF": "HEAD",
+           "PRE_COMMIT_LOCAL_BRANCH": "refs/heads/main", "PRE_COMMIT_REMOTE_BRANCH": "refs/heads/main",
+           "PRE_COMMIT_REMOTE_NAME": "origin"}
+    refused = repo.flow("hook", "pre-push", env=env)
+    assert refused.exit_code == 1 and "[gate-unsatisfied]" in refused.stderr
+    fine = repo.flow("hook", "pre-push", env={**env, "PRE_COMMIT_FROM_REF": "HEAD"})
+    assert fine.exit_code == 0, fine
