@@ -443,3 +443,55 @@ def test_pre_push_under_the_pre_commit_framework_environment(flow_repo: Repo) ->
     assert refused.exit_code == 1 and "[gate-unsatisfied]" in refused.stderr
     fine = repo.flow("hook", "pre-push", env={**env, "PRE_COMMIT_FROM_REF": "HEAD"})
     assert fine.exit_code == 0, fine
+
+
+def test_a_shim_whose_interpreter_is_gone_fails_closed(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.ok("hooks", "install")
+    shim = repo.path / ".git" / "hooks" / "pre-commit"
+    text = shim.read_text()
+    shim.write_text(re.sub(r"^flow_python=.*$", "flow_python=/nonexistent/python", text, flags=re.MULTILINE))
+    repo.write("a.py", "1\n")
+    repo.git("add", "a.py")
+    result = git(repo, "commit", "-m", "code")
+    assert result.returncode != 0
+    assert "/nonexistent/python is gone; run `git flow-task hooks install` again" in result.stderr
+    status = repo.ok("hooks", "status")
+    assert status["installed"] is False and status["hooks"][0]["python_exists"] is False
+    repo.ok("hooks", "install")  # repairs it
+    assert git(repo, "commit", "-m", "code").returncode == 0
+
+
+def test_install_refuses_to_overwrite_a_kept_hook(flow_repo: Repo) -> None:
+    repo = flow_repo
+    hooks = repo.path / ".git" / "hooks"
+    hooks.mkdir(exist_ok=True)
+    (hooks / "commit-msg").write_text("#!/bin/sh\nexit 0\n")
+    (hooks / "commit-msg.pre-flow-task").write_text("#!/bin/sh\nexit 0\n")
+    result = repo.refused("hooks", "install")
+    assert "commit-msg.pre-flow-task exists already" in result.stderr
+    assert not (hooks / "pre-commit").exists()  # nothing half-installed
+
+
+def test_init_adds_the_merge_attribute_to_an_existing_gitattributes(repo: Repo) -> None:
+    repo.write(".gitattributes", "*.png binary")  # no newline at the end
+    repo.commit_all("attributes")
+    data = repo.ok("init")
+    assert data["actions"] == ["created .flow/config.yaml",
+                               "added `.flow/**/*.md merge=flow-task` to .gitattributes"]
+    assert repo.read(".gitattributes") == (
+        "*.png binary\n\n# git flow-task: merge task and epic files field by field (docs/hooks.md)\n"
+        ".flow/**/*.md merge=flow-task\n")
+    assert sorted(repo.git("diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD").split()) == \
+        [".flow/config.yaml", ".gitattributes"]
+    assert repo.git("check-attr", "merge", "--", ".flow/tasks/x.md").strip().endswith("flow-task")
+
+
+def test_init_refuses_politely_when_gitattributes_has_uncommitted_edits(repo: Repo) -> None:
+    repo.write(".gitattributes", "*.png binary\n")
+    repo.commit_all("attributes")
+    repo.write(".gitattributes", "*.png binary\n*.jpg binary\n")
+    head = repo.head()
+    result = repo.refused("init")
+    assert ".gitattributes has uncommitted edits" in result.stderr and "hint:" in result.stderr
+    assert repo.head() == head and not (repo.path / ".flow").exists()
