@@ -56,7 +56,7 @@ def build(plan: Plan, setup: Setup, available: Collection[str]) -> str:
     parts.append("- `done` requires `--evidence`." if plan.config.require_evidence
                  else "- Evidence on `done` is optional but expected.")
     parts.append("")
-    parts.extend(_loop(cmd, set(available)))
+    parts.extend(_loop(cmd, set(available), setup))
     parts.append(
         "\n## The --json contract\n"
         "Every command takes `--json` and prints one object: `{\"success\": true, ...}` or "
@@ -121,7 +121,7 @@ def _plan_lines(plan: Plan) -> list[str]:
     return lines
 
 
-def _loop(cmd: str, available: set[str]) -> list[str]:
+def _loop(cmd: str, available: set[str], setup: Setup) -> list[str]:
     if "next" in available:
         pick = (f"1. `{cmd} next --json` gives `{{\"status\": \"work\", \"task\": ID, \"reason\": "
                 "...}`: your own in-progress task first, else the best ready one. "
@@ -145,6 +145,9 @@ def _loop(cmd: str, available: set[str]) -> list[str]:
         f"Cannot go on now: `{cmd} release ID`. The attempt failed: "
         f"`{cmd} fail ID --reason \"why\"` (it comes back as up_for_retry).",
     ]
+    if setup.hooks == "installed":
+        steps.append(f"   To record the state change in the same commit as your code: "
+                     f"`{cmd} done ID ... --no-commit`, then `git commit`.")
     if "heartbeat" in available:
         steps.append(f"   Long work: `{cmd} heartbeat ID` now and then keeps your claim alive.")
     steps.append("6. Repeat from 1.")

@@ -643,7 +643,12 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
             if not strict or not trailers:
                 continue
             now = after.statuses().get(subject)
-            if find_chain(trailers, now, now) is None:
+            # A file with no readable status before (flowctl's spec at this path, replaced by
+            # `import flowctl` in place) may be explained by a trailer from none.
+            unreadable_before = any(subject in p.statuses() and p.statuses()[subject] is None
+                                    for p in parents)
+            if find_chain(trailers, now, now) is None and not (
+                    unreadable_before and find_chain(trailers, None, now) is not None):
                 said = ", ".join(f"{t.source or 'none'}->{t.target}" for t in trailers)
                 found.append(finding(
                     "trailer-without-change",

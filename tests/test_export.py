@@ -66,6 +66,7 @@ def test_round_trip_into_an_empty_repository_is_identical(flow_repo: Repo, tmp_p
     assert second["source"]["commit"] == empty.head() != first["source"]["commit"]
     assert without_commit(second) == without_commit(first)
     assert empty.status() == ""
+    assert empty.ok("validate")["valid"] is True
 
     again = empty.flow("import", "json", str(file))
     assert again.exit_code == 0 and "nothing to import" in again.stdout

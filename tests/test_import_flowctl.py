@@ -82,6 +82,8 @@ def test_fixture_imports_exactly_what_its_readme_lists(repo: Repo, tmp_path: Pat
     assert (f"Flow-Evidence: {EPIC1}.1 commits=abc1234 tests=\"pytest -q tests/test_tokens.py\" "
             "prs=#12") in message
     assert message.count("Flow-Evidence:") == 1
+    assert repo.ok("validate")["valid"] is True
+    assert repo.flow("check", "--base", before).exit_code == 0
 
 
 def test_fields_without_a_home_are_kept_unchanged(repo: Repo, tmp_path: Path) -> None:
@@ -256,6 +258,9 @@ def test_in_place_migration_replaces_flowctl_files_in_one_commit(repo: Repo, tmp
     assert len([n for n in tracked if n.startswith(".flow/tasks/")]) == 6
     assert repo.ok("show", f"{EPIC1}.2")["status"] == "in_progress"
     assert repo.ok("cat", f"{EPIC1}.1")["body"].startswith("## Description\nDefine claims")
+    assert repo.ok("validate")["valid"] is True
+    checked = repo.flow("check", "--base", "HEAD~1")  # flowctl's specs became task files
+    assert checked.exit_code == 0, checked
     head = repo.head()
     again = repo.flow("import", "flowctl", ".flow")
     assert again.exit_code == 0 and "already in git flow-task format" in again.stdout

@@ -73,6 +73,17 @@ def test_primer_stays_small_for_a_large_plan(repo: Repo) -> None:
     assert "and 32 more" in text and "and 195 more" in text
 
 
+def test_primer_says_whether_hooks_are_installed(flow_repo: Repo) -> None:
+    before = primer(flow_repo)
+    assert "Hooks are not installed (`git flow-task hooks install` adds them)." in before
+    assert "--no-commit" not in before
+    flow_repo.ok("hooks", "install")
+    after = primer(flow_repo)
+    assert "Hooks are installed: a commit or push that breaks the rules is refused." in after
+    assert "`git flow-task done ID ... --no-commit`, then `git commit`" in after
+    assert_small(after)
+
+
 def test_primer_reflects_settings_and_actor(flow_repo: Repo) -> None:
     flow_repo.ok("config", "set", "prefix", "ab")
     flow_repo.ok("config", "set", "require_evidence", "true")

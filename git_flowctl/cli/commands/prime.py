@@ -26,13 +26,19 @@ def prime_command(rev: str | None) -> None:
     ws = open_workspace(out)
     plan = ws.load_plan(rev)
     actor = ws.actor()
-    setup = primer.Setup(actor=actor, actor_source=_actor_source(ws, actor))
+    setup = primer.Setup(actor=actor, actor_source=_actor_source(ws, actor), hooks=_hooks(ws))
     text = primer.build(plan, setup, available=set(COMMANDS))
     if out.json_mode:
         out.emit({"primer": text, "words": len(text.split()), "characters": len(text),
                   "actor": actor})
     else:
         sys.stdout.write(text)
+
+
+def _hooks(ws: Workspace) -> str:
+    from git_flowctl.doctor import PASS, hooks
+
+    return "installed" if hooks(ws).status == PASS else "not installed"
 
 
 def _actor_source(ws: Workspace, actor: str) -> str:
