@@ -4,11 +4,13 @@
     Flow-Evidence: <task-id> key=value ...
     Flow-Task: <task-id>
 
-``from`` is ``none`` for a create. Values are bare (no space, quote or backslash) or
-double-quoted with ``\\"`` and ``\\\\`` escapes; no value holds a newline. Lines are found anywhere
-in a message, also indented (a ``git merge --squash`` message indents every squashed message by
-four spaces), so a squash keeps them. Malformed lines become ``Malformed`` findings, never
-exceptions.
+``from`` is ``none`` for a create (and ``to`` is ``none`` when a subject stops existing). Values
+are bare (no space, quote or backslash) or double-quoted with ``\\"`` and ``\\\\`` escapes; no value
+holds a newline. Lines are found anywhere in a message, also indented (a ``git merge --squash``
+message indents every squashed message by four spaces), so a squash keeps them; the squashed
+messages are put back in the order their commits were made (git lists them newest first).
+``This reverts commit <sha>`` lines are steps too. Malformed lines become ``Malformed`` findings,
+never exceptions.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 TRANSITION_KEY = "Flow-Transition"
 EVIDENCE_KEY = "Flow-Evidence"
@@ -29,6 +32,19 @@ _BARE = re.compile(r'^[^\s"\\]+$')
 _SUBJECT = re.compile(r"^[A-Za-z0-9][\w.-]*$")
 _STATE = re.compile(r"^[a-z_]+$")
 _REVERT = re.compile(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
+# The line as this tool writes it (bare values, keys in order): parsed in one step. Anything else
+# goes through the general path; both give the same Transition (tests/test_trailers.py).
+_CANONICAL = re.compile(
+    r"[ \t]*Flow-Transition:[ \t]*(?P<subject>[A-Za-z0-9][\w.-]*) (?P<source>[a-z_]+)->"
+    r'(?P<target>[a-z_]+) action=(?P<action>[^\s"]+) by=(?P<by>[^\s"]+) id=(?P<id>[^\s"]+)'
+    r"(?P<force> force=1)?[ \t]*")
+_CANONICAL_EVIDENCE = re.compile(
+    r"[ \t]*Flow-Evidence:[ \t]*(?P<subject>[A-Za-z0-9][\w.-]*)"
+    r'(?P<pairs>(?: [A-Za-z][\w.-]*=[^\s"]*)*)[ \t]*')
+# The header git writes before each squashed message (builtin/merge.c, squash_message()).
+_SQUASH_COMMIT = re.compile(r"^commit (?P<sha>[0-9a-f]{40}|[0-9a-f]{64})$")
+_SQUASH_HEADER = re.compile(r"^(?P<key>Author|Date|Merge|Commit|AuthorDate|CommitDate):\s*(?P<value>.*)$")
+_SQUASH_DATE_FORMAT = "%a %b %d %H:%M:%S %Y %z"  # git's default date format
 
 
 def quote(value: str) -> str:
@@ -76,6 +92,10 @@ class Transition:
     id: str
     force: bool = False
     extra: tuple[tuple[str, str], ...] = ()
+    # Where a parsed line stood: 1-based line in the message, and the squashed commit it was
+    # copied from (None when it is the commit's own line). Not part of the value.
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
 
     def value(self) -> str:
         pairs: dict[str, str] = {"action": self.action, "by": self.by, "id": self.id}
@@ -92,12 +112,34 @@ class Transition:
 class Evidence:
     subject: str
     fields: tuple[tuple[str, str], ...]
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
 
     def line(self) -> str:
         return f"{EVIDENCE_KEY}: {self.subject} {format_pairs(dict(self.fields))}"
 
     def as_dict(self) -> dict[str, str]:
         return dict(self.fields)
+
+
+@dataclass(frozen=True)
+class SquashOrigin:
+    """One squashed commit in a ``git merge --squash`` message: its header, as git wrote it."""
+
+    commit: str
+    author: str | None = None  # "Name <email>"
+    date: str | None = None  # as written, in git's default format
+    timestamp: int | None = None  # ``date`` as Unix seconds, when it parses
+    offset_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class Revert:
+    """A ``This reverts commit <sha>`` line: the commit named is undone at this point."""
+
+    commit: str  # as written: a full or an abbreviated object name
+    line_number: int = 0
+    origin: SquashOrigin | None = None
 
 
 @dataclass(frozen=True)
@@ -114,9 +156,14 @@ class Trailers:
     task_refs: list[str] = field(default_factory=list)
     malformed: list[Malformed] = field(default_factory=list)
     reverts: list[str] = field(default_factory=list)
+    # Transitions and reverts in the order they take effect (squashed messages oldest first,
+    # then the commit's own lines), and the squashed commits the message holds.
+    steps: list[Transition | Revert] = field(default_factory=list)
+    origins: list[SquashOrigin] = field(default_factory=list)
 
 
-def parse_transition(value: str) -> Transition | str:
+def parse_transition(value: str, *, line: int = 0,
+                     origin: SquashOrigin | None = None) -> Transition | str:
     """One ``Flow-Transition`` value; a reason string when it is malformed."""
     parts = value.split(None, 2)
     if len(parts) < 2:
@@ -129,6 +176,8 @@ def parse_transition(value: str) -> Transition | str:
     source, target = change.split("->", 1)
     if not _STATE.match(source) or not _STATE.match(target):
         return f"{change!r} is not a `<from>-><to>` change"
+    if source == NONE_STATE and target == NONE_STATE:
+        return "`none->none` changes nothing"
     pairs = parse_pairs(parts[2] if len(parts) > 2 else "")
     if pairs is None:
         return "values with spaces must be double-quoted (key=\"a b\")"
@@ -138,42 +187,129 @@ def parse_transition(value: str) -> Transition | str:
     action, by, ulid = pairs.pop("action"), pairs.pop("by"), pairs.pop("id")
     force = pairs.pop("force", "0") not in ("0", "", "false")
     return Transition(subject, None if source == NONE_STATE else source, target, action, by, ulid,
-                      force, tuple(pairs.items()))
+                      force, tuple(pairs.items()), line, origin)
+
+
+@dataclass
+class _Segment:
+    origin: SquashOrigin | None
+    lines: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _segments(lines: list[str]) -> list[_Segment]:
+    """Split a message into its own lines and the squashed messages it holds (if any).
+
+    A squashed message starts with an unindented ``commit <sha>`` line followed by header lines
+    (``Author:``, ``Date:``); its body is the indented lines after them. Unindented lines that
+    follow belong to the commit's own text again. Without such headers there is one segment.
+    """
+    own = _Segment(None)
+    squashed: list[_Segment] = []
+    current: _Segment | None = None
+    in_headers = False
+    fields: dict[str, str] = {}
+    for number, raw in enumerate(lines, start=1):
+        header = _SQUASH_COMMIT.match(raw)
+        if header is not None and (number + 1 > len(lines) or _SQUASH_HEADER.match(lines[number])):
+            current = _Segment(SquashOrigin(header.group("sha")))
+            squashed.append(current)
+            in_headers, fields = True, {}
+            continue
+        if current is not None and in_headers:
+            field_match = _SQUASH_HEADER.match(raw)
+            if field_match is not None:
+                fields[field_match.group("key")] = field_match.group("value").strip()
+                current.origin = _origin_with(current.origin, fields)
+                continue
+            in_headers = False
+        if current is not None and (raw.startswith((" ", "\t")) or not raw.strip()):
+            current.lines.append((number, raw))
+            continue
+        current = None
+        own.lines.append((number, raw))
+    # git lists squashed commits newest first; they took effect oldest first, then the own text.
+    return [*reversed(squashed), own]
+
+
+def _origin_with(origin: SquashOrigin | None, fields: dict[str, str]) -> SquashOrigin:
+    assert origin is not None
+    date = fields.get("Date") or fields.get("AuthorDate")
+    timestamp = offset = None
+    if date:
+        try:
+            parsed = datetime.strptime(date, _SQUASH_DATE_FORMAT)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.utcoffset() is not None:
+            timestamp = int(parsed.timestamp())
+            delta = parsed.utcoffset()
+            offset = int(delta.total_seconds() // 60) if delta is not None else None
+    return SquashOrigin(origin.commit, fields.get("Author"), date, timestamp, offset)
 
 
 def parse_message(message: str) -> Trailers:
     """Every flow trailer line in a whole commit message (indented squash copies included)."""
     found = Trailers()
-    for number, raw in enumerate(message.splitlines(), start=1):
-        if "flow-" not in raw.lower():
-            revert = _REVERT.search(raw)
-            if revert:
-                found.reverts.append(revert.group("sha"))
-            continue
-        match = _LINE.match(raw)
-        if match is None:
-            continue
-        key, value = match.group("key").lower(), match.group("value")
-        if key == TRANSITION_KEY.lower():
-            parsed = parse_transition(value)
-            if isinstance(parsed, str):
-                found.malformed.append(Malformed(number, raw.strip(), parsed))
-            else:
-                found.transitions.append(parsed)
-        elif key == EVIDENCE_KEY.lower():
-            parts = value.split(None, 1)
-            pairs = parse_pairs(parts[1]) if len(parts) == 2 else {}
-            if not parts or not _SUBJECT.match(parts[0]) or pairs is None:
-                found.malformed.append(Malformed(number, raw.strip(),
-                                                 "expected `<task-id> key=value ...`"))
-            else:
-                found.evidence.append(Evidence(parts[0], tuple(pairs.items())))
-        else:
-            if _SUBJECT.match(value):
-                found.task_refs.append(value)
-            else:
-                found.malformed.append(Malformed(number, raw.strip(), "expected `Flow-Task: <task-id>`"))
+    if "flow-" not in message.lower() and "reverts commit" not in message:
+        return found
+    lines = message.splitlines()
+    if "\ncommit " not in message:
+        for number, raw in enumerate(lines, start=1):
+            _parse_line(found, number, raw, None)
+        return found
+    for segment in _segments(lines):
+        if segment.origin is not None:
+            found.origins.append(segment.origin)
+        for number, raw in segment.lines:
+            _parse_line(found, number, raw, segment.origin)
     return found
+
+
+def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | None) -> None:
+    if "flow-" not in raw.lower():
+        revert = _REVERT.search(raw) if "reverts commit" in raw else None
+        if revert:
+            found.reverts.append(revert.group("sha"))
+            found.steps.append(Revert(revert.group("sha"), number, origin))
+        return
+    canonical = _CANONICAL.fullmatch(raw)
+    if canonical is not None and (canonical["source"], canonical["target"]) != (NONE_STATE, NONE_STATE):
+        source = canonical["source"]
+        transition = Transition(canonical["subject"], None if source == NONE_STATE else source,
+                                canonical["target"], canonical["action"], canonical["by"],
+                                canonical["id"], canonical["force"] is not None, (), number, origin)
+        found.transitions.append(transition)
+        found.steps.append(transition)
+        return
+    canonical = _CANONICAL_EVIDENCE.fullmatch(raw)
+    if canonical is not None:
+        fields = dict(pair.split("=", 1) for pair in canonical["pairs"].split())
+        found.evidence.append(Evidence(canonical["subject"], tuple(fields.items()), number, origin))
+        return
+    match = _LINE.match(raw)
+    if match is None:
+        return
+    key, value = match.group("key").lower(), match.group("value")
+    if key == TRANSITION_KEY.lower():
+        parsed = parse_transition(value, line=number, origin=origin)
+        if isinstance(parsed, str):
+            found.malformed.append(Malformed(number, raw.strip(), parsed))
+        else:
+            found.transitions.append(parsed)
+            found.steps.append(parsed)
+    elif key == EVIDENCE_KEY.lower():
+        parts = value.split(None, 1)
+        pairs = parse_pairs(parts[1]) if len(parts) == 2 else {}
+        if not parts or not _SUBJECT.match(parts[0]) or pairs is None:
+            found.malformed.append(Malformed(number, raw.strip(),
+                                             "expected `<task-id> key=value ...`"))
+        else:
+            found.evidence.append(Evidence(parts[0], tuple(pairs.items()), number, origin))
+    else:
+        if _SUBJECT.match(value):
+            found.task_refs.append(value)
+        else:
+            found.malformed.append(Malformed(number, raw.strip(), "expected `Flow-Task: <task-id>`"))
 
 
 def compose_message(subject: str, body: str | None, trailer_lines: Iterable[str]) -> str:

@@ -119,7 +119,8 @@ class Writer:
     def _commit(self, build: Builder) -> Outcome:
         for attempt in range(_CAS_ATTEMPTS):
             head = _Head.read(self.repo)
-            plan = Plan.load(TreeSource(self.repo, head.tree, label="HEAD"))
+            plan = Plan.load(TreeSource(self.repo, head.tree, label="HEAD"),
+                             cache=self.ws.document_cache)
             change = build(plan)
             message = self._message(change)
             if not change.writes:

@@ -1,0 +1,753 @@
+"""Replay: the state of every task and epic, rebuilt from commit messages alone (DESIGN §4).
+
+Walk the commits reachable from a revision, parents before children, and fold their
+``Flow-Transition`` trailers (docs/trailers.md) into a state per subject:
+
+* each transition ``id=`` counts once: a cherry-pick, a rebase or a squash that copies the line
+  does not count it again;
+* ``This reverts commit <sha>`` undoes what that commit did (its transitions, or, for a revert of
+  a revert, the undoing); the reverted transition is dropped and the subject falls back to the
+  target of its latest transition still standing;
+* both sides of a merge count.
+
+The order is canonical, so that a replay continued from a cached state gives exactly what a full
+replay gives: follow first parents from the revision to the root; each commit on that chain
+brings, in order, the commits it reaches that the chain before it did not (a merge's other side,
+depth-first, parents first), then itself.
+
+History is read with ``git log`` (one process, streamed), not pygit2: this module imports only the
+standard library, so a ``log`` after one new commit costs little more than interpreter start-up
+(bench/bench_replay.py). The cache (``<git-common-dir>/flow-cache/replay``) keeps the folded
+state keyed by the last commit processed; a later replay walks only the commits after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import subprocess
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from git_flowctl.errors import FlowError
+from git_flowctl.trailers import (
+    Evidence,
+    Revert,
+    SquashOrigin,
+    Trailers,
+    Transition,
+    format_pairs,
+    parse_message,
+    parse_pairs,
+)
+
+EVENT_TRANSITION = "transition"
+EVENT_REVERT = "revert"
+NONE_STATE = "none"
+CACHE_DIR = "flow-cache"
+
+_FIELD = "\x1f"
+_LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%ai%x1f%B"
+_GIT_CONFIG = ("-c", "log.showSignature=false", "-c", "core.quotePath=false")
+
+Progress = Callable[[int, int], None]  # (commits read, commits expected)
+Lookup = Callable[[str], "tuple[str, str] | None"]  # commit name -> (full ID, message)
+
+
+# Reading git ----------------------------------------------------------------------------------
+
+
+class GitReader:
+    """Runs ``git`` in a work tree; knows the common directory (where the cache lives)."""
+
+    def __init__(self, root: Path, common_dir: Path) -> None:
+        self.root = root
+        self.common_dir = common_dir
+
+    @classmethod
+    def discover(cls, cwd: Path | None = None) -> GitReader:
+        result = _run_git(cwd or Path.cwd(), "rev-parse", "--show-toplevel", "--git-common-dir")
+        lines = result.stdout.decode("utf-8", "surrogateescape").splitlines()
+        if result.returncode != 0 or len(lines) < 2:
+            raise FlowError("not a git repository (or no work tree)",
+                            hint="run this inside a git work tree")
+        root = Path(lines[0])
+        return cls(root, (root / lines[1]).resolve())
+
+    def run(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return _run_git(self.root, *args, input=input)
+
+    def popen(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(["git", *_GIT_CONFIG, *args], cwd=self.root, env=_git_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+
+    @property
+    def shallow(self) -> bool:
+        return (self.common_dir / "shallow").exists()
+
+    def first_parents(self, rev: str, count: int) -> list[str] | None:
+        """REV and up to ``count - 1`` first-parent ancestors; [] for an unborn HEAD; None when
+        REV names no commit."""
+        result = self.run("rev-list", "--first-parent", f"--max-count={count}",
+                          f"{rev}^{{commit}}", "--")
+        if result.returncode == 0:
+            return result.stdout.decode().split()
+        if rev == "HEAD" and self.run("rev-parse", "--verify", "-q", "HEAD").returncode != 0 \
+                and self.run("symbolic-ref", "-q", "HEAD").returncode == 0:
+            return []  # an unborn branch: no history yet
+        return None
+
+    def resolve(self, rev: str) -> str | None:
+        """The commit REV names (None for an unborn HEAD); an unknown REV is an error."""
+        chain = self.first_parents(rev, 1)
+        if chain is None:
+            raise unknown_revision(rev)
+        return chain[0] if chain else None
+
+    def shallow_marker(self) -> str:
+        """What the shallow boundary is (the replay of a shallow clone changes when it deepens)."""
+        try:
+            data = (self.common_dir / "shallow").read_bytes()
+        except OSError:
+            return ""
+        return f"{zlib.crc32(data):08x}:{len(data)}"
+
+    def message(self, rev: str) -> tuple[str, str] | None:
+        """(full commit ID, message) of a commit outside the walked history, if git has it."""
+        result = self.run("log", "-1", "--no-walk", "--encoding=UTF-8", "--format=%H%x1f%B",
+                          f"{rev}^{{commit}}", "--")
+        if result.returncode != 0 or not result.stdout:
+            return None
+        sha, _, message = result.stdout.decode("utf-8", "replace").partition(_FIELD)
+        return sha, message
+
+
+def unknown_revision(rev: str) -> FlowError:
+    return FlowError(f"unknown revision {rev!r}",
+                     hint="give a branch, tag or commit (`git log --oneline` lists them)")
+
+
+def _git_env() -> dict[str, str]:
+    return {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def _run_git(cwd: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(["git", *_GIT_CONFIG, *args], cwd=cwd, env=_git_env(), input=input,
+                              capture_output=True, check=False)
+    except OSError as exc:
+        raise FlowError(f"cannot run git: {exc.strerror}", hint="is git installed and on PATH?") from None
+
+
+# One commit as git log gives it: (sha, parents, author name, author email, time, offset, message).
+# The message is kept only when it can matter (flow trailers or a revert line), else "".
+Record = tuple[str, tuple[str, ...], str, str, int, int, str]
+
+
+def _relevant(message: str) -> bool:
+    return "reverts commit" in message or "flow-" in message.lower()
+
+
+def _offset_minutes(text: str) -> int:
+    if len(text) != 5 or text[0] not in "+-":
+        return 0
+    minutes = int(text[1:3]) * 60 + int(text[3:5])
+    return -minutes if text[0] == "-" else minutes
+
+
+def read_records(git: GitReader, head: str, exclude: str | None = None,
+                 progress: Progress | None = None,
+                 expected: int = 0) -> tuple[dict[str, Record], dict[str, Trailers]]:
+    """Every commit reachable from ``head`` and not from ``exclude``, keyed by ID, and the
+    parsed trailers of those that have any. git's output is parsed while git still writes it."""
+    args = ["log", "-z", "--encoding=UTF-8", f"--format={_LOG_FORMAT}", head]
+    if exclude:
+        args.append(f"^{exclude}")
+    args.append("--")
+    records: dict[str, Record] = {}
+    parsed: dict[str, Trailers] = {}
+    process = git.popen(*args)
+    assert process.stdout is not None
+    pending = b""
+    while True:
+        block = process.stdout.read(1 << 18)
+        if block:
+            pieces = (pending + block).split(b"\0")
+            pending = pieces.pop()
+        else:
+            pieces, pending = [pending], b""
+        for piece in pieces:
+            parts = piece.decode("utf-8", "replace").split(_FIELD, 6)
+            if len(parts) != 7:
+                continue
+            sha, parents, name, email, stamp, iso, message = parts
+            if not _relevant(message):
+                message = ""
+            records[sha] = (sha, tuple(parents.split()), name, email, int(stamp or 0),
+                            _offset_minutes(iso[-5:]), message)
+            if message:
+                parsed[sha] = parse_message(message)
+        if progress is not None:
+            progress(len(records), expected)
+        if not block:
+            break
+    _, stderr = process.communicate()
+    if process.returncode != 0:
+        detail = stderr.decode(errors="replace").strip().splitlines()
+        raise FlowError(f"git log failed: {detail[-1] if detail else process.returncode}")
+    return records, parsed
+
+
+def canonical_order(head: str, records: dict[str, Record]) -> list[str]:
+    """The commits of ``records`` in replay order (see the module docstring).
+
+    Commits not in ``records`` (already replayed, or beyond a shallow boundary) are skipped.
+    """
+    chain: list[str] = []
+    commit: str | None = head
+    while commit is not None and commit in records:
+        chain.append(commit)
+        parents = records[commit][1]
+        commit = parents[0] if parents else None
+    chain.reverse()
+    placed: set[str] = set()
+    order: list[str] = []
+    for start in chain:
+        placed.add(start)
+        if len(records[start][1]) <= 1:
+            order.append(start)  # its parent, if any, is the chain commit before it
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(records[start][1]))]
+        while stack:
+            node, parents_left = stack[-1]
+            for parent in parents_left:
+                if parent in records and parent not in placed:
+                    placed.add(parent)
+                    stack.append((parent, iter(records[parent][1])))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+# The fold -------------------------------------------------------------------------------------
+
+# An event is stored as one string, its fields joined by newlines (no field can hold one: trailer
+# values and git idents are single lines), so a cached history of 20,000 events loads in a few
+# milliseconds; ``Event`` is the readable view, made only for the events a command shows.
+_SEP = "\n"
+(_E_KIND, _E_SUBJECT, _E_FROM, _E_TO, _E_ACTION, _E_BY, _E_ID, _E_FORCE, _E_EXTRA, _E_EVIDENCE,
+ _E_COMMIT, _E_NAME, _E_EMAIL, _E_TIME, _E_OFFSET, _E_ORIGIN, _E_UNDOES, _E_REVERTED_BY,
+ _E_BEFORE, _E_AFTER) = range(20)
+
+
+@dataclass
+class Event:
+    """One entry of a subject's history: a transition, or the undoing (or redoing) of one."""
+
+    index: int
+    kind: str  # "transition" | "revert"
+    subject: str
+    source: str | None  # as the trailer says (None: created)
+    target: str
+    action: str
+    by: str
+    transition_id: str
+    force: bool
+    extra: dict[str, str]
+    evidence: dict[str, str]
+    commit: str
+    author_name: str
+    author_email: str
+    timestamp: int
+    offset_minutes: int
+    squashed_from: str | None  # the squashed commit whose message held the line
+    undoes: str | None  # for a revert: the transition id it undoes (or redoes)
+    reverted_by: str | None  # for a transition: the commit that undid it, while it stands undone
+    state_before: str | None  # the replayed state before and after this event
+    state_after: str | None
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp,
+                                      timezone(timedelta(minutes=self.offset_minutes)))
+
+    @property
+    def iso_time(self) -> str:
+        return datetime.fromtimestamp(self.timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @property
+    def is_epic(self) -> bool:
+        return "." not in self.subject  # task IDs are <epic-id>.<n>; epic IDs hold no dot
+
+    @property
+    def counts(self) -> bool:
+        """A transition that stands (not reverted)."""
+        return self.kind == EVENT_TRANSITION and self.reverted_by is None
+
+    def as_json(self) -> dict[str, Any]:
+        """The shape `log --json` prints (docs/history.md)."""
+        return {
+            "id": self.subject,
+            "type": "epic" if self.is_epic else "task",
+            "event": self.kind,
+            "from": self.source,
+            "to": self.target,
+            "action": self.action,
+            "by": self.by,
+            "commit": self.commit,
+            "author": f"{self.author_name} <{self.author_email}>",
+            "time": self.iso_time,
+            "timestamp": self.timestamp,
+            "transition_id": self.transition_id,
+            "force": self.force,
+            "evidence": self.evidence,
+            "extra": self.extra,
+            "squashed_from": self.squashed_from,
+            "undoes": self.undoes,
+            "reverted_by": self.reverted_by,
+        }
+
+
+def _decode_event(index: int, text: str) -> Event:
+    f = text.split(_SEP)
+    return Event(index, f[_E_KIND], f[_E_SUBJECT], f[_E_FROM] or None, f[_E_TO], f[_E_ACTION],
+                 f[_E_BY], f[_E_ID], f[_E_FORCE] == "1", parse_pairs(f[_E_EXTRA]) or {},
+                 parse_pairs(f[_E_EVIDENCE]) or {}, f[_E_COMMIT], f[_E_NAME], f[_E_EMAIL],
+                 int(f[_E_TIME]), int(f[_E_OFFSET]), f[_E_ORIGIN] or None, f[_E_UNDOES] or None,
+                 f[_E_REVERTED_BY] or None, f[_E_BEFORE] or None, f[_E_AFTER] or None)
+
+
+@dataclass
+class Finding:
+    """Something in history the replay could not use: a malformed line, an unknown revert."""
+
+    commit: str
+    kind: str  # "malformed" | "unknown_revert"
+    message: str
+    line: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"commit": self.commit, "kind": self.kind, "message": self.message, "line": self.line}
+
+
+# Who made a step and when: (commit, name, email, time, offset, squashed commit or "").
+_Author = tuple[str, str, str, str, str, str]
+
+
+def _squashed_author(author: _Author, origin: SquashOrigin) -> _Author:
+    """A squashed commit's step: its own author and date, from the header git wrote."""
+    commit, name, email, stamp, offset, _ = author
+    if origin.author:
+        name, _, rest = origin.author.partition(" <")
+        email = rest.rstrip(">") or email
+    if origin.timestamp is not None:
+        stamp, offset = str(origin.timestamp), str(origin.offset_minutes or 0)
+    return (commit, name, email, stamp, offset, origin.commit)
+
+
+@dataclass
+class _Fold:
+    """The replay state. Every field is marshal-able, so the cache stores it as it is."""
+
+    events: list[str] = field(default_factory=list)
+    states: dict[str, str] = field(default_factory=dict)  # subject -> state ("none": gone)
+    applied: dict[str, int] = field(default_factory=dict)  # transition id -> its event
+    standing: dict[str, list[int]] = field(default_factory=dict)  # subject -> unreverted events
+    by_subject: dict[str, list[int]] = field(default_factory=dict)  # subject -> every event
+    effects: dict[str, str] = field(default_factory=dict)  # commit -> "+id\n-id..." it did
+    findings: list[tuple[str, str, str, int | None]] = field(default_factory=list)
+    commits: int = 0
+
+    def dump(self) -> tuple[Any, ...]:
+        return (self.events, self.states, self.applied, self.standing, self.by_subject,
+                self.effects, self.findings, self.commits)
+
+    @classmethod
+    def load(cls, data: tuple[Any, ...]) -> _Fold:
+        return cls(*data)
+
+    def state(self, subject: str) -> str | None:
+        state = self.states.get(subject)
+        return None if state is None or state == NONE_STATE else state
+
+    def add_commit(self, record: Record, parsed: Trailers | None, lookup: Lookup) -> None:
+        self.commits += 1
+        if parsed is None:
+            return
+        sha = record[0]
+        for bad in parsed.malformed:
+            self.findings.append((sha, "malformed", f"{bad.reason}: {bad.text}", bad.line_number))
+        if not parsed.steps:
+            return
+        evidence = _evidence_for(parsed.transitions, parsed.evidence) if parsed.evidence else {}
+        author: _Author = (sha, record[2], record[3], str(record[4]), str(record[5]), "")
+        effect: list[str] = []
+        squashed: dict[str, list[str]] = {}  # what each squashed commit did (for their reverts)
+        for step in parsed.steps:
+            step_author = author if step.origin is None else _squashed_author(author, step.origin)
+            if isinstance(step, Transition):
+                done = [f"+{step.id}"] if self._apply(step, evidence.get(id(step)), step_author) else []
+            else:
+                done = self._revert(step, squashed, lookup, step_author)
+            effect.extend(done)
+            if step.origin is not None:
+                squashed.setdefault(step.origin.commit, []).extend(done)
+        if effect:
+            self.effects[sha] = _SEP.join(effect)
+
+    def _event(self, fields: list[str], subject: str) -> int:
+        index = len(self.events)
+        self.events.append(_SEP.join(fields))
+        self.by_subject.setdefault(subject, []).append(index)
+        return index
+
+    def _apply(self, step: Transition, evidence: str | None, author: _Author) -> bool:
+        if step.id in self.applied:
+            return False  # a copy (cherry-pick, rebase, squash) of a transition already counted
+        subject = step.subject
+        before = self.states.get(subject, "")
+        index = self._event([
+            EVENT_TRANSITION, subject, step.source or "", step.target, step.action, step.by,
+            step.id, "1" if step.force else "", format_pairs(dict(step.extra)) if step.extra else "",
+            evidence or "", *author, "", "", before, step.target,
+        ], subject)
+        self.applied[step.id] = index
+        self.standing.setdefault(subject, []).append(index)
+        self.states[subject] = step.target
+        return True
+
+    def _revert(self, step: Revert, squashed: dict[str, list[str]], lookup: Lookup,
+                author: _Author) -> list[str]:
+        target: list[str] | None = None
+        for origin_commit, origin_effect in squashed.items():
+            if origin_commit.startswith(step.commit):
+                target = origin_effect
+        if target is None:
+            target = self._effect_of(step.commit, lookup, depth=0)
+        if target is None:
+            self.findings.append((author[0], "unknown_revert",
+                                  f"reverts commit {step.commit}, which is neither in this history "
+                                  "nor in the object database", step.line_number))
+            return []
+        done = []
+        for item in reversed(target):
+            undo = ("-" if item[0] == "+" else "+") + item[1:]
+            if self._toggle(undo, author):
+                done.append(undo)
+        return done
+
+    def _toggle(self, signed_id: str, author: _Author) -> bool:
+        """Undo (``-id``) or redo (``+id``) a counted transition; False when nothing changes."""
+        transition_id = signed_id[1:]
+        index = self.applied.get(transition_id)
+        if index is None:
+            return False
+        fields = self.events[index].split(_SEP)
+        subject = fields[_E_SUBJECT]
+        standing = self.standing.setdefault(subject, [])
+        redo = signed_id[0] == "+"
+        if (index in standing) == redo:
+            return False
+        before = self.states.get(subject, "")
+        if redo:
+            standing.append(index)
+        else:
+            standing.remove(index)
+        after = self.events[standing[-1]].split(_SEP)[_E_TO] if standing else NONE_STATE
+        self.states[subject] = after
+        fields[_E_REVERTED_BY] = "" if redo else author[0]
+        self.events[index] = _SEP.join(fields)
+        self._event([EVENT_REVERT, subject, before, after, "revert", author[2], transition_id,
+                     "", "", "", *author, transition_id, "", before, after], subject)
+        return True
+
+    def _effect_of(self, commit: str, lookup: Lookup, depth: int) -> list[str] | None:
+        """What ``commit`` did, as ``+id``/``-id`` in order (what a revert of it undoes)."""
+        found = self.effects.get(commit)
+        if found is not None:
+            return found.split(_SEP)
+        outside = lookup(commit) if depth <= 8 else None
+        if outside is None:
+            return None
+        full, message = outside
+        if full in self.effects:
+            return self.effects[full].split(_SEP)
+        parsed = parse_message(message)
+        effect: list[str] = []
+        for step in parsed.steps:
+            if isinstance(step, Transition):
+                effect.append(f"+{step.id}")
+            else:
+                inner = self._effect_of(step.commit, lookup, depth + 1) or []
+                effect.extend(("-" if item[0] == "+" else "+") + item[1:] for item in reversed(inner))
+        return effect
+
+
+def _evidence_for(transitions: list[Transition], evidence: Iterable[Evidence]) -> dict[int, str]:
+    """Each Flow-Evidence line belongs to a transition of its subject from the same (squashed)
+    message: the last one above it, else the first one below it."""
+    attached: dict[int, dict[str, str]] = {}
+    for item in evidence:
+        same = [t for t in transitions if t.subject == item.subject and t.origin == item.origin]
+        if not same:
+            continue
+        above = [t for t in same if t.line_number <= item.line_number]
+        owner = above[-1] if above else same[0]
+        attached.setdefault(id(owner), {}).update(dict(item.fields))
+    return {key: format_pairs(value) for key, value in attached.items()}
+
+
+# The result -------------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """The replayed history of one revision."""
+
+    head: str | None
+    shallow: bool
+    walked: int  # commits read from git for this answer (the rest came from the cache)
+    cached_from: str | None  # the cached commit the replay continued from
+    _fold: _Fold
+
+    @property
+    def commits(self) -> int:
+        """Commits replayed in all (from the root, or from the shallow boundary)."""
+        return self._fold.commits
+
+    def state(self, subject: str) -> str | None:
+        """The replayed state, or None when history does not know the subject (or it is gone)."""
+        return self._fold.state(subject)
+
+    def states(self) -> dict[str, str]:
+        return {subject: state for subject, state in self._fold.states.items()
+                if state != NONE_STATE}
+
+    def subjects(self) -> list[str]:
+        return list(self._fold.by_subject)
+
+    def event(self, index: int) -> Event:
+        return _decode_event(index, self._fold.events[index])
+
+    def events(self, subjects: Iterable[str] | None = None) -> list[Event]:
+        """Events in replay order (parents before children), of some subjects or all."""
+        if subjects is None:
+            return [_decode_event(i, text) for i, text in enumerate(self._fold.events)]
+        indices = sorted({i for s in subjects for i in self._fold.by_subject.get(s, [])})
+        return [self.event(i) for i in indices]
+
+    def standing(self, subject: str) -> list[Event]:
+        """The transitions of a subject that stand (not reverted), in the order they count."""
+        return [self.event(i) for i in self._fold.standing.get(subject, [])]
+
+    def transition_ids(self, commit: str) -> list[str]:
+        """The transitions a commit made count (``+id``) or undid (``-id``)."""
+        found = self._fold.effects.get(commit)
+        return found.split(_SEP) if found else []
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [Finding(*item) for item in self._fold.findings]
+
+
+def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
+           progress: Progress | None = None) -> History:
+    """The history of ``rev``: continued from the nearest cached state on its first-parent
+    chain when there is one, else replayed from the root; the result is cached."""
+    store = ReplayCache(git.common_dir, git.shallow_marker()) if use_cache else None
+    hit = store.find(git, rev) if store is not None else None
+    if hit is None:
+        head = git.resolve(rev)
+        if head is None:
+            return History(None, git.shallow, 0, None, _Fold())
+    elif isinstance(hit, str):
+        head = hit  # nothing cached on its chain
+        hit = None
+    else:
+        head = hit.head
+        if hit.commit == head:
+            return History(head, git.shallow, 0, hit.commit, hit.fold)
+    assert head is not None
+    expected = 0
+    if progress is not None and hit is None:
+        counted = git.run("rev-list", "--count", head, "--")
+        expected = int(counted.stdout.strip() or 0) if counted.returncode == 0 else 0
+    records, parsed = read_records(git, head, hit.commit if hit else None, progress, expected)
+    lookup = message_lookup(git, records)
+    order = canonical_order(head, records)
+    fold = hit.fold if hit else _Fold()
+    for sha in order:
+        fold.add_commit(records[sha], parsed.get(sha), lookup)
+    if store is not None:
+        if hit is None:
+            store.save_full(head, fold)
+        else:
+            store.save_after(head, hit.base, [*hit.pending, *(records[sha] for sha in order)], fold)
+    return History(head, git.shallow, len(records), hit.commit if hit else None, fold)
+
+
+def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
+    """Find a reverted commit's message: among the commits just read, else ask git."""
+    seen: dict[str, tuple[str, str] | None] = {}
+
+    def lookup(rev: str) -> tuple[str, str] | None:
+        record = records.get(rev)
+        if record is None and len(rev) < 40:
+            matches = [sha for sha in records if sha.startswith(rev)]
+            record = records[matches[0]] if len(matches) == 1 else None
+        if record is not None:
+            return record[0], record[6]
+        if rev not in seen:
+            seen[rev] = git.message(rev)
+        return seen[rev]
+
+    return lookup
+
+
+# The cache --------------------------------------------------------------------------------------
+
+_CACHE_FORMAT = 1
+_MAGIC = b"FLOWRPL1"
+_DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
+_KEEP_FILES = 16
+_CHAIN = 1000  # how far down the first-parent chain a cached state is looked for
+
+
+@dataclass
+class _Hit:
+    head: str  # the commit asked for
+    commit: str  # the cached commit found on its first-parent chain
+    fold: _Fold  # the state at that commit
+    base: str  # the full snapshot it rests on (itself, or a delta's base)
+    pending: list[Record]  # the commits a delta adds to its base
+
+
+class ReplayCache:
+    """Replayed states under ``<git-common-dir>/flow-cache/replay/``, keyed by commit.
+
+    ``<sha>.full`` holds the whole fold at that commit; ``<sha>.delta`` names a full snapshot on
+    its first-parent chain and the commits after it (few), so one new commit costs a small write.
+    Files are written under a temporary name and renamed (atomic for concurrent readers); a file
+    that is unreadable, from another format or Python version, or fails its checksum is ignored
+    and replaced. Nothing here changes an answer, only how fast it comes.
+    """
+
+    def __init__(self, common_dir: Path, shallow_marker: str) -> None:
+        self.directory = common_dir / CACHE_DIR / "replay"
+        self.marker = (_CACHE_FORMAT, marshal.version, tuple(sys.version_info[:2]), shallow_marker)
+
+    def _names(self) -> set[str]:
+        try:
+            return set(os.listdir(self.directory))
+        except OSError:
+            return set()
+
+    def find(self, git: GitReader, rev: str) -> _Hit | str | None:
+        """The nearest cached state on the first-parent chain of REV; else REV's commit ID
+        (a str), or None for an unborn HEAD. An unknown REV is an error."""
+        names = self._names()
+        chain = git.first_parents(rev, _CHAIN if names else 1)
+        if chain is None:
+            raise unknown_revision(rev)
+        if not chain:
+            return None
+        for sha in chain:
+            for kind in ("full", "delta"):
+                if f"{sha}.{kind}" in names:
+                    hit = self._load(git, chain[0], sha, kind)
+                    if hit is not None:
+                        return hit
+        return chain[0]
+
+    def _load(self, git: GitReader, head: str, sha: str, kind: str) -> _Hit | None:
+        data = self._read(f"{sha}.{kind}")
+        if data is None:
+            return None
+        try:
+            if kind == "full":
+                return _Hit(head, sha, _Fold.load(data), sha, [])
+            base, raw_records = data
+            full = self._read(f"{base}.full")
+            if full is None:
+                return None
+            fold = _Fold.load(full)
+            records: list[Record] = [(r[0], tuple(r[1]), r[2], r[3], r[4], r[5], r[6])
+                                     for r in raw_records]
+            lookup = message_lookup(git, {record[0]: record for record in records})
+            for record in records:
+                fold.add_commit(record, parse_message(record[6]) if record[6] else None, lookup)
+            return _Hit(head, sha, fold, base, records)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return None
+
+    def _read(self, name: str) -> Any:
+        try:
+            raw = (self.directory / name).read_bytes()
+        except OSError:
+            return None
+        if len(raw) < 12 or raw[:8] != _MAGIC:
+            return None
+        payload = raw[12:]
+        if int.from_bytes(raw[8:12], "big") != zlib.crc32(payload):
+            return None
+        try:
+            marker, data = marshal.loads(payload)
+        except (ValueError, EOFError, TypeError):
+            return None
+        if tuple(marker) != self.marker:
+            return None
+        return data
+
+    def save_full(self, head: str, fold: _Fold) -> None:
+        self._write(f"{head}.full", fold.dump())
+
+    def save_after(self, head: str, base: str, records: list[Record], fold: _Fold) -> None:
+        if len(records) > _DELTA_MAX:
+            self.save_full(head, fold)
+        else:
+            self._write(f"{head}.delta", (base, records))
+
+    def _write(self, name: str, data: Any) -> None:
+        payload = marshal.dumps((self.marker, data))
+        blob = _MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
+        temp = self.directory / f".tmp-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(temp, "wb") as handle:
+                handle.write(blob)
+            os.replace(temp, self.directory / name)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            return  # a cache that cannot be written only costs speed
+        self._prune()
+
+    def _prune(self) -> None:
+        entries = []
+        for name in self._names():
+            if name.startswith(".tmp-"):
+                continue
+            with contextlib.suppress(OSError):
+                entries.append(((self.directory / name).stat().st_mtime_ns, name))
+        if len(entries) <= _KEEP_FILES:
+            return
+        entries.sort(reverse=True)
+        keep = {name for _, name in entries[:_KEEP_FILES]}
+        for name in list(keep):  # a delta needs its full snapshot
+            if name.endswith(".delta"):
+                data = self._read(name)
+                if isinstance(data, tuple) and data:
+                    keep.add(f"{data[0]}.full")
+        for _, name in entries:
+            if name not in keep:
+                with contextlib.suppress(OSError):
+                    (self.directory / name).unlink()
