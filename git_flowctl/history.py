@@ -373,7 +373,14 @@ class _Fold:
 
     @classmethod
     def load(cls, data: tuple[Any, ...]) -> _Fold:
-        return cls(*data)
+        fold = cls(*data)
+        shapes = ((fold.events, list), (fold.states, dict), (fold.applied, dict),
+                  (fold.standing, dict), (fold.by_subject, dict), (fold.effects, dict),
+                  (fold.findings, list), (fold.commits, int))
+        if not all(isinstance(value, kind) for value, kind in shapes) \
+                or not all(isinstance(event, str) for event in fold.events[-1:]):
+            raise ValueError("not a replay state")
+        return fold
 
     def state(self, subject: str) -> str | None:
         state = self.states.get(subject)
@@ -615,7 +622,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16

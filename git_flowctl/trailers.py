@@ -26,21 +26,22 @@ TASK_KEY = "Flow-Task"
 NONE_STATE = "none"
 
 _LINE = re.compile(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task)[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$",
-                   re.IGNORECASE)
-_PAIR = re.compile(r'(?P<key>[A-Za-z][\w.-]*)=(?P<value>"(?:[^"\\]|\\.)*"|[^\s"]*)(?=\s|$)')
-_BARE = re.compile(r'^[^\s"\\]+$')
-_SUBJECT = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+                   re.IGNORECASE | re.ASCII)
+_PAIR = re.compile(r'(?P<key>[A-Za-z][\w.-]*)=(?P<value>"(?:[^"\\]|\\.)*"|[^ \t"]*)(?=[ \t]|$)', re.ASCII)
+_BARE = re.compile(r'^[^ \t"\\]+$')
+_SUBJECT = re.compile(r"^[A-Za-z0-9][\w.-]*$", re.ASCII)
 _STATE = re.compile(r"^[a-z_]+$")
 _REVERT = re.compile(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
 # The line as this tool writes it (bare values, keys in order): parsed in one step. Anything else
 # goes through the general path; both give the same Transition (tests/test_trailers.py).
 _CANONICAL = re.compile(
     r"[ \t]*Flow-Transition:[ \t]*(?P<subject>[A-Za-z0-9][\w.-]*) (?P<source>[a-z_]+)->"
-    r'(?P<target>[a-z_]+) action=(?P<action>[^\s"]+) by=(?P<by>[^\s"]+) id=(?P<id>[^\s"]+)'
-    r"(?P<force> force=1)?[ \t]*")
+    r'(?P<target>[a-z_]+) action=(?P<action>[^ \t"]+) by=(?P<by>[^ \t"]+) id=(?P<id>[^ \t"]+)'
+    r"(?P<force> force=1)?[ \t]*", re.ASCII)
 _CANONICAL_EVIDENCE = re.compile(
     r"[ \t]*Flow-Evidence:[ \t]*(?P<subject>[A-Za-z0-9][\w.-]*)"
-    r'(?P<pairs>(?: [A-Za-z][\w.-]*=[^\s"]*)*)[ \t]*')
+    r'(?P<pairs>(?: [A-Za-z][\w.-]*=[^ \t"]*)*)[ \t]*', re.ASCII)
+_BLANKS = re.compile(r"[ \t]+")
 # The header git writes before each squashed message (builtin/merge.c, squash_message()).
 _SQUASH_COMMIT = re.compile(r"^commit (?P<sha>[0-9a-f]{40}|[0-9a-f]{64})$")
 _SQUASH_HEADER = re.compile(r"^(?P<key>Author|Date|Merge|Commit|AuthorDate|CommitDate):\s*(?P<value>.*)$")
@@ -165,7 +166,7 @@ class Trailers:
 def parse_transition(value: str, *, line: int = 0,
                      origin: SquashOrigin | None = None) -> Transition | str:
     """One ``Flow-Transition`` value; a reason string when it is malformed."""
-    parts = value.split(None, 2)
+    parts = _BLANKS.split(value.strip(" \t"), maxsplit=2)
     if len(parts) < 2:
         return "expected `<id> <from>-><to> action=... by=... id=...`"
     subject, change = parts[0], parts[1]
@@ -252,7 +253,8 @@ def parse_message(message: str) -> Trailers:
     found = Trailers()
     if "flow-" not in message.lower() and "reverts commit" not in message:
         return found
-    lines = message.splitlines()
+    # Lines end at LF (a CR before it is dropped), as git splits them.
+    lines = [line[:-1] if line.endswith("\r") else line for line in message.split("\n")]
     if "\ncommit " not in message:
         for number, raw in enumerate(lines, start=1):
             _parse_line(found, number, raw, None)
@@ -283,7 +285,7 @@ def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | N
         return
     canonical = _CANONICAL_EVIDENCE.fullmatch(raw)
     if canonical is not None:
-        fields = dict(pair.split("=", 1) for pair in canonical["pairs"].split())
+        fields = dict(pair.split("=", 1) for pair in canonical["pairs"].split(" ") if pair)
         found.evidence.append(Evidence(canonical["subject"], tuple(fields.items()), number, origin))
         return
     match = _LINE.match(raw)
@@ -298,7 +300,7 @@ def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | N
             found.transitions.append(parsed)
             found.steps.append(parsed)
     elif key == EVIDENCE_KEY.lower():
-        parts = value.split(None, 1)
+        parts = [part for part in _BLANKS.split(value.strip(" \t"), maxsplit=1) if part]
         pairs = parse_pairs(parts[1]) if len(parts) == 2 else {}
         if not parts or not _SUBJECT.match(parts[0]) or pairs is None:
             found.malformed.append(Malformed(number, raw.strip(),

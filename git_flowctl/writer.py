@@ -64,6 +64,9 @@ class Change:
     transitions: list[Transition] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    # Paths the change brings back although they are deleted from the work tree or the index
+    # (`recover`): not refused as "uncommitted edits", and written even when HEAD already has them.
+    restores: frozenset[str] = frozenset()
 
     def trailer_lines(self) -> list[str]:
         return [t.line() for t in self.transitions] + [e.line() for e in self.evidence]
@@ -128,6 +131,11 @@ class Writer:
             self._refuse_dirty(change, head.tree, staged_ok=False)
             tree_id, blobs = self._build_tree(head.tree, change.writes)
             if head.tree is not None and tree_id == head.tree.id:
+                if change.restores:  # HEAD has them already: bring back the files only
+                    restored = {path: change.writes[path] for path in change.restores}
+                    self._update_work_tree(restored, blobs)
+                    self._update_index(restored, blobs)
+                    return Outcome(change, Mode.COMMIT, message)
                 return Outcome(change, Mode.COMMIT, message, noop=True)
             commit_id = self._create_commit(tree_id, head.parents, message)
             if head.advance(self.repo, commit_id, f"flow: {change.subject}"):
@@ -220,6 +228,8 @@ class Writer:
             except pygit2.GitError:
                 flags = fs.CONFLICTED
             shown = self.ws.rel(path)
+            if path in change.restores and not flags & ~(fs.WT_DELETED | fs.INDEX_DELETED):
+                continue  # deleted, and being restored: nothing of the user's is lost
             if flags & fs.CONFLICTED:
                 raise FlowError(f"{shown} has a merge conflict", hint="resolve it and commit first")
             if flags & fs.WT_NEW and not flags & staged:

@@ -38,6 +38,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reopen": ("work", "reopen_command", "Reopen a done or skipped task (--cascade)."),
     "release": ("work", "release_command", "Give an in-progress task back (to todo)."),
     "status": ("insight", "status_command", "Counts per state, per epic."),
+    "log": ("history", "log_command", "Transitions of a task, an epic or all, from history."),
+    "stats": ("history", "stats_command", "Lead and cycle time, throughput, WIP, from history."),
+    "recover": ("history", "recover_command", "Compare files with history; --apply repairs."),
 }
 
 
