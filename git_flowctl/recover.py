@@ -338,7 +338,8 @@ def diagnose(git: GitReader, rev: str | None = None, *,
         deleted_by = change.commit if change.new_blob is None else None
         divergences.append(Divergence(
             "deleted", None, CONFIG_PATH, None, None, deleted_by,
-            f"deleted in {deleted_by[:7]}" if deleted_by else f"deleted in the {compared}",
+            f"deleted in {deleted_by[:7]}" if deleted_by
+            else f"deleted in the {compared} (not committed)",
             "restore it from its last version", blob))
     needed = {d.restore_blob for d in divergences if d.restore_blob}
     return Diagnosis(rev or "HEAD", head, head_tree, compared, history, divergences, problems,
@@ -386,6 +387,12 @@ def _mismatch(subject: str, path: str, actual: str | None, wanted: str,
         return Divergence("status", subject, path, actual, wanted, edit.commit,
                           f"{edit.commit[:7]} changed it {edit.source}->{edit.target} without a "
                           "Flow-Transition trailer", fix)
+    claims = [p for p in problems if p.kind == "trailer_without_change" and p.id == subject
+              and p.target == wanted]
+    if claims:
+        return Divergence("status", subject, path, actual, wanted, claims[0].commit,
+                          f"{claims[0].commit[:7]} records {claims[0].source or 'none'}->{wanted} "
+                          "but does not change its file", fix)
     return Divergence("status", subject, path, actual, wanted, None,
                       "no single commit explains it (a merge resolution, or a history rewrite)",
                       fix)
@@ -521,6 +528,7 @@ def build_recovery(diagnosis: Diagnosis, actor: str) -> Callable[[Any], Any]:
                         writes, transitions,
                         result={"restored": restored, "updated": updated})
         change.restores = frozenset(restored)
+        change.allow_empty = any(item.kind == "untracked_file" for item in diagnosis.fixable)
         return change
 
     return build

@@ -67,6 +67,8 @@ class Change:
     # Paths the change brings back although they are deleted from the work tree or the index
     # (`recover`): not refused as "uncommitted edits", and written even when HEAD already has them.
     restores: frozenset[str] = frozenset()
+    # Record the commit even when no file changes (`recover` adopting a file history missed).
+    allow_empty: bool = False
 
     def trailer_lines(self) -> list[str]:
         return [t.line() for t in self.transitions] + [e.line() for e in self.evidence]
@@ -126,11 +128,11 @@ class Writer:
                              cache=self.ws.document_cache)
             change = build(plan)
             message = self._message(change)
-            if not change.writes:
+            if not change.writes and not change.allow_empty:
                 return Outcome(change, Mode.COMMIT, message, noop=True)
             self._refuse_dirty(change, head.tree, staged_ok=False)
             tree_id, blobs = self._build_tree(head.tree, change.writes)
-            if head.tree is not None and tree_id == head.tree.id:
+            if head.tree is not None and tree_id == head.tree.id and not change.allow_empty:
                 if change.restores:  # HEAD has them already: bring back the files only
                     restored = {path: change.writes[path] for path in change.restores}
                     self._update_work_tree(restored, blobs)
