@@ -28,10 +28,10 @@ import marshal
 import os
 import subprocess
 import sys
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -276,13 +276,9 @@ class Event:
     state_after: str | None
 
     @property
-    def time(self) -> datetime:
-        return datetime.fromtimestamp(self.timestamp,
-                                      timezone(timedelta(minutes=self.offset_minutes)))
-
-    @property
     def iso_time(self) -> str:
-        return datetime.fromtimestamp(self.timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        """The author time in UTC: ``2026-01-05T10:00:00Z``."""
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.timestamp))
 
     @property
     def is_epic(self) -> bool:
@@ -354,33 +350,103 @@ def _squashed_author(author: _Author, origin: SquashOrigin) -> _Author:
     return (commit, name, email, stamp, offset, origin.commit)
 
 
-@dataclass
 class _Fold:
-    """The replay state. Every field is marshal-able, so the cache stores it as it is."""
+    """The replay state.
 
-    events: list[str] = field(default_factory=list)
-    states: dict[str, str] = field(default_factory=dict)  # subject -> state ("none": gone)
-    applied: dict[str, int] = field(default_factory=dict)  # transition id -> its event
-    standing: dict[str, list[int]] = field(default_factory=dict)  # subject -> unreverted events
-    by_subject: dict[str, list[int]] = field(default_factory=dict)  # subject -> every event
-    effects: dict[str, str] = field(default_factory=dict)  # commit -> "+id\n-id..." it did
-    findings: list[tuple[str, str, str, int | None]] = field(default_factory=list)
-    commits: int = 0
+    What a cached fold holds is shaped so that loading it and continuing by one commit touches
+    little: events stay strings until shown, the per-subject index lists are strings decoded one
+    subject at a time, the transition IDs counted are one string searched with ``in``, and the
+    two big maps (ID -> event, commit -> effect) are decoded only when a revert needs them.
+    """
+
+    def __init__(self, events: list[str] | None = None, states: dict[str, str] | None = None,
+                 applied_ids: str = "\n", applied_blob: bytes = b"",
+                 standing: dict[str, str] | None = None, by_subject: dict[str, str] | None = None,
+                 effects_blob: bytes = b"",
+                 findings: list[tuple[str, str, str, int | None]] | None = None,
+                 commits: int = 0) -> None:
+        self.events: list[str] = events if events is not None else []
+        self.states: dict[str, str] = states if states is not None else {}  # "none": gone
+        self.findings = findings if findings is not None else []
+        self.commits = commits
+        self._applied_ids = applied_ids  # "\n<id>\n<id>\n" of the cached part
+        self._applied_blob = applied_blob
+        self._applied: dict[str, int] | None = None if applied_blob else {}
+        self._applied_new: dict[str, int] = {}
+        self._standing_text = standing if standing is not None else {}
+        self._standing: dict[str, list[int]] = {}
+        self._by_subject_text = by_subject if by_subject is not None else {}
+        self._by_subject: dict[str, list[int]] = {}
+        self._effects_blob = effects_blob
+        self._effects: dict[str, str] | None = None if effects_blob else {}
 
     def dump(self) -> tuple[Any, ...]:
-        return (self.events, self.states, self.applied, self.standing, self.by_subject,
-                self.effects, self.findings, self.commits)
+        applied = self.applied_map()
+        ids_text = "\n" + "".join(f"{key}\n" for key in applied) if applied else "\n"
+        return (self.events, self.states, ids_text, marshal.dumps(applied),
+                {**self._standing_text, **{k: _ints_text(v) for k, v in self._standing.items()}},
+                {**self._by_subject_text, **{k: _ints_text(v) for k, v in self._by_subject.items()}},
+                marshal.dumps(self.effects_map()), self.findings, self.commits)
 
     @classmethod
     def load(cls, data: tuple[Any, ...]) -> _Fold:
-        fold = cls(*data)
-        shapes = ((fold.events, list), (fold.states, dict), (fold.applied, dict),
-                  (fold.standing, dict), (fold.by_subject, dict), (fold.effects, dict),
-                  (fold.findings, list), (fold.commits, int))
+        events, states, ids_text, applied_blob, standing, by_subject, effects_blob, findings, \
+            commits = data
+        shapes = ((events, list), (states, dict), (ids_text, str), (applied_blob, bytes),
+                  (standing, dict), (by_subject, dict), (effects_blob, bytes), (findings, list),
+                  (commits, int))
         if not all(isinstance(value, kind) for value, kind in shapes) \
-                or not all(isinstance(event, str) for event in fold.events[-1:]):
+                or not all(isinstance(event, str) for event in events[-1:]):
             raise ValueError("not a replay state")
-        return fold
+        return cls(events, states, ids_text, applied_blob, standing, by_subject, effects_blob,
+                   findings, commits)
+
+    # The lazily decoded parts -----------------------------------------------------------------
+
+    def applied_map(self) -> dict[str, int]:
+        if self._applied is None:
+            decoded = marshal.loads(self._applied_blob)
+            if not isinstance(decoded, dict):
+                raise ValueError("not a replay state")
+            self._applied = decoded
+        if self._applied_new:
+            self._applied.update(self._applied_new)
+            self._applied_new = {}
+        return self._applied
+
+    def _is_applied(self, transition_id: str) -> bool:
+        if transition_id in self._applied_new:
+            return True
+        if self._applied is not None:
+            return transition_id in self._applied
+        return f"\n{transition_id}\n" in self._applied_ids
+
+    def effects_map(self) -> dict[str, str]:
+        if self._effects is None:
+            decoded = marshal.loads(self._effects_blob)
+            if not isinstance(decoded, dict):
+                raise ValueError("not a replay state")
+            self._effects = decoded
+        return self._effects
+
+    def standing_of(self, subject: str, *, create: bool = False) -> list[int]:
+        found = self._standing.get(subject)
+        if found is None:
+            found = _ints(self._standing_text.get(subject, ""))
+            if found or create:
+                self._standing[subject] = found
+        return found
+
+    def events_of(self, subject: str, *, create: bool = False) -> list[int]:
+        found = self._by_subject.get(subject)
+        if found is None:
+            found = _ints(self._by_subject_text.get(subject, ""))
+            if found or create:
+                self._by_subject[subject] = found
+        return found
+
+    def subjects(self) -> list[str]:
+        return list({**self._by_subject_text, **self._by_subject})
 
     def state(self, subject: str) -> str | None:
         state = self.states.get(subject)
@@ -409,16 +475,16 @@ class _Fold:
             if step.origin is not None:
                 squashed.setdefault(step.origin.commit, []).extend(done)
         if effect:
-            self.effects[sha] = _SEP.join(effect)
+            self.effects_map()[sha] = _SEP.join(effect)
 
     def _event(self, fields: list[str], subject: str) -> int:
         index = len(self.events)
         self.events.append(_SEP.join(fields))
-        self.by_subject.setdefault(subject, []).append(index)
+        self.events_of(subject, create=True).append(index)
         return index
 
     def _apply(self, step: Transition, evidence: str | None, author: _Author) -> bool:
-        if step.id in self.applied:
+        if self._is_applied(step.id):
             return False  # a copy (cherry-pick, rebase, squash) of a transition already counted
         subject = step.subject
         before = self.states.get(subject, "")
@@ -427,8 +493,8 @@ class _Fold:
             step.id, "1" if step.force else "", format_pairs(dict(step.extra)) if step.extra else "",
             evidence or "", *author, "", "", before, step.target,
         ], subject)
-        self.applied[step.id] = index
-        self.standing.setdefault(subject, []).append(index)
+        self._applied_new[step.id] = index
+        self.standing_of(subject, create=True).append(index)
         self.states[subject] = step.target
         return True
 
@@ -455,12 +521,12 @@ class _Fold:
     def _toggle(self, signed_id: str, author: _Author) -> bool:
         """Undo (``-id``) or redo (``+id``) a counted transition; False when nothing changes."""
         transition_id = signed_id[1:]
-        index = self.applied.get(transition_id)
-        if index is None:
+        if not self._is_applied(transition_id):
             return False
+        index = self.applied_map()[transition_id]
         fields = self.events[index].split(_SEP)
         subject = fields[_E_SUBJECT]
-        standing = self.standing.setdefault(subject, [])
+        standing = self.standing_of(subject, create=True)
         redo = signed_id[0] == "+"
         if (index in standing) == redo:
             return False
@@ -479,15 +545,16 @@ class _Fold:
 
     def _effect_of(self, commit: str, lookup: Lookup, depth: int) -> list[str] | None:
         """What ``commit`` did, as ``+id``/``-id`` in order (what a revert of it undoes)."""
-        found = self.effects.get(commit)
+        effects = self.effects_map()
+        found = effects.get(commit)
         if found is not None:
             return found.split(_SEP)
         outside = lookup(commit) if depth <= 8 else None
         if outside is None:
             return None
         full, message = outside
-        if full in self.effects:
-            return self.effects[full].split(_SEP)
+        if full in effects:
+            return effects[full].split(_SEP)
         parsed = parse_message(message)
         effect: list[str] = []
         for step in parsed.steps:
@@ -497,6 +564,14 @@ class _Fold:
                 inner = self._effect_of(step.commit, lookup, depth + 1) or []
                 effect.extend(("-" if item[0] == "+" else "+") + item[1:] for item in reversed(inner))
         return effect
+
+
+def _ints(text: str) -> list[int]:
+    return [int(item) for item in text.split(",")] if text else []
+
+
+def _ints_text(values: list[int]) -> str:
+    return ",".join(map(str, values))
 
 
 def _evidence_for(transitions: list[Transition], evidence: Iterable[Evidence]) -> dict[int, str]:
@@ -540,7 +615,7 @@ class History:
                 if state != NONE_STATE}
 
     def subjects(self) -> list[str]:
-        return list(self._fold.by_subject)
+        return self._fold.subjects()
 
     def event(self, index: int) -> Event:
         return _decode_event(index, self._fold.events[index])
@@ -549,16 +624,16 @@ class History:
         """Events in replay order (parents before children), of some subjects or all."""
         if subjects is None:
             return [_decode_event(i, text) for i, text in enumerate(self._fold.events)]
-        indices = sorted({i for s in subjects for i in self._fold.by_subject.get(s, [])})
+        indices = sorted({i for s in subjects for i in self._fold.events_of(s)})
         return [self.event(i) for i in indices]
 
     def standing(self, subject: str) -> list[Event]:
         """The transitions of a subject that stand (not reverted), in the order they count."""
-        return [self.event(i) for i in self._fold.standing.get(subject, [])]
+        return [self.event(i) for i in self._fold.standing_of(subject)]
 
     def transition_ids(self, commit: str) -> list[str]:
         """The transitions a commit made count (``+id``) or undid (``-id``)."""
-        found = self._fold.effects.get(commit)
+        found = self._fold.effects_map().get(commit)
         return found.split(_SEP) if found else []
 
     @property
@@ -622,7 +697,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 2  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 3  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16
@@ -704,7 +779,7 @@ class ReplayCache:
         if len(raw) < 12 or raw[:8] != _MAGIC:
             return None
         payload = raw[12:]
-        if int.from_bytes(raw[8:12], "big") != zlib.crc32(payload):
+        if int.from_bytes(raw[8:12], "big") != zlib.adler32(payload):
             return None
         try:
             marker, data = marshal.loads(payload)
@@ -725,7 +800,7 @@ class ReplayCache:
 
     def _write(self, name: str, data: Any) -> None:
         payload = marshal.dumps((self.marker, data))
-        blob = _MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
+        blob = _MAGIC + zlib.adler32(payload).to_bytes(4, "big") + payload
         temp = self.directory / f".tmp-{os.getpid()}-{os.urandom(4).hex()}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
 TRANSITION_KEY = "Flow-Transition"
 EVIDENCE_KEY = "Flow-Evidence"
@@ -233,6 +232,8 @@ def _segments(lines: list[str]) -> list[_Segment]:
 
 
 def _origin_with(origin: SquashOrigin | None, fields: dict[str, str]) -> SquashOrigin:
+    from datetime import datetime
+
     assert origin is not None
     date = fields.get("Date") or fields.get("AuthorDate")
     timestamp = offset = None
