@@ -33,19 +33,28 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from git_flowctl.errors import FlowError
 from git_flowctl.trailers import (
     Evidence,
+    QuickEvidence,
+    QuickTransition,
     Revert,
     SquashOrigin,
     Trailers,
     Transition,
     format_pairs,
+    parse_canonical,
     parse_message,
     parse_pairs,
 )
+
+TYPE_CHECKING = False  # typing costs start-up time that the lean `log` path avoids
+if TYPE_CHECKING:
+    from typing import Any
+
+    # A message's flow lines: parsed objects, or plain values for canonical lines.
+    Parsed = Trailers | tuple[list[QuickTransition], list[QuickEvidence]]
 
 EVENT_TRANSITION = "transition"
 EVENT_REVERT = "revert"
@@ -79,6 +88,27 @@ class GitReader:
                             hint="run this inside a git work tree")
         root = Path(lines[0])
         return cls(root, (root / lines[1]).resolve())
+
+    @classmethod
+    def discover_with_chain(cls, rev: str, count: int,
+                            cwd: Path | None = None) -> tuple[GitReader, list[str]]:
+        """Discover the repository and read REV's first ``count`` first-parent commits in one
+        ``git`` call (the lean ``log`` path). The chain is shorter at the root, and empty when
+        REV names no commit (the caller then asks again the slow way)."""
+        args = ["rev-parse", "--show-toplevel", "--git-common-dir", rev,
+                *(f"{rev}~{step}" for step in range(1, count))]
+        result = _run_git(cwd or Path.cwd(), *args)
+        lines = result.stdout.decode("utf-8", "surrogateescape").splitlines()
+        if len(lines) < 2 or not lines[0].startswith("/"):
+            raise FlowError("not a git repository (or no work tree)",
+                            hint="run this inside a git work tree")
+        root = Path(lines[0])
+        chain = []
+        for line in lines[2:]:  # git stops at the first name it cannot resolve
+            if len(line) not in (40, 64) or not all(c in "0123456789abcdef" for c in line):
+                break
+            chain.append(line)
+        return cls(root, (root / lines[1]).resolve()), chain
 
     def run(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return _run_git(self.root, *args, input=input)
@@ -146,13 +176,9 @@ def _run_git(cwd: Path, *args: str, input: bytes | None = None) -> subprocess.Co
         raise FlowError(f"cannot run git: {exc.strerror}", hint="is git installed and on PATH?") from None
 
 
-# One commit as git log gives it: (sha, parents, author name, author email, time, offset, message).
-# The message is kept only when it can matter (flow trailers or a revert line), else "".
-Record = tuple[str, tuple[str, ...], str, str, int, int, str]
-
-
-def _relevant(message: str) -> bool:
-    return "reverts commit" in message or "flow-" in message.lower()
+# One commit as git log gives it: (sha, parents, author name, author email, Unix time, offset in
+# minutes, message); the message is kept only when it can matter (flow trailers or a revert line).
+Record = tuple[str, tuple[str, ...], str, str, str, str, str]
 
 
 def _offset_minutes(text: str) -> int:
@@ -164,7 +190,7 @@ def _offset_minutes(text: str) -> int:
 
 def read_records(git: GitReader, head: str, exclude: str | None = None,
                  progress: Progress | None = None,
-                 expected: int = 0) -> tuple[dict[str, Record], dict[str, Trailers]]:
+                 expected: int = 0) -> tuple[dict[str, Record], dict[str, Parsed]]:
     """Every commit reachable from ``head`` and not from ``exclude``, keyed by ID, and the
     parsed trailers of those that have any. git's output is parsed while git still writes it."""
     args = ["log", "-z", "--encoding=UTF-8", f"--format={_LOG_FORMAT}", head]
@@ -172,28 +198,33 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
         args.append(f"^{exclude}")
     args.append("--")
     records: dict[str, Record] = {}
-    parsed: dict[str, Trailers] = {}
+    parsed: dict[str, Parsed] = {}
+    offsets: dict[str, str] = {}
     process = git.popen(*args)
     assert process.stdout is not None
     pending = b""
+    chunks = _chunks(process.stdout.fileno(), threaded=exclude is None)
     while True:
-        block = process.stdout.read(1 << 18)
-        if block:
-            pieces = (pending + block).split(b"\0")
-            pending = pieces.pop()
-        else:
-            pieces, pending = [pending], b""
-        for piece in pieces:
-            parts = piece.decode("utf-8", "replace").split(_FIELD, 6)
+        block = next(chunks, b"")
+        data = pending + block
+        cut = data.rfind(b"\0") if block else len(data)
+        if cut < 0:
+            pending = data
+            continue
+        text, pending = data[:cut].decode("utf-8", "replace"), data[cut + 1:]
+        for piece in text.split("\0"):
+            parts = piece.split(_FIELD, 6)
             if len(parts) != 7:
                 continue
             sha, parents, name, email, stamp, iso, message = parts
-            if not _relevant(message):
+            offset = offsets.get(iso[-5:])
+            if offset is None:
+                offset = offsets[iso[-5:]] = str(_offset_minutes(iso[-5:]))
+            if "reverts commit" in message or "flow-" in message.lower():
+                parsed[sha] = parse_canonical(message) or parse_message(message)
+            else:
                 message = ""
-            records[sha] = (sha, tuple(parents.split()), name, email, int(stamp or 0),
-                            _offset_minutes(iso[-5:]), message)
-            if message:
-                parsed[sha] = parse_message(message)
+            records[sha] = (sha, tuple(parents.split()), name, email, stamp or "0", offset, message)
         if progress is not None:
             progress(len(records), expected)
         if not block:
@@ -203,6 +234,30 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
         detail = stderr.decode(errors="replace").strip().splitlines()
         raise FlowError(f"git log failed: {detail[-1] if detail else process.returncode}")
     return records, parsed
+
+
+def _chunks(fd: int, *, threaded: bool) -> Iterator[bytes]:
+    """git's output as it comes. For a long read, a thread drains the pipe so that git never
+    waits for the parser: on two cores, reading costs about what git alone costs."""
+    if not threaded:
+        while chunk := os.read(fd, 1 << 20):
+            yield chunk
+        return
+    import queue
+    import threading
+
+    blocks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+
+    def drain() -> None:
+        try:
+            while chunk := os.read(fd, 1 << 20):
+                blocks.put(chunk)
+        finally:
+            blocks.put(b"")
+
+    threading.Thread(target=drain, daemon=True).start()
+    while chunk := blocks.get():
+        yield chunk
 
 
 def canonical_order(head: str, records: dict[str, Record]) -> list[str]:
@@ -452,9 +507,12 @@ class _Fold:
         state = self.states.get(subject)
         return None if state is None or state == NONE_STATE else state
 
-    def add_commit(self, record: Record, parsed: Trailers | None, lookup: Lookup) -> None:
+    def add_commit(self, record: Record, parsed: Parsed | None, lookup: Lookup) -> None:
         self.commits += 1
         if parsed is None:
+            return
+        if isinstance(parsed, tuple):
+            self._add_canonical(record, *parsed)
             return
         sha = record[0]
         for bad in parsed.malformed:
@@ -462,7 +520,7 @@ class _Fold:
         if not parsed.steps:
             return
         evidence = _evidence_for(parsed.transitions, parsed.evidence) if parsed.evidence else {}
-        author: _Author = (sha, record[2], record[3], str(record[4]), str(record[5]), "")
+        author: _Author = (sha, record[2], record[3], record[4], record[5], "")
         effect: list[str] = []
         squashed: dict[str, list[str]] = {}  # what each squashed commit did (for their reverts)
         for step in parsed.steps:
@@ -476,6 +534,32 @@ class _Fold:
                 squashed.setdefault(step.origin.commit, []).extend(done)
         if effect:
             self.effects_map()[sha] = _SEP.join(effect)
+
+    def _add_canonical(self, record: Record, transitions: list[QuickTransition],
+                       evidence: list[QuickEvidence]) -> None:
+        """``add_commit`` for a message of canonical lines only (``trailers.parse_canonical``):
+        the same fold without building objects, for long histories (bench/bench_replay.py)."""
+        sha, _, name, email, stamp, offset, _ = record
+        attached = _quick_evidence(transitions, evidence) if evidence else {}
+        done = []
+        events, states, applied = self.events, self.states, self._applied_new
+        for position, (subject, source, target, action, by, ulid, force, _) in enumerate(transitions):
+            if ulid in applied or self._is_applied(ulid):
+                continue
+            index = len(events)
+            events.append(_SEP.join((
+                EVENT_TRANSITION, subject, source, target, action, by, ulid, force, "",
+                attached.get(position, ""), sha, name, email, stamp, offset, "", "", "",
+                states.get(subject, ""), target)))
+            indices = self._by_subject.get(subject)
+            (indices if indices is not None else self.events_of(subject, create=True)).append(index)
+            indices = self._standing.get(subject)
+            (indices if indices is not None else self.standing_of(subject, create=True)).append(index)
+            applied[ulid] = index
+            states[subject] = target
+            done.append(f"+{ulid}")
+        if done:
+            self.effects_map()[sha] = _SEP.join(done)
 
     def _event(self, fields: list[str], subject: str) -> int:
         index = len(self.events)
@@ -574,9 +658,34 @@ def _ints_text(values: list[int]) -> str:
     return ",".join(map(str, values))
 
 
+def _quick_evidence(transitions: list[QuickTransition],
+                    evidence: list[QuickEvidence]) -> dict[int, str]:
+    """``_evidence_for`` for canonical lines: transition position -> its evidence pairs."""
+    attached: dict[int, dict[str, str]] = {}
+    for subject, pairs, line in evidence:
+        same = [i for i, t in enumerate(transitions) if t[0] == subject]
+        if not same:
+            continue
+        above = [i for i in same if transitions[i][7] <= line]
+        owner = above[-1] if above else same[0]
+        fields = attached.setdefault(owner, {})
+        for pair in pairs.split(" "):
+            if pair:
+                key, _, value = pair.partition("=")
+                fields[key] = value
+    return {key: format_pairs(value) for key, value in attached.items()}
+
+
 def _evidence_for(transitions: list[Transition], evidence: Iterable[Evidence]) -> dict[int, str]:
     """Each Flow-Evidence line belongs to a transition of its subject from the same (squashed)
     message: the last one above it, else the first one below it."""
+    if len(transitions) == 1:  # the common case: one transition and its evidence
+        owner = transitions[0]
+        fields: dict[str, str] = {}
+        for item in evidence:
+            if item.subject == owner.subject and item.origin == owner.origin:
+                fields.update(item.fields)
+        return {id(owner): format_pairs(fields)} if fields else {}
     attached: dict[int, dict[str, str]] = {}
     for item in evidence:
         same = [t for t in transitions if t.subject == item.subject and t.origin == item.origin]
@@ -642,11 +751,12 @@ class History:
 
 
 def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
-           progress: Progress | None = None) -> History:
+           progress: Progress | None = None, chain: list[str] | None = None) -> History:
     """The history of ``rev``: continued from the nearest cached state on its first-parent
-    chain when there is one, else replayed from the root; the result is cached."""
+    chain when there is one, else replayed from the root; the result is cached. ``chain``: the
+    start of REV's first-parent chain when the caller already has it."""
     store = ReplayCache(git.common_dir, git.shallow_marker()) if use_cache else None
-    hit = store.find(git, rev) if store is not None else None
+    hit = store.find(git, rev, chain or None) if store is not None else None
     if hit is None:
         head = git.resolve(rev)
         if head is None:
@@ -697,11 +807,12 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 3  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 4  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16
-_CHAIN = 1000  # how far down the first-parent chain a cached state is looked for
+_CHAIN_FIRST = 32  # how far down the first-parent chain a cached state is looked for first,
+_CHAIN = 1000  # and then
 
 
 @dataclass
@@ -733,22 +844,34 @@ class ReplayCache:
         except OSError:
             return set()
 
-    def find(self, git: GitReader, rev: str) -> _Hit | str | None:
+    def find(self, git: GitReader, rev: str, known: list[str] | None = None) -> _Hit | str | None:
         """The nearest cached state on the first-parent chain of REV; else REV's commit ID
-        (a str), or None for an unborn HEAD. An unknown REV is an error."""
+        (a str), or None for an unborn HEAD. An unknown REV is an error. ``known``: the start
+        of the chain, when the caller has it."""
         names = self._names()
-        chain = git.first_parents(rev, _CHAIN if names else 1)
-        if chain is None:
-            raise unknown_revision(rev)
+        chain = known
         if not chain:
-            return None
+            chain = git.first_parents(rev, _CHAIN_FIRST if names else 1)
+            if chain is None:
+                raise unknown_revision(rev)
+            if not chain:
+                return None
+        if not names:
+            return chain[0]
+        hit = self._nearest(git, chain[0], chain, names)
+        if hit is None and len(chain) >= _CHAIN_FIRST:  # the chain goes on: look further down
+            longer = git.first_parents(rev, _CHAIN) or []
+            hit = self._nearest(git, chain[0], longer[len(chain):], names)
+        return hit or chain[0]
+
+    def _nearest(self, git: GitReader, head: str, chain: list[str], names: set[str]) -> _Hit | None:
         for sha in chain:
             for kind in ("full", "delta"):
                 if f"{sha}.{kind}" in names:
-                    hit = self._load(git, chain[0], sha, kind)
+                    hit = self._load(git, head, sha, kind)
                     if hit is not None:
                         return hit
-        return chain[0]
+        return None
 
     def _load(self, git: GitReader, head: str, sha: str, kind: str) -> _Hit | None:
         data = self._read(f"{sha}.{kind}")
@@ -766,7 +889,9 @@ class ReplayCache:
                                      for r in raw_records]
             lookup = message_lookup(git, {record[0]: record for record in records})
             for record in records:
-                fold.add_commit(record, parse_message(record[6]) if record[6] else None, lookup)
+                message = record[6]
+                fold.add_commit(record, (parse_canonical(message) or parse_message(message))
+                                if message else None, lookup)
             return _Hit(head, sha, fold, base, records)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             return None

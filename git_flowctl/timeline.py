@@ -71,7 +71,8 @@ def fast_log(args: list[str]) -> int | None:
     elif rest:
         return None
     try:
-        history = replay(GitReader.discover())
+        git, chain = GitReader.discover_with_chain("HEAD", 32)
+        history = replay(git, "HEAD", chain=chain)
         report = log_report(history, "HEAD", ref, epic)
     except FlowError:
         return None

@@ -24,30 +24,63 @@ EVIDENCE_KEY = "Flow-Evidence"
 TASK_KEY = "Flow-Task"
 NONE_STATE = "none"
 
-_LINE = re.compile(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task)[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$",
+
+class _Lazy:
+    """A regular expression compiled on first use: most commands never parse a trailer line,
+    and `log` after one new commit parses one (start-up time, bench/bench_replay.py)."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._source = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(*self._source)
+        return self._compiled
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.pattern.match(text, pos)
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self.pattern.fullmatch(text)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.pattern.search(text)
+
+    def split(self, text: str, maxsplit: int = 0) -> list[str]:
+        return self.pattern.split(text, maxsplit=maxsplit)
+
+
+_LINE = _Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task)[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$",
                    re.IGNORECASE | re.ASCII)
-_PAIR = re.compile(r'(?P<key>[A-Za-z][\w.-]*)=(?P<value>"(?:[^"\\]|\\.)*"|[^ \t"]*)(?=[ \t]|$)', re.ASCII)
-_BARE = re.compile(r'^[^ \t"\\]+$')
-_SUBJECT = re.compile(r"^[A-Za-z0-9][\w.-]*$", re.ASCII)
-_STATE = re.compile(r"^[a-z_]+$")
-_REVERT = re.compile(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
+_PAIR = _Lazy(r'(?P<key>[A-Za-z][\w.-]*)=(?P<value>"(?:[^"\\]|\\.)*"|[^ \t"]*)(?=[ \t]|$)', re.ASCII)
+_BARE = _Lazy(r'^[^ \t"\\]+$')
+_SUBJECT = _Lazy(r"^[A-Za-z0-9][\w.-]*$", re.ASCII)
+_STATE = _Lazy(r"^[a-z_]+$")
+_REVERT = _Lazy(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
 # The line as this tool writes it (bare values, keys in order): parsed in one step. Anything else
 # goes through the general path; both give the same Transition (tests/test_trailers.py).
-_CANONICAL = re.compile(
+_CANONICAL_TRANSITION = (
     r"[ \t]*Flow-Transition:[ \t]*(?P<subject>[A-Za-z0-9][\w.-]*) (?P<source>[a-z_]+)->"
     r'(?P<target>[a-z_]+) action=(?P<action>[^ \t"]+) by=(?P<by>[^ \t"]+) id=(?P<id>[^ \t"]+)'
-    r"(?P<force> force=1)?[ \t]*", re.ASCII)
-_CANONICAL_EVIDENCE = re.compile(
+    r"(?P<force> force=1)?[ \t]*")
+_CANONICAL_EVIDENCE_LINE = (
     r"[ \t]*Flow-Evidence:[ \t]*(?P<subject>[A-Za-z0-9][\w.-]*)"
-    r'(?P<pairs>(?: [A-Za-z][\w.-]*=[^ \t"]*)*)[ \t]*', re.ASCII)
-_BLANKS = re.compile(r"[ \t]+")
+    r'(?P<pairs>(?: [A-Za-z][\w.-]*=[^ \t"]*)*)[ \t]*')
+_CANONICAL = _Lazy(_CANONICAL_TRANSITION, re.ASCII)
+_CANONICAL_EVIDENCE = _Lazy(_CANONICAL_EVIDENCE_LINE, re.ASCII)
+_BLANKS = _Lazy(r"[ \t]+")
 # The header git writes before each squashed message (builtin/merge.c, squash_message()).
-_SQUASH_COMMIT = re.compile(r"^commit (?P<sha>[0-9a-f]{40}|[0-9a-f]{64})$")
-_SQUASH_HEADER = re.compile(r"^(?P<key>Author|Date|Merge|Commit|AuthorDate|CommitDate):\s*(?P<value>.*)$")
+_SQUASH_COMMIT = _Lazy(r"^commit (?P<sha>[0-9a-f]{40}|[0-9a-f]{64})$")
+_SQUASH_HEADER = _Lazy(r"^(?P<key>Author|Date|Merge|Commit|AuthorDate|CommitDate):\s*(?P<value>.*)$")
 _SQUASH_DATE_FORMAT = "%a %b %d %H:%M:%S %Y %z"  # git's default date format
 
 
 def quote(value: str) -> str:
+    if value and value.isprintable() and " " not in value and '"' not in value \
+            and "\\" not in value:
+        return value  # the common case, without a regular expression
     value = " ".join(value.splitlines())
     if _BARE.match(value):
         return value
@@ -251,9 +284,12 @@ def _origin_with(origin: SquashOrigin | None, fields: dict[str, str]) -> SquashO
 
 def parse_message(message: str) -> Trailers:
     """Every flow trailer line in a whole commit message (indented squash copies included)."""
+    if "reverts commit" not in message and "flow-" not in message.lower():
+        return Trailers()
+    quick = _parse_canonical(message)
+    if quick is not None:
+        return quick
     found = Trailers()
-    if "flow-" not in message.lower() and "reverts commit" not in message:
-        return found
     # Lines end at LF (a CR before it is dropped), as git splits them.
     lines = [line[:-1] if line.endswith("\r") else line for line in message.split("\n")]
     if "\ncommit " not in message:
@@ -266,6 +302,71 @@ def parse_message(message: str) -> Trailers:
         for number, raw in segment.lines:
             _parse_line(found, number, raw, segment.origin)
     return found
+
+
+# A canonical transition line as plain values: (subject, from or "", to, action, by, id,
+# "1" if forced else "", line number); a canonical evidence line: (subject, its pairs as
+# written, line number). Replay folds these without building objects (git_flowctl/history.py).
+QuickTransition = tuple[str, str, str, str, str, str, str, int]
+QuickEvidence = tuple[str, str, int]
+
+
+def parse_canonical(message: str) -> tuple[list[QuickTransition], list[QuickEvidence]] | None:
+    """The flow lines of a message that holds only canonical ones (what this tool writes); None
+    when the message holds anything else (another flow line, a squash, a revert), which
+    ``parse_message`` then reads line by line. Both give the same transitions
+    (tests/test_trailers.py); this one finds the lines with ``str.find`` and builds no objects,
+    which keeps a replay of a long history fast."""
+    if "reverts commit" in message or "\ncommit " in message:
+        return None
+    lower = message.lower()
+    transitions: list[QuickTransition] = []
+    evidence: list[QuickEvidence] = []
+    position = lower.find("flow-")
+    while position >= 0:
+        start = message.rfind("\n", 0, position) + 1
+        end = message.find("\n", position)
+        if end < 0:
+            end = len(message)
+        if lower.count("flow-", start, end) != 1:
+            return None
+        line = message[start:end - 1] if message.endswith("\r", start, end) else message[start:end]
+        number = message.count("\n", 0, start) + 1
+        quick = _quick_transition(line, number)
+        if quick is not None:
+            transitions.append(quick)
+        else:
+            match = _CANONICAL_EVIDENCE.fullmatch(line)
+            if match is None:
+                return None
+            evidence.append((match["subject"], match["pairs"].strip(" "), number))
+        position = lower.find("flow-", end)
+    return transitions, evidence
+
+
+def _quick_transition(line: str, number: int) -> QuickTransition | None:
+    match = _CANONICAL.fullmatch(line)
+    if match is None:
+        return None
+    subject, source, target, action, by, ulid, force = match.groups()
+    if source == NONE_STATE:
+        if target == NONE_STATE:
+            return None
+        source = ""
+    return (subject, source, target, action, by, ulid, "1" if force else "", number)
+
+
+def _parse_canonical(message: str) -> Trailers | None:
+    quick = parse_canonical(message)
+    if quick is None:
+        return None
+    transitions = [Transition(subject, source or None, target, action, by, ulid, force == "1",
+                              (), line) for subject, source, target, action, by, ulid, force, line
+                   in quick[0]]
+    evidence = [Evidence(subject, tuple(dict(pair.split("=", 1) for pair in pairs.split(" ")
+                                             if pair).items()), line)
+                for subject, pairs, line in quick[1]]
+    return Trailers(transitions=transitions, evidence=evidence, steps=list(transitions))
 
 
 def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | None) -> None:

@@ -134,3 +134,35 @@ def test_garbage_never_raises() -> None:
                     "commit " + "a" * 40 + "\n", "commit " + "a" * 40 + "\nDate: nonsense\n    x",
                     "Flow-Evidence: \"unterminated", "This reverts commit zzz.", "\r\n" * 3]:
         parse_message(message)
+
+
+def test_whole_message_shortcut_agrees_with_the_line_by_line_parser() -> None:
+    import random
+
+    from git_flowctl import trailers
+
+    pool = [*CANONICAL_LINES, *GENERAL_LINES, "flow: start fn-1.1", "", "Some body text",
+            "Flow-Task: fn-1-a.3", "Flow-Transition: fn-1-flow-x.1 todo->done action=done by=a id=F",
+            "Flow-Transition: fn-1.1 todo->done action=done by=a id=W\r",
+            "Flow-Transition: fn-1.1 todo->done action=done by=a id=W\r\r",
+            "Flow-Transition: fn-1.1 todo->done action=done by=a id=a\rb",
+            "Flow-Evidence: fn-1.1 tests=x\r", "x Flow-Transition: fn-1.1 a->b action=a by=b id=c",
+            "Flow-Transition:\tfn-1.1 todo->done action=done by=a id=T1",
+            "Flow-Transition: fn-1.1  todo->done action=done by=a id=T2",
+            "Flow-Transition: fn-1.1 todo->done action=done by=a id=T3 \t ",
+            'Flow-Transition: fn-1.1 todo->done action=done by="a b" id=T4',
+            "Flow-Transition: fn-1.1 none->todo action=create by=a id=T5 force=1",
+            "Flow-Transition: fn-1.1 todo->done action=done by=a id=T6 force=1 x=y",
+            "   Flow-Evidence: fn-1.1 a=1  b=2", "FLOW-TRANSITION: fn-1.1 todo->done action=a by=b id=T7"]
+    generator = random.Random(5)
+    for _ in range(400):
+        message = "\n".join(generator.choice(pool) for _ in range(generator.randint(1, 6)))
+        reference = trailers.Trailers()
+        for number, line in enumerate(message.split("\n"), start=1):
+            trailers._parse_line(reference, number, line[:-1] if line.endswith("\r") else line, None)
+        parsed = parse_message(message)
+        for key in ("transitions", "evidence", "task_refs", "malformed", "steps"):
+            assert getattr(parsed, key) == getattr(reference, key), (key, message)
+        assert [t.line_number for t in parsed.transitions] == \
+            [t.line_number for t in reference.transitions], message
+        assert [e.line_number for e in parsed.evidence] == [e.line_number for e in reference.evidence]
