@@ -32,7 +32,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from git_flowctl.errors import FlowError
 from git_flowctl.trailers import (
@@ -75,40 +74,39 @@ Lookup = Callable[[str], "tuple[str, str] | None"]  # commit name -> (full ID, m
 class GitReader:
     """Runs ``git`` in a work tree; knows the common directory (where the cache lives)."""
 
-    def __init__(self, root: Path, common_dir: Path) -> None:
-        self.root = root
-        self.common_dir = common_dir
+    def __init__(self, root: str | os.PathLike[str], common_dir: str | os.PathLike[str]) -> None:
+        self.root = os.fspath(root)  # plain strings: pathlib costs start-up time (bench/)
+        self.common_dir = os.fspath(common_dir)
 
     @classmethod
-    def discover(cls, cwd: Path | None = None) -> GitReader:
-        result = _run_git(cwd or Path.cwd(), "rev-parse", "--show-toplevel", "--git-common-dir")
+    def discover(cls, cwd: str | os.PathLike[str] | None = None) -> GitReader:
+        result = _run_git(os.fspath(cwd or os.getcwd()), "rev-parse", "--show-toplevel",
+                          "--git-common-dir")
         lines = result.stdout.decode("utf-8", "surrogateescape").splitlines()
         if result.returncode != 0 or len(lines) < 2:
             raise FlowError("not a git repository (or no work tree)",
                             hint="run this inside a git work tree")
-        root = Path(lines[0])
-        return cls(root, (root / lines[1]).resolve())
+        return cls(lines[0], os.path.realpath(os.path.join(lines[0], lines[1])))
 
     @classmethod
     def discover_with_chain(cls, rev: str, count: int,
-                            cwd: Path | None = None) -> tuple[GitReader, list[str]]:
+                            cwd: str | None = None) -> tuple[GitReader, list[str]]:
         """Discover the repository and read REV's first ``count`` first-parent commits in one
         ``git`` call (the lean ``log`` path). The chain is shorter at the root, and empty when
         REV names no commit (the caller then asks again the slow way)."""
         args = ["rev-parse", "--show-toplevel", "--git-common-dir", rev,
                 *(f"{rev}~{step}" for step in range(1, count))]
-        result = _run_git(cwd or Path.cwd(), *args)
+        result = _run_git(cwd or os.getcwd(), *args)
         lines = result.stdout.decode("utf-8", "surrogateescape").splitlines()
         if len(lines) < 2 or not lines[0].startswith("/"):
             raise FlowError("not a git repository (or no work tree)",
                             hint="run this inside a git work tree")
-        root = Path(lines[0])
         chain = []
         for line in lines[2:]:  # git stops at the first name it cannot resolve
             if len(line) not in (40, 64) or not all(c in "0123456789abcdef" for c in line):
                 break
             chain.append(line)
-        return cls(root, (root / lines[1]).resolve()), chain
+        return cls(lines[0], os.path.realpath(os.path.join(lines[0], lines[1]))), chain
 
     def run(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return _run_git(self.root, *args, input=input)
@@ -120,7 +118,7 @@ class GitReader:
 
     @property
     def shallow(self) -> bool:
-        return (self.common_dir / "shallow").exists()
+        return os.path.exists(os.path.join(self.common_dir, "shallow"))
 
     def first_parents(self, rev: str, count: int) -> list[str] | None:
         """REV and up to ``count - 1`` first-parent ancestors; [] for an unborn HEAD; None when
@@ -144,7 +142,8 @@ class GitReader:
     def shallow_marker(self) -> str:
         """What the shallow boundary is (the replay of a shallow clone changes when it deepens)."""
         try:
-            data = (self.common_dir / "shallow").read_bytes()
+            with open(os.path.join(self.common_dir, "shallow"), "rb") as handle:
+                data = handle.read()
         except OSError:
             return ""
         return f"{zlib.crc32(data):08x}:{len(data)}"
@@ -168,7 +167,7 @@ def _git_env() -> dict[str, str]:
     return {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
 
 
-def _run_git(cwd: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def _run_git(cwd: str, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(["git", *_GIT_CONFIG, *args], cwd=cwd, env=_git_env(), input=input,
                               capture_output=True, check=False)
@@ -834,8 +833,8 @@ class ReplayCache:
     and replaced. Nothing here changes an answer, only how fast it comes.
     """
 
-    def __init__(self, common_dir: Path, shallow_marker: str) -> None:
-        self.directory = common_dir / CACHE_DIR / "replay"
+    def __init__(self, common_dir: str, shallow_marker: str) -> None:
+        self.directory = os.path.join(common_dir, CACHE_DIR, "replay")
         self.marker = (_CACHE_FORMAT, marshal.version, tuple(sys.version_info[:2]), shallow_marker)
 
     def _names(self) -> set[str]:
@@ -898,7 +897,8 @@ class ReplayCache:
 
     def _read(self, name: str) -> Any:
         try:
-            raw = (self.directory / name).read_bytes()
+            with open(os.path.join(self.directory, name), "rb") as handle:
+                raw = handle.read()
         except OSError:
             return None
         if len(raw) < 12 or raw[:8] != _MAGIC:
@@ -926,15 +926,15 @@ class ReplayCache:
     def _write(self, name: str, data: Any) -> None:
         payload = marshal.dumps((self.marker, data))
         blob = _MAGIC + zlib.adler32(payload).to_bytes(4, "big") + payload
-        temp = self.directory / f".tmp-{os.getpid()}-{os.urandom(4).hex()}"
+        temp = os.path.join(self.directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            os.makedirs(self.directory, exist_ok=True)
             with open(temp, "wb") as handle:
                 handle.write(blob)
-            os.replace(temp, self.directory / name)
+            os.replace(temp, os.path.join(self.directory, name))
         except OSError:
             with contextlib.suppress(OSError):
-                temp.unlink()
+                os.unlink(temp)
             return  # a cache that cannot be written only costs speed
         self._prune()
 
@@ -944,7 +944,7 @@ class ReplayCache:
             if name.startswith(".tmp-"):
                 continue
             with contextlib.suppress(OSError):
-                entries.append(((self.directory / name).stat().st_mtime_ns, name))
+                entries.append((os.stat(os.path.join(self.directory, name)).st_mtime_ns, name))
         if len(entries) <= _KEEP_FILES:
             return
         entries.sort(reverse=True)
@@ -957,4 +957,4 @@ class ReplayCache:
         for _, name in entries:
             if name not in keep:
                 with contextlib.suppress(OSError):
-                    (self.directory / name).unlink()
+                    os.unlink(os.path.join(self.directory, name))

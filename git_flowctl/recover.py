@@ -153,7 +153,7 @@ def current_files(git: GitReader, rev: str | None) -> dict[str, bytes]:
     """Every file under ``.flow/`` in the work tree, or in REV's tree."""
     files: dict[str, bytes] = {}
     if rev is None:
-        base = git.root / FLOW
+        base = Path(git.root) / FLOW
         for directory, dirs, names in os.walk(base):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in names:
@@ -275,7 +275,7 @@ def diagnose(git: GitReader, rev: str | None = None, *,
     blobs = read_blobs(git, blob_ids)
     statuses = {blob: status_of(raw) for blob, raw in blobs.items()}
     files = current_files(git, rev) if (rev is not None or head is not None or
-                                        (git.root / FLOW).exists()) else {}
+                                        (Path(git.root) / FLOW).exists()) else {}
     head_tree = None
     if head is not None:
         tree = git.run("rev-parse", f"{head}^{{tree}}")
@@ -348,7 +348,7 @@ def diagnose(git: GitReader, rev: str | None = None, *,
 
 def _boundary(git: GitReader) -> list[str]:
     try:
-        return (git.common_dir / "shallow").read_text().split()
+        return (Path(git.common_dir) / "shallow").read_text().split()
     except OSError:
         return []
 

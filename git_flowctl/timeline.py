@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 from git_flowctl import ids
 from git_flowctl.errors import FlowError, UsageError
 from git_flowctl.history import GitReader, History, replay
+
+TYPE_CHECKING = False  # typing costs start-up time that this lean path avoids
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def epic_subjects(history: History) -> set[str]:
