@@ -38,6 +38,7 @@ from git_flowctl.trailers import (
     Evidence,
     QuickEvidence,
     QuickTransition,
+    Rename,
     Revert,
     SquashOrigin,
     Trailers,
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
 
 EVENT_TRANSITION = "transition"
 EVENT_REVERT = "revert"
+EVENT_RENAME = "rename"
+EVENT_ARCHIVE = "archive"
 NONE_STATE = "none"
 CACHE_DIR = "flow-cache"
 
@@ -418,8 +421,11 @@ class _Fold:
                  standing: dict[str, str] | None = None, by_subject: dict[str, str] | None = None,
                  effects_blob: bytes = b"",
                  findings: list[tuple[str, str, str, int | None]] | None = None,
-                 commits: int = 0) -> None:
+                 commits: int = 0, renamed: dict[str, str] | None = None,
+                 archived: dict[str, str] | None = None) -> None:
         self.events: list[str] = events if events is not None else []
+        self.renamed = renamed if renamed is not None else {}  # old ID -> new ID (renumber)
+        self.archived = archived if archived is not None else {}  # ID -> commit that archived it
         self.states: dict[str, str] = states if states is not None else {}  # "none": gone
         self.findings = findings if findings is not None else []
         self.commits = commits
@@ -440,20 +446,21 @@ class _Fold:
         return (self.events, self.states, ids_text, marshal.dumps(applied),
                 {**self._standing_text, **{k: _ints_text(v) for k, v in self._standing.items()}},
                 {**self._by_subject_text, **{k: _ints_text(v) for k, v in self._by_subject.items()}},
-                marshal.dumps(self.effects_map()), self.findings, self.commits)
+                marshal.dumps(self.effects_map()), self.findings, self.commits, self.renamed,
+                self.archived)
 
     @classmethod
     def load(cls, data: tuple[Any, ...]) -> _Fold:
         events, states, ids_text, applied_blob, standing, by_subject, effects_blob, findings, \
-            commits = data
+            commits, renamed, archived = data
         shapes = ((events, list), (states, dict), (ids_text, str), (applied_blob, bytes),
                   (standing, dict), (by_subject, dict), (effects_blob, bytes), (findings, list),
-                  (commits, int))
+                  (commits, int), (renamed, dict), (archived, dict))
         if not all(isinstance(value, kind) for value, kind in shapes) \
                 or not all(isinstance(event, str) for event in events[-1:]):
             raise ValueError("not a replay state")
         return cls(events, states, ids_text, applied_blob, standing, by_subject, effects_blob,
-                   findings, commits)
+                   findings, commits, renamed, archived)
 
     # The lazily decoded parts -----------------------------------------------------------------
 
@@ -526,8 +533,14 @@ class _Fold:
             step_author = author if step.origin is None else _squashed_author(author, step.origin)
             if isinstance(step, Transition):
                 done = [f"+{step.id}"] if self._apply(step, evidence.get(id(step)), step_author) else []
-            else:
+            elif isinstance(step, Revert):
                 done = self._revert(step, squashed, lookup, step_author)
+            elif isinstance(step, Rename):
+                self._rename(step.old, step.new, step_author)
+                done = []
+            else:
+                self._archive(step.subject, step_author)
+                done = []
             effect.extend(done)
             if step.origin is not None:
                 squashed.setdefault(step.origin.commit, []).extend(done)
@@ -581,6 +594,41 @@ class _Fold:
         self.states[subject] = step.target
         return True
 
+    def current_id(self, subject: str) -> str:
+        """The ID a subject has now, following renames (``renumber``)."""
+        for _ in range(64):
+            renamed = self.renamed.get(subject)
+            if renamed is None or renamed == subject:
+                break
+            subject = renamed
+        return subject
+
+    def _rename(self, old: str, new: str, author: _Author) -> None:
+        """``Flow-Rename: <old> <new>``: the subject goes on under its new ID."""
+        if old == new:
+            return
+        state = self.states.get(old, "")
+        self.renamed[old] = new
+        self.states[new] = state or self.states.get(new, "")
+        if state:
+            self.states[old] = NONE_STATE
+        standing = self.standing_of(old, create=True)
+        self._standing[new] = [*standing, *self.standing_of(new)]
+        self._standing[old] = []
+        merged = sorted({*self.events_of(old), *self.events_of(new)})
+        self._by_subject[new] = merged
+        self._event([EVENT_RENAME, new, state, state or NONE_STATE, "renumber", author[2], "",
+                     "", format_pairs({"renamed_from": old}), "", *author, "", "", state, state],
+                    new)
+
+    def _archive(self, subject: str, author: _Author) -> None:
+        """``Flow-Archive: <id>``: moved under .flow/archive/, its state unchanged."""
+        subject = self.current_id(subject)
+        self.archived[subject] = author[0]
+        state = self.states.get(subject, "")
+        self._event([EVENT_ARCHIVE, subject, state, state or NONE_STATE, "archive", author[2],
+                     "", "", "", "", *author, "", "", state, state], subject)
+
     def _revert(self, step: Revert, squashed: dict[str, list[str]], lookup: Lookup,
                 author: _Author) -> list[str]:
         target: list[str] | None = None
@@ -608,7 +656,7 @@ class _Fold:
             return False
         index = self.applied_map()[transition_id]
         fields = self.events[index].split(_SEP)
-        subject = fields[_E_SUBJECT]
+        subject = self.current_id(fields[_E_SUBJECT])
         standing = self.standing_of(subject, create=True)
         redo = signed_id[0] == "+"
         if (index in standing) == redo:
@@ -643,7 +691,7 @@ class _Fold:
         for step in parsed.steps:
             if isinstance(step, Transition):
                 effect.append(f"+{step.id}")
-            else:
+            elif isinstance(step, Revert):
                 inner = self._effect_of(step.commit, lookup, depth + 1) or []
                 effect.extend(("-" if item[0] == "+" else "+") + item[1:] for item in reversed(inner))
         return effect
@@ -724,6 +772,17 @@ class History:
 
     def subjects(self) -> list[str]:
         return self._fold.subjects()
+
+    def current_id(self, subject: str) -> str:
+        """The ID a subject has now (``renumber`` renames are followed)."""
+        return self._fold.current_id(subject)
+
+    def renamed(self, subject: str) -> bool:
+        return subject in self._fold.renamed
+
+    def archived(self, subject: str) -> bool:
+        """Moved under .flow/archive/ (``epic archive``)."""
+        return subject in self._fold.archived
 
     def event(self, index: int) -> Event:
         return _decode_event(index, self._fold.events[index])
@@ -806,7 +865,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 4  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 5  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16

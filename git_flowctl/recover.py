@@ -30,7 +30,7 @@ from git_flowctl.config import CONFIG_PATH
 from git_flowctl.document import Document, DocumentError
 from git_flowctl.errors import ConflictError, FlowError
 from git_flowctl.history import GitReader, History, Progress, replay
-from git_flowctl.model import ARCHIVE_DIR
+from git_flowctl.model import ARCHIVE_DIR, archived_epic_path, archived_task_path
 from git_flowctl.trailers import Trailers, Transition, parse_message
 from git_flowctl.ulid import new_ulid
 
@@ -50,7 +50,9 @@ def subject_of(path: str) -> str | None:
     return path.rsplit("/", 1)[-1][:-3]
 
 
-def home_path(subject: str) -> str:
+def home_path(subject: str, *, archived: bool = False) -> str:
+    if archived:
+        return archived_task_path(subject) if "." in subject else archived_epic_path(subject)
     return f"{TASKS if '.' in subject else EPICS}{subject}.md"
 
 
@@ -305,7 +307,8 @@ def diagnose(git: GitReader, rev: str | None = None, *,
             if wanted is None:
                 continue  # gone in history too (its creation was reverted, or it was removed)
             checked += 1
-            divergences.append(_deleted(subject, wanted, files_history, compared))
+            divergences.append(_deleted(subject, wanted, files_history, compared,
+                                        archived=history.archived(subject)))
             continue
         checked += 1
         actual = status_of(files[path])
@@ -353,8 +356,9 @@ def _boundary(git: GitReader) -> list[str]:
         return []
 
 
-def _deleted(subject: str, wanted: str, files_history: FileHistory, compared: str) -> Divergence:
-    path = home_path(subject)
+def _deleted(subject: str, wanted: str, files_history: FileHistory, compared: str, *,
+             archived: bool) -> Divergence:
+    path = home_path(subject, archived=archived)
     last = files_history.last_blob(path)
     if last is None:
         return Divergence("deleted", subject, path, None, wanted, None,

@@ -26,7 +26,7 @@ from typing import Any
 
 from git_flowctl import ids
 from git_flowctl.errors import UsageError
-from git_flowctl.history import Event, History
+from git_flowctl.history import EVENT_RENAME, Event, History
 
 DONE, IN_PROGRESS = "done", "in_progress"
 
@@ -78,7 +78,7 @@ def _next_week(week: tuple[int, int]) -> tuple[int, int]:
 
 def stats_report(history: History, *, rev: str, epic: str | None = None,
                  since: datetime | None = None) -> dict[str, Any]:
-    tasks = [s for s in history.subjects() if "." in s]
+    tasks = [s for s in history.subjects() if "." in s and not history.renamed(s)]
     epic_id = None
     if epic is not None:
         epic_id = ids.resolve(epic, sorted({ids.epic_of(t) for t in tasks}
@@ -189,6 +189,8 @@ def _weeks(history: History, tasks: set[str], per_week: dict[tuple[int, int], Co
     wip_peak: dict[tuple[int, int], int] = {}
     in_progress: set[str] = set()
     for event in history.events(tasks):  # as it happened: a reverted start counted until undone
+        if event.kind == EVENT_RENAME:
+            in_progress.discard(event.extra.get("renamed_from", ""))
         if event.state_after == IN_PROGRESS:
             in_progress.add(event.subject)
         else:

@@ -3,6 +3,8 @@
     Flow-Transition: <id> <from>-><to> action=<a> by=<actor> id=<ulid> [force=1] [key=value ...]
     Flow-Evidence: <task-id> key=value ...
     Flow-Task: <task-id>
+    Flow-Rename: <old-id> <new-id>
+    Flow-Archive: <id>
 
 ``from`` is ``none`` for a create (and ``to`` is ``none`` when a subject stops existing). Values
 are bare (no space, quote or backslash) or double-quoted with ``\\"`` and ``\\\\`` escapes; no value
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 TRANSITION_KEY = "Flow-Transition"
 EVIDENCE_KEY = "Flow-Evidence"
 TASK_KEY = "Flow-Task"
+RENAME_KEY = "Flow-Rename"  # `renumber` gave an epic or task a new ID (history follows it)
+ARCHIVE_KEY = "Flow-Archive"  # `epic archive` moved an epic or task under .flow/archive/
 NONE_STATE = "none"
 
 
@@ -52,8 +56,8 @@ class _Lazy:
         return self.pattern.split(text, maxsplit=maxsplit)
 
 
-_LINE = _Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task)[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$",
-                   re.IGNORECASE | re.ASCII)
+_LINE = _Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive)"
+              r"[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE | re.ASCII)
 _PAIR = _Lazy(r'(?P<key>[A-Za-z][\w.-]*)=(?P<value>"(?:[^"\\]|\\.)*"|[^ \t"]*)(?=[ \t]|$)', re.ASCII)
 _BARE = _Lazy(r'^[^ \t"\\]+$')
 _SUBJECT = _Lazy(r"^[A-Za-z0-9][\w.-]*$", re.ASCII)
@@ -176,6 +180,38 @@ class Revert:
 
 
 @dataclass(frozen=True)
+class Rename:
+    """An ID that ``renumber`` replaced; ``subject`` is the new ID."""
+
+    old: str
+    new: str
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
+
+    @property
+    def subject(self) -> str:
+        return self.new
+
+    def line(self) -> str:
+        return f"{RENAME_KEY}: {self.old} {self.new}"
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An epic or task that ``epic archive`` moved under ``.flow/archive/``."""
+
+    subject: str
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
+
+    def line(self) -> str:
+        return f"{ARCHIVE_KEY}: {self.subject}"
+
+
+Record = Rename | Archive
+
+
+@dataclass(frozen=True)
 class Malformed:
     line_number: int  # 1-based within the message
     text: str
@@ -189,10 +225,12 @@ class Trailers:
     task_refs: list[str] = field(default_factory=list)
     malformed: list[Malformed] = field(default_factory=list)
     reverts: list[str] = field(default_factory=list)
-    # Transitions and reverts in the order they take effect (squashed messages oldest first,
-    # then the commit's own lines), and the squashed commits the message holds.
-    steps: list[Transition | Revert] = field(default_factory=list)
+    # Transitions, reverts, renames and archive moves in the order they take effect (squashed
+    # messages oldest first, then the commit's own lines), and the squashed commits it holds.
+    steps: list[Transition | Revert | Rename | Archive] = field(default_factory=list)
     origins: list[SquashOrigin] = field(default_factory=list)
+    renames: list[Rename] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
 
 
 def parse_transition(value: str, *, line: int = 0,
@@ -409,6 +447,20 @@ def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | N
                                              "expected `<task-id> key=value ...`"))
         else:
             found.evidence.append(Evidence(parts[0], tuple(pairs.items()), number, origin))
+    elif key == RENAME_KEY.lower():
+        parts = _BLANKS.split(value.strip(" \t"))
+        if len(parts) != 2 or not all(_SUBJECT.match(part) for part in parts):
+            found.malformed.append(Malformed(number, raw.strip(), "expected `<old-id> <new-id>`"))
+        else:
+            rename = Rename(parts[0], parts[1], number, origin)
+            found.renames.append(rename)
+            found.steps.append(rename)
+    elif key == ARCHIVE_KEY.lower():
+        if _SUBJECT.match(value):
+            found.archived.append(value)
+            found.steps.append(Archive(value, number, origin))
+        else:
+            found.malformed.append(Malformed(number, raw.strip(), "expected `Flow-Archive: <id>`"))
     else:
         if _SUBJECT.match(value):
             found.task_refs.append(value)

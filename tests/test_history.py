@@ -507,3 +507,39 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     os.close(controller)
     assert process.returncode == 0
     assert b"replaying history" in seen and b"/2500" in seen
+
+
+# Renumber and archive (issue #3's Flow-Rename and Flow-Archive) --------------------------------------
+
+
+def test_history_follows_a_renumbered_task_and_an_archived_epic(flow_repo: Repo) -> None:
+    repo = flow_repo
+    for number in (1, 2, 3):
+        repo.ok("start", f"fn-1.{number}")
+        repo.ok("done", f"fn-1.{number}")
+    repo.ok("renumber", "fn-1", "--to", "7")
+    renamed = "fn-7-add-oauth-login"
+    log = events(repo, f"{renamed}.2")
+    assert [(e["event"], e["id"], e["to"]) for e in log] == [
+        ("transition", T2, "todo"), ("transition", T2, "in_progress"), ("transition", T2, "done"),
+        ("rename", f"{renamed}.2", "done")]
+    assert log[-1]["extra"] == {"renamed_from": T2} and log[-1]["action"] == "renumber"
+    history = history_of(repo)
+    assert history.state(f"{renamed}.2") == "done" and history.state(T2) is None
+    stats = repo.ok("stats")
+    assert stats["tasks"] == {"total": 3, "states": {"done": 3}}
+    assert stats["lead_time"]["count"] == 3
+    assert repo.ok("recover")["clean"] is True
+
+    repo.ok("epic", "close", "fn-7")
+    repo.ok("epic", "archive", "fn-7")
+    assert repo.git("ls-files", ".flow/tasks") == ""
+    assert events(repo, f"{renamed}.1")[-1]["event"] == "archive"
+    assert repo.ok("recover")["clean"] is True  # archived files are where history says
+    repo.git("rm", "-q", f".flow/archive/tasks/{renamed}.3.md")
+    repo.git("commit", "-q", "-m", "lost one")
+    [divergence] = repo.ok("recover")["divergences"]
+    assert divergence["kind"] == "deleted" and divergence["path"] == f".flow/archive/tasks/{renamed}.3.md"
+    repo.ok("recover", "--apply")
+    assert (repo.path / f".flow/archive/tasks/{renamed}.3.md").exists()
+    assert repo.ok("recover")["clean"] is True

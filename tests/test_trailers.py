@@ -39,6 +39,8 @@ def _normalized(message: str) -> dict[str, Any]:
         "task_refs": parsed.task_refs,
         "malformed": [m.line_number for m in parsed.malformed],
         "reverts": parsed.reverts,
+        "renames": [[r.old, r.new] for r in parsed.renames],
+        "archived": parsed.archived,
     }
 
 
@@ -53,7 +55,7 @@ def test_every_example_in_the_spec_parses_as_the_spec_says(message: str, expecte
     actual = _normalized(message)
     for key, value in expected.items():
         assert actual[key] == value, (key, actual[key])
-    for key in ("transitions", "evidence", "task_refs", "malformed"):
+    for key in ("transitions", "evidence", "task_refs", "malformed", "renames", "archived"):
         if key not in expected:
             assert actual[key] == [], (key, actual[key])
 
