@@ -543,3 +543,25 @@ def test_history_follows_a_renumbered_task_and_an_archived_epic(flow_repo: Repo)
     repo.ok("recover", "--apply")
     assert (repo.path / f".flow/archive/tasks/{renamed}.3.md").exists()
     assert repo.ok("recover")["clean"] is True
+
+
+def test_plans_read_from_git_objects_reuse_parsed_files_by_blob(flow_repo: Repo) -> None:
+    from git_flowctl.cache import DocumentCache, cache_report
+    from git_flowctl.plan import Plan
+    from git_flowctl.workspace import Workspace
+
+    repo = flow_repo
+    ws = Workspace(repo.path)
+    source = ws.revision_source("HEAD")
+    cold = Plan.load(source, cache=DocumentCache(ws.common_dir))
+    warm_cache = DocumentCache(ws.common_dir)
+    warm = Plan.load(source, cache=warm_cache)
+    assert len(warm_cache._used) == 4  # the epic and three tasks came from the cache
+    assert {t.id: t.render() for t in warm.tasks.values()} == {t.id: t.render() for t in cold.tasks.values()}
+    warm.task("fn-1.1").set("status", "done")  # callers edit documents: each gets a fresh copy
+    assert Plan.load(source, cache=DocumentCache(ws.common_dir)).task("fn-1.1").status == "todo"
+    report = cache_report(ws.common_dir)
+    assert report["exists"] and report["files"] >= 1 and report["bytes"] > 0
+    (repo.path / ".git" / "flow-cache" / "documents.pickle").write_bytes(b"\x80\x05garbage")
+    again = Plan.load(source, cache=DocumentCache(ws.common_dir))
+    assert again.task("fn-1.2").depends_on == ["fn-1-add-oauth-login.1"]
