@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from git_flowctl import __version__
 from git_flowctl.errors import FlowError
 from git_flowctl.trailers import (
     Evidence,
@@ -894,7 +895,8 @@ class ReplayCache:
 
     def __init__(self, common_dir: str, shallow_marker: str) -> None:
         self.directory = os.path.join(common_dir, CACHE_DIR, "replay")
-        self.marker = (_CACHE_FORMAT, marshal.version, tuple(sys.version_info[:2]), shallow_marker)
+        self.marker = (_CACHE_FORMAT, __version__, marshal.version, tuple(sys.version_info[:2]),
+                       shallow_marker)
 
     def _names(self) -> set[str]:
         try:

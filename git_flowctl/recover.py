@@ -276,8 +276,7 @@ def diagnose(git: GitReader, rev: str | None = None, *,
                 for b in (c.old_blob, c.new_blob) if b}
     blobs = read_blobs(git, blob_ids)
     statuses = {blob: status_of(raw) for blob, raw in blobs.items()}
-    files = current_files(git, rev) if (rev is not None or head is not None or
-                                        (Path(git.root) / FLOW).exists()) else {}
+    files = current_files(git, rev)
     head_tree = None
     if head is not None:
         tree = git.run("rev-parse", f"{head}^{{tree}}")
