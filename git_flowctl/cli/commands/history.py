@@ -296,7 +296,8 @@ def _recover_renderer(diagnosis: Diagnosis, report: dict[str, Any]) -> Callable[
             for item in report["divergences"]:
                 table.add_row(item["kind"], escape(item["id"] or item["path"]),
                               styled_state(item["file_status"] or "missing"),
-                              styled_state(item["history_status"] or "none"),
+                              styled_state(item["history_status"] or
+                                           ("none" if item["id"] else "-")),
                               escape(item["evidence"]), escape(item["fix"] or "left alone"))
             console.print(table)
         if report["problems"]:
