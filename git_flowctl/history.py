@@ -112,6 +112,59 @@ class GitReader:
             chain.append(line)
         return cls(lines[0], os.path.realpath(os.path.join(lines[0], lines[1]))), chain
 
+    @classmethod
+    def locate(cls, cwd: str | None = None) -> GitReader | None:
+        """The work tree and common directory, found the way git finds them in the plain case
+        (a ``.git`` directory, or a ``.git`` file of a linked worktree, in this directory or
+        above), without running git; None whenever git could answer otherwise (``GIT_DIR`` and
+        friends set, anything unexpected), and the caller then asks git."""
+        if any(name in os.environ for name in (
+                "GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES",
+                "GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")):
+            return None
+        directory = os.path.realpath(cwd or os.getcwd())
+        while True:
+            dotgit = os.path.join(directory, ".git")
+            if os.path.isdir(dotgit):
+                if os.path.exists(os.path.join(dotgit, "commondir")) \
+                        or not os.path.isfile(os.path.join(dotgit, "HEAD")):
+                    return None
+                return cls(directory, dotgit)
+            if os.path.isfile(dotgit):
+                try:
+                    with open(dotgit, encoding="utf-8") as handle:
+                        pointer = handle.read().strip()
+                    if not pointer.startswith("gitdir: "):
+                        return None
+                    git_dir = os.path.realpath(os.path.join(directory, pointer[8:]))
+                    with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
+                        common = handle.read().strip()
+                except OSError:
+                    return None  # a submodule, or something else: let git say
+                return cls(directory, os.path.realpath(os.path.join(git_dir, common)))
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                return None
+            directory = parent
+
+    def first_parent_records(self, rev: str, count: int) -> tuple[list[str], dict[str, Record],
+                                                                   dict[str, Parsed]] | None:
+        """REV's last ``count`` first-parent commits, read in one ``git log``: the chain (newest
+        first), their records and parsed trailers; None when git cannot read REV."""
+        result = self.run("log", "-z", "--first-parent", f"-n{count}", "--encoding=UTF-8",
+                          f"--format={_LOG_FORMAT}", rev, "--")
+        if result.returncode != 0 or not result.stdout:
+            return None
+        chain: list[str] = []
+        records: dict[str, Record] = {}
+        parsed: dict[str, Parsed] = {}
+        for piece in result.stdout.decode("utf-8", "replace").split("\0"):
+            record = _record(piece, parsed, {})
+            if record is not None:
+                chain.append(record[0])
+                records[record[0]] = record
+        return chain, records, parsed
+
     def run(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return _run_git(self.root, *args, input=input)
 
@@ -216,18 +269,9 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
             continue
         text, pending = data[:cut].decode("utf-8", "replace"), data[cut + 1:]
         for piece in text.split("\0"):
-            parts = piece.split(_FIELD, 6)
-            if len(parts) != 7:
-                continue
-            sha, parents, name, email, stamp, iso, message = parts
-            offset = offsets.get(iso[-5:])
-            if offset is None:
-                offset = offsets[iso[-5:]] = str(_offset_minutes(iso[-5:]))
-            if "reverts commit" in message or "flow-" in message.lower():
-                parsed[sha] = parse_canonical(message) or parse_message(message)
-            else:
-                message = ""
-            records[sha] = (sha, tuple(parents.split()), name, email, stamp or "0", offset, message)
+            record = _record(piece, parsed, offsets)
+            if record is not None:
+                records[record[0]] = record
         if progress is not None:
             progress(len(records), expected)
         if not block:
@@ -237,6 +281,22 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
         detail = stderr.decode(errors="replace").strip().splitlines()
         raise FlowError(f"git log failed: {detail[-1] if detail else process.returncode}")
     return records, parsed
+
+
+def _record(piece: str, parsed: dict[str, Parsed], offsets: dict[str, str]) -> Record | None:
+    """One commit of ``git log -z --format=_LOG_FORMAT``; its trailers go into ``parsed``."""
+    parts = piece.split(_FIELD, 6)
+    if len(parts) != 7:
+        return None
+    sha, parents, name, email, stamp, iso, message = parts
+    offset = offsets.get(iso[-5:])
+    if offset is None:
+        offset = offsets[iso[-5:]] = str(_offset_minutes(iso[-5:]))
+    if "reverts commit" in message or "flow-" in message.lower():
+        parsed[sha] = parse_canonical(message) or parse_message(message)
+    else:
+        message = ""
+    return (sha, tuple(parents.split()), name, email, stamp or "0", offset, message)
 
 
 def _chunks(fd: int, *, threaded: bool) -> Iterator[bytes]:
@@ -810,10 +870,12 @@ class History:
 
 
 def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
-           progress: Progress | None = None, chain: list[str] | None = None) -> History:
+           progress: Progress | None = None, chain: list[str] | None = None,
+           chain_records: tuple[dict[str, Record], dict[str, Parsed]] | None = None) -> History:
     """The history of ``rev``: continued from the nearest cached state on its first-parent
     chain when there is one, else replayed from the root; the result is cached. ``chain``: the
-    start of REV's first-parent chain when the caller already has it."""
+    start of REV's first-parent chain when the caller already has it, and ``chain_records``
+    those commits read already (``GitReader.first_parent_records``)."""
     store = ReplayCache(git.common_dir, git.shallow_marker()) if use_cache else None
     hit = store.find(git, rev, chain or None) if store is not None else None
     if hit is None:
@@ -832,7 +894,9 @@ def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
     if progress is not None and hit is None:
         counted = git.run("rev-list", "--count", head, "--")
         expected = int(counted.stdout.strip() or 0) if counted.returncode == 0 else 0
-    records, parsed = read_records(git, head, hit.commit if hit else None, progress, expected)
+    known = _new_on_chain(hit.commit, chain, chain_records) if hit and chain else None
+    records, parsed = known or read_records(git, head, hit.commit if hit else None, progress,
+                                            expected)
     lookup = message_lookup(git, records)
     order = canonical_order(head, records)
     fold = hit.fold if hit else _Fold()
@@ -844,6 +908,21 @@ def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
         else:
             store.save_after(head, hit.base, [*hit.pending, *(records[sha] for sha in order)], fold)
     return History(head, git.shallow, len(records), hit.commit if hit else None, fold)
+
+
+def _new_on_chain(cached: str, chain: list[str],
+                  chain_records: tuple[dict[str, Record], dict[str, Parsed]] | None,
+                  ) -> tuple[dict[str, Record], dict[str, Parsed]] | None:
+    """The commits after ``cached`` when they are all on the chain already read: no merge
+    among them (a merge brings commits of its other side, which only ``git log`` finds)."""
+    if chain_records is None or cached not in chain:
+        return None
+    records, parsed = chain_records
+    newer = chain[:chain.index(cached)]
+    if not all(sha in records and len(records[sha][1]) == 1 for sha in newer):
+        return None
+    return ({sha: records[sha] for sha in newer},
+            {sha: parsed[sha] for sha in newer if sha in parsed})
 
 
 def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:

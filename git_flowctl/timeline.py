@@ -74,8 +74,14 @@ def fast_log(args: list[str]) -> int | None:
     elif rest:
         return None
     try:
-        git, chain = GitReader.discover_with_chain("HEAD", 32)
-        history = replay(git, "HEAD", chain=chain)
+        located = GitReader.locate()
+        read = located.first_parent_records("HEAD", 32) if located is not None else None
+        if located is not None and read is not None:  # one git process in all
+            git, (chain, records, parsed) = located, read
+            history = replay(git, "HEAD", chain=chain, chain_records=(records, parsed))
+        else:
+            git, chain = GitReader.discover_with_chain("HEAD", 32)
+            history = replay(git, "HEAD", chain=chain)
         report = log_report(history, "HEAD", ref, epic)
     except FlowError:
         return None

@@ -207,14 +207,22 @@ def test_log_task_json_is_oldest_first_with_commit_author_time_from_to(repo: Rep
     assert repo.refused("log", "fn-1.1", "--epic", "fn-1", code=2)
 
 
-def test_the_lean_log_path_prints_what_the_full_cli_prints(flow_repo: Repo) -> None:
+def test_the_lean_log_path_prints_what_the_full_cli_prints(flow_repo: Repo, tmp_path: Path) -> None:
     repo = flow_repo
     repo.ok("start", "fn-1.1")
-    for args in (["log", "fn-1.1"], ["log", "--epic", "fn-1"], ["log"]):
-        lean = repo.flow(*args, "--json")
-        full = repo.flow(*args, "--rev", "HEAD", "--json")  # --rev takes the click path
-        assert lean.exit_code == full.exit_code == 0
-        assert lean.stdout == full.stdout
+    worktree = tmp_path / "linked"
+    repo.git("worktree", "add", "-q", "-b", "side", str(worktree))
+    (repo.path / "src").mkdir()
+    for cwd in (repo.path, repo.path / "src", worktree):
+        if cwd == worktree:
+            repo.ok("done", "fn-1.1", "--force", cwd=cwd)
+        for args in (["log", "fn-1.1"], ["log", "--epic", "fn-1"], ["log"]):
+            lean = repo.flow(*args, "--json", cwd=cwd)
+            full = repo.flow(*args, "--rev", "HEAD", "--json", cwd=cwd)  # --rev: the click path
+            assert lean.exit_code == full.exit_code == 0
+            assert lean.stdout == full.stdout
+    assert repo.ok("log", "fn-1.1", cwd=worktree)["events"][-1]["to"] == "done"
+    assert repo.ok("log", "fn-1.1")["events"][-1]["to"] == "in_progress"
     code = ("import sys, io, contextlib\n"
             "from git_flowctl.entry import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out: code = main(['log', 'fn-1.1', '--json'])\n"
