@@ -332,7 +332,7 @@ def diagnose(git: GitReader, rev: str | None = None, *,
             "untracked_file", subject, path, actual, None, added.commit if added else None,
             (f"added in {added.commit[:7]} without a Flow-Transition trailer" if added
              else f"not committed: only in the {compared}"),
-            f"record it as {actual} (none->{actual} action=recover)" if actual and added
+            f"record it as {actual} ({actual}->{actual} action=recover)" if actual and added
             else None))
     config = files_history.last_blob(CONFIG_PATH)
     if config is not None and CONFIG_PATH not in files and head is not None:
@@ -488,12 +488,13 @@ def _merges(git: GitReader, commits: set[str]) -> set[str]:
 
 
 def build_recovery(diagnosis: Diagnosis, actor: str) -> Callable[[Any], Any]:
-    """A builder for ``Writer.apply``: one commit restoring and correcting every fixable file."""
+    """A builder for ``Writer.apply`` given the base's source (``Writer(load=...)``), not a Plan:
+    the tree being repaired may not load as one. One commit restores and corrects every
+    fixable file."""
     from git_flowctl.model import EPIC_KEY_ORDER, TASK_KEY_ORDER
     from git_flowctl.writer import Change
 
-    def build(plan: Any) -> Change:
-        source = plan.source
+    def build(source: Any) -> Change:
         tree = getattr(getattr(source, "tree", None), "id", None)
         if str(tree) != str(diagnosis.head_tree) and diagnosis.head_tree is not None:
             raise ConflictError("the branch moved while recovering",
@@ -523,8 +524,9 @@ def build_recovery(diagnosis: Diagnosis, actor: str) -> Callable[[Any], Any]:
                                               "recover", actor, new_ulid()))
                 updated.append(item.path)
             elif item.kind == "untracked_file" and item.id is not None and item.file_status:
-                transitions.append(Transition(item.id, None, item.file_status, "recover", actor,
-                                              new_ulid()))
+                # <status>-><status>: history learns the status the file has, which stays.
+                transitions.append(Transition(item.id, item.file_status, item.file_status,
+                                              "recover", actor, new_ulid()))
                 updated.append(item.path)
         count = len(restored) + len(updated)
         change = Change(f"flow: recover {count} file{'s' if count != 1 else ''} from history",

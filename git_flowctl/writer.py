@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from git_flowctl import pending
 from git_flowctl.errors import ConflictError, FlowError
 from git_flowctl.plan import Plan
-from git_flowctl.sources import IndexSource, TreeSource, blob_bytes
+from git_flowctl.sources import IndexSource, Source, TreeSource, blob_bytes
 from git_flowctl.trailers import Evidence, Record, Transition, compose_message
 
 if TYPE_CHECKING:
@@ -104,10 +104,20 @@ Builder = Callable[[Plan], Change]
 
 
 class Writer:
-    def __init__(self, workspace: Workspace, *, message: str | None = None) -> None:
+    def __init__(self, workspace: Workspace, *, message: str | None = None,
+                 load: Callable[[Source], Any] | None = None) -> None:
         self.ws = workspace
         self.repo = workspace.repo
         self.extra_message = message
+        # What a builder is given: the base's Plan, or (``load``) something else read from the
+        # base's source; `recover` repairs trees that do not load as a Plan.
+        self._load = load
+
+    def _plan(self, source: Source) -> Any:
+        if self._load is not None:
+            return self._load(source)
+        return Plan.load(source, cache=self.ws.document_cache if isinstance(source, TreeSource)
+                         else None)
 
     # The one entry point ----------------------------------------------------------------------
 
@@ -125,8 +135,7 @@ class Writer:
     def _commit(self, build: Builder) -> Outcome:
         for attempt in range(_CAS_ATTEMPTS):
             head = _Head.read(self.repo)
-            plan = Plan.load(TreeSource(self.repo, head.tree, label="HEAD"),
-                             cache=self.ws.document_cache)
+            plan = self._plan(TreeSource(self.repo, head.tree, label="HEAD"))
             change = build(plan)
             message = self._message(change)
             if not change.writes and not change.allow_empty:
@@ -152,7 +161,7 @@ class Writer:
     def _stage(self, build: Builder) -> Outcome:
         index = self.repo.index
         index.read(force=True)
-        plan = Plan.load(IndexSource(self.repo, index))
+        plan = self._plan(IndexSource(self.repo, index))
         change = build(plan)
         message = self._message(change)
         if not change.writes:
@@ -171,7 +180,7 @@ class Writer:
 
     def _dry_run(self, build: Builder) -> Outcome:
         head = _Head.read(self.repo)
-        plan = Plan.load(TreeSource(self.repo, head.tree, label="HEAD"))
+        plan = self._plan(TreeSource(self.repo, head.tree, label="HEAD"))
         change = build(plan)
         message = self._message(change)
         self._refuse_dirty(change, head.tree, staged_ok=False)

@@ -83,6 +83,8 @@ def test_rm_rf_flow_then_recover_apply_brings_back_every_file(repo: Repo) -> Non
     assert plan.task("fn-1.5").depends_on == ["fn-1-add-oauth-login.4"]
     assert "## not a heading" in (plan.task("fn-1.2").doc.section("Description") or "")
     assert repo.ok("recover")["clean"] is True
+    assert repo.ok("validate")["success"] is True
+    assert repo.ok("check", "--base", deletion)["success"] is True  # the recover commit passes CI
 
 
 def test_a_hand_edit_to_done_without_a_trailer_is_reported_with_its_commit(flow_repo: Repo) -> None:
@@ -109,6 +111,8 @@ def test_a_hand_edit_to_done_without_a_trailer_is_reported_with_its_commit(flow_
     assert "Flow-Transition: fn-1-add-oauth-login.2 done->todo action=recover" in repo.message()
     assert "status: todo" in path.read_text() and repo.status() == ""
     assert repo.ok("recover")["clean"] is True  # the later recover settles the old edit
+    assert repo.ok("validate")["success"] is True
+    assert repo.ok("check", "--base", edit)["success"] is True
 
 
 def test_an_uncommitted_edit_is_named_and_not_overwritten(flow_repo: Repo) -> None:
@@ -163,9 +167,10 @@ def test_a_file_history_knows_nothing_about_is_adopted(flow_repo: Repo) -> None:
     assert (divergence["kind"], divergence["commit"], divergence["file_status"]) == (
         "untracked_file", added, "blocked")
     repo.ok("recover", "--apply")
-    assert "fn-1-add-oauth-login.4 none->blocked action=recover" in repo.message()
+    assert "fn-1-add-oauth-login.4 blocked->blocked action=recover" in repo.message()
     assert repo.git("diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD") == ""
     assert repo.ok("recover")["clean"] is True
+    assert repo.ok("check", "--base", added)["success"] is True
 
 
 def test_rev_compares_that_revisions_files_and_apply_refuses_it(flow_repo: Repo) -> None:
@@ -203,3 +208,15 @@ def test_empty_and_unborn_repositories(tmp_path: Path) -> None:
     assert unborn.ok("recover")["clean"] is True
     assert unborn.ok("log")["events"] == []
     assert unborn.ok("stats")["tasks"]["total"] == 0
+
+
+def test_recover_repairs_a_tree_that_does_not_load_as_a_plan(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.git("rm", "-q", ".flow/epics/fn-1-add-oauth-login.md")
+    repo.git("commit", "-q", "--no-verify", "-m", "drop the epic")
+    assert repo.refused("start", "fn-1.1").stderr.startswith("error: .flow/tasks/")  # broken
+    [divergence] = repo.ok("recover")["divergences"]
+    assert divergence["kind"] == "deleted" and divergence["id"] == "fn-1-add-oauth-login"
+    repo.ok("recover", "--apply")
+    assert repo.ok("validate")["success"] is True
+    assert repo.ok("start", "fn-1.1")["status"] == "in_progress"

@@ -269,7 +269,7 @@ def recover_command(rev: str | None, apply_fixes: bool, message: str | None,
     report = diagnosis.as_json()
     report.update(applied=False, commit=None, restored=[], updated=[])
     if apply_fixes and diagnosis.fixable:
-        outcome = Writer(ws, message=message).apply(
+        outcome = Writer(ws, message=message, load=lambda source: source).apply(
             build_recovery(diagnosis, ws.actor(actor)), Mode.COMMIT)
         report.update(applied=True, commit=outcome.commit,
                       restored=outcome.change.result.get("restored", []),
