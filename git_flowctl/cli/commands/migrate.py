@@ -86,7 +86,7 @@ def _run_import(out: Output, ws: Workspace, incoming: ImportSet, mode: Mode,
     from git_flowctl.importers import build_change, load_plan_past_foreign_files
 
     ctx = context_for(ws, actor, mode)
-    outcome = Writer(ws, message=message, plan_loader=load_plan_past_foreign_files).apply(
+    outcome = Writer(ws, message=message, load=load_plan_past_foreign_files).apply(
         lambda plan: build_change(plan, incoming, ctx), mode)
     if outcome.noop and not out.json_mode and mode is not Mode.DRY_RUN:
         out.console.print(str(outcome.change.result["message"]), markup=False, highlight=False)
