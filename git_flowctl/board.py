@@ -2,8 +2,8 @@
 
 A board has a column per state (``ready`` and ``waiting`` split out of todo), each epic's
 progress, the ready queue in the order ``next`` picks from it, the critical path (issue #3's
-``graphviews.critical_path``), and the latest transitions read from the trailers of HEAD's
-history. ``watch_signature`` is what ``--watch`` polls: it changes when a ref moves or a file
+``graphviews.critical_path``), and the latest transitions of HEAD's history (issue #5's
+``history.replay``, as `log` reads them). ``watch_signature`` is what ``--watch`` polls: it changes when a ref moves or a file
 under ``.flow/`` is replaced, and costs a few ``stat`` calls.
 """
 
@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from git_flowctl import ids, states
 from git_flowctl.model import EPICS_DIR, TASKS_DIR
 from git_flowctl.plan import Plan
 from git_flowctl.queries import ready_report
-from git_flowctl.trailers import parse_message
 
 if TYPE_CHECKING:
     from git_flowctl.workspace import Workspace
@@ -28,7 +26,6 @@ COLUMNS = ("waiting", "ready", "in_progress", "blocked", "done",
            "up_for_retry", "failed", "upstream_failed", "skipped")
 ALWAYS_SHOWN = COLUMNS[:5]
 RECENT_LIMIT = 10
-_SCAN_LIMIT = 2000  # commits read at most when looking for the latest transitions
 
 
 @dataclass
@@ -153,34 +150,26 @@ def tip(ws: Workspace, rev: str | None) -> str | None:
 
 def latest_transitions(ws: Workspace, plan: Plan, start: str | None, *, epic_id: str | None,
                        limit: int = RECENT_LIMIT) -> list[Event]:
-    """The last ``limit`` transitions in the history of ``start``, newest first (each ``id=``
-    once: a squash or cherry-pick that copied a line does not show it twice)."""
-    import pygit2
+    """The last ``limit`` transitions in the history of ``start``, newest first, from issue
+    #5's replay (cached; each ``id=`` once, reverts and squashes understood as `log` does)."""
+    from git_flowctl.history import GitReader, replay
 
     if start is None:
         return []  # an unborn branch has no history
+    history = replay(GitReader(ws.root, ws.common_dir), start)
+    subjects = None
+    if epic_id is not None:
+        subjects = [s for s in history.subjects() if s == epic_id or ids.epic_of(s) == epic_id]
     shorts = short_forms(plan)
     events: list[Event] = []
-    seen: set[str] = set()
-    walker = ws.repo.walk(pygit2.Oid(hex=start), pygit2.enums.SortMode.TIME)
-    for scanned, commit in enumerate(walker):
-        if scanned >= _SCAN_LIMIT or len(events) >= limit:
+    for item in reversed(history.events(subjects)):
+        if len(events) >= limit:
             break
-        if "flow-transition" not in commit.message.lower():
+        if item.kind != "transition":
             continue
-        when = datetime.fromtimestamp(commit.commit_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for item in parse_message(commit.message).transitions:
-            if item.id in seen:
-                continue
-            seen.add(item.id)
-            if epic_id is not None and ids.epic_of(item.subject) != epic_id \
-                    and item.subject != epic_id:
-                continue
-            events.append(Event(str(commit.id)[:7], when, item.subject,
-                                shorts.get(item.subject, item.subject), item.source, item.target,
-                                item.action, item.by))
-            if len(events) >= limit:
-                break
+        events.append(Event(item.commit[:7], item.iso_time, item.subject,
+                            shorts.get(item.subject, item.subject), item.source, item.target,
+                            item.action, item.by))
     return events
 
 

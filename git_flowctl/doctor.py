@@ -161,6 +161,40 @@ def _s(items: list[Any]) -> str:
     return "" if len(items) == 1 else "s"
 
 
+def cache(ws: Workspace) -> Check:
+    """Issue #5's cache under the common git directory: absent (built on first use), or a
+    directory this user can write. Its entries are keyed by object IDs and a damaged file is
+    rebuilt silently, so being writable is what keeps it useful."""
+    import tempfile
+
+    from git_flowctl.cache import cache_report
+
+    report = cache_report(ws.common_dir)
+    root = Path(report["path"])
+    if not root.exists() and not root.is_symlink():
+        return Check("cache", PASS, f"none yet at {root} (the first history command builds it)")
+    fix = f"rm -rf {root}  # deleting it changes no answer"
+    if not report["exists"]:
+        return Check("cache", WARN, f"{root} is not a directory: history is replayed from the "
+                     "root every time", fix)
+    try:
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check("cache", WARN, f"{root} cannot be written ({exc.strerror}): history is "
+                     "replayed from the root every time", fix)
+    return Check("cache", PASS, f"{_count(report['files'], 'file')}, {_size(report['bytes'])} "
+                 f"at {root}")
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KB"
+    return f"{count / 1024 / 1024:.1f} MB"
+
+
 def shallow(ws: Workspace) -> Check:
     if ws.repo.is_shallow:
         return Check("history", WARN, "shallow clone: history is incomplete, so what is read "
@@ -195,7 +229,8 @@ def git_version(ws: Workspace) -> Check:
 
 
 CHECKS: list[Callable[[Workspace], Check]] = [
-    identity, initialized, hooks, merge_driver, files, shallow, git_version, libgit2_version,
+    identity, initialized, hooks, merge_driver, files, shallow, cache, git_version,
+    libgit2_version,
 ]
 
 

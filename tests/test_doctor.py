@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -132,3 +134,19 @@ def test_shallow_clone_warns(flow_repo: Repo, tmp_path: Path) -> None:
     clone = Repo(tmp_path / "shallow")
     history = checks(clone.ok("doctor"))["history"]
     assert history["status"] == "warn" and history["fix"] == "git fetch --unshallow"
+
+
+def test_cache_is_reported_and_a_broken_one_warns(repo: Repo) -> None:
+    fresh = checks(repo.ok("doctor"))["cache"]
+    assert fresh["status"] == "pass" and fresh["message"].startswith("none yet at ")
+    repo.ok("init")
+    repo.ok("log")  # a history command builds the cache
+    built = checks(repo.ok("doctor"))["cache"]
+    assert built["status"] == "pass" and "flow-cache" in built["message"]
+    assert re.match(r"\d+ files?, [\d.]+ (bytes|KB|MB) at ", built["message"])
+    root = repo.path / ".git" / "flow-cache"
+    shutil.rmtree(root)
+    root.write_text("not a directory\n")
+    broken = checks(repo.ok("doctor"))["cache"]
+    assert broken["status"] == "warn" and "is not a directory" in broken["message"]
+    assert broken["fix"].startswith(f"rm -rf {root}")
