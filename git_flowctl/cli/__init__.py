@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reopen": ("work", "reopen_command", "Reopen a done or skipped task (--cascade)."),
     "release": ("work", "release_command", "Give an in-progress task back (to todo)."),
     "status": ("insight", "status_command", "Counts per state, per epic."),
+    "claims": ("claims", "claims_command", "Who holds which task, lease expiry, finished records."),
+    "heartbeat": ("claims", "heartbeat_command", "Extend the lease of your claims."),
+    "reclaim": ("claims", "reclaim_command", "Take over a claim whose lease has run out."),
+    "run": ("run", "run_command", "Run a command for each ready task, N at a time, in worktrees."),
 }
 
 
