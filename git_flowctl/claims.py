@@ -389,14 +389,16 @@ class Acquired:
     claim: Claim
     previous: Claim | None  # what the local ref held before (a reclaimed claim)
     remote_previous: str | None = None
+    remote_taken: Claim | None = None  # the remote's claim this one replaced (a reclaim)
     pushed: bool = False
     note: str | None = None
     remote: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         data = self.claim.as_json()
+        taken = self.previous or self.remote_taken
         data.update(scope="remote" if self.pushed else "local", remote=self.remote, note=self.note,
-                    reclaimed_from=self.previous.holder if self.previous else None)
+                    reclaimed_from=taken.holder if taken else None)
         return data
 
 
@@ -511,10 +513,9 @@ class Claims:
         if self.remote is None:
             acquired.note = self.local_only_note
             return
-        expected = self.remote.mirror.target(task_id)
-        if acquired.previous is None and expected is not None:
-            # The mirror says the remote has one; the push decides, starting from "absent".
-            expected = None
+        # Leased on what we replace locally (nothing, or the claim we reclaim); a refusal tells us
+        # what the remote really holds.
+        expected = acquired.previous.oid if acquired.previous else None
         for _ in range(5):
             result = self.remote.push(task_id, expected, oid)
             if result.ok:
@@ -531,6 +532,7 @@ class Claims:
             current = self.remote.read(task_id)
             if current is not None:
                 _check_takeover(current, actor, reclaim, remote=self.remote_name)
+            acquired.remote_taken = current
             expected = current.oid if current else None
         raise ConflictError(f"could not claim {task_id} on {self.remote_name}: the ref kept changing")
 
@@ -582,7 +584,9 @@ class Claims:
         on the remote. Returns a note when the change stayed local."""
         if self.remote is None:
             return self.local_only_note if self.remote_name else None
-        expected = self.remote.mirror.target(task_id)
+        # Leased on the claim we held, never on the mirror: the mirror may show someone else's
+        # claim, and a lease on it would overwrite theirs.
+        expected: str | None = old.oid
         for _ in range(5):
             if new is None and expected is None:
                 return None  # nothing there to delete
@@ -596,7 +600,9 @@ class Claims:
             if problem is not None:
                 return f"changed locally only: fetching {self.remote_name} failed ({problem})"
             theirs = self.remote.read(task_id)
-            if theirs is not None and theirs.oid not in (old.oid, new.oid if new else None):
+            ours = theirs is not None and (theirs.oid in (old.oid, new.oid if new else None)
+                                           or _same_lineage(theirs, old))
+            if theirs is not None and not ours:
                 # Someone else changed it since we last held it: they own it now.
                 with contextlib.suppress(ConflictError):
                     self.local.swap(task_id, new.oid if new else None, old.oid)
@@ -736,6 +742,12 @@ class Claims:
             return default_ref, Plan.load(self.ws.revision_source(default_ref), strict=False)
         except FlowError:
             return default_ref, None
+
+
+def _same_lineage(theirs: Claim, ours: Claim) -> bool:
+    """An earlier version of our own claim (a heartbeat that did not reach the remote)."""
+    return (not theirs.is_finished and theirs.holder == ours.holder and bool(theirs.since)
+            and theirs.since == ours.since and theirs.branch == ours.branch)
 
 
 def _check_takeover(current: Claim, actor: str, reclaim: bool, remote: str | None = None) -> None:
