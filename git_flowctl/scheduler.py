@@ -580,9 +580,15 @@ class Scheduler:
         by_state: dict[str, list[str]] = {}
         for task in in_scope:
             by_state.setdefault(plan.state_of(task.id), []).append(task.id)
-        not_started = {t.id: self.passed_over.get(t.id) or plan.view_state(t.id)
-                       for t in in_scope if t.id not in self.history
-                       and plan.state_of(t.id) not in states.FINISHED}
+        held = self.claims.held_map(self.options.actor)
+        not_started = {}
+        for task in in_scope:
+            if task.id in self.history or plan.state_of(task.id) in states.FINISHED:
+                continue
+            holder = held.get(task.id)
+            not_started[task.id] = self.passed_over.get(task.id) or (
+                f"claimed by {holder}" if holder and holder != self.options.actor
+                else plan.view_state(task.id))
         failed = [t for t in tasks if tasks[t]["status"] == states.FAILED]
         return {
             "run_id": self.run_id, "branch": self.branch, "command": self.options.command,
