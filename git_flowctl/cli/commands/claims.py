@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from git_flowctl import ops
-from git_flowctl.cli.commands.work import claimed_transition, remote_option
+from git_flowctl.cli.commands.work import claimed_transition, remote_option, resolve_task_id
 from git_flowctl.cli.common import context_for, get_output, mode_of, mutating, open_workspace
 from git_flowctl.errors import FlowError
 
@@ -117,7 +117,7 @@ def heartbeat_command(task: str | None, remote: str | None, actor: str | None) -
     who = ws.actor(actor)
     claims = Claims.open(ws, remote)
     if task is not None:
-        task_ids = [ws.load_plan(strict=False).resolve_task(task)]
+        task_ids = [resolve_task_id(ws, task)]
     else:
         task_ids = [claim.task for claim in held_claims(claims, who) if claim.where == "local"]
     renewed: list[dict[str, Any]] = []
@@ -166,7 +166,7 @@ def reclaim_command(task: str, remote: str | None, no_commit: bool, dry_run: boo
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)
     ctx = context_for(ws, actor, mode)
-    task_id = ws.load_plan(strict=False).resolve_task(task)
+    task_id = resolve_task_id(ws, task)
     claims = Claims.open(ws, remote)
     if claims.remote is not None:
         claims.remote.fetch(task_id)
