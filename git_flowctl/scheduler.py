@@ -286,6 +286,10 @@ class Scheduler:
             if self.claims.remote is not None:
                 self.claims.refresh()
             return False
+        except FlowError as refused:  # e.g. the task file has uncommitted edits here
+            self.passed_over[task_id] = refused.message
+            self._event("skip", f"{task_id}: cannot start: {refused.message}", task_id)
+            return False
         base = str(outcome.commit)
         number = plan.tasks[task_id].attempts + 1
         branch = f"{BRANCH_PREFIX}{task_id}"

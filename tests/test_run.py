@@ -316,3 +316,13 @@ def test_the_worktree_root_is_under_the_common_dir(repo: Repo, tmp_path: Path) -
     where = Path((tmp_path / "where").read_text().strip())
     assert where == (repo.path / ".git" / "flow-worktrees" / task).resolve()
     assert os.path.commonpath([where, repo.path.resolve()]) == str(repo.path.resolve())
+
+
+def test_a_task_that_cannot_start_here_is_passed_over(repo: Repo) -> None:
+    first, second = plan(repo, ("One", [], []), ("Two", [], []))
+    path = f".flow/tasks/{first}.md"
+    repo.write(path, repo.read(path) + "\nmy own edit\n")
+    data = run_json(repo, "--", "true")
+    assert data["done"] == [second]
+    assert "uncommitted edits" in data["not_started"][first]
+    assert "my own edit" in repo.read(path)
