@@ -335,3 +335,21 @@ def test_claim_refs_are_shared_by_worktrees_and_never_on_a_branch(flow_repo: Rep
     other.ok("start", "fn-1.1")
     assert claim_target(flow_repo, T1) == claim_target(other, T1)
     assert flow_repo.git("branch", "--contains", claim_target(flow_repo, T1) or "").strip() == ""
+
+
+def test_no_commit_start_and_done_keep_the_claim_in_step(flow_repo: Repo) -> None:
+    staged = flow_repo.ok("start", "fn-1.1", "--no-commit")
+    assert staged["claim"]["holder"] == "alice@example.com"
+    flow_repo.git("commit", "-q", "--no-verify", "-m", "start by hand")
+    record = flow_repo.ok("done", "fn-1.1", "--no-commit")["claim"]
+    assert record["state"] == "done" and record["commit"] is None
+    assert "commit" not in claim_fields(flow_repo, T1)
+    assert [row["landed"] for row in flow_repo.ok("claims")["claims"]] == [False]
+    flow_repo.git("commit", "-q", "--no-verify", "-m", "done by hand")
+    assert [row["landed"] for row in flow_repo.ok("claims")["claims"]] == [True]
+
+
+def test_an_unreadable_claim_ref_still_holds_the_task(flow_repo: Repo) -> None:
+    flow_repo.git("update-ref", CLAIM + T1, "HEAD")
+    result = flow_repo.refused("start", "fn-1.1", code=3)
+    assert "(unreadable claim)" in result.stderr

@@ -155,3 +155,33 @@ def test_a_lease_expires_across_clones(clones: tuple[Path, Repo, Repo]) -> None:
     assert alice.head() == head and alice.status() == ""
     alice.refused("heartbeat", "fn-1.1", code=3, env={"FLOW_ACTOR": "alice"})
     assert remote_fields(remote, T1)["holder"] == "bob"
+
+
+def test_prune_deletes_landed_records_on_the_remote(clones: tuple[Path, Repo, Repo]) -> None:
+    remote, alice, bob = clones
+    alice.ok("start", "fn-1.1")
+    alice.ok("done", "fn-1.1")
+    assert remote_claim(remote, T1) is not None
+    assert bob.ok("claims", "--prune", env=BOB)["pruned"] == []  # not on origin/main yet
+    alice.git("push", "-q", "origin", "main")
+    bob.git("fetch", "-q", "origin")
+    pruned = bob.ok("claims", "--prune", env=BOB)
+    assert [row["id"] for row in pruned["pruned"]] == [T1]
+    assert remote_claim(remote, T1) is None
+
+
+def test_heartbeat_of_all_claims_reports_the_lost_ones(clones: tuple[Path, Repo, Repo]) -> None:
+    remote, alice, bob = clones
+    alice.ok("config", "set", "claims.lease_seconds", "1")
+    alice.ok("start", "fn-1.1")
+    alice.ok("start", "fn-1.2")
+    deadline = time.monotonic() + 60
+    while len(bob.ok("claims", "--stale", env=BOB)["claims"]) < 2:
+        assert time.monotonic() < deadline, "the leases never ran out"
+        time.sleep(0.2)
+    bob.ok("reclaim", "fn-1.2", env=BOB)
+    result = alice.refused("heartbeat", "--json", code=3)
+    assert [row["id"] for row in result.json["lost"]] == [T2]
+    assert result.json["lost"][0]["holder"] == "bob"
+    assert [row["id"] for row in result.json["renewed"]] == [T1]
+    assert remote_fields(remote, T2)["holder"] == "bob"
