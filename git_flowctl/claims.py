@@ -454,11 +454,15 @@ class Claims:
         return self.local.read(task_id)
 
     def all(self) -> list[Claim]:
-        """Local claims, and the remote's (mirror) for tasks with no local claim."""
+        """Every claim: the local ones, and the remote's (its mirror). Where both exist and
+        differ, the remote decides (our own pushes keep the mirror in step, so a difference is
+        someone else's change), unless the remote could not be reached."""
         found = {claim.task: claim for claim in self.local.all()}
         if self.remote is not None:
             for claim in self.remote.mirror.all():
-                found.setdefault(claim.task, claim)
+                local = found.get(claim.task)
+                if local is None or (local.oid != claim.oid and not self.remote_problem):
+                    found[claim.task] = claim
         return [found[task] for task in sorted(found)]
 
     def held_map(self, actor: str) -> dict[str, str]:

@@ -185,3 +185,22 @@ def test_heartbeat_of_all_claims_reports_the_lost_ones(clones: tuple[Path, Repo,
     assert result.json["lost"][0]["holder"] == "bob"
     assert [row["id"] for row in result.json["renewed"]] == [T1]
     assert remote_fields(remote, T2)["holder"] == "bob"
+
+
+def test_next_claim_does_not_resume_a_task_reclaimed_on_another_machine(
+        clones: tuple[Path, Repo, Repo]) -> None:
+    from git_flowctl.claims import Claims, claim_next
+    from git_flowctl.ops import Context
+    from git_flowctl.workspace import Workspace
+
+    _, alice, bob = clones
+    alice.ok("config", "set", "claims.lease_seconds", "1")
+    alice.ok("start", "fn-1.1")
+    deadline = time.monotonic() + 60
+    while not bob.ok("claims", "--stale", env=BOB)["claims"]:
+        assert time.monotonic() < deadline, "the lease never ran out"
+        time.sleep(0.2)
+    bob.ok("reclaim", "fn-1.1", env=BOB)
+    ws = Workspace(alice.path)
+    answer = claim_next(Claims.open(ws), Context(actor="alice@example.com", now="2026-01-05T10:00:00Z"))
+    assert (answer["task"], answer["reason"], answer["claimed"]) == (T2, "ready_task", True)
