@@ -1,8 +1,8 @@
 """Claims per second: 8 worktrees racing on one machine, and 3 clones racing through a bare remote.
 
-Each racer is one long-lived process looping `next --claim` then `done` (claims.claim_next: pick,
-claim the ref, record the start commit; then the done commit and the finished record) until
-nothing is left, all starting at once. A claim's life touches its ref twice (created, then turned
+Each racer is one long-lived process looping `next --claim` then `done` through the CLI in
+process (pick, claim the ref, record the start commit; then the done commit and the finished
+record) until nothing is left, all starting at once. A claim's life touches its ref twice (created, then turned
 into the finished record), so the floors, measured in the same run with the same number of
 processes, do those two ref changes with bare git per task: a create-only `git update-ref` and a
 compare-and-swap `git update-ref` locally; a create and an update `git push` through the remote.
@@ -29,24 +29,25 @@ ENV = {
 }
 
 RACER = """
-import sys, time, pathlib
+import contextlib, io, json, sys, time, pathlib
 go = pathlib.Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.001)
-from git_flowctl.claims import Claims, claim_next
-from git_flowctl.ops import Context
-from git_flowctl.workspace import Workspace
 from git_flowctl.cli import run
-import contextlib, io
-ws = Workspace()
+
+def call(*args):
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        if run([*args, "--json"]) != 0:
+            raise SystemExit(f"{args} failed: {buffer.getvalue()}")
+    return json.loads(buffer.getvalue())
+
 count = 0
 while True:
-    answer = claim_next(Claims.open(ws), Context(actor=ws.actor(), now="2026-01-01T00:00:00Z"))
+    answer = call("next", "--claim")
     if answer["status"] != "work":
         break
-    with contextlib.redirect_stdout(io.StringIO()):
-        if run(["done", answer["task"], "--json"]) != 0:
-            raise SystemExit("done failed")
+    call("done", answer["task"])
     count += 1
 print(count)
 """

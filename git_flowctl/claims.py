@@ -802,6 +802,10 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
     from git_flowctl.writer import Mode
 
     branch = current_branch(claims.ws.repo)
+    if mode is Mode.COMMIT:
+        # The state machine, the gates and a dirty task file refuse first (exit 1), so the answer
+        # to "start a task that is in progress" is that, not "you hold its claim" (exit 3).
+        writer.apply(build, Mode.DRY_RUN)
     if mode is Mode.DRY_RUN:
         if action == "start":
             claims.check_available(task_id, actor, reclaim=reclaim)

@@ -17,6 +17,8 @@ FLOW_DIR = ".flow"
 TASKS_DIR = ".flow/tasks"
 EPICS_DIR = ".flow/epics"
 ARCHIVE_DIR = ".flow/archive"
+ARCHIVE_EPICS_DIR = ".flow/archive/epics"
+ARCHIVE_TASKS_DIR = ".flow/archive/tasks"
 
 TASK_STATUSES = ("todo", "in_progress", "blocked", "done", "skipped", "failed", "up_for_retry")
 EPIC_STATUSES = ("open", "done")
@@ -39,6 +41,14 @@ def task_path(task_id: str) -> str:
 
 def epic_path(epic_id: str) -> str:
     return f"{EPICS_DIR}/{epic_id}.md"
+
+
+def archived_task_path(task_id: str) -> str:
+    return f"{ARCHIVE_TASKS_DIR}/{task_id}.md"
+
+
+def archived_epic_path(epic_id: str) -> str:
+    return f"{ARCHIVE_EPICS_DIR}/{epic_id}.md"
 
 
 @dataclass
@@ -336,6 +346,8 @@ def new_task_document(task_id: str, epic_id: str, title: str, *, depends_on: lis
         data.update(extra)
     if created:
         data["created"] = created
+    rank = {key: index for index, key in enumerate(TASK_KEY_ORDER)}
+    data = dict(sorted(data.items(), key=lambda item: rank.get(item[0], len(rank))))
     body = (
         f"## Description\n{(description or 'TBD').strip()}\n\n"
         f"## Acceptance\n{(acceptance or '- [ ] TBD').strip()}\n\n"

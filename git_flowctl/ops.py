@@ -15,6 +15,7 @@ from typing import Any
 from git_flowctl import ids, states
 from git_flowctl.config import CONFIG_PATH, CONFIG_TEMPLATE
 from git_flowctl.errors import FlowError, UsageError
+from git_flowctl.graph import cycle_through, format_cycle
 from git_flowctl.model import Epic, Task, new_epic_document, new_task_document
 from git_flowctl.plan import Plan
 from git_flowctl.trailers import Evidence, Transition, parse_pairs
@@ -81,16 +82,23 @@ def create_epic(plan: Plan, title: str, ctx: Context, *, depends_on_epics: Itera
 def create_task(plan: Plan, epic_ref: str, title: str, ctx: Context, *,
                 depends_on: Iterable[str] = (), priority: int | None = None,
                 domain: str | None = None, files: Iterable[str] = (),
-                description: str | None = None, acceptance: str | None = None) -> Change:
+                description: str | None = None, acceptance: str | None = None,
+                extra: Mapping[str, Any] | None = None) -> Change:
     plan.require_initialized()
     if not title.strip():
         raise UsageError("a task needs a title", hint='--title "What this task does"')
     epic = plan.epic(epic_ref)
-    deps = _dedupe(plan.resolve_task(ref) for ref in depends_on)
+    deps = _dedupe(plan.resolve_dependency(ref) for ref in depends_on)
     task_id = ids.make_task_id(epic.id, plan.next_task_number(epic.id))
+    # A hand-written depends_on may already name this ID: then these deps could close a cycle.
+    cycle = cycle_through(lambda node: deps if node == task_id else plan.dependencies_of(node),
+                          [(task_id, dep) for dep in deps])
+    if cycle is not None:
+        raise FlowError(f"refused: those dependencies would close the cycle {format_cycle(cycle)}",
+                        hint="a task cannot wait for itself; drop one of them", cycle=cycle)
     doc = new_task_document(task_id, epic.id, title.strip(), depends_on=deps, priority=priority,
                             domain=domain, files=list(files), created=ctx.now,
-                            description=description, acceptance=acceptance)
+                            description=description, acceptance=acceptance, extra=dict(extra or {}))
     task = Task(doc)
     return Change(
         f"flow: create {task_id} {_quoted_title(task.title)}",

@@ -8,8 +8,17 @@ from dataclasses import dataclass, field
 from git_flowctl import ids, states
 from git_flowctl.config import CONFIG_PATH, Config
 from git_flowctl.document import Document, DocumentError
-from git_flowctl.errors import FlowError
-from git_flowctl.model import EPICS_DIR, TASKS_DIR, Epic, Task
+from git_flowctl.errors import FlowError, NotFoundError
+from git_flowctl.model import (
+    ARCHIVE_EPICS_DIR,
+    ARCHIVE_TASKS_DIR,
+    EPICS_DIR,
+    TASKS_DIR,
+    Epic,
+    Task,
+    archived_epic_path,
+    archived_task_path,
+)
 from git_flowctl.sources import Source
 
 
@@ -25,6 +34,7 @@ class Plan:
     tasks: dict[str, Task] = field(default_factory=dict)
     initialized: bool = True
     _effective: dict[str, str] | None = field(default=None, repr=False)
+    _archived: dict[str, Task | Epic | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, source: Source, *, strict: bool = True) -> Plan:
@@ -61,10 +71,92 @@ class Plan:
     # Lookup ---------------------------------------------------------------------------------
 
     def resolve_task(self, ref: str) -> str:
-        return ids.resolve(ref, self.tasks, kind="task")
+        try:
+            return ids.resolve(ref, self.tasks, kind="task")
+        except NotFoundError:
+            self._refuse_archived(ref, self.archived_task_ids(), "task")
+            raise
 
     def resolve_epic(self, ref: str) -> str:
-        return ids.resolve(ref, self.epics, kind="epic")
+        try:
+            return ids.resolve(ref, self.epics, kind="epic")
+        except NotFoundError:
+            self._refuse_archived(ref, self.archived_epic_ids(), "epic")
+            raise
+
+    def _refuse_archived(self, ref: str, archived: list[str], kind: str) -> None:
+        try:
+            found = ids.resolve(ref, archived, kind=kind)
+        except FlowError:
+            return
+        raise FlowError(f"{kind} {found} is archived (under .flow/archive/): it is read-only",
+                        hint=f"`git flow-task show {found}` shows it; create a new {kind} for new work",
+                        id=found, archived=True)
+
+    def resolve_archived(self, ref: str) -> Task | Epic | None:
+        """An archived task or epic by exact or short ID, for read commands; None if none."""
+        parsed = ids.parse_id(ref)
+        try:
+            if parsed is not None and parsed.is_task:
+                return self.archived_task(ids.resolve(ref, self.archived_task_ids(), kind="task"))
+            return self.archived_epic(ids.resolve(ref, self.archived_epic_ids(), kind="epic"))
+        except FlowError:
+            return None
+
+    # The archive (DESIGN §8 `epic archive`, docs/states.md#archive) -------------------------
+
+    def archived_task_ids(self) -> list[str]:
+        return [name[:-3] for name in self.source.list_files(ARCHIVE_TASKS_DIR) if name.endswith(".md")]
+
+    def archived_epic_ids(self) -> list[str]:
+        return [name[:-3] for name in self.source.list_files(ARCHIVE_EPICS_DIR) if name.endswith(".md")]
+
+    def archived_task(self, task_id: str) -> Task | None:
+        """An archived task, read only when something asks (a dependency on it, a renumber)."""
+        if task_id not in self._archived:
+            path = archived_task_path(task_id)
+            raw = self.source.read(path)
+            self._archived[task_id] = None if raw is None else Task.from_document(
+                Document.parse(raw, path), task_id)
+        found = self._archived[task_id]
+        return found if isinstance(found, Task) else None
+
+    def archived_epic(self, epic_id: str) -> Epic | None:
+        key = f"epic:{epic_id}"
+        if key not in self._archived:
+            path = archived_epic_path(epic_id)
+            raw = self.source.read(path)
+            self._archived[key] = None if raw is None else Epic.from_document(
+                Document.parse(raw, path), epic_id)
+        found = self._archived[key]
+        return found if isinstance(found, Epic) else None
+
+    def resolve_dependency(self, ref: str) -> str:
+        """A task to depend on: a live task, or an archived one (it stays satisfied)."""
+        try:
+            return ids.resolve(ref, self.tasks, kind="task")
+        except NotFoundError:
+            try:
+                return ids.resolve(ref, self.archived_task_ids(), kind="task")
+            except NotFoundError:
+                pass
+            raise
+
+    def open_epic_dependencies(self, epic: Epic) -> list[str]:
+        """The epics ``epic`` depends on that are not closed (archived ones are closed)."""
+        waiting = []
+        for dep in epic.depends_on_epics:
+            if dep in self.epics:
+                if self.epics[dep].status != "done":
+                    waiting.append(dep)
+            elif self.archived_epic(dep) is None:
+                waiting.append(dep)
+        return waiting
+
+    def dependencies_of(self, task_id: str) -> list[str]:
+        """A task's dependencies, live or archived (for graph walks)."""
+        task = self.tasks.get(task_id) or self.archived_task(task_id)
+        return task.depends_on if task is not None else []
 
     def task(self, ref: str) -> Task:
         return self.tasks[self.resolve_task(ref)]
@@ -99,8 +191,13 @@ class Plan:
     def effective_states(self) -> dict[str, str]:
         """Stored states with ``upstream_failed`` derived (computed once per plan)."""
         if self._effective is None:
+            stored = {t.id: t.status for t in self.tasks.values()}
+            for task in list(self.tasks.values()):
+                for dep in task.depends_on:
+                    if dep not in stored and (archived := self.archived_task(dep)) is not None:
+                        stored[dep] = archived.status  # done or skipped: archive needs a closed epic
             self._effective = states.effective_states(
-                {t.id: t.status for t in self.tasks.values()},
+                stored,
                 {t.id: t.depends_on for t in self.tasks.values()},
                 {t.id: t.trigger_rule for t in self.tasks.values()},
             )

@@ -16,8 +16,7 @@ from git_flowctl.plan import Plan
 
 
 def _epic_deps_open(plan: Plan, epic: Epic) -> list[str]:
-    return [dep for dep in epic.depends_on_epics
-            if dep not in plan.epics or plan.epics[dep].status != "done"]
+    return plan.open_epic_dependencies(epic)
 
 
 def _sorted(tasks: list[Task]) -> list[Task]:

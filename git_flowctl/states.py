@@ -38,6 +38,8 @@ ACTIONS: dict[str, Action] = {action.name: action for action in (
            "up_for_retry while attempts < max_retries, else failed"),
     Action("retry", (FAILED,), (TODO,), "try a failed task again (attempts reset)"),
     Action("skip", (TODO, BLOCKED, UP_FOR_RETRY, FAILED), (SKIPPED,), "will not be done, with a reason"),
+    Action("split", (TODO, BLOCKED, UP_FOR_RETRY, FAILED), (SKIPPED,),
+           "replaced by smaller tasks (`task split`); its dependents wait for the parts"),
     Action("reopen", (DONE, SKIPPED), (TODO,), "needs work again"),
     Action("release", (IN_PROGRESS,), (TODO,), "give the claim back"),
 )}
@@ -75,6 +77,17 @@ def check_action(task_id: str, status: str, action: str, *, force: bool = False)
         f"cannot {action} {task_id}: it is {status} ({action} needs {allowed})",
         hint=_hint_for(action, status) or "use --force to repair a state by hand (it is recorded)",
         id=task_id, status=status)
+
+
+def check_epic_action(epic_id: str, status: str, action: str, *, force: bool = False) -> None:
+    """Refuse an epic action the table does not allow from ``status`` (unless forced)."""
+    spec = EPIC_ACTIONS[action]
+    if status in spec.sources or force:
+        return
+    already = {"close": "it is already closed", "reopen": "it is open"}.get(action)
+    raise FlowError(f"cannot {action} epic {epic_id}: {already or f'it is {status}'}",
+                    hint="use --force to repair a state by hand (it is recorded)",
+                    id=epic_id, status=status)
 
 
 def _hint_for(action: str, status: str) -> str | None:

@@ -3,6 +3,8 @@
     Flow-Transition: <id> <from>-><to> action=<a> by=<actor> id=<ulid> [force=1] [key=value ...]
     Flow-Evidence: <task-id> key=value ...
     Flow-Task: <task-id>
+    Flow-Rename: <old-id> <new-id>
+    Flow-Archive: <id>
 
 ``from`` is ``none`` for a create. Values are bare (no space, quote or backslash) or
 double-quoted with ``\\"`` and ``\\\\`` escapes; no value holds a newline. Lines are found anywhere
@@ -20,10 +22,12 @@ from dataclasses import dataclass, field
 TRANSITION_KEY = "Flow-Transition"
 EVIDENCE_KEY = "Flow-Evidence"
 TASK_KEY = "Flow-Task"
+RENAME_KEY = "Flow-Rename"  # `renumber` gave an epic or task a new ID (history follows it)
+ARCHIVE_KEY = "Flow-Archive"  # `epic archive` moved an epic or task under .flow/archive/
 NONE_STATE = "none"
 
-_LINE = re.compile(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task)[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$",
-                   re.IGNORECASE)
+_LINE = re.compile(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive)"
+                   r"[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE)
 _PAIR = re.compile(r'(?P<key>[A-Za-z][\w.-]*)=(?P<value>"(?:[^"\\]|\\.)*"|[^\s"]*)(?=\s|$)')
 _BARE = re.compile(r'^[^\s"\\]+$')
 _SUBJECT = re.compile(r"^[A-Za-z0-9][\w.-]*$")
@@ -101,6 +105,34 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Rename:
+    """An ID that ``renumber`` replaced; ``subject`` is the new ID."""
+
+    old: str
+    new: str
+
+    @property
+    def subject(self) -> str:
+        return self.new
+
+    def line(self) -> str:
+        return f"{RENAME_KEY}: {self.old} {self.new}"
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An epic or task that ``epic archive`` moved under ``.flow/archive/``."""
+
+    subject: str
+
+    def line(self) -> str:
+        return f"{ARCHIVE_KEY}: {self.subject}"
+
+
+Record = Rename | Archive
+
+
+@dataclass(frozen=True)
 class Malformed:
     line_number: int  # 1-based within the message
     text: str
@@ -114,6 +146,8 @@ class Trailers:
     task_refs: list[str] = field(default_factory=list)
     malformed: list[Malformed] = field(default_factory=list)
     reverts: list[str] = field(default_factory=list)
+    renames: list[Rename] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
 
 
 def parse_transition(value: str) -> Transition | str:
@@ -168,6 +202,17 @@ def parse_message(message: str) -> Trailers:
                                                  "expected `<task-id> key=value ...`"))
             else:
                 found.evidence.append(Evidence(parts[0], tuple(pairs.items())))
+        elif key == RENAME_KEY.lower():
+            parts = value.split()
+            if len(parts) != 2 or not all(_SUBJECT.match(part) for part in parts):
+                found.malformed.append(Malformed(number, raw.strip(), "expected `<old-id> <new-id>`"))
+            else:
+                found.renames.append(Rename(parts[0], parts[1]))
+        elif key == ARCHIVE_KEY.lower():
+            if _SUBJECT.match(value):
+                found.archived.append(value)
+            else:
+                found.malformed.append(Malformed(number, raw.strip(), "expected `Flow-Archive: <id>`"))
         else:
             if _SUBJECT.match(value):
                 found.task_refs.append(value)

@@ -93,7 +93,6 @@ def status_report(plan: Plan) -> dict[str, Any]:
     ready = [t.id for t in plan.sorted_tasks() if plan.view_state(t.id) == states.READY]
     return {
         "flow_exists": plan.initialized,
-        "source": plan.source.label,
         "epics": {"open": sum(1 for e in epics if e.status == "open"),
                   "done": sum(1 for e in epics if e.status == "done")},
         "tasks": state_counts(plan, list(plan.tasks)),

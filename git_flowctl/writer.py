@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from git_flowctl.errors import ConflictError, FlowError
 from git_flowctl.plan import Plan
 from git_flowctl.sources import IndexSource, TreeSource, blob_bytes
-from git_flowctl.trailers import Evidence, Transition, compose_message
+from git_flowctl.trailers import Evidence, Record, Transition, compose_message
 
 if TYPE_CHECKING:
     import pygit2
@@ -64,9 +64,11 @@ class Change:
     transitions: list[Transition] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)  # Flow-Rename, Flow-Archive
 
     def trailer_lines(self) -> list[str]:
-        return [t.line() for t in self.transitions] + [e.line() for e in self.evidence]
+        return ([t.line() for t in self.transitions] + [e.line() for e in self.evidence]
+                + [r.line() for r in self.records])
 
 
 @dataclass
@@ -340,9 +342,9 @@ class Writer:
         for transition in change.transitions:
             file_path = _path_for_subject(change, transition.subject)
             lines_by_path.setdefault(file_path, []).append(transition.line())
-        for evidence in change.evidence:
-            file_path = _path_for_subject(change, evidence.subject)
-            lines_by_path.setdefault(file_path, []).append(evidence.line())
+        for item in [*change.evidence, *change.records]:
+            file_path = _path_for_subject(change, item.subject)
+            lines_by_path.setdefault(file_path, []).append(item.line())
         for file_path in change.writes:
             entry = pending.get(file_path, {"lines": []})
             entry["blob"] = str(blobs[file_path]) if file_path in blobs else None
@@ -352,7 +354,8 @@ class Writer:
 
 
 def _path_for_subject(change: Change, subject: str) -> str:
-    for path in change.writes:
+    written = sorted(change.writes, key=lambda path: change.writes[path] is None)
+    for path in written:  # a file written before one deleted (a rename or an archive move)
         if Path(path).stem == subject:
             return path
     return next(iter(change.writes))

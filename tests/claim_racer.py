@@ -1,5 +1,8 @@
 """A racer for the claim race tests: loop `next --claim` then `done` until nothing is left.
 
+Each command runs through the CLI in this process (no interpreter start-up per command, so eight
+racers fit on a small machine); the racers themselves are separate processes.
+
 Run as a subprocess in a worktree or clone, with FLOW_ACTOR set. Waits for the file named by
 argv[1] so that every racer starts at once, then prints one JSON line: the tasks it finished and
 the races it lost.
@@ -7,18 +10,28 @@ the races it lost.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+
+def call(*args: str) -> dict[str, Any]:
+    """One `git flow-task` command line, run in this process (the console script's code path)."""
+    from git_flowctl.cli import run
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = run([*args, "--json"])
+    data: dict[str, Any] = json.loads(buffer.getvalue())
+    data["exit_code"] = code
+    return data
 
 
 def main() -> int:
-    from git_flowctl.claims import Claims, claim_next
-    from git_flowctl.cli import run
-    from git_flowctl.ops import Context
-    from git_flowctl.workspace import Workspace
-
     go = Path(sys.argv[1])
     deadline = time.monotonic() + 300
     while not go.exists():
@@ -28,14 +41,16 @@ def main() -> int:
     finished: list[str] = []
     lost: list[str] = []
     while True:
-        ws = Workspace()
-        answer = claim_next(Claims.open(ws), Context(actor=ws.actor(), now=ws.identities[0].iso()))
+        answer = call("next", "--claim")
+        if answer["exit_code"] != 0:
+            print(json.dumps({"error": answer}))
+            return 1
         lost.extend(race["id"] for race in answer["lost_races"])
         if answer["status"] != "work":
             break
-        code = run(["done", str(answer["task"]), "--json"])
-        if code != 0:
-            print(json.dumps({"error": f"done {answer['task']} exited {code}"}))
+        done = call("done", str(answer["task"]))
+        if done["exit_code"] != 0:
+            print(json.dumps({"error": done}))
             return 1
         finished.append(str(answer["task"]))
     print(json.dumps({"done": finished, "lost": lost}))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -85,6 +84,9 @@ def test_a_failed_transition_removes_its_claim(flow_repo: Repo) -> None:
     before = flow_repo.head()
     flow_repo.refused("start", "fn-1.2")  # the gate: fn-1.1 is not done
     assert claim_target(flow_repo, T2) is None
+    # --no-commit checks the gate against the index only after claiming: rolled back too.
+    flow_repo.refused("start", "fn-1.2", "--no-commit")
+    assert claim_target(flow_repo, T2) is None and flow_repo.status() == ""
     flow_repo.write(f".flow/tasks/{T1}.md", flow_repo.read(f".flow/tasks/{T1}.md") + "\nedit\n")
     flow_repo.refused("start", "fn-1.1")  # the user's own edits: refused after claiming
     assert claim_target(flow_repo, T1) is None
@@ -290,44 +292,39 @@ def test_claims_lists_holders_and_stale_ones(short_lease: Repo) -> None:
 
 
 def test_next_claim_picks_resumes_and_skips_held_tasks(flow_repo: Repo) -> None:
-    from git_flowctl.claims import Claims, claim_next
-    from git_flowctl.ops import Context
-    from git_flowctl.workspace import Workspace
-
-    def next_for(repo: Repo, actor: str) -> dict[str, Any]:
-        ws = Workspace(repo.path)
-        return claim_next(Claims.open(ws), Context(actor=actor, now="2026-01-05T10:00:00Z"))
-
-    first = next_for(flow_repo, "alice@example.com")
+    first = flow_repo.ok("next", "--claim")
     assert (first["task"], first["reason"], first["claimed"]) == (T1, "ready_task", True)
+    assert first["commit"] == flow_repo.head() and first["claim"]["holder"] == "alice@example.com"
+    assert "local only" in first["claim"]["note"]
     assert claim_fields(flow_repo, T1)["holder"] == "alice@example.com"
-    again = next_for(flow_repo, "alice@example.com")
-    assert (again["task"], again["reason"]) == (T1, "resume_in_progress")
-    other = worktree(flow_repo, "bob-branch")
-    assert next_for(other, "bob")["status"] == "none"  # fn-1.1 is held; 2 and 3 wait on it
+    again = flow_repo.ok("next", "--claim")
+    assert (again["task"], again["reason"], again["claimed"]) == (T1, "resume_in_progress", True)
+    flow_repo.git("checkout", "-q", "-b", "bob-branch", "HEAD~1")  # fn-1.1 is todo here
+    bob = flow_repo.ok("next", "--claim", env=as_actor("bob"))
+    assert bob["status"] == "none"  # fn-1.1 is held; 2 and 3 wait on it
+    flow_repo.git("checkout", "-q", "main")
     flow_repo.ok("done", "fn-1.1")
     flow_repo.git("checkout", "-q", "-b", "carol-branch")
-    carol = next_for(flow_repo, "carol")
-    bob = next_for(flow_repo, "bob")
-    assert {carol["task"], bob["task"]} == {T2, T3}
+    carol = flow_repo.ok("next", "--claim", env=as_actor("carol"))
+    flow_repo.git("checkout", "-q", "-b", "dave-branch", "main")
+    dave = flow_repo.ok("next", "--claim", env=as_actor("dave"))
+    assert {carol["task"], dave["task"]} == {T2, T3}
+    human = flow_repo.flow("next", "--claim", env=as_actor("dave"))
+    assert human.exit_code == 0 and human.stdout.startswith(f"resume {dave['task']}")
+    flow_repo.refused("next", "--claim", "--rev", "HEAD", code=2)
 
 
-def test_ready_and_next_work_hide_tasks_held_by_others(flow_repo: Repo) -> None:
-    from git_flowctl import queries
-    from git_flowctl.claims import Claims
-    from git_flowctl.workspace import Workspace
-
-    flow_repo.ok("start", "fn-1.1", env=as_actor("bob"))
-    flow_repo.ok("release", "fn-1.1", env=as_actor("bob"))
-    flow_repo.ok("start", "fn-1.1", env=as_actor("bob"))
+def test_ready_and_next_hide_tasks_held_by_others(flow_repo: Repo) -> None:
     other = worktree(flow_repo, "alice-branch")
-    other.git("reset", "-q", "--hard", "HEAD~1")  # fn-1.1 is todo on this branch
-    ws = Workspace(other.path)
-    plan = ws.load_plan()
-    held = Claims.open(ws).held_map("alice@example.com")
-    report = queries.ready_report(plan, "alice@example.com", held=held)
+    flow_repo.ok("start", "fn-1.1", env=as_actor("bob"))
+    report = other.ok("ready")
     assert [row["id"] for row in report["ready"]] == []
     assert report["blocked"][0]["blocked_by"] == ["claimed_by=bob"]
+    assert other.ok("next")["status"] == "none"
+    assert other.ok("next", env=as_actor("bob"))["task"] == T1  # bob's own claim
+    flow_repo.ok("done", "fn-1.1", env=as_actor("bob"))
+    finished = other.ok("ready")["blocked"][0]["blocked_by"]
+    assert finished == ["claimed_by=bob (finished on main)"]
 
 
 def test_claim_refs_are_shared_by_worktrees_and_never_on_a_branch(flow_repo: Repo, tmp_path: Path) -> None:
@@ -353,3 +350,10 @@ def test_an_unreadable_claim_ref_still_holds_the_task(flow_repo: Repo) -> None:
     flow_repo.git("update-ref", CLAIM + T1, "HEAD")
     result = flow_repo.refused("start", "fn-1.1", code=3)
     assert "(unreadable claim)" in result.stderr
+
+
+def test_next_claim_human_output(flow_repo: Repo) -> None:
+    result = flow_repo.flow("next", "--claim")
+    assert result.exit_code == 0, result
+    assert result.stdout.startswith(f"✓ claimed and started {T1}")
+    assert "claim is local only" in result.stdout

@@ -21,9 +21,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("setup", "init_command", "Create .flow/ and its config.yaml in one commit."),
     "config": ("setup", "config_group", "Read and change .flow/config.yaml settings."),
     "demo": ("setup", "demo_command", "Run a short demo in a throwaway repository."),
-    "epic": ("epics", "epic_group", "Create and show epics."),
+    "epic": ("epics", "epic_group", "Epics: create, show, close, reopen, set-plan, add-dep, rm-dep, archive."),
     "epics": ("epics", "epics_command", "List epics with their progress."),
-    "task": ("tasks", "task_group", "Create and show tasks."),
+    "task": ("tasks", "task_group", "Tasks: create, show, edit, set-deps, split."),
+    "dep": ("deps", "dep_group", "Add and remove task dependencies (cycles refused)."),
     "tasks": ("tasks", "tasks_command", "List tasks (--epic, --status, --domain)."),
     "list": ("tasks", "list_command", "List every epic and its tasks."),
     "show": ("tasks", "show_command", "Show an epic or a task."),
@@ -38,11 +39,23 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reopen": ("work", "reopen_command", "Reopen a done or skipped task (--cascade)."),
     "release": ("work", "release_command", "Give an in-progress task back (to todo)."),
     "status": ("insight", "status_command", "Counts per state, per epic."),
+    "ready": ("queries", "ready_command", "Tasks that can start now, in progress, and blocked."),
+    "next": ("queries", "next_command", "The one task to do next (your own in-progress one first)."),
+    "blocked": ("queries", "blocked_command", "Tasks that cannot start, and why."),
+    "graph": ("graph", "graph_command", "Draw the dependency graph (ascii, mermaid, dot) in layers."),
+    "critical-path": ("graph", "critical_path_command", "The longest chain of unfinished work."),
+    "renumber": ("planning", "renumber_command", "Repair epic number collisions, rewriting references."),
+    "help": ("manual", "help_command", "Show the help of a command (help epic close)."),
+    "completion": ("manual", "completion_command", "Print the shell completion script (bash, zsh, fish)."),
     "claims": ("claims", "claims_command", "Who holds which task, lease expiry, finished records."),
     "heartbeat": ("claims", "heartbeat_command", "Extend the lease of your claims."),
     "reclaim": ("claims", "reclaim_command", "Take over a claim whose lease has run out."),
     "run": ("run", "run_command", "Run a command for each ready task, N at a time, in worktrees."),
 }
+
+
+# The environment variable click's shell completion scripts set (`completion SHELL`).
+COMPLETE_VAR = "_GIT_FLOW_TASK_COMPLETE"
 
 
 class FlowGroup(click.Group):
@@ -82,7 +95,8 @@ def run(argv: list[str]) -> int:
     args, json_mode = _take_json_flag(argv)
     out = Output(json_mode=json_mode)
     try:
-        cli.main(args=args, prog_name="git flow-task", standalone_mode=False, obj=out)
+        cli.main(args=args, prog_name="git flow-task", standalone_mode=False, obj=out,
+                 complete_var=COMPLETE_VAR)
         return out.exit_code
     except FlowError as error:
         report_error(out, error)

@@ -13,8 +13,9 @@ import click
 from git_flowctl.cli.output import Output
 from git_flowctl.errors import FlowError, UsageError
 from git_flowctl.ops import Context
+from git_flowctl.plan import Plan
 from git_flowctl.workspace import Workspace
-from git_flowctl.writer import Builder, Mode, Outcome, Writer
+from git_flowctl.writer import Builder, Change, Mode, Outcome, Writer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,6 +109,10 @@ def emit_outcome(out: Output, outcome: Outcome, human: Callable[[Outcome], str] 
         out.emit(payload)
         return
     console = out.console
+    if outcome.mode is Mode.DRY_RUN and outcome.noop:
+        text = human(outcome) if human else str(payload.get("message", ""))
+        console.print(f"[bold]dry run[/bold]: {click_escape(text)} (nothing to change)", highlight=False)
+        return
     if outcome.mode is Mode.DRY_RUN:
         console.print("[bold]dry run[/bold]: nothing written. The commit would be:", highlight=False)
         console.print(outcome.message.rstrip(), markup=False, highlight=False)
@@ -128,3 +133,19 @@ def click_escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+def run_mutation(build: Callable[[Plan, Context], Change], *, actor: str | None, no_commit: bool,
+                 dry_run: bool, message: str | None, force: bool = False,
+                 human: Callable[[Outcome], str] | None = None) -> Outcome:
+    """The body of most mutating commands: workspace, mode, context, then the writer."""
+    out = get_output()
+    ws = open_workspace(out)
+    mode = mode_of(no_commit, dry_run)
+    ctx = context_for(ws, actor, mode, force)
+    return apply_change(out, ws, lambda plan: build(plan, ctx), mode, message, human)
+
+
+def split_list(values: tuple[str, ...] | list[str]) -> list[str]:
+    """Repeatable, comma-separated option values as one list (``--deps a,b --deps c``)."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]

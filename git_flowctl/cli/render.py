@@ -28,7 +28,10 @@ def styled_state(state: str) -> str:
     return f"[{style}]{state}[/{style}]"
 
 
-def task_table(console: Console, rows: list[dict[str, Any]], *, title: str | None = None) -> None:
+def task_table(console: Console, rows: list[dict[str, Any]], *, title: str | None = None,
+               mark_landed: bool = False) -> None:
+    """Tasks as a table; ``mark_landed`` adds "landed" to done tasks that reached the default
+    branch (off by default on that branch itself, where every done task has)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -40,7 +43,10 @@ def task_table(console: Console, rows: list[dict[str, Any]], *, title: str | Non
     table.add_column("depends on")
     for row in rows:
         priority = row.get("priority")
-        table.add_row(escape(row["id"]), styled_state(row["status"]),
+        status = styled_state(row["status"])
+        if mark_landed and row.get("landed"):
+            status += " [green]landed[/green]"
+        table.add_row(escape(row["id"]), status,
                       "" if priority is None else str(priority), escape(row["title"]),
                       escape(", ".join(row.get("depends_on") or [])))
     console.print(table)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from git_flowctl import ops
+from git_flowctl import numbering, ops
+from git_flowctl.cli.commands.deps import epic_add_dep, epic_rm_dep
+from git_flowctl.cli.commands.planning import epic_archive, epic_close, epic_reopen, epic_set_plan
 from git_flowctl.cli.common import (
     apply_change,
     context_for,
@@ -22,7 +24,11 @@ from git_flowctl.views import epic_summary
 
 @click.group("epic")
 def epic_group() -> None:
-    """Create and show epics."""
+    """Epics: create, show, close, reopen, set-plan, add-dep, rm-dep, archive."""
+
+
+for _command in (epic_close, epic_reopen, epic_set_plan, epic_add_dep, epic_rm_dep, epic_archive):
+    epic_group.add_command(_command)
 
 
 @epic_group.command("create")
@@ -35,7 +41,12 @@ def epic_group() -> None:
 def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority: int | None,
                 overview: str | None, no_commit: bool, dry_run: bool, message: str | None,
                 actor: str | None) -> None:
-    """Create an epic (fn-N-slug; N is one more than the highest number in use)."""
+    """Create an epic, fn-N-slug.
+
+    N is one more than the highest number in the work tree and in the .flow/epics (and archive)
+    tree of every local and remote-tracking branch, so epics made on two branches rarely collide
+    (`renumber` repairs it when they do).
+    """
     out = get_output()
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)
@@ -47,7 +58,8 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
         sections[EPIC_SECTIONS[0]] = overview_text
     apply_change(out, ws, lambda plan: ops.create_epic(
         plan, title, ctx, depends_on_epics=dep_refs, branch=branch, priority=priority,
-        sections=sections), mode, message)
+        sections=sections, taken_numbers=numbering.taken_epic_numbers(ws, plan.config.prefix)),
+        mode, message)
 
 
 @epic_group.command("show")

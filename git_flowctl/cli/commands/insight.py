@@ -8,6 +8,8 @@ import click
 
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
 from git_flowctl.cli.render import styled_state
+from git_flowctl.ids import id_sort_key
+from git_flowctl.landing import landed_tasks
 from git_flowctl.views import status_report
 
 if TYPE_CHECKING:
@@ -22,10 +24,15 @@ def status_command(rev: str | None) -> None:
     ws = open_workspace(out)
     plan = ws.load_plan(rev)
     report = status_report(plan)
-    out.emit(report, lambda console: _render(console, report))
+    landing = landed_tasks(ws, plan, rev)
+    report["default_branch"] = landing.branch_name
+    report["landed"] = sorted(landing.landed, key=id_sort_key)
+    # The JSON names no source, so `status --rev HEAD~3` prints what `status` printed then.
+    out.emit(report, lambda console: _render(console, report, plan.source.label,
+                                             not landing.reading_default))
 
 
-def _render(console: Console, report: dict[str, Any]) -> None:
+def _render(console: Console, report: dict[str, Any], source: str, mark_landed: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -36,7 +43,7 @@ def _render(console: Console, report: dict[str, Any]) -> None:
     shown = [f"{styled_state(state)} {count}" for state, count in counts.items() if count]
     epics = len(report["per_epic"])
     console.print(f"[bold]{_plural(report['total_tasks'], 'task')}[/bold] in {_plural(epics, 'epic')}"
-                  f" ({report['source']}): " + ("  ".join(shown) if shown else "none yet"))
+                  f" ({source}): " + ("  ".join(shown) if shown else "none yet"))
     if report["per_epic"]:
         table = Table(show_edge=False, header_style="bold", pad_edge=False)
         table.add_column("epic", no_wrap=True)
@@ -51,6 +58,9 @@ def _render(console: Console, report: dict[str, Any]) -> None:
         console.print(table)
     if report["ready"]:
         console.print("ready: " + ", ".join(escape(i) for i in report["ready"]))
+    if mark_landed and report["landed"]:
+        console.print(f"landed on {escape(report['default_branch'])}: "
+                      + ", ".join(escape(i) for i in report["landed"]))
 
 
 def _plural(count: int, noun: str) -> str:

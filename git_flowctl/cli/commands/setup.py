@@ -14,6 +14,7 @@ from git_flowctl.cli.common import (
     mode_of,
     mutating,
     open_workspace,
+    rev_option,
 )
 from git_flowctl.config import (
     CONFIG_PATH,
@@ -71,11 +72,12 @@ def config_group() -> None:
 
 @config_group.command("get")
 @click.argument("key", required=False)
-def config_get(key: str | None) -> None:
+@rev_option
+def config_get(key: str | None, rev: str | None) -> None:
     """Print a setting (or all settings, defaults filled in)."""
     out = get_output()
     ws = open_workspace(out)
-    config = ws.load_plan(strict=False).config
+    config = ws.load_plan(rev, strict=False).config
     if key is None:
         merged = {name: config.get(name) for name in DEFAULTS}
         merged.update({k: v for k, v in config.raw.items() if k not in merged})

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
-from git_flowctl import ops
+from git_flowctl import ids, ops
+from git_flowctl.cli.commands.deps import task_set_deps
+from git_flowctl.cli.commands.planning import (
+    given_options,
+    task_edit,
+    task_split,
+    trigger_fields,
+    trigger_options,
+)
 from git_flowctl.cli.common import (
     apply_change,
     context_for,
@@ -18,13 +27,27 @@ from git_flowctl.cli.common import (
     rev_option,
 )
 from git_flowctl.cli.render import styled_state, task_table
-from git_flowctl.model import Epic, Task
+from git_flowctl.errors import FlowError
+from git_flowctl.landing import Landing, landed_tasks
+from git_flowctl.model import TASK_SECTIONS, Epic, Task
+from git_flowctl.plan import Plan
 from git_flowctl.views import epic_detail, epic_summary, task_detail, task_summary
 
 
 @click.group("task")
 def task_group() -> None:
-    """Create and show tasks."""
+    """Tasks: create, show, edit, set-deps, split."""
+
+
+task_group.add_command(task_edit)
+task_group.add_command(task_set_deps)
+task_group.add_command(task_split)
+
+
+def _mark_landed(rows: list[dict[str, Any]], landing: Landing) -> list[dict[str, Any]]:
+    for row in rows:
+        row["landed"] = row["id"] in landing.landed
+    return rows
 
 
 def _split_list(values: tuple[str, ...]) -> list[str]:
@@ -40,21 +63,29 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--files", multiple=True, metavar="PATHS", help="Paths the task owns (comma-separated, repeatable).")
 @click.option("--description", metavar="TEXT", help="The ## Description (text, @file or -).")
 @click.option("--acceptance", metavar="TEXT", help="The ## Acceptance checklist (text, @file or -).")
+@trigger_options
 @mutating
-def task_create(epic_ref: str, title: str, deps: tuple[str, ...], priority: int | None,
-                domain: str | None, files: tuple[str, ...], description: str | None,
-                acceptance: str | None, no_commit: bool, dry_run: bool, message: str | None,
-                actor: str | None) -> None:
-    """Create a task in an epic (status todo)."""
+@click.pass_context
+def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple[str, ...],
+                priority: int | None, domain: str | None, files: tuple[str, ...],
+                description: str | None, acceptance: str | None, trigger_rule: str | None,
+                max_retries: int | None, estimate: float | None, no_commit: bool, dry_run: bool,
+                message: str | None, actor: str | None) -> None:
+    """Create a task in an epic (status todo).
+
+    A dependency may be a task of any epic; one that would close a cycle is refused.
+    """
     out = get_output()
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)
     ctx = context_for(ws, actor, mode)
     description_text = read_text(description, "the description")
     acceptance_text = read_text(acceptance, "the acceptance")
+    extra = trigger_fields(trigger_rule, max_retries, estimate, given_options(click_ctx))
     apply_change(out, ws, lambda plan: ops.create_task(
         plan, epic_ref, title, ctx, depends_on=_split_list(deps), priority=priority, domain=domain,
-        files=_split_list(files), description=description_text, acceptance=acceptance_text),
+        files=_split_list(files), description=description_text, acceptance=acceptance_text,
+        extra={key: value for key, value in extra.items() if value is not None}),
         mode, message)
 
 
@@ -63,13 +94,48 @@ def _show(ref: str, rev: str | None) -> None:
     ws = open_workspace(out)
     plan = ws.load_plan(rev)
     plan.require_initialized()
-    item = plan.resolve_any(ref)
+    try:
+        item = plan.resolve_any(ref)
+    except FlowError as error:
+        archived = plan.resolve_archived(ref) if error.details.get("archived") else None
+        if archived is None:
+            raise
+        _show_archived(plan, archived)
+        return
+    landing = landed_tasks(ws, plan, rev)
     if isinstance(item, Task):
         detail = task_detail(plan, item)
+        detail["landed"] = item.id in landing.landed
+        detail["default_branch"] = landing.branch_name
         out.emit(detail, lambda console: _render_task(console, detail))
     else:
         assert isinstance(item, Epic)
         detail = epic_detail(plan, item)
+        _mark_landed(detail["tasks"], landing)
+        out.emit(detail, lambda console: _render_epic(console, detail, not landing.reading_default))
+
+
+def _show_archived(plan: Plan, item: Task | Epic) -> None:
+    """An archived epic or task: its stored fields and text, read-only."""
+    out = get_output()
+    detail: dict[str, Any] = {**item.doc.data, "archived": True, "spec_path": item.path}
+    if isinstance(item, Task):
+        detail.update(stored_status=item.status, view_state=item.status, depends_on=item.depends_on,
+                      blocked_by=[], attempts=item.attempts,
+                      max_retries=item.max_retries(plan.config.max_retries), landed=False)
+        for title in TASK_SECTIONS:
+            detail[title.lower().replace(" ", "_")] = item.doc.section(title)
+        out.emit(detail, lambda console: _render_task(console, detail))
+    else:
+        task_ids = sorted((t for t in plan.archived_task_ids() if ids.epic_of(t) == item.id),
+                          key=ids.id_sort_key)
+        rows = []
+        for task_id in task_ids:
+            task = plan.archived_task(task_id)
+            if task is not None:
+                rows.append({"id": task.id, "title": task.title, "status": task.status,
+                             "priority": task.priority, "depends_on": task.depends_on})
+        detail.update(tasks=rows, done=sum(1 for r in rows if r["status"] == "done"))
         out.emit(detail, lambda console: _render_epic(console, detail))
 
 
@@ -78,10 +144,12 @@ def _render_task(console: object, detail: dict[str, object]) -> None:
     from rich.markup import escape
 
     assert isinstance(console, Console)
-    console.print(f"[bold]{escape(str(detail['id']))}[/bold]  {escape(str(detail['title']))}")
+    console.print(f"[bold]{escape(str(detail['id']))}[/bold]  {escape(str(detail['title']))}"
+                  + ("  [dim](archived)[/dim]" if detail.get("archived") else ""))
     console.print(f"  status      {styled_state(str(detail['status']))}"
                   + (f" (stored: {detail['stored_status']})" if detail["status"] != detail["stored_status"] else "")
-                  + (f", {detail['view_state']}" if detail["view_state"] in ("ready", "waiting") else ""))
+                  + (f", {detail['view_state']}" if detail["view_state"] in ("ready", "waiting") else "")
+                  + (f", landed on {detail['default_branch']}" if detail.get("landed") else ""))
     rows = [("epic", detail.get("epic")), ("depends on", ", ".join(detail["depends_on"]) or "-"),  # type: ignore[arg-type]
             ("blocked by", ", ".join(detail["blocked_by"]) or None),  # type: ignore[arg-type]
             ("priority", detail.get("priority")), ("domain", detail.get("domain")),
@@ -100,18 +168,19 @@ def _render_task(console: object, detail: dict[str, object]) -> None:
             console.print(escape(str(text)))
 
 
-def _render_epic(console: object, detail: dict[str, object]) -> None:
+def _render_epic(console: object, detail: dict[str, object], mark_landed: bool = False) -> None:
     from rich.console import Console
     from rich.markup import escape
 
     assert isinstance(console, Console)
     console.print(f"[bold]{escape(str(detail['id']))}[/bold]  {escape(str(detail['title']))}  "
                   f"{styled_state(str(detail['status']))}  "
-                  f"{detail['done']}/{len(detail['tasks'])} done")  # type: ignore[arg-type]
+                  + ("[dim](archived)[/dim]  " if detail.get("archived") else "")
+                  + f"{detail['done']}/{len(detail['tasks'])} done")  # type: ignore[arg-type]
     deps = detail.get("depends_on_epics") or []
     if deps:
         console.print(f"  depends on  {escape(', '.join(deps))}")  # type: ignore[arg-type]
-    task_table(console, list(detail["tasks"]))  # type: ignore[call-overload]
+    task_table(console, list(detail["tasks"]), mark_landed=mark_landed)  # type: ignore[call-overload]
 
 
 @task_group.command("show")
@@ -169,8 +238,11 @@ def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: 
                 and plan.view_state(task.id) not in status_filter:
             continue
         rows.append(task_summary(plan, task))
+    landing = landed_tasks(ws, plan, rev)
+    _mark_landed(rows, landing)
     out.emit({"tasks": rows, "count": len(rows)},
-             lambda console: task_table(console, rows) if rows else console.print("no tasks"))
+             lambda console: task_table(console, rows, mark_landed=not landing.reading_default)
+             if rows else console.print("no tasks"))
 
 
 @click.command("list")
@@ -183,6 +255,8 @@ def list_command(rev: str | None) -> None:
     plan.require_initialized()
     epics = [epic_summary(plan, e) for e in plan.sorted_epics()]
     tasks = [task_summary(plan, t) for t in plan.sorted_tasks()]
+    landing = landed_tasks(ws, plan, rev)
+    _mark_landed(tasks, landing)
 
     def render(console: object) -> None:
         from rich.console import Console
@@ -196,7 +270,7 @@ def list_command(rev: str | None) -> None:
                           f"{styled_state(epic['status'])}  {epic['done']}/{epic['tasks']} done")
             rows = [t for t in tasks if t["epic"] == epic["id"]]
             if rows:
-                task_table(console, rows)
+                task_table(console, rows, mark_landed=not landing.reading_default)
 
     out.emit({"epics": epics, "tasks": tasks, "epic_count": len(epics), "task_count": len(tasks)},
              render)

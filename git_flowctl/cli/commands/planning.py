@@ -1,0 +1,215 @@
+"""Shaping the plan: task edit|split, epic close|reopen|set-plan|archive, renumber."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from git_flowctl import numbering, structure
+from git_flowctl.cli.common import (
+    force_option,
+    get_output,
+    mutating,
+    open_workspace,
+    read_text,
+    run_mutation,
+    split_list,
+)
+from git_flowctl.errors import UsageError
+from git_flowctl.model import EPIC_SECTIONS, TRIGGER_RULES
+from git_flowctl.plan import Plan
+
+
+class OptionalNumber(click.ParamType):  # type: ignore[type-arg]
+    """A number, or ``none`` (also an empty string) to clear the field."""
+
+    name = "N|none"
+
+    def __init__(self, kind: type[int] | type[float]) -> None:
+        self.kind = kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, (int, float)):
+            return value
+        text = str(value).strip().lower()
+        if text in ("", "none", "null"):
+            return None
+        try:
+            number = self.kind(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a {'whole ' if self.kind is int else ''}number (or none)",
+                      param, ctx)
+        if self.kind is float and number == int(number):
+            return int(number)  # `estimate: 3`, not `3.0`
+        return number
+
+
+TRIGGER_RULE = click.Choice(TRIGGER_RULES)
+
+
+def trigger_options(func: Any) -> Any:
+    """--trigger-rule, --max-retries, --estimate: shared by `task create` and `task edit`."""
+    for option in reversed([
+        click.option("--trigger-rule", type=TRIGGER_RULE,
+                     help="When the task may start: all_success (default: every dependency done or "
+                          "skipped), none_failed_min_one_success, all_done."),
+        click.option("--max-retries", type=OptionalNumber(int),
+                     help="Failed attempts given back as up_for_retry (default: config max_retries)."),
+        click.option("--estimate", type=OptionalNumber(float),
+                     help="Size of the work, any unit; `critical-path --by estimate` adds them up."),
+    ]):
+        func = option(func)
+    return func
+
+
+def trigger_fields(trigger_rule: str | None, max_retries: int | None, estimate: float | None,
+                   given: set[str]) -> dict[str, Any]:
+    values = {"trigger_rule": trigger_rule, "max_retries": max_retries, "estimate": estimate}
+    return structure.check_task_fields({key: value for key, value in values.items() if key in given})
+
+
+def given_options(ctx: click.Context) -> set[str]:
+    """Names of the options the user typed (so `--priority none` clears, absence keeps)."""
+    from click.core import ParameterSource
+
+    return {name for name in ctx.params
+            if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+
+
+@click.command("edit")
+@click.argument("task")
+@click.option("--title", help="A new title (the ID does not change).")
+@click.option("--priority", type=OptionalNumber(int), help="Lower first; none clears.")
+@click.option("--domain", help='Free text; "" clears.')
+@click.option("--files", multiple=True, metavar="PATHS",
+              help='Paths the task owns, replacing the list (comma-separated, repeatable; "" clears).')
+@trigger_options
+@click.option("--description", metavar="TEXT", help="The ## Description (text, @file or -).")
+@click.option("--acceptance", metavar="TEXT", help="The ## Acceptance checklist (text, @file or -).")
+@mutating
+@click.pass_context
+def task_edit(ctx: click.Context, task: str, title: str | None, priority: int | None,
+              domain: str | None, files: tuple[str, ...], trigger_rule: str | None,
+              max_retries: int | None, estimate: float | None, description: str | None,
+              acceptance: str | None, no_commit: bool, dry_run: bool, message: str | None,
+              actor: str | None) -> None:
+    """Change TASK's title, priority, domain, files, trigger rule, retries, estimate or text.
+
+    Only the options given change; `none` (or "") clears a field. The status is not touched, so
+    the commit carries no Flow-Transition trailer.
+    """
+    given = given_options(ctx)
+    values: dict[str, Any] = {"title": title, "priority": priority, "domain": domain,
+                              "files": split_list(files), "trigger_rule": trigger_rule,
+                              "max_retries": max_retries, "estimate": estimate}
+    fields = {key: value for key, value in values.items() if key in given}
+    description_text = read_text(description, "the description")
+    acceptance_text = read_text(acceptance, "the acceptance")
+    if not fields and description_text is None and acceptance_text is None:
+        raise UsageError("nothing to edit", hint="give at least one of --title, --priority, --domain, "
+                         "--files, --trigger-rule, --max-retries, --estimate, --description, --acceptance")
+    run_mutation(lambda plan, flow_ctx: structure.edit_task(
+        plan, task, flow_ctx, fields=fields, description=description_text, acceptance=acceptance_text),
+        actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
+
+
+@click.command("split")
+@click.argument("task")
+@click.option("--titles", required=True, metavar='"A|B|C"', help="The parts' titles, separated by |.")
+@click.option("--chain", is_flag=True,
+              help="Each part depends on the one before; dependents wait for the last part only.")
+@force_option
+@mutating
+def task_split(task: str, titles: str, chain: bool, force: bool, no_commit: bool, dry_run: bool,
+               message: str | None, actor: str | None) -> None:
+    """Split TASK into parts with the next numbers; TASK itself is skipped.
+
+    Every part takes TASK's dependencies (with --chain, only the first does and each next part
+    waits for the one before). Tasks that depended on TASK now depend on every part (with --chain,
+    on the last), so nothing downstream starts early. One commit.
+    """
+    run_mutation(lambda plan, ctx: structure.split_task(plan, task, titles.split("|"), ctx, chain=chain),
+                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
+
+
+@click.command("close")
+@click.argument("epic")
+@force_option
+@mutating
+def epic_close(epic: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
+               actor: str | None) -> None:
+    """Close EPIC (open -> done).
+
+    Refused, listing them, while any task is not done or skipped, and while an epic it depends on
+    is open.
+    """
+    run_mutation(lambda plan, ctx: structure.close_epic(plan, epic, ctx), actor=actor,
+                 no_commit=no_commit, dry_run=dry_run, message=message, force=force)
+
+
+@click.command("reopen")
+@click.argument("epic")
+@force_option
+@mutating
+def epic_reopen(epic: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
+                actor: str | None) -> None:
+    """Reopen a closed EPIC (done -> open)."""
+    run_mutation(lambda plan, ctx: structure.reopen_epic(plan, epic, ctx), actor=actor,
+                 no_commit=no_commit, dry_run=dry_run, message=message, force=force)
+
+
+@click.command("set-plan")
+@click.argument("epic")
+@click.option("--file", "file_name", required=True, metavar="FILE|-",
+              help="Markdown with ## Overview, ## Scope, ## Approach, ## Acceptance, ## References "
+                   "(- reads stdin).")
+@click.option("--section", metavar="NAME",
+              help=f"Set only this section ({', '.join(EPIC_SECTIONS)}, or any other name).")
+@mutating
+def epic_set_plan(epic: str, file_name: str, section: str | None, no_commit: bool, dry_run: bool,
+                  message: str | None, actor: str | None) -> None:
+    """Write EPIC's plan from a file or stdin.
+
+    Without --section the text replaces the plan; standard sections it lacks are added as TBD.
+    """
+    text = read_text("-" if file_name == "-" else f"@{file_name}", "the plan") or ""
+    run_mutation(lambda plan, ctx: structure.set_epic_plan(plan, epic, text, ctx, section=section),
+                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
+
+
+@click.command("archive")
+@click.argument("epic")
+@mutating
+def epic_archive(epic: str, no_commit: bool, dry_run: bool, message: str | None,
+                 actor: str | None) -> None:
+    """Move a closed EPIC and its tasks under .flow/archive/ in one commit.
+
+    Their IDs stay taken. Live tasks that depend on archived ones stay satisfied (an archived task
+    keeps the done or skipped state it was archived with).
+    """
+    run_mutation(lambda plan, ctx: structure.archive_epic(plan, epic, ctx), actor=actor,
+                 no_commit=no_commit, dry_run=dry_run, message=message)
+
+
+@click.command("renumber")
+@click.argument("epic", required=False)
+@click.option("--to", type=int, metavar="N", help="The number to give EPIC (must be free everywhere).")
+@mutating
+def renumber_command(epic: str | None, to: int | None, no_commit: bool, dry_run: bool,
+                     message: str | None, actor: str | None) -> None:
+    """Repair epic number collisions (after a merge), or move EPIC to a free number.
+
+    Without EPIC, every number used by two epics is repaired: the archived epic, else the oldest,
+    keeps it; the others take the next free numbers (free on every branch). IDs, file names,
+    depends_on, depends_on_epics, epic fields and full IDs in the text are rewritten in one commit
+    with Flow-Rename trailers.
+    """
+    out = get_output()
+    ws = open_workspace(out)
+
+    def build(plan: Plan, ctx: Any) -> Any:
+        taken = numbering.taken_epic_numbers(ws, plan.config.prefix)
+        return numbering.renumber(plan, ctx, taken=taken, epic_ref=epic, to=to)
+
+    run_mutation(build, actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)

@@ -1,0 +1,203 @@
+"""What to work on: ready, next, blocked (flowctl's JSON shapes, any revision with --rev)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from git_flowctl import queries, states
+from git_flowctl.cli.common import context_for, get_output, open_workspace, rev_option
+from git_flowctl.cli.output import Output
+from git_flowctl.cli.render import styled_state
+from git_flowctl.errors import UsageError
+from git_flowctl.plan import Plan
+from git_flowctl.workspace import Workspace
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def epic_option(func: Any) -> Any:
+    return click.option("--epic", "epic_ref", metavar="EPIC", help="Only this epic.")(func)
+
+
+def actor_option(func: Any) -> Any:
+    return click.option("--actor", metavar="NAME",
+                        help="Whose view (default: FLOW_ACTOR, git user.email, user.name, $USER).")(func)
+
+
+def held_claims(ws: Workspace, actor: str) -> Mapping[str, str] | None:
+    """Task ID -> who holds a claim on it, or where it was finished (claims.Claims.held_map)."""
+    from git_flowctl.claims import Claims
+
+    return Claims.open(ws).held_map(actor)
+
+
+def _load(rev: str | None) -> tuple[Workspace, Plan]:
+    out = get_output()
+    ws = open_workspace(out)
+    plan = ws.load_plan(rev)
+    plan.require_initialized()
+    return ws, plan
+
+
+@click.command("ready")
+@epic_option
+@actor_option
+@rev_option
+def ready_command(epic_ref: str | None, actor: str | None, rev: str | None) -> None:
+    """Tasks that can start now, those in progress, and those blocked (with what blocks them).
+
+    Ready: todo or up_for_retry with every dependency satisfied under its trigger rule. Each list
+    is sorted by priority (absent last), task number, title.
+    """
+    out = get_output()
+    ws, plan = _load(rev)
+    epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
+    who = ws.actor(actor)
+    report = queries.ready_report(plan, who, epic_id, held=held_claims(ws, who))
+    out.emit(report, lambda console: _render_ready(console, report))
+
+
+def _render_ready(console: Console, report: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    def detail(kind: str, row: dict[str, Any]) -> str:
+        if kind == "in_progress":
+            return f"  ({row['assignee'] or 'nobody'})"
+        if kind == "blocked":
+            return "  <- " + ", ".join(row["blocked_by"])
+        return ""
+
+    for kind, title in (("ready", "ready"), ("in_progress", "in progress"), ("blocked", "blocked")):
+        rows = report[kind]
+        console.print(f"[bold]{title}[/bold] ({len(rows)})")
+        for row in rows:
+            console.print(f"  {escape(row['id'])}  {escape(row['title'])}{escape(detail(kind, row))}")
+
+
+@click.command("next")
+@epic_option
+@actor_option
+@rev_option
+@click.option("--claim", is_flag=True,
+              help="Claim it and start it here; a race lost to another worker moves on to the next.")
+@click.option("--remote", metavar="NAME",
+              help="With --claim: claim through this git remote (default: claims.remote).")
+@click.option("-m", "--message", metavar="TEXT", help="With --claim: extra text for the commit body.")
+def next_command(epic_ref: str | None, actor: str | None, rev: str | None, claim: bool,
+                 remote: str | None, message: str | None) -> None:
+    """The one task to do next: your own in-progress task first, else the best ready one.
+
+    Epics are taken in number order; an epic whose epic dependencies are open is passed over (and
+    reported); the best ready task is the one with the lowest priority value, then number. Tasks
+    claimed by others, or finished on another branch, are not offered. With --claim the task is
+    claimed and started in one step (your own in-progress task is resumed).
+    JSON: status (work|none), epic, task, reason (resume_in_progress, ready_task,
+    blocked_by_epic_deps, none), passed_over; with --claim also claimed, claim, lost_races.
+    """
+    out = get_output()
+    if claim:
+        _claim_next(out, epic_ref, actor, rev, remote, message)
+        return
+    ws, plan = _load(rev)
+    epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
+    who = ws.actor(actor)
+    answer = queries.next_work(plan, who, epic_id, held=held_claims(ws, who))
+    out.emit(answer, lambda console: _render_next(console, answer))
+
+
+def _claim_next(out: Output, epic_ref: str | None, actor: str | None, rev: str | None,
+                remote: str | None, message: str | None) -> None:
+    from git_flowctl.claims import Claims, claim_next
+    from git_flowctl.writer import Mode
+
+    if rev is not None:
+        raise UsageError("--claim starts the task on the current branch; it cannot read --rev")
+    ws = open_workspace(out)
+    ws.load_plan("HEAD").require_initialized()
+    ctx = context_for(ws, actor, Mode.COMMIT)
+    answer = claim_next(Claims.open(ws, remote), ctx, epic_ref=epic_ref, message=message)
+    out.emit(answer, lambda console: _render_claimed(console, answer))
+
+
+def _render_claimed(console: Console, answer: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    for lost in answer["lost_races"]:
+        console.print(f"[dim]lost {escape(lost['id'])} to {escape(str(lost['holder']))}[/dim]")
+    if answer["status"] != "work":
+        _render_next(console, answer)
+        return
+    task = escape(str(answer["task"]))
+    if answer["reason"] == "resume_in_progress":
+        console.print(f"resume [bold]{task}[/bold]  {escape(answer['title'])} (you hold its claim)")
+    else:
+        short = (answer.get("commit") or "")[:7]
+        console.print(f"[green]✓[/green] claimed and started [bold]{task}[/bold]  "
+                      f"{escape(answer['title'])} [dim]({short})[/dim]")
+    claim = answer.get("claim") or {}
+    if claim.get("note"):
+        console.print(f"  [dim]{escape(claim['note'])}[/dim]")
+
+
+def _render_next(console: Console, answer: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    if answer["status"] == "work":
+        verb = "resume" if answer["reason"] == "resume_in_progress" else "start"
+        console.print(f"{verb} [bold]{escape(answer['task'])}[/bold]  {escape(answer['title'])}")
+    else:
+        console.print("nothing to do: no task is ready" if answer["reason"] == "none"
+                      else "nothing to do: every open epic waits for another epic")
+    for passed in answer["passed_over"]:
+        console.print(f"  passed over {escape(passed['epic'])}: waits for "
+                      f"{escape(', '.join(passed['waiting_on']))}")
+
+
+@click.command("blocked")
+@epic_option
+@rev_option
+def blocked_command(epic_ref: str | None, rev: str | None) -> None:
+    """Tasks that cannot start, and why: status blocked (with its reason), waiting on
+    dependencies, or upstream_failed (a dependency failed)."""
+    out = get_output()
+    _, plan = _load(rev)
+    epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
+    rows = blocked_rows(plan, epic_id)
+    out.emit({"epic": epic_id, "blocked": rows, "count": len(rows)},
+             lambda console: _render_blocked(console, rows))
+
+
+def blocked_rows(plan: Plan, epic_id: str | None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for task in sorted(plan.tasks.values(), key=lambda t: t.sort_key()):
+        if epic_id is not None and task.epic != epic_id:
+            continue
+        state = plan.view_state(task.id)
+        if state == states.BLOCKED:
+            rows.append({"id": task.id, "title": task.title, "status": state,
+                         "blocked_by": ["status=blocked"], "reason": task.blocked_reason})
+        elif state in (states.WAITING, states.UPSTREAM_FAILED):
+            effective = plan.effective_states()
+            waiting_on = plan.unsatisfied_dependencies(task)
+            rows.append({"id": task.id, "title": task.title, "status": state,
+                         "blocked_by": waiting_on,
+                         "waiting_on": {dep: effective.get(dep, states.MISSING) for dep in waiting_on},
+                         "reason": None})
+    return rows
+
+
+def _render_blocked(console: Console, rows: list[dict[str, Any]]) -> None:
+    from rich.markup import escape
+
+    if not rows:
+        console.print("nothing is blocked")
+        return
+    for row in rows:
+        why = row["reason"] if row["status"] == states.BLOCKED else ", ".join(
+            f"{dep} ({state})" for dep, state in row["waiting_on"].items())
+        console.print(f"{escape(row['id'])}  {styled_state(row['status'])}  {escape(row['title'])}"
+                      f"  [dim]{escape(why or '')}[/dim]")

@@ -1,0 +1,66 @@
+"""Helpers for building plans through the real CLI (issue #3's tests)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import Repo
+
+PREFIX = "fn-1-add-oauth-login"
+
+
+def tid(number: int, epic: str = PREFIX) -> str:
+    return f"{epic}.{number}"
+
+
+def put_in_state(repo: Repo, task: str, state: str) -> None:
+    """Drive a fresh todo task (no dependencies) into ``state`` with real transitions."""
+    if state == "todo":
+        return
+    if state == "blocked":
+        repo.ok("block", task, "--reason", "waiting on review")
+        return
+    if state == "skipped":
+        repo.ok("skip", task, "--reason", "not needed")
+        return
+    repo.ok("start", task)
+    if state == "done":
+        repo.ok("done", task, "--summary", "ok")
+    elif state == "failed":
+        repo.ok("task", "edit", task, "--max-retries", "0")
+        repo.ok("fail", task)
+    elif state == "up_for_retry":
+        repo.ok("task", "edit", task, "--max-retries", "3")
+        repo.ok("fail", task)
+    else:
+        assert state == "in_progress", state
+
+
+def stored_statuses_in_history(repo: Repo) -> set[str]:
+    """Every `status:` value any task file ever had, in any commit of any ref."""
+    found: set[str] = set()
+    revs = repo.git("rev-list", "--all").split()
+    for rev in revs:
+        listing = repo.git("ls-tree", "-r", "--name-only", rev, "--", ".flow").split()
+        for path in listing:
+            if not path.endswith(".md"):
+                continue
+            text = repo.git("show", f"{rev}:{path}")
+            for line in text.splitlines():
+                if line.startswith("status:"):
+                    found.add(line.split(":", 1)[1].strip())
+    return found
+
+
+def grep_history(repo: Repo, needle: str) -> str:
+    """`git grep` of every commit's .flow/ tree (empty when the text never appears)."""
+    revs = repo.git("rev-list", "--all").split()
+    result = subprocess.run(["git", "grep", "-F", needle, *revs, "--", ".flow"], cwd=repo.path,
+                            capture_output=True, text=True)
+    return result.stdout
+
+
+def clone(source: Path, target: Path) -> Repo:
+    subprocess.run(["git", "clone", "-q", str(source), str(target)], check=True)
+    return Repo(target)
