@@ -226,10 +226,10 @@ class Scheduler:
     def _loop(self) -> None:
         while True:
             self._read_control()
+            self._reap()  # first: a command that ended on its own is recorded as it ended
             if self.aborting:
                 for attempt in self.running.values():
                     self._terminate(attempt)
-            self._reap()
             self._watch_running()
             started = 0 if self.stopping or self.paused else self._start_ready()
             if not self.running and (self.stopping or (not self.paused and started == 0)):

@@ -326,3 +326,62 @@ def test_a_task_that_cannot_start_here_is_passed_over(repo: Repo) -> None:
     assert data["done"] == [second]
     assert "uncommitted edits" in data["not_started"][first]
     assert "my own edit" in repo.read(path)
+
+
+def test_the_run_keeps_the_lease_alive(repo: Repo, tmp_path: Path) -> None:
+    (task,) = plan(repo, ("Long", [], []))
+    repo.ok("config", "set", "claims.lease_seconds", "1")
+    # The command waits until the claim's lease has been extended twice (or gives up).
+    command = script(tmp_path / "cmd.sh", """
+until_of() { git log -1 --format=%B "refs/flow/claims/$FLOW_TASK_ID" | tr ' ' '\\n' | grep '^until='; }
+first=$(until_of); seen=0; tries=0
+while [ $seen -lt 2 ] && [ $tries -lt 1200 ]; do
+  now=$(until_of); [ "$now" != "$first" ] && { seen=$((seen + 1)); first=$now; }
+  sleep 0.1; tries=$((tries + 1))
+done
+[ $seen -ge 2 ]
+""")
+    data = run_json(repo, "--", command)
+    assert data["done"] == [task]
+
+
+def test_a_run_that_loses_its_claim_stops_the_command(repo: Repo, tmp_path: Path) -> None:
+    (task,) = plan(repo, ("Lost", [], []))
+    repo.ok("config", "set", "claims.lease_seconds", "1")
+    # Someone else's claim replaces the run's (here: a ref that names no holder we know).
+    command = script(tmp_path / "cmd.sh", 'git update-ref "refs/flow/claims/$FLOW_TASK_ID" HEAD\n'
+                                          "exec sleep 300\n")
+    data = run_json(repo, "--", command)
+    attempt = data["tasks"][task]["attempts"][0]
+    assert attempt["outcome"] == "lost" and "unreadable claim" in attempt["reason"]
+    assert status_on(repo, task) == "todo"
+    assert repo.git("rev-parse", f"refs/flow/claims/{task}").strip() != ""
+
+
+def test_live_progress_on_a_terminal(tmp_path: Path) -> None:
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from git_flowctl.cli.commands.run import _Progress
+    from git_flowctl.cli.output import Output
+    from git_flowctl.scheduler import Event
+
+    out = Output(json_mode=False)
+    screen = io.StringIO()
+    out._console = Console(file=screen, force_terminal=True, width=100, no_color=True,
+                           highlight=False)
+    progress = _Progress(out)
+    progress.tty = True
+    attempt = SimpleNamespace(task="fn-1-x.1", number=2, started=time.monotonic(), branch="flow/fn-1-x.1")
+    progress.scheduler = SimpleNamespace(running={"fn-1-x.1": attempt}, paused=False,  # type: ignore[assignment]
+                                         stopping=False)
+    with progress:
+        progress.event(Event("start", "fn-1-x.1 started (attempt 2)", "fn-1-x.1"))
+        progress.event(Event("done", "fn-1-x.0 done", "fn-1-x.0"))
+        assert progress.live is not None
+        progress.live.refresh()
+    text = screen.getvalue()
+    assert "fn-1-x.1 started (attempt 2)" in text and "flow/fn-1-x.1" in text
+    assert "1 running, 1 done, 0 failed" in text

@@ -160,23 +160,27 @@ class _Progress:
             self.out.console.print(line, markup=False, highlight=False)
 
     def _table(self) -> Any:
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(show_edge=False, header_style="bold", pad_edge=False, box=None)
-        table.add_column("task", no_wrap=True)
-        table.add_column("attempt", justify="right")
-        table.add_column("elapsed", justify="right")
-        table.add_column("branch")
         scheduler = self.scheduler
-        if scheduler is not None:
-            now = time.monotonic()
-            for attempt in scheduler.running.values():
-                table.add_row(attempt.task, str(attempt.number), f"{now - attempt.started:.0f}s",
-                              attempt.branch)
-            state = "paused" if scheduler.paused else "stopping" if scheduler.stopping else "running"
-            table.caption = (f"{state}: {len(scheduler.running)} running, {self.counts['done']} done, "
-                             f"{self.counts['fail']} failed")
-        return table
+        if scheduler is None:
+            return Text("")
+        state = "paused" if scheduler.paused else "stopping" if scheduler.stopping else "running"
+        line = Text(f"{state}: {len(scheduler.running)} running, {self.counts['done']} done, "
+                    f"{self.counts['fail']} failed", style="dim")
+        if not scheduler.running:
+            return line
+        table = Table(show_edge=False, header_style="bold", pad_edge=False, box=None)
+        for column, justify in (("task", "left"), ("attempt", "right"), ("elapsed", "right"),
+                                ("branch", "left")):
+            table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        now = time.monotonic()
+        for attempt in scheduler.running.values():
+            table.add_row(attempt.task, str(attempt.number), f"{now - attempt.started:.0f}s",
+                          attempt.branch)
+        return Group(table, line)
 
 
 def _style(kind: str) -> str:
