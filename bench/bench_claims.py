@@ -152,7 +152,7 @@ def local(root: Path) -> None:
     print(f"local: {claimed / elapsed:.1f} claims/s (next --claim + done) with 8 worktrees; "
           f"floor {TASKS_LOCAL / floor:.1f}/s (create + compare-and-swap `git update-ref`, "
           "8 processes)")
-    report("claims_8_worktrees_per_claim", elapsed / claimed, floor / TASKS_LOCAL, goal=40)
+    report("claims_8_worktrees_per_claim", elapsed / claimed, floor / TASKS_LOCAL, goal=50)
 
 
 def remote(root: Path) -> None:
@@ -177,7 +177,7 @@ def remote(root: Path) -> None:
     print(f"remote: {claimed / elapsed:.1f} claims/s (next --claim + done) with 3 clones through "
           f"a bare remote; floor {TASKS_REMOTE / floor:.1f}/s (create + leased update "
           "`git push`, 3 processes)")
-    report("claims_3_clones_per_claim", elapsed / claimed, floor / TASKS_REMOTE, goal=6)
+    report("claims_3_clones_per_claim", elapsed / claimed, floor / TASKS_REMOTE, goal=8)
 
 
 def main() -> int:

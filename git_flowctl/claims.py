@@ -534,6 +534,9 @@ class Claims:
                 raise ConflictError(f"the remote refused the claim of {task_id}, and fetching "
                                     f"its holder failed: {problem}")
             current = self.remote.read(task_id)
+            if current is not None and current.oid == oid:  # our push did land after all
+                acquired.pushed, acquired.remote_previous = True, expected
+                return
             if current is not None:
                 _check_takeover(current, actor, reclaim, remote=self.remote_name)
             acquired.remote_taken = current
@@ -802,10 +805,8 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
     from git_flowctl.writer import Mode
 
     branch = current_branch(claims.ws.repo)
-    if mode is Mode.COMMIT:
-        # The state machine, the gates and a dirty task file refuse first (exit 1), so the answer
-        # to "start a task that is in progress" is that, not "you hold its claim" (exit 3).
-        writer.apply(build, Mode.DRY_RUN)
+    if mode is not Mode.STAGE and not force and not (action == "start" and reclaim):
+        _refuse_illegal(claims.ws, task_id, action)
     if mode is Mode.DRY_RUN:
         if action == "start":
             claims.check_available(task_id, actor, reclaim=reclaim)
@@ -839,6 +840,25 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
     raise UsageError(f"no claim step for {action}")
 
 
+def _refuse_illegal(ws: Workspace, task_id: str, action: str) -> None:
+    """The state machine refuses first (exit 1), so "start a task that is in progress" says that,
+    not "you hold its claim" (exit 3). Reads only the task's file at HEAD."""
+    import pygit2
+
+    from git_flowctl.document import Document
+    from git_flowctl.model import Task, task_path
+    from git_flowctl.sources import blob_bytes
+
+    try:
+        tree = ws.repo.revparse_single("HEAD").peel(pygit2.Commit).tree
+        blob = tree[task_path(task_id)]
+    except (KeyError, ValueError, pygit2.GitError):
+        return  # unborn, or not committed yet: the transition itself will say what is wrong
+    path = task_path(task_id)
+    task = Task.from_document(Document.parse(blob_bytes(ws.repo, blob.id), path), task_id)
+    states.check_action(task_id, task.status, action)
+
+
 def held_claims(claims: Claims, actor: str) -> Iterator[Claim]:
     for claim in claims.all():
         if claim.holder == actor and not claim.is_finished:
@@ -869,6 +889,7 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
     exclude: set[str] = set()
     while True:
         plan = Plan.load(ws.index_source()) if mode is Mode.STAGE else ws.load_plan("HEAD")
+        plan.require_initialized()
         epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
         every = {claim.task: claim for claim in claims.all()}
         mine_elsewhere = {

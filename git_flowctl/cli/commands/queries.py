@@ -117,7 +117,6 @@ def _claim_next(out: Output, epic_ref: str | None, actor: str | None, rev: str |
     if rev is not None:
         raise UsageError("--claim starts the task on the current branch; it cannot read --rev")
     ws = open_workspace(out)
-    ws.load_plan("HEAD").require_initialized()
     ctx = context_for(ws, actor, Mode.COMMIT)
     answer = claim_next(Claims.open(ws, remote), ctx, epic_ref=epic_ref, message=message)
     out.emit(answer, lambda console: _render_claimed(console, answer))
