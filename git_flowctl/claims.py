@@ -480,12 +480,30 @@ class Claims:
 
     # Taking a claim --------------------------------------------------------------------------
 
+    def rewound(self, claim: Claim, actor: str) -> bool:
+        """A finished record of the actor's own, made on this branch of this machine, whose
+        commit is no longer in HEAD's history: the branch was reset past the done, so the record
+        speaks for nothing and the actor may claim (or finish) the task again."""
+        import pygit2
+
+        if not claim.is_finished or claim.holder != actor or not claim.commit \
+                or claim.host != socket.gethostname() \
+                or claim.branch != current_branch(self.ws.repo):
+            return False
+        repo = self.ws.repo
+        try:
+            head = repo.revparse_single("HEAD").peel(pygit2.Commit).id
+            commit = pygit2.Oid(hex=claim.commit)
+            return not (commit == head or repo.descendant_of(head, commit))
+        except (KeyError, ValueError, pygit2.GitError):
+            return True  # the commit is gone altogether
+
     def check_available(self, task_id: str, actor: str, *, reclaim: bool = False) -> None:
         """Refuse (exit 3) as ``acquire`` would, changing nothing (for --dry-run)."""
         current = self.local.read(task_id)
         if current is None and self.remote is not None:
             current = self.remote.read(task_id)
-        if current is not None:
+        if current is not None and not self.rewound(current, actor):
             _check_takeover(current, actor, reclaim)
 
     def acquire(self, task_id: str, actor: str, branch: str, *, reclaim: bool = False) -> Acquired:
@@ -497,7 +515,7 @@ class Claims:
         previous: Claim | None = None
         for _ in range(_LOCK_ATTEMPTS):
             current = self.local.read(task_id)
-            if current is not None:
+            if current is not None and not self.rewound(current, actor):
                 _check_takeover(current, actor, reclaim)
             if self.local.swap(task_id, current.oid if current else None, claim.oid):
                 previous = current
@@ -537,7 +555,7 @@ class Claims:
             if current is not None and current.oid == oid:  # our push did land after all
                 acquired.pushed, acquired.remote_previous = True, expected
                 return
-            if current is not None:
+            if current is not None and not self.rewound(current, actor):
                 _check_takeover(current, actor, reclaim, remote=self.remote_name)
             acquired.remote_taken = current
             expected = current.oid if current else None
@@ -633,7 +651,7 @@ class Claims:
                     raise ClaimTakenError(f"{task_id} is {theirs.describe()} on {self.remote_name}",
                                           holder=theirs.holder, id=task_id)
             return None
-        if current.is_finished and not force:
+        if current.is_finished and not force and not self.rewound(current, actor):
             raise ClaimTakenError(f"{task_id} is {current.describe()}", holder=current.holder,
                                   id=task_id)
         if current.is_finished:

@@ -45,12 +45,37 @@ def _quoted_title(title: str) -> str:
 # Setup ----------------------------------------------------------------------------------------
 
 
+GITATTRIBUTES_PATH = ".gitattributes"
+GITATTRIBUTES_LINE = ".flow/**/*.md merge=flow-task"
+_GITATTRIBUTES_COMMENT = "# git flow-task: merge task and epic files field by field (docs/hooks.md)"
+
+
+def _with_merge_attribute(existing: bytes | None) -> bytes | None:
+    """``.gitattributes`` with the merge driver line added; None when it is there already."""
+    text = (existing or b"").decode("utf-8", errors="surrogateescape")
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == [".flow/**/*.md"] and "merge=flow-task" in words[1:]:
+            return None
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if text and not text.endswith("\n"):
+        text += newline
+    if text.strip():
+        text += newline
+    text += _GITATTRIBUTES_COMMENT + newline + GITATTRIBUTES_LINE + newline
+    return text.encode("utf-8", errors="surrogateescape")
+
+
 def init(plan: Plan) -> Change:
     writes: dict[str, bytes | None] = {}
     actions: list[str] = []
     if plan.source.read(CONFIG_PATH) is None:
         writes[CONFIG_PATH] = CONFIG_TEMPLATE.encode("utf-8")
         actions.append(f"created {CONFIG_PATH}")
+    attributes = _with_merge_attribute(plan.source.read(GITATTRIBUTES_PATH))
+    if attributes is not None:
+        writes[GITATTRIBUTES_PATH] = attributes
+        actions.append(f"added `{GITATTRIBUTES_LINE}` to {GITATTRIBUTES_PATH}")
     return Change("flow: init", writes, result={
         "message": "initialized .flow/" if writes else ".flow/ already initialized",
         "path": ".flow", "actions": actions})

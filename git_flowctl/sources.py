@@ -36,6 +36,14 @@ class Source(Protocol):
         """The git blob ID of a path when the source knows it cheaply (cache key), else None."""
         ...
 
+    def walk_files(self, directory: str) -> list[str]:
+        """Repo-relative paths of every regular file under ``directory``, recursively, sorted."""
+        ...
+
+    def walk_entries(self, directory: str) -> list[tuple[str, str | None]]:
+        """``walk_files`` with each file's blob ID when the source knows it (else None)."""
+        ...
+
 
 class WorkTreeSource:
     def __init__(self, root: Path, label: str = "working tree") -> None:
@@ -58,6 +66,18 @@ class WorkTreeSource:
 
     def blob_id(self, path: str) -> str | None:
         return None
+
+    def walk_files(self, directory: str) -> list[str]:
+        found: list[str] = []
+        base = self.root / directory
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+            relative = Path(dirpath).relative_to(self.root).as_posix()
+            found.extend(f"{relative}/{name}" for name in filenames if not name.startswith("."))
+        return sorted(found)
+
+    def walk_entries(self, directory: str) -> list[tuple[str, str | None]]:
+        return [(path, None) for path in self.walk_files(directory)]
 
 
 class TreeSource:
@@ -99,6 +119,30 @@ class TreeSource:
         entry = self._entry(path)
         return str(entry.id) if entry is not None else None
 
+    def walk_files(self, directory: str) -> list[str]:
+        return [path for path, _ in self.walk_entries(directory)]
+
+    def walk_entries(self, directory: str) -> list[tuple[str, str | None]]:
+        import pygit2
+
+        entry = self._entry(directory)
+        if entry is None or entry.type != pygit2.enums.ObjectType.TREE:
+            return []
+        found: list[tuple[str, str | None]] = []
+        stack: list[tuple[str, pygit2.Oid]] = [(directory.rstrip("/"), entry.id)]
+        while stack:
+            prefix, tree_id = stack.pop()
+            tree = self.repo[tree_id]
+            assert isinstance(tree, pygit2.Tree)
+            for item in tree:
+                if not item.name or item.name.startswith("."):
+                    continue
+                if item.type == pygit2.enums.ObjectType.TREE:
+                    stack.append((f"{prefix}/{item.name}", item.id))
+                elif item.type == pygit2.enums.ObjectType.BLOB:
+                    found.append((f"{prefix}/{item.name}", str(item.id)))
+        return sorted(found)
+
 
 class IndexSource:
     """The staged content: what the next ``git commit`` will record."""
@@ -130,3 +174,12 @@ class IndexSource:
             return str(self.index[path].id)
         except KeyError:
             return None
+
+    def walk_files(self, directory: str) -> list[str]:
+        return [path for path, _ in self.walk_entries(directory)]
+
+    def walk_entries(self, directory: str) -> list[tuple[str, str | None]]:
+        prefix = directory.rstrip("/") + "/"
+        return sorted((entry.path, str(entry.id)) for entry in self.index
+                      if entry.path.startswith(prefix)
+                      and not any(part.startswith(".") for part in entry.path[len(prefix):].split("/")))

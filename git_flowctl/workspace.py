@@ -77,12 +77,14 @@ def parse_ident(text: str) -> Identity | None:
 class Workspace:
     """An open, non-bare repository and the directory the user stands in."""
 
-    def __init__(self, cwd: Path | str | None = None) -> None:
+    def __init__(self, cwd: Path | str | None = None, *, from_env: bool = False) -> None:
+        """``from_env`` opens the repository as git's own commands do inside a hook: the index is
+        ``GIT_INDEX_FILE`` when set (`git commit -a` and `git commit FILE` use a temporary one)."""
         import pygit2
 
         self.cwd = Path(cwd or os.getcwd()).absolute()
         try:
-            if os.environ.get("GIT_DIR"):
+            if from_env or os.environ.get("GIT_DIR"):
                 repo = pygit2.Repository(str(self.cwd), pygit2.enums.RepositoryOpenFlag.FROM_ENV)
             else:
                 found = pygit2.discover_repository(str(self.cwd))

@@ -24,7 +24,6 @@ import contextlib
 import difflib
 import enum
 import errno
-import json
 import os
 import random
 import tempfile
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from git_flowctl import pending
 from git_flowctl.errors import ConflictError, FlowError
 from git_flowctl.plan import Plan
 from git_flowctl.sources import IndexSource, TreeSource, blob_bytes
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
     from git_flowctl.workspace import Workspace
 
-PENDING_FILE = "flow-pending-trailers.json"
 _CAS_ATTEMPTS = 50
 _INDEX_ATTEMPTS = 100
 
@@ -149,11 +148,14 @@ class Writer:
             return Outcome(change, Mode.STAGE, message, noop=True)
         head = _Head.read(self.repo)
         self._refuse_dirty(change, head.tree, staged_ok=True)
+        previous = {path: IndexSource(self.repo, index).blob_id(path) for path in change.writes}
+        committed = {path: TreeSource(self.repo, head.tree, "HEAD").blob_id(path)
+                     for path in change.writes}
         blobs = {path: self.repo.create_blob(content)
                  for path, content in change.writes.items() if content is not None}
         self._update_work_tree(change.writes, blobs)
         self._update_index(change.writes, blobs)
-        self._record_pending(change, blobs)
+        self._record_pending(change, blobs, previous, committed)
         return Outcome(change, Mode.STAGE, message)
 
     def _dry_run(self, build: Builder) -> Outcome:
@@ -331,13 +333,9 @@ class Writer:
             f"the change is committed, but the index stayed locked: {last_error}",
             hint=f"run `git reset -q -- {paths}` to bring the index up to date")
 
-    def _record_pending(self, change: Change, blobs: dict[str, pygit2.Oid]) -> None:
-        """Remember the trailers of a --no-commit change for prepare-commit-msg (issue #4)."""
-        path = self.ws.git_dir / PENDING_FILE
-        try:
-            pending: dict[str, Any] = json.loads(path.read_text("utf-8"))
-        except (FileNotFoundError, ValueError):
-            pending = {}
+    def _record_pending(self, change: Change, blobs: dict[str, pygit2.Oid],
+                        previous: dict[str, str | None], committed: dict[str, str | None]) -> None:
+        """Remember the trailers of a --no-commit change for prepare-commit-msg (pending.py)."""
         lines_by_path: dict[str, list[str]] = {}
         for transition in change.transitions:
             file_path = _path_for_subject(change, transition.subject)
@@ -345,12 +343,8 @@ class Writer:
         for item in [*change.evidence, *change.records]:
             file_path = _path_for_subject(change, item.subject)
             lines_by_path.setdefault(file_path, []).append(item.line())
-        for file_path in change.writes:
-            entry = pending.get(file_path, {"lines": []})
-            entry["blob"] = str(blobs[file_path]) if file_path in blobs else None
-            entry["lines"] = [*entry["lines"], *lines_by_path.get(file_path, [])]
-            pending[file_path] = entry
-        atomic_write(path, json.dumps(pending, indent=1).encode("utf-8"))
+        staged = {path: str(blobs[path]) if path in blobs else None for path in change.writes}
+        pending.record(self.ws.git_dir, staged, previous, committed, lines_by_path)
 
 
 def _path_for_subject(change: Change, subject: str) -> str:

@@ -357,3 +357,18 @@ def test_next_claim_human_output(flow_repo: Repo) -> None:
     assert result.exit_code == 0, result
     assert result.stdout.startswith(f"✓ claimed and started {T1}")
     assert "claim is local only" in result.stdout
+
+
+def test_a_record_of_a_done_that_was_reset_away_does_not_block(flow_repo: Repo) -> None:
+    base = flow_repo.head()
+    flow_repo.ok("start", "fn-1.1")
+    started = flow_repo.head()
+    flow_repo.ok("done", "fn-1.1")
+    flow_repo.git("reset", "-q", "--hard", started)  # in progress again: done again is fine
+    flow_repo.ok("done", "fn-1.1")
+    flow_repo.git("reset", "-q", "--hard", base)  # todo again: so is start
+    flow_repo.ok("start", "fn-1.1")
+    assert claim_fields(flow_repo, T1)["state"] == "held"
+    other = worktree(flow_repo, "bob-branch")  # someone else is still refused
+    other.git("reset", "-q", "--hard", base)
+    other.refused("start", "fn-1.1", code=3, env=as_actor("bob"))

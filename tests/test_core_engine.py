@@ -174,7 +174,7 @@ def test_unborn_branch_first_transition_makes_the_root_commit(tmp_path: Path) ->
     repo.ok("init")
     assert repo.git("rev-list", "--count", "HEAD").strip() == "1"
     assert repo.git("log", "-1", "--format=%P").strip() == ""
-    assert repo.git("ls-files").split() == [".flow/config.yaml"]
+    assert repo.git("ls-files").split() == [".flow/config.yaml", ".gitattributes"]
     again = repo.ok("init")
     assert again["changed"] is False and again["actions"] == []
     assert repo.git("rev-list", "--count", "HEAD").strip() == "1"

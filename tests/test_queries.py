@@ -112,7 +112,11 @@ READ_COMMANDS: list[list[str]] = [
     ["critical-path"], ["config", "get", "max_retries"],
 ]
 # Commands that do not read a plan, or read something other than a revision's tree.
-NOT_PLAN_READERS = {"help", "completion", "demo", "claims", "heartbeat"}  # these read claim refs
+# The integrity commands (issue #4) read trees their own way (validate --rev/--staged, check
+# --base/--head, the hooks read the index git is writing) and are tested in test_validate.py,
+# test_check.py and test_hooks.py.
+NOT_PLAN_READERS = {"help", "completion", "demo", "validate", "check", "hook", "hooks", "merge-driver",
+                    "claims", "heartbeat"}  # claims and heartbeat read claim refs
 
 
 def _commands(group: object, path: list[str]) -> list[tuple[list[str], object]]:

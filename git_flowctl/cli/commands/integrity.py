@@ -1,0 +1,239 @@
+"""Integrity: validate, check (the CI branch check), merge-driver."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from git_flowctl.cli.common import get_output, open_workspace, rev_option
+from git_flowctl.cli.output import Output
+from git_flowctl.errors import FlowError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from git_flowctl.validate import Finding, RangeReport
+
+_STYLE = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
+
+
+def findings_payload(findings: list[Finding]) -> dict[str, Any]:
+    """The JSON every integrity command shares (flowctl's validate names where they exist)."""
+    errors = [f for f in findings if f.severity == "error"]
+    warnings = [f for f in findings if f.severity == "warning"]
+    return {
+        "valid": not errors,
+        "findings": [f.as_dict() for f in findings],
+        "errors": [f.message for f in errors],
+        "warnings": [f.message for f in warnings],
+        "total_errors": len(errors),
+        "total_warnings": len(warnings),
+    }
+
+
+def print_findings(console: Console, findings: list[Finding], *, show_commit: bool = True) -> None:
+    from rich.markup import escape
+
+    from git_flowctl.reporting import location
+
+    for item in findings:
+        commit = f" [dim](commit {item.commit[:7]})[/dim]" if show_commit and item.commit else ""
+        console.print(f"{escape(location(item))}: [{_STYLE[item.severity]}]{item.severity}[/] "
+                      f"[dim]\\[{item.rule}][/dim] {escape(item.message)}{commit}", highlight=False)
+        if item.hint:
+            console.print(f"    [dim]hint: {escape(item.hint)}[/dim]", highlight=False)
+
+
+def _emit_result(out: Output, payload: dict[str, Any], findings: list[Finding], what: str) -> None:
+    from git_flowctl.reporting import summary
+
+    errors = [f for f in findings if f.severity == "error"]
+    if out.json_mode:
+        if errors:
+            out.fail(payload, f"{what}: {summary(findings)}")
+        else:
+            out.emit(payload)
+        return
+    if errors:
+        out.exit_code = 1
+
+
+@click.command("validate")
+@rev_option
+@click.option("--staged", is_flag=True, help="Validate the index: what the next commit records.")
+@click.option("--epic", "epic_ref", metavar="EPIC",
+              help="Only report problems of this epic and its tasks (the whole plan is read).")
+@click.option("--all", "all_", is_flag=True, help="Every epic and task (the default; flowctl's flag).")
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "github"]), default=None,
+              help="Output format (--json is the same as --format json).")
+def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: bool,
+                     fmt: str | None) -> None:
+    """Check every epic and task file: structure, IDs, dependencies, cycles, epics.
+
+    Reads the working tree (default), the index (--staged) or a revision (--rev, no checkout).
+    Reports every problem with its file, line and rule (docs/validation.md); exits 1 when any
+    is an error.
+    """
+    from git_flowctl import ids
+    from git_flowctl.validate import Snapshot
+
+    out = get_output()
+    if fmt == "json":
+        out.json_mode = True
+    if rev and staged:
+        raise UsageError("--rev and --staged cannot be combined")
+    ws = open_workspace(out)
+    source = ws.revision_source(rev) if rev else ws.index_source() if staged else ws.work_tree_source()
+    snapshot = Snapshot.load(source)
+    if source.read(".flow/config.yaml") is None and not snapshot.items:
+        raise FlowError(f"no .flow/ plan in the {source.label}", hint="run `git flow-task init` first")
+    findings = snapshot.findings()
+    if epic_ref is not None and not all_:
+        epic_id = ids.resolve(epic_ref, snapshot.epics, kind="epic")
+        mine = {epic_id, *(t for t, item in snapshot.tasks.items() if item.epic == epic_id)}
+        paths = {snapshot.epics[epic_id].path, *(snapshot.tasks[t].path for t in mine if t in snapshot.tasks)}
+        findings = [f for f in findings if f.subject in mine or f.file in paths]
+        payload_extra: dict[str, Any] = {"epic": epic_id, "task_count": len(mine) - 1}
+    else:
+        payload_extra = {}
+    payload = {"source": source.label, **payload_extra, **findings_payload(findings),
+               "total_epics": len(snapshot.epics), "total_tasks": len(snapshot.tasks)}
+    if fmt == "github":
+        from git_flowctl.reporting import github_lines
+
+        for line in github_lines(findings):
+            click.echo(line)
+        out.exit_code = 1 if not payload["valid"] else 0
+        return
+    _emit_result(out, payload, findings, "validate")
+    if out.json_mode:
+        return
+    from git_flowctl.reporting import summary
+
+    console = out.console
+    print_findings(console, findings)
+    counts = f"{_plural(len(snapshot.epics), 'epic')}, {_plural(len(snapshot.tasks), 'task')}"
+    if payload["valid"]:
+        console.print(f"[green]✓[/green] .flow/ in the {source.label} is valid ({counts})"
+                      + (f"; {summary(findings)}" if findings else ""), highlight=False)
+    else:
+        console.print(f"[red]✗[/red] .flow/ in the {source.label}: {summary(findings)} ({counts})",
+                      highlight=False)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+@click.command("check")
+@click.option("--base", metavar="REV",
+              help="Check the commits in REV..HEAD (default: the merge base with the default branch).")
+@click.option("--head", "head_rev", metavar="REV", default="HEAD", show_default=True,
+              help="The last commit to check.")
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "github", "junit"]), default=None,
+              help="human (default), json (like --json), github (workflow annotations), junit (XML).")
+@click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False),
+              help="Write the report to this file instead of standard output.")
+def check_command(base: str | None, head_rev: str, fmt: str | None, output_file: str | None) -> None:
+    """The CI branch check: every commit in BASE..HEAD and the tree at HEAD.
+
+    Each commit's status changes must be legal, carry their Flow-Transition trailers (a squash
+    merge that dropped them fails), and pass the gates; the tree at HEAD must be valid. Forced
+    transitions are listed. Exits 1 when anything is an error. Needs the full history (a
+    shallow clone is refused).
+    """
+    from git_flowctl.validate import History, shallow_commits
+
+    out = get_output()
+    if fmt is None:
+        fmt = "json" if out.json_mode else "human"
+    if fmt == "json":
+        out.json_mode = True
+    ws = open_workspace(out)
+    head = _commit(ws.repo, head_rev)
+    if base is None:
+        default = ws.default_branch(ws.load_plan(strict=False).config.get("default_branch"))
+        if default is None:
+            raise UsageError("no --base given and no default branch to compare with",
+                             hint="pass --base origin/main (the branch this one merges into)")
+        base_oid = ws.repo.merge_base(head.id, ws.repo.references[default].resolve().target)
+        base_label = default
+    else:
+        base_oid = _commit(ws.repo, base).id
+        base_label = base
+    history = History(ws.repo, shallow_commits(ws.common_dir))
+    report = history.check_range(head, [base_oid] if base_oid is not None else [],
+                                 base=str(base_oid) if base_oid is not None else None)
+    findings = report.findings()
+    text = _render_check(out, report, base_label, fmt)
+    if output_file is not None and text is not None:
+        Path(output_file).write_text(text, "utf-8")
+    elif text is not None:
+        sys.stdout.write(text)
+    if fmt in ("github", "junit"):
+        out.exit_code = 0 if report.ok else 1
+        return
+    payload = {"base": report.base, "base_ref": base_label, "head": report.head,
+               "commits_checked": len(report.commits), **findings_payload(findings),
+               "forced": [f.as_dict() for f in findings if f.rule == "transition-forced"]}
+    _emit_result(out, payload, findings, "check")
+
+
+def _commit(repo: Any, rev: str) -> Any:
+    import pygit2
+
+    try:
+        return repo.revparse_single(rev).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        raise FlowError(f"unknown revision {rev!r}",
+                        hint="fetch it first (CI: check out the full history) or give a branch, "
+                             "tag or commit") from None
+
+
+def _render_check(out: Output, report: RangeReport, base_label: str, fmt: str) -> str | None:
+    from git_flowctl.reporting import github_lines, junit_xml, summary
+
+    findings = report.findings()
+    if fmt == "github":
+        lines = github_lines(findings)
+        lines.append(f"git flow-task check {base_label}..{report.head[:7]}: "
+                     f"{_plural(len(report.commits), 'commit')}, {summary(findings)}")
+        return "\n".join(lines) + "\n"
+    if fmt == "junit":
+        return junit_xml(report)
+    if fmt == "json":
+        return None
+    console = out.console
+    for check in report.commits:
+        if check.findings:
+            console.print(f"[bold]commit {check.commit[:7]}[/bold] {check.summary}", markup=True,
+                          highlight=False)
+            print_findings(console, check.findings, show_commit=False)
+    if report.tree:
+        console.print(f"[bold]tree at {report.head[:7]}[/bold]", highlight=False)
+        print_findings(console, report.tree, show_commit=False)
+    verdict = "[green]✓[/green]" if report.ok else "[red]✗[/red]"
+    console.print(f"{verdict} checked {_plural(len(report.commits), 'commit')} in {base_label}..{report.head[:7]}: "
+                  f"{summary(findings)}", highlight=False)
+    return None
+
+
+@click.command("merge-driver", context_settings={"ignore_unknown_options": True})
+@click.argument("base")
+@click.argument("ours")
+@click.argument("theirs")
+@click.argument("marker_size", required=False, default="7")
+@click.argument("path", required=False)
+def merge_driver_command(base: str, ours: str, theirs: str, marker_size: str, path: str | None) -> None:
+    """git's merge driver for .flow/**/*.md: git flow-task merge-driver %O %A %B %L %P.
+
+    Frontmatter is merged field by field, the body as text; the result is written to OURS.
+    Exits 0 when clean, 1 when conflict markers were left (docs/hooks.md#the-merge-driver).
+    """
+    from git_flowctl.mergedriver import run
+
+    out = get_output()
+    out.exit_code = run(base, ours, theirs, marker_size, path)
