@@ -480,33 +480,28 @@ class Claims:
 
     # Taking a claim --------------------------------------------------------------------------
 
-    def rewound(self, claim: Claim, actor: str) -> bool:
-        """A finished record of the actor's own, made on this branch of this machine, whose
-        commit is no longer in HEAD's history: the branch was reset past the done, so the record
-        speaks for nothing and the actor may claim (or finish) the task again."""
-        import pygit2
-
-        if not claim.is_finished or claim.holder != actor or not claim.commit \
-                or claim.host != socket.gethostname() \
+    def stale_here(self, claim: Claim, actor: str) -> bool:
+        """The actor's own claim or record, made on this branch of this machine, that this
+        branch's HEAD no longer bears out (the task is not in progress, or not done, there): the
+        transition was reverted or reset away, so it speaks for nothing and the actor may claim
+        or finish the task again. Anyone else is still refused."""
+        if claim.holder != actor or claim.host != socket.gethostname() \
                 or claim.branch != current_branch(self.ws.repo):
             return False
-        repo = self.ws.repo
-        try:
-            head = repo.revparse_single("HEAD").peel(pygit2.Commit).id
-            commit = pygit2.Oid(hex=claim.commit)
-            return not (commit == head or repo.descendant_of(head, commit))
-        except (KeyError, ValueError, pygit2.GitError):
-            return True  # the commit is gone altogether
+        expected = states.DONE if claim.is_finished else states.IN_PROGRESS
+        return _status_at_head(self.ws, claim.task) != expected
 
-    def check_available(self, task_id: str, actor: str, *, reclaim: bool = False) -> None:
+    def check_available(self, task_id: str, actor: str, *, reclaim: bool = False,
+                        force: bool = False) -> None:
         """Refuse (exit 3) as ``acquire`` would, changing nothing (for --dry-run)."""
         current = self.local.read(task_id)
         if current is None and self.remote is not None:
             current = self.remote.read(task_id)
-        if current is not None and not self.rewound(current, actor):
-            _check_takeover(current, actor, reclaim)
+        if current is not None and not self.stale_here(current, actor):
+            _check_takeover(current, actor, reclaim, force=force)
 
-    def acquire(self, task_id: str, actor: str, branch: str, *, reclaim: bool = False) -> Acquired:
+    def acquire(self, task_id: str, actor: str, branch: str, *, reclaim: bool = False,
+                force: bool = False) -> Acquired:
         """Create the claim (or take over an expired one with ``reclaim``), locally then remotely.
 
         Raises ``ClaimTakenError`` naming the holder when the task is held or finished elsewhere.
@@ -515,8 +510,8 @@ class Claims:
         previous: Claim | None = None
         for _ in range(_LOCK_ATTEMPTS):
             current = self.local.read(task_id)
-            if current is not None and not self.rewound(current, actor):
-                _check_takeover(current, actor, reclaim)
+            if current is not None and not self.stale_here(current, actor):
+                _check_takeover(current, actor, reclaim, force=force)
             if self.local.swap(task_id, current.oid if current else None, claim.oid):
                 previous = current
                 break
@@ -524,13 +519,13 @@ class Claims:
             raise ConflictError(f"could not claim {task_id}: its claim ref kept changing")
         acquired = Acquired(claim, previous, remote=self.remote_name)
         try:
-            self._acquire_remote(acquired, actor, reclaim)
+            self._acquire_remote(acquired, actor, reclaim, force)
         except BaseException:
             self._restore_local(acquired)
             raise
         return acquired
 
-    def _acquire_remote(self, acquired: Acquired, actor: str, reclaim: bool) -> None:
+    def _acquire_remote(self, acquired: Acquired, actor: str, reclaim: bool, force: bool) -> None:
         task_id, oid = acquired.claim.task, acquired.claim.oid
         if self.remote is None:
             acquired.note = self.local_only_note
@@ -555,8 +550,8 @@ class Claims:
             if current is not None and current.oid == oid:  # our push did land after all
                 acquired.pushed, acquired.remote_previous = True, expected
                 return
-            if current is not None and not self.rewound(current, actor):
-                _check_takeover(current, actor, reclaim, remote=self.remote_name)
+            if current is not None and not self.stale_here(current, actor):
+                _check_takeover(current, actor, reclaim, remote=self.remote_name, force=force)
             acquired.remote_taken = current
             expected = current.oid if current else None
         raise ConflictError(f"could not claim {task_id} on {self.remote_name}: the ref kept changing")
@@ -651,7 +646,7 @@ class Claims:
                     raise ClaimTakenError(f"{task_id} is {theirs.describe()} on {self.remote_name}",
                                           holder=theirs.holder, id=task_id)
             return None
-        if current.is_finished and not force and not self.rewound(current, actor):
+        if current.is_finished and not force and not self.stale_here(current, actor):
             raise ClaimTakenError(f"{task_id} is {current.describe()}", holder=current.holder,
                                   id=task_id)
         if current.is_finished:
@@ -775,8 +770,14 @@ def _same_lineage(theirs: Claim, ours: Claim) -> bool:
             and theirs.since == ours.since and theirs.branch == ours.branch)
 
 
-def _check_takeover(current: Claim, actor: str, reclaim: bool, remote: str | None = None) -> None:
-    """May ``actor`` replace ``current``? Raises ClaimTakenError naming the holder when not."""
+def _check_takeover(current: Claim, actor: str, reclaim: bool, remote: str | None = None,
+                    *, force: bool = False) -> None:
+    """May ``actor`` replace ``current``? Raises ClaimTakenError naming the holder when not.
+
+    ``force`` (a repair, recorded in the transition) replaces the actor's own claim or record,
+    never someone else's."""
+    if force and current.holder == actor:
+        return
     where = f" on {remote}" if remote else ""
     task_id = current.task
     if current.is_finished:
@@ -827,7 +828,7 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
         _refuse_illegal(claims.ws, task_id, action)
     if mode is Mode.DRY_RUN:
         if action == "start":
-            claims.check_available(task_id, actor, reclaim=reclaim)
+            claims.check_available(task_id, actor, reclaim=reclaim, force=force)
         elif action == "done":
             current = claims.get(task_id)
             if current is not None and (current.holder != actor or current.is_finished) and not force:
@@ -836,7 +837,7 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
             claims.check_holder(task_id, actor, action, force=force)
         return writer.apply(build, mode)
     if action == "start":
-        acquired = claims.acquire(task_id, actor, branch, reclaim=reclaim)
+        acquired = claims.acquire(task_id, actor, branch, reclaim=reclaim, force=force)
         try:
             outcome = writer.apply(build, mode)
         except BaseException:
@@ -861,20 +862,26 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
 def _refuse_illegal(ws: Workspace, task_id: str, action: str) -> None:
     """The state machine refuses first (exit 1), so "start a task that is in progress" says that,
     not "you hold its claim" (exit 3). Reads only the task's file at HEAD."""
+    status = _status_at_head(ws, task_id)
+    if status is not None:  # None: unborn, or not committed yet; the transition will say
+        states.check_action(task_id, status, action)
+
+
+def _status_at_head(ws: Workspace, task_id: str) -> str | None:
+    """The task's stored status in HEAD's tree (only its file is read), None when absent."""
     import pygit2
 
     from git_flowctl.document import Document
     from git_flowctl.model import Task, task_path
     from git_flowctl.sources import blob_bytes
 
+    path = task_path(task_id)
     try:
         tree = ws.repo.revparse_single("HEAD").peel(pygit2.Commit).tree
-        blob = tree[task_path(task_id)]
+        blob = tree[path]
     except (KeyError, ValueError, pygit2.GitError):
-        return  # unborn, or not committed yet: the transition itself will say what is wrong
-    path = task_path(task_id)
-    task = Task.from_document(Document.parse(blob_bytes(ws.repo, blob.id), path), task_id)
-    states.check_action(task_id, task.status, action)
+        return None
+    return Task.from_document(Document.parse(blob_bytes(ws.repo, blob.id), path), task_id).status
 
 
 def held_claims(claims: Claims, actor: str) -> Iterator[Claim]:

@@ -3,6 +3,8 @@
 ``git flow-task hook pre-commit`` (and commit-msg, prepare-commit-msg) take a fast path when
 nothing under ``.flow/`` is staged, so a commit of code alone pays little more than interpreter
 start-up (issue #4, bench/bench_hooks.py).
+``git flow-task log [ID | --epic E] --json`` is answered without click, pygit2 or YAML from the
+cached replay (issue #5, bench/bench_replay.py); anything else about it takes the normal path.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ def main(argv: list[str] | None = None) -> int:
 
         if nothing_to_do(args[1], args[2:]):
             return 0
+    if args[:1] == ["log"] and "--json" in args:
+        from git_flowctl.timeline import fast_log
+
+        code = fast_log(args)
+        if code is not None:
+            return code
     from git_flowctl.cli import run
 
     return run(args)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
 import re
-import secrets
-import string
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -101,6 +98,9 @@ def slugify(title: str, max_length: int = DEFAULT_SLUG_MAX) -> str:
             slug = cut.rsplit("-", 1)[0] if "-" in cut else cut
         slug = slug.strip("-")
     if not slug:
+        import secrets
+        import string
+
         alphabet = string.ascii_lowercase + string.digits
         slug = "".join(secrets.choice(alphabet) for _ in range(3))
     return slug
@@ -151,6 +151,8 @@ def resolve(ref: str, known: Iterable[str], kind: str = "task or epic") -> str:
             hint="use the full ID, or `git flow-task renumber` to repair a number collision",
             candidates=sorted(candidates, key=id_sort_key),
         )
+    import difflib
+
     close = difflib.get_close_matches(ref, known_ids, n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}?" if close else f"`git flow-task list` shows every {kind}"
     raise NotFoundError(f"no {kind} {ref!r}", hint=hint, candidates=close)

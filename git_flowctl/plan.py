@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from git_flowctl import ids, states
 from git_flowctl.config import CONFIG_PATH, Config
@@ -21,6 +22,9 @@ from git_flowctl.model import (
 )
 from git_flowctl.sources import Source
 
+if TYPE_CHECKING:
+    from git_flowctl.cache import DocumentCache
+
 
 class NotInitializedError(FlowError):
     pass
@@ -37,8 +41,11 @@ class Plan:
     _archived: dict[str, Task | Epic | None] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, source: Source, *, strict: bool = True) -> Plan:
-        """Read every epic and task. ``strict`` raises on the first bad file (file and line)."""
+    def load(cls, source: Source, *, strict: bool = True, cache: DocumentCache | None = None) -> Plan:
+        """Read every epic and task. ``strict`` raises on the first bad file (file and line).
+
+        With a ``cache``, files whose blob ID the source knows are parsed once per blob.
+        """
         config_bytes = source.read(CONFIG_PATH)
         config = Config.parse(config_bytes)
         plan = cls(source=source, config=config)
@@ -47,12 +54,12 @@ class Plan:
         for name in source.list_files(EPICS_DIR):
             if not name.endswith(".md"):
                 continue
-            epic = Epic.from_document(_read_doc(source, f"{EPICS_DIR}/{name}"), name[:-3])
+            epic = Epic.from_document(_read_doc(source, f"{EPICS_DIR}/{name}", cache), name[:-3])
             plan.epics[epic.id] = epic
         for name in source.list_files(TASKS_DIR):
             if not name.endswith(".md"):
                 continue
-            task = Task.from_document(_read_doc(source, f"{TASKS_DIR}/{name}"), name[:-3])
+            task = Task.from_document(_read_doc(source, f"{TASKS_DIR}/{name}", cache), name[:-3])
             plan.tasks[task.id] = task
         if strict:
             for task in plan.tasks.values():
@@ -60,6 +67,8 @@ class Plan:
                     raise DocumentError(task.path, task.doc.line_of("epic"),
                                         f"task's epic {task.epic} does not exist",
                                         hint="create it with `git flow-task epic create` or fix `epic:`")
+        if cache is not None:
+            cache.flush()
         return plan
 
     def require_initialized(self) -> None:
@@ -237,8 +246,16 @@ class Plan:
         return max(numbers, default=0) + 1
 
 
-def _read_doc(source: Source, path: str) -> Document:
+def _read_doc(source: Source, path: str, cache: DocumentCache | None = None) -> Document:
+    blob_id = source.blob_id(path) if cache is not None else None
+    if blob_id is not None and cache is not None:
+        cached = cache.get(blob_id, path)
+        if cached is not None:
+            return cached
     raw = source.read(path)
     if raw is None:
         raise DocumentError(path, None, "cannot be read")
-    return Document.parse(raw, path)
+    doc = Document.parse(raw, path)
+    if blob_id is not None and cache is not None:
+        cache.put(blob_id, doc)
+    return doc

@@ -6,11 +6,13 @@
     Flow-Rename: <old-id> <new-id>
     Flow-Archive: <id>
 
-``from`` is ``none`` for a create. Values are bare (no space, quote or backslash) or
-double-quoted with ``\\"`` and ``\\\\`` escapes; no value holds a newline. Lines are found anywhere
-in a message, also indented (a ``git merge --squash`` message indents every squashed message by
-four spaces), so a squash keeps them. Malformed lines become ``Malformed`` findings, never
-exceptions.
+``from`` is ``none`` for a create (and ``to`` is ``none`` when a subject stops existing). Values
+are bare (no space, quote or backslash) or double-quoted with ``\\"`` and ``\\\\`` escapes; no value
+holds a newline. Lines are found anywhere in a message, also indented (a ``git merge --squash``
+message indents every squashed message by four spaces), so a squash keeps them; the squashed
+messages are put back in the order their commits were made (git lists them newest first).
+``This reverts commit <sha>`` lines are steps too. Malformed lines become ``Malformed`` findings,
+never exceptions.
 """
 
 from __future__ import annotations
@@ -26,16 +28,63 @@ RENAME_KEY = "Flow-Rename"  # `renumber` gave an epic or task a new ID (history 
 ARCHIVE_KEY = "Flow-Archive"  # `epic archive` moved an epic or task under .flow/archive/
 NONE_STATE = "none"
 
-_LINE = re.compile(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive)"
-                   r"[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE)
-_PAIR = re.compile(r'(?P<key>[A-Za-z][\w.-]*)=(?P<value>"(?:[^"\\]|\\.)*"|[^\s"]*)(?=\s|$)')
-_BARE = re.compile(r'^[^\s"\\]+$')
-_SUBJECT = re.compile(r"^[A-Za-z0-9][\w.-]*$")
-_STATE = re.compile(r"^[a-z_]+$")
-_REVERT = re.compile(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
+
+class _Lazy:
+    """A regular expression compiled on first use: most commands never parse a trailer line,
+    and `log` after one new commit parses one (start-up time, bench/bench_replay.py)."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._source = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(*self._source)
+        return self._compiled
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.pattern.match(text, pos)
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self.pattern.fullmatch(text)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.pattern.search(text)
+
+    def split(self, text: str, maxsplit: int = 0) -> list[str]:
+        return self.pattern.split(text, maxsplit=maxsplit)
+
+
+_LINE = _Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive)"
+              r"[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE | re.ASCII)
+_PAIR = _Lazy(r'(?P<key>[A-Za-z][\w.-]*)=(?P<value>"(?:[^"\\]|\\.)*"|[^ \t"]*)(?=[ \t]|$)', re.ASCII)
+_BARE = _Lazy(r'^[^ \t"\\]+$')
+_SUBJECT = _Lazy(r"^[A-Za-z0-9][\w.-]*$", re.ASCII)
+_STATE = _Lazy(r"^[a-z_]+$")
+_REVERT = _Lazy(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
+# The line as this tool writes it (bare values, keys in order): parsed in one step. Anything else
+# goes through the general path; both give the same Transition (tests/test_trailers.py).
+_CANONICAL_TRANSITION = (
+    r"[ \t]*Flow-Transition:[ \t]*(?P<subject>[A-Za-z0-9][\w.-]*) (?P<source>[a-z_]+)->"
+    r'(?P<target>[a-z_]+) action=(?P<action>[^ \t"]+) by=(?P<by>[^ \t"]+) id=(?P<id>[^ \t"]+)'
+    r"(?P<force> force=1)?[ \t]*")
+_CANONICAL_EVIDENCE_LINE = (
+    r"[ \t]*Flow-Evidence:[ \t]*(?P<subject>[A-Za-z0-9][\w.-]*)"
+    r'(?P<pairs>(?: [A-Za-z][\w.-]*=[^ \t"]*)*)[ \t]*')
+_CANONICAL = _Lazy(_CANONICAL_TRANSITION, re.ASCII)
+_CANONICAL_EVIDENCE = _Lazy(_CANONICAL_EVIDENCE_LINE, re.ASCII)
+_BLANKS = _Lazy(r"[ \t]+")
+# The header git writes before each squashed message (builtin/merge.c, squash_message()).
+_SQUASH_COMMIT = _Lazy(r"^commit (?P<sha>[0-9a-f]{40}|[0-9a-f]{64})$")
+_SQUASH_HEADER = _Lazy(r"^(?P<key>Author|Date|Merge|Commit|AuthorDate|CommitDate):\s*(?P<value>.*)$")
+_SQUASH_DATE_FORMAT = "%a %b %d %H:%M:%S %Y %z"  # git's default date format
 
 
 def quote(value: str) -> str:
+    if value and value.isprintable() and " " not in value and '"' not in value \
+            and "\\" not in value:
+        return value  # the common case, without a regular expression
     value = " ".join(value.splitlines())
     if _BARE.match(value):
         return value
@@ -80,6 +129,10 @@ class Transition:
     id: str
     force: bool = False
     extra: tuple[tuple[str, str], ...] = ()
+    # Where a parsed line stood: 1-based line in the message, and the squashed commit it was
+    # copied from (None when it is the commit's own line). Not part of the value.
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
 
     def value(self) -> str:
         pairs: dict[str, str] = {"action": self.action, "by": self.by, "id": self.id}
@@ -96,6 +149,8 @@ class Transition:
 class Evidence:
     subject: str
     fields: tuple[tuple[str, str], ...]
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
 
     def line(self) -> str:
         return f"{EVIDENCE_KEY}: {self.subject} {format_pairs(dict(self.fields))}"
@@ -105,11 +160,33 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class SquashOrigin:
+    """One squashed commit in a ``git merge --squash`` message: its header, as git wrote it."""
+
+    commit: str
+    author: str | None = None  # "Name <email>"
+    date: str | None = None  # as written, in git's default format
+    timestamp: int | None = None  # ``date`` as Unix seconds, when it parses
+    offset_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class Revert:
+    """A ``This reverts commit <sha>`` line: the commit named is undone at this point."""
+
+    commit: str  # as written: a full or an abbreviated object name
+    line_number: int = 0
+    origin: SquashOrigin | None = None
+
+
+@dataclass(frozen=True)
 class Rename:
     """An ID that ``renumber`` replaced; ``subject`` is the new ID."""
 
     old: str
     new: str
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
 
     @property
     def subject(self) -> str:
@@ -124,6 +201,8 @@ class Archive:
     """An epic or task that ``epic archive`` moved under ``.flow/archive/``."""
 
     subject: str
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
 
     def line(self) -> str:
         return f"{ARCHIVE_KEY}: {self.subject}"
@@ -146,13 +225,18 @@ class Trailers:
     task_refs: list[str] = field(default_factory=list)
     malformed: list[Malformed] = field(default_factory=list)
     reverts: list[str] = field(default_factory=list)
+    # Transitions, reverts, renames and archive moves in the order they take effect (squashed
+    # messages oldest first, then the commit's own lines), and the squashed commits it holds.
+    steps: list[Transition | Revert | Rename | Archive] = field(default_factory=list)
+    origins: list[SquashOrigin] = field(default_factory=list)
     renames: list[Rename] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
 
 
-def parse_transition(value: str) -> Transition | str:
+def parse_transition(value: str, *, line: int = 0,
+                     origin: SquashOrigin | None = None) -> Transition | str:
     """One ``Flow-Transition`` value; a reason string when it is malformed."""
-    parts = value.split(None, 2)
+    parts = _BLANKS.split(value.strip(" \t"), maxsplit=2)
     if len(parts) < 2:
         return "expected `<id> <from>-><to> action=... by=... id=...`"
     subject, change = parts[0], parts[1]
@@ -163,6 +247,8 @@ def parse_transition(value: str) -> Transition | str:
     source, target = change.split("->", 1)
     if not _STATE.match(source) or not _STATE.match(target):
         return f"{change!r} is not a `<from>-><to>` change"
+    if source == NONE_STATE and target == NONE_STATE:
+        return "`none->none` changes nothing"
     pairs = parse_pairs(parts[2] if len(parts) > 2 else "")
     if pairs is None:
         return "values with spaces must be double-quoted (key=\"a b\")"
@@ -172,53 +258,214 @@ def parse_transition(value: str) -> Transition | str:
     action, by, ulid = pairs.pop("action"), pairs.pop("by"), pairs.pop("id")
     force = pairs.pop("force", "0") not in ("0", "", "false")
     return Transition(subject, None if source == NONE_STATE else source, target, action, by, ulid,
-                      force, tuple(pairs.items()))
+                      force, tuple(pairs.items()), line, origin)
+
+
+@dataclass
+class _Segment:
+    origin: SquashOrigin | None
+    lines: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _segments(lines: list[str]) -> list[_Segment]:
+    """Split a message into its own lines and the squashed messages it holds (if any).
+
+    A squashed message starts with an unindented ``commit <sha>`` line followed by header lines
+    (``Author:``, ``Date:``); its body is the indented lines after them. Unindented lines that
+    follow belong to the commit's own text again. Without such headers there is one segment.
+    """
+    own = _Segment(None)
+    squashed: list[_Segment] = []
+    current: _Segment | None = None
+    in_headers = False
+    fields: dict[str, str] = {}
+    for number, raw in enumerate(lines, start=1):
+        header = _SQUASH_COMMIT.match(raw)
+        if header is not None and (number + 1 > len(lines) or _SQUASH_HEADER.match(lines[number])):
+            current = _Segment(SquashOrigin(header.group("sha")))
+            squashed.append(current)
+            in_headers, fields = True, {}
+            continue
+        if current is not None and in_headers:
+            field_match = _SQUASH_HEADER.match(raw)
+            if field_match is not None:
+                fields[field_match.group("key")] = field_match.group("value").strip()
+                current.origin = _origin_with(current.origin, fields)
+                continue
+            in_headers = False
+        if current is not None and (raw.startswith((" ", "\t")) or not raw.strip()):
+            current.lines.append((number, raw))
+            continue
+        current = None
+        own.lines.append((number, raw))
+    # git lists squashed commits newest first; they took effect oldest first, then the own text.
+    return [*reversed(squashed), own]
+
+
+def _origin_with(origin: SquashOrigin | None, fields: dict[str, str]) -> SquashOrigin:
+    from datetime import datetime
+
+    assert origin is not None
+    date = fields.get("Date") or fields.get("AuthorDate")
+    timestamp = offset = None
+    if date:
+        try:
+            parsed = datetime.strptime(date, _SQUASH_DATE_FORMAT)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.utcoffset() is not None:
+            timestamp = int(parsed.timestamp())
+            delta = parsed.utcoffset()
+            offset = int(delta.total_seconds() // 60) if delta is not None else None
+    return SquashOrigin(origin.commit, fields.get("Author"), date, timestamp, offset)
 
 
 def parse_message(message: str) -> Trailers:
     """Every flow trailer line in a whole commit message (indented squash copies included)."""
+    if "reverts commit" not in message and "flow-" not in message.lower():
+        return Trailers()
+    quick = _parse_canonical(message)
+    if quick is not None:
+        return quick
     found = Trailers()
-    for number, raw in enumerate(message.splitlines(), start=1):
-        if "flow-" not in raw.lower():
-            revert = _REVERT.search(raw)
-            if revert:
-                found.reverts.append(revert.group("sha"))
-            continue
-        match = _LINE.match(raw)
-        if match is None:
-            continue
-        key, value = match.group("key").lower(), match.group("value")
-        if key == TRANSITION_KEY.lower():
-            parsed = parse_transition(value)
-            if isinstance(parsed, str):
-                found.malformed.append(Malformed(number, raw.strip(), parsed))
-            else:
-                found.transitions.append(parsed)
-        elif key == EVIDENCE_KEY.lower():
-            parts = value.split(None, 1)
-            pairs = parse_pairs(parts[1]) if len(parts) == 2 else {}
-            if not parts or not _SUBJECT.match(parts[0]) or pairs is None:
-                found.malformed.append(Malformed(number, raw.strip(),
-                                                 "expected `<task-id> key=value ...`"))
-            else:
-                found.evidence.append(Evidence(parts[0], tuple(pairs.items())))
-        elif key == RENAME_KEY.lower():
-            parts = value.split()
-            if len(parts) != 2 or not all(_SUBJECT.match(part) for part in parts):
-                found.malformed.append(Malformed(number, raw.strip(), "expected `<old-id> <new-id>`"))
-            else:
-                found.renames.append(Rename(parts[0], parts[1]))
-        elif key == ARCHIVE_KEY.lower():
-            if _SUBJECT.match(value):
-                found.archived.append(value)
-            else:
-                found.malformed.append(Malformed(number, raw.strip(), "expected `Flow-Archive: <id>`"))
-        else:
-            if _SUBJECT.match(value):
-                found.task_refs.append(value)
-            else:
-                found.malformed.append(Malformed(number, raw.strip(), "expected `Flow-Task: <task-id>`"))
+    # Lines end at LF (a CR before it is dropped), as git splits them.
+    lines = [line[:-1] if line.endswith("\r") else line for line in message.split("\n")]
+    if "\ncommit " not in message:
+        for number, raw in enumerate(lines, start=1):
+            _parse_line(found, number, raw, None)
+        return found
+    for segment in _segments(lines):
+        if segment.origin is not None:
+            found.origins.append(segment.origin)
+        for number, raw in segment.lines:
+            _parse_line(found, number, raw, segment.origin)
     return found
+
+
+# A canonical transition line as plain values: (subject, from or "", to, action, by, id,
+# "1" if forced else "", line number); a canonical evidence line: (subject, its pairs as
+# written, line number). Replay folds these without building objects (git_flowctl/history.py).
+QuickTransition = tuple[str, str, str, str, str, str, str, int]
+QuickEvidence = tuple[str, str, int]
+
+
+def parse_canonical(message: str) -> tuple[list[QuickTransition], list[QuickEvidence]] | None:
+    """The flow lines of a message that holds only canonical ones (what this tool writes); None
+    when the message holds anything else (another flow line, a squash, a revert), which
+    ``parse_message`` then reads line by line. Both give the same transitions
+    (tests/test_trailers.py); this one finds the lines with ``str.find`` and builds no objects,
+    which keeps a replay of a long history fast."""
+    if "reverts commit" in message or "\ncommit " in message:
+        return None
+    lower = message.lower()
+    transitions: list[QuickTransition] = []
+    evidence: list[QuickEvidence] = []
+    position = lower.find("flow-")
+    while position >= 0:
+        start = message.rfind("\n", 0, position) + 1
+        end = message.find("\n", position)
+        if end < 0:
+            end = len(message)
+        if lower.count("flow-", start, end) != 1:
+            return None
+        line = message[start:end - 1] if message.endswith("\r", start, end) else message[start:end]
+        number = message.count("\n", 0, start) + 1
+        quick = _quick_transition(line, number)
+        if quick is not None:
+            transitions.append(quick)
+        else:
+            match = _CANONICAL_EVIDENCE.fullmatch(line)
+            if match is None:
+                return None
+            evidence.append((match["subject"], match["pairs"].strip(" "), number))
+        position = lower.find("flow-", end)
+    return transitions, evidence
+
+
+def _quick_transition(line: str, number: int) -> QuickTransition | None:
+    match = _CANONICAL.fullmatch(line)
+    if match is None:
+        return None
+    subject, source, target, action, by, ulid, force = match.groups()
+    if source == NONE_STATE:
+        if target == NONE_STATE:
+            return None
+        source = ""
+    return (subject, source, target, action, by, ulid, "1" if force else "", number)
+
+
+def _parse_canonical(message: str) -> Trailers | None:
+    quick = parse_canonical(message)
+    if quick is None:
+        return None
+    transitions = [Transition(subject, source or None, target, action, by, ulid, force == "1",
+                              (), line) for subject, source, target, action, by, ulid, force, line
+                   in quick[0]]
+    evidence = [Evidence(subject, tuple(dict(pair.split("=", 1) for pair in pairs.split(" ")
+                                             if pair).items()), line)
+                for subject, pairs, line in quick[1]]
+    return Trailers(transitions=transitions, evidence=evidence, steps=list(transitions))
+
+
+def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | None) -> None:
+    if "flow-" not in raw.lower():
+        revert = _REVERT.search(raw) if "reverts commit" in raw else None
+        if revert:
+            found.reverts.append(revert.group("sha"))
+            found.steps.append(Revert(revert.group("sha"), number, origin))
+        return
+    canonical = _CANONICAL.fullmatch(raw)
+    if canonical is not None and (canonical["source"], canonical["target"]) != (NONE_STATE, NONE_STATE):
+        source = canonical["source"]
+        transition = Transition(canonical["subject"], None if source == NONE_STATE else source,
+                                canonical["target"], canonical["action"], canonical["by"],
+                                canonical["id"], canonical["force"] is not None, (), number, origin)
+        found.transitions.append(transition)
+        found.steps.append(transition)
+        return
+    canonical = _CANONICAL_EVIDENCE.fullmatch(raw)
+    if canonical is not None:
+        fields = dict(pair.split("=", 1) for pair in canonical["pairs"].split(" ") if pair)
+        found.evidence.append(Evidence(canonical["subject"], tuple(fields.items()), number, origin))
+        return
+    match = _LINE.match(raw)
+    if match is None:
+        return
+    key, value = match.group("key").lower(), match.group("value")
+    if key == TRANSITION_KEY.lower():
+        parsed = parse_transition(value, line=number, origin=origin)
+        if isinstance(parsed, str):
+            found.malformed.append(Malformed(number, raw.strip(), parsed))
+        else:
+            found.transitions.append(parsed)
+            found.steps.append(parsed)
+    elif key == EVIDENCE_KEY.lower():
+        parts = [part for part in _BLANKS.split(value.strip(" \t"), maxsplit=1) if part]
+        pairs = parse_pairs(parts[1]) if len(parts) == 2 else {}
+        if not parts or not _SUBJECT.match(parts[0]) or pairs is None:
+            found.malformed.append(Malformed(number, raw.strip(),
+                                             "expected `<task-id> key=value ...`"))
+        else:
+            found.evidence.append(Evidence(parts[0], tuple(pairs.items()), number, origin))
+    elif key == RENAME_KEY.lower():
+        parts = _BLANKS.split(value.strip(" \t"))
+        if len(parts) != 2 or not all(_SUBJECT.match(part) for part in parts):
+            found.malformed.append(Malformed(number, raw.strip(), "expected `<old-id> <new-id>`"))
+        else:
+            rename = Rename(parts[0], parts[1], number, origin)
+            found.renames.append(rename)
+            found.steps.append(rename)
+    elif key == ARCHIVE_KEY.lower():
+        if _SUBJECT.match(value):
+            found.archived.append(value)
+            found.steps.append(Archive(value, number, origin))
+        else:
+            found.malformed.append(Malformed(number, raw.strip(), "expected `Flow-Archive: <id>`"))
+    else:
+        if _SUBJECT.match(value):
+            found.task_refs.append(value)
+        else:
+            found.malformed.append(Malformed(number, raw.strip(), "expected `Flow-Task: <task-id>`"))
 
 
 def compose_message(subject: str, body: str | None, trailer_lines: Iterable[str]) -> str:

@@ -22,6 +22,8 @@ from git_flowctl.sources import IndexSource, TreeSource, WorkTreeSource
 if TYPE_CHECKING:
     import pygit2
 
+    from git_flowctl.cache import DocumentCache
+
 _IDENT = re.compile(r"^(?P<name>.*?) <(?P<email>[^>]*)> (?P<time>-?\d+) (?P<offset>[+-]\d{4})$")
 
 _OPERATIONS = {
@@ -224,6 +226,13 @@ class Workspace:
         index.read(force=False)
         return IndexSource(self.repo, index)
 
+    @cached_property
+    def document_cache(self) -> DocumentCache:
+        """Parsed files by blob ID, under the common directory (git_flowctl/cache.py)."""
+        from git_flowctl.cache import DocumentCache
+
+        return DocumentCache(self.common_dir)
+
     def load_plan(self, rev: str | None = None, *, strict: bool = True) -> Plan:
         source = self.revision_source(rev) if rev else self.work_tree_source()
-        return Plan.load(source, strict=strict)
+        return Plan.load(source, strict=strict, cache=self.document_cache if rev else None)

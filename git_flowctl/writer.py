@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from git_flowctl import pending
 from git_flowctl.errors import ConflictError, FlowError
 from git_flowctl.plan import Plan
-from git_flowctl.sources import IndexSource, TreeSource, blob_bytes
+from git_flowctl.sources import IndexSource, Source, TreeSource, blob_bytes
 from git_flowctl.trailers import Evidence, Record, Transition, compose_message
 
 if TYPE_CHECKING:
@@ -64,6 +64,11 @@ class Change:
     evidence: list[Evidence] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)  # Flow-Rename, Flow-Archive
+    # Paths the change brings back although they are deleted from the work tree or the index
+    # (`recover`): not refused as "uncommitted edits", and written even when HEAD already has them.
+    restores: frozenset[str] = frozenset()
+    # Record the commit even when no file changes (`recover` adopting a file history missed).
+    allow_empty: bool = False
 
     def trailer_lines(self) -> list[str]:
         return ([t.line() for t in self.transitions] + [e.line() for e in self.evidence]
@@ -99,10 +104,20 @@ Builder = Callable[[Plan], Change]
 
 
 class Writer:
-    def __init__(self, workspace: Workspace, *, message: str | None = None) -> None:
+    def __init__(self, workspace: Workspace, *, message: str | None = None,
+                 load: Callable[[Source], Any] | None = None) -> None:
         self.ws = workspace
         self.repo = workspace.repo
         self.extra_message = message
+        # What a builder is given: the base's Plan, or (``load``) something else read from the
+        # base's source; `recover` repairs trees that do not load as a Plan.
+        self._load = load
+
+    def _plan(self, source: Source) -> Any:
+        if self._load is not None:
+            return self._load(source)
+        return Plan.load(source, cache=self.ws.document_cache if isinstance(source, TreeSource)
+                         else None)
 
     # The one entry point ----------------------------------------------------------------------
 
@@ -120,14 +135,19 @@ class Writer:
     def _commit(self, build: Builder) -> Outcome:
         for attempt in range(_CAS_ATTEMPTS):
             head = _Head.read(self.repo)
-            plan = Plan.load(TreeSource(self.repo, head.tree, label="HEAD"))
+            plan = self._plan(TreeSource(self.repo, head.tree, label="HEAD"))
             change = build(plan)
             message = self._message(change)
-            if not change.writes:
+            if not change.writes and not change.allow_empty:
                 return Outcome(change, Mode.COMMIT, message, noop=True)
             self._refuse_dirty(change, head.tree, staged_ok=False)
             tree_id, blobs = self._build_tree(head.tree, change.writes)
-            if head.tree is not None and tree_id == head.tree.id:
+            if head.tree is not None and tree_id == head.tree.id and not change.allow_empty:
+                if change.restores:  # HEAD has them already: bring back the files only
+                    restored = {path: change.writes[path] for path in change.restores}
+                    self._update_work_tree(restored, blobs)
+                    self._update_index(restored, blobs)
+                    return Outcome(change, Mode.COMMIT, message)
                 return Outcome(change, Mode.COMMIT, message, noop=True)
             commit_id = self._create_commit(tree_id, head.parents, message)
             if head.advance(self.repo, commit_id, f"flow: {change.subject}"):
@@ -141,7 +161,7 @@ class Writer:
     def _stage(self, build: Builder) -> Outcome:
         index = self.repo.index
         index.read(force=True)
-        plan = Plan.load(IndexSource(self.repo, index))
+        plan = self._plan(IndexSource(self.repo, index))
         change = build(plan)
         message = self._message(change)
         if not change.writes:
@@ -160,7 +180,7 @@ class Writer:
 
     def _dry_run(self, build: Builder) -> Outcome:
         head = _Head.read(self.repo)
-        plan = Plan.load(TreeSource(self.repo, head.tree, label="HEAD"))
+        plan = self._plan(TreeSource(self.repo, head.tree, label="HEAD"))
         change = build(plan)
         message = self._message(change)
         self._refuse_dirty(change, head.tree, staged_ok=False)
@@ -223,6 +243,8 @@ class Writer:
             except pygit2.GitError:
                 flags = fs.CONFLICTED
             shown = self.ws.rel(path)
+            if path in change.restores and not flags & ~(fs.WT_DELETED | fs.INDEX_DELETED):
+                continue  # deleted, and being restored: nothing of the user's is lost
             if flags & fs.CONFLICTED:
                 raise FlowError(f"{shown} has a merge conflict", hint="resolve it and commit first")
             if flags & fs.WT_NEW and not flags & staged:

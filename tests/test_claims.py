@@ -372,3 +372,21 @@ def test_a_record_of_a_done_that_was_reset_away_does_not_block(flow_repo: Repo) 
     other = worktree(flow_repo, "bob-branch")  # someone else is still refused
     other.git("reset", "-q", "--hard", base)
     other.refused("start", "fn-1.1", code=3, env=as_actor("bob"))
+
+
+def test_force_replaces_ones_own_record_but_not_someone_elses(flow_repo: Repo) -> None:
+    other = worktree(flow_repo, "bob-branch")
+    flow_repo.ok("start", "fn-1.1")
+    flow_repo.ok("done", "fn-1.1")
+    flow_repo.ok("start", "fn-1.1", "--force")  # a repair on the same branch
+    assert claim_fields(flow_repo, T1)["state"] == "held"
+    other.refused("start", "fn-1.1", "--force", code=3, env=as_actor("bob"))
+
+
+def test_a_reverted_start_does_not_block_starting_again(flow_repo: Repo) -> None:
+    flow_repo.ok("start", "fn-1.1")
+    flow_repo.git("revert", "--no-edit", "HEAD")
+    flow_repo.ok("start", "fn-1.1")
+    other = worktree(flow_repo, "bob-branch")
+    other.git("reset", "-q", "--hard", "HEAD~1")
+    other.refused("start", "fn-1.1", code=3, env=as_actor("bob"))

@@ -109,14 +109,15 @@ def test_status_at_head_3_equals_what_status_printed_three_transitions_ago(flow_
 READ_COMMANDS: list[list[str]] = [
     ["show", "fn-1.1"], ["task", "show", "fn-1.1"], ["epic", "show", "fn-1"], ["cat", "fn-1.1"],
     ["tasks"], ["list"], ["epics"], ["status"], ["ready"], ["next"], ["blocked"], ["graph"],
-    ["critical-path"], ["config", "get", "max_retries"],
+    ["critical-path"], ["config", "get", "max_retries"], ["log"], ["stats"],
 ]
 # Commands that do not read a plan, or read something other than a revision's tree.
 # The integrity commands (issue #4) read trees their own way (validate --rev/--staged, check
 # --base/--head, the hooks read the index git is writing) and are tested in test_validate.py,
 # test_check.py and test_hooks.py.
+# `recover` compares the work tree with history; its --rev is tested in tests/test_recover.py.
 NOT_PLAN_READERS = {"help", "completion", "demo", "validate", "check", "hook", "hooks", "merge-driver",
-                    "claims", "heartbeat"}  # claims and heartbeat read claim refs
+                    "recover", "claims", "heartbeat"}  # claims and heartbeat read claim refs
 
 
 def _commands(group: object, path: list[str]) -> list[tuple[list[str], object]]:

@@ -1,0 +1,1100 @@
+"""Replay: the state of every task and epic, rebuilt from commit messages alone (DESIGN §4).
+
+Walk the commits reachable from a revision, parents before children, and fold their
+``Flow-Transition`` trailers (docs/trailers.md) into a state per subject:
+
+* each transition ``id=`` counts once: a cherry-pick, a rebase or a squash that copies the line
+  does not count it again;
+* ``This reverts commit <sha>`` undoes what that commit did (its transitions, or, for a revert of
+  a revert, the undoing); the reverted transition is dropped and the subject falls back to the
+  target of its latest transition still standing;
+* both sides of a merge count.
+
+The order is canonical, so that a replay continued from a cached state gives exactly what a full
+replay gives: follow first parents from the revision to the root; each commit on that chain
+brings, in order, the commits it reaches that the chain before it did not (a merge's other side,
+depth-first, parents first), then itself.
+
+History is read with ``git log`` (one process, streamed), not pygit2: this module imports only the
+standard library, so a ``log`` after one new commit costs little more than interpreter start-up
+(bench/bench_replay.py). The cache (``<git-common-dir>/flow-cache/replay``) keeps the folded
+state keyed by the last commit processed; a later replay walks only the commits after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from git_flowctl import __version__
+from git_flowctl.errors import FlowError
+from git_flowctl.trailers import (
+    Evidence,
+    QuickEvidence,
+    QuickTransition,
+    Rename,
+    Revert,
+    SquashOrigin,
+    Trailers,
+    Transition,
+    format_pairs,
+    parse_canonical,
+    parse_message,
+    parse_pairs,
+)
+
+TYPE_CHECKING = False  # typing costs start-up time that the lean `log` path avoids
+if TYPE_CHECKING:
+    from typing import Any
+
+    # A message's flow lines: parsed objects, or plain values for canonical lines.
+    Parsed = Trailers | tuple[list[QuickTransition], list[QuickEvidence]]
+
+EVENT_TRANSITION = "transition"
+EVENT_REVERT = "revert"
+EVENT_RENAME = "rename"
+EVENT_ARCHIVE = "archive"
+NONE_STATE = "none"
+CACHE_DIR = "flow-cache"
+
+_FIELD = "\x1f"
+_LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%ai%x1f%B"
+_GIT_CONFIG = ("-c", "log.showSignature=false", "-c", "core.quotePath=false")
+
+Progress = Callable[[int, int], None]  # (commits read, commits expected)
+Lookup = Callable[[str], "tuple[str, str] | None"]  # commit name -> (full ID, message)
+
+
+# Reading git ----------------------------------------------------------------------------------
+
+
+class GitReader:
+    """Runs ``git`` in a work tree; knows the common directory (where the cache lives)."""
+
+    def __init__(self, root: str | os.PathLike[str], common_dir: str | os.PathLike[str]) -> None:
+        self.root = os.fspath(root)  # plain strings: pathlib costs start-up time (bench/)
+        self.common_dir = os.fspath(common_dir)
+
+    @classmethod
+    def discover(cls, cwd: str | os.PathLike[str] | None = None) -> GitReader:
+        result = _run_git(os.fspath(cwd or os.getcwd()), "rev-parse", "--show-toplevel",
+                          "--git-common-dir")
+        lines = result.stdout.decode("utf-8", "surrogateescape").splitlines()
+        if result.returncode != 0 or len(lines) < 2:
+            raise FlowError("not a git repository (or no work tree)",
+                            hint="run this inside a git work tree")
+        return cls(lines[0], os.path.realpath(os.path.join(lines[0], lines[1])))
+
+    @classmethod
+    def discover_with_chain(cls, rev: str, count: int,
+                            cwd: str | None = None) -> tuple[GitReader, list[str]]:
+        """Discover the repository and read REV's first ``count`` first-parent commits in one
+        ``git`` call (the lean ``log`` path). The chain is shorter at the root, and empty when
+        REV names no commit (the caller then asks again the slow way)."""
+        args = ["rev-parse", "--show-toplevel", "--git-common-dir", rev,
+                *(f"{rev}~{step}" for step in range(1, count))]
+        result = _run_git(cwd or os.getcwd(), *args)
+        lines = result.stdout.decode("utf-8", "surrogateescape").splitlines()
+        if len(lines) < 2 or not lines[0].startswith("/"):
+            raise FlowError("not a git repository (or no work tree)",
+                            hint="run this inside a git work tree")
+        chain = []
+        for line in lines[2:]:  # git stops at the first name it cannot resolve
+            if len(line) not in (40, 64) or not all(c in "0123456789abcdef" for c in line):
+                break
+            chain.append(line)
+        return cls(lines[0], os.path.realpath(os.path.join(lines[0], lines[1]))), chain
+
+    @classmethod
+    def locate(cls, cwd: str | None = None) -> GitReader | None:
+        """The work tree and common directory, found the way git finds them in the plain case
+        (a ``.git`` directory, or a ``.git`` file of a linked worktree, in this directory or
+        above), without running git; None whenever git could answer otherwise (``GIT_DIR`` and
+        friends set, anything unexpected), and the caller then asks git."""
+        if any(name in os.environ for name in (
+                "GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES",
+                "GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")):
+            return None
+        directory = os.path.realpath(cwd or os.getcwd())
+        while True:
+            dotgit = os.path.join(directory, ".git")
+            if os.path.isdir(dotgit):
+                if os.path.exists(os.path.join(dotgit, "commondir")) \
+                        or not os.path.isfile(os.path.join(dotgit, "HEAD")):
+                    return None
+                return cls(directory, dotgit)
+            if os.path.isfile(dotgit):
+                try:
+                    with open(dotgit, encoding="utf-8") as handle:
+                        pointer = handle.read().strip()
+                    if not pointer.startswith("gitdir: "):
+                        return None
+                    git_dir = os.path.realpath(os.path.join(directory, pointer[8:]))
+                    with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
+                        common = handle.read().strip()
+                except OSError:
+                    return None  # a submodule, or something else: let git say
+                return cls(directory, os.path.realpath(os.path.join(git_dir, common)))
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                return None
+            directory = parent
+
+    def first_parent_records(self, rev: str, count: int) -> tuple[list[str], dict[str, Record],
+                                                                   dict[str, Parsed]] | None:
+        """REV's last ``count`` first-parent commits, read in one ``git log``: the chain (newest
+        first), their records and parsed trailers; None when git cannot read REV."""
+        result = self.run("log", "-z", "--first-parent", f"-n{count}", "--encoding=UTF-8",
+                          f"--format={_LOG_FORMAT}", rev, "--")
+        if result.returncode != 0 or not result.stdout:
+            return None
+        chain: list[str] = []
+        records: dict[str, Record] = {}
+        parsed: dict[str, Parsed] = {}
+        for piece in result.stdout.decode("utf-8", "replace").split("\0"):
+            record = _record(piece, parsed, {})
+            if record is not None:
+                chain.append(record[0])
+                records[record[0]] = record
+        return chain, records, parsed
+
+    def run(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return _run_git(self.root, *args, input=input)
+
+    def popen(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(["git", *_GIT_CONFIG, *args], cwd=self.root, env=_git_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+
+    @property
+    def shallow(self) -> bool:
+        return os.path.exists(os.path.join(self.common_dir, "shallow"))
+
+    def first_parents(self, rev: str, count: int) -> list[str] | None:
+        """REV and up to ``count - 1`` first-parent ancestors; [] for an unborn HEAD; None when
+        REV names no commit."""
+        result = self.run("rev-list", "--first-parent", f"--max-count={count}",
+                          f"{rev}^{{commit}}", "--")
+        if result.returncode == 0:
+            return result.stdout.decode().split()
+        if rev == "HEAD" and self.run("rev-parse", "--verify", "-q", "HEAD").returncode != 0 \
+                and self.run("symbolic-ref", "-q", "HEAD").returncode == 0:
+            return []  # an unborn branch: no history yet
+        return None
+
+    def resolve(self, rev: str) -> str | None:
+        """The commit REV names (None for an unborn HEAD); an unknown REV is an error."""
+        chain = self.first_parents(rev, 1)
+        if chain is None:
+            raise unknown_revision(rev)
+        return chain[0] if chain else None
+
+    def shallow_marker(self) -> str:
+        """What the shallow boundary is (the replay of a shallow clone changes when it deepens)."""
+        try:
+            with open(os.path.join(self.common_dir, "shallow"), "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return ""
+        return f"{zlib.crc32(data):08x}:{len(data)}"
+
+    def message(self, rev: str) -> tuple[str, str] | None:
+        """(full commit ID, message) of a commit outside the walked history, if git has it."""
+        result = self.run("log", "-1", "--no-walk", "--encoding=UTF-8", "--format=%H%x1f%B",
+                          f"{rev}^{{commit}}", "--")
+        if result.returncode != 0 or not result.stdout:
+            return None
+        sha, _, message = result.stdout.decode("utf-8", "replace").partition(_FIELD)
+        return sha, message
+
+
+def unknown_revision(rev: str) -> FlowError:
+    return FlowError(f"unknown revision {rev!r}",
+                     hint="give a branch, tag or commit (`git log --oneline` lists them)")
+
+
+def _git_env() -> dict[str, str]:
+    return {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def _run_git(cwd: str, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(["git", *_GIT_CONFIG, *args], cwd=cwd, env=_git_env(), input=input,
+                              capture_output=True, check=False)
+    except OSError as exc:
+        raise FlowError(f"cannot run git: {exc.strerror}", hint="is git installed and on PATH?") from None
+
+
+# One commit as git log gives it: (sha, parents, author name, author email, Unix time, offset in
+# minutes, message); the message is kept only when it can matter (flow trailers or a revert line).
+Record = tuple[str, tuple[str, ...], str, str, str, str, str]
+
+
+def _offset_minutes(text: str) -> int:
+    if len(text) != 5 or text[0] not in "+-":
+        return 0
+    minutes = int(text[1:3]) * 60 + int(text[3:5])
+    return -minutes if text[0] == "-" else minutes
+
+
+def read_records(git: GitReader, head: str, exclude: str | None = None,
+                 progress: Progress | None = None,
+                 expected: int = 0) -> tuple[dict[str, Record], dict[str, Parsed]]:
+    """Every commit reachable from ``head`` and not from ``exclude``, keyed by ID, and the
+    parsed trailers of those that have any. git's output is parsed while git still writes it."""
+    args = ["log", "-z", "--encoding=UTF-8", f"--format={_LOG_FORMAT}", head]
+    if exclude:
+        args.append(f"^{exclude}")
+    args.append("--")
+    records: dict[str, Record] = {}
+    parsed: dict[str, Parsed] = {}
+    offsets: dict[str, str] = {}
+    process = git.popen(*args)
+    assert process.stdout is not None
+    pending = b""
+    chunks = _chunks(process.stdout.fileno(), threaded=exclude is None)
+    while True:
+        block = next(chunks, b"")
+        data = pending + block
+        cut = data.rfind(b"\0") if block else len(data)
+        if cut < 0:
+            pending = data
+            continue
+        text, pending = data[:cut].decode("utf-8", "replace"), data[cut + 1:]
+        for piece in text.split("\0"):
+            record = _record(piece, parsed, offsets)
+            if record is not None:
+                records[record[0]] = record
+        if progress is not None:
+            progress(len(records), expected)
+        if not block:
+            break
+    _, stderr = process.communicate()
+    if process.returncode != 0:
+        detail = stderr.decode(errors="replace").strip().splitlines()
+        raise FlowError(f"git log failed: {detail[-1] if detail else process.returncode}")
+    return records, parsed
+
+
+def _record(piece: str, parsed: dict[str, Parsed], offsets: dict[str, str]) -> Record | None:
+    """One commit of ``git log -z --format=_LOG_FORMAT``; its trailers go into ``parsed``."""
+    parts = piece.split(_FIELD, 6)
+    if len(parts) != 7:
+        return None
+    sha, parents, name, email, stamp, iso, message = parts
+    offset = offsets.get(iso[-5:])
+    if offset is None:
+        offset = offsets[iso[-5:]] = str(_offset_minutes(iso[-5:]))
+    if "reverts commit" in message or "flow-" in message.lower():
+        parsed[sha] = parse_canonical(message) or parse_message(message)
+    else:
+        message = ""
+    return (sha, tuple(parents.split()), name, email, stamp or "0", offset, message)
+
+
+def _chunks(fd: int, *, threaded: bool) -> Iterator[bytes]:
+    """git's output as it comes. For a long read, a thread drains the pipe so that git never
+    waits for the parser: on two cores, reading costs about what git alone costs."""
+    if not threaded:
+        while chunk := os.read(fd, 1 << 20):
+            yield chunk
+        return
+    import queue
+    import threading
+
+    blocks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+
+    def drain() -> None:
+        try:
+            while chunk := os.read(fd, 1 << 20):
+                blocks.put(chunk)
+        finally:
+            blocks.put(b"")
+
+    threading.Thread(target=drain, daemon=True).start()
+    while chunk := blocks.get():
+        yield chunk
+
+
+def canonical_order(head: str, records: dict[str, Record]) -> list[str]:
+    """The commits of ``records`` in replay order (see the module docstring).
+
+    Commits not in ``records`` (already replayed, or beyond a shallow boundary) are skipped.
+    """
+    chain: list[str] = []
+    commit: str | None = head
+    while commit is not None and commit in records:
+        chain.append(commit)
+        parents = records[commit][1]
+        commit = parents[0] if parents else None
+    chain.reverse()
+    placed: set[str] = set()
+    order: list[str] = []
+    for start in chain:
+        placed.add(start)
+        if len(records[start][1]) <= 1:
+            order.append(start)  # its parent, if any, is the chain commit before it
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(records[start][1]))]
+        while stack:
+            node, parents_left = stack[-1]
+            for parent in parents_left:
+                if parent in records and parent not in placed:
+                    placed.add(parent)
+                    stack.append((parent, iter(records[parent][1])))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+# The fold -------------------------------------------------------------------------------------
+
+# An event is stored as one string, its fields joined by newlines (no field can hold one: trailer
+# values and git idents are single lines), so a cached history of 20,000 events loads in a few
+# milliseconds; ``Event`` is the readable view, made only for the events a command shows.
+_SEP = "\n"
+(_E_KIND, _E_SUBJECT, _E_FROM, _E_TO, _E_ACTION, _E_BY, _E_ID, _E_FORCE, _E_EXTRA, _E_EVIDENCE,
+ _E_COMMIT, _E_NAME, _E_EMAIL, _E_TIME, _E_OFFSET, _E_ORIGIN, _E_UNDOES, _E_REVERTED_BY,
+ _E_BEFORE, _E_AFTER) = range(20)
+
+
+@dataclass
+class Event:
+    """One entry of a subject's history: a transition, or the undoing (or redoing) of one."""
+
+    index: int
+    kind: str  # "transition" | "revert"
+    subject: str
+    source: str | None  # as the trailer says (None: created)
+    target: str
+    action: str
+    by: str
+    transition_id: str
+    force: bool
+    extra: dict[str, str]
+    evidence: dict[str, str]
+    commit: str
+    author_name: str
+    author_email: str
+    timestamp: int
+    offset_minutes: int
+    squashed_from: str | None  # the squashed commit whose message held the line
+    undoes: str | None  # for a revert: the transition id it undoes (or redoes)
+    reverted_by: str | None  # for a transition: the commit that undid it, while it stands undone
+    state_before: str | None  # the replayed state before and after this event
+    state_after: str | None
+
+    @property
+    def iso_time(self) -> str:
+        """The author time in UTC: ``2026-01-05T10:00:00Z``."""
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.timestamp))
+
+    @property
+    def is_epic(self) -> bool:
+        return "." not in self.subject  # task IDs are <epic-id>.<n>; epic IDs hold no dot
+
+    @property
+    def counts(self) -> bool:
+        """A transition that stands (not reverted)."""
+        return self.kind == EVENT_TRANSITION and self.reverted_by is None
+
+    def as_json(self) -> dict[str, Any]:
+        """The shape `log --json` prints (docs/history.md)."""
+        return {
+            "id": self.subject,
+            "type": "epic" if self.is_epic else "task",
+            "event": self.kind,
+            "from": self.source,
+            "to": self.target,
+            "action": self.action,
+            "by": self.by,
+            "commit": self.commit,
+            "author": f"{self.author_name} <{self.author_email}>",
+            "time": self.iso_time,
+            "timestamp": self.timestamp,
+            "transition_id": self.transition_id,
+            "force": self.force,
+            "evidence": self.evidence,
+            "extra": self.extra,
+            "squashed_from": self.squashed_from,
+            "undoes": self.undoes,
+            "reverted_by": self.reverted_by,
+        }
+
+
+def _decode_event(index: int, text: str) -> Event:
+    f = text.split(_SEP)
+    return Event(index, f[_E_KIND], f[_E_SUBJECT], f[_E_FROM] or None, f[_E_TO], f[_E_ACTION],
+                 f[_E_BY], f[_E_ID], f[_E_FORCE] == "1", parse_pairs(f[_E_EXTRA]) or {},
+                 parse_pairs(f[_E_EVIDENCE]) or {}, f[_E_COMMIT], f[_E_NAME], f[_E_EMAIL],
+                 int(f[_E_TIME]), int(f[_E_OFFSET]), f[_E_ORIGIN] or None, f[_E_UNDOES] or None,
+                 f[_E_REVERTED_BY] or None, f[_E_BEFORE] or None, f[_E_AFTER] or None)
+
+
+@dataclass
+class Finding:
+    """Something in history the replay could not use: a malformed line, an unknown revert."""
+
+    commit: str
+    kind: str  # "malformed" | "unknown_revert"
+    message: str
+    line: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"commit": self.commit, "kind": self.kind, "message": self.message, "line": self.line}
+
+
+# Who made a step and when: (commit, name, email, time, offset, squashed commit or "").
+_Author = tuple[str, str, str, str, str, str]
+
+
+def _squashed_author(author: _Author, origin: SquashOrigin) -> _Author:
+    """A squashed commit's step: its own author and date, from the header git wrote."""
+    commit, name, email, stamp, offset, _ = author
+    if origin.author:
+        name, _, rest = origin.author.partition(" <")
+        email = rest.rstrip(">") or email
+    if origin.timestamp is not None:
+        stamp, offset = str(origin.timestamp), str(origin.offset_minutes or 0)
+    return (commit, name, email, stamp, offset, origin.commit)
+
+
+class _Fold:
+    """The replay state.
+
+    What a cached fold holds is shaped so that loading it and continuing by one commit touches
+    little: events stay strings until shown, the per-subject index lists are strings decoded one
+    subject at a time, the transition IDs counted are one string searched with ``in``, and the
+    two big maps (ID -> event, commit -> effect) are decoded only when a revert needs them.
+    """
+
+    def __init__(self, events: list[str] | None = None, states: dict[str, str] | None = None,
+                 applied_ids: str = "\n", applied_blob: bytes = b"",
+                 standing: dict[str, str] | None = None, by_subject: dict[str, str] | None = None,
+                 effects_blob: bytes = b"",
+                 findings: list[tuple[str, str, str, int | None]] | None = None,
+                 commits: int = 0, renamed: dict[str, str] | None = None,
+                 archived: dict[str, str] | None = None) -> None:
+        self.events: list[str] = events if events is not None else []
+        self.renamed = renamed if renamed is not None else {}  # old ID -> new ID (renumber)
+        self.archived = archived if archived is not None else {}  # ID -> commit that archived it
+        self.states: dict[str, str] = states if states is not None else {}  # "none": gone
+        self.findings = findings if findings is not None else []
+        self.commits = commits
+        self._applied_ids = applied_ids  # "\n<id>\n<id>\n" of the cached part
+        self._applied_blob = applied_blob
+        self._applied: dict[str, int] | None = None if applied_blob else {}
+        self._applied_new: dict[str, int] = {}
+        self._standing_text = standing if standing is not None else {}
+        self._standing: dict[str, list[int]] = {}
+        self._by_subject_text = by_subject if by_subject is not None else {}
+        self._by_subject: dict[str, list[int]] = {}
+        self._effects_blob = effects_blob
+        self._effects: dict[str, str] | None = None if effects_blob else {}
+
+    def dump(self) -> tuple[Any, ...]:
+        applied = self.applied_map()
+        ids_text = "\n" + "".join(f"{key}\n" for key in applied) if applied else "\n"
+        return (self.events, self.states, ids_text, marshal.dumps(applied),
+                {**self._standing_text, **{k: _ints_text(v) for k, v in self._standing.items()}},
+                {**self._by_subject_text, **{k: _ints_text(v) for k, v in self._by_subject.items()}},
+                marshal.dumps(self.effects_map()), self.findings, self.commits, self.renamed,
+                self.archived)
+
+    @classmethod
+    def load(cls, data: tuple[Any, ...]) -> _Fold:
+        events, states, ids_text, applied_blob, standing, by_subject, effects_blob, findings, \
+            commits, renamed, archived = data
+        shapes = ((events, list), (states, dict), (ids_text, str), (applied_blob, bytes),
+                  (standing, dict), (by_subject, dict), (effects_blob, bytes), (findings, list),
+                  (commits, int), (renamed, dict), (archived, dict))
+        if not all(isinstance(value, kind) for value, kind in shapes) \
+                or not all(isinstance(event, str) for event in events[-1:]):
+            raise ValueError("not a replay state")
+        return cls(events, states, ids_text, applied_blob, standing, by_subject, effects_blob,
+                   findings, commits, renamed, archived)
+
+    # The lazily decoded parts -----------------------------------------------------------------
+
+    def applied_map(self) -> dict[str, int]:
+        if self._applied is None:
+            decoded = marshal.loads(self._applied_blob)
+            if not isinstance(decoded, dict):
+                raise ValueError("not a replay state")
+            self._applied = decoded
+        if self._applied_new:
+            self._applied.update(self._applied_new)
+            self._applied_new = {}
+        return self._applied
+
+    def _is_applied(self, transition_id: str) -> bool:
+        if transition_id in self._applied_new:
+            return True
+        if self._applied is not None:
+            return transition_id in self._applied
+        return f"\n{transition_id}\n" in self._applied_ids
+
+    def effects_map(self) -> dict[str, str]:
+        if self._effects is None:
+            decoded = marshal.loads(self._effects_blob)
+            if not isinstance(decoded, dict):
+                raise ValueError("not a replay state")
+            self._effects = decoded
+        return self._effects
+
+    def standing_of(self, subject: str, *, create: bool = False) -> list[int]:
+        found = self._standing.get(subject)
+        if found is None:
+            found = _ints(self._standing_text.get(subject, ""))
+            if found or create:
+                self._standing[subject] = found
+        return found
+
+    def events_of(self, subject: str, *, create: bool = False) -> list[int]:
+        found = self._by_subject.get(subject)
+        if found is None:
+            found = _ints(self._by_subject_text.get(subject, ""))
+            if found or create:
+                self._by_subject[subject] = found
+        return found
+
+    def subjects(self) -> list[str]:
+        return list({**self._by_subject_text, **self._by_subject})
+
+    def state(self, subject: str) -> str | None:
+        state = self.states.get(subject)
+        return None if state is None or state == NONE_STATE else state
+
+    def add_commit(self, record: Record, parsed: Parsed | None, lookup: Lookup) -> None:
+        self.commits += 1
+        if parsed is None:
+            return
+        if isinstance(parsed, tuple):
+            self._add_canonical(record, *parsed)
+            return
+        sha = record[0]
+        for bad in parsed.malformed:
+            self.findings.append((sha, "malformed", f"{bad.reason}: {bad.text}", bad.line_number))
+        if not parsed.steps:
+            return
+        evidence = _evidence_for(parsed.transitions, parsed.evidence) if parsed.evidence else {}
+        author: _Author = (sha, record[2], record[3], record[4], record[5], "")
+        effect: list[str] = []
+        squashed: dict[str, list[str]] = {}  # what each squashed commit did (for their reverts)
+        for step in parsed.steps:
+            step_author = author if step.origin is None else _squashed_author(author, step.origin)
+            if isinstance(step, Transition):
+                done = [f"+{step.id}"] if self._apply(step, evidence.get(id(step)), step_author) else []
+            elif isinstance(step, Revert):
+                done = self._revert(step, squashed, lookup, step_author)
+            elif isinstance(step, Rename):
+                self._rename(step.old, step.new, step_author)
+                done = []
+            else:
+                self._archive(step.subject, step_author)
+                done = []
+            effect.extend(done)
+            if step.origin is not None:
+                squashed.setdefault(step.origin.commit, []).extend(done)
+        if effect:
+            self.effects_map()[sha] = _SEP.join(effect)
+
+    def _add_canonical(self, record: Record, transitions: list[QuickTransition],
+                       evidence: list[QuickEvidence]) -> None:
+        """``add_commit`` for a message of canonical lines only (``trailers.parse_canonical``):
+        the same fold without building objects, for long histories (bench/bench_replay.py)."""
+        sha, _, name, email, stamp, offset, _ = record
+        attached = _quick_evidence(transitions, evidence) if evidence else {}
+        done = []
+        events, states, applied = self.events, self.states, self._applied_new
+        for position, (subject, source, target, action, by, ulid, force, _) in enumerate(transitions):
+            if ulid in applied or self._is_applied(ulid):
+                continue
+            index = len(events)
+            events.append(_SEP.join((
+                EVENT_TRANSITION, subject, source, target, action, by, ulid, force, "",
+                attached.get(position, ""), sha, name, email, stamp, offset, "", "", "",
+                states.get(subject, ""), target)))
+            indices = self._by_subject.get(subject)
+            (indices if indices is not None else self.events_of(subject, create=True)).append(index)
+            indices = self._standing.get(subject)
+            (indices if indices is not None else self.standing_of(subject, create=True)).append(index)
+            applied[ulid] = index
+            states[subject] = target
+            done.append(f"+{ulid}")
+        if done:
+            self.effects_map()[sha] = _SEP.join(done)
+
+    def _event(self, fields: list[str], subject: str) -> int:
+        index = len(self.events)
+        self.events.append(_SEP.join(fields))
+        self.events_of(subject, create=True).append(index)
+        return index
+
+    def _apply(self, step: Transition, evidence: str | None, author: _Author) -> bool:
+        if self._is_applied(step.id):
+            return False  # a copy (cherry-pick, rebase, squash) of a transition already counted
+        subject = step.subject
+        before = self.states.get(subject, "")
+        index = self._event([
+            EVENT_TRANSITION, subject, step.source or "", step.target, step.action, step.by,
+            step.id, "1" if step.force else "", format_pairs(dict(step.extra)) if step.extra else "",
+            evidence or "", *author, "", "", before, step.target,
+        ], subject)
+        self._applied_new[step.id] = index
+        self.standing_of(subject, create=True).append(index)
+        self.states[subject] = step.target
+        return True
+
+    def current_id(self, subject: str) -> str:
+        """The ID a subject has now, following renames (``renumber``)."""
+        for _ in range(64):
+            renamed = self.renamed.get(subject)
+            if renamed is None or renamed == subject:
+                break
+            subject = renamed
+        return subject
+
+    def _rename(self, old: str, new: str, author: _Author) -> None:
+        """``Flow-Rename: <old> <new>``: the subject goes on under its new ID."""
+        if old == new:
+            return
+        state = self.states.get(old, "")
+        self.renamed[old] = new
+        self.states[new] = state or self.states.get(new, "")
+        if state:
+            self.states[old] = NONE_STATE
+        standing = self.standing_of(old, create=True)
+        self._standing[new] = [*standing, *self.standing_of(new)]
+        self._standing[old] = []
+        merged = sorted({*self.events_of(old), *self.events_of(new)})
+        self._by_subject[new] = merged
+        self._event([EVENT_RENAME, new, state, state or NONE_STATE, "renumber", author[2], "",
+                     "", format_pairs({"renamed_from": old}), "", *author, "", "", state, state],
+                    new)
+
+    def _archive(self, subject: str, author: _Author) -> None:
+        """``Flow-Archive: <id>``: moved under .flow/archive/, its state unchanged."""
+        subject = self.current_id(subject)
+        self.archived[subject] = author[0]
+        state = self.states.get(subject, "")
+        self._event([EVENT_ARCHIVE, subject, state, state or NONE_STATE, "archive", author[2],
+                     "", "", "", "", *author, "", "", state, state], subject)
+
+    def _revert(self, step: Revert, squashed: dict[str, list[str]], lookup: Lookup,
+                author: _Author) -> list[str]:
+        target: list[str] | None = None
+        for origin_commit, origin_effect in squashed.items():
+            if origin_commit.startswith(step.commit):
+                target = origin_effect
+        if target is None:
+            target = self._effect_of(step.commit, lookup, depth=0)
+        if target is None:
+            self.findings.append((author[0], "unknown_revert",
+                                  f"reverts commit {step.commit}, which is neither in this history "
+                                  "nor in the object database", step.line_number))
+            return []
+        done = []
+        for item in reversed(target):
+            undo = ("-" if item[0] == "+" else "+") + item[1:]
+            if self._toggle(undo, author):
+                done.append(undo)
+        return done
+
+    def _toggle(self, signed_id: str, author: _Author) -> bool:
+        """Undo (``-id``) or redo (``+id``) a counted transition; False when nothing changes."""
+        transition_id = signed_id[1:]
+        if not self._is_applied(transition_id):
+            return False
+        index = self.applied_map()[transition_id]
+        fields = self.events[index].split(_SEP)
+        subject = self.current_id(fields[_E_SUBJECT])
+        standing = self.standing_of(subject, create=True)
+        redo = signed_id[0] == "+"
+        if (index in standing) == redo:
+            return False
+        before = self.states.get(subject, "")
+        if redo:
+            standing.append(index)
+        else:
+            standing.remove(index)
+        after = self.events[standing[-1]].split(_SEP)[_E_TO] if standing else NONE_STATE
+        self.states[subject] = after
+        fields[_E_REVERTED_BY] = "" if redo else author[0]
+        self.events[index] = _SEP.join(fields)
+        self._event([EVENT_REVERT, subject, before, after, "revert", author[2], transition_id,
+                     "", "", "", *author, transition_id, "", before, after], subject)
+        return True
+
+    def _effect_of(self, commit: str, lookup: Lookup, depth: int) -> list[str] | None:
+        """What ``commit`` did, as ``+id``/``-id`` in order (what a revert of it undoes)."""
+        effects = self.effects_map()
+        found = effects.get(commit)
+        if found is not None:
+            return found.split(_SEP)
+        outside = lookup(commit) if depth <= 8 else None
+        if outside is None:
+            return None
+        full, message = outside
+        if full in effects:
+            return effects[full].split(_SEP)
+        parsed = parse_message(message)
+        effect: list[str] = []
+        for step in parsed.steps:
+            if isinstance(step, Transition):
+                effect.append(f"+{step.id}")
+            elif isinstance(step, Revert):
+                inner = self._effect_of(step.commit, lookup, depth + 1) or []
+                effect.extend(("-" if item[0] == "+" else "+") + item[1:] for item in reversed(inner))
+        return effect
+
+
+def _ints(text: str) -> list[int]:
+    return [int(item) for item in text.split(",")] if text else []
+
+
+def _ints_text(values: list[int]) -> str:
+    return ",".join(map(str, values))
+
+
+def _quick_evidence(transitions: list[QuickTransition],
+                    evidence: list[QuickEvidence]) -> dict[int, str]:
+    """``_evidence_for`` for canonical lines: transition position -> its evidence pairs."""
+    attached: dict[int, dict[str, str]] = {}
+    for subject, pairs, line in evidence:
+        same = [i for i, t in enumerate(transitions) if t[0] == subject]
+        if not same:
+            continue
+        above = [i for i in same if transitions[i][7] <= line]
+        owner = above[-1] if above else same[0]
+        fields = attached.setdefault(owner, {})
+        for pair in pairs.split(" "):
+            if pair:
+                key, _, value = pair.partition("=")
+                fields[key] = value
+    return {key: format_pairs(value) for key, value in attached.items()}
+
+
+def _evidence_for(transitions: list[Transition], evidence: Iterable[Evidence]) -> dict[int, str]:
+    """Each Flow-Evidence line belongs to a transition of its subject from the same (squashed)
+    message: the last one above it, else the first one below it."""
+    if len(transitions) == 1:  # the common case: one transition and its evidence
+        owner = transitions[0]
+        fields: dict[str, str] = {}
+        for item in evidence:
+            if item.subject == owner.subject and item.origin == owner.origin:
+                fields.update(item.fields)
+        return {id(owner): format_pairs(fields)} if fields else {}
+    attached: dict[int, dict[str, str]] = {}
+    for item in evidence:
+        same = [t for t in transitions if t.subject == item.subject and t.origin == item.origin]
+        if not same:
+            continue
+        above = [t for t in same if t.line_number <= item.line_number]
+        owner = above[-1] if above else same[0]
+        attached.setdefault(id(owner), {}).update(dict(item.fields))
+    return {key: format_pairs(value) for key, value in attached.items()}
+
+
+# The result -------------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """The replayed history of one revision."""
+
+    head: str | None
+    shallow: bool
+    walked: int  # commits read from git for this answer (the rest came from the cache)
+    cached_from: str | None  # the cached commit the replay continued from
+    _fold: _Fold
+
+    @property
+    def commits(self) -> int:
+        """Commits replayed in all (from the root, or from the shallow boundary)."""
+        return self._fold.commits
+
+    def state(self, subject: str) -> str | None:
+        """The replayed state, or None when history does not know the subject (or it is gone)."""
+        return self._fold.state(subject)
+
+    def states(self) -> dict[str, str]:
+        return {subject: state for subject, state in self._fold.states.items()
+                if state != NONE_STATE}
+
+    def subjects(self) -> list[str]:
+        return self._fold.subjects()
+
+    def current_id(self, subject: str) -> str:
+        """The ID a subject has now (``renumber`` renames are followed)."""
+        return self._fold.current_id(subject)
+
+    def renamed(self, subject: str) -> bool:
+        return subject in self._fold.renamed
+
+    def archived(self, subject: str) -> bool:
+        """Moved under .flow/archive/ (``epic archive``)."""
+        return subject in self._fold.archived
+
+    def event(self, index: int) -> Event:
+        return _decode_event(index, self._fold.events[index])
+
+    def events(self, subjects: Iterable[str] | None = None) -> list[Event]:
+        """Events in replay order (parents before children), of some subjects or all."""
+        if subjects is None:
+            return [_decode_event(i, text) for i, text in enumerate(self._fold.events)]
+        indices = sorted({i for s in subjects for i in self._fold.events_of(s)})
+        return [self.event(i) for i in indices]
+
+    def standing(self, subject: str) -> list[Event]:
+        """The transitions of a subject that stand (not reverted), in the order they count."""
+        return [self.event(i) for i in self._fold.standing_of(subject)]
+
+    def transition_ids(self, commit: str) -> list[str]:
+        """The transitions a commit made count (``+id``) or undid (``-id``)."""
+        found = self._fold.effects_map().get(commit)
+        return found.split(_SEP) if found else []
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [Finding(*item) for item in self._fold.findings]
+
+
+def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
+           progress: Progress | None = None, chain: list[str] | None = None,
+           chain_records: tuple[dict[str, Record], dict[str, Parsed]] | None = None) -> History:
+    """The history of ``rev``: continued from the nearest cached state on its first-parent
+    chain when there is one, else replayed from the root; the result is cached. ``chain``: the
+    start of REV's first-parent chain when the caller already has it, and ``chain_records``
+    those commits read already (``GitReader.first_parent_records``)."""
+    store = ReplayCache(git.common_dir, git.shallow_marker()) if use_cache else None
+    hit = store.find(git, rev, chain or None) if store is not None else None
+    if hit is None:
+        head = git.resolve(rev)
+        if head is None:
+            return History(None, git.shallow, 0, None, _Fold())
+    elif isinstance(hit, str):
+        head = hit  # nothing cached on its chain
+        hit = None
+    else:
+        head = hit.head
+        if hit.commit == head:
+            return History(head, git.shallow, 0, hit.commit, hit.fold)
+    assert head is not None
+    expected = 0
+    if progress is not None and hit is None:
+        counted = git.run("rev-list", "--count", head, "--")
+        expected = int(counted.stdout.strip() or 0) if counted.returncode == 0 else 0
+    known = _new_on_chain(hit.commit, chain, chain_records) if hit and chain else None
+    records, parsed = known or read_records(git, head, hit.commit if hit else None, progress,
+                                            expected)
+    lookup = message_lookup(git, records)
+    order = canonical_order(head, records)
+    fold = hit.fold if hit else _Fold()
+    for sha in order:
+        fold.add_commit(records[sha], parsed.get(sha), lookup)
+    if store is not None:
+        if hit is None:
+            store.save_full(head, fold)
+        else:
+            store.save_after(head, hit.base, [*hit.pending, *(records[sha] for sha in order)], fold)
+    return History(head, git.shallow, len(records), hit.commit if hit else None, fold)
+
+
+def _new_on_chain(cached: str, chain: list[str],
+                  chain_records: tuple[dict[str, Record], dict[str, Parsed]] | None,
+                  ) -> tuple[dict[str, Record], dict[str, Parsed]] | None:
+    """The commits after ``cached`` when they are all on the chain already read: no merge
+    among them (a merge brings commits of its other side, which only ``git log`` finds)."""
+    if chain_records is None or cached not in chain:
+        return None
+    records, parsed = chain_records
+    newer = chain[:chain.index(cached)]
+    if not all(sha in records and len(records[sha][1]) == 1 for sha in newer):
+        return None
+    return ({sha: records[sha] for sha in newer},
+            {sha: parsed[sha] for sha in newer if sha in parsed})
+
+
+def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
+    """Find a reverted commit's message: among the commits just read, else ask git."""
+    seen: dict[str, tuple[str, str] | None] = {}
+
+    def lookup(rev: str) -> tuple[str, str] | None:
+        record = records.get(rev)
+        if record is None and len(rev) < 40:
+            matches = [sha for sha in records if sha.startswith(rev)]
+            record = records[matches[0]] if len(matches) == 1 else None
+        if record is not None:
+            return record[0], record[6]
+        if rev not in seen:
+            seen[rev] = git.message(rev)
+        return seen[rev]
+
+    return lookup
+
+
+# The cache --------------------------------------------------------------------------------------
+
+_CACHE_FORMAT = 5  # bump whenever what the cache holds changes shape or meaning
+_MAGIC = b"FLOWRPL1"
+_DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
+_KEEP_FILES = 16
+_CHAIN_FIRST = 32  # how far down the first-parent chain a cached state is looked for first,
+_CHAIN = 1000  # and then
+
+
+@dataclass
+class _Hit:
+    head: str  # the commit asked for
+    commit: str  # the cached commit found on its first-parent chain
+    fold: _Fold  # the state at that commit
+    base: str  # the full snapshot it rests on (itself, or a delta's base)
+    pending: list[Record]  # the commits a delta adds to its base
+
+
+class ReplayCache:
+    """Replayed states under ``<git-common-dir>/flow-cache/replay/``, keyed by commit.
+
+    ``<sha>.full`` holds the whole fold at that commit; ``<sha>.delta`` names a full snapshot on
+    its first-parent chain and the commits after it (few), so one new commit costs a small write.
+    Files are written under a temporary name and renamed (atomic for concurrent readers); a file
+    that is unreadable, from another format or Python version, or fails its checksum is ignored
+    and replaced. Nothing here changes an answer, only how fast it comes.
+    """
+
+    def __init__(self, common_dir: str, shallow_marker: str) -> None:
+        self.directory = os.path.join(common_dir, CACHE_DIR, "replay")
+        self.marker = (_CACHE_FORMAT, __version__, marshal.version, tuple(sys.version_info[:2]),
+                       shallow_marker)
+
+    def _names(self) -> set[str]:
+        try:
+            return set(os.listdir(self.directory))
+        except OSError:
+            return set()
+
+    def find(self, git: GitReader, rev: str, known: list[str] | None = None) -> _Hit | str | None:
+        """The nearest cached state on the first-parent chain of REV; else REV's commit ID
+        (a str), or None for an unborn HEAD. An unknown REV is an error. ``known``: the start
+        of the chain, when the caller has it."""
+        names = self._names()
+        chain = known
+        if not chain:
+            chain = git.first_parents(rev, _CHAIN_FIRST if names else 1)
+            if chain is None:
+                raise unknown_revision(rev)
+            if not chain:
+                return None
+        if not names:
+            return chain[0]
+        hit = self._nearest(git, chain[0], chain, names)
+        if hit is None and len(chain) >= _CHAIN_FIRST:  # the chain goes on: look further down
+            longer = git.first_parents(rev, _CHAIN) or []
+            hit = self._nearest(git, chain[0], longer[len(chain):], names)
+        return hit or chain[0]
+
+    def _nearest(self, git: GitReader, head: str, chain: list[str], names: set[str]) -> _Hit | None:
+        for sha in chain:
+            for kind in ("full", "delta"):
+                if f"{sha}.{kind}" in names:
+                    hit = self._load(git, head, sha, kind)
+                    if hit is not None:
+                        return hit
+        return None
+
+    def _load(self, git: GitReader, head: str, sha: str, kind: str) -> _Hit | None:
+        data = self._read(f"{sha}.{kind}")
+        if data is None:
+            return None
+        try:
+            if kind == "full":
+                return _Hit(head, sha, _Fold.load(data), sha, [])
+            base, raw_records = data
+            full = self._read(f"{base}.full")
+            if full is None:
+                return None
+            fold = _Fold.load(full)
+            records: list[Record] = [(r[0], tuple(r[1]), r[2], r[3], r[4], r[5], r[6])
+                                     for r in raw_records]
+            lookup = message_lookup(git, {record[0]: record for record in records})
+            for record in records:
+                message = record[6]
+                fold.add_commit(record, (parse_canonical(message) or parse_message(message))
+                                if message else None, lookup)
+            return _Hit(head, sha, fold, base, records)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return None
+
+    def _read(self, name: str) -> Any:
+        try:
+            with open(os.path.join(self.directory, name), "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            return None
+        if len(raw) < 12 or raw[:8] != _MAGIC:
+            return None
+        payload = raw[12:]
+        if int.from_bytes(raw[8:12], "big") != zlib.adler32(payload):
+            return None
+        try:
+            marker, data = marshal.loads(payload)
+        except (ValueError, EOFError, TypeError):
+            return None
+        if tuple(marker) != self.marker:
+            return None
+        return data
+
+    def save_full(self, head: str, fold: _Fold) -> None:
+        self._write(f"{head}.full", fold.dump())
+
+    def save_after(self, head: str, base: str, records: list[Record], fold: _Fold) -> None:
+        if len(records) > _DELTA_MAX:
+            self.save_full(head, fold)
+        else:
+            self._write(f"{head}.delta", (base, records))
+
+    def _write(self, name: str, data: Any) -> None:
+        payload = marshal.dumps((self.marker, data))
+        blob = _MAGIC + zlib.adler32(payload).to_bytes(4, "big") + payload
+        temp = os.path.join(self.directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            with open(temp, "wb") as handle:
+                handle.write(blob)
+            os.replace(temp, os.path.join(self.directory, name))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            return  # a cache that cannot be written only costs speed
+        self._prune()
+
+    def _prune(self) -> None:
+        entries = []
+        for name in self._names():
+            if name.startswith(".tmp-"):
+                continue
+            with contextlib.suppress(OSError):
+                entries.append((os.stat(os.path.join(self.directory, name)).st_mtime_ns, name))
+        if len(entries) <= _KEEP_FILES:
+            return
+        entries.sort(reverse=True)
+        keep = {name for _, name in entries[:_KEEP_FILES]}
+        for name in list(keep):  # a delta needs its full snapshot
+            if name.endswith(".delta"):
+                data = self._read(name)
+                if isinstance(data, tuple) and data:
+                    keep.add(f"{data[0]}.full")
+        for _, name in entries:
+            if name not in keep:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.directory, name))
