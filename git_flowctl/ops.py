@@ -250,6 +250,30 @@ def release(plan: Plan, ref: str, ctx: Context) -> Change:
     return _simple(plan, ref, "release", states.TODO, ctx, assignee=None)
 
 
+def reclaim(plan: Plan, ref: str, ctx: Context) -> Change:
+    """Take over a task whose claim the actor has just reclaimed (issue #7).
+
+    A startable task is started. A task already in progress on this branch under the old holder
+    stays in progress and gets the new assignee: the status does not change, so the commit
+    carries no Flow-Transition trailer.
+    """
+    task = plan.task(ref)
+    if task.status in states.STARTABLE:
+        return start(plan, ref, ctx)
+    if task.status != states.IN_PROGRESS:
+        raise FlowError(f"cannot reclaim {task.id}: it is {task.status} on this branch",
+                        hint="only a task that is in progress, todo or up_for_retry is reclaimed",
+                        id=task.id, status=task.status)
+    previous = task.assignee
+    result = _result(task, task.status, f"{task.id}: reclaimed from {previous or 'nobody'}",
+                     assignee=ctx.actor, reclaimed_from=previous)
+    if previous == ctx.actor:
+        return Change(f"flow: reclaim {task.id}", {}, result=result)
+    task.set("assignee", ctx.actor)
+    return Change(f"flow: reclaim {task.id} {_quoted_title(task.title)} from {previous or 'nobody'}",
+                  {task.path: task.render()}, result=result)
+
+
 def reopen(plan: Plan, ref: str, ctx: Context, *, cascade: bool = False) -> Change:
     task = plan.task(ref)
     states.check_action(task.id, task.status, "reopen", force=ctx.force)

@@ -477,3 +477,33 @@ def compose_message(subject: str, body: str | None, trailer_lines: Iterable[str]
     if lines:
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+# Claims (issue #7, docs/claims.md) --------------------------------------------------------------
+#
+#     Flow-Claim: <task-id> state=held holder=<actor> since=<time> until=<time> branch=<ref> ...
+#
+# The one line of a claim commit (the object a ``refs/flow/claims/<task-id>`` ref points at). It
+# never appears in a branch's history, so ``parse_message`` does not look for it.
+
+CLAIM_KEY = "Flow-Claim"
+_CLAIM_LINE = re.compile(r"^[ \t]*Flow-Claim[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE)
+
+
+def format_claim(subject: str, pairs: Mapping[str, str]) -> str:
+    return f"{CLAIM_KEY}: {subject} {format_pairs(pairs)}"
+
+
+def parse_claim(message: str) -> tuple[str, dict[str, str]] | None:
+    """The subject and fields of the first well-formed ``Flow-Claim`` line, else None."""
+    for raw in message.splitlines():
+        match = _CLAIM_LINE.match(raw)
+        if match is None:
+            continue
+        parts = match.group("value").split(None, 1)
+        if not parts or not _SUBJECT.match(parts[0]):
+            continue
+        pairs = parse_pairs(parts[1]) if len(parts) == 2 else {}
+        if pairs is not None:
+            return parts[0], pairs
+    return None

@@ -13,8 +13,9 @@ from plans import put_in_state, tid
 
 from git_flowctl import manpage
 
-MUTATING = [entry.name for entry in manpage.walk()
-            if any("--dry-run" in getattr(param, "opts", []) for param in entry.command.params)]
+# `run --dry-run` prints the waves it would run, not a commit (tests/test_run.py covers it).
+MUTATING = [entry.name for entry in manpage.walk() if entry.name != "run"
+            and any("--dry-run" in getattr(param, "opts", []) for param in entry.command.params)]
 
 # A valid invocation of each mutating command against the plan built by `template` below.
 SAMPLES: dict[str, list[str]] = {
@@ -42,6 +43,7 @@ SAMPLES: dict[str, list[str]] = {
     "skip": ["skip", "fn-1.3", "--reason", "not needed"],
     "reopen": ["reopen", "fn-1.1", "--cascade"],
     "release": ["release", "fn-1.2"],
+    "reclaim": ["reclaim", "fn-1.7"],  # claimed by the same actor on the branch `side`
     "renumber": ["renumber", "fn-3"],
     "import flowctl": ["import", "flowctl", str(FIXTURES / "flowctl-legacy"),
                        "--state-dir", str(FIXTURES / "no-such-state-dir")],
@@ -71,6 +73,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     put_in_state(repo, "fn-2.1", "done")
     repo.ok("epic", "close", "fn-2")
     repo.ok("epic", "create", "--title", "Launch", "--deps", "fn-2")
+    repo.git("checkout", "-q", "-b", "side")  # a claim on fn-1.7, up_for_retry on main
+    repo.ok("start", "fn-1.7")
+    repo.git("checkout", "-q", "main")
     assert repo.status() == ""
     return repo.path
 

@@ -118,7 +118,7 @@ READ_COMMANDS: list[list[str]] = [
 # test_check.py and test_hooks.py.
 # `recover` compares the work tree with history; its --rev is tested in tests/test_recover.py.
 NOT_PLAN_READERS = {"help", "completion", "demo", "validate", "check", "hook", "hooks", "merge-driver",
-                    "recover",
+                    "recover", "claims", "heartbeat",  # claims and heartbeat read claim refs
                     "doctor"}
 
 

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from git_flowctl import queries, states
-from git_flowctl.cli.common import get_output, open_workspace, rev_option
+from git_flowctl.cli.common import context_for, get_output, open_workspace, rev_option
+from git_flowctl.cli.output import Output
 from git_flowctl.cli.render import styled_state
+from git_flowctl.errors import UsageError
 from git_flowctl.plan import Plan
 from git_flowctl.workspace import Workspace
 
@@ -26,9 +28,11 @@ def actor_option(func: Any) -> Any:
                         help="Whose view (default: FLOW_ACTOR, git user.email, user.name, $USER).")(func)
 
 
-def held_claims(ws: Workspace) -> Mapping[str, str] | None:
-    """Task ID -> actor holding a claim on it; None until claims exist (issue #7 fills it in)."""
-    return None
+def held_claims(ws: Workspace, actor: str) -> Mapping[str, str] | None:
+    """Task ID -> who holds a claim on it, or where it was finished (claims.Claims.held_map)."""
+    from git_flowctl.claims import Claims
+
+    return Claims.open(ws).held_map(actor)
 
 
 def _load(rev: str | None) -> tuple[Workspace, Plan]:
@@ -52,7 +56,8 @@ def ready_command(epic_ref: str | None, actor: str | None, rev: str | None) -> N
     out = get_output()
     ws, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    report = queries.ready_report(plan, ws.actor(actor), epic_id, held=held_claims(ws))
+    who = ws.actor(actor)
+    report = queries.ready_report(plan, who, epic_id, held=held_claims(ws, who))
     out.emit(report, lambda console: _render_ready(console, report))
 
 
@@ -77,19 +82,64 @@ def _render_ready(console: Console, report: dict[str, Any]) -> None:
 @epic_option
 @actor_option
 @rev_option
-def next_command(epic_ref: str | None, actor: str | None, rev: str | None) -> None:
+@click.option("--claim", is_flag=True,
+              help="Claim it and start it here; a race lost to another worker moves on to the next.")
+@click.option("--remote", metavar="NAME",
+              help="With --claim: claim through this git remote (default: claims.remote).")
+@click.option("-m", "--message", metavar="TEXT", help="With --claim: extra text for the commit body.")
+def next_command(epic_ref: str | None, actor: str | None, rev: str | None, claim: bool,
+                 remote: str | None, message: str | None) -> None:
     """The one task to do next: your own in-progress task first, else the best ready one.
 
     Epics are taken in number order; an epic whose epic dependencies are open is passed over (and
-    reported); the best ready task is the one with the lowest priority value, then number.
+    reported); the best ready task is the one with the lowest priority value, then number. Tasks
+    claimed by others, or finished on another branch, are not offered. With --claim the task is
+    claimed and started in one step (your own in-progress task is resumed).
     JSON: status (work|none), epic, task, reason (resume_in_progress, ready_task,
-    blocked_by_epic_deps, none), passed_over.
+    blocked_by_epic_deps, none), passed_over; with --claim also claimed, claim, lost_races.
     """
     out = get_output()
+    if claim:
+        _claim_next(out, epic_ref, actor, rev, remote, message)
+        return
     ws, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    answer = queries.next_work(plan, ws.actor(actor), epic_id, held=held_claims(ws))
+    who = ws.actor(actor)
+    answer = queries.next_work(plan, who, epic_id, held=held_claims(ws, who))
     out.emit(answer, lambda console: _render_next(console, answer))
+
+
+def _claim_next(out: Output, epic_ref: str | None, actor: str | None, rev: str | None,
+                remote: str | None, message: str | None) -> None:
+    from git_flowctl.claims import Claims, claim_next
+    from git_flowctl.writer import Mode
+
+    if rev is not None:
+        raise UsageError("--claim starts the task on the current branch; it cannot read --rev")
+    ws = open_workspace(out)
+    ctx = context_for(ws, actor, Mode.COMMIT)
+    answer = claim_next(Claims.open(ws, remote), ctx, epic_ref=epic_ref, message=message)
+    out.emit(answer, lambda console: _render_claimed(console, answer))
+
+
+def _render_claimed(console: Console, answer: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    for lost in answer["lost_races"]:
+        console.print(f"[dim]lost {escape(lost['id'])} to {escape(str(lost['holder']))}[/dim]")
+    if answer["status"] != "work":
+        _render_next(console, answer)
+        return
+    task = escape(str(answer["task"]))
+    if answer["reason"] == "resume_in_progress":
+        console.print(f"resume [bold]{task}[/bold]  {escape(answer['title'])} (you hold its claim)")
+    else:
+        short = (answer.get("commit") or "")[:7]
+        console.print(f"[green]✓[/green] claimed and started [bold]{task}[/bold]  "
+                      f"{escape(answer['title'])} [dim]({short})[/dim]")
+    claim = answer.get("claim") or {}
+    if claim.get("note"):
+        console.print(f"  [dim]{escape(claim['note'])}[/dim]")
 
 
 def _render_next(console: Console, answer: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import click
 from git_flowctl import ops
 from git_flowctl.cli.common import (
     apply_change,
+    emit_outcome,
     get_output,
     mode_of,
     mutating,
@@ -26,16 +27,42 @@ from git_flowctl.config import (
 from git_flowctl.document import dump_yaml
 from git_flowctl.errors import FlowError, UsageError
 from git_flowctl.plan import Plan
-from git_flowctl.writer import Change
+from git_flowctl.writer import Change, Mode, Writer
 
 
 @click.command("init")
+@click.option("--remote", metavar="NAME",
+              help="Claim through this git remote: sets claims.remote and adds its fetch refspec.")
 @mutating
-def init_command(no_commit: bool, dry_run: bool, message: str | None, actor: str | None) -> None:
+def init_command(remote: str | None, no_commit: bool, dry_run: bool, message: str | None,
+                 actor: str | None) -> None:
     """Create .flow/ with its config.yaml in one commit (does nothing when it exists)."""
     out = get_output()
     ws = open_workspace(out)
-    apply_change(out, ws, ops.init, mode_of(no_commit, dry_run), message)
+    if remote is None:
+        apply_change(out, ws, ops.init, mode_of(no_commit, dry_run), message)
+        return
+    from git_flowctl.claims import claims_refspec, ensure_claims_refspec
+
+    mode = mode_of(no_commit, dry_run)
+    if ws.config_value(f"remote.{remote}.url") is None:
+        raise FlowError(f"no git remote named {remote!r}",
+                        hint=f"add it first (`git remote add {remote} URL`)")
+
+    def build(plan: Plan) -> Change:
+        change = ops.init(plan)
+        raw = change.writes.get(CONFIG_PATH) or plan.source.read(CONFIG_PATH) or b""
+        if Config.parse(raw).get("claims.remote") != remote:
+            text = set_config_value(raw.decode("utf-8"), "claims.remote", remote)
+            change.writes[CONFIG_PATH] = text.encode("utf-8")
+            change.result["actions"].append(f"set claims.remote: {remote}")
+            change.result["message"] = f"initialized .flow/, claims through {remote}"
+        return change
+
+    added = False if mode is Mode.DRY_RUN else ensure_claims_refspec(ws, remote)
+    outcome = Writer(ws, message=message).apply(build, mode)
+    outcome.change.result.update(claims_refspec=claims_refspec(remote), claims_refspec_added=added)
+    emit_outcome(out, outcome)
 
 
 @click.group("config")
@@ -94,7 +121,20 @@ def config_set(key: str, value: str, no_commit: bool, dry_run: bool, message: st
         return Change(f"flow: config {key}={value}", {CONFIG_PATH: new_text.encode("utf-8")},
                       result={"key": key, "value": typed, "message": f"{key} = {typed}"})
 
-    apply_change(out, ws, build, mode_of(no_commit, dry_run), message)
+    mode = mode_of(no_commit, dry_run)
+    if key != "claims.remote" or not typed or mode is Mode.DRY_RUN:
+        apply_change(out, ws, build, mode, message)
+        return
+    from git_flowctl.claims import ensure_claims_refspec
+
+    outcome = Writer(ws, message=message).apply(build, mode)
+    if ws.config_value(f"remote.{typed}.url") is None:
+        outcome.change.result["note"] = (f"no git remote named {typed!r} here yet: after adding "
+                                         f"it, `git flow-task init --remote {typed}` sets up "
+                                         "fetching its claims")
+    else:
+        outcome.change.result["claims_refspec_added"] = ensure_claims_refspec(ws, str(typed))
+    emit_outcome(out, outcome)
 
 
 @click.command("demo")

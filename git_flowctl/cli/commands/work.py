@@ -1,6 +1,12 @@
-"""Work on tasks: start, done, block, unblock, fail, retry, skip, reopen, release."""
+"""Work on tasks: start, done, block, unblock, fail, retry, skip, reopen, release.
+
+start, done, release, fail and block also take or give back the task's claim (claims.py), and
+reopen drops a finished record, so the claim refs and the branch's commits agree.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -8,6 +14,7 @@ from git_flowctl import ops
 from git_flowctl.cli.common import (
     apply_change,
     context_for,
+    emit_outcome,
     force_option,
     get_output,
     mode_of,
@@ -15,26 +22,79 @@ from git_flowctl.cli.common import (
     open_workspace,
     read_text,
 )
+from git_flowctl.cli.output import Output
+from git_flowctl.ops import Context
 from git_flowctl.plan import Plan
-from git_flowctl.writer import Change
+from git_flowctl.workspace import Workspace
+from git_flowctl.writer import Builder, Change, Mode, Writer
+
+remote_option = click.option(
+    "--remote", metavar="NAME", help="Push the claim to this git remote (default: claims.remote).")
+
+
+def claimed_transition(out: Output, ws: Workspace, ctx: Context, mode: Mode, message: str | None,
+                       task: str, action: str, build: Builder, *, remote: str | None,
+                       reclaim: bool = False) -> None:
+    """Record a transition together with its claim step (claims.apply_with_claim), then print."""
+    from git_flowctl.claims import Claims, apply_with_claim
+
+    task_id = resolve_task_id(ws, task)
+    claims = Claims.open(ws, remote)
+    outcome = apply_with_claim(claims, Writer(ws, message=message), build, mode, task_id=task_id,
+                               action=action, actor=ctx.actor, reclaim=reclaim, force=ctx.force)
+    emit_outcome(out, outcome)
+    claim = outcome.change.result.get("claim")
+    if claim and not out.json_mode:
+        out.console.print(f"  [dim]{_claim_line(claim)}[/dim]", highlight=False)
+
+
+def resolve_task_id(ws: Workspace, ref: str) -> str:
+    """The full ID of a task reference, from the task files' names (no file is parsed)."""
+    from git_flowctl import ids
+    from git_flowctl.model import TASKS_DIR
+
+    names = ws.work_tree_source().list_files(TASKS_DIR)
+    return ids.resolve(ref, [name[:-3] for name in names if name.endswith(".md")], kind="task")
+
+
+def _claim_line(claim: dict[str, Any]) -> str:
+    from rich.markup import escape
+
+    if claim.get("state") == "done":
+        where = f"at {claim['commit'][:12]}" if claim.get("commit") else "(staged)"
+        text = f"claim: finished record {where}, kept until it reaches the default branch"
+    elif "released" in claim:
+        text = "claim: given back" if claim["released"] else "claim: there was none"
+    else:
+        text = f"claim: lease until {claim['lease_until']}"
+        if claim.get("scope") == "remote":
+            text += f", pushed to {claim['remote']}"
+    if claim.get("note"):
+        text += f"; {claim['note']}"
+    return escape(text)
 
 
 @click.command("start")
 @click.argument("task")
+@click.option("--reclaim", is_flag=True,
+              help="Take over a claim whose lease expired, or one you already hold.")
+@remote_option
 @force_option
 @mutating
-def start_command(task: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
-                  actor: str | None) -> None:
-    """Start TASK: todo or up_for_retry -> in_progress.
+def start_command(task: str, reclaim: bool, remote: str | None, force: bool, no_commit: bool,
+                  dry_run: bool, message: str | None, actor: str | None) -> None:
+    """Start TASK: todo or up_for_retry -> in_progress, and claim it.
 
-    Refused while a dependency is not satisfied (each one is named). The task's assignee becomes
-    the actor.
+    Refused while a dependency is not satisfied (each one is named), and with exit code 3 while
+    someone else holds the claim or the task is finished on another branch. The task's assignee
+    becomes the actor.
     """
     out = get_output()
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)
     ctx = context_for(ws, actor, mode, force)
-    apply_change(out, ws, lambda plan: ops.start(plan, task, ctx), mode, message)
+    claimed_transition(out, ws, ctx, mode, message, task, "start",
+                       lambda plan: ops.start(plan, task, ctx), remote=remote, reclaim=reclaim)
 
 
 @click.command("done")
@@ -45,15 +105,18 @@ def start_command(task: str, force: bool, no_commit: bool, dry_run: bool, messag
               help='Evidence: a JSON object or key=value (repeatable), e.g. commits=abc123 tests="pytest -q".')
 @click.option("--evidence-json", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the evidence JSON object from a file (or - for stdin).")
+@remote_option
 @force_option
 @mutating
 def done_command(task: str, summary: str | None, summary_file: str | None,
-                 evidence_values: tuple[str, ...], evidence_json: str | None, force: bool,
-                 no_commit: bool, dry_run: bool, message: str | None, actor: str | None) -> None:
+                 evidence_values: tuple[str, ...], evidence_json: str | None, remote: str | None,
+                 force: bool, no_commit: bool, dry_run: bool, message: str | None,
+                 actor: str | None) -> None:
     """Finish TASK: in_progress -> done.
 
     Fills the task's `## Done summary` and `## Evidence` sections and records a `Flow-Evidence`
-    trailer. Refused while a dependency is not satisfied.
+    trailer. Refused while a dependency is not satisfied, and with exit code 3 when the claim is
+    no longer the actor's. The claim becomes a record that the task is finished on this branch.
     """
     out = get_output()
     ws = open_workspace(out)
@@ -67,13 +130,15 @@ def done_command(task: str, summary: str | None, summary_file: str | None,
         text = read_text("-" if evidence_json == "-" else f"@{evidence_json}", "the evidence")
         values.append(text or "")
     evidence = ops.parse_evidence(values)
-    apply_change(out, ws, lambda plan: ops.done(plan, task, ctx, summary=summary_text,
-                                                evidence=evidence), mode, message)
+    claimed_transition(out, ws, ctx, mode, message, task, "done",
+                       lambda plan: ops.done(plan, task, ctx, summary=summary_text,
+                                             evidence=evidence), remote=remote)
 
 
-def _simple_command(name: str, doc: str, builder_name: str, reason: str | None = None) -> click.Command:
+def _simple_command(name: str, doc: str, builder_name: str, reason: str | None = None,
+                    *, gives_claim_back: bool = False) -> click.Command:
     def callback(task: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
-                 actor: str | None, **kwargs: object) -> None:
+                 actor: str | None, remote: str | None = None, **kwargs: object) -> None:
         out = get_output()
         ws = open_workspace(out)
         mode = mode_of(no_commit, dry_run)
@@ -86,10 +151,15 @@ def _simple_command(name: str, doc: str, builder_name: str, reason: str | None =
             result: Change = builder(plan, task, ctx, **extra)
             return result
 
-        apply_change(out, ws, build, mode, message)
+        if gives_claim_back:
+            claimed_transition(out, ws, ctx, mode, message, task, name, build, remote=remote)
+        else:
+            apply_change(out, ws, build, mode, message)
 
     callback.__doc__ = doc
     command = click.argument("task")(callback)
+    if gives_claim_back:
+        command = remote_option(command)
     if reason == "required":
         command = click.option("--reason", required=True, metavar="TEXT",
                                help="Why (text, @file or -).")(command)
@@ -100,17 +170,19 @@ def _simple_command(name: str, doc: str, builder_name: str, reason: str | None =
 
 
 block_command = _simple_command(
-    "block", "Block TASK (todo or in_progress -> blocked) with a reason.", "block", "required")
+    "block", "Block TASK (todo or in_progress -> blocked) with a reason; its claim is given back.",
+    "block", "required", gives_claim_back=True)
 unblock_command = _simple_command("unblock", "Unblock TASK: blocked -> todo.", "unblock")
 fail_command = _simple_command(
     "fail", "Record a failed attempt of TASK: in_progress -> up_for_retry while attempts < "
-    "max_retries, else failed.", "fail", "optional")
+    "max_retries, else failed; its claim is given back.", "fail", "optional", gives_claim_back=True)
 retry_command = _simple_command("retry", "Retry TASK: failed -> todo, attempts reset.", "retry")
 skip_command = _simple_command(
     "skip", "Skip TASK (todo, blocked, up_for_retry or failed -> skipped) with a reason.", "skip",
     "required")
 release_command = _simple_command(
-    "release", "Release TASK: in_progress -> todo, the assignee cleared.", "release")
+    "release", "Release TASK: in_progress -> todo, the assignee cleared, the claim given back.",
+    "release", gives_claim_back=True)
 
 
 @click.command("reopen")
@@ -120,9 +192,19 @@ release_command = _simple_command(
 @mutating
 def reopen_command(task: str, cascade: bool, force: bool, no_commit: bool, dry_run: bool,
                    message: str | None, actor: str | None) -> None:
-    """Reopen TASK: done or skipped -> todo."""
+    """Reopen TASK: done or skipped -> todo (its finished claim record is dropped)."""
     out = get_output()
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)
     ctx = context_for(ws, actor, mode, force)
-    apply_change(out, ws, lambda plan: ops.reopen(plan, task, ctx, cascade=cascade), mode, message)
+    outcome = Writer(ws, message=message).apply(
+        lambda plan: ops.reopen(plan, task, ctx, cascade=cascade), mode)
+    if mode is not Mode.DRY_RUN:
+        from git_flowctl.claims import Claims
+
+        claims = Claims.open(ws)
+        for task_id in outcome.change.result.get("reopened", []):
+            record = claims.get(task_id)
+            if record is not None and record.is_finished:
+                claims.drop(task_id, record, ctx.actor)
+    emit_outcome(out, outcome)

@@ -1,0 +1,178 @@
+"""Claims and leases: claims, heartbeat, reclaim (the claim refs themselves: claims.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from git_flowctl import ops
+from git_flowctl.cli.commands.work import claimed_transition, remote_option, resolve_task_id
+from git_flowctl.cli.common import context_for, get_output, mode_of, mutating, open_workspace
+from git_flowctl.errors import FlowError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@click.command("claims")
+@click.option("--stale", is_flag=True, help="Only claims whose lease has run out.")
+@click.option("--prune", is_flag=True,
+              help="Remove the finished records whose work has reached the default branch.")
+@click.option("--no-fetch", is_flag=True, help="Do not fetch the remote's claims first.")
+@remote_option
+@click.option("--actor", metavar="NAME", help="Who acts (for --prune on the remote).")
+def claims_command(stale: bool, prune: bool, no_fetch: bool, remote: str | None,
+                   actor: str | None) -> None:
+    """List who holds which task, until when, and the finished records kept across branches.
+
+    With a remote (claims.remote or --remote) its claims are fetched first and listed with the
+    local ones; `where` says which.
+    """
+    from git_flowctl.claims import Claims
+
+    out = get_output()
+    ws = open_workspace(out)
+    claims = Claims.open(ws, remote)
+    problem = None if no_fetch or claims.remote_name is None else claims.refresh()
+    pruned = claims.prune(ws.actor(actor)) if prune else []
+    default_ref, default_plan = claims.default_branch_plan()
+    now = time.time()
+    rows = []
+    for claim in claims.all():
+        if stale and not claim.expired(now):
+            continue
+        row = claim.as_json(now)
+        row["landed"] = claims.landed(claim, default_ref, default_plan) if claim.is_finished else None
+        rows.append(row)
+    payload: dict[str, Any] = {
+        "claims": rows, "count": len(rows), "remote": claims.remote_name,
+        "local_only": claims.remote is None or problem is not None,
+        "remote_problem": problem or (claims.remote_problem if claims.remote is None else None),
+        "default_branch": default_ref,
+    }
+    if prune:
+        payload["pruned"] = pruned
+    out.emit(payload, lambda console: _render(console, payload, stale))
+
+
+def _render(console: Console, payload: dict[str, Any], stale: bool) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from git_flowctl.claims import short_branch
+
+    for record in payload.get("pruned", []):
+        console.print(f"pruned {escape(record['id'])} (landed on "
+                      f"{escape(short_branch(payload['default_branch'] or ''))})")
+    if not payload["claims"]:
+        console.print("no stale claims" if stale else "no claims")
+    else:
+        table = Table(show_edge=False, header_style="bold", pad_edge=False)
+        for column in ("task", "state", "holder", "since", "lease", "branch", "where"):
+            table.add_column(column, no_wrap=column in ("task", "state"))
+        for row in payload["claims"]:
+            if row["state"] == "done":
+                state = "[green]finished[/green]" + (" [dim](landed)[/dim]" if row["landed"] else "")
+                lease = f"at {row['commit'][:10]}" if row["commit"] else "staged"
+            elif row["stale"]:
+                state, lease = "[red]stale[/red]", f"expired {row['lease_until']}"
+            else:
+                state, lease = "[yellow]held[/yellow]", f"{_duration(row['expires_in'])} left"
+            table.add_row(escape(row["id"]), state, escape(row["holder"]), escape(row["claimed_at"]),
+                          escape(lease), escape(short_branch(row["branch"])), escape(row["where"]))
+        console.print(table)
+    if payload["remote"] is None:
+        console.print("[dim]claims are local only: no claims.remote configured[/dim]")
+    elif payload["remote_problem"]:
+        console.print(f"[dim]local view only: {escape(payload['remote_problem'])}[/dim]")
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+@click.command("heartbeat")
+@click.argument("task", required=False)
+@remote_option
+@click.option("--actor", metavar="NAME",
+              help="Who acts (default: FLOW_ACTOR, git user.email, user.name, $USER).")
+def heartbeat_command(task: str | None, remote: str | None, actor: str | None) -> None:
+    """Extend the lease of TASK's claim (or of every claim the actor holds).
+
+    Exits 3 when the claim is no longer the actor's (the lease ran out and someone reclaimed it):
+    stop working on that task.
+    """
+    from git_flowctl.claims import Claims, ClaimTakenError, held_claims
+
+    out = get_output()
+    ws = open_workspace(out)
+    who = ws.actor(actor)
+    claims = Claims.open(ws, remote)
+    if task is not None:
+        task_ids = [resolve_task_id(ws, task)]
+    else:
+        task_ids = [claim.task for claim in held_claims(claims, who) if claim.where == "local"]
+    renewed: list[dict[str, Any]] = []
+    lost: list[dict[str, str]] = []
+    notes: list[str] = []
+    for task_id in task_ids:
+        try:
+            claim, note = claims.heartbeat(task_id, who)
+        except ClaimTakenError as error:
+            if task is not None:
+                raise
+            lost.append({"id": task_id, "error": error.message,
+                         "holder": str(error.details.get("holder"))})
+            continue
+        renewed.append(claim.as_json())
+        if note:
+            notes.append(note)
+    payload = {"actor": who, "renewed": renewed, "count": len(renewed), "lost": lost,
+               "lease_seconds": claims.lease_seconds, "note": notes[0] if notes else None}
+    if lost:
+        out.fail(payload, "; ".join(item["error"] for item in lost), exit_code=3)
+        return
+    if not task_ids:
+        message = f"{who} holds no claims"
+    else:
+        message = ", ".join(f"{row['id']} until {row['lease_until']}" for row in renewed)
+        message = f"lease extended: {message}" + (f" ({notes[0]})" if notes else "")
+    out.emit({**payload, "message": message})
+
+
+@click.command("reclaim")
+@click.argument("task")
+@remote_option
+@mutating
+def reclaim_command(task: str, remote: str | None, no_commit: bool, dry_run: bool,
+                    message: str | None, actor: str | None) -> None:
+    """Take over TASK's claim when its lease has run out, and work on it here.
+
+    The swap is atomic (compare-and-swap on the claim ref, and a leased push on the remote), so
+    of two reclaimers one wins; the old holder's later heartbeat or done exits 3. A task that is
+    todo here is started; one in progress here under the old holder gets the actor as assignee.
+    """
+    from git_flowctl.claims import Claims
+
+    out = get_output()
+    ws = open_workspace(out)
+    mode = mode_of(no_commit, dry_run)
+    ctx = context_for(ws, actor, mode)
+    task_id = resolve_task_id(ws, task)
+    claims = Claims.open(ws, remote)
+    if claims.remote is not None:
+        claims.remote.fetch(task_id)
+    current = claims.get(task_id) or (claims.remote.read(task_id) if claims.remote else None)
+    if current is None:
+        raise FlowError(f"{task_id} is not claimed: there is nothing to reclaim",
+                        hint=f"`git flow-task start {task_id}` claims it")
+    claimed_transition(out, ws, ctx, mode, message, task_id, "start",
+                       lambda plan: ops.reclaim(plan, task_id, ctx), remote=remote, reclaim=True)

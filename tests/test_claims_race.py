@@ -1,0 +1,172 @@
+"""Racing for claims with real processes (issue #7): 8 worktrees of one repository, 3 clones of
+one bare remote. Every task is done exactly once across all branches and every racer ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FLOW_EXE, Repo, make_repo
+
+pytestmark = pytest.mark.slow
+
+RACER = Path(__file__).with_name("claim_racer.py")
+ROOT = Path(__file__).resolve().parent.parent
+TASKS = 20
+PROCESS_TIMEOUT = 900  # generous: the machine is shared and loaded
+
+
+def seed_plan(repo: Repo, tasks: int = TASKS) -> list[str]:
+    repo.ok("init")
+    repo.ok("epic", "create", "--title", "Race")
+    return [repo.ok("task", "create", "--epic", "fn-1", "--title", f"Task {n}")["id"]
+            for n in range(1, tasks + 1)]
+
+
+def spawn(argv: list[str], cwd: Path, actor: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "FLOW_ACTOR": actor, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish_all(processes: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
+    results = []
+    for process in processes:
+        try:
+            out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            for other in processes:
+                other.kill()
+            raise AssertionError("a racer did not end") from None
+        results.append((process.returncode, out, err))
+    return results
+
+
+def done_transitions(repo: Repo, branch: str) -> list[str]:
+    """Task IDs whose done transition is in the branch's history."""
+    log = repo.git("log", branch, "--format=%B")
+    found = []
+    for line in log.splitlines():
+        if line.startswith("Flow-Transition:") and "action=done" in line:
+            found.append(line.split()[1])
+    return found
+
+
+def claim_fields(repo: Repo, ref: str) -> dict[str, str]:
+    message = repo.git("log", "-1", "--format=%B", ref)
+    line = next(row for row in message.splitlines() if row.startswith("Flow-Claim:"))
+    return dict(pair.split("=", 1) for pair in line.split()[2:])
+
+
+def test_eight_worktrees_race_and_each_task_is_done_once(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    tasks = seed_plan(repo)
+    branches = [f"racer-{n}" for n in range(8)]
+    paths = []
+    for branch in branches:
+        path = tmp_path / branch
+        repo.git("worktree", "add", "-q", "-b", branch, str(path))
+        paths.append(path)
+    go = tmp_path / "go"
+    racers = [spawn([sys.executable, str(RACER), str(go)], path, f"{branch}@example.com")
+              for branch, path in zip(branches, paths, strict=True)]
+    go.touch()
+    results = finish_all(racers)
+    reported: list[str] = []
+    for code, out, err in results:
+        assert code == 0, (out, err)
+        reported.extend(json.loads(out.strip().splitlines()[-1])["done"])
+    per_branch = {branch: done_transitions(repo, branch) for branch in branches}
+    everything = Counter(task for done in per_branch.values() for task in done)
+    assert sorted(everything) == sorted(tasks)
+    assert set(everything.values()) == {1}, everything
+    assert sorted(reported) == sorted(tasks)
+    for branch, done in per_branch.items():
+        for task in done:  # the finished record names this branch and a commit on it
+            fields = claim_fields(repo, f"refs/flow/claims/{task}")
+            assert fields["state"] == "done" and fields["branch"] == f"refs/heads/{branch}"
+            assert fields["holder"] == f"{branch}@example.com"
+            repo.git("merge-base", "--is-ancestor", fields["commit"], branch)
+
+
+def test_eight_worktrees_start_one_task_and_one_wins(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    seed_plan(repo, tasks=1)
+    go = tmp_path / "go"
+    starters = []
+    for n in range(8):
+        path = tmp_path / f"w{n}"
+        repo.git("worktree", "add", "-q", "-b", f"w{n}", str(path))
+        script = (f"import pathlib,time,sys\nwhile not pathlib.Path({str(go)!r}).exists(): "
+                  "time.sleep(0.002)\nfrom git_flowctl.entry import main\n"
+                  "sys.exit(main(['start', 'fn-1.1']))")
+        starters.append(spawn([sys.executable, "-c", script], path, f"w{n}"))
+    go.touch()
+    codes = sorted(code for code, _, _ in finish_all(starters))
+    assert codes == [0] + [3] * 7, codes
+
+
+def test_three_clones_race_through_a_bare_remote(tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    Repo(tmp_path).git("init", "-q", "--bare", "-b", "main", str(remote))
+    seed = make_repo(tmp_path / "seed")
+    tasks = seed_plan(seed)
+    seed.ok("config", "set", "claims.remote", "origin")
+    seed.git("remote", "add", "origin", str(remote))
+    seed.git("push", "-q", "origin", "main")
+    clones = []
+    for name in ("ann", "ben", "cat"):
+        Repo(tmp_path).git("clone", "-q", str(remote), name)
+        clones.append(Repo(tmp_path / name))
+    go = tmp_path / "go"
+    racers = [spawn([sys.executable, str(RACER), str(go)], clone.path, f"{clone.path.name}@example.com")
+              for clone in clones]
+    go.touch()
+    results = finish_all(racers)
+    for code, out, err in results:
+        assert code == 0, (out, err)
+    per_clone = {clone.path.name: done_transitions(clone, "main") for clone in clones}
+    everything = Counter(task for done in per_clone.values() for task in done)
+    assert sorted(everything) == sorted(tasks)
+    assert set(everything.values()) == {1}, everything
+    on_remote = Repo(remote).git("for-each-ref", "--format=%(refname)", "refs/flow/claims/").split()
+    assert len(on_remote) == TASKS
+    for clone in clones:
+        for task in per_clone[clone.path.name]:
+            fields = claim_fields(Repo(remote), f"refs/flow/claims/{task}")
+            assert fields["state"] == "done"
+            assert fields["holder"] == f"{clone.path.name}@example.com"
+            clone.git("merge-base", "--is-ancestor", fields["commit"], "main")
+
+
+def test_three_clones_start_one_task_and_the_losers_exit_3(tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    Repo(tmp_path).git("init", "-q", "--bare", "-b", "main", str(remote))
+    seed = make_repo(tmp_path / "seed")
+    seed_plan(seed, tasks=1)
+    seed.ok("config", "set", "claims.remote", "origin")
+    seed.git("remote", "add", "origin", str(remote))
+    seed.git("push", "-q", "origin", "main")
+    go = tmp_path / "go"
+    starters = []
+    for name in ("ann", "ben", "cat"):
+        Repo(tmp_path).git("clone", "-q", str(remote), name)
+        script = (f"import pathlib,time,subprocess,sys\nwhile not pathlib.Path({str(go)!r}).exists(): "
+                  f"time.sleep(0.002)\nsys.exit(subprocess.run([{FLOW_EXE!r}, 'start', 'fn-1.1', "
+                  "'--json']).returncode)")
+        starters.append(spawn([sys.executable, "-c", script], tmp_path / name, name))
+    go.touch()
+    results = finish_all(starters)
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 3, 3], results
+    winner = next(out for code, out, _ in results if code == 0)
+    holder = json.loads(winner)["claim"]["holder"]
+    for code, out, _ in results:
+        if code == 3:
+            assert json.loads(out)["holder"] == holder
