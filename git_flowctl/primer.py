@@ -122,24 +122,33 @@ def _plan_lines(plan: Plan) -> list[str]:
 
 
 def _loop(cmd: str, available: set[str], setup: Setup) -> list[str]:
-    if "next" in available:
-        pick = (f"1. `{cmd} next --json` gives `{{\"status\": \"work\", \"task\": ID, \"reason\": "
-                "...}`: your own in-progress task first, else the best ready one. "
-                "`\"status\": \"none\"` means nothing is ready: stop and report.")
+    steps = ["## The loop"]
+    if "claims" in available and "next" in available:
+        # Claims exist: picking and claiming is one atomic step, so agents never collide.
+        steps += [
+            f"1. `{cmd} next --claim --json` picks the best ready task and starts it for you "
+            "(claimed, one commit), or resumes your own in-progress one: `{\"status\": "
+            "\"work\", \"task\": ID, ...}`. A race lost to another agent moves on by itself. "
+            "`\"status\": \"none\"` means nothing is ready: stop and report.",
+            f"2. `{cmd} show ID --json`: read `description` and `acceptance` first.",
+        ]
     else:
-        pick = (f"1. `{cmd} tasks --status ready --json` lists what can start: take the lowest "
-                "`priority`. An empty list means nothing is ready: stop and report.")
-    steps = [
-        "## The loop",
-        pick,
-        f"2. `{cmd} show ID --json`: read `description` and `acceptance` first.",
-        f"3. `{cmd} start ID --json` takes it in one commit. " + (
-            "Exit 1 while a dependency is unfinished; exit 3 when another agent got it first: "
-            "go back to 1." if "claims" in available else
-            "Exit 1 while a dependency is unfinished or when someone started it already: "
-            "go back to 1."),
-        "4. Do the work and commit your code as usual.",
-        f"5. `{cmd} done ID --summary \"what changed\" --evidence commits=SHA "
+        if "next" in available:
+            pick = (f"1. `{cmd} next --json` gives `{{\"status\": \"work\", \"task\": ID, "
+                    "\"reason\": ...}`: your own in-progress task first, else the best ready "
+                    "one. `\"status\": \"none\"` means nothing is ready: stop and report.")
+        else:
+            pick = (f"1. `{cmd} tasks --status ready --json` lists what can start: take the "
+                    "lowest `priority`. An empty list means nothing is ready: stop and report.")
+        steps += [
+            pick,
+            f"2. `{cmd} show ID --json`: read `description` and `acceptance` first, then "
+            f"`{cmd} start ID --json` (one commit). Exit 1 while a dependency is unfinished "
+            "or when someone started it already: go back to 1.",
+        ]
+    steps += [
+        "3. Do the work and commit your code as usual.",
+        f"4. `{cmd} done ID --summary \"what changed\" --evidence commits=SHA "
         "--evidence tests=\"the test command\" --json`.",
         f"   Stuck on something outside your control: `{cmd} block ID --reason \"why\"`. "
         f"Cannot go on now: `{cmd} release ID`. The attempt failed: "
@@ -150,5 +159,5 @@ def _loop(cmd: str, available: set[str], setup: Setup) -> list[str]:
                      f"`{cmd} done ID ... --no-commit`, then `git commit`.")
     if "heartbeat" in available:
         steps.append(f"   Long work: `{cmd} heartbeat ID` now and then keeps your claim alive.")
-    steps.append("6. Repeat from 1.")
+    steps.append("5. Repeat from 1.")
     return steps

@@ -40,7 +40,9 @@ def test_primer_explains_the_workflow_for_this_repository(repo: Repo, tmp_path: 
     assert "waits for fn-1-add-oauth-login" in text
     assert "Ready now: `fn-2-billing-dashboard-fur-kunden.1`." in text
     assert "You act as `alice@example.com` (git user.email)" in text
-    for needed in ("start ID --json", "done ID --summary", "--evidence commits=SHA",
+    assert "`git flow-task next --claim --json` picks the best ready task and starts it" in text
+    assert "Claims are local to this repository (no `claims.remote`)" in text
+    for needed in ("done ID --summary", "--evidence commits=SHA",
                    "block ID --reason", "--json", "Exit codes: 0 ok; 1 refused or invalid",
                    "2 usage", "3 lost a race"):
         assert needed in text, needed
@@ -84,13 +86,17 @@ def test_primer_says_whether_hooks_are_installed(flow_repo: Repo) -> None:
     assert_small(after)
 
 
-def test_primer_reflects_settings_and_actor(flow_repo: Repo) -> None:
+def test_primer_reflects_settings_and_actor(flow_repo: Repo, tmp_path: Path) -> None:
+    flow_repo.git("init", "-q", "--bare", str(tmp_path / "remote.git"))
+    flow_repo.git("remote", "add", "origin", str(tmp_path / "remote.git"))
+    flow_repo.ok("config", "set", "claims.remote", "origin")
     flow_repo.ok("config", "set", "prefix", "ab")
     flow_repo.ok("config", "set", "require_evidence", "true")
     text = primer(flow_repo, env={"FLOW_ACTOR": "agent-7"})
     assert "epics `ab-N-slug`" in text
     assert "`done` requires `--evidence`." in text
     assert "You act as `agent-7` (from FLOW_ACTOR)" in text
+    assert "Claims are pushed to the `origin` remote" in text
 
 
 def test_primer_without_a_plan_says_how_to_start(repo: Repo) -> None:
