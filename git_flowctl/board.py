@@ -10,6 +10,7 @@ under ``.flow/`` is replaced, and costs a few ``stat`` calls.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ class Card:
     blocked_reason: str | None
     waits_for: list[str]
     critical: bool = False
+    held_by: str | None = None  # a ready task another actor has claimed (issue #7)
 
 
 @dataclass
@@ -94,7 +96,7 @@ class Board:
 
 
 def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[str],
-          events: list[Event], head: str | None) -> Board:
+          events: list[Event], head: str | None, held: Mapping[str, str] | None = None) -> Board:
     shorts = short_forms(plan)
     chosen = [task for task in plan.sorted_tasks() if epic_id is None or task.epic == epic_id]
     on_path = set(critical_path)
@@ -105,7 +107,9 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
             task.id, shorts.get(task.id, task.id), task.title, task.epic, state, task.priority,
             task.assignee, task.blocked_reason,
             plan.unsatisfied_dependencies(task) if state == states.WAITING else [],
-            task.id in on_path))
+            task.id in on_path,
+            (held or {}).get(task.id) if state == states.READY
+            and (held or {}).get(task.id) not in (None, actor) else None))
     epics = []
     for epic in plan.sorted_epics():
         if epic_id is not None and epic.id != epic_id:
@@ -120,7 +124,7 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
                      if dep not in plan.epics or plan.epics[dep].status != "done"]
         epics.append(EpicProgress(epic.id, epic.title, epic.status, len(tasks), finished,
                                   counts, waits_for))
-    ready = [row["id"] for row in ready_report(plan, actor, epic_id)["ready"]]
+    ready = [row["id"] for row in ready_report(plan, actor, epic_id, held=held)["ready"]]
     return Board(plan.source.label, head, epic_id, epics, columns, ready, critical_path, events)
 
 

@@ -179,3 +179,16 @@ def test_watch_with_json_prints_one_object_per_change(imported: Repo) -> None:
     assert second["ready"] == []
     assert [c["id"] for c in second["columns"]["blocked"]][-1] == "fn-2-billing-dashboard-fur-kunden.1"
     assert second["head"] != first["head"]
+
+
+def test_a_task_claimed_in_another_worktree_leaves_the_ready_queue(imported: Repo,
+                                                                  tmp_path: Path) -> None:
+    imported.git("worktree", "add", "-q", str(tmp_path / "other"), "-b", "other")
+    imported.ok("start", "fn-2.1", cwd=tmp_path / "other", env={"FLOW_ACTOR": "bob"})
+    data = imported.ok("board")
+    assert data["ready"] == [] == [t["id"] for t in imported.ok("ready")["ready"]]
+    card = data["columns"]["ready"][0]
+    assert card["id"] == "fn-2-billing-dashboard-fur-kunden.1" and card["held_by"] == "bob"
+    out = imported.flow("board").stdout
+    assert "ready (1)\n    fn-2-billing-dashboard-fur-kunden.1  Invoice table  " \
+           "(claimed by bob)" in out

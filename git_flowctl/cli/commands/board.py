@@ -66,10 +66,13 @@ def snapshot(ws: Workspace, epic_ref: str | None, rev: str | None = None) -> Boa
         path = [row["id"] for row in critical_path(plan, epic_id)["path"]]
     except FlowError:
         path = []  # a dependency cycle has no critical path; `validate` names the cycle
+    from git_flowctl.cli.commands.queries import held_claims
+
     start = boards.tip(ws, rev)
     events = boards.latest_transitions(ws, plan, start, epic_id=epic_id)
-    return boards.build(plan, epic_id=epic_id, actor=ws.actor(), critical_path=path,
-                        events=events, head=start[:7] if start else None)
+    actor = ws.actor()
+    return boards.build(plan, epic_id=epic_id, actor=actor, critical_path=path, events=events,
+                        head=start[:7] if start else None, held=held_claims(ws, actor))
 
 
 def _watch(ws: Workspace, epic_ref: str | None, rev: str | None, interval: float, *,
@@ -124,12 +127,13 @@ def render_plain(board: Board) -> str:
     for name in board.shown_columns():
         cards = board.columns.get(name, [])
         label = f"{name} ({len(cards)})"
-        if name == "ready" and cards:
+        if name == "ready" and board.ready:
             label += ": the queue, in the order `next` takes it"
         lines.append(label)
-        for number, card in enumerate(cards, start=1):
+        queued = [card for card in cards if card.id in board.ready]
+        for card in cards:
             marker = "*" if card.critical else " "
-            queue = f"{number}. " if name == "ready" else ""
+            queue = f"{queued.index(card) + 1}. " if card in queued else ""
             lines.append(f"  {marker} {queue}{card.id}  {card.title}{_card_note(card)}")
     lines.append("")
     if board.critical_path:
@@ -148,6 +152,8 @@ def render_plain(board: Board) -> str:
 
 
 def _card_note(card: Card) -> str:
+    if card.held_by:
+        return f"  (claimed by {card.held_by})"
     if card.state == "in_progress" and card.assignee:
         return f"  @{card.assignee}"
     if card.state == "blocked" and card.blocked_reason:
