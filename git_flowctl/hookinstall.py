@@ -130,11 +130,27 @@ def install(ws: Workspace, *, shims: bool = True) -> dict[str, Any]:
                         "chained": str(chained) if _exists(chained) else None})
     ws.git("config", f"{MERGE_SECTION}.name", "git flow-task: frontmatter field by field")
     ws.git("config", f"{MERGE_SECTION}.driver", merge_driver_command(python))
+    refspec_added = _ensure_claims_fetch(ws)
     result = status(ws)
+    result.update(claims_refspec_added=refspec_added)
     result.update(hooks=actions, message=f"installed {len(actions)} hooks in {hooks_dir} "
                                          f"and the merge driver" if shims else
                   "installed the merge driver (merge.flow-task in .git/config)")
     return result
+
+
+def _ensure_claims_fetch(ws: Workspace) -> str | None:
+    """With ``claims.remote`` configured, make plain `git fetch` bring that remote's claims
+    (issue #7); returns the remote whose fetch refspec was added, if any."""
+    from git_flowctl.claims import ensure_claims_refspec
+
+    try:
+        remote = ws.load_plan(strict=False).config.get("claims.remote")
+    except FlowError:
+        return None  # an unreadable config is doctor's and validate's to report
+    if not remote or ws.config_value(f"remote.{remote}.url") is None:
+        return None
+    return str(remote) if ensure_claims_refspec(ws, str(remote)) else None
 
 
 def uninstall(ws: Workspace) -> dict[str, Any]:

@@ -495,3 +495,20 @@ def test_init_refuses_politely_when_gitattributes_has_uncommitted_edits(repo: Re
     result = repo.refused("init")
     assert ".gitattributes has uncommitted edits" in result.stderr and "hint:" in result.stderr
     assert repo.head() == head and not (repo.path / ".flow").exists()
+
+
+def test_install_adds_the_claims_fetch_refspec_when_a_claims_remote_is_set(
+        flow_repo: Repo, tmp_path: Path) -> None:
+    repo = flow_repo
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    repo.git("remote", "add", "origin", str(remote))
+    first = repo.ok("hooks", "install")
+    assert first["claims_refspec_added"] is None  # no claims.remote configured
+    assert "refs/flow" not in repo.git("config", "--get-all", "remote.origin.fetch")
+    repo.ok("config", "set", "claims.remote", "origin")
+    repo.git("config", "--unset-all", "remote.origin.fetch", "refs/flow")
+    second = repo.ok("hooks", "install")
+    assert second["claims_refspec_added"] == "origin"
+    assert "refs/flow/claims/" in repo.git("config", "--get-all", "remote.origin.fetch")
+    assert repo.ok("hooks", "install")["claims_refspec_added"] is None  # already there
