@@ -164,18 +164,15 @@ def _raise_first(doc: Document, problems: list[Problem]) -> None:
         raise DocumentError(doc.path, first.line, first.message, first.hint)
 
 
-class Task:
-    """A task file. Attribute reads are typed; ``set`` edits the document for a rewrite."""
+class _Item:
+    """What tasks and epics share: a document, typed reads of common fields, and edits."""
 
-    kind = "task"
+    kind = ""
+    key_order: tuple[str, ...] = ()
+    list_keys: tuple[str, ...] = ()  # kept as [] rather than removed when emptied
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
-
-    @classmethod
-    def from_document(cls, doc: Document, expected_id: str | None = None) -> Task:
-        _raise_first(doc, task_field_problems(doc, expected_id))
-        return cls(doc)
 
     @property
     def path(self) -> str:
@@ -186,10 +183,6 @@ class Task:
         return str(self.doc.data["id"])
 
     @property
-    def epic(self) -> str:
-        return str(self.doc.data["epic"])
-
-    @property
     def title(self) -> str:
         return str(self.doc.data["title"])
 
@@ -198,13 +191,47 @@ class Task:
         return str(self.doc.data["status"])
 
     @property
-    def depends_on(self) -> list[str]:
-        return list(self.doc.data.get("depends_on") or [])
-
-    @property
     def priority(self) -> int | None:
         value = self.doc.data.get("priority")
-        return value if isinstance(value, int) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def created(self) -> str | None:
+        return self.doc.data.get("created")
+
+    def set(self, key: str, value: Any) -> None:
+        """Set a field; ``None`` removes it, so files carry only what is known."""
+        if value is None or value == []:
+            if key in self.list_keys:
+                self.doc.data[key] = []
+            else:
+                self.doc.data.pop(key, None)
+        else:
+            self.doc.data[key] = value
+
+    def render(self) -> bytes:
+        return self.doc.render(self.key_order)
+
+
+class Task(_Item):
+    """A task file. Attribute reads are typed; ``set`` edits the document for a rewrite."""
+
+    kind = "task"
+    key_order = TASK_KEY_ORDER
+    list_keys = ("depends_on",)
+
+    @classmethod
+    def from_document(cls, doc: Document, expected_id: str | None = None) -> Task:
+        _raise_first(doc, task_field_problems(doc, expected_id))
+        return cls(doc)
+
+    @property
+    def epic(self) -> str:
+        return str(self.doc.data["epic"])
+
+    @property
+    def depends_on(self) -> list[str]:
+        return list(self.doc.data.get("depends_on") or [])
 
     @property
     def estimate(self) -> float | None:
@@ -245,25 +272,8 @@ class Task:
         return self.doc.data.get("skipped_reason")
 
     @property
-    def created(self) -> str | None:
-        return self.doc.data.get("created")
-
-    @property
     def number(self) -> int:
         return ids.task_number(self.id)
-
-    def set(self, key: str, value: Any) -> None:
-        """Set a field; ``None`` removes it, so files carry only what is known."""
-        if value is None or value == []:
-            if key == "depends_on":
-                self.doc.data[key] = []
-            else:
-                self.doc.data.pop(key, None)
-        else:
-            self.doc.data[key] = value
-
-    def render(self) -> bytes:
-        return self.doc.render(TASK_KEY_ORDER)
 
     def sort_key(self) -> tuple[int, int, int, str]:
         """flowctl's order: priority (absent last), then task number, then title."""
@@ -272,32 +282,15 @@ class Task:
         return (priority, parsed.epic_number if parsed else 0, self.number, self.title)
 
 
-class Epic:
+class Epic(_Item):
     kind = "epic"
-
-    def __init__(self, doc: Document) -> None:
-        self.doc = doc
+    key_order = EPIC_KEY_ORDER
+    list_keys = ("depends_on_epics",)
 
     @classmethod
     def from_document(cls, doc: Document, expected_id: str | None = None) -> Epic:
         _raise_first(doc, epic_field_problems(doc, expected_id))
         return cls(doc)
-
-    @property
-    def path(self) -> str:
-        return self.doc.path
-
-    @property
-    def id(self) -> str:
-        return str(self.doc.data["id"])
-
-    @property
-    def title(self) -> str:
-        return str(self.doc.data["title"])
-
-    @property
-    def status(self) -> str:
-        return str(self.doc.data["status"])
 
     @property
     def depends_on_epics(self) -> list[str]:
@@ -308,26 +301,8 @@ class Epic:
         return self.doc.data.get("branch")
 
     @property
-    def priority(self) -> int | None:
-        value = self.doc.data.get("priority")
-        return value if isinstance(value, int) else None
-
-    @property
-    def created(self) -> str | None:
-        return self.doc.data.get("created")
-
-    @property
     def number(self) -> int:
         return ids.epic_number(self.id)
-
-    def set(self, key: str, value: Any) -> None:
-        if value is None:
-            self.doc.data.pop(key, None)
-        else:
-            self.doc.data[key] = value
-
-    def render(self) -> bytes:
-        return self.doc.render(EPIC_KEY_ORDER)
 
 
 def new_task_document(task_id: str, epic_id: str, title: str, *, depends_on: list[str],

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,12 @@ def _hermetic_environment() -> dict[str, str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(_hermetic_environment())
+    # A shell without job control starts background jobs with SIGINT ignored, and an ignored
+    # signal stays ignored across exec: the Ctrl-C tests' children would never see it. Restore
+    # the default so that children start with it (POSIX: dispositions reset to default on exec
+    # only for caught signals, not ignored ones).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     import pygit2
 
     empty = _HOME / "no-system-config"

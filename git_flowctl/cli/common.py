@@ -35,6 +35,16 @@ def open_workspace(out: Output) -> Workspace:
     return ws
 
 
+def read_plan(rev: str | None) -> tuple[Output, Workspace, Plan]:
+    """What every read command starts with: the output, the workspace and an initialized plan
+    (of the work tree, or of REV read from git objects)."""
+    out = get_output()
+    ws = open_workspace(out)
+    plan = ws.load_plan(rev)
+    plan.require_initialized()
+    return out, ws, plan
+
+
 def read_text(value: str | None, what: str) -> str | None:
     """Text arguments: literal text, ``@path`` for a file's content, ``-`` for stdin."""
     if value is None:

@@ -14,6 +14,7 @@ from git_flowctl.cli.common import (
     mode_of,
     mutating,
     open_workspace,
+    read_plan,
     read_text,
     rev_option,
 )
@@ -76,10 +77,7 @@ def epic_show(epic: str, rev: str | None) -> None:
 @rev_option
 def epics_command(rev: str | None) -> None:
     """List epics with their progress."""
-    out = get_output()
-    ws = open_workspace(out)
-    plan = ws.load_plan(rev)
-    plan.require_initialized()
+    out, _ws, plan = read_plan(rev)
     rows = [epic_summary(plan, epic) for epic in plan.sorted_epics()]
 
     def render(console: object) -> None:

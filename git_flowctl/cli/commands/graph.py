@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from git_flowctl import graphviews
-from git_flowctl.cli.common import get_output, open_workspace, rev_option
+from git_flowctl.cli.common import read_plan, rev_option
 from git_flowctl.cli.render import styled_state
 
 if TYPE_CHECKING:
@@ -29,10 +29,7 @@ def graph_command(epic_ref: str | None, fmt: str, rev: str | None) -> None:
     depth; `waves` groups the unfinished ones: wave 1 can run now (all together), wave 2 once
     wave 1 is done, and so on. JSON: nodes, edges, layers, waves, and the drawing as `text`.
     """
-    out = get_output()
-    ws = open_workspace(out)
-    plan = ws.load_plan(rev)
-    plan.require_initialized()
+    out, _ws, plan = read_plan(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     view = graphviews.build(plan, epic_id)
     text = graphviews.render(view, fmt)
@@ -53,10 +50,7 @@ def critical_path_command(epic_ref: str | None, by: str, rev: str | None) -> Non
 
     Unfinished means any state but done and skipped. Ties go to the lower task ID.
     """
-    out = get_output()
-    ws = open_workspace(out)
-    plan = ws.load_plan(rev)
-    plan.require_initialized()
+    out, _ws, plan = read_plan(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     report = graphviews.critical_path(plan, epic_id, by)
     out.emit(report, lambda console: _render_path(console, report))

@@ -16,6 +16,7 @@ from git_flowctl.cli.common import (
     mode_of,
     mutating,
     open_workspace,
+    read_plan,
     rev_option,
 )
 from git_flowctl.errors import UsageError
@@ -122,10 +123,7 @@ def export_command(rev: str | None) -> None:
     """
     from git_flowctl.export import export_plan
 
-    out = get_output()
-    ws = open_workspace(out)
-    plan = ws.load_plan(rev)
-    plan.require_initialized()
+    out, ws, plan = read_plan(rev)
     commit = _commit_of(ws, rev)
     document = export_plan(plan, commit=commit)
     if out.json_mode:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from git_flowctl import queries, states
-from git_flowctl.cli.common import context_for, get_output, open_workspace, rev_option
+from git_flowctl.cli.common import context_for, get_output, open_workspace, read_plan, rev_option
 from git_flowctl.cli.output import Output
 from git_flowctl.cli.render import styled_state
 from git_flowctl.errors import UsageError
@@ -36,10 +36,7 @@ def held_claims(ws: Workspace, actor: str) -> Mapping[str, str] | None:
 
 
 def _load(rev: str | None) -> tuple[Workspace, Plan]:
-    out = get_output()
-    ws = open_workspace(out)
-    plan = ws.load_plan(rev)
-    plan.require_initialized()
+    _out, ws, plan = read_plan(rev)
     return ws, plan
 
 

@@ -23,6 +23,7 @@ from git_flowctl.cli.common import (
     mode_of,
     mutating,
     open_workspace,
+    read_plan,
     read_text,
     rev_option,
 )
@@ -90,10 +91,7 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
 
 
 def _show(ref: str, rev: str | None) -> None:
-    out = get_output()
-    ws = open_workspace(out)
-    plan = ws.load_plan(rev)
-    plan.require_initialized()
+    out, ws, plan = read_plan(rev)
     try:
         item = plan.resolve_any(ref)
     except FlowError as error:
@@ -223,10 +221,7 @@ def cat_command(ref: str, rev: str | None) -> None:
 def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: str | None,
                   rev: str | None) -> None:
     """List tasks."""
-    out = get_output()
-    ws = open_workspace(out)
-    plan = ws.load_plan(rev)
-    plan.require_initialized()
+    out, ws, plan = read_plan(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     rows = []
     for task in plan.sorted_tasks():
@@ -249,10 +244,7 @@ def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: 
 @rev_option
 def list_command(rev: str | None) -> None:
     """List every epic and its tasks."""
-    out = get_output()
-    ws = open_workspace(out)
-    plan = ws.load_plan(rev)
-    plan.require_initialized()
+    out, ws, plan = read_plan(rev)
     epics = [epic_summary(plan, e) for e in plan.sorted_epics()]
     tasks = [task_summary(plan, t) for t in plan.sorted_tasks()]
     landing = landed_tasks(ws, plan, rev)
