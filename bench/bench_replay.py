@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import finish, python_floor, report, time_command
+from _util import compile_bytecode, finish, python_floor, report, time_command
 
 FLOW = shutil.which("git-flow-task", path=str(Path(sys.executable).parent)) or "git-flow-task"
 EPIC = "fn-1-bench"
@@ -136,14 +136,6 @@ def time_one_more(repo: Path, number: int, runs: int) -> float:
     return statistics.median(samples[1:])
 
 
-def compile_package() -> None:
-    """Write the package's bytecode: an installed package has it, and without it (for example
-    under PYTHONDONTWRITEBYTECODE) every run would compile the sources first."""
-    package = Path(__file__).resolve().parent.parent / "git_flowctl"
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True,
-                   capture_output=True)
-
-
 def in_process(repo: Path) -> None:
     """Where the time goes: the replay alone, inside one Python process (not a goal)."""
     code = (
@@ -158,7 +150,7 @@ def in_process(repo: Path) -> None:
 
 
 def main() -> int:
-    compile_package()
+    compile_bytecode()
     parser = argparse.ArgumentParser()
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--commits", type=int, default=20_000)
