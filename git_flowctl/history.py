@@ -31,31 +31,22 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 
 from git_flowctl import __version__
 from git_flowctl.errors import FlowError
-from git_flowctl.trailers import (
-    Evidence,
-    QuickEvidence,
-    QuickTransition,
-    Rename,
-    Revert,
-    SquashOrigin,
-    Trailers,
-    Transition,
-    format_pairs,
-    parse_canonical,
-    parse_message,
-    parse_pairs,
-)
+from git_flowctl.trailerfast import format_pairs, parse_canonical, parse_pairs
 
 TYPE_CHECKING = False  # typing costs start-up time that the lean `log` path avoids
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NamedTuple
+
+    from git_flowctl.trailerfast import QuickEvidence, QuickTransition
+    from git_flowctl.trailers import Evidence, Revert, SquashOrigin, Trailers, Transition
 
     # A message's flow lines: parsed objects, or plain values for canonical lines.
     Parsed = Trailers | tuple[list[QuickTransition], list[QuickEvidence]]
+else:
+    from git_flowctl.tuples import NamedTuple
 
 EVENT_TRANSITION = "transition"
 EVENT_REVERT = "revert"
@@ -293,10 +284,21 @@ def _record(piece: str, parsed: dict[str, Parsed], offsets: dict[str, str]) -> R
     if offset is None:
         offset = offsets[iso[-5:]] = str(_offset_minutes(iso[-5:]))
     if "reverts commit" in message or "flow-" in message.lower():
-        parsed[sha] = parse_canonical(message) or parse_message(message)
+        parsed[sha] = _parse(message)
     else:
         message = ""
     return (sha, tuple(parents.split()), name, email, stamp or "0", offset, message)
+
+
+def _parse(message: str) -> Parsed:
+    """A message's flow lines: canonical ones as plain values, anything else by the general
+    parser, loaded only then (a history of canonical lines never needs it)."""
+    quick = parse_canonical(message)
+    if quick is not None:
+        return quick
+    from git_flowctl.trailers import parse_message
+
+    return parse_message(message)
 
 
 def _chunks(fd: int, *, threaded: bool) -> Iterator[bytes]:
@@ -367,11 +369,10 @@ _SEP = "\n"
  _E_BEFORE, _E_AFTER) = range(20)
 
 
-@dataclass
-class Event:
+class Event(NamedTuple):
     """One entry of a subject's history: a transition, or the undoing (or redoing) of one."""
 
-    index: int
+    position: int  # in replay order
     kind: str  # "transition" | "revert"
     subject: str
     source: str | None  # as the trailer says (None: created)
@@ -440,8 +441,7 @@ def _decode_event(index: int, text: str) -> Event:
                  f[_E_REVERTED_BY] or None, f[_E_BEFORE] or None, f[_E_AFTER] or None)
 
 
-@dataclass
-class Finding:
+class Finding(NamedTuple):
     """Something in history the replay could not use: a malformed line, an unknown revert."""
 
     commit: str
@@ -581,6 +581,8 @@ class _Fold:
         if isinstance(parsed, tuple):
             self._add_canonical(record, *parsed)
             return
+        from git_flowctl.trailers import Rename, Revert, Transition  # loaded: it parsed this
+
         sha = record[0]
         for bad in parsed.malformed:
             self.findings.append((sha, "malformed", f"{bad.reason}: {bad.text}", bad.line_number))
@@ -747,6 +749,8 @@ class _Fold:
         full, message = outside
         if full in effects:
             return effects[full].split(_SEP)
+        from git_flowctl.trailers import Revert, Transition, parse_message
+
         parsed = parse_message(message)
         effect: list[str] = []
         for step in parsed.steps:
@@ -808,15 +812,16 @@ def _evidence_for(transitions: list[Transition], evidence: Iterable[Evidence]) -
 # The result -------------------------------------------------------------------------------------
 
 
-@dataclass
 class History:
     """The replayed history of one revision."""
 
-    head: str | None
-    shallow: bool
-    walked: int  # commits read from git for this answer (the rest came from the cache)
-    cached_from: str | None  # the cached commit the replay continued from
-    _fold: _Fold
+    def __init__(self, head: str | None, shallow: bool, walked: int, cached_from: str | None,
+                 fold: _Fold) -> None:
+        self.head = head
+        self.shallow = shallow
+        self.walked = walked  # commits read from git for this answer (the rest came from the cache)
+        self.cached_from = cached_from  # the cached commit the replay continued from
+        self._fold = fold
 
     @property
     def commits(self) -> int:
@@ -953,8 +958,7 @@ _CHAIN_FIRST = 32  # how far down the first-parent chain a cached state is looke
 _CHAIN = 1000  # and then
 
 
-@dataclass
-class _Hit:
+class _Hit(NamedTuple):
     head: str  # the commit asked for
     commit: str  # the cached commit found on its first-parent chain
     fold: _Fold  # the state at that commit
@@ -1029,8 +1033,7 @@ class ReplayCache:
             lookup = message_lookup(git, {record[0]: record for record in records})
             for record in records:
                 message = record[6]
-                fold.add_commit(record, (parse_canonical(message) or parse_message(message))
-                                if message else None, lookup)
+                fold.add_commit(record, _parse(message) if message else None, lookup)
             return _Hit(head, sha, fold, base, records)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             return None

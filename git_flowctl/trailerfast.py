@@ -1,0 +1,155 @@
+"""The trailer grammar's shared pieces, and canonical lines read in one step.
+
+docs/trailers.md is the grammar and ``trailers.py`` its parser; both build on what is defined
+here, once: the patterns of an ID, a state and a key, how values are quoted, ``key=value`` pairs,
+and the exact form of the lines this tool writes. ``parse_canonical`` reads a message made of
+such lines (nearly every message of a long history) without building objects and without
+loading ``trailers.py``, which keeps replay's lean path fast (issue #5, bench/bench_replay.py).
+A message with anything else is for ``trailers.parse_message``; both give the same transitions
+(tests/test_trailers.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+TYPE_CHECKING = False  # typing costs start-up time that replay's lean path avoids
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+NONE_STATE = "none"
+
+# Pattern sources of the grammar's tokens (compiled with re.ASCII).
+SUBJECT = r"[A-Za-z0-9][\w.-]*"  # an epic or task ID
+STATE = r"[a-z_]+"
+KEY = r"[A-Za-z][\w.-]*"
+
+
+class Lazy:
+    """A regular expression compiled on first use: most commands never parse a trailer line,
+    and `log` after one new commit parses one (start-up time, bench/bench_replay.py)."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._source = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(*self._source)
+        return self._compiled
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.pattern.match(text, pos)
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self.pattern.fullmatch(text)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.pattern.search(text)
+
+    def split(self, text: str, maxsplit: int = 0) -> list[str]:
+        return self.pattern.split(text, maxsplit=maxsplit)
+
+
+_PAIR = Lazy(rf'(?P<key>{KEY})=(?P<value>"(?:[^"\\]|\\.)*"|[^ \t"]*)(?=[ \t]|$)', re.ASCII)
+_BARE = Lazy(r'^[^ \t"\\]+$')
+# The lines as this tool writes them (bare values, keys in order): read in one step. Anything
+# else goes through trailers.py's general path, which gives the same result.
+CANONICAL_TRANSITION = Lazy(
+    rf"[ \t]*Flow-Transition:[ \t]*(?P<subject>{SUBJECT}) (?P<source>{STATE})->"
+    rf'(?P<target>{STATE}) action=(?P<action>[^ \t"]+) by=(?P<by>[^ \t"]+) id=(?P<id>[^ \t"]+)'
+    r"(?P<force> force=1)?[ \t]*", re.ASCII)
+CANONICAL_EVIDENCE = Lazy(
+    rf'[ \t]*Flow-Evidence:[ \t]*(?P<subject>{SUBJECT})(?P<pairs>(?: {KEY}=[^ \t"]*)*)[ \t]*',
+    re.ASCII)
+
+
+def quote(value: str) -> str:
+    if value and value.isprintable() and " " not in value and '"' not in value \
+            and "\\" not in value:
+        return value  # the common case, without a regular expression
+    value = " ".join(value.splitlines())
+    if _BARE.match(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def format_pairs(pairs: Mapping[str, str]) -> str:
+    return " ".join(f"{key}={quote(str(value))}" for key, value in pairs.items())
+
+
+def parse_pairs(text: str) -> dict[str, str] | None:
+    """``k=v k2="a b"`` into a dict; None when anything in ``text`` is not a pair."""
+    pairs: dict[str, str] = {}
+    position = 0
+    text = text.strip()
+    while position < len(text):
+        while position < len(text) and text[position] in " \t":
+            position += 1
+        if position >= len(text):
+            break
+        match = _PAIR.match(text, position)
+        if match is None:
+            return None
+        pairs[match.group("key")] = unquote(match.group("value"))
+        position = match.end()
+    return pairs
+
+
+# A canonical transition line as plain values: (subject, from or "", to, action, by, id,
+# "1" if forced else "", line number); a canonical evidence line: (subject, its pairs as
+# written, line number). Replay folds these without building objects (git_flowctl/history.py).
+QuickTransition = tuple[str, str, str, str, str, str, str, int]
+QuickEvidence = tuple[str, str, int]
+
+
+def parse_canonical(message: str) -> tuple[list[QuickTransition], list[QuickEvidence]] | None:
+    """The flow lines of a message that holds only canonical ones (what this tool writes); None
+    when the message holds anything else (another flow line, a squash, a revert), which
+    ``trailers.parse_message`` then reads line by line. This one finds the lines with
+    ``str.find`` and builds no objects, which keeps a replay of a long history fast."""
+    if "reverts commit" in message or "\ncommit " in message:
+        return None
+    lower = message.lower()
+    transitions: list[QuickTransition] = []
+    evidence: list[QuickEvidence] = []
+    transition_line = evidence_line = None
+    position = lower.find("flow-")
+    while position >= 0:
+        start = message.rfind("\n", 0, position) + 1
+        end = message.find("\n", position)
+        if end < 0:
+            end = len(message)
+        following = lower.find("flow-", position + 5)
+        if 0 <= following < end:
+            return None  # two on one line: not a line this tool wrote
+        # Lines end at LF; a CR before it is dropped, as git splits them.
+        stop = end - 1 if message.endswith("\r", start, end) else end
+        number = message.count("\n", 0, start) + 1
+        if message.startswith("Flow-Transition:", position):
+            transition_line = transition_line or CANONICAL_TRANSITION.pattern
+            match = transition_line.fullmatch(message, start, stop)
+            if match is None:
+                return None
+            subject, source, target, action, by, ulid, force = match.groups()
+            if source == NONE_STATE:
+                if target == NONE_STATE:
+                    return None  # malformed: the general parser reports it
+                source = ""
+            transitions.append((subject, source, target, action, by, ulid, "1" if force else "",
+                                number))
+        else:
+            evidence_line = evidence_line or CANONICAL_EVIDENCE.pattern
+            match = evidence_line.fullmatch(message, start, stop)
+            if match is None:
+                return None
+            evidence.append((match["subject"], match["pairs"].strip(" "), number))
+        position = following
+    return transitions, evidence
