@@ -24,12 +24,13 @@ state keyed by the last commit processed; a later replay walks only the commits 
 from __future__ import annotations
 
 import contextlib
+import gc
 import marshal
 import os
-import subprocess
 import sys
 import time
 import zlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 
 from git_flowctl import __version__
@@ -38,13 +39,11 @@ from git_flowctl.trailerfast import format_pairs, parse_canonical, parse_pairs
 
 TYPE_CHECKING = False  # typing costs start-up time that the lean `log` path avoids
 if TYPE_CHECKING:
+    import subprocess
     from typing import Any, NamedTuple
 
     from git_flowctl.trailerfast import QuickEvidence, QuickTransition
     from git_flowctl.trailers import Evidence, Revert, SquashOrigin, Trailers, Transition
-
-    # A message's flow lines: parsed objects, or plain values for canonical lines.
-    Parsed = Trailers | tuple[list[QuickTransition], list[QuickEvidence]]
 else:
     from git_flowctl.tuples import NamedTuple
 
@@ -56,7 +55,9 @@ NONE_STATE = "none"
 CACHE_DIR = "flow-cache"
 
 _FIELD = "\x1f"
-_LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%ai%x1f%B"
+# The commit, its parents, the author as the four lines an event keeps (name, email, Unix time,
+# offset from UTC as +hhmm: `--date=format:%z`), the message.
+_LOG_FORMAT = ("--date=format:%z", "--format=%H%x1f%P%x1f%an%n%ae%n%at%n%ad%x1f%B")
 _GIT_CONFIG = ("-c", "log.showSignature=false", "-c", "core.quotePath=false")
 
 Progress = Callable[[int, int], None]  # (commits read, commits expected)
@@ -138,28 +139,48 @@ class GitReader:
                 return None
             directory = parent
 
-    def first_parent_records(self, rev: str, count: int) -> tuple[list[str], dict[str, Record],
-                                                                   dict[str, Parsed]] | None:
+    def first_parent_records(self, rev: str, count: int) -> tuple[list[str], dict[str, Record]] | None:
         """REV's last ``count`` first-parent commits, read in one ``git log``: the chain (newest
-        first), their records and parsed trailers; None when git cannot read REV."""
-        result = self.run("log", "-z", "--first-parent", f"-n{count}", "--encoding=UTF-8",
-                          f"--format={_LOG_FORMAT}", rev, "--")
-        if result.returncode != 0 or not result.stdout:
+        first) and their records (messages not parsed yet); None when git cannot read REV."""
+        output = self.output("log", "-z", "--first-parent", f"-n{count}", "--encoding=UTF-8",
+                             *_LOG_FORMAT, rev, "--")
+        if not output:
             return None
         chain: list[str] = []
         records: dict[str, Record] = {}
-        parsed: dict[str, Parsed] = {}
-        for piece in result.stdout.decode("utf-8", "replace").split("\0"):
-            record = _record(piece, parsed, {})
+        for piece in output.decode("utf-8", "replace").split("\0"):
+            record = _record(piece, None)
             if record is not None:
                 chain.append(record[0])
                 records[record[0]] = record
-        return chain, records, parsed
+        return chain, records
 
     def run(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return _run_git(self.root, *args, input=input)
 
+    def output(self, *args: str) -> bytes | None:
+        """What git prints, or None when it fails. Without ``subprocess``, whose import costs the
+        lean `log` path milliseconds (bench/bench_replay.py); stderr is dropped."""
+        read, write = os.pipe()
+        try:
+            pid = os.posix_spawnp("git", ["git", "-C", self.root, *_GIT_CONFIG, *args], _git_env(),
+                                  file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                                                (os.POSIX_SPAWN_DUP2, write, 1),
+                                                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
+        except OSError as exc:
+            os.close(read)
+            raise FlowError(f"cannot run git: {exc.strerror}",
+                            hint="is git installed and on PATH?") from None
+        finally:
+            os.close(write)
+        with open(read, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        return data if os.waitstatus_to_exitcode(status) == 0 else None
+
     def popen(self, *args: str) -> subprocess.Popen[bytes]:
+        import subprocess
+
         return subprocess.Popen(["git", *_GIT_CONFIG, *args], cwd=self.root, env=_git_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL)
@@ -216,6 +237,8 @@ def _git_env() -> dict[str, str]:
 
 
 def _run_git(cwd: str, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    import subprocess  # not at the top: the lean `log` path runs git with GitReader.output
+
     try:
         return subprocess.run(["git", *_GIT_CONFIG, *args], cwd=cwd, env=_git_env(), input=input,
                               capture_output=True, check=False)
@@ -223,16 +246,23 @@ def _run_git(cwd: str, *args: str, input: bytes | None = None) -> subprocess.Com
         raise FlowError(f"cannot run git: {exc.strerror}", hint="is git installed and on PATH?") from None
 
 
-# One commit as git log gives it: (sha, parents, author name, author email, Unix time, offset in
-# minutes, message); the message is kept only when it can matter (flow trailers or a revert line).
-Record = tuple[str, tuple[str, ...], str, str, str, str, str]
+# One commit as git log gives it: (sha, parents, author, message); the author is the four lines
+# of ``_LOG_FORMAT``, the message is kept only when it can matter (flow trailers or a revert line).
+Record = tuple[str, tuple[str, ...], str, str]
 
 
 def _offset_minutes(text: str) -> int:
-    if len(text) != 5 or text[0] not in "+-":
+    """``+0130`` -> 90."""
+    if len(text) != 5 or text[0] not in "+-" or not text[1:].isdigit():
         return 0
     minutes = int(text[1:3]) * 60 + int(text[3:5])
     return -minutes if text[0] == "-" else minutes
+
+
+def _offset_text(minutes: int) -> str:
+    """90 -> ``+0130``, as git writes an offset."""
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
 
 
 def read_records(git: GitReader, head: str, exclude: str | None = None,
@@ -240,19 +270,19 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
                  expected: int = 0) -> tuple[dict[str, Record], dict[str, Parsed]]:
     """Every commit reachable from ``head`` and not from ``exclude``, keyed by ID, and the
     parsed trailers of those that have any. git's output is parsed while git still writes it."""
-    args = ["log", "-z", "--encoding=UTF-8", f"--format={_LOG_FORMAT}", head]
+    args = ["log", "-z", "--encoding=UTF-8", *_LOG_FORMAT, head]
     if exclude:
         args.append(f"^{exclude}")
     args.append("--")
     records: dict[str, Record] = {}
     parsed: dict[str, Parsed] = {}
-    offsets: dict[str, str] = {}
     process = git.popen(*args)
     assert process.stdout is not None
+    output = process.stdout.fileno()
+    _widen_pipe(output)
     pending = b""
-    chunks = _chunks(process.stdout.fileno(), threaded=exclude is None)
     while True:
-        block = next(chunks, b"")
+        block = os.read(output, _PIPE_SIZE)
         data = pending + block
         cut = data.rfind(b"\0") if block else len(data)
         if cut < 0:
@@ -260,7 +290,7 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
             continue
         text, pending = data[:cut].decode("utf-8", "replace"), data[cut + 1:]
         for piece in text.split("\0"):
-            record = _record(piece, parsed, offsets)
+            record = _record(piece, parsed)
             if record is not None:
                 records[record[0]] = record
         if progress is not None:
@@ -274,55 +304,49 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
     return records, parsed
 
 
-def _record(piece: str, parsed: dict[str, Parsed], offsets: dict[str, str]) -> Record | None:
-    """One commit of ``git log -z --format=_LOG_FORMAT``; its trailers go into ``parsed``."""
-    parts = piece.split(_FIELD, 6)
-    if len(parts) != 7:
+def _record(piece: str, parsed: dict[str, Parsed] | None) -> Record | None:
+    """One commit of ``git log -z`` in ``_LOG_FORMAT``; its trailers go into ``parsed`` (None:
+    they are parsed later, if needed)."""
+    parts = piece.split(_FIELD, 3)
+    if len(parts) != 4:
         return None
-    sha, parents, name, email, stamp, iso, message = parts
-    offset = offsets.get(iso[-5:])
-    if offset is None:
-        offset = offsets[iso[-5:]] = str(_offset_minutes(iso[-5:]))
-    if "reverts commit" in message or "flow-" in message.lower():
-        parsed[sha] = _parse(message)
-    else:
+    sha, parents, author, message = parts
+    if "flow-" not in message.lower() and "reverts commit" not in message:
         message = ""
-    return (sha, tuple(parents.split()), name, email, stamp or "0", offset, message)
+    elif parsed is not None:
+        parsed[sha] = _parse(sha, author, message)
+    return (sha, tuple(parents.split()), author, message)
 
 
-def _parse(message: str) -> Parsed:
-    """A message's flow lines: canonical ones as plain values, anything else by the general
-    parser, loaded only then (a history of canonical lines never needs it)."""
+def _parse(sha: str, author: str, message: str) -> Parsed:
+    """A commit's flow lines: a message of canonical lines (what this tool writes) ready to
+    fold, anything else by the general parser, loaded only then."""
     quick = parse_canonical(message)
-    if quick is not None:
-        return quick
-    from git_flowctl.trailers import parse_message
+    if quick is None:
+        from git_flowctl.trailers import parse_message
 
-    return parse_message(message)
+        return parse_message(message)
+    transitions, evidence = quick
+    attached = _quick_evidence(transitions, evidence) if evidence else {}
+    # The event's fields (_E_KIND to _E_REVERTED_BY), each followed by _SEP.
+    return [(ulid, subject, target, f"{EVENT_TRANSITION}\n{subject}\n{source}\n{target}\n{action}\n"
+             f"{by}\n{ulid}\n{force}\n\n{attached.get(position, '')}\n{sha}\n{author}\n\n\n\n")
+            for position, (subject, source, target, action, by, ulid, force, _)
+            in enumerate(transitions)]
 
 
-def _chunks(fd: int, *, threaded: bool) -> Iterator[bytes]:
-    """git's output as it comes. For a long read, a thread drains the pipe so that git never
-    waits for the parser: on two cores, reading costs about what git alone costs."""
-    if not threaded:
-        while chunk := os.read(fd, 1 << 20):
-            yield chunk
-        return
-    import queue
-    import threading
+_PIPE_SIZE = 1 << 20  # what Linux lets any process ask for (/proc/sys/fs/pipe-max-size)
 
-    blocks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
 
-    def drain() -> None:
-        try:
-            while chunk := os.read(fd, 1 << 20):
-                blocks.put(chunk)
-        finally:
-            blocks.put(b"")
+def _widen_pipe(fd: int) -> None:
+    """Let git write up to a megabyte ahead of the parser (Linux), so that it seldom waits
+    while a block is parsed: on two cores, reading then costs about what git alone costs."""
+    import fcntl  # loaded already, by subprocess
 
-    threading.Thread(target=drain, daemon=True).start()
-    while chunk := blocks.get():
-        yield chunk
+    resize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if resize is not None:
+        with contextlib.suppress(OSError):  # over a limit: the default size works, slower
+            fcntl.fcntl(fd, resize, _PIPE_SIZE)
 
 
 def canonical_order(head: str, records: dict[str, Record]) -> list[str]:
@@ -337,6 +361,8 @@ def canonical_order(head: str, records: dict[str, Record]) -> list[str]:
         parents = records[commit][1]
         commit = parents[0] if parents else None
     chain.reverse()
+    if all(len(records[commit][1]) <= 1 for commit in chain):
+        return chain  # no merge: each commit brings only itself
     placed: set[str] = set()
     order: list[str] = []
     for start in chain:
@@ -362,7 +388,8 @@ def canonical_order(head: str, records: dict[str, Record]) -> list[str]:
 
 # An event is stored as one string, its fields joined by newlines (no field can hold one: trailer
 # values and git idents are single lines), so a cached history of 20,000 events loads in a few
-# milliseconds; ``Event`` is the readable view, made only for the events a command shows.
+# milliseconds; ``Event`` is the readable view, made only for the events a command shows. The
+# author's four fields (name to offset) are the lines git gave (``_LOG_FORMAT``).
 _SEP = "\n"
 (_E_KIND, _E_SUBJECT, _E_FROM, _E_TO, _E_ACTION, _E_BY, _E_ID, _E_FORCE, _E_EXTRA, _E_EVIDENCE,
  _E_COMMIT, _E_NAME, _E_EMAIL, _E_TIME, _E_OFFSET, _E_ORIGIN, _E_UNDOES, _E_REVERTED_BY,
@@ -437,7 +464,7 @@ def _decode_event(index: int, text: str) -> Event:
     return Event(index, f[_E_KIND], f[_E_SUBJECT], f[_E_FROM] or None, f[_E_TO], f[_E_ACTION],
                  f[_E_BY], f[_E_ID], f[_E_FORCE] == "1", parse_pairs(f[_E_EXTRA]) or {},
                  parse_pairs(f[_E_EVIDENCE]) or {}, f[_E_COMMIT], f[_E_NAME], f[_E_EMAIL],
-                 int(f[_E_TIME]), int(f[_E_OFFSET]), f[_E_ORIGIN] or None, f[_E_UNDOES] or None,
+                 int(f[_E_TIME] or 0), _offset_minutes(f[_E_OFFSET]), f[_E_ORIGIN] or None, f[_E_UNDOES] or None,
                  f[_E_REVERTED_BY] or None, f[_E_BEFORE] or None, f[_E_AFTER] or None)
 
 
@@ -455,6 +482,12 @@ class Finding(NamedTuple):
 
 # Who made a step and when: (commit, name, email, time, offset, squashed commit or "").
 _Author = tuple[str, str, str, str, str, str]
+# A canonical transition ready to fold: (transition id, subject, target, its event's fields up to
+# the states before and after it, which only the fold knows).
+Prepared = tuple[str, str, str, str]
+if TYPE_CHECKING:
+    # A commit's flow lines: parsed objects, or a message of canonical lines ready to fold.
+    Parsed = Trailers | list[Prepared]
 
 
 def _squashed_author(author: _Author, origin: SquashOrigin) -> _Author:
@@ -464,7 +497,7 @@ def _squashed_author(author: _Author, origin: SquashOrigin) -> _Author:
         name, _, rest = origin.author.partition(" <")
         email = rest.rstrip(">") or email
     if origin.timestamp is not None:
-        stamp, offset = str(origin.timestamp), str(origin.offset_minutes or 0)
+        stamp, offset = str(origin.timestamp), _offset_text(origin.offset_minutes or 0)
     return (commit, name, email, stamp, offset, origin.commit)
 
 
@@ -472,14 +505,16 @@ class _Fold:
     """The replay state.
 
     What a cached fold holds is shaped so that loading it and continuing by one commit touches
-    little: events stay strings until shown, the per-subject index lists are strings decoded one
-    subject at a time, the transition IDs counted are one string searched with ``in``, and the
-    two big maps (ID -> event, commit -> effect) are decoded only when a revert needs them.
+    little: events stay strings until shown, the per-subject lists of event positions are bytes
+    (``_positions``) decoded one subject at a time, the transition IDs counted are one string
+    searched with ``in`` (their event positions beside it), and the map commit -> effect is
+    decoded only when a revert needs it.
     """
 
     def __init__(self, events: list[str] | None = None, states: dict[str, str] | None = None,
                  applied_ids: str = "\n", applied_blob: bytes = b"",
-                 standing: dict[str, str] | None = None, by_subject: dict[str, str] | None = None,
+                 standing: dict[str, bytes] | None = None,
+                 by_subject: dict[str, bytes] | None = None,
                  effects_blob: bytes = b"",
                  findings: list[tuple[str, str, str, int | None]] | None = None,
                  commits: int = 0, renamed: dict[str, str] | None = None,
@@ -491,22 +526,24 @@ class _Fold:
         self.findings = findings if findings is not None else []
         self.commits = commits
         self._applied_ids = applied_ids  # "\n<id>\n<id>\n" of the cached part
-        self._applied_blob = applied_blob
+        self._applied_blob = applied_blob  # their event positions
         self._applied: dict[str, int] | None = None if applied_blob else {}
         self._applied_new: dict[str, int] = {}
-        self._standing_text = standing if standing is not None else {}
+        self._standing_stored = standing if standing is not None else {}
         self._standing: dict[str, list[int]] = {}
-        self._by_subject_text = by_subject if by_subject is not None else {}
+        self._by_subject_stored = by_subject if by_subject is not None else {}
         self._by_subject: dict[str, list[int]] = {}
         self._effects_blob = effects_blob
         self._effects: dict[str, str] | None = None if effects_blob else {}
+        self._effects_new: dict[str, str] = {}
 
     def dump(self) -> tuple[Any, ...]:
         applied = self.applied_map()
-        ids_text = "\n" + "".join(f"{key}\n" for key in applied) if applied else "\n"
-        return (self.events, self.states, ids_text, marshal.dumps(applied),
-                {**self._standing_text, **{k: _ints_text(v) for k, v in self._standing.items()}},
-                {**self._by_subject_text, **{k: _ints_text(v) for k, v in self._by_subject.items()}},
+        ids_text = f"\n{_SEP.join(applied)}\n" if applied else "\n"
+        return (self.events, self.states, ids_text, _positions_blob(applied.values()),
+                {**self._standing_stored, **{k: _positions_blob(v) for k, v in self._standing.items()}},
+                {**self._by_subject_stored,
+                 **{k: _positions_blob(v) for k, v in self._by_subject.items()}},
                 marshal.dumps(self.effects_map()), self.findings, self.commits, self.renamed,
                 self.archived)
 
@@ -527,10 +564,10 @@ class _Fold:
 
     def applied_map(self) -> dict[str, int]:
         if self._applied is None:
-            decoded = marshal.loads(self._applied_blob)
-            if not isinstance(decoded, dict):
+            ids, positions = self._applied_ids[1:-1].split(_SEP), _positions(self._applied_blob)
+            if len(ids) != len(positions):
                 raise ValueError("not a replay state")
-            self._applied = decoded
+            self._applied = dict(zip(ids, positions, strict=True))
         if self._applied_new:
             self._applied.update(self._applied_new)
             self._applied_new = {}
@@ -549,12 +586,15 @@ class _Fold:
             if not isinstance(decoded, dict):
                 raise ValueError("not a replay state")
             self._effects = decoded
+        if self._effects_new:
+            self._effects.update(self._effects_new)
+            self._effects_new = {}
         return self._effects
 
     def standing_of(self, subject: str, *, create: bool = False) -> list[int]:
         found = self._standing.get(subject)
         if found is None:
-            found = _ints(self._standing_text.get(subject, ""))
+            found = _positions(self._standing_stored.get(subject, b""))
             if found or create:
                 self._standing[subject] = found
         return found
@@ -562,24 +602,35 @@ class _Fold:
     def events_of(self, subject: str, *, create: bool = False) -> list[int]:
         found = self._by_subject.get(subject)
         if found is None:
-            found = _ints(self._by_subject_text.get(subject, ""))
+            found = _positions(self._by_subject_stored.get(subject, b""))
             if found or create:
                 self._by_subject[subject] = found
         return found
 
     def subjects(self) -> list[str]:
-        return list({**self._by_subject_text, **self._by_subject})
+        return list({**self._by_subject_stored, **self._by_subject})
 
     def state(self, subject: str) -> str | None:
         state = self.states.get(subject)
         return None if state is None or state == NONE_STATE else state
 
+    def add_commits(self, order: Iterable[str], records: dict[str, Record],
+                    parsed: dict[str, Parsed], lookup: Lookup) -> None:
+        """Fold ``records`` in replay ``order``; ``parsed``: the trailers of those with any."""
+        for sha in order:
+            found = parsed.get(sha)
+            if isinstance(found, list):
+                self.commits += 1
+                self._add_prepared(sha, found)
+            else:
+                self.add_commit(records[sha], found, lookup)
+
     def add_commit(self, record: Record, parsed: Parsed | None, lookup: Lookup) -> None:
         self.commits += 1
         if parsed is None:
             return
-        if isinstance(parsed, tuple):
-            self._add_canonical(record, *parsed)
+        if isinstance(parsed, list):
+            self._add_prepared(record[0], parsed)
             return
         from git_flowctl.trailers import Rename, Revert, Transition  # loaded: it parsed this
 
@@ -589,7 +640,8 @@ class _Fold:
         if not parsed.steps:
             return
         evidence = _evidence_for(parsed.transitions, parsed.evidence) if parsed.evidence else {}
-        author: _Author = (sha, record[2], record[3], record[4], record[5], "")
+        name, email, stamp, offset = record[2].split(_SEP)
+        author: _Author = (sha, name, email, stamp, offset, "")
         effect: list[str] = []
         squashed: dict[str, list[str]] = {}  # what each squashed commit did (for their reverts)
         for step in parsed.steps:
@@ -608,24 +660,19 @@ class _Fold:
             if step.origin is not None:
                 squashed.setdefault(step.origin.commit, []).extend(done)
         if effect:
-            self.effects_map()[sha] = _SEP.join(effect)
+            self._effects_new[sha] = _SEP.join(effect)
 
-    def _add_canonical(self, record: Record, transitions: list[QuickTransition],
-                       evidence: list[QuickEvidence]) -> None:
-        """``add_commit`` for a message of canonical lines only (``trailers.parse_canonical``):
-        the same fold without building objects, for long histories (bench/bench_replay.py)."""
-        sha, _, name, email, stamp, offset, _ = record
-        attached = _quick_evidence(transitions, evidence) if evidence else {}
-        done = []
+    def _add_prepared(self, sha: str, transitions: list[Prepared]) -> None:
+        """``add_commit`` for a message of canonical lines only (``_parse``): the same fold with
+        the events' text made while git was still writing, for long histories
+        (bench/bench_replay.py)."""
         events, states, applied = self.events, self.states, self._applied_new
-        for position, (subject, source, target, action, by, ulid, force, _) in enumerate(transitions):
+        done = []
+        for ulid, subject, target, head in transitions:
             if ulid in applied or self._is_applied(ulid):
                 continue
             index = len(events)
-            events.append(_SEP.join((
-                EVENT_TRANSITION, subject, source, target, action, by, ulid, force, "",
-                attached.get(position, ""), sha, name, email, stamp, offset, "", "", "",
-                states.get(subject, ""), target)))
+            events.append(f"{head}{states.get(subject, '')}{_SEP}{target}")
             indices = self._by_subject.get(subject)
             (indices if indices is not None else self.events_of(subject, create=True)).append(index)
             indices = self._standing.get(subject)
@@ -634,7 +681,7 @@ class _Fold:
             states[subject] = target
             done.append(f"+{ulid}")
         if done:
-            self.effects_map()[sha] = _SEP.join(done)
+            self._effects_new[sha] = _SEP.join(done)
 
     def _event(self, fields: list[str], subject: str) -> int:
         index = len(self.events)
@@ -762,24 +809,31 @@ class _Fold:
         return effect
 
 
-def _ints(text: str) -> list[int]:
-    return [int(item) for item in text.split(",")] if text else []
+_POSITION = "I"  # the array type code of an event position
 
 
-def _ints_text(values: list[int]) -> str:
-    return ",".join(map(str, values))
+def _positions(blob: bytes) -> list[int]:
+    """Event positions stored as machine integers (the cache's marker names their size)."""
+    return array(_POSITION, blob).tolist()
+
+
+def _positions_blob(values: Iterable[int]) -> bytes:
+    return array(_POSITION, values).tobytes()
 
 
 def _quick_evidence(transitions: list[QuickTransition],
                     evidence: list[QuickEvidence]) -> dict[int, str]:
     """``_evidence_for`` for canonical lines: transition position -> its evidence pairs."""
     attached: dict[int, dict[str, str]] = {}
-    for subject, pairs, line in evidence:
-        same = [i for i, t in enumerate(transitions) if t[0] == subject]
-        if not same:
+    for subject, pairs, place in evidence:
+        if len(transitions) == 1:  # the common case: one transition and its evidence
+            owner = 0 if transitions[0][0] == subject else -1
+        else:
+            same = [i for i, t in enumerate(transitions) if t[0] == subject]
+            above = [i for i in same if transitions[i][7] < place]
+            owner = above[-1] if above else same[0] if same else -1
+        if owner < 0:
             continue
-        above = [i for i in same if transitions[i][7] <= line]
-        owner = above[-1] if above else same[0]
         fields = attached.setdefault(owner, {})
         for pair in pairs.split(" "):
             if pair:
@@ -876,11 +930,25 @@ class History:
 
 def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
            progress: Progress | None = None, chain: list[str] | None = None,
-           chain_records: tuple[dict[str, Record], dict[str, Parsed]] | None = None) -> History:
+           chain_records: dict[str, Record] | None = None) -> History:
     """The history of ``rev``: continued from the nearest cached state on its first-parent
     chain when there is one, else replayed from the root; the result is cached. ``chain``: the
     start of REV's first-parent chain when the caller already has it, and ``chain_records``
     those commits read already (``GitReader.first_parent_records``)."""
+    # A replay makes a few tuples and lists per commit and no reference cycle: the cycle
+    # collector would only walk them again and again, a third of the time of a long replay
+    # (bench/bench_replay.py). Mercurial turns it off the same way for its indexes.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _replay(git, rev, use_cache, progress, chain, chain_records)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _replay(git: GitReader, rev: str, use_cache: bool, progress: Progress | None,
+            chain: list[str] | None, chain_records: dict[str, Record] | None) -> History:
     store = ReplayCache(git.common_dir, git.shallow_marker()) if use_cache else None
     hit = store.find(git, rev, chain or None) if store is not None else None
     if hit is None:
@@ -902,11 +970,9 @@ def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
     known = _new_on_chain(hit.commit, chain, chain_records) if hit and chain else None
     records, parsed = known or read_records(git, head, hit.commit if hit else None, progress,
                                             expected)
-    lookup = message_lookup(git, records)
     order = canonical_order(head, records)
     fold = hit.fold if hit else _Fold()
-    for sha in order:
-        fold.add_commit(records[sha], parsed.get(sha), lookup)
+    fold.add_commits(order, records, parsed, message_lookup(git, records))
     if store is not None:
         if hit is None:
             store.save_full(head, fold)
@@ -915,19 +981,19 @@ def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
     return History(head, git.shallow, len(records), hit.commit if hit else None, fold)
 
 
-def _new_on_chain(cached: str, chain: list[str],
-                  chain_records: tuple[dict[str, Record], dict[str, Parsed]] | None,
+def _new_on_chain(cached: str, chain: list[str], records: dict[str, Record] | None,
                   ) -> tuple[dict[str, Record], dict[str, Parsed]] | None:
-    """The commits after ``cached`` when they are all on the chain already read: no merge
-    among them (a merge brings commits of its other side, which only ``git log`` finds)."""
-    if chain_records is None or cached not in chain:
+    """The commits after ``cached`` and their trailers, when they are all on the chain already
+    read: no merge among them (a merge brings commits of its other side, which only
+    ``git log`` finds)."""
+    if records is None or cached not in chain:
         return None
-    records, parsed = chain_records
     newer = chain[:chain.index(cached)]
     if not all(sha in records and len(records[sha][1]) == 1 for sha in newer):
         return None
     return ({sha: records[sha] for sha in newer},
-            {sha: parsed[sha] for sha in newer if sha in parsed})
+            {sha: _parse(sha, records[sha][2], records[sha][3]) for sha in newer
+             if records[sha][3]})
 
 
 def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
@@ -940,7 +1006,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
             matches = [sha for sha in records if sha.startswith(rev)]
             record = records[matches[0]] if len(matches) == 1 else None
         if record is not None:
-            return record[0], record[6]
+            return record[0], record[3]
         if rev not in seen:
             seen[rev] = git.message(rev)
         return seen[rev]
@@ -950,7 +1016,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 5  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 6  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16
@@ -979,7 +1045,7 @@ class ReplayCache:
     def __init__(self, common_dir: str, shallow_marker: str) -> None:
         self.directory = os.path.join(common_dir, CACHE_DIR, "replay")
         self.marker = (_CACHE_FORMAT, __version__, marshal.version, tuple(sys.version_info[:2]),
-                       shallow_marker)
+                       array(_POSITION).itemsize, sys.byteorder, shallow_marker)
 
     def _names(self) -> set[str]:
         try:
@@ -1028,12 +1094,12 @@ class ReplayCache:
             if full is None:
                 return None
             fold = _Fold.load(full)
-            records: list[Record] = [(r[0], tuple(r[1]), r[2], r[3], r[4], r[5], r[6])
-                                     for r in raw_records]
+            records: list[Record] = [(r[0], tuple(r[1]), r[2], r[3]) for r in raw_records]
             lookup = message_lookup(git, {record[0]: record for record in records})
             for record in records:
-                message = record[6]
-                fold.add_commit(record, _parse(message) if message else None, lookup)
+                commit, _, author, message = record
+                fold.add_commit(record, _parse(commit, author, message) if message else None,
+                                lookup)
             return _Hit(head, sha, fold, base, records)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             return None
@@ -1046,7 +1112,7 @@ class ReplayCache:
             return None
         if len(raw) < 12 or raw[:8] != _MAGIC:
             return None
-        payload = raw[12:]
+        payload = memoryview(raw)[12:]  # not a copy
         if int.from_bytes(raw[8:12], "big") != zlib.adler32(payload):
             return None
         try:

@@ -55,14 +55,19 @@ class Lazy:
 _PAIR = Lazy(rf'(?P<key>{KEY})=(?P<value>"(?:[^"\\]|\\.)*"|[^ \t"]*)(?=[ \t]|$)', re.ASCII)
 _BARE = Lazy(r'^[^ \t"\\]+$')
 # The lines as this tool writes them (bare values, keys in order): read in one step. Anything
-# else goes through trailers.py's general path, which gives the same result.
-CANONICAL_TRANSITION = Lazy(
-    rf"[ \t]*Flow-Transition:[ \t]*(?P<subject>{SUBJECT}) (?P<source>{STATE})->"
-    rf'(?P<target>{STATE}) action=(?P<action>[^ \t"]+) by=(?P<by>[^ \t"]+) id=(?P<id>[^ \t"]+)'
-    r"(?P<force> force=1)?[ \t]*", re.ASCII)
-CANONICAL_EVIDENCE = Lazy(
-    rf'[ \t]*Flow-Evidence:[ \t]*(?P<subject>{SUBJECT})(?P<pairs>(?: {KEY}=[^ \t"]*)*)[ \t]*',
-    re.ASCII)
+# else goes through trailers.py's general path, which gives the same result. A bare value holds
+# no newline (no line does): the patterns also match within a whole message.
+_BARE_VALUE = r'[^ \t"\n]'
+_TRANSITION_LINE = (
+    rf"Flow-Transition:[ \t]*(?P<subject>{SUBJECT}) (?P<source>{STATE})->(?P<target>{STATE})"
+    rf" action=(?P<action>{_BARE_VALUE}+) by=(?P<by>{_BARE_VALUE}+) id=(?P<id>{_BARE_VALUE}+)"
+    r"(?P<force> force=1)?")
+_EVIDENCE_LINE = (rf"Flow-Evidence:[ \t]*(?P<evidence_subject>{SUBJECT})"
+                  rf"(?P<pairs>(?: {KEY}={_BARE_VALUE}*)*)")
+CANONICAL_TRANSITION = Lazy(rf"[ \t]*{_TRANSITION_LINE}[ \t]*", re.ASCII)  # one line
+CANONICAL_EVIDENCE = Lazy(rf"[ \t]*{_EVIDENCE_LINE}[ \t]*", re.ASCII)
+_CANONICAL_LINES = Lazy(rf"^[ \t]*(?:{_TRANSITION_LINE}|{_EVIDENCE_LINE})[ \t]*$",
+                        re.ASCII | re.MULTILINE)  # each of them in a message
 
 
 def quote(value: str) -> str:
@@ -104,52 +109,36 @@ def parse_pairs(text: str) -> dict[str, str] | None:
 
 
 # A canonical transition line as plain values: (subject, from or "", to, action, by, id,
-# "1" if forced else "", line number); a canonical evidence line: (subject, its pairs as
-# written, line number). Replay folds these without building objects (git_flowctl/history.py).
+# "1" if forced else "", its place among the message's flow lines); a canonical evidence line:
+# (subject, its pairs as written, its place). Replay folds these without building objects
+# (git_flowctl/history.py).
 QuickTransition = tuple[str, str, str, str, str, str, str, int]
 QuickEvidence = tuple[str, str, int]
 
 
 def parse_canonical(message: str) -> tuple[list[QuickTransition], list[QuickEvidence]] | None:
     """The flow lines of a message that holds only canonical ones (what this tool writes); None
-    when the message holds anything else (another flow line, a squash, a revert), which
-    ``trailers.parse_message`` then reads line by line. This one finds the lines with
-    ``str.find`` and builds no objects, which keeps a replay of a long history fast."""
-    if "reverts commit" in message or "\ncommit " in message:
+    when the message holds anything else (another flow line, a squash, a revert, a CR), which
+    ``trailers.parse_message`` then reads line by line. One regular expression finds every
+    canonical line and the count of ``flow-`` says whether that was all, so a long history is
+    read without a Python loop over its lines (bench/bench_replay.py)."""
+    if "reverts commit" in message or "\ncommit " in message or "\r" in message:
         return None
-    lower = message.lower()
     transitions: list[QuickTransition] = []
     evidence: list[QuickEvidence] = []
-    transition_line = evidence_line = None
-    position = lower.find("flow-")
-    while position >= 0:
-        start = message.rfind("\n", 0, position) + 1
-        end = message.find("\n", position)
-        if end < 0:
-            end = len(message)
-        following = lower.find("flow-", position + 5)
-        if 0 <= following < end:
-            return None  # two on one line: not a line this tool wrote
-        # Lines end at LF; a CR before it is dropped, as git splits them.
-        stop = end - 1 if message.endswith("\r", start, end) else end
-        number = message.count("\n", 0, start) + 1
-        if message.startswith("Flow-Transition:", position):
-            transition_line = transition_line or CANONICAL_TRANSITION.pattern
-            match = transition_line.fullmatch(message, start, stop)
-            if match is None:
-                return None
-            subject, source, target, action, by, ulid, force = match.groups()
-            if source == NONE_STATE:
-                if target == NONE_STATE:
-                    return None  # malformed: the general parser reports it
-                source = ""
-            transitions.append((subject, source, target, action, by, ulid, "1" if force else "",
-                                number))
-        else:
-            evidence_line = evidence_line or CANONICAL_EVIDENCE.pattern
-            match = evidence_line.fullmatch(message, start, stop)
-            if match is None:
-                return None
-            evidence.append((match["subject"], match["pairs"].strip(" "), number))
-        position = following
+    flow_lines = message.lower().count("flow-")
+    if not flow_lines:
+        return transitions, evidence
+    found = _CANONICAL_LINES.pattern.findall(message)
+    if len(found) != flow_lines:
+        return None  # a line that is not canonical, or more than one "flow-" on a line
+    for place, (subject, source, target, action, by, ulid, force, other, pairs) in enumerate(found):
+        if not subject:
+            evidence.append((other, pairs.strip(" "), place))
+            continue
+        if source == NONE_STATE:
+            if target == NONE_STATE:
+                return None  # malformed: the general parser reports it
+            source = ""
+        transitions.append((subject, source, target, action, by, ulid, "1" if force else "", place))
     return transitions, evidence

@@ -283,12 +283,15 @@ def _parse_canonical(message: str) -> Trailers | None:
     quick = parse_canonical(message)
     if quick is None:
         return None
+    # parse_canonical numbers its lines in order: the n-th is the n-th line that says "flow-".
+    lines = [number for number, line in enumerate(message.split("\n"), start=1)
+             if "flow-" in line.lower()]
     transitions = [Transition(subject, source or None, target, action, by, ulid, force == "1",
-                              (), line) for subject, source, target, action, by, ulid, force, line
-                   in quick[0]]
+                              (), lines[place])
+                   for subject, source, target, action, by, ulid, force, place in quick[0]]
     evidence = [Evidence(subject, tuple(dict(pair.split("=", 1) for pair in pairs.split(" ")
-                                             if pair).items()), line)
-                for subject, pairs, line in quick[1]]
+                                             if pair).items()), lines[place])
+                for subject, pairs, place in quick[1]]
     return Trailers(transitions=transitions, evidence=evidence, steps=list(transitions))
 
 
@@ -311,7 +314,8 @@ def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | N
     canonical = CANONICAL_EVIDENCE.fullmatch(raw)
     if canonical is not None:
         fields = dict(pair.split("=", 1) for pair in canonical["pairs"].split(" ") if pair)
-        found.evidence.append(Evidence(canonical["subject"], tuple(fields.items()), number, origin))
+        found.evidence.append(Evidence(canonical["evidence_subject"], tuple(fields.items()), number,
+                                       origin))
         return
     match = _LINE.match(raw)
     if match is None:
