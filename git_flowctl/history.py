@@ -35,14 +35,14 @@ from collections.abc import Callable, Iterable, Iterator
 
 from git_flowctl import __version__
 from git_flowctl.errors import FlowError
-from git_flowctl.trailerfast import format_pairs, parse_canonical, parse_pairs
+from git_flowctl.trailerfast import NONE_STATE, canonical_lines, format_pairs, parse_pairs
 
 TYPE_CHECKING = False  # typing costs start-up time that the lean `log` path avoids
 if TYPE_CHECKING:
     import subprocess
     from typing import Any, NamedTuple
 
-    from git_flowctl.trailerfast import QuickEvidence, QuickTransition
+    from git_flowctl.trailerfast import CanonicalLine
     from git_flowctl.trailers import Evidence, Revert, SquashOrigin, Trailers, Transition
 else:
     from git_flowctl.tuples import NamedTuple
@@ -51,7 +51,6 @@ EVENT_TRANSITION = "transition"
 EVENT_REVERT = "revert"
 EVENT_RENAME = "rename"
 EVENT_ARCHIVE = "archive"
-NONE_STATE = "none"
 CACHE_DIR = "flow-cache"
 
 _FIELD = "\x1f"
@@ -266,10 +265,12 @@ def _offset_text(minutes: int) -> str:
 
 
 def read_records(git: GitReader, head: str, exclude: str | None = None,
-                 progress: Progress | None = None,
-                 expected: int = 0) -> tuple[dict[str, Record], dict[str, Parsed]]:
+                 progress: Progress | None = None, expected: int = 0,
+                 newest_first: _NewestFirst | None = None,
+                 ) -> tuple[dict[str, Record], dict[str, Parsed]]:
     """Every commit reachable from ``head`` and not from ``exclude``, keyed by ID, and the
-    parsed trailers of those that have any. git's output is parsed while git still writes it."""
+    parsed trailers of those that have any. git's output is parsed while git still writes it,
+    and folded then too when ``newest_first`` is given."""
     args = ["log", "-z", "--encoding=UTF-8", *_LOG_FORMAT, head]
     if exclude:
         args.append(f"^{exclude}")
@@ -293,6 +294,8 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
             record = _record(piece, parsed)
             if record is not None:
                 records[record[0]] = record
+                if newest_first is not None:
+                    newest_first.add(record, parsed.get(record[0]))
         if progress is not None:
             progress(len(records), expected)
         if not block:
@@ -321,18 +324,21 @@ def _record(piece: str, parsed: dict[str, Parsed] | None) -> Record | None:
 def _parse(sha: str, author: str, message: str) -> Parsed:
     """A commit's flow lines: a message of canonical lines (what this tool writes) ready to
     fold, anything else by the general parser, loaded only then."""
-    quick = parse_canonical(message)
-    if quick is None:
+    lines = canonical_lines(message)
+    if lines is None:
         from git_flowctl.trailers import parse_message
 
         return parse_message(message)
-    transitions, evidence = quick
-    attached = _quick_evidence(transitions, evidence) if evidence else {}
-    # The event's fields (_E_KIND to _E_REVERTED_BY), each followed by _SEP.
-    return [(ulid, subject, target, f"{EVENT_TRANSITION}\n{subject}\n{source}\n{target}\n{action}\n"
-             f"{by}\n{ulid}\n{force}\n\n{attached.get(position, '')}\n{sha}\n{author}\n\n\n\n")
-            for position, (subject, source, target, action, by, ulid, force, _)
-            in enumerate(transitions)]
+    evidence = _canonical_evidence(lines) if len(lines) > 1 else {}
+    prepared = []
+    for place, (subject, source, target, action, by, ulid, force, _, _) in enumerate(lines):
+        if subject:  # a transition (an evidence line has no subject in this place)
+            # The event's fields up to _E_REVERTED_BY, each followed by _SEP.
+            prepared.append((ulid, subject, target, (
+                f"{EVENT_TRANSITION}\n{subject}\n{'' if source == NONE_STATE else source}\n"
+                f"{target}\n{action}\n{by}\n{ulid}\n{'1' if force else ''}\n\n"
+                f"{evidence.get(place, '')}\n{sha}\n{author}\n\n\n\n")))
+    return prepared
 
 
 _PIPE_SIZE = 1 << 20  # what Linux lets any process ask for (/proc/sys/fs/pipe-max-size)
@@ -537,6 +543,17 @@ class _Fold:
         self._effects: dict[str, str] | None = None if effects_blob else {}
         self._effects_new: dict[str, str] = {}
 
+    @classmethod
+    def of_run(cls, events: list[str], states: dict[str, str], applied: dict[str, int],
+               by_subject: dict[str, list[int]], effects: dict[str, str], commits: int) -> _Fold:
+        """The fold of transitions only, none reverted (``_NewestFirst``)."""
+        fold = cls(events, states, commits=commits)
+        fold._applied = applied
+        fold._by_subject = by_subject
+        fold._standing = {subject: list(indices) for subject, indices in by_subject.items()}
+        fold._effects = effects
+        return fold
+
     def dump(self) -> tuple[Any, ...]:
         applied = self.applied_map()
         ids_text = f"\n{_SEP.join(applied)}\n" if applied else "\n"
@@ -667,21 +684,22 @@ class _Fold:
         the events' text made while git was still writing, for long histories
         (bench/bench_replay.py)."""
         events, states, applied = self.events, self.states, self._applied_new
+        by_subject, standing = self._by_subject, self._standing
         done = []
         for ulid, subject, target, head in transitions:
             if ulid in applied or self._is_applied(ulid):
                 continue
             index = len(events)
             events.append(f"{head}{states.get(subject, '')}{_SEP}{target}")
-            indices = self._by_subject.get(subject)
+            indices = by_subject.get(subject)
             (indices if indices is not None else self.events_of(subject, create=True)).append(index)
-            indices = self._standing.get(subject)
+            indices = standing.get(subject)
             (indices if indices is not None else self.standing_of(subject, create=True)).append(index)
             applied[ulid] = index
             states[subject] = target
             done.append(f"+{ulid}")
         if done:
-            self._effects_new[sha] = _SEP.join(done)
+            self._effects_new[sha] = done[0] if len(done) == 1 else _SEP.join(done)
 
     def _event(self, fields: list[str], subject: str) -> int:
         index = len(self.events)
@@ -821,20 +839,17 @@ def _positions_blob(values: Iterable[int]) -> bytes:
     return array(_POSITION, values).tobytes()
 
 
-def _quick_evidence(transitions: list[QuickTransition],
-                    evidence: list[QuickEvidence]) -> dict[int, str]:
-    """``_evidence_for`` for canonical lines: transition position -> its evidence pairs."""
+def _canonical_evidence(lines: list[CanonicalLine]) -> dict[int, str]:
+    """``_evidence_for`` for canonical lines: the place of a transition -> its evidence pairs."""
     attached: dict[int, dict[str, str]] = {}
-    for subject, pairs, place in evidence:
-        if len(transitions) == 1:  # the common case: one transition and its evidence
-            owner = 0 if transitions[0][0] == subject else -1
-        else:
-            same = [i for i, t in enumerate(transitions) if t[0] == subject]
-            above = [i for i in same if transitions[i][7] < place]
-            owner = above[-1] if above else same[0] if same else -1
-        if owner < 0:
+    for place, (_, _, _, _, _, _, _, subject, pairs) in enumerate(lines):
+        if not subject:
+            continue  # a transition
+        same = [other for other, line in enumerate(lines) if line[0] == subject]
+        if not same:
             continue
-        fields = attached.setdefault(owner, {})
+        above = [other for other in same if other < place]
+        fields = attached.setdefault(above[-1] if above else same[0], {})
         for pair in pairs.split(" "):
             if pair:
                 key, _, value = pair.partition("=")
@@ -861,6 +876,75 @@ def _evidence_for(transitions: list[Transition], evidence: Iterable[Evidence]) -
         owner = above[-1] if above else same[0]
         attached.setdefault(id(owner), {}).update(dict(item.fields))
     return {key: format_pairs(value) for key, value in attached.items()}
+
+
+class _NewestFirst:
+    """A full replay's fold made while git writes, from commits in ``git log``'s order (newest
+    first), when the history allows it: one first-parent chain of commits whose messages hold
+    only canonical lines, no transition id twice. Anything else (a merge, a revert, a squash, a
+    rename, a copied transition) makes it unusable, and the replay folds in canonical order once
+    git is done; both give the same fold (tests/test_history.py).
+
+    Going backwards, the state before a transition is the target of the next one of its
+    subject to come (the one before it in time): until that one comes, its event text lacks
+    the two states at its end and the transition waits in ``_waiting``.
+    """
+
+    def __init__(self, head: str) -> None:
+        self.usable = True
+        self._next: str | None = head  # the commit git must write next: the parent of the last
+        self._commits = 0
+        self._events: list[str] = []  # newest first
+        self._waiting: dict[str, tuple[int, str]] = {}  # subject -> (place, target), its oldest
+        self._places: dict[str, list[int]] = {}  # subject -> places of its events, newest first
+        self._ids: dict[str, int] = {}  # transition id -> place
+        self._states: dict[str, str] = {}  # subject -> the target of its newest transition
+        self._effects: list[tuple[str, str]] = []  # (commit, effect), newest first
+
+    def add(self, record: Record, parsed: Parsed | None) -> None:
+        if not self.usable:
+            return
+        sha, parents = record[0], record[1]
+        if sha != self._next or len(parents) > 1 or not isinstance(parsed, list | None):
+            self.usable = False
+            return
+        self._next = parents[0] if parents else None
+        self._commits += 1
+        if not parsed:
+            return
+        events, waiting, places = self._events, self._waiting, self._places
+        for ulid, subject, target, head in reversed(parsed):
+            if ulid in self._ids:
+                self.usable = False  # the oldest copy counts: only the canonical order tells
+                return
+            place = len(events)
+            self._ids[ulid] = place
+            events.append(head)
+            newer = waiting.get(subject)
+            if newer is None:
+                self._states[subject] = target
+                places[subject] = [place]
+            else:
+                events[newer[0]] = f"{events[newer[0]]}{target}{_SEP}{newer[1]}"
+                places[subject].append(place)
+            waiting[subject] = (place, target)
+        done = [f"+{ulid}" for ulid, _, _, _ in parsed]
+        self._effects.append((sha, done[0] if len(done) == 1 else _SEP.join(done)))
+
+    def fold(self) -> _Fold:
+        """The fold in replay order (what ``_Fold.add_commits`` would have made)."""
+        events = self._events
+        for place, target in self._waiting.values():  # the first of a subject: no state before
+            events[place] = f"{events[place]}{_SEP}{target}"
+        events.reverse()
+        last = len(events) - 1
+        subjects = sorted(self._places, key=lambda subject: -self._places[subject][-1])
+        return _Fold.of_run(
+            events, {subject: self._states[subject] for subject in subjects},
+            {ulid: last - place for ulid, place in reversed(self._ids.items())},
+            {subject: [last - place for place in reversed(self._places[subject])]
+             for subject in subjects},
+            dict(reversed(self._effects)), self._commits)
 
 
 # The result -------------------------------------------------------------------------------------
@@ -968,11 +1052,16 @@ def _replay(git: GitReader, rev: str, use_cache: bool, progress: Progress | None
         counted = git.run("rev-list", "--count", head, "--")
         expected = int(counted.stdout.strip() or 0) if counted.returncode == 0 else 0
     known = _new_on_chain(hit.commit, chain, chain_records) if hit and chain else None
+    newest_first = _NewestFirst(head) if hit is None else None
     records, parsed = known or read_records(git, head, hit.commit if hit else None, progress,
-                                            expected)
-    order = canonical_order(head, records)
-    fold = hit.fold if hit else _Fold()
-    fold.add_commits(order, records, parsed, message_lookup(git, records))
+                                            expected, newest_first)
+    order: list[str] = []
+    if newest_first is not None and newest_first.usable:
+        fold = newest_first.fold()
+    else:
+        order = canonical_order(head, records)
+        fold = hit.fold if hit else _Fold()
+        fold.add_commits(order, records, parsed, message_lookup(git, records))
     if store is not None:
         if hit is None:
             store.save_full(head, fold)

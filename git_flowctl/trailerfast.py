@@ -58,8 +58,8 @@ _BARE = Lazy(r'^[^ \t"\\]+$')
 # else goes through trailers.py's general path, which gives the same result. A bare value holds
 # no newline (no line does): the patterns also match within a whole message.
 _BARE_VALUE = r'[^ \t"\n]'
-_TRANSITION_LINE = (
-    rf"Flow-Transition:[ \t]*(?P<subject>{SUBJECT}) (?P<source>{STATE})->(?P<target>{STATE})"
+_TRANSITION_LINE = (  # none->none changes nothing: malformed, for the general path to report
+    rf"Flow-Transition:[ \t]*(?P<subject>{SUBJECT}) (?!none->none )(?P<source>{STATE})->(?P<target>{STATE})"
     rf" action=(?P<action>{_BARE_VALUE}+) by=(?P<by>{_BARE_VALUE}+) id=(?P<id>{_BARE_VALUE}+)"
     r"(?P<force> force=1)?")
 _EVIDENCE_LINE = (rf"Flow-Evidence:[ \t]*(?P<evidence_subject>{SUBJECT})"
@@ -108,37 +108,23 @@ def parse_pairs(text: str) -> dict[str, str] | None:
     return pairs
 
 
-# A canonical transition line as plain values: (subject, from or "", to, action, by, id,
-# "1" if forced else "", its place among the message's flow lines); a canonical evidence line:
-# (subject, its pairs as written, its place). Replay folds these without building objects
-# (git_flowctl/history.py).
-QuickTransition = tuple[str, str, str, str, str, str, str, int]
-QuickEvidence = tuple[str, str, int]
+# A canonical line of a message, as the groups of both patterns: a transition's are (subject,
+# from, to, action, by, id, " force=1" or "", "", ""); an evidence line's are ("", "", "", "",
+# "", "", "", subject, its pairs as written).
+CanonicalLine = tuple[str, str, str, str, str, str, str, str, str]
 
 
-def parse_canonical(message: str) -> tuple[list[QuickTransition], list[QuickEvidence]] | None:
-    """The flow lines of a message that holds only canonical ones (what this tool writes); None
-    when the message holds anything else (another flow line, a squash, a revert, a CR), which
-    ``trailers.parse_message`` then reads line by line. One regular expression finds every
-    canonical line and the count of ``flow-`` says whether that was all, so a long history is
-    read without a Python loop over its lines (bench/bench_replay.py)."""
+def canonical_lines(message: str) -> list[CanonicalLine] | None:
+    """The flow lines of a message that holds only canonical ones (what this tool writes), in
+    order; None when the message holds anything else (another flow line, a squash, a revert, a
+    CR), which ``trailers.parse_message`` then reads line by line. One regular expression finds
+    every canonical line and the count of ``flow-`` says whether that was all, so a long history
+    is read without a Python loop over its lines (bench/bench_replay.py)."""
     if "reverts commit" in message or "\ncommit " in message or "\r" in message:
         return None
-    transitions: list[QuickTransition] = []
-    evidence: list[QuickEvidence] = []
     flow_lines = message.lower().count("flow-")
     if not flow_lines:
-        return transitions, evidence
-    found = _CANONICAL_LINES.pattern.findall(message)
-    if len(found) != flow_lines:
-        return None  # a line that is not canonical, or more than one "flow-" on a line
-    for place, (subject, source, target, action, by, ulid, force, other, pairs) in enumerate(found):
-        if not subject:
-            evidence.append((other, pairs.strip(" "), place))
-            continue
-        if source == NONE_STATE:
-            if target == NONE_STATE:
-                return None  # malformed: the general parser reports it
-            source = ""
-        transitions.append((subject, source, target, action, by, ulid, "1" if force else "", place))
-    return transitions, evidence
+        return []
+    found: list[CanonicalLine] = _CANONICAL_LINES.pattern.findall(message)
+    # Fewer: a line that is not canonical, or more than one "flow-" on a line.
+    return found if len(found) == flow_lines else None

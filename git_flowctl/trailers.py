@@ -28,7 +28,7 @@ from git_flowctl.trailerfast import (
     STATE,
     SUBJECT,
     Lazy,
-    parse_canonical,
+    canonical_lines,
 )
 
 # The grammar's quoting is defined in trailerfast.py and is part of this module's interface.
@@ -280,19 +280,23 @@ def parse_message(message: str) -> Trailers:
 
 
 def _parse_canonical(message: str) -> Trailers | None:
-    quick = parse_canonical(message)
-    if quick is None:
+    lines = canonical_lines(message)
+    if lines is None:
         return None
-    # parse_canonical numbers its lines in order: the n-th is the n-th line that says "flow-".
-    lines = [number for number, line in enumerate(message.split("\n"), start=1)
-             if "flow-" in line.lower()]
-    transitions = [Transition(subject, source or None, target, action, by, ulid, force == "1",
-                              (), lines[place])
-                   for subject, source, target, action, by, ulid, force, place in quick[0]]
-    evidence = [Evidence(subject, tuple(dict(pair.split("=", 1) for pair in pairs.split(" ")
-                                             if pair).items()), lines[place])
-                for subject, pairs, place in quick[1]]
-    return Trailers(transitions=transitions, evidence=evidence, steps=list(transitions))
+    # The n-th canonical line is the n-th line that says "flow-" (each says it once).
+    numbers = [number for number, line in enumerate(message.split("\n"), start=1)
+               if "flow-" in line.lower()]
+    found = Trailers()
+    for number, (subject, source, target, action, by, ulid, force, evidence_subject, pairs) \
+            in zip(numbers, lines, strict=True):
+        if subject:
+            found.transitions.append(Transition(subject, None if source == NONE_STATE else source,
+                                                target, action, by, ulid, bool(force), (), number))
+        else:
+            fields = dict(pair.split("=", 1) for pair in pairs.split(" ") if pair)
+            found.evidence.append(Evidence(evidence_subject, tuple(fields.items()), number))
+    found.steps.extend(found.transitions)
+    return found
 
 
 def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | None) -> None:
@@ -303,7 +307,7 @@ def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | N
             found.steps.append(Revert(revert.group("sha"), number, origin))
         return
     canonical = CANONICAL_TRANSITION.fullmatch(raw)
-    if canonical is not None and (canonical["source"], canonical["target"]) != (NONE_STATE, NONE_STATE):
+    if canonical is not None:
         source = canonical["source"]
         transition = Transition(canonical["subject"], None if source == NONE_STATE else source,
                                 canonical["target"], canonical["action"], canonical["by"],
