@@ -158,31 +158,31 @@ class GitReader:
         return _run_git(self.root, *args, input=input)
 
     def output(self, *args: str) -> bytes | None:
-        """What git prints, or None when it fails. Without ``subprocess``, whose import costs the
-        lean `log` path milliseconds (bench/bench_replay.py); stderr is dropped."""
-        read, write = os.pipe()
+        """What git prints, or None when it fails."""
+        process = self.start(*args)
+        with open(process.stdout, "rb") as pipe:
+            data = pipe.read()
+        return data if process.wait()[0] == 0 else None
+
+    def start(self, *args: str) -> _Git:
+        """Start git to read what it prints as it prints it. Without ``subprocess``, whose
+        import costs the lean `log` path milliseconds (bench/bench_replay.py)."""
+        stdout, stdout_end = os.pipe()
+        stderr, stderr_end = os.pipe()
         try:
             pid = os.posix_spawnp("git", ["git", "-C", self.root, *_GIT_CONFIG, *args], _git_env(),
                                   file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                                                (os.POSIX_SPAWN_DUP2, write, 1),
-                                                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
+                                                (os.POSIX_SPAWN_DUP2, stdout_end, 1),
+                                                (os.POSIX_SPAWN_DUP2, stderr_end, 2)])
         except OSError as exc:
-            os.close(read)
+            os.close(stdout)
+            os.close(stderr)
             raise FlowError(f"cannot run git: {exc.strerror}",
                             hint="is git installed and on PATH?") from None
         finally:
-            os.close(write)
-        with open(read, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        return data if os.waitstatus_to_exitcode(status) == 0 else None
-
-    def popen(self, *args: str) -> subprocess.Popen[bytes]:
-        import subprocess
-
-        return subprocess.Popen(["git", *_GIT_CONFIG, *args], cwd=self.root, env=_git_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL)
+            os.close(stdout_end)
+            os.close(stderr_end)
+        return _Git(pid, stdout, stderr)
 
     @property
     def shallow(self) -> bool:
@@ -226,6 +226,21 @@ class GitReader:
         return sha, message
 
 
+class _Git(NamedTuple):
+    """A git process started by ``GitReader.start``: read ``stdout`` to its end, then ``wait``."""
+
+    pid: int
+    stdout: int  # file descriptors, the caller's to read (and close stdout)
+    stderr: int
+
+    def wait(self) -> tuple[int, str]:
+        """Its exit code and what it wrote to stderr."""
+        with open(self.stderr, "rb") as pipe:
+            errors = pipe.read().decode(errors="replace")
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status), errors
+
+
 def unknown_revision(rev: str) -> FlowError:
     return FlowError(f"unknown revision {rev!r}",
                      hint="give a branch, tag or commit (`git log --oneline` lists them)")
@@ -236,7 +251,7 @@ def _git_env() -> dict[str, str]:
 
 
 def _run_git(cwd: str, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    import subprocess  # not at the top: the lean `log` path runs git with GitReader.output
+    import subprocess  # not at the top: replay runs git with GitReader.start
 
     try:
         return subprocess.run(["git", *_GIT_CONFIG, *args], cwd=cwd, env=_git_env(), input=input,
@@ -277,33 +292,34 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
     args.append("--")
     records: dict[str, Record] = {}
     parsed: dict[str, Parsed] = {}
-    process = git.popen(*args)
-    assert process.stdout is not None
-    output = process.stdout.fileno()
-    _widen_pipe(output)
-    pending = b""
-    while True:
-        block = os.read(output, _PIPE_SIZE)
-        data = pending + block
-        cut = data.rfind(b"\0") if block else len(data)
-        if cut < 0:
-            pending = data
-            continue
-        text, pending = data[:cut].decode("utf-8", "replace"), data[cut + 1:]
-        for piece in text.split("\0"):
-            record = _record(piece, parsed)
-            if record is not None:
-                records[record[0]] = record
-                if newest_first is not None:
-                    newest_first.add(record, parsed.get(record[0]))
-        if progress is not None:
-            progress(len(records), expected)
-        if not block:
-            break
-    _, stderr = process.communicate()
-    if process.returncode != 0:
-        detail = stderr.decode(errors="replace").strip().splitlines()
-        raise FlowError(f"git log failed: {detail[-1] if detail else process.returncode}")
+    process = git.start(*args)
+    _widen_pipe(process.stdout)
+    try:
+        pending = b""
+        while True:
+            block = os.read(process.stdout, _PIPE_SIZE)
+            data = pending + block
+            cut = data.rfind(b"\0") if block else len(data)
+            if cut < 0:
+                pending = data
+                continue
+            text, pending = data[:cut].decode("utf-8", "replace"), data[cut + 1:]
+            for piece in text.split("\0"):
+                record = _record(piece, parsed)
+                if record is not None:
+                    records[record[0]] = record
+                    if newest_first is not None:
+                        newest_first.add(record, parsed.get(record[0]))
+            if progress is not None:
+                progress(len(records), expected)
+            if not block:
+                break
+    finally:
+        os.close(process.stdout)
+        code, errors = process.wait()
+    if code != 0:
+        detail = errors.strip().splitlines()
+        raise FlowError(f"git log failed: {detail[-1] if detail else code}")
     return records, parsed
 
 
@@ -347,7 +363,7 @@ _PIPE_SIZE = 1 << 20  # what Linux lets any process ask for (/proc/sys/fs/pipe-m
 def _widen_pipe(fd: int) -> None:
     """Let git write up to a megabyte ahead of the parser (Linux), so that it seldom waits
     while a block is parsed: on two cores, reading then costs about what git alone costs."""
-    import fcntl  # loaded already, by subprocess
+    import fcntl
 
     resize = getattr(fcntl, "F_SETPIPE_SZ", None)
     if resize is not None:
@@ -507,6 +523,9 @@ def _squashed_author(author: _Author, origin: SquashOrigin) -> _Author:
     return (commit, name, email, stamp, offset, origin.commit)
 
 
+_SEARCHES = 16  # searches of the counted transition IDs' string before decoding them
+
+
 class _Fold:
     """The replay state.
 
@@ -542,6 +561,7 @@ class _Fold:
         self._effects_blob = effects_blob
         self._effects: dict[str, str] | None = None if effects_blob else {}
         self._effects_new: dict[str, str] = {}
+        self._searches = 0
 
     @classmethod
     def of_run(cls, events: list[str], states: dict[str, str], applied: dict[str, int],
@@ -595,7 +615,10 @@ class _Fold:
             return True
         if self._applied is not None:
             return transition_id in self._applied
-        return f"\n{transition_id}\n" in self._applied_ids
+        if self._searches < _SEARCHES:
+            self._searches += 1  # each reads the whole string: a few are cheaper than the map
+            return f"\n{transition_id}\n" in self._applied_ids
+        return transition_id in self.applied_map()
 
     def effects_map(self) -> dict[str, str]:
         if self._effects is None:

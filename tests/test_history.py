@@ -226,9 +226,12 @@ def test_the_lean_log_path_prints_what_the_full_cli_prints(flow_repo: Repo, tmp_
     code = ("import sys, io, contextlib\n"
             "from git_flowctl.entry import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out: code = main(['log', 'fn-1.1', '--json'])\n"
-            "heavy = [m for m in ('click', 'pygit2', 'yaml', 'rich') if m in sys.modules]\n"
+            "heavy = [m for m in ('click', 'pygit2', 'yaml', 'rich', 'subprocess', 'threading',\n"
+            "                     'dataclasses', 'typing', 'git_flowctl.trailers') if m in sys.modules]\n"
             "assert code == 0 and '\"success\": true' in out.getvalue(), out.getvalue()\n"
             "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], cwd=repo.path, check=True)
+    shutil.rmtree(repo.path / ".git" / "flow-cache")  # and a replay from the root
     subprocess.run([sys.executable, "-c", code], cwd=repo.path, check=True)
 
 
@@ -397,6 +400,22 @@ def test_a_command_after_one_new_commit_walks_only_that_commit(flow_repo: Repo) 
     repo.git("checkout", "-q", "-b", "old", "HEAD~2")
     branch = history_of(repo)
     assert branch.cached_from == first.head and branch.walked == 0
+
+
+def test_many_commits_after_the_cached_one_fold_as_a_replay_from_the_root(flow_repo: Repo) -> None:
+    repo = flow_repo
+    first = history_of(repo)
+    task = "fn-1-add-oauth-login.3"
+    for number in range(24):  # past the searches of the cached IDs, then through the decoded map
+        source, target = ("todo", "in_progress") if number % 2 == 0 else ("in_progress", "todo")
+        copy = f"T{number - 1}" if number == 21 else f"T{number}"  # one copy: counted once
+        repo.git("commit", "-q", "--allow-empty", "-m",
+                 f"work {number}\n\nFlow-Transition: {task} {source}->{target} action=x by=a id={copy}")
+    history = history_of(repo)
+    assert history.cached_from == first.head and history.walked == 24
+    cold = history_of(repo, use_cache=False)
+    assert [e.as_json() for e in history.events()] == [e.as_json() for e in cold.events()]
+    assert history.states() == cold.states() and len(history.events([task])) == 23 + 1
 
 
 def test_a_corrupt_cache_is_rebuilt_silently(flow_repo: Repo) -> None:
