@@ -864,20 +864,24 @@ def _positions_blob(values: Iterable[int]) -> bytes:
 
 def _canonical_evidence(lines: list[CanonicalLine]) -> dict[int, str]:
     """``_evidence_for`` for canonical lines: the place of a transition -> its evidence pairs."""
+    transitions = [(place, line[0]) for place, line in enumerate(lines) if line[0]]
     attached: dict[int, dict[str, str]] = {}
-    for place, (_, _, _, _, _, _, _, subject, pairs) in enumerate(lines):
-        if not subject:
-            continue  # a transition
-        same = [other for other, line in enumerate(lines) if line[0] == subject]
-        if not same:
-            continue
-        above = [other for other in same if other < place]
-        fields = attached.setdefault(above[-1] if above else same[0], {})
-        for pair in pairs.split(" "):
-            if pair:
-                key, _, value = pair.partition("=")
-                fields[key] = value
-    return {key: format_pairs(value) for key, value in attached.items()}
+    for place, line in enumerate(lines):
+        subject = line[7]  # an evidence line's (a transition's is empty)
+        owner = -1  # the last transition of the subject above, else the first below
+        for other, other_subject in transitions if subject else ():
+            if other_subject == subject:
+                if other > place:
+                    owner = other if owner < 0 else owner
+                    break
+                owner = other
+        if owner >= 0:
+            fields = attached.setdefault(owner, {})
+            for pair in line[8].split(" "):
+                if pair:
+                    key, _, value = pair.partition("=")
+                    fields[key] = value
+    return {owner: format_pairs(fields) for owner, fields in attached.items()}
 
 
 def _evidence_for(transitions: list[Transition], evidence: Iterable[Evidence]) -> dict[int, str]:
@@ -928,7 +932,8 @@ class _NewestFirst:
         if not self.usable:
             return
         sha, parents = record[0], record[1]
-        if sha != self._next or len(parents) > 1 or not isinstance(parsed, list | None):
+        if sha != self._next or len(parents) > 1 or (parsed is not None
+                                                     and not isinstance(parsed, list)):
             self.usable = False
             return
         self._next = parents[0] if parents else None
@@ -951,8 +956,8 @@ class _NewestFirst:
                 events[newer[0]] = f"{events[newer[0]]}{target}{_SEP}{newer[1]}"
                 places[subject].append(place)
             waiting[subject] = (place, target)
-        done = [f"+{ulid}" for ulid, _, _, _ in parsed]
-        self._effects.append((sha, done[0] if len(done) == 1 else _SEP.join(done)))
+        self._effects.append((sha, f"+{parsed[0][0]}" if len(parsed) == 1
+                              else _SEP.join(f"+{ulid}" for ulid, _, _, _ in parsed)))
 
     def fold(self) -> _Fold:
         """The fold in replay order (what ``_Fold.add_commits`` would have made)."""
