@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import FLOW_EXE
+from conftest import FLOW_EXE, Repo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,3 +56,15 @@ def test_demo_json_reports_each_step_and_its_exit_code() -> None:
     assert codes["git flow-task start fn-1.2"] == 0
     assert data["repository"] is None  # removed unless --keep
     assert "Flow-Transition: fn-1-add-oauth-login.2 todo->in_progress" in data["log"]
+
+
+def test_the_one_minute_tour_runs_as_written(repo: Repo) -> None:
+    text = (ROOT / "README.md").read_text()
+    tour = text.split("## In one minute", 1)[1]
+    block = re.search(r"```sh\n(.+?)\n```", tour, re.S)
+    assert block is not None
+    result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + block.group(1)], cwd=repo.path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Flow-Evidence: fn-1-add-oauth-login.1 commits=abc1234" in result.stdout
+    assert repo.ok("show", "fn-1.1")["status"] == "done"
