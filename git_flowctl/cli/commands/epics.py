@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from git_flowctl import numbering, ops
+from git_flowctl import numbering
 from git_flowctl.cli.commands.deps import epic_add_dep, epic_rm_dep
 from git_flowctl.cli.commands.planning import epic_archive, epic_close, epic_reopen, epic_set_plan
 from git_flowctl.cli.common import (
@@ -48,6 +48,8 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
     tree of every local and remote-tracking branch, so epics made on two branches rarely collide
     (`renumber` repairs it when they do).
     """
+    from git_flowctl import ops
+
     out = get_output()
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)

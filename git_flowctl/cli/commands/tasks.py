@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from git_flowctl import ids, ops
+from git_flowctl import ids
 from git_flowctl.cli.commands.deps import task_set_deps
 from git_flowctl.cli.commands.planning import (
     given_options,
@@ -76,6 +76,8 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
 
     A dependency may be a task of any epic; one that would close a cycle is refused.
     """
+    from git_flowctl import ops
+
     out = get_output()
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)
