@@ -103,10 +103,14 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
     columns: dict[str, list[Card]] = {name: [] for name in COLUMNS}
     for task in sorted(chosen, key=lambda t: t.sort_key()):
         state = plan.view_state(task.id)
+        waits_for = plan.unsatisfied_dependencies(task) if state == states.WAITING else []
+        epic_waits = plan.open_epic_dependencies(plan.epics[task.epic]) \
+            if state == states.READY and task.epic in plan.epics else []
+        if epic_waits:  # `next` passes it over until its epic's dependencies close
+            state, waits_for = states.WAITING, [f"epic {dep}" for dep in epic_waits]
         columns.setdefault(state, []).append(Card(
             task.id, shorts.get(task.id, task.id), task.title, task.epic, state, task.priority,
-            task.assignee, task.blocked_reason,
-            plan.unsatisfied_dependencies(task) if state == states.WAITING else [],
+            task.assignee, task.blocked_reason, waits_for,
             task.id in on_path,
             (held or {}).get(task.id) if state == states.READY
             and (held or {}).get(task.id) not in (None, actor) else None))

@@ -1,37 +1,65 @@
-"""`git flow-task demo`: a plan worked in a throwaway repository, for a first look."""
+"""`git flow-task demo`: a plan worked in a throwaway repository, for a first look.
+
+It shows what a newcomer should see in a minute: a plan, transitions as commits, the gates (the
+CLI refusing a start, and the pre-commit hook refusing a hand edit), and the log with trailers.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEMO_STEPS: list[tuple[str, list[str]]] = [
-    ("Set up the plan: an epic and four tasks with dependencies", []),
-    ("", ["init"]),
-    ("", ["epic", "create", "--title", "Add OAuth login"]),
-    ("", ["task", "create", "--epic", "fn-1", "--title", "Design token schema", "--priority", "1"]),
-    ("", ["task", "create", "--epic", "fn-1", "--title", "Implement JWT middleware", "--deps", "fn-1.1"]),
-    ("", ["task", "create", "--epic", "fn-1", "--title", "Add login UI", "--deps", "fn-1.1"]),
-    ("", ["task", "create", "--epic", "fn-1", "--title", "End-to-end login tests",
-          "--deps", "fn-1.2,fn-1.3"]),
-    ("Work: each transition is a commit with Flow-Transition trailers", []),
-    ("", ["start", "fn-1.1"]),
-    ("", ["done", "fn-1.1", "--summary", "Token claims and expiry defined in docs/tokens.md",
-          "--evidence", "commits=abc1234", "--evidence", "tests=pytest -q tests/test_tokens.py"]),
-    ("The gate: fn-1.4 cannot start while fn-1.2 and fn-1.3 are open (exit 1)", []),
-    ("", ["start", "fn-1.4"]),
-    ("", ["start", "fn-1.2"]),
-    ("Where the plan stands", []),
-    ("", ["status"]),
+HAND_EDITED = ".flow/tasks/fn-1-add-oauth-login.4.md"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A heading (``args`` empty), a `git flow-task` command, a `git` command, or a hand edit."""
+
+    kind: str  # heading | flow | git | edit
+    args: tuple[str, ...] = ()
+    text: str = ""
+
+
+def _flow(*args: str) -> Step:
+    return Step("flow", args)
+
+
+DEMO_STEPS: list[Step] = [
+    Step("heading", text="Set up the plan: an epic and four tasks with dependencies"),
+    _flow("init"),
+    _flow("epic", "create", "--title", "Add OAuth login"),
+    _flow("task", "create", "--epic", "fn-1", "--title", "Design token schema", "--priority", "1"),
+    _flow("task", "create", "--epic", "fn-1", "--title", "Implement JWT middleware", "--deps", "fn-1.1"),
+    _flow("task", "create", "--epic", "fn-1", "--title", "Add login UI", "--deps", "fn-1.1"),
+    _flow("task", "create", "--epic", "fn-1", "--title", "End-to-end login tests",
+          "--deps", "fn-1.2,fn-1.3"),
+    Step("heading", text="Work: each transition is a commit with Flow-Transition trailers"),
+    _flow("start", "fn-1.1"),
+    _flow("done", "fn-1.1", "--summary", "Token claims and expiry defined in docs/tokens.md",
+          "--evidence", "commits=abc1234", "--evidence", "tests=pytest -q tests/test_tokens.py"),
+    Step("heading", text="The gate: fn-1.4 cannot start while fn-1.2 and fn-1.3 are open (exit 1)"),
+    _flow("start", "fn-1.4"),
+    _flow("start", "fn-1.2"),
+    Step("heading", text="The hooks: a hand edit that skips the rules is refused at commit time"),
+    _flow("hooks", "install"),
+    Step("edit", (HAND_EDITED,), text="status: todo -> status: done"),
+    Step("git", ("commit", "-q", "-am", "mark the e2e tests done by hand")),
+    Step("git", ("checkout", "--", HAND_EDITED)),
+    Step("heading", text="Where the plan stands"),
+    _flow("status"),
+    _flow("ready"),
 ]
 
 
@@ -57,6 +85,12 @@ def _git(repo: Path, *args: str) -> str:
     return result.stdout
 
 
+def _hand_edit(repo: Path, path: str, change: str) -> None:
+    old, new = change.split(" -> ")
+    target = repo / path
+    target.write_text(re.sub(f"^{re.escape(old)}$", new, target.read_text(), count=1, flags=re.M))
+
+
 def run_demo(*, keep: bool = False, json_mode: bool = False) -> dict[str, Any]:
     from git_flowctl.cli import run
     from git_flowctl.cli.output import make_console
@@ -64,10 +98,16 @@ def run_demo(*, keep: bool = False, json_mode: bool = False) -> dict[str, Any]:
     console = make_console(sys.stdout)
     repo = Path(tempfile.mkdtemp(prefix="flow-demo-"))
     steps: list[dict[str, Any]] = []
+
+    def show(command: str) -> None:
+        if not json_mode:
+            console.print(f"[bold cyan]$ {command}[/bold cyan]", highlight=False, markup=True)
+            sys.stdout.flush()
+
     try:
         _git(repo, "init", "-q", "-b", "main")
         for key, value in (("user.name", "Alice"), ("user.email", "alice@example.com"),
-                           ("commit.gpgsign", "false")):
+                           ("commit.gpgsign", "false"), ("core.hooksPath", ".git/hooks")):
             _git(repo, "config", key, value)
         (repo / "README.md").write_text("# demo project\n")
         _git(repo, "add", "README.md")
@@ -75,23 +115,37 @@ def run_demo(*, keep: bool = False, json_mode: bool = False) -> dict[str, Any]:
         if not json_mode:
             console.print(f"[bold]git flow-task demo[/bold] in a throwaway repository: {repo}\n")
         with _inside(repo, {"FLOW_ACTOR": "alice@example.com"}):
-            for heading, args in DEMO_STEPS:
-                if heading:
+            for step in DEMO_STEPS:
+                if step.kind == "heading":
                     if not json_mode:
-                        console.print(f"\n[bold underline]{heading}[/bold underline]")
+                        console.print(f"\n[bold underline]{step.text}[/bold underline]")
                     continue
-                shown = "git flow-task " + " ".join(shlex.quote(a) for a in args)
+                if step.kind == "edit":
+                    show(f"# edit {step.args[0]}: {step.text}")
+                    _hand_edit(repo, step.args[0], step.text)
+                    steps.append({"command": f"edit {step.args[0]}: {step.text}", "exit_code": 0})
+                    continue
+                if step.kind == "git":
+                    shown = "git " + " ".join(shlex.quote(a) for a in step.args)
+                    show(shown)
+                    result = subprocess.run(["git", *step.args], capture_output=True, text=True)
+                    output = (result.stdout + result.stderr).strip()
+                    if output and not json_mode:
+                        console.print(output, markup=False, highlight=False)
+                    steps.append({"command": shown, "exit_code": result.returncode,
+                                  "output": output})
+                    continue
+                shown = "git flow-task " + " ".join(shlex.quote(a) for a in step.args)
                 if json_mode:
                     stdout, stderr = io.StringIO(), io.StringIO()
                     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-                        code = run([*args, "--json"])
+                        code = run([*step.args, "--json"])
                     steps.append({"command": shown, "exit_code": code,
                                   "output": stdout.getvalue().strip()})
                 else:
-                    console.print(f"[bold cyan]$ {shown}[/bold cyan]", markup=True, highlight=False)
-                    sys.stdout.flush()
+                    show(shown)
                     with contextlib.redirect_stderr(sys.stdout):
-                        code = run(args)
+                        code = run(list(step.args))
                     sys.stdout.flush()
                     steps.append({"command": shown, "exit_code": code})
         log = _git(repo, "log", "--reverse",

@@ -37,6 +37,7 @@ def ready_report(plan: Plan, actor: str, epic_id: str | None = None,
     ready: list[dict[str, Any]] = []
     in_progress: list[dict[str, Any]] = []
     blocked: list[dict[str, Any]] = []
+    waiting_epics = {e.id: _epic_deps_open(plan, e) for e in plan.epics.values()}
     for task in _sorted(chosen):
         state = plan.state_of(task.id)
         if state == states.IN_PROGRESS:
@@ -52,6 +53,11 @@ def ready_report(plan: Plan, actor: str, epic_id: str | None = None,
             elif holder is not None and holder != actor:
                 blocked.append({"id": task.id, "title": task.title,
                                 "blocked_by": [f"claimed_by={holder}"]})
+            elif waiting_epics.get(task.epic):
+                # Its own dependencies are met, but its epic waits on another epic: `next` and
+                # `run` pass it over, so it is not offered as ready either.
+                blocked.append({"id": task.id, "title": task.title,
+                                "blocked_by": [f"epic={dep}" for dep in waiting_epics[task.epic]]})
             else:
                 ready.append({"id": task.id, "title": task.title, "depends_on": task.depends_on,
                               "priority": task.priority})

@@ -590,8 +590,11 @@ class Scheduler:
             if task.id in self.history or plan.state_of(task.id) in states.FINISHED:
                 continue
             holder = held.get(task.id)
+            waits_for = plan.open_epic_dependencies(plan.epics[task.epic]) \
+                if task.epic in plan.epics else []
             not_started[task.id] = self.passed_over.get(task.id) or (
                 f"claimed by {holder}" if holder and holder != self.options.actor
+                else epic_wait_reason(waits_for) if waits_for
                 else plan.view_state(task.id))
         failed = [t for t in tasks if tasks[t]["status"] == states.FAILED]
         return {
@@ -611,6 +614,10 @@ class Scheduler:
         }
 
 
+def epic_wait_reason(waits_for: list[str]) -> str:
+    return f"its epic waits for epic {', '.join(waits_for)} to close"
+
+
 def plan_waves(plan: Plan, actor: str, epic_id: str | None,
                held: dict[str, str]) -> dict[str, Any]:
     """The dependency levels a run would go through if every task succeeded (``--dry-run``)."""
@@ -621,11 +628,15 @@ def plan_waves(plan: Plan, actor: str, epic_id: str | None,
     for task in in_scope:
         state = simulated[task.id]
         holder = held.get(task.id)
+        waits_for = plan.open_epic_dependencies(plan.epics[task.epic]) \
+            if task.epic in plan.epics else []
         if state not in states.STARTABLE:
             if state not in states.FINISHED:
                 excluded[task.id] = state
         elif holder is not None and holder != actor:
             excluded[task.id] = f"claimed by {holder}"
+        elif waits_for:
+            excluded[task.id] = epic_wait_reason(waits_for)
         else:
             pending.append(task.id)
     waves: list[list[str]] = []

@@ -2,11 +2,11 @@
 
 docs/trailers.md is the grammar and ``trailers.py`` its parser; both build on what is defined
 here, once: the patterns of an ID, a state and a key, how values are quoted, ``key=value`` pairs,
-and the exact form of the lines this tool writes. ``parse_canonical`` reads a message made of
-such lines (nearly every message of a long history) without building objects and without
+and the exact form of the lines this tool writes. ``canonical_lines`` reads a message made of
+such lines (nearly every message of a long history) with one regular expression, without
 loading ``trailers.py``, which keeps replay's lean path fast (issue #5, bench/bench_replay.py).
 A message with anything else is for ``trailers.parse_message``; both give the same transitions
-(tests/test_trailers.py).
+(tests/test_trailers.py, tests/test_history.py).
 """
 
 from __future__ import annotations

@@ -19,14 +19,33 @@ FULL_ID = re.compile(r"fn-\d+-[a-z0-9-]+\.\d+")
 TIMEOUT = 120  # generous: the machine is shared; nothing here waits on a timing margin
 
 
-@pytest.fixture
-def imported(repo: Repo, tmp_path: Path) -> Repo:
-    """The flowctl fixture: six tasks in every column, two epics, one dependency between them."""
+def import_fixture(repo: Repo, tmp_path: Path) -> Repo:
     project = tmp_path / "flowctl"
     shutil.copytree(FIXTURES / "flowctl-0.26", project)
     repo.ok("import", "flowctl", str(project / "repo-flow"), "--state-dir",
             str(project / "flow-state"))
     return repo
+
+
+@pytest.fixture
+def imported(repo: Repo, tmp_path: Path) -> Repo:
+    """The flowctl fixture with tasks in every column: its epic fn-2 no longer waits for fn-1,
+    so fn-2.1 is ready (with the dependency, `next` would pass fn-2 over)."""
+    import_fixture(repo, tmp_path)
+    repo.ok("epic", "rm-dep", "fn-2", "fn-1")
+    return repo
+
+
+def test_a_task_whose_epic_waits_is_shown_waiting_for_that_epic(repo: Repo, tmp_path: Path) -> None:
+    import_fixture(repo, tmp_path)
+    out = repo.flow("board").stdout
+    assert "  fn-2-billing-dashboard-fur-kunden.1  Invoice table  " \
+           "(waits for epic fn-1-add-oauth-login)" in out
+    assert re.search(r"fn-2-billing-dashboard-fur-kunden +\[-+\] 0/2  open  Billing dashboard "
+                     r"für Kunden  \(waits for fn-1-add-oauth-login\)", out), out
+    data = repo.ok("board")
+    assert data["ready"] == []
+    assert "fn-2-billing-dashboard-fur-kunden.1" in [c["id"] for c in data["columns"]["waiting"]]
 
 
 def test_plain_snapshot_lists_every_task_once(imported: Repo) -> None:
@@ -47,7 +66,6 @@ def test_plain_snapshot_lists_every_task_once(imported: Repo) -> None:
     assert "  * fn-1-add-oauth-login.4  End-to-end login tests  (waits for fn-1.2, fn-1.3)" in out
     assert "Critical path (2 tasks, marked *): fn-1.2 -> fn-1.4" in out
     assert re.search(r"fn-1-add-oauth-login +\[#####-+\] 1/4  open  Add OAuth login", out)
-    assert "(waits for fn-1-add-oauth-login)" in out
     assert "Latest transitions" in out and "fn-1.1  none -> done  import by alice@example.com" in out
     assert "\x1b[" not in out  # no terminal, no escape codes
 

@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import Repo
+from conftest import Repo
 
 T1, T2, T3 = "fn-1-add-oauth-login.1", "fn-1-add-oauth-login.2", "fn-1-add-oauth-login.3"
 CLAIM = "refs/flow/claims/"

@@ -11,8 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import FLOW_EXE, Repo, make_repo
+from conftest import FLOW_EXE, Repo, make_repo
 
 pytestmark = pytest.mark.slow
 

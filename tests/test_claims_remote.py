@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import Repo, make_repo
+from conftest import Repo, make_repo
 
 T1, T2 = "fn-1-add-oauth-login.1", "fn-1-add-oauth-login.2"
 REF = "refs/flow/claims/"

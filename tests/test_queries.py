@@ -296,3 +296,14 @@ def test_an_ambiguous_short_form_lists_the_candidates(flow_repo: Repo) -> None:
         assert all(candidate in result.json["error"] for candidate in candidates)
         assert "renumber" in result.json["hint"]
     assert repo.ok("show", "fn-1-other-work.1")["id"] == "fn-1-other-work.1"
+
+
+def test_ready_does_not_offer_a_task_whose_epic_waits_on_an_open_epic(flow_repo: Repo) -> None:
+    repo = flow_repo
+    later = repo.ok("epic", "create", "--title", "Later", "--deps", "fn-1")["id"]
+    task = repo.ok("task", "create", "--epic", later, "--title", "Waits for fn-1")["id"]
+    report = repo.ok("ready")
+    assert task not in [row["id"] for row in report["ready"]]
+    blocked = {row["id"]: row["blocked_by"] for row in report["blocked"]}
+    assert blocked[task] == ["epic=fn-1-add-oauth-login"]
+    assert repo.ok("next", "--epic", later)["reason"] == "blocked_by_epic_deps"

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.conftest import FLOW_EXE, Repo, make_repo
+from conftest import FLOW_EXE, Repo, make_repo
 
 WAIT = 300.0  # generous: the machine is shared and loaded
 
@@ -385,3 +384,17 @@ def test_live_progress_on_a_terminal(tmp_path: Path) -> None:
     text = screen.getvalue()
     assert "fn-1-x.1 started (attempt 2)" in text and "flow/fn-1-x.1" in text
     assert "1 running, 1 done, 0 failed" in text
+
+
+def test_an_epic_waiting_on_another_epic_is_not_run_and_the_run_says_why(repo: Repo) -> None:
+    plan(repo, ("first", [], []))
+    second = repo.ok("epic", "create", "--title", "Later", "--deps", "fn-1")["id"]
+    later = repo.ok("task", "create", "--epic", second, "--title", "Later task")["id"]
+    reason = "its epic waits for epic fn-1-run to close"
+    waves = run_json(repo, "--epic", second, "--dry-run", "--", "true")
+    assert waves["waves"] == [] and waves["excluded"] == {later: reason}
+    summary = run_json(repo, "--epic", second, "--", "true")
+    assert summary["tasks"] == {} and summary["not_started"] == {later: reason}
+    human = repo.flow("run", "--epic", second, "--", "true")
+    assert f"not started: {later} ({reason})" in human.stdout
+    assert status_on(repo, later) == "todo"

@@ -6,16 +6,19 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from git_flowctl.cli.output import Output
 from git_flowctl.errors import FlowError, UsageError
-from git_flowctl.ops import Context
 from git_flowctl.plan import Plan
 from git_flowctl.workspace import Workspace
-from git_flowctl.writer import Builder, Change, Mode, Outcome, Writer
+
+if TYPE_CHECKING:
+    # Read commands never write: ops and the writer load only when a command records a change.
+    from git_flowctl.ops import Context
+    from git_flowctl.writer import Builder, Change, Mode, Outcome
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,6 +91,8 @@ def force_option(func: F) -> F:
 
 
 def mode_of(no_commit: bool, dry_run: bool) -> Mode:
+    from git_flowctl.writer import Mode
+
     if no_commit and dry_run:
         raise UsageError("--no-commit and --dry-run cannot be combined")
     if dry_run:
@@ -96,6 +101,9 @@ def mode_of(no_commit: bool, dry_run: bool) -> Mode:
 
 
 def context_for(ws: Workspace, actor: str | None, mode: Mode, force: bool = False) -> Context:
+    from git_flowctl.ops import Context
+    from git_flowctl.writer import Mode
+
     if mode is Mode.COMMIT:
         now = ws.identities[0].iso()
     else:
@@ -108,12 +116,16 @@ def context_for(ws: Workspace, actor: str | None, mode: Mode, force: bool = Fals
 
 def apply_change(out: Output, ws: Workspace, build: Builder, mode: Mode,
                  message: str | None, human: Callable[[Outcome], str] | None = None) -> Outcome:
+    from git_flowctl.writer import Writer
+
     outcome = Writer(ws, message=message).apply(build, mode)
     emit_outcome(out, outcome, human)
     return outcome
 
 
 def emit_outcome(out: Output, outcome: Outcome, human: Callable[[Outcome], str] | None = None) -> None:
+    from git_flowctl.writer import Mode
+
     payload = outcome.payload()
     if out.json_mode:
         out.emit(payload)

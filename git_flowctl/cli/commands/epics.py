@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from git_flowctl import numbering, ops
+from git_flowctl import numbering
 from git_flowctl.cli.commands.deps import epic_add_dep, epic_rm_dep
 from git_flowctl.cli.commands.planning import epic_archive, epic_close, epic_reopen, epic_set_plan
 from git_flowctl.cli.common import (
@@ -17,6 +17,7 @@ from git_flowctl.cli.common import (
     read_plan,
     read_text,
     rev_option,
+    split_list,
 )
 from git_flowctl.cli.render import styled_state
 from git_flowctl.model import EPIC_SECTIONS
@@ -48,11 +49,13 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
     tree of every local and remote-tracking branch, so epics made on two branches rarely collide
     (`renumber` repairs it when they do).
     """
+    from git_flowctl import ops
+
     out = get_output()
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)
     ctx = context_for(ws, actor, mode)
-    dep_refs = [item.strip() for value in deps for item in value.split(",") if item.strip()]
+    dep_refs = split_list(deps)
     sections = {}
     overview_text = read_text(overview, "the overview")
     if overview_text:

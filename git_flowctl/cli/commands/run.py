@@ -221,6 +221,9 @@ def _render_summary(console: Console, summary: dict[str, Any]) -> None:
         console.print(table)
     if summary["upstream_failed"]:
         console.print("upstream_failed (not run): " + ", ".join(summary["upstream_failed"]))
+    for task, why in summary["not_started"].items():
+        if task not in summary["upstream_failed"]:
+            console.print(f"[dim]not started: {escape(task)} ({escape(str(why))})[/dim]")
     console.print(escape(_summary_line(summary)))
 
 

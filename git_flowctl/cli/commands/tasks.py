@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from git_flowctl import ids, ops
+from git_flowctl import ids
 from git_flowctl.cli.commands.deps import task_set_deps
 from git_flowctl.cli.commands.planning import (
     given_options,
@@ -26,6 +26,7 @@ from git_flowctl.cli.common import (
     read_plan,
     read_text,
     rev_option,
+    split_list,
 )
 from git_flowctl.cli.render import styled_state, task_table
 from git_flowctl.errors import FlowError
@@ -51,10 +52,6 @@ def _mark_landed(rows: list[dict[str, Any]], landing: Landing) -> list[dict[str,
     return rows
 
 
-def _split_list(values: tuple[str, ...]) -> list[str]:
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]
-
-
 @task_group.command("create")
 @click.option("--epic", "epic_ref", required=True, metavar="EPIC", help="The epic (fn-1 or its full ID).")
 @click.option("--title", required=True, help="What the task does.")
@@ -76,6 +73,8 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
 
     A dependency may be a task of any epic; one that would close a cycle is refused.
     """
+    from git_flowctl import ops
+
     out = get_output()
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)
@@ -84,8 +83,8 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
     acceptance_text = read_text(acceptance, "the acceptance")
     extra = trigger_fields(trigger_rule, max_retries, estimate, given_options(click_ctx))
     apply_change(out, ws, lambda plan: ops.create_task(
-        plan, epic_ref, title, ctx, depends_on=_split_list(deps), priority=priority, domain=domain,
-        files=_split_list(files), description=description_text, acceptance=acceptance_text,
+        plan, epic_ref, title, ctx, depends_on=split_list(deps), priority=priority, domain=domain,
+        files=split_list(files), description=description_text, acceptance=acceptance_text,
         extra={key: value for key, value in extra.items() if value is not None}),
         mode, message)
 
