@@ -562,6 +562,8 @@ class _Fold:
         self._effects: dict[str, str] | None = None if effects_blob else {}
         self._effects_new: dict[str, str] = {}
         self._searches = 0
+        self._loaded = len(self.events)  # events of the state as loaded (from the cache)
+        self._not_applied: set[str] = set()  # transition IDs known absent from the loaded state
 
     @classmethod
     def of_run(cls, events: list[str], states: dict[str, str], applied: dict[str, int],
@@ -615,10 +617,21 @@ class _Fold:
             return True
         if self._applied is not None:
             return transition_id in self._applied
+        if transition_id in self._not_applied:
+            return False
         if self._searches < _SEARCHES:
             self._searches += 1  # each reads the whole string: a few are cheaper than the map
             return f"\n{transition_id}\n" in self._applied_ids
         return transition_id in self.applied_map()
+
+    def not_applied(self, transition_ids: Iterable[str]) -> None:
+        """Transition IDs that the state as loaded did not count (a delta knows them)."""
+        self._not_applied.update(transition_ids)
+
+    def applied_since_loaded(self) -> list[str]:
+        """The transition IDs counted since the state was loaded, in order."""
+        return [fields[_E_ID] for fields in (event.split(_SEP) for event in self.events[self._loaded:])
+                if fields[_E_KIND] == EVENT_TRANSITION]
 
     def effects_map(self) -> dict[str, str]:
         if self._effects is None:
@@ -1133,7 +1146,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 6  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 7  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16
@@ -1206,11 +1219,12 @@ class ReplayCache:
         try:
             if kind == "full":
                 return _Hit(head, sha, _Fold.load(data), sha, [])
-            base, raw_records = data
+            base, raw_records, not_applied = data
             full = self._read(f"{base}.full")
             if full is None:
                 return None
             fold = _Fold.load(full)
+            fold.not_applied(not_applied)  # what the delta's commits counted: no search for them
             records: list[Record] = [(r[0], tuple(r[1]), r[2], r[3]) for r in raw_records]
             lookup = message_lookup(git, {record[0]: record for record in records})
             for record in records:
@@ -1247,7 +1261,7 @@ class ReplayCache:
         if len(records) > _DELTA_MAX:
             self.save_full(head, fold)
         else:
-            self._write(f"{head}.delta", (base, records))
+            self._write(f"{head}.delta", (base, records, fold.applied_since_loaded()))
 
     def _write(self, name: str, data: Any) -> None:
         payload = marshal.dumps((self.marker, data))
