@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from git_flowctl import gitcli
 from git_flowctl.errors import FlowError
+from git_flowctl.gitcli import NotARepositoryError
 from git_flowctl.plan import Plan
 from git_flowctl.sources import IndexSource, TreeSource, WorkTreeSource
 
@@ -39,10 +41,6 @@ _OPERATIONS = {
     "REVERT_SEQUENCE": ("a revert", "finish it with `git revert --continue` or `git revert --abort`"),
     "BISECT": ("a bisect", "end it with `git bisect reset`"),
 }
-
-
-class NotARepositoryError(FlowError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -76,48 +74,101 @@ def parse_ident(text: str) -> Identity | None:
                     -minutes if offset[0] == "-" else minutes)
 
 
+ORIGIN_HEAD = "refs/remotes/origin/HEAD"
+
+
+class DefaultBranch(NamedTuple):
+    """Where work lands (``Workspace.default_branch_tip``)."""
+
+    name: str  # the ref, e.g. refs/remotes/origin/main
+    commit: str  # the commit it points at
+    checked_out: bool  # HEAD is this branch (a symbolic ref to it)
+
+
+def _default_candidates(configured: str | None, origin_head_target: str | None) -> list[str]:
+    """The refs tried for the default branch, in order (``Workspace.default_branch``)."""
+    candidates: list[str] = []
+    if configured:
+        candidates += [f"refs/remotes/origin/{configured}", f"refs/heads/{configured}"]
+        if configured.startswith("refs/"):
+            candidates.append(configured)  # a full ref name
+    if origin_head_target:
+        candidates.append(origin_head_target)
+    for name in ("main", "master"):
+        candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
+    return candidates
+
+
 class Workspace:
-    """An open, non-bare repository and the directory the user stands in."""
+    """A non-bare repository and the directory the user stands in.
+
+    Found by git itself (``git rev-parse``, gitcli.locate). The pygit2 repository opens on
+    first use of ``repo`` (writes, validation, hooks, ``--rev``); until then config, refs and
+    objects are read through ``git`` (gitcli.GitReader), so a read command never imports
+    pygit2. Both ways give the same answers (tests/test_lean_reads.py).
+    """
 
     def __init__(self, cwd: Path | str | None = None, *, from_env: bool = False) -> None:
         """``from_env`` opens the repository as git's own commands do inside a hook: the index is
         ``GIT_INDEX_FILE`` when set (`git commit -a` and `git commit FILE` use a temporary one)."""
+        self.cwd = Path(cwd or os.getcwd()).absolute()
+        self._from_env = from_env
+        self._repo: pygit2.Repository | None = None
+        where = gitcli.locate(str(self.cwd))
+        if where.bare:
+            raise NotARepositoryError(
+                f"{where.git_dir} is a bare repository; git flow-task needs a work tree",
+                hint="run it in a clone or worktree of this repository")
+        self._git_dir = Path(where.git_dir)
+        self.common_dir = Path(where.common_dir)
+        if where.work_tree is None:
+            # Standing inside the git directory: git names no work tree there, libgit2 does
+            # (core.worktree, or the directory holding .git).
+            workdir = self.repo.workdir
+            if workdir is None:
+                raise NotARepositoryError(
+                    f"{where.git_dir} has no work tree; git flow-task needs one",
+                    hint="run it in a clone or worktree of this repository")
+            self.root = Path(workdir).absolute()
+        else:
+            self.root = Path(where.work_tree)
+        self.reader = gitcli.GitReader(str(self.root))
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        """The pygit2 repository, opened on first use: the one git found, with git's work tree."""
+        if self._repo is None:
+            self._repo = self._open_repo()
+        return self._repo
+
+    @property
+    def repo_is_open(self) -> bool:
+        """pygit2 is open already: reads use it (no process to start); else they use git."""
+        return self._repo is not None
+
+    def _open_repo(self) -> pygit2.Repository:
         import pygit2
 
-        self.cwd = Path(cwd or os.getcwd()).absolute()
+        flags = pygit2.enums.RepositoryOpenFlag.DEFAULT
+        if self._from_env or os.environ.get("GIT_DIR"):
+            flags = pygit2.enums.RepositoryOpenFlag.FROM_ENV  # GIT_INDEX_FILE and friends
         try:
-            if from_env or os.environ.get("GIT_DIR"):
-                repo = pygit2.Repository(str(self.cwd), pygit2.enums.RepositoryOpenFlag.FROM_ENV)
-            else:
-                found = pygit2.discover_repository(str(self.cwd))
-                if found is None:
-                    raise NotARepositoryError(
-                        f"not a git repository: {self.cwd}",
-                        hint="run this inside a git work tree (or `git init` one)")
-                repo = pygit2.Repository(found)
+            repo = pygit2.Repository(str(self._git_dir), flags)
         except pygit2.GitError as exc:
             raise NotARepositoryError(f"cannot open the repository: {exc}",
                                       hint="check that this is a readable git repository") from None
-        if repo.is_bare or repo.workdir is None:
-            raise NotARepositoryError(
-                f"{repo.path.rstrip('/')} is a bare repository; git flow-task needs a work tree",
-                hint="run it in a clone or worktree of this repository")
-        self.repo: pygit2.Repository = repo
-        self.root = Path(repo.workdir).absolute()
+        root = getattr(self, "root", None)
+        if root is not None and (repo.workdir is None or Path(repo.workdir) != root):
+            # GIT_WORK_TREE, or GIT_DIR without it (the current directory is the work tree):
+            # libgit2 ignores both, git does not.
+            repo.workdir = str(root)
+        return repo
 
     # Paths ----------------------------------------------------------------------------------
 
     @property
     def git_dir(self) -> Path:
-        return Path(self.repo.path)
-
-    @cached_property
-    def common_dir(self) -> Path:
-        """The directory shared by every worktree (refs, config, claims, the cache)."""
-        commondir = self.git_dir / "commondir"
-        if commondir.exists():
-            return (self.git_dir / commondir.read_text().strip()).resolve()
-        return self.git_dir
+        return self._git_dir
 
     def rel(self, repo_path: str) -> str:
         """A repository-relative path as the user should see it from where they stand."""
@@ -127,15 +178,14 @@ class Workspace:
 
     def git(self, *args: str, input: bytes | None = None, check: bool = True,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-        full_env = {**os.environ, "LC_ALL": "C", **(env or {})}
-        result = subprocess.run(["git", *args], cwd=self.root, input=input, capture_output=True,
-                                env=full_env, check=False)
+        result = gitcli.run_git(str(self.root), *args, input=input, env=env)
         if check and result.returncode != 0:
-            message = result.stderr.decode(errors="replace").strip().splitlines()
-            raise FlowError(f"git {args[0]} failed: {message[-1] if message else result.returncode}")
+            raise FlowError(f"git {args[0]} failed: {gitcli.last_error(result)}")
         return result
 
     def config_value(self, key: str) -> str | None:
+        if not self.repo_is_open:
+            return self.reader.config(key)
         try:
             value = self.repo.config[key]
         except KeyError:
@@ -189,22 +239,77 @@ class Workspace:
     def default_branch(self, configured: str | None = None) -> str | None:
         """The ref where work lands: config ``default_branch``, else the remote's HEAD
         (``origin/HEAD``), else main or master (remote-tracking first); None when there is none."""
+        if not self.repo_is_open:
+            found = self._default_branch_ref(configured)
+            return found.name if found else None
         refs = self.repo.references
-        candidates: list[str] = []
-        if configured:
-            candidates += [f"refs/remotes/origin/{configured}", f"refs/heads/{configured}", configured]
-        try:
-            origin_head = refs["refs/remotes/origin/HEAD"]
-            if isinstance(origin_head.target, str):
-                candidates.append(origin_head.target)
-        except KeyError:
-            pass
-        for name in ("main", "master"):
-            candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
-        for candidate in candidates:
+        origin_head = refs.get(ORIGIN_HEAD)
+        target = origin_head.target if origin_head is not None else None
+        for candidate in _default_candidates(configured, target if isinstance(target, str) else None):
             if candidate in refs:
                 return candidate
         return None
+
+    def default_branch_tip(self, configured: str | None = None) -> DefaultBranch | None:
+        """``default_branch`` with the commit it points at and whether HEAD is that branch;
+        None when there is no default branch or it names no commit."""
+        if not self.repo_is_open:
+            found = self._default_branch_ref(configured)
+            commit = None if found is None else found.oid if found.type == "commit" \
+                else self._peel_commit(found.oid)
+            return None if found is None or commit is None \
+                else DefaultBranch(found.name, commit, found.checked_out)
+        import pygit2
+
+        name = self.default_branch(configured)
+        if name is None:
+            return None
+        try:
+            tip = self.repo.revparse_single(name).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        head = self.repo.references.get("HEAD")
+        checked_out = head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC \
+            and str(head.target) == name
+        return DefaultBranch(name, str(tip.id), checked_out)
+
+    def _default_branch_ref(self, configured: str | None) -> gitcli.Ref | None:
+        """git's side of ``default_branch``: one ``for-each-ref`` over the candidates (and a
+        second only when origin/HEAD points somewhere else)."""
+        listed = {ref.name: ref for ref in self.reader.refs(ORIGIN_HEAD,
+                                                            *_default_candidates(configured, None))}
+        origin_head = listed.get(ORIGIN_HEAD)
+        target = origin_head.symref if origin_head is not None and origin_head.symref else None
+        if target is not None and target not in listed:
+            listed.update((ref.name, ref) for ref in self.reader.refs(target))
+        for candidate in _default_candidates(configured, target):
+            if candidate in listed:
+                return listed[candidate]
+        return None
+
+    def _peel_commit(self, oid: str) -> str | None:
+        result = self.reader.run("rev-parse", "--verify", "--quiet", f"{oid}^{{commit}}")
+        return result.stdout.decode().strip() if result.returncode == 0 else None
+
+    def files_at(self, commit: str, paths: list[str]) -> dict[str, tuple[str, bytes | None]]:
+        """``{path: (object ID, content)}`` of the paths present in the commit's tree, all read at
+        once; the content is None where the path is not a file (a directory, a submodule)."""
+        if not self.repo_is_open:
+            objects = self.reader.read_objects([f"{commit}:{path}" for path in paths])
+            return {path: (found.oid, found.data if found.type == "blob" else None)
+                    for path, found in zip(paths, objects, strict=True) if found is not None}
+        import pygit2
+
+        tree = self.repo[commit].peel(pygit2.Commit).tree
+        entries: dict[str, tuple[str, bytes | None]] = {}
+        for path in paths:
+            try:
+                entry = tree[path]
+            except KeyError:
+                continue
+            data = bytes(entry.data) if isinstance(entry, pygit2.Blob) else None
+            entries[path] = (str(entry.id), data)
+        return entries
 
     # Sources and plans ----------------------------------------------------------------------
 
