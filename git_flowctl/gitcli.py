@@ -5,14 +5,17 @@ reach git through this module and never import pygit2: the import alone costs mo
 whole work (bench/bench_startup.py). git also reads what libgit2 cannot (reftable refs,
 ``GIT_CONFIG_PARAMETERS`` from ``git -c``), so answers come from git's own rules. Writes stay on
 pygit2 (writer.py, the claims' compare-and-swap); once a command has opened pygit2, its reads use
-it too (``Workspace.repo_is_open``). Only the standard library is imported here, and records are NamedTuples (a dataclass costs
-about 1 ms of start-up each).
+it too (``Workspace.repo_is_open``). Only the standard library is imported here, and records
+are NamedTuples (a dataclass costs about 1 ms of start-up each).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import weakref
+from collections.abc import Callable
 from typing import NamedTuple
 
 from git_flowctl.errors import FlowError
@@ -102,11 +105,18 @@ class GitObject(NamedTuple):
     data: bytes
 
 
-class GitReader:
-    """Runs ``git`` in a work tree to read config, refs and objects."""
+class Reader:
+    """``git`` in a work tree, for reading: config, refs, and objects through one
+    ``git cat-file --batch`` asked one object at a time.
+
+    That process starts on the first object read (a read the document cache answers never
+    starts it) and ends when the reader is closed or collected, or at exit.
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root
+        self._objects: subprocess.Popen[bytes] | None = None
+        self._stop_objects: Callable[[], object] | None = None
 
     def run(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return run_git(self.root, *args, input=input)
@@ -136,30 +146,77 @@ class GitReader:
             found.append(Ref(name.lstrip("\n"), oid, kind, symref, head == "*", message))
         return found
 
-    def read_objects(self, names: list[str]) -> list[GitObject | None]:
-        """Each name's object (an object ID, or ``REV:PATH``), None when there is none; one
-        ``git cat-file --batch`` for all."""
-        if not names:
-            return []
-        if any("\n" in name for name in names):
-            raise ValueError("object names cannot hold a newline")
-        result = self.run("cat-file", "--batch", input="".join(f"{name}\n" for name in names).encode())
-        if result.returncode != 0:
-            raise FlowError(f"cannot read objects: {last_error(result)}")
-        out = result.stdout
-        found: list[GitObject | None] = []
-        position = 0
-        for _ in names:
-            end = out.index(b"\n", position)
-            header = out[position:end].decode("utf-8", "replace").split(" ")
-            position = end + 1
-            if len(header) == 3 and header[2].isdigit() and header[1] in _OBJECT_TYPES:
-                size = int(header[2])
-                found.append(GitObject(header[0], header[1], out[position:position + size]))
-                position += size + 1  # the content, then a newline
-            else:
-                found.append(None)  # "<name> missing" (or ambiguous)
-        return found
+    def object(self, name: str) -> GitObject | None:
+        """The object ``name`` names (an object ID, ``REV^{commit}``, ``REV:PATH``), or None
+        when there is none (or the name is ambiguous)."""
+        if "\n" in name:
+            return None  # git reads one name per line: no object has such a name
+        process = self._object_process()
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(name.encode("utf-8", "surrogateescape") + b"\n")
+            process.stdin.flush()
+            header = process.stdout.readline().decode("utf-8", "replace").rstrip("\n").split(" ")
+            if len(header) == 3 and header[1] in _OBJECT_TYPES and header[2].isdigit():
+                data = process.stdout.read(int(header[2]))
+                process.stdout.read(1)  # the newline after the content
+                return GitObject(header[0], header[1], data)
+            if header == [""]:
+                raise BrokenPipeError
+        except BrokenPipeError:
+            self.close()
+            raise FlowError("git cat-file stopped while reading objects",
+                            hint="check the repository with `git fsck`") from None
+        return None  # "<name> missing" or "<name> ambiguous"
+
+    def _object_process(self) -> subprocess.Popen[bytes]:
+        if self._objects is None:
+            try:
+                self._objects = subprocess.Popen(
+                    ["git", "cat-file", "--batch"], cwd=self.root, stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                    env={**os.environ, "LC_ALL": "C"})
+            except OSError as exc:
+                raise FlowError(f"cannot run git: {exc.strerror}",
+                                hint="is git installed and on PATH?") from None
+            self._stop_objects = weakref.finalize(self, _stop, self._objects)
+        return self._objects
+
+    def close(self) -> None:
+        """End the object reader (a later read starts a new one)."""
+        if self._stop_objects is not None:
+            self._stop_objects()
+        self._objects = self._stop_objects = None
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End ``git cat-file --batch``: it exits when its input ends."""
+    if process.stdin is not None:
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def tree_entries(data: bytes, hash_size: int) -> list[tuple[str, str, str]]:
+    """A tree object's entries as ``(name, kind, object ID)``; kind is blob, tree or commit
+    (a submodule). Format: ``<octal mode> <name>\\0<raw ID>`` repeated."""
+    entries: list[tuple[str, str, str]] = []
+    position = 0
+    while position < len(data):
+        space = data.index(b" ", position)
+        nul = data.index(b"\0", space)
+        mode = data[position:space]
+        kind = "tree" if mode == b"40000" else "commit" if mode == b"160000" else "blob"
+        oid = data[nul + 1:nul + 1 + hash_size].hex()
+        entries.append((data[space + 1:nul].decode("utf-8", "surrogateescape"), kind, oid))
+        position = nul + 1 + hash_size
+    return entries
 
 
 _OBJECT_TYPES = frozenset({"blob", "tree", "commit", "tag"})

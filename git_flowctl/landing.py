@@ -2,8 +2,8 @@
 
 The default branch is read from git objects (config ``default_branch``, else ``origin/HEAD``,
 else main or master, remote-tracking first): through pygit2 when the command has it open, else
-with one ``git for-each-ref`` and one ``git cat-file --batch`` (Workspace.default_branch_tip,
-files_at). Only the tasks done in the plan being read are looked up there, and a file whose blob
+with one ``git for-each-ref`` and the workspace's ``git cat-file --batch``
+(Workspace.default_branch_tip, files_at). Only the tasks done in the plan being read are looked up there, and a file whose blob
 is the same on both sides needs no parsing.
 """
 
@@ -66,9 +66,4 @@ def landed_tasks(ws: Workspace, plan: Plan, rev: str | None = None) -> Landing:
 def _reads_default(ws: Workspace, rev: str | None, tip: DefaultBranch) -> bool:
     if rev is None:
         return tip.checked_out
-    import pygit2
-
-    try:
-        return str(ws.repo.revparse_single(rev).peel(pygit2.Commit).id) == tip.commit
-    except (KeyError, ValueError, pygit2.GitError):
-        return False
+    return ws.resolve_commit(rev) == tip.commit

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
@@ -19,7 +20,7 @@ from git_flowctl import gitcli
 from git_flowctl.errors import FlowError
 from git_flowctl.gitcli import NotARepositoryError
 from git_flowctl.plan import Plan
-from git_flowctl.sources import IndexSource, TreeSource, WorkTreeSource
+from git_flowctl.sources import GitTreeSource, IndexSource, TreeSource, WorkTreeSource
 
 if TYPE_CHECKING:
     import pygit2
@@ -104,7 +105,7 @@ class Workspace:
 
     Found by git itself (``git rev-parse``, gitcli.locate). The pygit2 repository opens on
     first use of ``repo`` (writes, validation, hooks, ``--rev``); until then config, refs and
-    objects are read through ``git`` (gitcli.GitReader), so a read command never imports
+    objects are read through ``git`` (gitcli.Reader), so a read command never imports
     pygit2. Both ways give the same answers (tests/test_lean_reads.py).
     """
 
@@ -132,7 +133,7 @@ class Workspace:
             self.root = Path(workdir).absolute()
         else:
             self.root = Path(where.work_tree)
-        self.reader = gitcli.GitReader(str(self.root))
+        self.reader = gitcli.Reader(str(self.root))
 
     @property
     def repo(self) -> pygit2.Repository:
@@ -216,14 +217,22 @@ class Workspace:
     def actor(self, override: str | None = None) -> str:
         """Who acts: --actor, FLOW_ACTOR, git's email (user.email, GIT_AUTHOR_EMAIL, EMAIL),
         user.name, then $USER."""
-        for candidate in (override, os.environ.get("FLOW_ACTOR"), self.config_value("user.email"),
-                          os.environ.get("GIT_AUTHOR_EMAIL"), os.environ.get("EMAIL"),
-                          self.config_value("user.name"), os.environ.get("USER"),
-                          os.environ.get("USERNAME")):
+        for candidate in self._actor_candidates(override):
             if candidate and candidate.strip():
                 return candidate.strip()
         raise FlowError("no actor: cannot tell who is acting",
                         hint="set FLOW_ACTOR, pass --actor, or set git user.email")
+
+    def _actor_candidates(self, override: str | None) -> Iterator[str | None]:
+        """In order, each looked up only when those before it are unset (config runs `git`)."""
+        yield override
+        yield os.environ.get("FLOW_ACTOR")
+        yield self.config_value("user.email")
+        yield os.environ.get("GIT_AUTHOR_EMAIL")
+        yield os.environ.get("EMAIL")
+        yield self.config_value("user.name")
+        yield os.environ.get("USER")
+        yield os.environ.get("USERNAME")
 
     def operation_in_progress(self) -> tuple[str, str] | None:
         """(what, how to finish it) while a merge, rebase, cherry-pick, revert or bisect runs."""
@@ -255,10 +264,10 @@ class Workspace:
         None when there is no default branch or it names no commit."""
         if not self.repo_is_open:
             found = self._default_branch_ref(configured)
-            commit = None if found is None else found.oid if found.type == "commit" \
-                else self._peel_commit(found.oid)
-            return None if found is None or commit is None \
-                else DefaultBranch(found.name, commit, found.checked_out)
+            if found is None:
+                return None
+            commit = found.oid if found.type == "commit" else self.resolve_commit(found.oid)
+            return DefaultBranch(found.name, commit, found.checked_out) if commit else None
         import pygit2
 
         name = self.default_branch(configured)
@@ -287,44 +296,56 @@ class Workspace:
                 return listed[candidate]
         return None
 
-    def _peel_commit(self, oid: str) -> str | None:
-        result = self.reader.run("rev-parse", "--verify", "--quiet", f"{oid}^{{commit}}")
-        return result.stdout.decode().strip() if result.returncode == 0 else None
-
     def files_at(self, commit: str, paths: list[str]) -> dict[str, tuple[str, bytes | None]]:
-        """``{path: (object ID, content)}`` of the paths present in the commit's tree, all read at
-        once; the content is None where the path is not a file (a directory, a submodule)."""
+        """``{path: (object ID, content)}`` of the paths present in the commit's tree; the
+        content is None where the path is not a file (a directory, a submodule)."""
         if not self.repo_is_open:
-            objects = self.reader.read_objects([f"{commit}:{path}" for path in paths])
-            return {path: (found.oid, found.data if found.type == "blob" else None)
-                    for path, found in zip(paths, objects, strict=True) if found is not None}
+            entries: dict[str, tuple[str, bytes | None]] = {}
+            for path in paths:
+                found = self.reader.object(f"{commit}:{path}")
+                if found is not None:
+                    entries[path] = (found.oid, found.data if found.type == "blob" else None)
+            return entries
         import pygit2
 
         tree = self.repo[commit].peel(pygit2.Commit).tree
-        entries: dict[str, tuple[str, bytes | None]] = {}
+        entries = {}
         for path in paths:
             try:
                 entry = tree[path]
             except KeyError:
                 continue
-            data = bytes(entry.data) if isinstance(entry, pygit2.Blob) else None
-            entries[path] = (str(entry.id), data)
+            entries[path] = (str(entry.id), bytes(entry.data) if isinstance(entry, pygit2.Blob) else None)
         return entries
+
+    def resolve_commit(self, rev: str) -> str | None:
+        """The commit REV names, None when it names none."""
+        if not self.repo_is_open:
+            found = self.reader.object(f"{rev}^{{commit}}")
+            return found.oid if found is not None else None
+        import pygit2
+
+        try:
+            return str(self.repo.revparse_single(rev).peel(pygit2.Commit).id)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            return None
 
     # Sources and plans ----------------------------------------------------------------------
 
     def work_tree_source(self) -> WorkTreeSource:
         return WorkTreeSource(self.root)
 
-    def revision_source(self, rev: str) -> TreeSource:
+    def revision_source(self, rev: str) -> TreeSource | GitTreeSource:
+        """REV's tree, read from git objects (no checkout): through pygit2 when it is open."""
+        commit = self.resolve_commit(rev)
+        if commit is None:
+            raise FlowError(f"unknown revision {rev!r}",
+                            hint="give a branch, tag or commit (`git log --oneline` lists them)")
+        if not self.repo_is_open:
+            return GitTreeSource(self.reader, commit, label=rev)
         import pygit2
 
-        try:
-            commit = self.repo.revparse_single(rev).peel(pygit2.Commit)
-        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-            raise FlowError(f"unknown revision {rev!r}",
-                            hint="give a branch, tag or commit (`git log --oneline` lists them)") from None
-        return TreeSource(self.repo, commit.tree, label=rev)
+        return TreeSource(self.repo, self.repo[commit].peel(pygit2.Commit).tree, label=rev)
 
     def index_source(self) -> IndexSource:
         index = self.repo.index
@@ -340,4 +361,4 @@ class Workspace:
 
     def load_plan(self, rev: str | None = None, *, strict: bool = True) -> Plan:
         source = self.revision_source(rev) if rev else self.work_tree_source()
-        return Plan.load(source, strict=strict, cache=self.document_cache if rev else None)
+        return Plan.load(source, strict=strict, cache=self.document_cache)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from conftest import Repo, make_repo
 
+from git_flowctl.cache import CACHE_DIR, DocumentCache
 from git_flowctl.workspace import Workspace
 
 CLAIM = "refs/flow/claims/"
@@ -163,12 +164,33 @@ def test_the_world_exercises_landing_and_every_kind_of_claim(world: World) -> No
     assert both_ways(world.alice, "next")["task"] == ids["fn-1.3"]
 
 
-def test_revision_reads_still_work(world: World) -> None:
-    by_rev = world.alice.ok("status", "--rev", "main")
+REV_READS = [
+    ("status", "--rev", "main"), ("show", "fn-1.2", "--rev", "main"), ("show", "fn-1", "--rev", "HEAD~1"),
+    ("tasks", "--rev", "origin/main"), ("list", "--rev", "HEAD"), ("ready", "--rev", "main"),
+    ("next", "--rev", "main"), ("blocked", "--rev", "HEAD"), ("cat", "fn-1.1", "--rev", "main"),
+]
+
+
+@pytest.mark.parametrize("args", REV_READS, ids=lambda args: "-".join(args))
+def test_revision_reads_agree_both_ways(world: World, args: tuple[str, ...]) -> None:
+    """--rev reads the commit's tree through `git cat-file --batch` (GitTreeSource) until
+    pygit2 is open, then through pygit2 (TreeSource)."""
+    both_ways(world.alice, *args, env=DAVE)
+
+
+def test_a_revision_read_is_the_read_of_that_checkout(world: World) -> None:
     with reads_through("git"):
-        here = world.alice.ok("status", cwd=world.alice_main)
-    assert by_rev == here
-    assert world.alice.ok("show", "fn-1.2", "--rev", "main")["status"] == "todo"
+        assert world.alice.ok("status", "--rev", "main") == world.alice.ok("status", cwd=world.alice_main)
+        assert world.alice.ok("show", "fn-1.2", "--rev", "main")["status"] == "todo"
+
+
+def test_an_unknown_revision_is_the_same_error_both_ways(world: World) -> None:
+    errors = []
+    for way in ("git", "pygit2"):
+        with reads_through(way):
+            errors.append(world.alice.refused("status", "--rev", "no-such-branch", "--json").json)
+    assert errors[0] == errors[1]
+    assert errors[0]["error"] == "unknown revision 'no-such-branch'"
 
 
 # Default branches: configured, origin/HEAD elsewhere, a tag ----------------------------------
@@ -229,6 +251,9 @@ def test_an_archived_task_on_the_default_branch_counts_as_landed(flow_repo: Repo
     repo.git("checkout", "-q", "feature")
     status = both_ways(repo, "status")
     assert status["landed"] == [f"fn-1-add-oauth-login.{n}" for n in (1, 2, 3)]
+    archived = both_ways(repo, "show", "fn-1.2", "--rev", "main")  # walks .flow/archive/
+    assert archived["archived"] is True and archived["status"] == "done"
+    assert both_ways(repo, "status", "--rev", "main")["total_tasks"] == 0
 
 
 # Finding the repository as git does ------------------------------------------------------------
@@ -302,6 +327,43 @@ def test_config_comes_from_git_with_its_includes_and_command_line(flow_repo: Rep
         assert repo.ok("ready")["actor"] == "included@example.com"
 
 
+def test_the_actor_falls_back_to_user_name(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.git("config", "user.email", "")
+    repo.git("config", "user.name", "Local Name")
+    no_email = {"GIT_AUTHOR_EMAIL": "", "EMAIL": ""}
+    assert both_ways(repo, "ready", env=no_email)["actor"] == "Local Name"
+    assert both_ways(repo, "ready", env={**no_email, "FLOW_ACTOR": "agent-7"})["actor"] == "agent-7"
+
+
+# Parsed files reused by content ---------------------------------------------------------------
+
+
+def test_work_tree_reads_reuse_parsed_files_by_their_blob_id(flow_repo: Repo) -> None:
+    """The document cache (cache.py) serves the work tree too, keyed by git's blob ID of the
+    bytes on disk: a file committed (or read at a revision) before is parsed once, and a hand
+    edit is a new key, never a stale answer."""
+    repo = flow_repo
+    path = ".flow/tasks/fn-1-add-oauth-login.2.md"
+    first = repo.ok("show", "fn-1.2")
+    blob = repo.git("hash-object", "--no-filters", path).strip()
+    ws = Workspace(repo.path)
+    assert DocumentCache(ws.common_dir).get(blob, path) is not None
+    repo.write(path, repo.read(path).replace("title: Implement JWT middleware", "title: Edited by hand"))
+    assert repo.ok("show", "fn-1.2")["title"] == "Edited by hand"
+    edited = repo.git("hash-object", "--no-filters", path).strip()
+    assert DocumentCache(ws.common_dir).get(edited, path) is not None
+    (ws.common_dir / CACHE_DIR / "documents.pickle").write_bytes(b"\x80\x05garbage")
+    repo.git("checkout", "--", path)
+    assert repo.ok("show", "fn-1.2") == first
+
+
+def test_the_cache_directory_is_one_name() -> None:
+    from git_flowctl import history
+
+    assert CACHE_DIR == history.CACHE_DIR  # cache.py names it without importing history
+
+
 # No pygit2 in the process -----------------------------------------------------------------------
 
 WRAPPER = """
@@ -333,6 +395,14 @@ def test_read_commands_do_not_import_pygit2(world: World, args: tuple[str, ...])
     assert loaded_modules(world.alice.path, *args, env=DAVE) == []
 
 
+@pytest.mark.parametrize("args", [("status", "--rev", "main", "--json"),
+                                  ("show", "fn-1.2", "--rev", "origin/main", "--json")],
+                         ids=lambda args: "-".join(args[:-1]))
+def test_revision_reads_do_not_import_pygit2_either(world: World, args: tuple[str, ...]) -> None:
+    assert loaded_modules(world.alice.path, *args, env=DAVE) == []
+
+
 def test_the_import_check_sees_pygit2_when_it_is_loaded(world: World) -> None:
-    """The check above can fail: --rev reads git objects through pygit2."""
-    assert "pygit2" in loaded_modules(world.alice.path, "status", "--rev", "main", "--json")
+    """The checks above can fail: a transition (here a dry run) writes through pygit2."""
+    assert "pygit2" in loaded_modules(world.alice.path, "start", "fn-2.3", "--dry-run", "--json",
+                                      env=DAVE)
