@@ -14,6 +14,8 @@ pushed with a lease on the value last seen there, and what the remote has is mir
 
 Every change of a local claim ref is a compare-and-swap under the ref's lock (a libgit2
 transaction: lock, read, compare, write), so a lost race is always detected, never overwritten.
+Reading needs no lock: ``ready`` and ``next`` list every claim with one ``git for-each-ref``
+(``read_namespaces``) and never import pygit2.
 """
 
 from __future__ import annotations
