@@ -36,14 +36,14 @@ def run_git(cwd: str, *args: str, input: bytes | None = None,
 
 
 def last_error(result: subprocess.CompletedProcess[bytes]) -> str:
-    """git's last line on stderr without its ``fatal:`` or ``error:`` prefix."""
+    """git's last ``fatal:`` or ``error:`` line without the prefix (the advice git prints
+    after it is left out), else its last line on stderr."""
     lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
-    if not lines:
-        return f"git exited {result.returncode}"
-    line = lines[-1]
-    for prefix in ("fatal: ", "error: "):
-        line = line.removeprefix(prefix)
-    return line
+    for line in reversed(lines):
+        for prefix in ("fatal: ", "error: "):
+            if line.startswith(prefix):
+                return line.removeprefix(prefix)
+    return lines[-1] if lines else f"git exited {result.returncode}"
 
 
 # Discovery -------------------------------------------------------------------------------------
@@ -72,8 +72,12 @@ def locate(cwd: str) -> Location:
     if len(lines) < 3 or lines[0] not in ("true", "false"):
         if "not a git repository" in result.stderr.decode("utf-8", "replace"):
             raise _not_a_repository(cwd)
-        raise NotARepositoryError(f"cannot open the repository: {last_error(result)}",
-                                  hint="check that this is a readable git repository")
+        problem = last_error(result)
+        hint = "check that this is a readable git repository"
+        if "dubious ownership" in problem:  # another user's repository (git's safe.directory)
+            hint = "if you trust it: git config --global --add safe.directory " \
+                + problem.rsplit(" at ", 1)[-1].strip("'")
+        raise NotARepositoryError(f"cannot open the repository: {problem}", hint=hint)
     git_dir = lines[1]
     common_dir = os.path.realpath(os.path.join(cwd, lines[2]))
     work_tree = lines[3] if result.returncode == 0 and len(lines) > 3 and lines[3] else None
@@ -110,7 +114,8 @@ class Reader:
     ``git cat-file --batch`` asked one object at a time.
 
     That process starts on the first object read (a read the document cache answers never
-    starts it) and ends when the reader is closed or collected, or at exit.
+    starts it) and ends when the reader is closed or collected, or at exit. One thread at a
+    time (every caller is single-threaded).
     """
 
     def __init__(self, root: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -314,6 +315,17 @@ def test_outside_any_repository_and_in_a_bare_one(tmp_path: Path) -> None:
     assert result.json["error"] == f"{bare} is a bare repository; git flow-task needs a work tree"
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="needs root to give the repository to another user")
+def test_another_users_repository_is_refused_with_gits_remedy(flow_repo: Repo) -> None:
+    subprocess.run(["chown", "-R", "65534", str(flow_repo.path)], check=True)
+    result = flow_repo.refused("status", "--json")
+    assert result.json["error"] == \
+        f"cannot open the repository: detected dubious ownership in repository at '{flow_repo.path}'"
+    assert result.json["hint"] == \
+        f"if you trust it: git config --global --add safe.directory {flow_repo.path}"
+
+
 def test_config_comes_from_git_with_its_includes_and_command_line(flow_repo: Repo) -> None:
     """`git -c user.email=... flow-task` and [include] reach the actor as git sees them."""
     repo = flow_repo
@@ -377,8 +389,6 @@ sys.exit(code)
 
 
 def loaded_modules(cwd: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
-    import os
-
     result = subprocess.run([sys.executable, "-c", WRAPPER, *args], cwd=cwd, capture_output=True,
                             text=True, env={**os.environ, **(env or {})})
     assert result.returncode == 0, result.stderr
