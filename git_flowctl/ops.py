@@ -212,7 +212,7 @@ def block(plan: Plan, ref: str, ctx: Context, *, reason: str) -> Change:
 
 
 def unblock(plan: Plan, ref: str, ctx: Context) -> Change:
-    return _simple(plan, ref, "unblock", states.TODO, ctx, blocked_reason=None)
+    return _simple(plan, ref, "unblock", states.TO_DO, ctx, blocked_reason=None)
 
 
 def fail(plan: Plan, ref: str, ctx: Context, *, reason: str | None = None) -> Change:
@@ -231,7 +231,7 @@ def fail(plan: Plan, ref: str, ctx: Context, *, reason: str | None = None) -> Ch
 
 
 def retry(plan: Plan, ref: str, ctx: Context) -> Change:
-    return _simple(plan, ref, "retry", states.TODO, ctx, attempts=None)
+    return _simple(plan, ref, "retry", states.TO_DO, ctx, attempts=None)
 
 
 def skip(plan: Plan, ref: str, ctx: Context, *, reason: str) -> Change:
@@ -247,7 +247,7 @@ def release(plan: Plan, ref: str, ctx: Context) -> Change:
     if not ctx.force and task.assignee and task.assignee != ctx.actor:
         raise FlowError(f"cannot release {task.id}: {task.assignee} holds it",
                         hint="only the assignee releases a task; --force overrides (recorded)")
-    return _simple(plan, ref, "release", states.TODO, ctx, assignee=None)
+    return _simple(plan, ref, "release", states.TO_DO, ctx, assignee=None)
 
 
 def reclaim(plan: Plan, ref: str, ctx: Context) -> Change:
@@ -291,16 +291,16 @@ def reopen(plan: Plan, ref: str, ctx: Context, *, cascade: bool = False) -> Chan
     transitions = []
     for item in chosen:
         old = item.status
-        item.set("status", states.TODO)
+        item.set("status", states.TO_DO)
         item.set("skipped_reason", None)
         writes[item.path] = item.render()
-        transitions.append(transition(item.id, old, states.TODO, "reopen", ctx))
+        transitions.append(transition(item.id, old, states.TO_DO, "reopen", ctx))
     reopened = [item.id for item in chosen]
     return Change(
         f"flow: reopen {task.id} {_quoted_title(task.title)}"
         + (f" (+{len(chosen) - 1} dependents)" if len(chosen) > 1 else ""),
         writes, transitions,
-        result={"id": task.id, "status": states.TODO, "reopened": reopened,
+        result={"id": task.id, "status": states.TO_DO, "reopened": reopened,
                 "message": f"reopened {', '.join(reopened)}"})
 
 

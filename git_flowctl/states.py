@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from git_flowctl.errors import FlowError
 
-TODO, IN_PROGRESS, BLOCKED, DONE = "todo", "in_progress", "blocked", "done"
+TO_DO, IN_PROGRESS, BLOCKED, DONE = "todo", "in_progress", "blocked", "done"
 SKIPPED, FAILED, UP_FOR_RETRY = "skipped", "failed", "up_for_retry"
 UPSTREAM_FAILED, READY, WAITING = "upstream_failed", "ready", "waiting"
 
 FINISHED = frozenset({DONE, SKIPPED})
-STARTABLE = frozenset({TODO, UP_FOR_RETRY})
+STARTABLE = frozenset({TO_DO, UP_FOR_RETRY})
 
 
 @dataclass(frozen=True)
@@ -29,19 +29,19 @@ class Action:
 
 
 ACTIONS: dict[str, Action] = {action.name: action for action in (
-    Action("create", (None,), (TODO,), "a new task"),
-    Action("start", (TODO, UP_FOR_RETRY), (IN_PROGRESS,), "claim and begin work"),
+    Action("create", (None,), (TO_DO,), "a new task"),
+    Action("start", (TO_DO, UP_FOR_RETRY), (IN_PROGRESS,), "claim and begin work"),
     Action("done", (IN_PROGRESS,), (DONE,), "finish, with summary and evidence"),
-    Action("block", (TODO, IN_PROGRESS), (BLOCKED,), "cannot go on, with a reason"),
-    Action("unblock", (BLOCKED,), (TODO,), "the blocker is gone"),
+    Action("block", (TO_DO, IN_PROGRESS), (BLOCKED,), "cannot go on, with a reason"),
+    Action("unblock", (BLOCKED,), (TO_DO,), "the blocker is gone"),
     Action("fail", (IN_PROGRESS,), (UP_FOR_RETRY, FAILED),
            "up_for_retry while attempts < max_retries, else failed"),
-    Action("retry", (FAILED,), (TODO,), "try a failed task again (attempts reset)"),
-    Action("skip", (TODO, BLOCKED, UP_FOR_RETRY, FAILED), (SKIPPED,), "will not be done, with a reason"),
-    Action("split", (TODO, BLOCKED, UP_FOR_RETRY, FAILED), (SKIPPED,),
+    Action("retry", (FAILED,), (TO_DO,), "try a failed task again (attempts reset)"),
+    Action("skip", (TO_DO, BLOCKED, UP_FOR_RETRY, FAILED), (SKIPPED,), "will not be done, with a reason"),
+    Action("split", (TO_DO, BLOCKED, UP_FOR_RETRY, FAILED), (SKIPPED,),
            "replaced by smaller tasks (`task split`); its dependents wait for the parts"),
-    Action("reopen", (DONE, SKIPPED), (TODO,), "needs work again"),
-    Action("release", (IN_PROGRESS,), (TODO,), "give the claim back"),
+    Action("reopen", (DONE, SKIPPED), (TO_DO,), "needs work again"),
+    Action("release", (IN_PROGRESS,), (TO_DO,), "give the claim back"),
 )}
 
 # Actions that set a state by authority rather than by the table (bulk tools).
@@ -94,7 +94,7 @@ def _hint_for(action: str, status: str) -> str | None:
     hints = {
         (DONE, "start"): "it is finished; `reopen` it to work on it again",
         (IN_PROGRESS, "start"): "it is already in progress",
-        (TODO, "done"): "start it first",
+        (TO_DO, "done"): "start it first",
         (BLOCKED, "start"): "unblock it first",
         (FAILED, "start"): "retry it first",
     }

@@ -215,7 +215,7 @@ def split_task(plan: Plan, ref: str, titles: list[str], ctx: Context, *, chain: 
             description=f"Part {index + 1} of {len(titles)} of {task.id} ({task.title}).",
             acceptance=None, extra=extra))
         writes[part.path] = part.render()
-        transitions.append(transition(part_id, None, states.TODO, "create", ctx, split_from=task.id))
+        transitions.append(transition(part_id, None, states.TO_DO, "create", ctx, split_from=task.id))
     task.set("status", states.SKIPPED)
     task.set("skipped_reason", f"split into {', '.join(part_ids)}")
     task.set("split_into", part_ids)

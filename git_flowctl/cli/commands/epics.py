@@ -17,6 +17,7 @@ from git_flowctl.cli.common import (
     read_plan,
     read_text,
     rev_option,
+    split_list,
 )
 from git_flowctl.cli.render import styled_state
 from git_flowctl.model import EPIC_SECTIONS
@@ -54,7 +55,7 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)
     ctx = context_for(ws, actor, mode)
-    dep_refs = [item.strip() for value in deps for item in value.split(",") if item.strip()]
+    dep_refs = split_list(deps)
     sections = {}
     overview_text = read_text(overview, "the overview")
     if overview_text:

@@ -26,6 +26,7 @@ from git_flowctl.cli.common import (
     read_plan,
     read_text,
     rev_option,
+    split_list,
 )
 from git_flowctl.cli.render import styled_state, task_table
 from git_flowctl.errors import FlowError
@@ -49,10 +50,6 @@ def _mark_landed(rows: list[dict[str, Any]], landing: Landing) -> list[dict[str,
     for row in rows:
         row["landed"] = row["id"] in landing.landed
     return rows
-
-
-def _split_list(values: tuple[str, ...]) -> list[str]:
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
 @task_group.command("create")
@@ -86,8 +83,8 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
     acceptance_text = read_text(acceptance, "the acceptance")
     extra = trigger_fields(trigger_rule, max_retries, estimate, given_options(click_ctx))
     apply_change(out, ws, lambda plan: ops.create_task(
-        plan, epic_ref, title, ctx, depends_on=_split_list(deps), priority=priority, domain=domain,
-        files=_split_list(files), description=description_text, acceptance=acceptance_text,
+        plan, epic_ref, title, ctx, depends_on=split_list(deps), priority=priority, domain=domain,
+        files=split_list(files), description=description_text, acceptance=acceptance_text,
         extra={key: value for key, value in extra.items() if value is not None}),
         mode, message)
 
