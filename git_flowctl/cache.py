@@ -2,9 +2,11 @@
 
 Two parts, each keyed by git object IDs so that an entry can never be stale:
 
-* ``documents.pickle``: parsed task and epic files keyed by blob ID. ``Plan.load`` uses it when
-  its source knows blob IDs (a commit's tree, the index): a plan read at a revision, or by the
-  writer from HEAD, parses only the files that changed since the last command.
+* ``documents.pickle``: parsed task and epic files keyed by blob ID. ``Plan.load`` uses it for
+  every source: a commit's tree and the index know their blob IDs, the work tree hashes each
+  file as git would (``WorkTreeSource.blob_id``). So a plan read from the work tree, at a
+  revision, or by the writer from HEAD, parses only the files that changed since the last
+  command (bench/bench_startup.py).
 * ``replay/``: replayed history keyed by the last commit processed (``history.ReplayCache``).
 
 Deleting the directory changes no answer. A corrupt or foreign file is ignored and rewritten.
@@ -21,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from git_flowctl.document import Document
-from git_flowctl.history import CACHE_DIR
+
+CACHE_DIR = "flow-cache"  # history.CACHE_DIR too (a test keeps them equal)
 
 _DOCUMENTS = "documents.pickle"
 _FORMAT = ("flow-documents", 1)

@@ -14,6 +14,8 @@ pushed with a lease on the value last seen there, and what the remote has is mir
 
 Every change of a local claim ref is a compare-and-swap under the ref's lock (a libgit2
 transaction: lock, read, compare, write), so a lost race is always detected, never overwritten.
+Reading needs no lock: ``ready`` and ``next`` list every claim with one ``git for-each-ref``
+(``read_namespaces``) and never import pygit2.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import contextlib
 import functools
 import math
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -33,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 from git_flowctl import states
 from git_flowctl.config import CONFIG_PATH, Config
 from git_flowctl.errors import ConflictError, FlowError, UsageError
-from git_flowctl.trailers import format_claim, parse_claim
 from git_flowctl.ulid import new_ulid
 
 if TYPE_CHECKING:
@@ -106,12 +106,12 @@ class Claim:
              *, since: str | None = None) -> Claim:
         now = time.time()
         return cls(task, HELD, holder, since or iso(now), branch,
-                   until=iso(math.ceil(now + lease_seconds)), host=socket.gethostname(),
+                   until=iso(math.ceil(now + lease_seconds)), host=_hostname(),
                    nonce=new_ulid())
 
     def finished_record(self, branch: str, commit: str | None) -> Claim:
         return replace(self, state=FINISHED, until=None, branch=branch, commit=commit,
-                       finished=iso(time.time()), host=socket.gethostname(), nonce=new_ulid(),
+                       finished=iso(time.time()), host=_hostname(), nonce=new_ulid(),
                        oid=None, where="local")
 
     def renewed(self, lease_seconds: int) -> Claim:
@@ -145,10 +145,14 @@ class Claim:
             pairs["host"] = self.host
         pairs["id"] = self.nonce or new_ulid()
         verb = "finished" if self.is_finished else "claim"
+        from git_flowctl.trailers import format_claim
+
         return f"flow: {verb} {self.task} by {self.holder}\n\n{format_claim(self.task, pairs)}\n"
 
     @classmethod
     def from_message(cls, task: str, message: str, oid: str, where: str = "local") -> Claim:
+        from git_flowctl.trailers import parse_claim  # here: reads with no claims skip its import
+
         parsed = parse_claim(message)
         if parsed is None or parsed[0] != task:
             # Not ours to interpret: treat it as held by nobody we know, so nothing takes it.
@@ -181,6 +185,12 @@ class Claim:
         }
 
 
+def _hostname() -> str:
+    import socket  # only writing or comparing a claim needs it: `ready` and `next` start faster
+
+    return socket.gethostname()
+
+
 def short_branch(branch: str) -> str:
     return branch.removeprefix("refs/heads/") or "(no branch)"
 
@@ -205,11 +215,14 @@ class _Mismatch(Exception):
 class ClaimRefs:
     """Claim refs in one namespace of the local repository, changed only by compare-and-swap."""
 
-    def __init__(self, repo: pygit2.Repository, prefix: str = CLAIMS_PREFIX,
-                 where: str = "local") -> None:
-        self.repo = repo
+    def __init__(self, ws: Workspace, prefix: str = CLAIMS_PREFIX, where: str = "local") -> None:
+        self.ws = ws
         self.prefix = prefix
         self.where = where
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        return self.ws.repo
 
     def name(self, task_id: str) -> str:
         return f"{self.prefix}{task_id}"
@@ -235,6 +248,9 @@ class ClaimRefs:
         return Claim.from_message(task_id, message, oid, self.where)
 
     def all(self) -> list[Claim]:
+        return read_namespaces([self])[0]
+
+    def _all_from_repo(self) -> list[Claim]:
         found = []
         for name in self.repo.listall_references():
             if name.startswith(self.prefix):
@@ -288,6 +304,24 @@ class ClaimRefs:
                 return
 
 
+def read_namespaces(namespaces: list[ClaimRefs]) -> list[list[Claim]]:
+    """Every claim of each namespace (each sorted by task), all of one workspace: through
+    pygit2 when the command has it open, else with one ``git for-each-ref`` for all of them
+    (their names, targets and commit messages), so ``ready`` and ``next`` need no pygit2."""
+    ws = namespaces[0].ws
+    if ws.repo_is_open:
+        return [refs._all_from_repo() for refs in namespaces]
+    found: list[list[Claim]] = [[] for _ in namespaces]
+    for ref in ws.reader.refs(*(refs.prefix for refs in namespaces), messages=True):
+        for claims, refs in zip(found, namespaces, strict=True):
+            task_id = ref.name.removeprefix(refs.prefix)
+            if task_id != ref.name and "/" not in task_id:
+                message = ref.message if ref.type == "commit" else ""
+                claims.append(Claim.from_message(task_id, message, ref.oid, refs.where))
+                break
+    return [sorted(claims, key=lambda claim: claim.task) for claims in found]
+
+
 # The remote -------------------------------------------------------------------------------------
 
 
@@ -310,7 +344,7 @@ class RemoteClaims:
     def __init__(self, ws: Workspace, name: str) -> None:
         self.ws = ws
         self.name = name
-        self.mirror = ClaimRefs(ws.repo, f"{REMOTE_CLAIMS_PREFIX}{name}/", where=name)
+        self.mirror = ClaimRefs(ws, f"{REMOTE_CLAIMS_PREFIX}{name}/", where=name)
 
     def exists(self) -> bool:
         return self.ws.config_value(f"remote.{self.name}.url") is not None
@@ -414,7 +448,7 @@ class Claims:
     remote_problem: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.local = ClaimRefs(self.ws.repo)
+        self.local = ClaimRefs(self.ws)
         if self.remote_name:
             remote = RemoteClaims(self.ws, self.remote_name)
             if remote.exists():
@@ -457,9 +491,11 @@ class Claims:
         """Every claim: the local ones, and the remote's (its mirror). Where both exist and
         differ, the remote decides (our own pushes keep the mirror in step, so a difference is
         someone else's change), unless the remote could not be reached."""
-        found = {claim.task: claim for claim in self.local.all()}
+        namespaces = [self.local] if self.remote is None else [self.local, self.remote.mirror]
+        listed = read_namespaces(namespaces)
+        found = {claim.task: claim for claim in listed[0]}
         if self.remote is not None:
-            for claim in self.remote.mirror.all():
+            for claim in listed[1]:
                 local = found.get(claim.task)
                 if local is None or (local.oid != claim.oid and not self.remote_problem):
                     found[claim.task] = claim
@@ -485,7 +521,7 @@ class Claims:
         branch's HEAD no longer bears out (the task is not in progress, or not done, there): the
         transition was reverted or reset away, so it speaks for nothing and the actor may claim
         or finish the task again. Anyone else is still refused."""
-        if claim.holder != actor or claim.host != socket.gethostname() \
+        if claim.holder != actor or claim.host != _hostname() \
                 or claim.branch != current_branch(self.ws.repo):
             return False
         expected = states.DONE if claim.is_finished else states.IN_PROGRESS

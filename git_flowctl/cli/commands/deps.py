@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from git_flowctl import structure
 from git_flowctl.cli.common import force_option, mutating, run_mutation, split_list
 
 
@@ -25,6 +24,8 @@ def dep_add(task: str, deps: tuple[str, ...], force: bool, no_commit: bool, dry_
     Refused, with the cycle printed (a -> b -> a), when a DEP already waits for TASK. Adding an
     unfinished dependency to a task that is in progress or done needs --force.
     """
+    from git_flowctl import structure
+
     run_mutation(lambda plan, ctx: structure.add_dependencies(plan, task, split_list(deps), ctx),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
 
@@ -36,6 +37,8 @@ def dep_add(task: str, deps: tuple[str, ...], force: bool, no_commit: bool, dry_
 def dep_rm(task: str, deps: tuple[str, ...], no_commit: bool, dry_run: bool, message: str | None,
            actor: str | None) -> None:
     """Remove each DEP from TASK's dependencies (a dangling ID is removed by its exact text)."""
+    from git_flowctl import structure
+
     run_mutation(lambda plan, ctx: structure.remove_dependencies(plan, task, split_list(deps), ctx),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
 
@@ -49,6 +52,8 @@ def dep_rm(task: str, deps: tuple[str, ...], no_commit: bool, dry_run: bool, mes
 def task_set_deps(task: str, deps: tuple[str, ...], force: bool, no_commit: bool, dry_run: bool,
                   message: str | None, actor: str | None) -> None:
     """Replace TASK's dependencies with --deps (cycles refused, as for `dep add`)."""
+    from git_flowctl import structure
+
     run_mutation(lambda plan, ctx: structure.set_dependencies(plan, task, split_list(deps), ctx),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
 
@@ -63,6 +68,8 @@ def epic_add_dep(epic: str, deps: tuple[str, ...], no_commit: bool, dry_run: boo
 
     Refused, with the cycle printed, when a DEP already waits for EPIC.
     """
+    from git_flowctl import structure
+
     run_mutation(lambda plan, ctx: structure.change_epic_dependencies(plan, epic, ctx, add=split_list(deps)),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
 
@@ -74,6 +81,8 @@ def epic_add_dep(epic: str, deps: tuple[str, ...], no_commit: bool, dry_run: boo
 def epic_rm_dep(epic: str, deps: tuple[str, ...], no_commit: bool, dry_run: bool,
                 message: str | None, actor: str | None) -> None:
     """Remove each DEP from EPIC's epic dependencies."""
+    from git_flowctl import structure
+
     run_mutation(lambda plan, ctx: structure.change_epic_dependencies(plan, epic, ctx,
                                                                       remove=split_list(deps)),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)

@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from git_flowctl import numbering, structure
 from git_flowctl.cli.common import (
     force_option,
     get_output,
@@ -65,6 +64,8 @@ def trigger_options(func: Any) -> Any:
 
 def trigger_fields(trigger_rule: str | None, max_retries: int | None, estimate: float | None,
                    given: set[str]) -> dict[str, Any]:
+    from git_flowctl import structure
+
     values = {"trigger_rule": trigger_rule, "max_retries": max_retries, "estimate": estimate}
     return structure.check_task_fields({key: value for key, value in values.items() if key in given})
 
@@ -99,6 +100,8 @@ def task_edit(ctx: click.Context, task: str, title: str | None, priority: int | 
     Only the options given change; `none` (or "") clears a field. The status is not touched, so
     the commit carries no Flow-Transition trailer.
     """
+    from git_flowctl import structure
+
     given = given_options(ctx)
     values: dict[str, Any] = {"title": title, "priority": priority, "domain": domain,
                               "files": split_list(files), "trigger_rule": trigger_rule,
@@ -129,6 +132,8 @@ def task_split(task: str, titles: str, chain: bool, force: bool, no_commit: bool
     waits for the one before). Tasks that depended on TASK now depend on every part (with --chain,
     on the last), so nothing downstream starts early. One commit.
     """
+    from git_flowctl import structure
+
     run_mutation(lambda plan, ctx: structure.split_task(plan, task, titles.split("|"), ctx, chain=chain),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
 
@@ -144,6 +149,8 @@ def epic_close(epic: str, force: bool, no_commit: bool, dry_run: bool, message: 
     Refused, listing them, while any task is not done or skipped, and while an epic it depends on
     is open.
     """
+    from git_flowctl import structure
+
     run_mutation(lambda plan, ctx: structure.close_epic(plan, epic, ctx), actor=actor,
                  no_commit=no_commit, dry_run=dry_run, message=message, force=force)
 
@@ -155,6 +162,8 @@ def epic_close(epic: str, force: bool, no_commit: bool, dry_run: bool, message: 
 def epic_reopen(epic: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
                 actor: str | None) -> None:
     """Reopen a closed EPIC (done -> open)."""
+    from git_flowctl import structure
+
     run_mutation(lambda plan, ctx: structure.reopen_epic(plan, epic, ctx), actor=actor,
                  no_commit=no_commit, dry_run=dry_run, message=message, force=force)
 
@@ -173,6 +182,8 @@ def epic_set_plan(epic: str, file_name: str, section: str | None, no_commit: boo
 
     Without --section the text replaces the plan; standard sections it lacks are added as TBD.
     """
+    from git_flowctl import structure
+
     text = read_text("-" if file_name == "-" else f"@{file_name}", "the plan") or ""
     run_mutation(lambda plan, ctx: structure.set_epic_plan(plan, epic, text, ctx, section=section),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
@@ -188,6 +199,8 @@ def epic_archive(epic: str, no_commit: bool, dry_run: bool, message: str | None,
     Their IDs stay taken. Live tasks that depend on archived ones stay satisfied (an archived task
     keeps the done or skipped state it was archived with).
     """
+    from git_flowctl import structure
+
     run_mutation(lambda plan, ctx: structure.archive_epic(plan, epic, ctx), actor=actor,
                  no_commit=no_commit, dry_run=dry_run, message=message)
 
@@ -205,6 +218,8 @@ def renumber_command(epic: str | None, to: int | None, no_commit: bool, dry_run:
     depends_on, depends_on_epics, epic fields and full IDs in the text are rewritten in one commit
     with Flow-Rename trailers.
     """
+    from git_flowctl import numbering
+
     out = get_output()
     ws = open_workspace(out)
 
