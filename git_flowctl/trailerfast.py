@@ -66,8 +66,10 @@ _EVIDENCE_LINE = (rf"Flow-Evidence:[ \t]*(?P<evidence_subject>{SUBJECT})"
                   rf"(?P<pairs>(?: {KEY}={_BARE_VALUE}*)*)")
 CANONICAL_TRANSITION = Lazy(rf"[ \t]*{_TRANSITION_LINE}[ \t]*", re.ASCII)  # one line
 CANONICAL_EVIDENCE = Lazy(rf"[ \t]*{_EVIDENCE_LINE}[ \t]*", re.ASCII)
-_CANONICAL_LINES = Lazy(rf"^[ \t]*(?:{_TRANSITION_LINE}|{_EVIDENCE_LINE})[ \t]*$",
-                        re.ASCII | re.MULTILINE)  # each of them in a message
+# Each of them in "\n" + message: beginning with a newline, the pattern lets re jump from line to
+# line instead of trying every position as `^` in MULTILINE does (a fifth faster on a long log).
+_CANONICAL_LINES = Lazy(rf"\n[ \t]*Flow-(?:{_TRANSITION_LINE[5:]}|{_EVIDENCE_LINE[5:]})[ \t]*$",
+                        re.ASCII | re.MULTILINE)
 
 
 def quote(value: str) -> str:
@@ -125,6 +127,6 @@ def canonical_lines(message: str) -> list[CanonicalLine] | None:
     flow_lines = message.lower().count("flow-")
     if not flow_lines:
         return []
-    found: list[CanonicalLine] = _CANONICAL_LINES.pattern.findall(message)
+    found: list[CanonicalLine] = _CANONICAL_LINES.pattern.findall(f"\n{message}")
     # Fewer: a line that is not canonical, or more than one "flow-" on a line.
     return found if len(found) == flow_lines else None
