@@ -1,4 +1,7 @@
-"""Shared helpers for the benchmark scripts: timing commands and printing ratios."""
+"""Shared helpers for the benchmark scripts: bytecode, timing commands and printing ratios.
+
+Every script calls ``compile_bytecode()`` before it measures anything.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+
+
+def compile_bytecode() -> None:
+    """Write the bytecode of git_flowctl where this interpreter imports it from.
+
+    An installed package comes with its bytecode. An editable install run with
+    PYTHONDONTWRITEBYTECODE=1 (as on our machines) never writes any, so every command would
+    compile each module it imports and a benchmark would time the compiler, not our code.
+    ``compileall`` writes the files whatever that variable says.
+    """
+    import compileall
+
+    import git_flowctl
+
+    for directory in git_flowctl.__path__:
+        if not compileall.compile_dir(directory, quiet=1):
+            raise SystemExit(f"could not compile {directory}")
 
 
 def time_command(argv: Sequence[str], *, runs: int = 15, cwd: str | None = None,

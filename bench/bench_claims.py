@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import finish, report
+from _util import compile_bytecode, finish, report
 
 TASKS_LOCAL = 48
 TASKS_REMOTE = 24
@@ -181,6 +181,7 @@ def remote(root: Path) -> None:
 
 
 def main() -> int:
+    compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="flow-bench-claims-") as tmp:
         root = Path(tmp)
         local(root)

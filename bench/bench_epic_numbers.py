@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import finish, report, time_command
+from _util import compile_bytecode, finish, report, time_command
 
 EXE = str(Path(sys.executable).parent / "git-flow-task")
 BRANCHES = 2000
@@ -27,6 +27,7 @@ def git(repo: Path, *args: str, input: str | None = None) -> str:
 
 
 def main() -> int:
+    compile_bytecode()
     env = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
     os.environ.update(env)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import finish, report, time_command
+from _util import compile_bytecode, finish, report, time_command
 
 BIN = Path(sys.executable).parent
 FLOW = shutil.which("git-flow-task", path=str(BIN)) or "git-flow-task"
@@ -67,6 +67,7 @@ def paired(command: list[str], cwd: str, runs: int = 31) -> tuple[float, float]:
 
 
 def main() -> int:
+    compile_bytecode()
     env = {
         "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
         "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com",

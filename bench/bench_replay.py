@@ -8,6 +8,9 @@ started, finished and reopened in turn; generated with `git fast-import`, in sec
 * replay_one_more: the same command after one more transition commit, with the cache of the
   commit before, against `python -c pass` (goal <= 4x).
 
+Each command is timed alternately with its floor, so that a busy machine loads both alike, and
+the package's bytecode is written first (``_util.compile_bytecode``).
+
 Usage: python bench/bench_replay.py [--check] [--commits N]
 """
 
@@ -24,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import finish, python_floor, report, time_command
+from _util import compile_bytecode, finish, report
 
 FLOW = shutil.which("git-flow-task", path=str(Path(sys.executable).parent)) or "git-flow-task"
 EPIC = "fn-1-bench"
@@ -101,26 +104,37 @@ def generate(path: Path, commits: int) -> None:
     subprocess.run(["git", "checkout", "-q", "-f", "main"], cwd=path, check=True)
 
 
-def time_cold(argv: list[str], repo: Path, runs: int) -> float:
+def timed(argv: list[str], repo: Path) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(argv, cwd=repo, capture_output=True, env={**os.environ, **ENV})
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    return elapsed
+
+
+def time_cold(argv: list[str], repo: Path, runs: int) -> tuple[float, float]:
+    """Median times of ``argv`` with no cache and of its floor, `git log --format=%(trailers)`
+    over the same commits, run alternately (after a warm-up round)."""
     cache = repo / ".git" / "flow-cache"
-    samples = []
+    samples: list[float] = []
+    floors: list[float] = []
     for _ in range(runs + 1):
+        floors.append(timed(["git", "log", "--format=%(trailers)"], repo))
         shutil.rmtree(cache, ignore_errors=True)
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=repo, capture_output=True, check=True, env={**os.environ, **ENV})
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples[1:])
+        samples.append(timed(argv, repo))
+    return statistics.median(samples[1:]), statistics.median(floors[1:])
 
 
-def time_one_more(repo: Path, number: int, runs: int) -> float:
-    """Each sample: the cache is at HEAD, one transition commit lands, then `log` runs."""
+def time_one_more(repo: Path, number: int, runs: int) -> tuple[float, float]:
+    """Median times of `log` after one more transition commit (the cache at the commit before)
+    and of its floor, `python -c pass`, run alternately (after a warm-up round)."""
     task = f"{EPIC}.{number}"
     cycle = (("done", "todo", "reopen"), ("todo", "in_progress", "start"),
              ("in_progress", "done", "done"))
-    samples = []
+    samples: list[float] = []
+    floors: list[float] = []
     for run in range(runs + 1):
-        subprocess.run([FLOW, "log", task, "--json"], cwd=repo, capture_output=True, check=True,
-                       env={**os.environ, **ENV})  # the cache is now at HEAD
+        timed([FLOW, "log", task, "--json"], repo)  # the cache is now at HEAD
         source, target, action = cycle[run % 3]
         path = f".flow/tasks/{task}.md"
         (repo / path).write_bytes(task_file(number, target))
@@ -128,20 +142,9 @@ def time_one_more(repo: Path, number: int, runs: int) -> float:
                         f"flow: {action} {task}\n\nFlow-Transition: {task} {source}->{target} "
                         f"action={action} by=bench@example.com id={ulid(10_000_000 + run)}", path],
                        cwd=repo, check=True, env={**os.environ, **ENV})
-        start = time.perf_counter()
-        result = subprocess.run([FLOW, "log", task, "--json"], cwd=repo, capture_output=True,
-                                env={**os.environ, **ENV})
-        samples.append(time.perf_counter() - start)
-        assert result.returncode == 0, result.stderr
-    return statistics.median(samples[1:])
-
-
-def compile_package() -> None:
-    """Write the package's bytecode: an installed package has it, and without it (for example
-    under PYTHONDONTWRITEBYTECODE) every run would compile the sources first."""
-    package = Path(__file__).resolve().parent.parent / "git_flowctl"
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True,
-                   capture_output=True)
+        floors.append(timed([sys.executable, "-c", "pass"], repo))
+        samples.append(timed([FLOW, "log", task, "--json"], repo))
+    return statistics.median(samples[1:]), statistics.median(floors[1:])
 
 
 def in_process(repo: Path) -> None:
@@ -158,23 +161,21 @@ def in_process(repo: Path) -> None:
 
 
 def main() -> int:
-    compile_package()
+    compile_bytecode()
     parser = argparse.ArgumentParser()
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--commits", type=int, default=20_000)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=11)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="flow-bench-replay-") as temp:
         repo = Path(temp) / "repo"
         started = time.perf_counter()
         generate(repo, args.commits)
         print(f"generated {args.commits} transition commits in {time.perf_counter() - started:.1f} s")
-        task = f"{EPIC}.1"
-        floor = time_command(["git", "log", "--format=%(trailers)"], cwd=str(repo), runs=args.runs)
-        cold = time_cold([FLOW, "log", task, "--json"], repo, args.runs)
+        cold, floor = time_cold([FLOW, "log", f"{EPIC}.1", "--json"], repo, args.runs)
         report("replay_cold_vs_git_log_trailers", cold, floor, 1.5)
-        one_more = time_one_more(repo, 1, args.runs)
-        report("replay_one_more_commit_vs_python", one_more, python_floor(args.runs), 4.0)
+        one_more, floor = time_one_more(repo, 1, args.runs)
+        report("replay_one_more_commit_vs_python", one_more, floor, 4.0)
         in_process(repo)
     return finish()
 

@@ -24,48 +24,40 @@ state keyed by the last commit processed; a later replay walks only the commits 
 from __future__ import annotations
 
 import contextlib
+import gc
 import marshal
 import os
-import subprocess
 import sys
 import time
 import zlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 
 from git_flowctl import __version__
 from git_flowctl.errors import FlowError
-from git_flowctl.trailers import (
-    Evidence,
-    QuickEvidence,
-    QuickTransition,
-    Rename,
-    Revert,
-    SquashOrigin,
-    Trailers,
-    Transition,
-    format_pairs,
-    parse_canonical,
-    parse_message,
-    parse_pairs,
-)
+from git_flowctl.trailerfast import NONE_STATE, canonical_lines, format_pairs, parse_pairs
 
 TYPE_CHECKING = False  # typing costs start-up time that the lean `log` path avoids
 if TYPE_CHECKING:
-    from typing import Any
+    import subprocess
+    from typing import Any, NamedTuple
 
-    # A message's flow lines: parsed objects, or plain values for canonical lines.
-    Parsed = Trailers | tuple[list[QuickTransition], list[QuickEvidence]]
+    from git_flowctl.trailerfast import CanonicalLine
+    from git_flowctl.trailers import Evidence, Revert, SquashOrigin, Trailers, Transition
+else:
+    from git_flowctl.tuples import NamedTuple
 
 EVENT_TRANSITION = "transition"
 EVENT_REVERT = "revert"
 EVENT_RENAME = "rename"
 EVENT_ARCHIVE = "archive"
-NONE_STATE = "none"
 CACHE_DIR = "flow-cache"
 
 _FIELD = "\x1f"
-_LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%ai%x1f%B"
+# The commit, its parents, the author (name, email, then Unix time and offset from UTC as +hhmm
+# on one line: `--date=raw`, which git formats faster than `%at` and `--date=format:%z`, which
+# calls strftime per commit), the message. ``_record`` splits the last line in two.
+_LOG_FORMAT = ("--date=raw", "--format=%H%x1f%P%x1f%an%n%ae%n%ad%x1f%B")
 _GIT_CONFIG = ("-c", "log.showSignature=false", "-c", "core.quotePath=false")
 
 Progress = Callable[[int, int], None]  # (commits read, commits expected)
@@ -147,31 +139,51 @@ class GitReader:
                 return None
             directory = parent
 
-    def first_parent_records(self, rev: str, count: int) -> tuple[list[str], dict[str, Record],
-                                                                   dict[str, Parsed]] | None:
+    def first_parent_records(self, rev: str, count: int) -> tuple[list[str], dict[str, Record]] | None:
         """REV's last ``count`` first-parent commits, read in one ``git log``: the chain (newest
-        first), their records and parsed trailers; None when git cannot read REV."""
-        result = self.run("log", "-z", "--first-parent", f"-n{count}", "--encoding=UTF-8",
-                          f"--format={_LOG_FORMAT}", rev, "--")
-        if result.returncode != 0 or not result.stdout:
+        first) and their records (messages not parsed yet); None when git cannot read REV."""
+        output = self.output("log", "-z", "--first-parent", f"-n{count}", "--encoding=UTF-8",
+                             *_LOG_FORMAT, rev, "--")
+        if not output:
             return None
         chain: list[str] = []
         records: dict[str, Record] = {}
-        parsed: dict[str, Parsed] = {}
-        for piece in result.stdout.decode("utf-8", "replace").split("\0"):
-            record = _record(piece, parsed, {})
+        for piece in output.decode("utf-8", "replace").split("\0"):
+            record = _record(piece, None)
             if record is not None:
                 chain.append(record[0])
                 records[record[0]] = record
-        return chain, records, parsed
+        return chain, records
 
     def run(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return _run_git(self.root, *args, input=input)
 
-    def popen(self, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(["git", *_GIT_CONFIG, *args], cwd=self.root, env=_git_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL)
+    def output(self, *args: str) -> bytes | None:
+        """What git prints, or None when it fails."""
+        process = self.start(*args)
+        with open(process.stdout, "rb") as pipe:
+            data = pipe.read()
+        return data if process.wait()[0] == 0 else None
+
+    def start(self, *args: str) -> _Git:
+        """Start git to read what it prints as it prints it. Without ``subprocess``, whose
+        import costs the lean `log` path milliseconds (bench/bench_replay.py)."""
+        stdout, stdout_end = os.pipe()
+        stderr, stderr_end = os.pipe()
+        try:
+            pid = os.posix_spawnp("git", ["git", "-C", self.root, *_GIT_CONFIG, *args], _git_env(),
+                                  file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                                                (os.POSIX_SPAWN_DUP2, stdout_end, 1),
+                                                (os.POSIX_SPAWN_DUP2, stderr_end, 2)])
+        except OSError as exc:
+            os.close(stdout)
+            os.close(stderr)
+            raise FlowError(f"cannot run git: {exc.strerror}",
+                            hint="is git installed and on PATH?") from None
+        finally:
+            os.close(stdout_end)
+            os.close(stderr_end)
+        return _Git(pid, stdout, stderr)
 
     @property
     def shallow(self) -> bool:
@@ -215,6 +227,21 @@ class GitReader:
         return sha, message
 
 
+class _Git(NamedTuple):
+    """A git process started by ``GitReader.start``: read ``stdout`` to its end, then ``wait``."""
+
+    pid: int
+    stdout: int  # file descriptors, the caller's to read (and close stdout)
+    stderr: int
+
+    def wait(self) -> tuple[int, str]:
+        """Its exit code and what it wrote to stderr."""
+        with open(self.stderr, "rb") as pipe:
+            errors = pipe.read().decode(errors="replace")
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status), errors
+
+
 def unknown_revision(rev: str) -> FlowError:
     return FlowError(f"unknown revision {rev!r}",
                      hint="give a branch, tag or commit (`git log --oneline` lists them)")
@@ -225,6 +252,8 @@ def _git_env() -> dict[str, str]:
 
 
 def _run_git(cwd: str, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    import subprocess  # not at the top: replay runs git with GitReader.start
+
     try:
         return subprocess.run(["git", *_GIT_CONFIG, *args], cwd=cwd, env=_git_env(), input=input,
                               capture_output=True, check=False)
@@ -232,95 +261,117 @@ def _run_git(cwd: str, *args: str, input: bytes | None = None) -> subprocess.Com
         raise FlowError(f"cannot run git: {exc.strerror}", hint="is git installed and on PATH?") from None
 
 
-# One commit as git log gives it: (sha, parents, author name, author email, Unix time, offset in
-# minutes, message); the message is kept only when it can matter (flow trailers or a revert line).
-Record = tuple[str, tuple[str, ...], str, str, str, str, str]
+# One commit as git log gives it: (sha, parents, author, message); the author is the four lines
+# of ``_LOG_FORMAT``, the message is kept only when it can matter (flow trailers or a revert line).
+Record = tuple[str, tuple[str, ...], str, str]
 
 
 def _offset_minutes(text: str) -> int:
-    if len(text) != 5 or text[0] not in "+-":
+    """``+0130`` -> 90."""
+    if len(text) != 5 or text[0] not in "+-" or not text[1:].isdigit():
         return 0
     minutes = int(text[1:3]) * 60 + int(text[3:5])
     return -minutes if text[0] == "-" else minutes
 
 
+def _offset_text(minutes: int) -> str:
+    """90 -> ``+0130``, as git writes an offset."""
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
 def read_records(git: GitReader, head: str, exclude: str | None = None,
-                 progress: Progress | None = None,
-                 expected: int = 0) -> tuple[dict[str, Record], dict[str, Parsed]]:
+                 progress: Progress | None = None, expected: int = 0,
+                 newest_first: _NewestFirst | None = None,
+                 ) -> tuple[dict[str, Record], dict[str, Parsed]]:
     """Every commit reachable from ``head`` and not from ``exclude``, keyed by ID, and the
-    parsed trailers of those that have any. git's output is parsed while git still writes it."""
-    args = ["log", "-z", "--encoding=UTF-8", f"--format={_LOG_FORMAT}", head]
+    parsed trailers of those that have any. git's output is parsed while git still writes it,
+    and folded then too when ``newest_first`` is given."""
+    args = ["log", "-z", "--encoding=UTF-8", *_LOG_FORMAT, head]
     if exclude:
         args.append(f"^{exclude}")
     args.append("--")
     records: dict[str, Record] = {}
     parsed: dict[str, Parsed] = {}
-    offsets: dict[str, str] = {}
-    process = git.popen(*args)
-    assert process.stdout is not None
-    pending = b""
-    chunks = _chunks(process.stdout.fileno(), threaded=exclude is None)
-    while True:
-        block = next(chunks, b"")
-        data = pending + block
-        cut = data.rfind(b"\0") if block else len(data)
-        if cut < 0:
-            pending = data
-            continue
-        text, pending = data[:cut].decode("utf-8", "replace"), data[cut + 1:]
-        for piece in text.split("\0"):
-            record = _record(piece, parsed, offsets)
-            if record is not None:
-                records[record[0]] = record
-        if progress is not None:
-            progress(len(records), expected)
-        if not block:
-            break
-    _, stderr = process.communicate()
-    if process.returncode != 0:
-        detail = stderr.decode(errors="replace").strip().splitlines()
-        raise FlowError(f"git log failed: {detail[-1] if detail else process.returncode}")
+    process = git.start(*args)
+    _widen_pipe(process.stdout)
+    try:
+        pending = b""
+        while True:
+            block = os.read(process.stdout, _PIPE_SIZE)
+            data = pending + block
+            cut = data.rfind(b"\0") if block else len(data)
+            if cut < 0:
+                pending = data
+                continue
+            text, pending = data[:cut].decode("utf-8", "replace"), data[cut + 1:]
+            for piece in text.split("\0"):
+                record = _record(piece, parsed)
+                if record is not None:
+                    records[record[0]] = record
+                    if newest_first is not None:
+                        newest_first.add(record, parsed.get(record[0]))
+            if progress is not None:
+                progress(len(records), expected)
+            if not block:
+                break
+    finally:
+        os.close(process.stdout)
+        code, errors = process.wait()
+    if code != 0:
+        detail = errors.strip().splitlines()
+        raise FlowError(f"git log failed: {detail[-1] if detail else code}")
     return records, parsed
 
 
-def _record(piece: str, parsed: dict[str, Parsed], offsets: dict[str, str]) -> Record | None:
-    """One commit of ``git log -z --format=_LOG_FORMAT``; its trailers go into ``parsed``."""
-    parts = piece.split(_FIELD, 6)
-    if len(parts) != 7:
+def _record(piece: str, parsed: dict[str, Parsed] | None) -> Record | None:
+    """One commit of ``git log -z`` in ``_LOG_FORMAT``; its trailers go into ``parsed`` (None:
+    they are parsed later, if needed)."""
+    parts = piece.split(_FIELD, 3)
+    if len(parts) != 4:
         return None
-    sha, parents, name, email, stamp, iso, message = parts
-    offset = offsets.get(iso[-5:])
-    if offset is None:
-        offset = offsets[iso[-5:]] = str(_offset_minutes(iso[-5:]))
-    if "reverts commit" in message or "flow-" in message.lower():
-        parsed[sha] = parse_canonical(message) or parse_message(message)
-    else:
+    sha, parents, author, message = parts
+    space = author.rfind(" ")  # between the time and the offset (an email holds no space)
+    author = f"{author[:space]}\n{author[space + 1:]}"
+    if "flow-" not in message.lower() and "reverts commit" not in message:
         message = ""
-    return (sha, tuple(parents.split()), name, email, stamp or "0", offset, message)
+    elif parsed is not None:
+        parsed[sha] = _parse(sha, author, message)
+    return (sha, tuple(parents.split()), author, message)
 
 
-def _chunks(fd: int, *, threaded: bool) -> Iterator[bytes]:
-    """git's output as it comes. For a long read, a thread drains the pipe so that git never
-    waits for the parser: on two cores, reading costs about what git alone costs."""
-    if not threaded:
-        while chunk := os.read(fd, 1 << 20):
-            yield chunk
-        return
-    import queue
-    import threading
+def _parse(sha: str, author: str, message: str) -> Parsed:
+    """A commit's flow lines: a message of canonical lines (what this tool writes) ready to
+    fold, anything else by the general parser, loaded only then."""
+    lines = canonical_lines(message)
+    if lines is None:
+        from git_flowctl.trailers import parse_message
 
-    blocks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        return parse_message(message)
+    evidence = _canonical_evidence(lines) if len(lines) > 1 else {}
+    prepared = []
+    for place, (subject, source, target, action, by, ulid, force, _, _) in enumerate(lines):
+        if subject:  # a transition (an evidence line has no subject in this place)
+            # The event's fields up to _E_REVERTED_BY, each followed by _SEP.
+            prepared.append((ulid, subject, target, (
+                f"{EVENT_TRANSITION}\n{subject}\n{'' if source == NONE_STATE else source}\n"
+                f"{target}\n{action}\n{by}\n{ulid}\n{'1' if force else ''}\n\n"
+                f"{evidence.get(place, '')}\n{sha}\n{author}\n\n\n\n")))
+    return prepared
 
-    def drain() -> None:
-        try:
-            while chunk := os.read(fd, 1 << 20):
-                blocks.put(chunk)
-        finally:
-            blocks.put(b"")
 
-    threading.Thread(target=drain, daemon=True).start()
-    while chunk := blocks.get():
-        yield chunk
+_PIPE_SIZE = 1 << 20  # what Linux lets any process ask for (/proc/sys/fs/pipe-max-size)
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let git write up to a megabyte ahead of the parser (Linux), so that it seldom waits
+    while a block is parsed: on two cores, reading then costs about what git alone costs."""
+    import fcntl
+
+    resize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if resize is not None:
+        with contextlib.suppress(OSError):  # over a limit: the default size works, slower
+            fcntl.fcntl(fd, resize, _PIPE_SIZE)
 
 
 def canonical_order(head: str, records: dict[str, Record]) -> list[str]:
@@ -335,6 +386,8 @@ def canonical_order(head: str, records: dict[str, Record]) -> list[str]:
         parents = records[commit][1]
         commit = parents[0] if parents else None
     chain.reverse()
+    if all(len(records[commit][1]) <= 1 for commit in chain):
+        return chain  # no merge: each commit brings only itself
     placed: set[str] = set()
     order: list[str] = []
     for start in chain:
@@ -360,18 +413,18 @@ def canonical_order(head: str, records: dict[str, Record]) -> list[str]:
 
 # An event is stored as one string, its fields joined by newlines (no field can hold one: trailer
 # values and git idents are single lines), so a cached history of 20,000 events loads in a few
-# milliseconds; ``Event`` is the readable view, made only for the events a command shows.
+# milliseconds; ``Event`` is the readable view, made only for the events a command shows. The
+# author's four fields (name to offset) are the lines git gave (``_LOG_FORMAT``).
 _SEP = "\n"
 (_E_KIND, _E_SUBJECT, _E_FROM, _E_TO, _E_ACTION, _E_BY, _E_ID, _E_FORCE, _E_EXTRA, _E_EVIDENCE,
  _E_COMMIT, _E_NAME, _E_EMAIL, _E_TIME, _E_OFFSET, _E_ORIGIN, _E_UNDOES, _E_REVERTED_BY,
  _E_BEFORE, _E_AFTER) = range(20)
 
 
-@dataclass
-class Event:
+class Event(NamedTuple):
     """One entry of a subject's history: a transition, or the undoing (or redoing) of one."""
 
-    index: int
+    position: int  # in replay order
     kind: str  # "transition" | "revert"
     subject: str
     source: str | None  # as the trailer says (None: created)
@@ -436,12 +489,11 @@ def _decode_event(index: int, text: str) -> Event:
     return Event(index, f[_E_KIND], f[_E_SUBJECT], f[_E_FROM] or None, f[_E_TO], f[_E_ACTION],
                  f[_E_BY], f[_E_ID], f[_E_FORCE] == "1", parse_pairs(f[_E_EXTRA]) or {},
                  parse_pairs(f[_E_EVIDENCE]) or {}, f[_E_COMMIT], f[_E_NAME], f[_E_EMAIL],
-                 int(f[_E_TIME]), int(f[_E_OFFSET]), f[_E_ORIGIN] or None, f[_E_UNDOES] or None,
+                 int(f[_E_TIME] or 0), _offset_minutes(f[_E_OFFSET]), f[_E_ORIGIN] or None, f[_E_UNDOES] or None,
                  f[_E_REVERTED_BY] or None, f[_E_BEFORE] or None, f[_E_AFTER] or None)
 
 
-@dataclass
-class Finding:
+class Finding(NamedTuple):
     """Something in history the replay could not use: a malformed line, an unknown revert."""
 
     commit: str
@@ -455,6 +507,12 @@ class Finding:
 
 # Who made a step and when: (commit, name, email, time, offset, squashed commit or "").
 _Author = tuple[str, str, str, str, str, str]
+# A canonical transition ready to fold: (transition id, subject, target, its event's fields up to
+# the states before and after it, which only the fold knows).
+Prepared = tuple[str, str, str, str]
+if TYPE_CHECKING:
+    # A commit's flow lines: parsed objects, or a message of canonical lines ready to fold.
+    Parsed = Trailers | list[Prepared]
 
 
 def _squashed_author(author: _Author, origin: SquashOrigin) -> _Author:
@@ -464,22 +522,27 @@ def _squashed_author(author: _Author, origin: SquashOrigin) -> _Author:
         name, _, rest = origin.author.partition(" <")
         email = rest.rstrip(">") or email
     if origin.timestamp is not None:
-        stamp, offset = str(origin.timestamp), str(origin.offset_minutes or 0)
+        stamp, offset = str(origin.timestamp), _offset_text(origin.offset_minutes or 0)
     return (commit, name, email, stamp, offset, origin.commit)
+
+
+_SEARCHES = 16  # searches of the counted transition IDs' string before decoding them
 
 
 class _Fold:
     """The replay state.
 
     What a cached fold holds is shaped so that loading it and continuing by one commit touches
-    little: events stay strings until shown, the per-subject index lists are strings decoded one
-    subject at a time, the transition IDs counted are one string searched with ``in``, and the
-    two big maps (ID -> event, commit -> effect) are decoded only when a revert needs them.
+    little: events stay strings until shown, the per-subject lists of event positions are bytes
+    (``_positions``) decoded one subject at a time, the transition IDs counted are one string
+    searched with ``in`` (their event positions beside it), and the map commit -> effect is
+    decoded only when a revert needs it.
     """
 
     def __init__(self, events: list[str] | None = None, states: dict[str, str] | None = None,
                  applied_ids: str = "\n", applied_blob: bytes = b"",
-                 standing: dict[str, str] | None = None, by_subject: dict[str, str] | None = None,
+                 standing: dict[str, bytes] | None = None,
+                 by_subject: dict[str, bytes] | None = None,
                  effects_blob: bytes = b"",
                  findings: list[tuple[str, str, str, int | None]] | None = None,
                  commits: int = 0, renamed: dict[str, str] | None = None,
@@ -491,22 +554,38 @@ class _Fold:
         self.findings = findings if findings is not None else []
         self.commits = commits
         self._applied_ids = applied_ids  # "\n<id>\n<id>\n" of the cached part
-        self._applied_blob = applied_blob
+        self._applied_blob = applied_blob  # their event positions
         self._applied: dict[str, int] | None = None if applied_blob else {}
         self._applied_new: dict[str, int] = {}
-        self._standing_text = standing if standing is not None else {}
+        self._standing_stored = standing if standing is not None else {}
         self._standing: dict[str, list[int]] = {}
-        self._by_subject_text = by_subject if by_subject is not None else {}
+        self._by_subject_stored = by_subject if by_subject is not None else {}
         self._by_subject: dict[str, list[int]] = {}
         self._effects_blob = effects_blob
         self._effects: dict[str, str] | None = None if effects_blob else {}
+        self._effects_new: dict[str, str] = {}
+        self._searches = 0
+        self._loaded = len(self.events)  # events of the state as loaded (from the cache)
+        self._not_applied: set[str] = set()  # transition IDs known absent from the loaded state
+
+    @classmethod
+    def of_run(cls, events: list[str], states: dict[str, str], applied: dict[str, int],
+               by_subject: dict[str, list[int]], effects: dict[str, str], commits: int) -> _Fold:
+        """The fold of transitions only, none reverted (``_NewestFirst``)."""
+        fold = cls(events, states, commits=commits)
+        fold._applied = applied
+        fold._by_subject = by_subject
+        fold._standing = {subject: list(indices) for subject, indices in by_subject.items()}
+        fold._effects = effects
+        return fold
 
     def dump(self) -> tuple[Any, ...]:
         applied = self.applied_map()
-        ids_text = "\n" + "".join(f"{key}\n" for key in applied) if applied else "\n"
-        return (self.events, self.states, ids_text, marshal.dumps(applied),
-                {**self._standing_text, **{k: _ints_text(v) for k, v in self._standing.items()}},
-                {**self._by_subject_text, **{k: _ints_text(v) for k, v in self._by_subject.items()}},
+        ids_text = f"\n{_SEP.join(applied)}\n" if applied else "\n"
+        return (self.events, self.states, ids_text, _positions_blob(applied.values()),
+                {**self._standing_stored, **{k: _positions_blob(v) for k, v in self._standing.items()}},
+                {**self._by_subject_stored,
+                 **{k: _positions_blob(v) for k, v in self._by_subject.items()}},
                 marshal.dumps(self.effects_map()), self.findings, self.commits, self.renamed,
                 self.archived)
 
@@ -527,10 +606,10 @@ class _Fold:
 
     def applied_map(self) -> dict[str, int]:
         if self._applied is None:
-            decoded = marshal.loads(self._applied_blob)
-            if not isinstance(decoded, dict):
+            ids, positions = self._applied_ids[1:-1].split(_SEP), _positions(self._applied_blob)
+            if len(ids) != len(positions):
                 raise ValueError("not a replay state")
-            self._applied = decoded
+            self._applied = dict(zip(ids, positions, strict=True))
         if self._applied_new:
             self._applied.update(self._applied_new)
             self._applied_new = {}
@@ -541,7 +620,21 @@ class _Fold:
             return True
         if self._applied is not None:
             return transition_id in self._applied
-        return f"\n{transition_id}\n" in self._applied_ids
+        if transition_id in self._not_applied:
+            return False
+        if self._searches < _SEARCHES:
+            self._searches += 1  # each reads the whole string: a few are cheaper than the map
+            return f"\n{transition_id}\n" in self._applied_ids
+        return transition_id in self.applied_map()
+
+    def not_applied(self, transition_ids: Iterable[str]) -> None:
+        """Transition IDs that the state as loaded did not count (a delta knows them)."""
+        self._not_applied.update(transition_ids)
+
+    def applied_since_loaded(self) -> list[str]:
+        """The transition IDs counted since the state was loaded, in order."""
+        return [fields[_E_ID] for fields in (event.split(_SEP) for event in self.events[self._loaded:])
+                if fields[_E_KIND] == EVENT_TRANSITION]
 
     def effects_map(self) -> dict[str, str]:
         if self._effects is None:
@@ -549,12 +642,15 @@ class _Fold:
             if not isinstance(decoded, dict):
                 raise ValueError("not a replay state")
             self._effects = decoded
+        if self._effects_new:
+            self._effects.update(self._effects_new)
+            self._effects_new = {}
         return self._effects
 
     def standing_of(self, subject: str, *, create: bool = False) -> list[int]:
         found = self._standing.get(subject)
         if found is None:
-            found = _ints(self._standing_text.get(subject, ""))
+            found = _positions(self._standing_stored.get(subject, b""))
             if found or create:
                 self._standing[subject] = found
         return found
@@ -562,32 +658,46 @@ class _Fold:
     def events_of(self, subject: str, *, create: bool = False) -> list[int]:
         found = self._by_subject.get(subject)
         if found is None:
-            found = _ints(self._by_subject_text.get(subject, ""))
+            found = _positions(self._by_subject_stored.get(subject, b""))
             if found or create:
                 self._by_subject[subject] = found
         return found
 
     def subjects(self) -> list[str]:
-        return list({**self._by_subject_text, **self._by_subject})
+        return list({**self._by_subject_stored, **self._by_subject})
 
     def state(self, subject: str) -> str | None:
         state = self.states.get(subject)
         return None if state is None or state == NONE_STATE else state
 
+    def add_commits(self, order: Iterable[str], records: dict[str, Record],
+                    parsed: dict[str, Parsed], lookup: Lookup) -> None:
+        """Fold ``records`` in replay ``order``; ``parsed``: the trailers of those with any."""
+        for sha in order:
+            found = parsed.get(sha)
+            if isinstance(found, list):
+                self.commits += 1
+                self._add_prepared(sha, found)
+            else:
+                self.add_commit(records[sha], found, lookup)
+
     def add_commit(self, record: Record, parsed: Parsed | None, lookup: Lookup) -> None:
         self.commits += 1
         if parsed is None:
             return
-        if isinstance(parsed, tuple):
-            self._add_canonical(record, *parsed)
+        if isinstance(parsed, list):
+            self._add_prepared(record[0], parsed)
             return
+        from git_flowctl.trailers import Rename, Revert, Transition  # loaded: it parsed this
+
         sha = record[0]
         for bad in parsed.malformed:
             self.findings.append((sha, "malformed", f"{bad.reason}: {bad.text}", bad.line_number))
         if not parsed.steps:
             return
         evidence = _evidence_for(parsed.transitions, parsed.evidence) if parsed.evidence else {}
-        author: _Author = (sha, record[2], record[3], record[4], record[5], "")
+        name, email, stamp, offset = record[2].split(_SEP)
+        author: _Author = (sha, name, email, stamp, offset, "")
         effect: list[str] = []
         squashed: dict[str, list[str]] = {}  # what each squashed commit did (for their reverts)
         for step in parsed.steps:
@@ -606,33 +716,29 @@ class _Fold:
             if step.origin is not None:
                 squashed.setdefault(step.origin.commit, []).extend(done)
         if effect:
-            self.effects_map()[sha] = _SEP.join(effect)
+            self._effects_new[sha] = _SEP.join(effect)
 
-    def _add_canonical(self, record: Record, transitions: list[QuickTransition],
-                       evidence: list[QuickEvidence]) -> None:
-        """``add_commit`` for a message of canonical lines only (``trailers.parse_canonical``):
-        the same fold without building objects, for long histories (bench/bench_replay.py)."""
-        sha, _, name, email, stamp, offset, _ = record
-        attached = _quick_evidence(transitions, evidence) if evidence else {}
-        done = []
+    def _add_prepared(self, sha: str, transitions: list[Prepared]) -> None:
+        """``add_commit`` for a message of canonical lines only (``_parse``): the same fold with
+        the events' text made while git was still writing, for long histories
+        (bench/bench_replay.py)."""
         events, states, applied = self.events, self.states, self._applied_new
-        for position, (subject, source, target, action, by, ulid, force, _) in enumerate(transitions):
+        by_subject, standing = self._by_subject, self._standing
+        done = []
+        for ulid, subject, target, head in transitions:
             if ulid in applied or self._is_applied(ulid):
                 continue
             index = len(events)
-            events.append(_SEP.join((
-                EVENT_TRANSITION, subject, source, target, action, by, ulid, force, "",
-                attached.get(position, ""), sha, name, email, stamp, offset, "", "", "",
-                states.get(subject, ""), target)))
-            indices = self._by_subject.get(subject)
+            events.append(f"{head}{states.get(subject, '')}{_SEP}{target}")
+            indices = by_subject.get(subject)
             (indices if indices is not None else self.events_of(subject, create=True)).append(index)
-            indices = self._standing.get(subject)
+            indices = standing.get(subject)
             (indices if indices is not None else self.standing_of(subject, create=True)).append(index)
             applied[ulid] = index
             states[subject] = target
             done.append(f"+{ulid}")
         if done:
-            self.effects_map()[sha] = _SEP.join(done)
+            self._effects_new[sha] = done[0] if len(done) == 1 else _SEP.join(done)
 
     def _event(self, fields: list[str], subject: str) -> int:
         index = len(self.events)
@@ -747,6 +853,8 @@ class _Fold:
         full, message = outside
         if full in effects:
             return effects[full].split(_SEP)
+        from git_flowctl.trailers import Revert, Transition, parse_message
+
         parsed = parse_message(message)
         effect: list[str] = []
         for step in parsed.steps:
@@ -758,30 +866,38 @@ class _Fold:
         return effect
 
 
-def _ints(text: str) -> list[int]:
-    return [int(item) for item in text.split(",")] if text else []
+_POSITION = "I"  # the array type code of an event position
 
 
-def _ints_text(values: list[int]) -> str:
-    return ",".join(map(str, values))
+def _positions(blob: bytes) -> list[int]:
+    """Event positions stored as machine integers (the cache's marker names their size)."""
+    return array(_POSITION, blob).tolist()
 
 
-def _quick_evidence(transitions: list[QuickTransition],
-                    evidence: list[QuickEvidence]) -> dict[int, str]:
-    """``_evidence_for`` for canonical lines: transition position -> its evidence pairs."""
+def _positions_blob(values: Iterable[int]) -> bytes:
+    return array(_POSITION, values).tobytes()
+
+
+def _canonical_evidence(lines: list[CanonicalLine]) -> dict[int, str]:
+    """``_evidence_for`` for canonical lines: the place of a transition -> its evidence pairs."""
+    transitions = [(place, line[0]) for place, line in enumerate(lines) if line[0]]
     attached: dict[int, dict[str, str]] = {}
-    for subject, pairs, line in evidence:
-        same = [i for i, t in enumerate(transitions) if t[0] == subject]
-        if not same:
-            continue
-        above = [i for i in same if transitions[i][7] <= line]
-        owner = above[-1] if above else same[0]
-        fields = attached.setdefault(owner, {})
-        for pair in pairs.split(" "):
-            if pair:
-                key, _, value = pair.partition("=")
-                fields[key] = value
-    return {key: format_pairs(value) for key, value in attached.items()}
+    for place, line in enumerate(lines):
+        subject = line[7]  # an evidence line's (a transition's is empty)
+        owner = -1  # the last transition of the subject above, else the first below
+        for other, other_subject in transitions if subject else ():
+            if other_subject == subject:
+                if other > place:
+                    owner = other if owner < 0 else owner
+                    break
+                owner = other
+        if owner >= 0:
+            fields = attached.setdefault(owner, {})
+            for pair in line[8].split(" "):
+                if pair:
+                    key, _, value = pair.partition("=")
+                    fields[key] = value
+    return {owner: format_pairs(fields) for owner, fields in attached.items()}
 
 
 def _evidence_for(transitions: list[Transition], evidence: Iterable[Evidence]) -> dict[int, str]:
@@ -805,18 +921,89 @@ def _evidence_for(transitions: list[Transition], evidence: Iterable[Evidence]) -
     return {key: format_pairs(value) for key, value in attached.items()}
 
 
+class _NewestFirst:
+    """A full replay's fold made while git writes, from commits in ``git log``'s order (newest
+    first), when the history allows it: one first-parent chain of commits whose messages hold
+    only canonical lines, no transition id twice. Anything else (a merge, a revert, a squash, a
+    rename, a copied transition) makes it unusable, and the replay folds in canonical order once
+    git is done; both give the same fold (tests/test_history.py).
+
+    Going backwards, the state before a transition is the target of the next one of its
+    subject to come (the one before it in time): until that one comes, its event text lacks
+    the two states at its end and the transition waits in ``_waiting``.
+    """
+
+    def __init__(self, head: str) -> None:
+        self.usable = True
+        self._next: str | None = head  # the commit git must write next: the parent of the last
+        self._commits = 0
+        self._events: list[str] = []  # newest first
+        self._waiting: dict[str, tuple[int, str]] = {}  # subject -> (place, target), its oldest
+        self._places: dict[str, list[int]] = {}  # subject -> places of its events, newest first
+        self._ids: dict[str, int] = {}  # transition id -> place
+        self._states: dict[str, str] = {}  # subject -> the target of its newest transition
+        self._effects: list[tuple[str, str]] = []  # (commit, effect), newest first
+
+    def add(self, record: Record, parsed: Parsed | None) -> None:
+        if not self.usable:
+            return
+        sha, parents = record[0], record[1]
+        if sha != self._next or len(parents) > 1 or (parsed is not None
+                                                     and not isinstance(parsed, list)):
+            self.usable = False
+            return
+        self._next = parents[0] if parents else None
+        self._commits += 1
+        if not parsed:
+            return
+        events, waiting, places = self._events, self._waiting, self._places
+        for ulid, subject, target, head in reversed(parsed):
+            if ulid in self._ids:
+                self.usable = False  # the oldest copy counts: only the canonical order tells
+                return
+            place = len(events)
+            self._ids[ulid] = place
+            events.append(head)
+            newer = waiting.get(subject)
+            if newer is None:
+                self._states[subject] = target
+                places[subject] = [place]
+            else:
+                events[newer[0]] = f"{events[newer[0]]}{target}{_SEP}{newer[1]}"
+                places[subject].append(place)
+            waiting[subject] = (place, target)
+        self._effects.append((sha, f"+{parsed[0][0]}" if len(parsed) == 1
+                              else _SEP.join(f"+{ulid}" for ulid, _, _, _ in parsed)))
+
+    def fold(self) -> _Fold:
+        """The fold in replay order (what ``_Fold.add_commits`` would have made)."""
+        events = self._events
+        for place, target in self._waiting.values():  # the first of a subject: no state before
+            events[place] = f"{events[place]}{_SEP}{target}"
+        events.reverse()
+        last = len(events) - 1
+        subjects = sorted(self._places, key=lambda subject: -self._places[subject][-1])
+        return _Fold.of_run(
+            events, {subject: self._states[subject] for subject in subjects},
+            {ulid: last - place for ulid, place in reversed(self._ids.items())},
+            {subject: [last - place for place in reversed(self._places[subject])]
+             for subject in subjects},
+            dict(reversed(self._effects)), self._commits)
+
+
 # The result -------------------------------------------------------------------------------------
 
 
-@dataclass
 class History:
     """The replayed history of one revision."""
 
-    head: str | None
-    shallow: bool
-    walked: int  # commits read from git for this answer (the rest came from the cache)
-    cached_from: str | None  # the cached commit the replay continued from
-    _fold: _Fold
+    def __init__(self, head: str | None, shallow: bool, walked: int, cached_from: str | None,
+                 fold: _Fold) -> None:
+        self.head = head
+        self.shallow = shallow
+        self.walked = walked  # commits read from git for this answer (the rest came from the cache)
+        self.cached_from = cached_from  # the cached commit the replay continued from
+        self._fold = fold
 
     @property
     def commits(self) -> int:
@@ -871,11 +1058,25 @@ class History:
 
 def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
            progress: Progress | None = None, chain: list[str] | None = None,
-           chain_records: tuple[dict[str, Record], dict[str, Parsed]] | None = None) -> History:
+           chain_records: dict[str, Record] | None = None) -> History:
     """The history of ``rev``: continued from the nearest cached state on its first-parent
     chain when there is one, else replayed from the root; the result is cached. ``chain``: the
     start of REV's first-parent chain when the caller already has it, and ``chain_records``
     those commits read already (``GitReader.first_parent_records``)."""
+    # A replay makes a few tuples and lists per commit and no reference cycle: the cycle
+    # collector would only walk them again and again, a third of the time of a long replay
+    # (bench/bench_replay.py). Mercurial turns it off the same way for its indexes.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _replay(git, rev, use_cache, progress, chain, chain_records)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _replay(git: GitReader, rev: str, use_cache: bool, progress: Progress | None,
+            chain: list[str] | None, chain_records: dict[str, Record] | None) -> History:
     store = ReplayCache(git.common_dir, git.shallow_marker()) if use_cache else None
     hit = store.find(git, rev, chain or None) if store is not None else None
     if hit is None:
@@ -895,13 +1096,16 @@ def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
         counted = git.run("rev-list", "--count", head, "--")
         expected = int(counted.stdout.strip() or 0) if counted.returncode == 0 else 0
     known = _new_on_chain(hit.commit, chain, chain_records) if hit and chain else None
+    newest_first = _NewestFirst(head) if hit is None else None
     records, parsed = known or read_records(git, head, hit.commit if hit else None, progress,
-                                            expected)
-    lookup = message_lookup(git, records)
-    order = canonical_order(head, records)
-    fold = hit.fold if hit else _Fold()
-    for sha in order:
-        fold.add_commit(records[sha], parsed.get(sha), lookup)
+                                            expected, newest_first)
+    order: list[str] = []
+    if newest_first is not None and newest_first.usable:
+        fold = newest_first.fold()
+    else:
+        order = canonical_order(head, records)
+        fold = hit.fold if hit else _Fold()
+        fold.add_commits(order, records, parsed, message_lookup(git, records))
     if store is not None:
         if hit is None:
             store.save_full(head, fold)
@@ -910,19 +1114,19 @@ def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
     return History(head, git.shallow, len(records), hit.commit if hit else None, fold)
 
 
-def _new_on_chain(cached: str, chain: list[str],
-                  chain_records: tuple[dict[str, Record], dict[str, Parsed]] | None,
+def _new_on_chain(cached: str, chain: list[str], records: dict[str, Record] | None,
                   ) -> tuple[dict[str, Record], dict[str, Parsed]] | None:
-    """The commits after ``cached`` when they are all on the chain already read: no merge
-    among them (a merge brings commits of its other side, which only ``git log`` finds)."""
-    if chain_records is None or cached not in chain:
+    """The commits after ``cached`` and their trailers, when they are all on the chain already
+    read: no merge among them (a merge brings commits of its other side, which only
+    ``git log`` finds)."""
+    if records is None or cached not in chain:
         return None
-    records, parsed = chain_records
     newer = chain[:chain.index(cached)]
     if not all(sha in records and len(records[sha][1]) == 1 for sha in newer):
         return None
     return ({sha: records[sha] for sha in newer},
-            {sha: parsed[sha] for sha in newer if sha in parsed})
+            {sha: _parse(sha, records[sha][2], records[sha][3]) for sha in newer
+             if records[sha][3]})
 
 
 def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
@@ -935,7 +1139,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
             matches = [sha for sha in records if sha.startswith(rev)]
             record = records[matches[0]] if len(matches) == 1 else None
         if record is not None:
-            return record[0], record[6]
+            return record[0], record[3]
         if rev not in seen:
             seen[rev] = git.message(rev)
         return seen[rev]
@@ -945,7 +1149,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 5  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 8  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16
@@ -953,8 +1157,7 @@ _CHAIN_FIRST = 32  # how far down the first-parent chain a cached state is looke
 _CHAIN = 1000  # and then
 
 
-@dataclass
-class _Hit:
+class _Hit(NamedTuple):
     head: str  # the commit asked for
     commit: str  # the cached commit found on its first-parent chain
     fold: _Fold  # the state at that commit
@@ -975,7 +1178,7 @@ class ReplayCache:
     def __init__(self, common_dir: str, shallow_marker: str) -> None:
         self.directory = os.path.join(common_dir, CACHE_DIR, "replay")
         self.marker = (_CACHE_FORMAT, __version__, marshal.version, tuple(sys.version_info[:2]),
-                       shallow_marker)
+                       array(_POSITION).itemsize, sys.byteorder, shallow_marker)
 
     def _names(self) -> set[str]:
         try:
@@ -1019,18 +1222,18 @@ class ReplayCache:
         try:
             if kind == "full":
                 return _Hit(head, sha, _Fold.load(data), sha, [])
-            base, raw_records = data
+            base, raw_records, not_applied = data
             full = self._read(f"{base}.full")
             if full is None:
                 return None
             fold = _Fold.load(full)
-            records: list[Record] = [(r[0], tuple(r[1]), r[2], r[3], r[4], r[5], r[6])
-                                     for r in raw_records]
+            fold.not_applied(not_applied)  # what the delta's commits counted: no search for them
+            records: list[Record] = [(r[0], tuple(r[1]), r[2], r[3]) for r in raw_records]
             lookup = message_lookup(git, {record[0]: record for record in records})
             for record in records:
-                message = record[6]
-                fold.add_commit(record, (parse_canonical(message) or parse_message(message))
-                                if message else None, lookup)
+                commit, _, author, message = record
+                fold.add_commit(record, _parse(commit, author, message) if message else None,
+                                lookup)
             return _Hit(head, sha, fold, base, records)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             return None
@@ -1043,7 +1246,7 @@ class ReplayCache:
             return None
         if len(raw) < 12 or raw[:8] != _MAGIC:
             return None
-        payload = raw[12:]
+        payload = memoryview(raw)[12:]  # not a copy
         if int.from_bytes(raw[8:12], "big") != zlib.adler32(payload):
             return None
         try:
@@ -1061,7 +1264,7 @@ class ReplayCache:
         if len(records) > _DELTA_MAX:
             self.save_full(head, fold)
         else:
-            self._write(f"{head}.delta", (base, records))
+            self._write(f"{head}.delta", (base, records, fold.applied_since_loaded()))
 
     def _write(self, name: str, data: Any) -> None:
         payload = marshal.dumps((self.marker, data))

@@ -5,9 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from git_flowctl.errors import FlowError, NotFoundError
+
+TYPE_CHECKING = False  # typing costs start-up time that `log --json` avoids (git_flowctl/tuples.py)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from git_flowctl.tuples import NamedTuple
 
 DEFAULT_PREFIX = "fn"
 DEFAULT_SLUG_MAX = 20
@@ -19,8 +24,7 @@ _ID_RE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class ParsedId:
+class ParsedId(NamedTuple):
     prefix: str
     epic_number: int
     slug: str | None

@@ -77,8 +77,8 @@ def fast_log(args: list[str]) -> int | None:
         located = GitReader.locate()
         read = located.first_parent_records("HEAD", 32) if located is not None else None
         if located is not None and read is not None:  # one git process in all
-            git, (chain, records, parsed) = located, read
-            history = replay(git, "HEAD", chain=chain, chain_records=(records, parsed))
+            git, (chain, records) = located, read
+            history = replay(git, "HEAD", chain=chain, chain_records=records)
         else:
             git, chain = GitReader.discover_with_chain("HEAD", 32)
             history = replay(git, "HEAD", chain=chain)

@@ -21,102 +21,39 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from git_flowctl.trailerfast import (
+    CANONICAL_EVIDENCE,
+    CANONICAL_TRANSITION,
+    NONE_STATE,
+    STATE,
+    SUBJECT,
+    Lazy,
+    canonical_lines,
+)
+
+# The grammar's quoting is defined in trailerfast.py and is part of this module's interface.
+from git_flowctl.trailerfast import format_pairs as format_pairs
+from git_flowctl.trailerfast import parse_pairs as parse_pairs
+from git_flowctl.trailerfast import quote as quote
+from git_flowctl.trailerfast import unquote as unquote
+
 TRANSITION_KEY = "Flow-Transition"
 EVIDENCE_KEY = "Flow-Evidence"
 TASK_KEY = "Flow-Task"
 RENAME_KEY = "Flow-Rename"  # `renumber` gave an epic or task a new ID (history follows it)
 ARCHIVE_KEY = "Flow-Archive"  # `epic archive` moved an epic or task under .flow/archive/
-NONE_STATE = "none"
 
 
-class _Lazy:
-    """A regular expression compiled on first use: most commands never parse a trailer line,
-    and `log` after one new commit parses one (start-up time, bench/bench_replay.py)."""
-
-    def __init__(self, pattern: str, flags: int = 0) -> None:
-        self._source = (pattern, flags)
-        self._compiled: re.Pattern[str] | None = None
-
-    @property
-    def pattern(self) -> re.Pattern[str]:
-        if self._compiled is None:
-            self._compiled = re.compile(*self._source)
-        return self._compiled
-
-    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
-        return self.pattern.match(text, pos)
-
-    def fullmatch(self, text: str) -> re.Match[str] | None:
-        return self.pattern.fullmatch(text)
-
-    def search(self, text: str) -> re.Match[str] | None:
-        return self.pattern.search(text)
-
-    def split(self, text: str, maxsplit: int = 0) -> list[str]:
-        return self.pattern.split(text, maxsplit=maxsplit)
-
-
-_LINE = _Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive)"
-              r"[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE | re.ASCII)
-_PAIR = _Lazy(r'(?P<key>[A-Za-z][\w.-]*)=(?P<value>"(?:[^"\\]|\\.)*"|[^ \t"]*)(?=[ \t]|$)', re.ASCII)
-_BARE = _Lazy(r'^[^ \t"\\]+$')
-_SUBJECT = _Lazy(r"^[A-Za-z0-9][\w.-]*$", re.ASCII)
-_STATE = _Lazy(r"^[a-z_]+$")
-_REVERT = _Lazy(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
-# The line as this tool writes it (bare values, keys in order): parsed in one step. Anything else
-# goes through the general path; both give the same Transition (tests/test_trailers.py).
-_CANONICAL_TRANSITION = (
-    r"[ \t]*Flow-Transition:[ \t]*(?P<subject>[A-Za-z0-9][\w.-]*) (?P<source>[a-z_]+)->"
-    r'(?P<target>[a-z_]+) action=(?P<action>[^ \t"]+) by=(?P<by>[^ \t"]+) id=(?P<id>[^ \t"]+)'
-    r"(?P<force> force=1)?[ \t]*")
-_CANONICAL_EVIDENCE_LINE = (
-    r"[ \t]*Flow-Evidence:[ \t]*(?P<subject>[A-Za-z0-9][\w.-]*)"
-    r'(?P<pairs>(?: [A-Za-z][\w.-]*=[^ \t"]*)*)[ \t]*')
-_CANONICAL = _Lazy(_CANONICAL_TRANSITION, re.ASCII)
-_CANONICAL_EVIDENCE = _Lazy(_CANONICAL_EVIDENCE_LINE, re.ASCII)
-_BLANKS = _Lazy(r"[ \t]+")
+_LINE = Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive)"
+             r"[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE | re.ASCII)
+_SUBJECT = Lazy(rf"^{SUBJECT}$", re.ASCII)
+_STATE = Lazy(rf"^{STATE}$")
+_REVERT = Lazy(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
+_BLANKS = Lazy(r"[ \t]+")
 # The header git writes before each squashed message (builtin/merge.c, squash_message()).
-_SQUASH_COMMIT = _Lazy(r"^commit (?P<sha>[0-9a-f]{40}|[0-9a-f]{64})$")
-_SQUASH_HEADER = _Lazy(r"^(?P<key>Author|Date|Merge|Commit|AuthorDate|CommitDate):\s*(?P<value>.*)$")
+_SQUASH_COMMIT = Lazy(r"^commit (?P<sha>[0-9a-f]{40}|[0-9a-f]{64})$")
+_SQUASH_HEADER = Lazy(r"^(?P<key>Author|Date|Merge|Commit|AuthorDate|CommitDate):\s*(?P<value>.*)$")
 _SQUASH_DATE_FORMAT = "%a %b %d %H:%M:%S %Y %z"  # git's default date format
-
-
-def quote(value: str) -> str:
-    if value and value.isprintable() and " " not in value and '"' not in value \
-            and "\\" not in value:
-        return value  # the common case, without a regular expression
-    value = " ".join(value.splitlines())
-    if _BARE.match(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", value[1:-1])
-    return value
-
-
-def format_pairs(pairs: Mapping[str, str]) -> str:
-    return " ".join(f"{key}={quote(str(value))}" for key, value in pairs.items())
-
-
-def parse_pairs(text: str) -> dict[str, str] | None:
-    """``k=v k2="a b"`` into a dict; None when anything in ``text`` is not a pair."""
-    pairs: dict[str, str] = {}
-    position = 0
-    text = text.strip()
-    while position < len(text):
-        while position < len(text) and text[position] in " \t":
-            position += 1
-        if position >= len(text):
-            break
-        match = _PAIR.match(text, position)
-        if match is None:
-            return None
-        pairs[match.group("key")] = unquote(match.group("value"))
-        position = match.end()
-    return pairs
 
 
 @dataclass(frozen=True)
@@ -342,69 +279,24 @@ def parse_message(message: str) -> Trailers:
     return found
 
 
-# A canonical transition line as plain values: (subject, from or "", to, action, by, id,
-# "1" if forced else "", line number); a canonical evidence line: (subject, its pairs as
-# written, line number). Replay folds these without building objects (git_flowctl/history.py).
-QuickTransition = tuple[str, str, str, str, str, str, str, int]
-QuickEvidence = tuple[str, str, int]
-
-
-def parse_canonical(message: str) -> tuple[list[QuickTransition], list[QuickEvidence]] | None:
-    """The flow lines of a message that holds only canonical ones (what this tool writes); None
-    when the message holds anything else (another flow line, a squash, a revert), which
-    ``parse_message`` then reads line by line. Both give the same transitions
-    (tests/test_trailers.py); this one finds the lines with ``str.find`` and builds no objects,
-    which keeps a replay of a long history fast."""
-    if "reverts commit" in message or "\ncommit " in message:
-        return None
-    lower = message.lower()
-    transitions: list[QuickTransition] = []
-    evidence: list[QuickEvidence] = []
-    position = lower.find("flow-")
-    while position >= 0:
-        start = message.rfind("\n", 0, position) + 1
-        end = message.find("\n", position)
-        if end < 0:
-            end = len(message)
-        if lower.count("flow-", start, end) != 1:
-            return None
-        line = message[start:end - 1] if message.endswith("\r", start, end) else message[start:end]
-        number = message.count("\n", 0, start) + 1
-        quick = _quick_transition(line, number)
-        if quick is not None:
-            transitions.append(quick)
-        else:
-            match = _CANONICAL_EVIDENCE.fullmatch(line)
-            if match is None:
-                return None
-            evidence.append((match["subject"], match["pairs"].strip(" "), number))
-        position = lower.find("flow-", end)
-    return transitions, evidence
-
-
-def _quick_transition(line: str, number: int) -> QuickTransition | None:
-    match = _CANONICAL.fullmatch(line)
-    if match is None:
-        return None
-    subject, source, target, action, by, ulid, force = match.groups()
-    if source == NONE_STATE:
-        if target == NONE_STATE:
-            return None
-        source = ""
-    return (subject, source, target, action, by, ulid, "1" if force else "", number)
-
-
 def _parse_canonical(message: str) -> Trailers | None:
-    quick = parse_canonical(message)
-    if quick is None:
+    lines = canonical_lines(message)
+    if lines is None:
         return None
-    transitions = [Transition(subject, source or None, target, action, by, ulid, force == "1",
-                              (), line) for subject, source, target, action, by, ulid, force, line
-                   in quick[0]]
-    evidence = [Evidence(subject, tuple(dict(pair.split("=", 1) for pair in pairs.split(" ")
-                                             if pair).items()), line)
-                for subject, pairs, line in quick[1]]
-    return Trailers(transitions=transitions, evidence=evidence, steps=list(transitions))
+    # The n-th canonical line is the n-th line that says "flow-" (each says it once).
+    numbers = [number for number, line in enumerate(message.split("\n"), start=1)
+               if "flow-" in line.lower()]
+    found = Trailers()
+    for number, (subject, source, target, action, by, ulid, force, evidence_subject, pairs) \
+            in zip(numbers, lines, strict=True):
+        if subject:
+            found.transitions.append(Transition(subject, None if source == NONE_STATE else source,
+                                                target, action, by, ulid, bool(force), (), number))
+        else:
+            fields = dict(pair.split("=", 1) for pair in pairs.split(" ") if pair)
+            found.evidence.append(Evidence(evidence_subject, tuple(fields.items()), number))
+    found.steps.extend(found.transitions)
+    return found
 
 
 def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | None) -> None:
@@ -414,8 +306,8 @@ def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | N
             found.reverts.append(revert.group("sha"))
             found.steps.append(Revert(revert.group("sha"), number, origin))
         return
-    canonical = _CANONICAL.fullmatch(raw)
-    if canonical is not None and (canonical["source"], canonical["target"]) != (NONE_STATE, NONE_STATE):
+    canonical = CANONICAL_TRANSITION.fullmatch(raw)
+    if canonical is not None:
         source = canonical["source"]
         transition = Transition(canonical["subject"], None if source == NONE_STATE else source,
                                 canonical["target"], canonical["action"], canonical["by"],
@@ -423,10 +315,11 @@ def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | N
         found.transitions.append(transition)
         found.steps.append(transition)
         return
-    canonical = _CANONICAL_EVIDENCE.fullmatch(raw)
+    canonical = CANONICAL_EVIDENCE.fullmatch(raw)
     if canonical is not None:
         fields = dict(pair.split("=", 1) for pair in canonical["pairs"].split(" ") if pair)
-        found.evidence.append(Evidence(canonical["subject"], tuple(fields.items()), number, origin))
+        found.evidence.append(Evidence(canonical["evidence_subject"], tuple(fields.items()), number,
+                                       origin))
         return
     match = _LINE.match(raw)
     if match is None:

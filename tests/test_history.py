@@ -226,9 +226,12 @@ def test_the_lean_log_path_prints_what_the_full_cli_prints(flow_repo: Repo, tmp_
     code = ("import sys, io, contextlib\n"
             "from git_flowctl.entry import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out: code = main(['log', 'fn-1.1', '--json'])\n"
-            "heavy = [m for m in ('click', 'pygit2', 'yaml', 'rich') if m in sys.modules]\n"
+            "heavy = [m for m in ('click', 'pygit2', 'yaml', 'rich', 'subprocess', 'threading',\n"
+            "                     'dataclasses', 'typing', 'git_flowctl.trailers') if m in sys.modules]\n"
             "assert code == 0 and '\"success\": true' in out.getvalue(), out.getvalue()\n"
             "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], cwd=repo.path, check=True)
+    shutil.rmtree(repo.path / ".git" / "flow-cache")  # and a replay from the root
     subprocess.run([sys.executable, "-c", code], cwd=repo.path, check=True)
 
 
@@ -397,6 +400,25 @@ def test_a_command_after_one_new_commit_walks_only_that_commit(flow_repo: Repo) 
     repo.git("checkout", "-q", "-b", "old", "HEAD~2")
     branch = history_of(repo)
     assert branch.cached_from == first.head and branch.walked == 0
+
+
+def test_many_commits_after_the_cached_one_fold_as_a_replay_from_the_root(flow_repo: Repo) -> None:
+    repo = flow_repo
+    first = history_of(repo)
+    task = "fn-1-add-oauth-login.3"
+    for number in range(24):  # past the searches of the cached IDs, then through the decoded map
+        source, target = ("todo", "in_progress") if number % 2 == 0 else ("in_progress", "todo")
+        copy = f"T{number - 1}" if number == 21 else f"T{number}"  # one copy: counted once
+        repo.git("commit", "-q", "--allow-empty", "-m",
+                 f"work {number}\n\nFlow-Transition: {task} {source}->{target} action=x by=a id={copy}")
+    history = history_of(repo)
+    assert history.cached_from == first.head and history.walked == 24
+    cold = history_of(repo, use_cache=False)
+    assert [e.as_json() for e in history.events()] == [e.as_json() for e in cold.events()]
+    assert history.states() == cold.states() and len(history.events([task])) == 23 + 1
+    again = history_of(repo)  # from the delta: its commits folded again onto the snapshot
+    assert again.walked == 0 and again.cached_from == history.head
+    assert [e.as_json() for e in again.events()] == [e.as_json() for e in cold.events()]
 
 
 def test_a_corrupt_cache_is_rebuilt_silently(flow_repo: Repo) -> None:
@@ -573,3 +595,96 @@ def test_plans_read_from_git_objects_reuse_parsed_files_by_blob(flow_repo: Repo)
     (repo.path / ".git" / "flow-cache" / "documents.pickle").write_bytes(b"\x80\x05garbage")
     again = Plan.load(source, cache=DocumentCache(ws.common_dir))
     assert again.task("fn-1.2").depends_on == ["fn-1-add-oauth-login.1"]
+
+
+def _canonical_history(seed: int, copies: bool) -> dict[str, Any]:
+    """Records of a linear history of messages made of canonical lines (history.Record),
+    oldest first."""
+    import random
+
+    generator = random.Random(seed)
+    subjects = ["fn-1-a", "fn-1-a.1", "fn-1-a.2", "fn-2.1"]
+    states = ["todo", "in_progress", "done", "blocked"]
+    records: dict[str, Any] = {}
+    for number in range(300):
+        lines = [f"flow: commit {number}", "", "Some text."] if number % 7 else ["no flow here"]
+        for part in range(generator.choice([1, 1, 1, 2, 3]) if number % 7 else 0):
+            subject = generator.choice(subjects)
+            if generator.random() < 0.8:
+                source = generator.choice(["none", *states])
+                # with copies, some ids come twice: counted once
+                ulid = f"ID{generator.randrange(280)}" if copies else f"ID{number}.{part}"
+                force = " force=1" if generator.random() < 0.2 else ""
+                lines.append(f"{'    ' if generator.random() < 0.1 else ''}Flow-Transition: "
+                             f"{subject} {source}->{generator.choice(states)} action=x "
+                             f"by=a{number}@example.com id={ulid}{force}")
+            else:
+                pairs = " ".join(f"{key}={generator.choice(['1', 'a,b', ''])}"
+                                 for key in generator.sample(["tests", "commits", "tokens"], 2))
+                lines.append(f"Flow-Evidence: {subject} {pairs}")
+        sha = f"{number:040x}"
+        records[sha] = (sha, (f"{number - 1:040x}",) if number else (), f"A {number}\na@x\n{number}\n+0130",
+                        "\n".join(lines) + "\n")
+    return records
+
+
+def _contents(fold: Any) -> tuple[Any, ...]:
+    """What a fold holds (history._Fold.dump), the commit -> effect map decoded (marshal may
+    encode the same map in different bytes), and the order of subjects."""
+    import marshal
+
+    dump = fold.dump()
+    return (*dump[:6], marshal.loads(dump[6]), *dump[7:], list(dump[1]), list(dump[5]))
+
+
+def test_canonical_messages_fold_as_the_general_parser_reads_them() -> None:
+    """Replay folds messages of canonical lines from text it prepares while git writes
+    (history._parse); the general parser's objects must give the same events and states."""
+    from git_flowctl import history
+    from git_flowctl.trailers import parse_message
+
+    records = _canonical_history(7, copies=True)
+    prepared = {sha: history._parse(sha, r[2], r[3]) for sha, r in records.items() if r[3]}
+    assert all(isinstance(found, list) for found in prepared.values())  # the canonical path
+    general = {sha: parse_message(r[3]) for sha, r in records.items() if r[3]}
+    folds = []
+    for parsed in (prepared, general):
+        fold = history._Fold()
+        fold.add_commits(list(records), records, parsed, history.message_lookup(None, records))
+        folds.append(fold)
+    assert _contents(folds[0]) == _contents(folds[1])
+    shown = [history._decode_event(i, text) for i, text in enumerate(folds[0].events)]
+    transitions = sum(len(found) for found in prepared.values())
+    assert 150 < len(shown) < transitions  # copies of a transition id counted once
+    assert any(e.force for e in shown) and any(e.evidence for e in shown)
+    assert any(e.source is None for e in shown) and shown[-1].offset_minutes == 90
+
+
+def test_the_fold_made_newest_first_while_git_writes_is_the_canonical_fold() -> None:
+    from git_flowctl import history
+
+    for seed in range(5):
+        records = _canonical_history(seed, copies=False)
+        parsed = {sha: history._parse(sha, r[2], r[3]) for sha, r in records.items() if r[3]}
+        head = next(reversed(records))
+        newest_first = history._NewestFirst(head)
+        for sha in reversed(records):  # as git log writes them
+            newest_first.add(records[sha], parsed.get(sha))
+        assert newest_first.usable
+        fold = history._Fold()
+        order = history.canonical_order(head, records)
+        fold.add_commits(order, records, parsed, history.message_lookup(None, records))
+        assert _contents(newest_first.fold()) == _contents(fold)
+    # A copied transition id, a merge, a message for the general parser: not for this fold.
+    copies = _canonical_history(7, copies=True)
+    merge = dict(records)
+    merge[head] = (head, (*records[head][1], "f" * 40), *records[head][2:])
+    for history_records in (copies, merge):
+        newest_first = history._NewestFirst(next(reversed(history_records)))
+        for sha, record in reversed(history_records.items()):
+            newest_first.add(record, history._parse(sha, record[2], record[3]) if record[3] else None)
+        assert not newest_first.usable
+    newest_first = history._NewestFirst("a" * 40)
+    newest_first.add(("a" * 40, (), "A\na@x\n1\n+0000", "This reverts commit " + "b" * 40),
+                     history._parse("a" * 40, "A\na@x\n1\n+0000", "This reverts commit " + "b" * 40))
+    assert not newest_first.usable
