@@ -339,12 +339,17 @@ _LOST_RACE = ("stale info", "atomic", "lock", "fetch first", "non-fast-forward",
 
 
 class RemoteClaims:
-    """The claim refs of one git remote: create-only and leased pushes, and a mirror of them."""
+    """The claim refs of one git remote: create-only and leased pushes, and a mirror of them.
 
-    def __init__(self, ws: Workspace, name: str) -> None:
+    ``prefix`` and ``mirror_prefix`` name another namespace of refs kept the same way (the
+    epic numbers of reservations.py)."""
+
+    def __init__(self, ws: Workspace, name: str, prefix: str = CLAIMS_PREFIX,
+                 mirror_prefix: str = REMOTE_CLAIMS_PREFIX) -> None:
         self.ws = ws
         self.name = name
-        self.mirror = ClaimRefs(ws, f"{REMOTE_CLAIMS_PREFIX}{name}/", where=name)
+        self.prefix = prefix
+        self.mirror = ClaimRefs(ws, f"{mirror_prefix}{name}/", where=name)
 
     def exists(self) -> bool:
         return self.ws.config_value(f"remote.{self.name}.url") is not None
@@ -356,7 +361,7 @@ class RemoteClaims:
 
     def push(self, task_id: str, expected: str | None, new: str | None) -> PushResult:
         """One atomic push of the claim ref, leased on ``expected`` (None: must not exist)."""
-        ref = claim_ref(task_id)
+        ref = f"{self.prefix}{task_id}"
         result = self._git("push", "--porcelain", "--atomic", "--no-verify",
                            f"--force-with-lease={ref}:{expected or ''}", self.name,
                            f"{new or ''}:{ref}")
@@ -370,18 +375,18 @@ class RemoteClaims:
             reason = refused[0].split("\t")[-1]
             if any(word in reason for word in _LOST_RACE):
                 return PushResult(ok=False, rejected=True)
-            return PushResult(ok=False, problem=f"the remote refused the claim ref: {reason}")
+            return PushResult(ok=False, problem=f"the remote refused {ref}: {reason}")
         error = result.stderr.decode("utf-8", errors="replace").strip().splitlines()
         return PushResult(ok=False, problem=error[-1] if error else f"git push exited {result.returncode}")
 
     def fetch(self, task_id: str | None = None) -> str | None:
         """Refresh the mirror (all claims, pruned; or one); returns a problem, None when fine."""
         if task_id is None:
-            refspec = claims_refspec(self.name)
+            refspec = f"+{self.prefix}*:{self.mirror.prefix}*"
             result = self._git("fetch", "--quiet", "--no-tags", "--prune", "--no-write-fetch-head",
                                "--no-auto-maintenance", self.name, refspec)
         else:
-            refspec = f"+{claim_ref(task_id)}:{self.mirror.name(task_id)}"
+            refspec = f"+{self.prefix}{task_id}:{self.mirror.name(task_id)}"
             result = self._git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
                                "--no-auto-maintenance", self.name, refspec)
             if result.returncode != 0 and b"couldn't find remote ref" in result.stderr:

@@ -14,7 +14,7 @@ from typing import Any
 
 from git_flowctl import ids, states
 from git_flowctl.config import CONFIG_PATH, CONFIG_TEMPLATE
-from git_flowctl.errors import FlowError, UsageError
+from git_flowctl.errors import ConflictError, FlowError, UsageError
 from git_flowctl.graph import cycle_through, format_cycle
 from git_flowctl.model import Epic, Task, new_epic_document, new_task_document
 from git_flowctl.plan import Plan
@@ -86,12 +86,20 @@ def init(plan: Plan) -> Change:
 
 def create_epic(plan: Plan, title: str, ctx: Context, *, depends_on_epics: Iterable[str] = (),
                 branch: str | None = None, priority: int | None = None,
-                sections: Mapping[str, str] | None = None, taken_numbers: Iterable[int] = ()) -> Change:
+                sections: Mapping[str, str] | None = None, taken_numbers: Iterable[int] = (),
+                number: int | None = None) -> Change:
+    """``number``: the one reserved for it (reservations.py); else one more than every epic
+    number of the plan and ``taken_numbers``."""
     plan.require_initialized()
     if not title.strip():
         raise UsageError("an epic needs a title", hint='--title "What this epic delivers"')
     deps = [plan.resolve_epic(ref) for ref in depends_on_epics]
-    number = max([*(e.number for e in plan.epics.values()), *taken_numbers], default=0) + 1
+    in_use = {e.number for e in plan.epics.values()}
+    if number is None:
+        number = max([*in_use, *taken_numbers], default=0) + 1
+    elif number in in_use:
+        raise ConflictError(f"epic number {number} was taken while it was being reserved",
+                            hint="run the command again")
     epic_id = ids.make_epic_id(number, title, plan.config.prefix, plan.config.slug_max)
     doc = new_epic_document(epic_id, title.strip(), depends_on_epics=deps, branch=branch,
                             priority=priority, created=ctx.now, sections=dict(sections or {}))

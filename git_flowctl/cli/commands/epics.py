@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from git_flowctl import numbering
@@ -9,7 +11,9 @@ from git_flowctl.cli.commands.deps import epic_add_dep, epic_rm_dep
 from git_flowctl.cli.commands.planning import epic_archive, epic_close, epic_reopen, epic_set_plan
 from git_flowctl.cli.common import (
     apply_change,
+    click_escape,
     context_for,
+    emit_outcome,
     get_output,
     mode_of,
     mutating,
@@ -22,6 +26,10 @@ from git_flowctl.cli.common import (
 from git_flowctl.cli.render import styled_state
 from git_flowctl.model import EPIC_SECTIONS
 from git_flowctl.views import epic_summary
+
+if TYPE_CHECKING:
+    from git_flowctl.plan import Plan
+    from git_flowctl.writer import Change
 
 
 @click.group("epic")
@@ -39,17 +47,25 @@ for _command in (epic_close, epic_reopen, epic_set_plan, epic_add_dep, epic_rm_d
 @click.option("--branch", help="The branch the epic's work lands on.")
 @click.option("--priority", type=int, help="Lower first.")
 @click.option("--overview", metavar="TEXT", help="The ## Overview (text, @file or -).")
+@click.option("--remote", metavar="NAME",
+              help="Reserve the number on this git remote too (default: claims.remote).")
 @mutating
 def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority: int | None,
-                overview: str | None, no_commit: bool, dry_run: bool, message: str | None,
-                actor: str | None) -> None:
+                overview: str | None, remote: str | None, no_commit: bool, dry_run: bool,
+                message: str | None, actor: str | None) -> None:
     """Create an epic, fn-N-slug.
 
-    N is one more than the highest number in the work tree and in the .flow/epics (and archive)
-    tree of every local and remote-tracking branch, so epics made on two branches rarely collide
-    (`renumber` repairs it when they do).
+    N is one more than the highest number in the work tree, in the .flow/epics (and archive)
+    tree of every local and remote-tracking branch, and among the numbers reserved. The number
+    is reserved with a create-only ref, refs/flow/epic-numbers/fn-N, shared by every worktree
+    and, with claims.remote set, pushed to that remote: a number someone else reserved first is
+    skipped, so epics made at once in two worktrees or clones get different numbers (`renumber`
+    repairs a collision made without a reservation).
     """
-    from git_flowctl import ops
+    from git_flowctl import ids, ops
+    from git_flowctl.config import CONFIG_PATH, Config
+    from git_flowctl.reservations import EpicNumbers
+    from git_flowctl.writer import Mode, Writer
 
     out = get_output()
     ws = open_workspace(out)
@@ -60,10 +76,36 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
     overview_text = read_text(overview, "the overview")
     if overview_text:
         sections[EPIC_SECTIONS[0]] = overview_text
-    apply_change(out, ws, lambda plan: ops.create_epic(
-        plan, title, ctx, depends_on_epics=dep_refs, branch=branch, priority=priority,
-        sections=sections, taken_numbers=numbering.taken_epic_numbers(ws, plan.config.prefix)),
-        mode, message)
+    config = Config.parse(ws.work_tree_source().read(CONFIG_PATH))
+    remote_name = remote if remote is not None else config.get("claims.remote")
+    numbers = EpicNumbers(ws, config.prefix, str(remote_name) if remote_name else None)
+    taken = numbering.taken_epic_numbers(ws, config.prefix) | numbers.reserved()
+    if mode is Mode.DRY_RUN:
+        apply_change(out, ws, lambda plan: ops.create_epic(
+            plan, title, ctx, depends_on_epics=dep_refs, branch=branch, priority=priority,
+            sections=sections, taken_numbers=taken), mode, message)
+        return
+    reservation = numbers.reserve(
+        taken, lambda number: ids.make_epic_id(number, title, config.prefix, config.slug_max),
+        ctx.actor)
+
+    def build(plan: Plan) -> Change:
+        change = ops.create_epic(plan, title, ctx, depends_on_epics=dep_refs, branch=branch,
+                                 priority=priority, sections=sections, number=reservation.number)
+        change.result["reservation"] = reservation.as_json()
+        return change
+
+    try:
+        outcome = Writer(ws, message=message).apply(build, mode)
+    except BaseException:
+        numbers.release(reservation)
+        raise
+    emit_outcome(out, outcome)
+    if not out.json_mode and (reservation.remote or reservation.note):
+        line = f"epic number reserved: {reservation.ref}"
+        line += f" (and on {reservation.remote})" if reservation.remote else ""
+        line += f"; local only: {reservation.note}" if reservation.note else ""
+        out.console.print(f"  [dim]{click_escape(line)}[/dim]", highlight=False)
 
 
 @epic_group.command("show")

@@ -219,12 +219,14 @@ def renumber_command(epic: str | None, to: int | None, no_commit: bool, dry_run:
     with Flow-Rename trailers.
     """
     from git_flowctl import numbering
+    from git_flowctl.reservations import EpicNumbers
 
     out = get_output()
     ws = open_workspace(out)
 
     def build(plan: Plan, ctx: Any) -> Any:
-        taken = numbering.taken_epic_numbers(ws, plan.config.prefix)
+        taken = numbering.taken_epic_numbers(ws, plan.config.prefix) \
+            | EpicNumbers(ws, plan.config.prefix).reserved()
         return numbering.renumber(plan, ctx, taken=taken, epic_ref=epic, to=to)
 
     run_mutation(build, actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
