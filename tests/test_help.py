@@ -154,6 +154,41 @@ def test_zsh_and_fish_completion_scripts(repo: Repo, shell: str) -> None:
     assert "add" in answer.stdout and "rm" in answer.stdout, answer
 
 
+def _complete(repo: Repo, words: str, cwd: Path | None = None) -> list[str]:
+    """What the program answers a bash completion script for the last of ``words``."""
+    parts = words.split(" ")
+    answer = subprocess.run(
+        ["git-flow-task"], cwd=cwd or repo.path, capture_output=True, text=True,
+        env={**os.environ, "_GIT_FLOW_TASK_COMPLETE": "bash_complete", "COMP_WORDS": words,
+             "COMP_CWORD": str(len(parts) - 1)})
+    assert answer.returncode == 0, answer.stderr
+    lines = [line for line in answer.stdout.splitlines() if line]
+    assert all(line.startswith("plain,") for line in lines), answer.stdout
+    return [line.split(",", 1)[1] for line in lines]
+
+
+def test_task_and_epic_ids_complete(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.ok("epic", "create", "--title", "Billing")
+    tasks = ["fn-1-add-oauth-login.1", "fn-1-add-oauth-login.2", "fn-1-add-oauth-login.3"]
+    assert _complete(repo, "git-flow-task start fn-1") == tasks
+    assert _complete(repo, "git-flow-task start fn-1-add-oauth-login.3") == tasks[2:]
+    assert _complete(repo, "git-flow-task start fn-1.") == ["fn-1.1", "fn-1.2", "fn-1.3"]
+    assert _complete(repo, "git-flow-task epic close ") == ["fn-1-add-oauth-login", "fn-2-billing"]
+    assert _complete(repo, "git-flow-task ready --epic fn-2") == ["fn-2-billing"]
+    assert _complete(repo, "git-flow-task show fn-") == ["fn-1-add-oauth-login", "fn-2-billing", *tasks]
+    assert _complete(repo, "git-flow-task task create --epic fn-1 --title x --deps fn-1.1,fn-1.") \
+        == ["fn-1.1,fn-1.1", "fn-1.1,fn-1.2", "fn-1.1,fn-1.3"]
+    assert _complete(repo, "git-flow-task dep add fn-1.2 fn-1-add-oauth-login.") == tasks
+    assert _complete(repo, "git-flow-task start fn-1.", cwd=repo.path / ".flow" / "tasks") \
+        == ["fn-1.1", "fn-1.2", "fn-1.3"]  # from a subdirectory
+    assert _complete(repo, "git-flow-task start fn-9") == []
+
+
+def test_id_completion_outside_a_plan_offers_nothing(repo: Repo) -> None:
+    assert _complete(repo, "git-flow-task start fn-") == []
+
+
 def test_unknown_shell_is_a_usage_error(repo: Repo) -> None:
     assert "tcsh" in repo.refused("completion", "tcsh", code=2).stderr
 

@@ -50,6 +50,16 @@ def test_no_escape_codes_when_piped(flow_repo: Repo) -> None:
     assert result.returncode == 0 and "\x1b[" not in result.stdout and "3 tasks" in result.stdout
 
 
+def test_piped_tables_have_no_padding_at_line_ends(flow_repo: Repo) -> None:
+    """rich pads each cell to its column; in a file those spaces would end every line."""
+    for command in (["tasks"], ["status"], ["ready"], ["board"]):
+        result = subprocess.run([FLOW_EXE, *command], cwd=flow_repo.path, capture_output=True,
+                                text=True)
+        assert result.returncode == 0 and "fn-1-add-oauth-login" in result.stdout, command
+        padded = [line for line in result.stdout.splitlines() if line != line.rstrip(" ")]
+        assert padded == [], (command, padded)
+
+
 def test_json_before_or_after_the_subcommand(flow_repo: Repo) -> None:
     before = flow_repo.flow("--json", "show", "fn-1.1")
     after = flow_repo.flow("show", "fn-1.1", "--json")

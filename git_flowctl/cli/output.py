@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from git_flowctl.document import DocumentError
 from git_flowctl.errors import FlowError
@@ -59,8 +59,39 @@ def make_console(file: Any) -> Console:
 
     is_tty = hasattr(file, "isatty") and file.isatty()
     width = None if is_tty else int(os.environ.get("COLUMNS", "0") or 0) or 120
-    return Console(file=file, width=width, no_color=bool(os.environ.get("NO_COLOR")) or None,
-                   highlight=False, soft_wrap=not is_tty)
+    stream = file if is_tty else cast("IO[str]", TrimmedLines(file))  # what rich calls: write, flush
+    return Console(file=stream, width=width,
+                   no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False,
+                   soft_wrap=not is_tty)
+
+
+class TrimmedLines:
+    """A text stream that drops the spaces at the end of each line: rich pads every table cell
+    to its column's width, which a terminal hides and a file, a diff or a grep does not."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        if lines:
+            self._file.write("".join(f"{line.rstrip(' ')}\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._file.write(self._pending)
+            self._pending = ""
+        self._file.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:
+        return str(getattr(self._file, "encoding", None) or "utf-8")
 
 
 def print_json(data: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
 from git_flowctl.errors import FlowError, UsageError
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @click.command("board")
-@click.option("--epic", "epic_ref", metavar="EPIC", help="Only this epic.")
+@click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, metavar="EPIC", help="Only this epic.")
 @click.option("--watch", is_flag=True, help="Redraw whenever a ref moves or .flow/ changes; Ctrl-C stops.")
 @click.option("--interval", type=float, default=1.0, show_default=True, metavar="SECONDS",
               help="How often --watch checks for changes.")

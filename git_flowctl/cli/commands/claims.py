@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from git_flowctl import ops
+from git_flowctl.cli import complete
 from git_flowctl.cli.commands.work import claimed_transition, remote_option, resolve_task_id
 from git_flowctl.cli.common import context_for, get_output, mode_of, mutating, open_workspace
 from git_flowctl.errors import FlowError
@@ -100,7 +101,7 @@ def _duration(seconds: int | None) -> str:
 
 
 @click.command("heartbeat")
-@click.argument("task", required=False)
+@click.argument("task", shell_complete=complete.task_ids, required=False)
 @remote_option
 @click.option("--actor", metavar="NAME",
               help="Who acts (default: FLOW_ACTOR, git user.email, user.name, $USER).")
@@ -149,7 +150,7 @@ def heartbeat_command(task: str | None, remote: str | None, actor: str | None) -
 
 
 @click.command("reclaim")
-@click.argument("task")
+@click.argument("task", shell_complete=complete.task_ids)
 @remote_option
 @mutating
 def reclaim_command(task: str, remote: str | None, no_commit: bool, dry_run: bool,

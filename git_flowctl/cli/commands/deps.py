@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from git_flowctl.cli import complete
 from git_flowctl.cli.common import force_option, mutating, run_mutation, split_list
 
 
@@ -13,8 +14,8 @@ def dep_group() -> None:
 
 
 @dep_group.command("add")
-@click.argument("task")
-@click.argument("deps", nargs=-1, required=True, metavar="DEP...")
+@click.argument("task", shell_complete=complete.task_ids)
+@click.argument("deps", shell_complete=complete.task_ids, nargs=-1, required=True, metavar="DEP...")
 @force_option
 @mutating
 def dep_add(task: str, deps: tuple[str, ...], force: bool, no_commit: bool, dry_run: bool,
@@ -31,8 +32,8 @@ def dep_add(task: str, deps: tuple[str, ...], force: bool, no_commit: bool, dry_
 
 
 @dep_group.command("rm")
-@click.argument("task")
-@click.argument("deps", nargs=-1, required=True, metavar="DEP...")
+@click.argument("task", shell_complete=complete.task_ids)
+@click.argument("deps", shell_complete=complete.task_ids, nargs=-1, required=True, metavar="DEP...")
 @mutating
 def dep_rm(task: str, deps: tuple[str, ...], no_commit: bool, dry_run: bool, message: str | None,
            actor: str | None) -> None:
@@ -44,8 +45,8 @@ def dep_rm(task: str, deps: tuple[str, ...], no_commit: bool, dry_run: bool, mes
 
 
 @click.command("set-deps")
-@click.argument("task")
-@click.option("--deps", multiple=True, required=True, metavar="IDS",
+@click.argument("task", shell_complete=complete.task_ids)
+@click.option("--deps", shell_complete=complete.task_ids, multiple=True, required=True, metavar="IDS",
               help='The whole list of dependencies (comma-separated, repeatable; "" for none).')
 @force_option
 @mutating
@@ -59,8 +60,8 @@ def task_set_deps(task: str, deps: tuple[str, ...], force: bool, no_commit: bool
 
 
 @click.command("add-dep")
-@click.argument("epic")
-@click.argument("deps", nargs=-1, required=True, metavar="DEP...")
+@click.argument("epic", shell_complete=complete.epic_ids)
+@click.argument("deps", shell_complete=complete.epic_ids, nargs=-1, required=True, metavar="DEP...")
 @mutating
 def epic_add_dep(epic: str, deps: tuple[str, ...], no_commit: bool, dry_run: bool,
                  message: str | None, actor: str | None) -> None:
@@ -75,8 +76,8 @@ def epic_add_dep(epic: str, deps: tuple[str, ...], no_commit: bool, dry_run: boo
 
 
 @click.command("rm-dep")
-@click.argument("epic")
-@click.argument("deps", nargs=-1, required=True, metavar="DEP...")
+@click.argument("epic", shell_complete=complete.epic_ids)
+@click.argument("deps", shell_complete=complete.epic_ids, nargs=-1, required=True, metavar="DEP...")
 @mutating
 def epic_rm_dep(epic: str, deps: tuple[str, ...], no_commit: bool, dry_run: bool,
                 message: str | None, actor: str | None) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from git_flowctl import numbering
+from git_flowctl.cli import complete
 from git_flowctl.cli.commands.deps import epic_add_dep, epic_rm_dep
 from git_flowctl.cli.commands.planning import epic_archive, epic_close, epic_reopen, epic_set_plan
 from git_flowctl.cli.common import (
@@ -43,7 +44,7 @@ for _command in (epic_close, epic_reopen, epic_set_plan, epic_add_dep, epic_rm_d
 
 @epic_group.command("create")
 @click.option("--title", required=True, help="What the epic delivers.")
-@click.option("--deps", multiple=True, metavar="EPICS", help="Epics it depends on (comma-separated).")
+@click.option("--deps", shell_complete=complete.epic_ids, multiple=True, metavar="EPICS", help="Epics it depends on (comma-separated).")
 @click.option("--branch", help="The branch the epic's work lands on.")
 @click.option("--priority", type=int, help="Lower first.")
 @click.option("--overview", metavar="TEXT", help="The ## Overview (text, @file or -).")
@@ -109,7 +110,7 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
 
 
 @epic_group.command("show")
-@click.argument("epic")
+@click.argument("epic", shell_complete=complete.epic_ids)
 @rev_option
 def epic_show(epic: str, rev: str | None) -> None:
     """Show an epic with its tasks."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from git_flowctl import graphviews
+from git_flowctl.cli import complete
 from git_flowctl.cli.common import read_plan, rev_option
 from git_flowctl.cli.render import styled_state
 
@@ -17,7 +18,7 @@ FORMATS = graphviews.FORMATS
 
 
 @click.command("graph")
-@click.option("--epic", "epic_ref", metavar="EPIC",
+@click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, metavar="EPIC",
               help="Only this epic (plus the outside tasks it depends on, marked).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="ascii", show_default=True,
               help="ascii for the terminal; mermaid for Markdown (GitHub renders it); dot for Graphviz.")
@@ -40,7 +41,7 @@ def graph_command(epic_ref: str | None, fmt: str, rev: str | None) -> None:
 
 
 @click.command("critical-path")
-@click.option("--epic", "epic_ref", metavar="EPIC",
+@click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, metavar="EPIC",
               help="Only this epic's work (and the unfinished outside work it waits for).")
 @click.option("--by", type=click.Choice(("count", "estimate")), default="count", show_default=True,
               help="Length by number of tasks, or by their `estimate` fields (missing counts 1).")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace
 from git_flowctl.cli.output import Output
 from git_flowctl.cli.render import styled_state
@@ -66,8 +67,8 @@ def _progress(out: Output, what: str) -> Iterator[Progress | None]:
 
 
 @click.command("log")
-@click.argument("ref", metavar="[TASK]", required=False)
-@click.option("--epic", metavar="EPIC", help="Every transition of an epic and its tasks.")
+@click.argument("ref", shell_complete=complete.task_ids, metavar="[TASK]", required=False)
+@click.option("--epic", shell_complete=complete.epic_ids, metavar="EPIC", help="Every transition of an epic and its tasks.")
 @click.option("--follow", is_flag=True,
               help="Keep printing new transitions as commits arrive (Ctrl-C stops).")
 @click.option("--rev", metavar="REV", default="HEAD", show_default=True,
@@ -155,7 +156,7 @@ def _render_event(console: Console, event: dict[str, Any]) -> None:
 
 
 @click.command("stats")
-@click.option("--epic", metavar="EPIC", help="Only this epic's tasks.")
+@click.option("--epic", shell_complete=complete.epic_ids, metavar="EPIC", help="Only this epic's tasks.")
 @click.option("--since", metavar="DATE", help="Only events at or after DATE (ISO date or time).")
 @click.option("--rev", metavar="REV", default="HEAD", show_default=True,
               help="Read the history of this revision.")

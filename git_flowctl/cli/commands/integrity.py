@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
 from git_flowctl.cli.output import Output
 from git_flowctl.errors import FlowError, UsageError
@@ -64,7 +65,7 @@ def _emit_result(out: Output, payload: dict[str, Any], findings: list[Finding], 
 @click.command("validate")
 @rev_option
 @click.option("--staged", is_flag=True, help="Validate the index: what the next commit records.")
-@click.option("--epic", "epic_ref", metavar="EPIC",
+@click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, metavar="EPIC",
               help="Only report problems of this epic and its tasks (the whole plan is read).")
 @click.option("--all", "all_", is_flag=True, help="Every epic and task (the default; flowctl's flag).")
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "github"]), default=None,

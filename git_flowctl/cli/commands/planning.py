@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from git_flowctl.cli import complete
 from git_flowctl.cli.common import (
     force_option,
     get_output,
@@ -79,7 +80,7 @@ def given_options(ctx: click.Context) -> set[str]:
 
 
 @click.command("edit")
-@click.argument("task")
+@click.argument("task", shell_complete=complete.task_ids)
 @click.option("--title", help="A new title (the ID does not change).")
 @click.option("--priority", type=OptionalNumber(int), help="Lower first; none clears.")
 @click.option("--domain", help='Free text; "" clears.')
@@ -118,7 +119,7 @@ def task_edit(ctx: click.Context, task: str, title: str | None, priority: int | 
 
 
 @click.command("split")
-@click.argument("task")
+@click.argument("task", shell_complete=complete.task_ids)
 @click.option("--titles", required=True, metavar='"A|B|C"', help="The parts' titles, separated by |.")
 @click.option("--chain", is_flag=True,
               help="Each part depends on the one before; dependents wait for the last part only.")
@@ -139,7 +140,7 @@ def task_split(task: str, titles: str, chain: bool, force: bool, no_commit: bool
 
 
 @click.command("close")
-@click.argument("epic")
+@click.argument("epic", shell_complete=complete.epic_ids)
 @force_option
 @mutating
 def epic_close(epic: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
@@ -156,7 +157,7 @@ def epic_close(epic: str, force: bool, no_commit: bool, dry_run: bool, message: 
 
 
 @click.command("reopen")
-@click.argument("epic")
+@click.argument("epic", shell_complete=complete.epic_ids)
 @force_option
 @mutating
 def epic_reopen(epic: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
@@ -169,7 +170,7 @@ def epic_reopen(epic: str, force: bool, no_commit: bool, dry_run: bool, message:
 
 
 @click.command("set-plan")
-@click.argument("epic")
+@click.argument("epic", shell_complete=complete.epic_ids)
 @click.option("--file", "file_name", required=True, metavar="FILE|-",
               help="Markdown with ## Overview, ## Scope, ## Approach, ## Acceptance, ## References "
                    "(- reads stdin).")
@@ -190,7 +191,7 @@ def epic_set_plan(epic: str, file_name: str, section: str | None, no_commit: boo
 
 
 @click.command("archive")
-@click.argument("epic")
+@click.argument("epic", shell_complete=complete.epic_ids)
 @mutating
 def epic_archive(epic: str, no_commit: bool, dry_run: bool, message: str | None,
                  actor: str | None) -> None:
@@ -206,7 +207,7 @@ def epic_archive(epic: str, no_commit: bool, dry_run: bool, message: str | None,
 
 
 @click.command("renumber")
-@click.argument("epic", required=False)
+@click.argument("epic", shell_complete=complete.epic_ids, required=False)
 @click.option("--to", type=int, metavar="N", help="The number to give EPIC (must be free everywhere).")
 @mutating
 def renumber_command(epic: str | None, to: int | None, no_commit: bool, dry_run: bool,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from git_flowctl import queries, states
+from git_flowctl.cli import complete
 from git_flowctl.cli.common import context_for, get_output, open_workspace, read_plan, rev_option
 from git_flowctl.cli.output import Output
 from git_flowctl.cli.render import styled_state
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def epic_option(func: Any) -> Any:
-    return click.option("--epic", "epic_ref", metavar="EPIC", help="Only this epic.")(func)
+    return click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, metavar="EPIC", help="Only this epic.")(func)
 
 
 def actor_option(func: Any) -> Any:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace
 from git_flowctl.cli.output import Output
 from git_flowctl.errors import UsageError
@@ -31,7 +32,7 @@ class _RunCommand(click.Command):
 
 @click.command("run", cls=_RunCommand, context_settings={"allow_interspersed_args": False})
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.option("--epic", metavar="EPIC", help="Only this epic's tasks.")
+@click.option("--epic", shell_complete=complete.epic_ids, metavar="EPIC", help="Only this epic's tasks.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many tasks run at once.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from git_flowctl import ids
+from git_flowctl.cli import complete
 from git_flowctl.cli.commands.deps import task_set_deps
 from git_flowctl.cli.commands.planning import (
     given_options,
@@ -53,9 +54,9 @@ def _mark_landed(rows: list[dict[str, Any]], landing: Landing) -> list[dict[str,
 
 
 @task_group.command("create")
-@click.option("--epic", "epic_ref", required=True, metavar="EPIC", help="The epic (fn-1 or its full ID).")
+@click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, required=True, metavar="EPIC", help="The epic (fn-1 or its full ID).")
 @click.option("--title", required=True, help="What the task does.")
-@click.option("--deps", multiple=True, metavar="IDS", help="Task IDs it depends on (comma-separated, repeatable).")
+@click.option("--deps", shell_complete=complete.task_ids, multiple=True, metavar="IDS", help="Task IDs it depends on (comma-separated, repeatable).")
 @click.option("--priority", type=int, help="Lower runs first; absent sorts last.")
 @click.option("--domain", help="Free text: backend, frontend, docs, ...")
 @click.option("--files", multiple=True, metavar="PATHS", help="Paths the task owns (comma-separated, repeatable).")
@@ -181,7 +182,7 @@ def _render_epic(console: object, detail: dict[str, object], mark_landed: bool =
 
 
 @task_group.command("show")
-@click.argument("task")
+@click.argument("task", shell_complete=complete.task_ids)
 @rev_option
 def task_show(task: str, rev: str | None) -> None:
     """Show a task: fields, derived state, body sections."""
@@ -189,7 +190,7 @@ def task_show(task: str, rev: str | None) -> None:
 
 
 @click.command("show")
-@click.argument("ref", metavar="ID")
+@click.argument("ref", shell_complete=complete.any_ids, metavar="ID")
 @rev_option
 def show_command(ref: str, rev: str | None) -> None:
     """Show an epic (with its tasks) or a task."""
@@ -197,7 +198,7 @@ def show_command(ref: str, rev: str | None) -> None:
 
 
 @click.command("cat")
-@click.argument("ref", metavar="ID")
+@click.argument("ref", shell_complete=complete.any_ids, metavar="ID")
 @rev_option
 def cat_command(ref: str, rev: str | None) -> None:
     """Print the Markdown body of an epic or a task (with --json: {"id", "body"})."""
@@ -212,7 +213,7 @@ def cat_command(ref: str, rev: str | None) -> None:
 
 
 @click.command("tasks")
-@click.option("--epic", "epic_ref", metavar="EPIC", help="Only this epic's tasks.")
+@click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, metavar="EPIC", help="Only this epic's tasks.")
 @click.option("--status", "status_filter", multiple=True, metavar="STATE",
               help="Only tasks in this state (repeatable; derived states like upstream_failed work).")
 @click.option("--domain", metavar="DOMAIN", help="Only tasks of this domain.")

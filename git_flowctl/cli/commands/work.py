@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from git_flowctl import ops
+from git_flowctl.cli import complete
 from git_flowctl.cli.common import (
     apply_change,
     context_for,
@@ -75,7 +76,7 @@ def _claim_line(claim: dict[str, Any]) -> str:
 
 
 @click.command("start")
-@click.argument("task")
+@click.argument("task", shell_complete=complete.task_ids)
 @click.option("--reclaim", is_flag=True,
               help="Take over a claim whose lease expired, or one you already hold.")
 @remote_option
@@ -98,7 +99,7 @@ def start_command(task: str, reclaim: bool, remote: str | None, force: bool, no_
 
 
 @click.command("done")
-@click.argument("task")
+@click.argument("task", shell_complete=complete.task_ids)
 @click.option("--summary", metavar="TEXT", help="What was done (text, @file or -).")
 @click.option("--summary-file", type=click.Path(dir_okay=False), help="Read the summary from a file.")
 @click.option("--evidence", "evidence_values", multiple=True, metavar="JSON|KEY=VALUE",
@@ -157,7 +158,7 @@ def _simple_command(name: str, doc: str, builder_name: str, reason: str | None =
             apply_change(out, ws, build, mode, message)
 
     callback.__doc__ = doc
-    command = click.argument("task")(callback)
+    command = click.argument("task", shell_complete=complete.task_ids)(callback)
     if gives_claim_back:
         command = remote_option(command)
     if reason == "required":
@@ -186,7 +187,7 @@ release_command = _simple_command(
 
 
 @click.command("reopen")
-@click.argument("task")
+@click.argument("task", shell_complete=complete.task_ids)
 @click.option("--cascade", is_flag=True, help="Also reopen the done tasks that depend on it.")
 @force_option
 @mutating
