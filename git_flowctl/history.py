@@ -35,7 +35,14 @@ from collections.abc import Callable, Iterable, Iterator
 
 from git_flowctl import __version__
 from git_flowctl.errors import FlowError
-from git_flowctl.trailerfast import NONE_STATE, canonical_lines, format_pairs, parse_pairs
+from git_flowctl.trailerfast import (
+    LOG_BLOCK,
+    NONE_STATE,
+    CanonicalLine,
+    canonical_lines,
+    format_pairs,
+    parse_pairs,
+)
 
 TYPE_CHECKING = False  # typing costs start-up time that the lean `log` path avoids
 if TYPE_CHECKING:
@@ -286,13 +293,16 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
                  ) -> tuple[dict[str, Record], dict[str, Parsed]]:
     """Every commit reachable from ``head`` and not from ``exclude``, keyed by ID, and the
     parsed trailers of those that have any. git's output is parsed while git still writes it,
-    and folded then too when ``newest_first`` is given."""
+    and folded then too when ``newest_first`` is given: while it stays usable, blocks that it
+    folds whole (``_NewestFirst.add_block``) are kept as text, and read into records only if
+    it stops being usable (then ``records`` is complete; else it holds only the rest)."""
     args = ["log", "-z", "--encoding=UTF-8", *_LOG_FORMAT, head]
     if exclude:
         args.append(f"^{exclude}")
     args.append("--")
     records: dict[str, Record] = {}
     parsed: dict[str, Parsed] = {}
+    folded_blocks: list[str] = []
     process = git.start(*args)
     _widen_pipe(process.stdout)
     try:
@@ -305,14 +315,12 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
                 pending = data
                 continue
             text, pending = data[:cut].decode("utf-8", "replace"), data[cut + 1:]
-            for piece in text.split("\0"):
-                record = _record(piece, parsed)
-                if record is not None:
-                    records[record[0]] = record
-                    if newest_first is not None:
-                        newest_first.add(record, parsed.get(record[0]))
+            if newest_first is not None and newest_first.usable and newest_first.add_block(text):
+                folded_blocks.append(text)
+            else:
+                _read_block(text, records, parsed, newest_first)
             if progress is not None:
-                progress(len(records), expected)
+                progress(len(records) + (newest_first.commits if newest_first else 0), expected)
             if not block:
                 break
     finally:
@@ -321,7 +329,20 @@ def read_records(git: GitReader, head: str, exclude: str | None = None,
     if code != 0:
         detail = errors.strip().splitlines()
         raise FlowError(f"git log failed: {detail[-1] if detail else code}")
+    if newest_first is not None and not newest_first.usable:
+        for text in folded_blocks:  # what it folded is of no use now: read it as records
+            _read_block(text, records, parsed, None)
     return records, parsed
+
+
+def _read_block(text: str, records: dict[str, Record], parsed: dict[str, Parsed],
+                newest_first: _NewestFirst | None) -> None:
+    for piece in text.split("\0"):
+        record = _record(piece, parsed)
+        if record is not None:
+            records[record[0]] = record
+            if newest_first is not None:
+                newest_first.add(record, parsed.get(record[0]))
 
 
 def _record(piece: str, parsed: dict[str, Parsed] | None) -> Record | None:
@@ -331,13 +352,18 @@ def _record(piece: str, parsed: dict[str, Parsed] | None) -> Record | None:
     if len(parts) != 4:
         return None
     sha, parents, author, message = parts
-    space = author.rfind(" ")  # between the time and the offset (an email holds no space)
-    author = f"{author[:space]}\n{author[space + 1:]}"
+    author = _author_lines(author)
     if "flow-" not in message.lower() and "reverts commit" not in message:
         message = ""
     elif parsed is not None:
         parsed[sha] = _parse(sha, author, message)
     return (sha, tuple(parents.split()), author, message)
+
+
+def _author_lines(author: str) -> str:
+    """git's ``name\nemail\ntime offset`` as the four lines an event keeps (``_LOG_FORMAT``)."""
+    space = author.rfind(" ")  # between the time and the offset (an email holds no space)
+    return f"{author[:space]}\n{author[space + 1:]}"
 
 
 def _parse(sha: str, author: str, message: str) -> Parsed:
@@ -348,6 +374,11 @@ def _parse(sha: str, author: str, message: str) -> Parsed:
         from git_flowctl.trailers import parse_message
 
         return parse_message(message)
+    return _prepare(sha, author, lines)
+
+
+def _prepare(sha: str, author: str, lines: list[CanonicalLine]) -> list[Prepared]:
+    """Canonical lines as transitions ready to fold: (id, subject, target, event text)."""
     evidence = _canonical_evidence(lines) if len(lines) > 1 else {}
     prepared = []
     for place, (subject, source, target, action, by, ulid, force, _, _) in enumerate(lines):
@@ -975,6 +1006,46 @@ class _NewestFirst:
         self._effects.append((sha, f"+{parsed[0][0]}" if len(parsed) == 1
                               else _SEP.join(f"+{ulid}" for ulid, _, _, _ in parsed)))
 
+    @property
+    def commits(self) -> int:
+        """Commits folded so far (all of them, while it is usable)."""
+        return self._commits
+
+    def add_block(self, text: str) -> bool:
+        """Fold a block of whole ``git log -z`` records at once, with one pattern for all of
+        its messages instead of a few calls per commit (bench/bench_replay.py); False, having
+        folded nothing, when any message in it may hold more than canonical lines, which
+        ``_record`` then reads one by one. What ``canonical_lines`` checks per message is
+        checked here for the whole block: no revert or squash line, no CR, and as many canonical
+        lines as occurrences of "flow-". Each record has exactly three field separators, so the
+        pattern finds one record match per record."""
+        if not text:
+            return True
+        if "reverts commit" in text or "\ncommit " in text or "\r" in text \
+                or text.count(_FIELD) != 3 * (text.count("\0") + 1):
+            return False
+        found: list[tuple[str, ...]] = LOG_BLOCK.pattern.findall(f"\0{text}")
+        if len(found) - text.count("\0") - 1 != text.lower().count("flow-"):
+            return False
+        sha = parents = author = ""
+        lines: list[CanonicalLine] = []
+        for match in found:
+            if match[0]:
+                if sha:
+                    self._add_raw(sha, parents, author, lines)
+                sha, parents, author = match[0], match[1], match[2]
+                lines = []
+            else:
+                lines.append(match[3:])  # type: ignore[arg-type]  # the 9 line groups
+        self._add_raw(sha, parents, author, lines)
+        return True
+
+    def _add_raw(self, sha: str, parents: str, author: str, lines: list[CanonicalLine]) -> None:
+        """One commit of ``add_block``: as ``_record`` and ``_parse`` would give it to ``add``."""
+        author = _author_lines(author)
+        self.add((sha, tuple(parents.split()), author, ""),
+                 _prepare(sha, author, lines) if lines else None)
+
     def fold(self) -> _Fold:
         """The fold in replay order (what ``_Fold.add_commits`` would have made)."""
         events = self._events
@@ -1100,7 +1171,9 @@ def _replay(git: GitReader, rev: str, use_cache: bool, progress: Progress | None
     records, parsed = known or read_records(git, head, hit.commit if hit else None, progress,
                                             expected, newest_first)
     order: list[str] = []
+    walked = len(records)
     if newest_first is not None and newest_first.usable:
+        walked = newest_first.commits  # records holds only what it did not fold by blocks
         fold = newest_first.fold()
     else:
         order = canonical_order(head, records)
@@ -1111,7 +1184,7 @@ def _replay(git: GitReader, rev: str, use_cache: bool, progress: Progress | None
             store.save_full(head, fold)
         else:
             store.save_after(head, hit.base, [*hit.pending, *(records[sha] for sha in order)], fold)
-    return History(head, git.shallow, len(records), hit.commit if hit else None, fold)
+    return History(head, git.shallow, walked, hit.commit if hit else None, fold)
 
 
 def _new_on_chain(cached: str, chain: list[str], records: dict[str, Record] | None,

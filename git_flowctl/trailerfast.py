@@ -68,8 +68,15 @@ CANONICAL_TRANSITION = Lazy(rf"[ \t]*{_TRANSITION_LINE}[ \t]*", re.ASCII)  # one
 CANONICAL_EVIDENCE = Lazy(rf"[ \t]*{_EVIDENCE_LINE}[ \t]*", re.ASCII)
 # Each of them in "\n" + message: beginning with a newline, the pattern lets re jump from line to
 # line instead of trying every position as `^` in MULTILINE does (a fifth faster on a long log).
-_CANONICAL_LINES = Lazy(rf"\n[ \t]*Flow-(?:{_TRANSITION_LINE[5:]}|{_EVIDENCE_LINE[5:]})[ \t]*$",
-                        re.ASCII | re.MULTILINE)
+_CANONICAL_LINE = rf"\n[ \t]*Flow-(?:{_TRANSITION_LINE[5:]}|{_EVIDENCE_LINE[5:]})[ \t]*$"
+_CANONICAL_LINES = Lazy(_CANONICAL_LINE, re.ASCII | re.MULTILINE)
+# A block of `git log -z` records in history._LOG_FORMAT, each preceded by a NUL: a record's
+# commit, parents and author (3 groups, empty for a line), or one of its canonical lines (the 9
+# groups of CanonicalLine, empty for a record). history._NewestFirst.add_block reads it, having
+# checked that each record has exactly three separators (what the fields hold is git's: a
+# negated set is matched a quarter faster than hex digits).
+LOG_BLOCK = Lazy(rf"\0([^\x1f]*)\x1f([^\x1f]*)\x1f([^\x1f]*)\x1f|{_CANONICAL_LINE}",
+                 re.ASCII | re.MULTILINE)
 
 
 def quote(value: str) -> str:

@@ -660,6 +660,45 @@ def test_canonical_messages_fold_as_the_general_parser_reads_them() -> None:
     assert any(e.source is None for e in shown) and shown[-1].offset_minutes == 90
 
 
+def _log_text(records: dict[str, Any]) -> list[str]:
+    """What ``git log -z`` in history._LOG_FORMAT prints for ``records``, newest first: one
+    text per record (the raw date is one line: "time offset")."""
+    texts = []
+    for sha, parents, author, message in reversed(records.values()):
+        name, email, time, offset = author.split("\n")
+        texts.append(f"{sha}\x1f{' '.join(parents)}\x1f{name}\n{email}\n{time} {offset}\x1f{message}")
+    return texts
+
+
+def test_a_block_folded_at_once_is_the_fold_of_its_records_one_by_one() -> None:
+    """_NewestFirst.add_block (one pattern over many records) against add per record."""
+    from git_flowctl import history
+
+    for seed in range(3):
+        records = _canonical_history(seed, copies=False)
+        texts = _log_text(records)
+        head = next(reversed(records))
+        by_block, by_record = history._NewestFirst(head), history._NewestFirst(head)
+        for start in range(0, len(texts), 70):  # blocks as reads of the pipe cut them
+            assert by_block.add_block("\0".join(texts[start:start + 70]))
+        history._read_block("\0".join(texts), {}, {}, by_record)
+        assert by_block.usable and by_record.usable and by_block.commits == len(records)
+        assert _contents(by_block.fold()) == _contents(by_record.fold())
+    # Not for the block path (nothing folded): a message that may hold more than canonical
+    # lines, a revert, a squash, a CR, a separator inside a message.
+    for odd in ("fix flow-task", "This reverts commit " + "b" * 40, "Squashed\n\ncommit " + "c" * 40,
+                "x\r\nFlow-Evidence: fn-1.1 a=1", "a\x1fb"):
+        newest_first = history._NewestFirst(head)
+        assert not newest_first.add_block("\0".join([*texts[:5], texts[5].rsplit("\x1f", 1)[0]
+                                                     + "\x1f" + odd, *texts[6:9]]))
+        assert newest_first.commits == 0 and newest_first.usable
+    # A merge inside a block: the block is read, the fold is not usable.
+    sha, parents, rest = texts[3].split("\x1f", 2)
+    merged = [*texts[:3], f"{sha}\x1f{parents} {'f' * 40}\x1f{rest}", *texts[4:8]]
+    newest_first = history._NewestFirst(head)
+    assert newest_first.add_block("\0".join(merged)) and not newest_first.usable
+
+
 def test_the_fold_made_newest_first_while_git_writes_is_the_canonical_fold() -> None:
     from git_flowctl import history
 
