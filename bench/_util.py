@@ -43,6 +43,22 @@ def time_command(argv: Sequence[str], *, runs: int = 15, cwd: str | None = None,
     return statistics.median(samples)
 
 
+def paired(command: Sequence[str], cwd: str, runs: int = 15) -> tuple[float, float]:
+    """Median times of ``command`` and of `python -c pass`, run alternately so that the load of
+    a busy machine falls on both alike (one warm-up run each first)."""
+    floor_command = [sys.executable, "-c", "pass"]
+    for argv in (floor_command, command):
+        subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
+    floors: list[float] = []
+    values: list[float] = []
+    for _ in range(runs):
+        for argv, samples in ((floor_command, floors), (command, values)):
+            start = time.perf_counter()
+            subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
+            samples.append(time.perf_counter() - start)
+    return statistics.median(values), statistics.median(floors)
+
+
 def time_call(func: Callable[[], object], *, runs: int = 5) -> float:
     samples = []
     for _ in range(runs):

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import compile_bytecode, finish, report, time_command
+from _util import compile_bytecode, finish, paired, report, time_command
 
 BIN = Path(sys.executable).parent
 FLOW = shutil.which("git-flow-task", path=str(BIN)) or "git-flow-task"
@@ -51,21 +49,6 @@ def make_repo(root: Path) -> Path:
     return repo
 
 
-def paired(command: list[str], cwd: str, runs: int = 31) -> tuple[float, float]:
-    """Median times of ``command`` and of `python -c pass`, run alternately so that the load of
-    a busy machine falls on both alike."""
-    floor_cmd = [sys.executable, "-c", "pass"]
-    for argv in (floor_cmd, command):  # warm-up
-        subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
-    floors, values = [], []
-    for _ in range(runs):
-        for argv, samples in ((floor_cmd, floors), (command, values)):
-            start = time.perf_counter()
-            subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
-            samples.append(time.perf_counter() - start)
-    return statistics.median(values), statistics.median(floors)
-
-
 def main() -> int:
     compile_bytecode()
     env = {
@@ -88,9 +71,9 @@ def main() -> int:
             ("commit-msg", [".git/BENCH_MSG"]),
         ]
         for name, args in cases:
-            script, floor = paired([FLOW, "hook", name, *args], cwd)
+            script, floor = paired([FLOW, "hook", name, *args], cwd, runs=31)
             report(f"hook_{name.replace('-', '_')}_console_script", script, floor, goal=2.5)
-            shim, floor = paired([str(hooks / name), *args], cwd)
+            shim, floor = paired([str(hooks / name), *args], cwd, runs=31)
             report(f"hook_{name.replace('-', '_')}_installed_shim", shim, floor, goal=2.0)
         git(repo, "reset", "-q")
         task = next((repo / ".flow" / "tasks").iterdir())

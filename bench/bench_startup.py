@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import finish, report
+from _util import compile_bytecode, finish, paired, report
 
 BIN = Path(sys.executable).parent
 FLOW = shutil.which("git-flow-task", path=str(BIN)) or "git-flow-task"
@@ -80,22 +78,6 @@ print(first)
 """
 
 
-def paired(command: list[str], cwd: str, runs: int = RUNS) -> tuple[float, float]:
-    """Median times of ``command`` and of `python -c pass`, run alternately so that the load of
-    a busy machine falls on both alike (one warm-up run each first)."""
-    floor_command = [sys.executable, "-c", "pass"]
-    for argv in (floor_command, command):
-        subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
-    floors: list[float] = []
-    values: list[float] = []
-    for _ in range(runs):
-        for argv, samples in ((floor_command, floors), (command, values)):
-            start = time.perf_counter()
-            subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
-            samples.append(time.perf_counter() - start)
-    return statistics.median(values), statistics.median(floors)
-
-
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
@@ -115,6 +97,7 @@ def make_repo(root: Path) -> tuple[Path, str]:
 
 
 def main() -> int:
+    compile_bytecode()
     # Bytecode is written on the warm-up run of each command (an installed package ships it;
     # PYTHONDONTWRITEBYTECODE=1 would make every run compile what it imports).
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -139,7 +122,7 @@ def main() -> int:
             ("tasks", ["tasks", "--json"], READ_GOAL),
         ]
         for name, args, goal in reads:
-            value, floor = paired([FLOW, *args], cwd)
+            value, floor = paired([FLOW, *args], cwd, runs=RUNS)
             report(f"startup_{name}_json", value, floor, goal=goal)
         task = "fn-6.1"
         pair = ["sh", "-c", '"$0" start "$1" --json >/dev/null && "$0" release "$1" --json >/dev/null',
