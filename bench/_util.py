@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 def compile_bytecode() -> None:
@@ -28,6 +29,22 @@ def compile_bytecode() -> None:
     for directory in git_flowctl.__path__:
         if not compileall.compile_dir(directory, quiet=1):
             raise SystemExit(f"could not compile {directory}")
+
+
+def git(cwd: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
+    """Run git in ``cwd`` (failing loudly) and return what it printed."""
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          input=input, env={**os.environ, **(env or {})}).stdout
+
+
+def init_repo(path: Path) -> Path:
+    """A new repository on main with one commit (a README)."""
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "README.md").write_text("# bench\n")
+    git(path, "add", "README.md")
+    git(path, "commit", "-q", "-m", "init")
+    return path
 
 
 def time_command(argv: Sequence[str], *, runs: int = 15, cwd: str | None = None,

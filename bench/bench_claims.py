@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import compile_bytecode, finish, report
+from _util import git as run_git
 
 TASKS_LOCAL = 48
 TASKS_REMOTE = 24
@@ -77,8 +78,7 @@ for n in range(start, stop):
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **ENV}, check=True,
-                          capture_output=True, text=True).stdout
+    return run_git(cwd, *args, env=ENV)
 
 
 def flow(cwd: Path, *args: str) -> None:

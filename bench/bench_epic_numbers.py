@@ -14,16 +14,11 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import compile_bytecode, finish, report, time_command
+from _util import compile_bytecode, finish, git, report, time_command
 
 EXE = str(Path(sys.executable).parent / "git-flow-task")
 BRANCHES = 2000
 OWN_TREES = 300  # branches whose .flow differs (an epic of their own)
-
-
-def git(repo: Path, *args: str, input: str | None = None) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True,
-                          input=input).stdout
 
 
 def main() -> int:

@@ -22,23 +22,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import compile_bytecode, finish, paired, report, time_command
+from _util import compile_bytecode, finish, git, init_repo, paired, report, time_command
 
 BIN = Path(sys.executable).parent
 FLOW = shutil.which("git-flow-task", path=str(BIN)) or "git-flow-task"
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-
 def make_repo(root: Path) -> Path:
-    repo = root / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("# bench\n")
-    git(repo, "add", "README.md")
-    git(repo, "commit", "-q", "-m", "init")
+    repo = init_repo(root / "repo")
     for args in (["init"], ["epic", "create", "--title", "Bench"],
                  *[["task", "create", "--epic", "fn-1", "--title", f"Task {n}"] for n in range(20)]):
         subprocess.run([FLOW, *args], cwd=repo, check=True, capture_output=True)

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import compile_bytecode, finish, paired, report
+from _util import compile_bytecode, finish, init_repo, paired, report
 
 BIN = Path(sys.executable).parent
 FLOW = shutil.which("git-flow-task", path=str(BIN)) or "git-flow-task"
@@ -78,17 +78,8 @@ print(first)
 """
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-
 def make_repo(root: Path) -> tuple[Path, str]:
-    repo = root / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("# bench\n")
-    git(repo, "add", "README.md")
-    git(repo, "commit", "-q", "-m", "init")
+    repo = init_repo(root / "repo")
     built = subprocess.run([sys.executable, "-c", BUILD % {"epics": EPICS, "tasks": TASKS_PER_EPIC}],
                            cwd=repo, capture_output=True, text=True)
     if built.returncode != 0:
