@@ -679,20 +679,10 @@ class _Fold:
         return self._effects
 
     def standing_of(self, subject: str, *, create: bool = False) -> list[int]:
-        found = self._standing.get(subject)
-        if found is None:
-            found = _positions(self._standing_stored.get(subject, b""))
-            if found or create:
-                self._standing[subject] = found
-        return found
+        return _decoded(self._standing, self._standing_stored, subject, create)
 
     def events_of(self, subject: str, *, create: bool = False) -> list[int]:
-        found = self._by_subject.get(subject)
-        if found is None:
-            found = _positions(self._by_subject_stored.get(subject, b""))
-            if found or create:
-                self._by_subject[subject] = found
-        return found
+        return _decoded(self._by_subject, self._by_subject_stored, subject, create)
 
     def subjects(self) -> list[str]:
         return list({**self._by_subject_stored, **self._by_subject})
@@ -903,6 +893,18 @@ _POSITION = "I"  # the array type code of an event position
 def _positions(blob: bytes) -> list[int]:
     """Event positions stored as machine integers (the cache's marker names their size)."""
     return array(_POSITION, blob).tolist()
+
+
+def _decoded(decoded: dict[str, list[int]], stored: dict[str, bytes], subject: str,
+             create: bool) -> list[int]:
+    """A subject's positions, decoded from the stored blob on first use (kept once non-empty, or
+    when the caller will add to them)."""
+    found = decoded.get(subject)
+    if found is None:
+        found = _positions(stored.get(subject, b""))
+        if found or create:
+            decoded[subject] = found
+    return found
 
 
 def _positions_blob(values: Iterable[int]) -> bytes:
