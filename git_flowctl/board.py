@@ -159,8 +159,10 @@ def tip(ws: Workspace, rev: str | None) -> str | None:
 def latest_transitions(ws: Workspace, plan: Plan, start: str | None, *, epic_id: str | None,
                        limit: int = RECENT_LIMIT) -> list[Event]:
     """The last ``limit`` transitions in the history of ``start``, newest first, from issue
-    #5's replay (cached; each ``id=`` once, reverts and squashes understood as `log` does)."""
-    from git_flowctl.history import GitReader, replay
+    #5's replay (cached; each ``id=`` once, reverts and squashes understood as `log` does). A
+    `git revert` of a transition is one too (action ``revert``): the state it moved back to is
+    what the board shows."""
+    from git_flowctl.history import EVENT_REVERT, EVENT_TRANSITION, GitReader, replay
 
     if start is None:
         return []  # an unborn branch has no history
@@ -173,8 +175,8 @@ def latest_transitions(ws: Workspace, plan: Plan, start: str | None, *, epic_id:
     for item in reversed(history.events(subjects)):
         if len(events) >= limit:
             break
-        if item.kind != "transition":
-            continue
+        if item.kind not in (EVENT_TRANSITION, EVENT_REVERT):
+            continue  # renames and archives change no state
         events.append(Event(item.commit[:7], item.iso_time, item.subject,
                             shorts.get(item.subject, item.subject), item.source, item.target,
                             item.action, item.by))

@@ -87,6 +87,19 @@ def test_epic_filter_and_json_agree_with_ready_and_critical_path(imported: Repo)
     assert "no epic 'fn-9'" in unknown.stderr
 
 
+def test_a_reverted_transition_shows_among_the_latest(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.ok("start", "fn-1.1")
+    repo.ok("done", "fn-1.1", "--summary", "schema")
+    repo.git("revert", "--no-edit", "HEAD")
+    latest = repo.ok("board")["events"]
+    assert [(e["subject"], e["source"], e["target"], e["action"]) for e in latest[:2]] == [
+        ("fn-1-add-oauth-login.1", "done", "in_progress", "revert"),
+        ("fn-1-add-oauth-login.1", "in_progress", "done", "done")]
+    assert [card["id"] for card in repo.ok("board")["columns"]["in_progress"]] == \
+        ["fn-1-add-oauth-login.1"]
+
+
 def test_board_of_a_repository_without_a_plan_says_how_to_start(repo: Repo) -> None:
     refused = repo.refused("board")
     assert "git flow-task init" in refused.stderr
