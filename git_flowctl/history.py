@@ -728,8 +728,8 @@ class _Fold:
             elif isinstance(step, Revert):
                 done = self._revert(step, squashed, lookup, step_author)
             elif isinstance(step, Rename):
+                done = [f">{step.old} {step.new}"] if step.old != step.new else []
                 self._rename(step.old, step.new, step_author)
-                done = []
             else:
                 self._archive(step.subject, step_author)
                 done = []
@@ -796,6 +796,8 @@ class _Fold:
         if old == new:
             return
         state = self.states.get(old, "")
+        if self.renamed.get(new) == old:
+            del self.renamed[new]  # renamed back (a revert of the renumber)
         self.renamed[old] = new
         self.states[new] = state or self.states.get(new, "")
         if state:
@@ -832,8 +834,13 @@ class _Fold:
             return []
         done = []
         for item in reversed(target):
-            undo = ("-" if item[0] == "+" else "+") + item[1:]
-            if self._toggle(undo, author):
+            undo = _inverse(item)
+            if undo[0] == ">":  # a renumber reverted: the files are back under the old IDs
+                old, new = undo[1:].split(" ")
+                if self.current_id(old) == old:
+                    self._rename(old, new, author)
+                    done.append(undo)
+            elif self._toggle(undo, author):
                 done.append(undo)
         return done
 
@@ -863,7 +870,8 @@ class _Fold:
         return True
 
     def _effect_of(self, commit: str, lookup: Lookup, depth: int) -> list[str] | None:
-        """What ``commit`` did, as ``+id``/``-id`` in order (what a revert of it undoes)."""
+        """What ``commit`` did, in order (what a revert of it undoes): ``+id`` counted a
+        transition, ``-id`` undid one, ``>old new`` renamed a subject."""
         effects = self.effects_map()
         found = effects.get(commit)
         if found is not None:
@@ -874,17 +882,27 @@ class _Fold:
         full, message = outside
         if full in effects:
             return effects[full].split(_SEP)
-        from git_flowctl.trailers import Revert, Transition, parse_message
+        from git_flowctl.trailers import Rename, Revert, Transition, parse_message
 
         parsed = parse_message(message)
         effect: list[str] = []
         for step in parsed.steps:
             if isinstance(step, Transition):
                 effect.append(f"+{step.id}")
+            elif isinstance(step, Rename) and step.old != step.new:
+                effect.append(f">{step.old} {step.new}")
             elif isinstance(step, Revert):
                 inner = self._effect_of(step.commit, lookup, depth + 1) or []
-                effect.extend(("-" if item[0] == "+" else "+") + item[1:] for item in reversed(inner))
+                effect.extend(_inverse(item) for item in reversed(inner))
         return effect
+
+
+def _inverse(item: str) -> str:
+    """What undoes one item of an effect (``_Fold._effect_of``)."""
+    if item[0] == ">":
+        old, new = item[1:].split(" ")
+        return f">{new} {old}"
+    return ("-" if item[0] == "+" else "+") + item[1:]
 
 
 _POSITION = "I"  # the array type code of an event position
@@ -1224,7 +1242,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 8  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 9  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16

@@ -149,6 +149,27 @@ def test_revert_of_a_done_commit_gives_in_progress_and_log_shows_both(flow_repo:
     assert log[2]["reverted_by"] is None
 
 
+def test_revert_of_a_renumber_gives_the_old_ids_back(flow_repo: Repo) -> None:
+    """git revert of a renumber commit moves the files back; history must follow them, or
+    recover would call the files strays and offer to restore the renamed ones."""
+    repo = flow_repo
+    repo.ok("start", "fn-1.1")
+    repo.ok("renumber", "fn-1", "--to", "7")
+    assert history_of(repo).state("fn-7-add-oauth-login.1") == "in_progress"
+    repo.git("revert", "--no-edit", "HEAD")
+    assert (repo.path / ".flow" / "tasks" / f"{T1}.md").exists()
+    replayed = history_of(repo, use_cache=False)
+    assert replayed.state(T1) == "in_progress" and replayed.state("fn-1-add-oauth-login") == "open"
+    assert replayed.state("fn-7-add-oauth-login.1") in (None, "none")
+    recovered = repo.ok("recover")
+    assert recovered["clean"] is True and recovered["divergences"] == []
+    assert history_of(repo).state(T1) == "in_progress"  # the cached replay agrees
+    repo.ok("done", "fn-1.1")
+    repo.git("revert", "--no-edit", "HEAD~1")  # revert the revert: fn-7 again, still done
+    assert history_of(repo, use_cache=False).state("fn-7-add-oauth-login.1") == "done"
+    assert repo.ok("recover")["clean"] is True
+
+
 def test_revert_of_a_squash_commit_undoes_every_transition_in_it(flow_repo: Repo) -> None:
     repo = flow_repo
     _five_on_a_branch(repo)
