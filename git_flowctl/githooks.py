@@ -37,6 +37,7 @@ from git_flowctl.validate import (
     errors_in,
     find_chain,
     invert,
+    invert_renames,
     new_findings,
     shallow_commits,
 )
@@ -167,9 +168,11 @@ def pre_commit(ws: Workspace) -> HookResult:
         foreseen.extend(known.transitions)
         foreseen.extend(history.reverted(known))
         evidence.update(item.subject for item in known.evidence)
-        renames.extend(known.renames)
+        renames.extend([*known.renames, *history.reverted_renames(known)])
     for reverted in _commits_in(ws, "REVERT_HEAD"):
-        foreseen.extend(invert(parse_message(reverted.message).transitions))
+        undone = parse_message(reverted.message)
+        foreseen.extend(invert(undone.transitions))
+        renames.extend(invert_renames(undone.renames))
     findings = check_change(staged.parents, staged.after, message=None, foreseen=foreseen,
                             foreseen_evidence=evidence, renames=renames)
     findings.extend(_tree_findings(staged))
@@ -204,7 +207,7 @@ def prepare_commit_msg(ws: Workspace, message_file: Path, source: str | None = N
             add(exact.lines)
     known = parse_message("\n".join(lines))
     explained = [*existing.transitions, *history.reverted(existing), *known.transitions]
-    renames = [*existing.renames, *known.renames]
+    renames = [*existing.renames, *history.reverted_renames(existing), *known.renames]
     actor: str | None = None
     for subject, (olds, new) in sorted(changed_subjects(staged.parents, staged.after, renames).items()):
         if new is None or _explains([t for t in explained if t.subject == subject], olds, new):
@@ -268,7 +271,8 @@ def commit_msg(ws: Workspace, message_file: Path) -> HookResult:
     head = _head_commit(ws.repo)
     staged = _staged(ws, history, amend=_looks_like_amend(trailers, head))
     findings = check_change(staged.parents, staged.after, message=trailers,
-                            foreseen=history.reverted(trailers))
+                            foreseen=history.reverted(trailers),
+                            renames=history.reverted_renames(trailers))
     findings.extend(_tree_findings(staged))
     return HookResult("commit-msg", findings)
 

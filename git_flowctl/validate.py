@@ -466,6 +466,11 @@ def invert(transitions: Iterable[Transition]) -> list[Transition]:
     return inverted
 
 
+def invert_renames(renames: Iterable[Rename]) -> list[Rename]:
+    """What ``git revert`` of a renumber commit does: the files go back to the old IDs."""
+    return [Rename(item.new, item.old) for item in renames]
+
+
 def _dedupe(transitions: Iterable[Transition]) -> list[Transition]:
     seen: set[tuple[str, str]] = set()
     result = []
@@ -782,16 +787,26 @@ class History:
         return self._snapshots[key]
 
     def reverted(self, trailers: Trailers) -> list[Transition]:
+        """The transitions that the reverts named in ``trailers`` undo, each backwards."""
+        return [step for message in self._reverted_messages(trailers)
+                for step in invert(message.transitions)]
+
+    def reverted_renames(self, trailers: Trailers) -> list[Rename]:
+        """The renumbers that the reverts named in ``trailers`` undo: each ID back."""
+        return [step for message in self._reverted_messages(trailers)
+                for step in invert_renames(message.renames)]
+
+    def _reverted_messages(self, trailers: Trailers) -> list[Trailers]:
         import pygit2
 
-        inverted: list[Transition] = []
+        found = []
         for sha in trailers.reverts:
             try:
                 target = self.repo.revparse_single(sha).peel(pygit2.Commit)
             except (KeyError, ValueError, pygit2.GitError):
                 continue
-            inverted.extend(invert(parse_message(target.message).transitions))
-        return inverted
+            found.append(parse_message(target.message))
+        return found
 
     def check_commit(self, commit: pygit2.Commit) -> list[Finding]:
         if str(commit.id) in self.shallow:
@@ -807,7 +822,8 @@ class History:
                 and not trailers.task_refs:
             return []
         return check_change(parents or [Snapshot.empty()], after, message=trailers,
-                            foreseen=self.reverted(trailers), commit=str(commit.id))
+                            foreseen=self.reverted(trailers),
+                            renames=self.reverted_renames(trailers), commit=str(commit.id))
 
     def check_range(self, head: pygit2.Commit, hide: Iterable[pygit2.Oid], *,
                     tree_baseline: Snapshot | None = None, base: str | None = None) -> RangeReport:

@@ -153,10 +153,15 @@ def test_revert_of_a_renumber_gives_the_old_ids_back(flow_repo: Repo) -> None:
     """git revert of a renumber commit moves the files back; history must follow them, or
     recover would call the files strays and offer to restore the renamed ones."""
     repo = flow_repo
+    repo.ok("hooks", "install")  # the revert goes through the hooks, then through check
     repo.ok("start", "fn-1.1")
+    before = repo.head()
     repo.ok("renumber", "fn-1", "--to", "7")
     assert history_of(repo).state("fn-7-add-oauth-login.1") == "in_progress"
-    repo.git("revert", "--no-edit", "HEAD")
+    repo.git("revert", "--no-commit", "HEAD")
+    repo.git("commit", "-q", "--no-edit")  # pre-commit (REVERT_HEAD) and commit-msg run
+    checked = repo.flow("check", "--base", before, "--json")
+    assert checked.exit_code == 0, checked.json["findings"]
     assert (repo.path / ".flow" / "tasks" / f"{T1}.md").exists()
     replayed = history_of(repo, use_cache=False)
     assert replayed.state(T1) == "in_progress" and replayed.state("fn-1-add-oauth-login") == "open"
