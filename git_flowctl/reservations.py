@@ -21,7 +21,9 @@ from git_flowctl.claims import ClaimRefs, RemoteClaims, iso
 from git_flowctl.errors import ConflictError
 
 if TYPE_CHECKING:
+    from git_flowctl.plan import Plan
     from git_flowctl.workspace import Workspace
+    from git_flowctl.writer import Change, Mode, Outcome, Writer
 
 RESERVATIONS_PREFIX = "refs/flow/epic-numbers/"
 REMOTE_RESERVATIONS_PREFIX = "refs/flow/remote-epic-numbers/"
@@ -129,3 +131,28 @@ class EpicNumbers:
         signature = pygit2.Signature("git flow-task", "flow-task@localhost", int(time.time()), 0)
         empty_tree = repo.TreeBuilder().write()
         return str(repo.create_commit(None, signature, signature, message, empty_tree, []))
+
+
+def apply_with_number(numbers: EpicNumbers, writer: Writer, mode: Mode, *, taken: set[int],
+                      epic_id_for: Callable[[int], str], actor: str,
+                      build: Callable[[Plan, int | None], Change]) -> tuple[Outcome, Reservation | None]:
+    """Run ``build(plan, number)`` through the writer with a number reserved first (None and no
+    reservation on a dry run, where ``build`` picks the number from ``taken``); the number is
+    given back if the writer fails (the shape of claims.apply_with_claim)."""
+    from git_flowctl.writer import Mode
+
+    if mode is Mode.DRY_RUN:
+        return writer.apply(lambda plan: build(plan, None), mode), None
+    reservation = numbers.reserve(taken, epic_id_for, actor)
+
+    def build_reserved(plan: Plan) -> Change:
+        change = build(plan, reservation.number)
+        change.result["reservation"] = reservation.as_json()
+        return change
+
+    try:
+        return writer.apply(build_reserved, mode), reservation
+    except BaseException:
+        numbers.release(reservation)
+        raise
+

@@ -11,7 +11,6 @@ from git_flowctl.cli import complete
 from git_flowctl.cli.commands.deps import epic_add_dep, epic_rm_dep
 from git_flowctl.cli.commands.planning import epic_archive, epic_close, epic_reopen, epic_set_plan
 from git_flowctl.cli.common import (
-    apply_change,
     click_escape,
     context_for,
     emit_outcome,
@@ -65,8 +64,8 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
     """
     from git_flowctl import ids, ops
     from git_flowctl.config import CONFIG_PATH, Config
-    from git_flowctl.reservations import EpicNumbers
-    from git_flowctl.writer import Mode, Writer
+    from git_flowctl.reservations import EpicNumbers, apply_with_number
+    from git_flowctl.writer import Writer
 
     out = get_output()
     ws = open_workspace(out)
@@ -81,28 +80,17 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
     remote_name = remote if remote is not None else config.get("claims.remote")
     numbers = EpicNumbers(ws, config.prefix, str(remote_name) if remote_name else None)
     taken = numbering.taken_epic_numbers(ws, config.prefix) | numbers.reserved()
-    if mode is Mode.DRY_RUN:
-        apply_change(out, ws, lambda plan: ops.create_epic(
-            plan, title, ctx, depends_on_epics=dep_refs, branch=branch, priority=priority,
-            sections=sections, taken_numbers=taken), mode, message)
-        return
-    reservation = numbers.reserve(
-        taken, lambda number: ids.make_epic_id(number, title, config.prefix, config.slug_max),
-        ctx.actor)
 
-    def build(plan: Plan) -> Change:
-        change = ops.create_epic(plan, title, ctx, depends_on_epics=dep_refs, branch=branch,
-                                 priority=priority, sections=sections, number=reservation.number)
-        change.result["reservation"] = reservation.as_json()
-        return change
+    def build(plan: Plan, number: int | None) -> Change:
+        return ops.create_epic(plan, title, ctx, depends_on_epics=dep_refs, branch=branch,
+                               priority=priority, sections=sections, taken_numbers=taken,
+                               number=number)
 
-    try:
-        outcome = Writer(ws, message=message).apply(build, mode)
-    except BaseException:
-        numbers.release(reservation)
-        raise
+    outcome, reservation = apply_with_number(
+        numbers, Writer(ws, message=message), mode, taken=taken, actor=ctx.actor, build=build,
+        epic_id_for=lambda number: ids.make_epic_id(number, title, config.prefix, config.slug_max))
     emit_outcome(out, outcome)
-    if not out.json_mode and (reservation.remote or reservation.note):
+    if reservation and not out.json_mode and (reservation.remote or reservation.note):
         line = f"epic number reserved: {reservation.ref}"
         line += f" (and on {reservation.remote})" if reservation.remote else ""
         line += f"; local only: {reservation.note}" if reservation.note else ""
