@@ -577,7 +577,10 @@ class _Fold:
                  effects_blob: bytes = b"",
                  findings: list[tuple[str, str, str, int | None]] | None = None,
                  commits: int = 0, renamed: dict[str, str] | None = None,
-                 archived: dict[str, str] | None = None) -> None:
+                 archived: dict[str, str] | None = None, effects_in_events: bool = False) -> None:
+        """``effects_in_events``: what each commit did is what its events say (a fold made
+        newest first: transitions only, each counted by the commit that holds it), so the
+        commit -> effect map is derived from the events when a revert first needs it."""
         self.events: list[str] = events if events is not None else []
         self.renamed = renamed if renamed is not None else {}  # old ID -> new ID (renumber)
         self.archived = archived if archived is not None else {}  # ID -> commit that archived it
@@ -593,45 +596,42 @@ class _Fold:
         self._by_subject_stored = by_subject if by_subject is not None else {}
         self._by_subject: dict[str, list[int]] = {}
         self._effects_blob = effects_blob
-        self._effects: dict[str, str] | None = None if effects_blob else {}
+        self._effects_in_events = effects_in_events
+        self._effects: dict[str, str] | None = None if effects_blob or effects_in_events else {}
         self._effects_new: dict[str, str] = {}
         self._searches = 0
         self._loaded = len(self.events)  # events of the state as loaded (from the cache)
         self._not_applied: set[str] = set()  # transition IDs known absent from the loaded state
 
-    @classmethod
-    def of_run(cls, events: list[str], states: dict[str, str], applied: dict[str, int],
-               by_subject: dict[str, list[int]], effects: dict[str, str], commits: int) -> _Fold:
-        """The fold of transitions only, none reverted (``_NewestFirst``)."""
-        fold = cls(events, states, commits=commits)
-        fold._applied = applied
-        fold._by_subject = by_subject
-        fold._standing = {subject: list(indices) for subject, indices in by_subject.items()}
-        fold._effects = effects
-        return fold
-
     def dump(self) -> tuple[Any, ...]:
-        applied = self.applied_map()
-        ids_text = f"\n{_SEP.join(applied)}\n" if applied else "\n"
-        return (self.events, self.states, ids_text, _positions_blob(applied.values()),
+        """The cached form; parts never decoded since they were loaded are stored as they are."""
+        if self._applied is None and not self._applied_new:
+            ids_text, applied_blob = self._applied_ids, self._applied_blob
+        else:
+            applied = self.applied_map()
+            ids_text = f"\n{_SEP.join(applied)}\n" if applied else "\n"
+            applied_blob = _positions_blob(applied.values())
+        effects_in_events = self._effects_in_events and self._effects is None \
+            and not self._effects_new
+        return (self.events, self.states, ids_text, applied_blob,
                 {**self._standing_stored, **{k: _positions_blob(v) for k, v in self._standing.items()}},
                 {**self._by_subject_stored,
                  **{k: _positions_blob(v) for k, v in self._by_subject.items()}},
-                marshal.dumps(self.effects_map()), self.findings, self.commits, self.renamed,
-                self.archived)
+                b"" if effects_in_events else marshal.dumps(self.effects_map()), self.findings,
+                self.commits, self.renamed, self.archived, effects_in_events)
 
     @classmethod
     def load(cls, data: tuple[Any, ...]) -> _Fold:
         events, states, ids_text, applied_blob, standing, by_subject, effects_blob, findings, \
-            commits, renamed, archived = data
+            commits, renamed, archived, effects_in_events = data
         shapes = ((events, list), (states, dict), (ids_text, str), (applied_blob, bytes),
                   (standing, dict), (by_subject, dict), (effects_blob, bytes), (findings, list),
-                  (commits, int), (renamed, dict), (archived, dict))
+                  (commits, int), (renamed, dict), (archived, dict), (effects_in_events, bool))
         if not all(isinstance(value, kind) for value, kind in shapes) \
                 or not all(isinstance(event, str) for event in events[-1:]):
             raise ValueError("not a replay state")
         return cls(events, states, ids_text, applied_blob, standing, by_subject, effects_blob,
-                   findings, commits, renamed, archived)
+                   findings, commits, renamed, archived, effects_in_events)
 
     # The lazily decoded parts -----------------------------------------------------------------
 
@@ -668,6 +668,12 @@ class _Fold:
                 if fields[_E_KIND] == EVENT_TRANSITION]
 
     def effects_map(self) -> dict[str, str]:
+        if self._effects is None and self._effects_in_events:
+            derived: dict[str, list[str]] = {}
+            for text in self.events:
+                fields = text.split(_SEP)
+                derived.setdefault(fields[_E_COMMIT], []).append(f"+{fields[_E_ID]}")
+            self._effects = {commit: _SEP.join(items) for commit, items in derived.items()}
         if self._effects is None:
             decoded = marshal.loads(self._effects_blob)
             if not isinstance(decoded, dict):
@@ -993,7 +999,6 @@ class _NewestFirst:
         self._places: dict[str, list[int]] = {}  # subject -> places of its events, newest first
         self._ids: dict[str, int] = {}  # transition id -> place
         self._states: dict[str, str] = {}  # subject -> the target of its newest transition
-        self._effects: list[tuple[str, str]] = []  # (commit, effect), newest first
 
     def add(self, record: Record, parsed: Parsed | None) -> None:
         if not self.usable:
@@ -1023,8 +1028,6 @@ class _NewestFirst:
                 events[newer[0]] = f"{events[newer[0]]}{target}{_SEP}{newer[1]}"
                 places[subject].append(place)
             waiting[subject] = (place, target)
-        self._effects.append((sha, f"+{parsed[0][0]}" if len(parsed) == 1
-                              else _SEP.join(f"+{ulid}" for ulid, _, _, _ in parsed)))
 
     @property
     def commits(self) -> int:
@@ -1074,12 +1077,14 @@ class _NewestFirst:
         events.reverse()
         last = len(events) - 1
         subjects = sorted(self._places, key=lambda subject: -self._places[subject][-1])
-        return _Fold.of_run(
-            events, {subject: self._states[subject] for subject in subjects},
-            {ulid: last - place for ulid, place in reversed(self._ids.items())},
-            {subject: [last - place for place in reversed(self._places[subject])]
-             for subject in subjects},
-            dict(reversed(self._effects)), self._commits)
+        # In the cached form straight away: the IDs oldest first, whose events are 0, 1, 2, ...
+        ids = list(self._ids)
+        ids.reverse()
+        positions = {subject: _positions_blob([last - place for place in reversed(self._places[subject])])
+                     for subject in subjects}
+        return _Fold(events, {subject: self._states[subject] for subject in subjects},
+                     f"\n{_SEP.join(ids)}\n" if ids else "\n", _positions_blob(range(len(ids))),
+                     positions, dict(positions), commits=self._commits, effects_in_events=True)
 
 
 # The result -------------------------------------------------------------------------------------
@@ -1242,7 +1247,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 9  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 10  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16
