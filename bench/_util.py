@@ -31,6 +31,13 @@ def compile_bytecode() -> None:
             raise SystemExit(f"could not compile {directory}")
 
 
+def settle() -> None:
+    """Write out what the setup left in the page cache before timing: the kernel's writeback of
+    20,000 new commits would otherwise take a core in the middle of the measurements."""
+    os.sync()
+    time.sleep(0.5)
+
+
 def git(cwd: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
     """Run git in ``cwd`` (failing loudly) and return what it printed."""
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,

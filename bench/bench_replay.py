@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import compile_bytecode, finish, report
+from _util import compile_bytecode, finish, report, settle
 
 FLOW = shutil.which("git-flow-task", path=str(Path(sys.executable).parent)) or "git-flow-task"
 EPIC = "fn-1-bench"
@@ -172,6 +172,7 @@ def main() -> int:
         started = time.perf_counter()
         generate(repo, args.commits)
         print(f"generated {args.commits} transition commits in {time.perf_counter() - started:.1f} s")
+        settle()
         cold, floor = time_cold([FLOW, "log", f"{EPIC}.1", "--json"], repo, args.runs)
         report("replay_cold_vs_git_log_trailers", cold, floor, 1.5)
         one_more, floor = time_one_more(repo, 1, args.runs)
