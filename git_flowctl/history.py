@@ -937,6 +937,15 @@ def _positions_blob(values: Iterable[int]) -> bytes:
 
 def _canonical_evidence(lines: list[CanonicalLine]) -> dict[int, str]:
     """``_evidence_for`` for canonical lines: the place of a transition -> its evidence pairs."""
+    if len(lines) == 2 and lines[0][0] and lines[1][7] == lines[0][0]:
+        # What `done --evidence` writes: a transition and its evidence line. Its pairs are
+        # already as format_pairs writes them when no key repeats and no value needs quotes.
+        pairs = lines[1][8][1:]
+        items = pairs.split(" ")
+        if pairs and "\\" not in pairs and "= " not in pairs and pairs[-1] != "=" \
+                and pairs.isprintable() \
+                and len({item.partition("=")[0] for item in items}) == len(items):
+            return {0: pairs}
     transitions = [(place, line[0]) for place, line in enumerate(lines) if line[0]]
     attached: dict[int, dict[str, str]] = {}
     for place, line in enumerate(lines):

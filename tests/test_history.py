@@ -701,6 +701,24 @@ def test_canonical_messages_fold_as_the_general_parser_reads_them() -> None:
     assert any(e.source is None for e in shown) and shown[-1].offset_minutes == 90
 
 
+@pytest.mark.parametrize("pairs", ["tests=3 commits=abc", "a=1 a=2", "a= b=1", "a=x\\y", "a=\x7f"])
+def test_evidence_written_as_is_or_normalised_as_the_general_parser_does(pairs: str) -> None:
+    from git_flowctl import history
+    from git_flowctl.trailers import parse_message
+
+    message = (f"flow: done\n\nFlow-Transition: fn-1.1 in_progress->done action=done by=a id=E1\n"
+               f"Flow-Evidence: fn-1.1 {pairs}\n")
+    author = "A\na@x\n1\n+0000"
+    records = {"a" * 40: ("a" * 40, (), author, message)}
+    folds = []
+    for parsed in (history._parse("a" * 40, author, message), parse_message(message)):
+        fold = history._Fold()
+        fold.add_commits(list(records), records, {"a" * 40: parsed}, history.message_lookup(None, records))
+        folds.append(fold)
+    assert isinstance(history._parse("a" * 40, author, message), list)  # the canonical path
+    assert _contents(folds[0]) == _contents(folds[1])
+
+
 def _log_text(records: dict[str, Any]) -> list[str]:
     """What ``git log -z`` in history._LOG_FORMAT prints for ``records``, newest first: one
     text per record (the raw date is one line: "time offset")."""
