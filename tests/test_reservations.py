@@ -3,10 +3,13 @@ clones that cannot see each other's branches still get different numbers."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import Repo, make_repo
+from conftest import FLOW_EXE, Repo, make_repo
 
 RESERVED = "refs/flow/epic-numbers/"
 
@@ -108,3 +111,34 @@ def test_dry_run_reserves_nothing_and_renumber_avoids_reserved_numbers(flow_repo
     repo.git("update-ref", f"{RESERVED}fn-6", repo.head())
     moved = repo.ok("renumber", "fn-5")  # to the next number free everywhere, reserved or not
     assert moved["renamed"] == {"fn-5-auth": "fn-7-auth"}
+
+
+@pytest.mark.slow
+def test_epics_created_at_once_in_three_clones_and_their_worktrees_get_distinct_numbers(
+        clones: tuple[Path, Repo, Repo], tmp_path: Path) -> None:
+    """Six processes (two clones of the remote, a third clone, a worktree of each) create an epic
+    at the same moment, none seeing another's branch: six different numbers, all on the remote."""
+    remote, alice, bob = clones
+    Repo(tmp_path).git("clone", "-q", str(remote), str(tmp_path / "carol"))
+    places = [alice.path, bob.path, tmp_path / "carol"]
+    for n, place in enumerate(list(places)):
+        worktree = tmp_path / f"wt{n}"
+        Repo(place).git("worktree", "add", "-q", "-b", f"side{n}", str(worktree))
+        places.append(worktree)
+    start = tmp_path / "go"
+    script = ("import os, subprocess, sys, time\n"
+              "while not os.path.exists(sys.argv[1]): time.sleep(0.001)\n"
+              "sys.exit(subprocess.run(sys.argv[2:]).returncode)\n")
+    racers = [subprocess.Popen([sys.executable, "-c", script, str(start), FLOW_EXE, "epic", "create",
+                                "--title", f"Epic {n}", "--json"],
+                               cwd=place, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=os.environ.copy())
+              for n, place in enumerate(places)]
+    start.touch()
+    results = [racer.communicate(timeout=300) for racer in racers]
+    assert all(racer.returncode == 0 for racer in racers), results
+    numbers = sorted(int(line.split('"fn-')[1].split("-")[0]) for out, _ in results
+                     for line in out.splitlines() if line.strip().startswith('"id"'))
+    assert numbers == [1, 2, 3, 4, 5, 6]
+    assert remote_refs(remote) == [f"{RESERVED}fn-{n}" for n in range(1, 7)]
+
