@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from git_flowctl import ids
 from git_flowctl.document import Document
-from git_flowctl.errors import FlowError, UsageError
+from git_flowctl.errors import ConflictError, FlowError, UsageError
 from git_flowctl.model import (
     ARCHIVE_EPICS_DIR,
     EPIC_KEY_ORDER,
@@ -122,13 +122,22 @@ def _keeper(plan: Plan, group: list[str]) -> str:
 # Renumber ---------------------------------------------------------------------------------------
 
 
+def with_number(epic_id: str, number: int) -> str:
+    """The epic's ID with another number (its slug kept)."""
+    parsed = ids.parse_id(epic_id)
+    if parsed is None:
+        raise FlowError(f"not an epic ID: {epic_id}")
+    return ids.ParsedId(parsed.prefix, number, parsed.slug, None).epic_id
+
+
 def renumber(plan: Plan, ctx: Context, *, taken: set[int], epic_ref: str | None = None,
-             to: int | None = None) -> Change:
+             to: int | None = None, targets: list[int] | None = None) -> Change:
     """Give epics new numbers and rewrite every reference to them, in one change.
 
     With no ``epic_ref``: every collision is repaired (the keeper of each number is the archived
     epic, else the oldest by ``created``, else the first by ID; the others move). With
-    ``epic_ref``: that epic moves, to ``to`` or to the next free number.
+    ``epic_ref``: that epic moves, to ``to`` or to the next free number. ``targets``: the numbers
+    reserved for the moving epics, in order (reservations.py); else free ones are picked.
     """
     plan.require_initialized()
     prefix = plan.config.prefix
@@ -142,7 +151,7 @@ def renumber(plan: Plan, ctx: Context, *, taken: set[int], epic_ref: str | None 
         if to is not None:
             if to < 1:
                 raise UsageError("--to must be 1 or more")
-            if to in used:
+            if to in used and targets is None:  # with targets, `to` is reserved: ours
                 raise FlowError(f"epic number {to} is taken (here or on another branch)",
                                 hint="leave --to out to take the next free number")
     else:
@@ -155,14 +164,15 @@ def renumber(plan: Plan, ctx: Context, *, taken: set[int], epic_ref: str | None 
         return Change("flow: renumber", {}, result={
             "renamed": {}, "collisions": _collision_rows(collisions),
             "message": "no epic number is used twice; nothing to renumber"})
+    if targets is not None and len(targets) != len(moving):
+        raise ConflictError("the plan changed while its new epic numbers were reserved",
+                            hint="run renumber again")
     next_number = max(used, default=0) + 1
     renames: dict[str, str] = {}
-    for epic_id in moving:
-        parsed = ids.parse_id(epic_id)
-        assert parsed is not None
-        number = to if to is not None else next_number
+    for place, epic_id in enumerate(moving):
+        number = targets[place] if targets is not None else to if to is not None else next_number
         next_number = max(next_number, number) + 1
-        new_epic = ids.ParsedId(parsed.prefix, number, parsed.slug, None).epic_id
+        new_epic = with_number(epic_id, number)
         renames[epic_id] = new_epic
         task_ids = [t.id for t in plan.tasks_of(epic_id)]
         task_ids += [t for t in plan.archived_task_ids() if ids.epic_of(t) == epic_id]

@@ -98,25 +98,39 @@ class EpicNumbers:
         self.refresh()
         number = max(taken | self.reserved(), default=0) + 1
         for _ in range(_ATTEMPTS):
-            key = self._key(number)
-            oid = self._commit(f"flow: epic number {key} for {epic_id_for(number)}\n\n"
-                               f"Reserved-By: {actor}\nReserved-At: {iso(time.time())}\n")
-            if not self.local.swap(key, None, oid):
-                number += 1  # another worktree of this repository took it
-                continue
-            if self.remote is None:
-                return Reservation(number, key, oid, None, self.problem)
-            pushed = self.remote.push(key, None, oid)
-            if pushed.ok:
-                return Reservation(number, key, oid, self.remote_name, None)
-            if pushed.rejected:  # another clone reserved it first: it stays taken here too
-                self.local.swap(key, oid, None)
-                number += 1
-                continue
-            return Reservation(number, key, oid, None,
-                               f"remote {self.remote_name!r} unreachable ({pushed.problem})")
+            reservation = self._try(number, epic_id_for(number), actor)
+            if reservation is not None:
+                return reservation
+            number += 1  # another worktree or clone reserved it first
         raise ConflictError(f"could not reserve an epic number after {_ATTEMPTS} tries",
                             hint="other clones keep taking them; try again")
+
+    def reserve_exact(self, number: int, epic_id: str, actor: str) -> Reservation:
+        """Reserve ``number`` itself (``renumber --to``); exit 3 when someone holds it."""
+        self.refresh()
+        reservation = None if number in self.reserved() else self._try(number, epic_id, actor)
+        if reservation is None:
+            raise ConflictError(f"epic number {number} is reserved by another create or renumber",
+                                hint="leave --to out to take the next free number")
+        return reservation
+
+    def _try(self, number: int, epic_id: str, actor: str) -> Reservation | None:
+        """Reserve ``number`` here, then on the remote; None when either already has it."""
+        key = self._key(number)
+        oid = self._commit(f"flow: epic number {key} for {epic_id}\n\n"
+                           f"Reserved-By: {actor}\nReserved-At: {iso(time.time())}\n")
+        if not self.local.swap(key, None, oid):
+            return None
+        if self.remote is None:
+            return Reservation(number, key, oid, None, self.problem)
+        pushed = self.remote.push(key, None, oid)
+        if pushed.ok:
+            return Reservation(number, key, oid, self.remote_name, None)
+        if pushed.rejected:  # another clone reserved it first: it stays taken here too
+            self.local.swap(key, oid, None)
+            return None
+        return Reservation(number, key, oid, None,
+                           f"remote {self.remote_name!r} unreachable ({pushed.problem})")
 
     def release(self, reservation: Reservation) -> None:
         """Give a number back (the create that reserved it failed)."""
@@ -133,26 +147,23 @@ class EpicNumbers:
         return str(repo.create_commit(None, signature, signature, message, empty_tree, []))
 
 
-def apply_with_number(numbers: EpicNumbers, writer: Writer, mode: Mode, *, taken: set[int],
-                      epic_id_for: Callable[[int], str], actor: str,
-                      build: Callable[[Plan, int | None], Change]) -> tuple[Outcome, Reservation | None]:
-    """Run ``build(plan, number)`` through the writer with a number reserved first (None and no
-    reservation on a dry run, where ``build`` picks the number from ``taken``); the number is
-    given back if the writer fails (the shape of claims.apply_with_claim)."""
+def apply_with_numbers(numbers: EpicNumbers, writer: Writer, mode: Mode, *,
+                       reserve: Callable[[list[Reservation]], None],
+                       build: Callable[[Plan, list[Reservation] | None], Change],
+                       ) -> tuple[Outcome, list[Reservation]]:
+    """Run ``build(plan, reservations)`` through the writer with the numbers that ``reserve``
+    adds to the list it is given first (None and nothing reserved on a dry run, where ``build``
+    picks free numbers itself); every number is given back if reserving or writing fails (the
+    shape of claims.apply_with_claim)."""
     from git_flowctl.writer import Mode
 
     if mode is Mode.DRY_RUN:
-        return writer.apply(lambda plan: build(plan, None), mode), None
-    reservation = numbers.reserve(taken, epic_id_for, actor)
-
-    def build_reserved(plan: Plan) -> Change:
-        change = build(plan, reservation.number)
-        change.result["reservation"] = reservation.as_json()
-        return change
-
+        return writer.apply(lambda plan: build(plan, None), mode), []
+    reserved: list[Reservation] = []
     try:
-        return writer.apply(build_reserved, mode), reservation
+        reserve(reserved)
+        return writer.apply(lambda plan: build(plan, reserved), mode), reserved
     except BaseException:
-        numbers.release(reservation)
+        for reservation in reserved:
+            numbers.release(reservation)
         raise
-

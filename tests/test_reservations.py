@@ -142,3 +142,51 @@ def test_epics_created_at_once_in_three_clones_and_their_worktrees_get_distinct_
     assert numbers == [1, 2, 3, 4, 5, 6]
     assert remote_refs(remote) == [f"{RESERVED}fn-{n}" for n in range(1, 7)]
 
+
+
+def _collision(clones: tuple[Path, Repo, Repo]) -> Repo:
+    """alice's main after merging bob's: both made an fn-1, bob while the remote was away."""
+    remote, alice, bob = clones
+    alice.ok("epic", "create", "--title", "Auth")
+    bob.git("remote", "set-url", "origin", str(remote.parent / "gone.git"))
+    assert bob.ok("epic", "create", "--title", "Billing")["reservation"]["scope"] == "local"
+    bob.git("remote", "set-url", "origin", str(remote))
+    bob.git("push", "-q", "origin", "main:bob")
+    alice.git("fetch", "-q", "origin")
+    alice.git("merge", "-q", "--no-edit", "origin/bob")
+    return alice
+
+
+def test_renumber_reserves_the_numbers_it_moves_epics_to(clones: tuple[Path, Repo, Repo]) -> None:
+    remote, _alice, _bob = clones
+    alice = _collision(clones)
+    moved = alice.ok("renumber")
+    assert moved["renamed"] == {"fn-1-billing": "fn-2-billing"}
+    assert moved["reservations"] == [{"ref": f"{RESERVED}fn-2", "scope": "remote", "remote": "origin"}]
+    assert remote_refs(remote) == [f"{RESERVED}fn-1", f"{RESERVED}fn-2"]
+    message = Repo(remote).git("log", "-1", "--format=%B", f"{RESERVED}fn-2")
+    assert message.startswith("flow: epic number fn-2 for fn-2-billing\n")
+
+
+def test_renumber_to_a_number_another_clone_just_reserved_exits_3(
+        clones: tuple[Path, Repo, Repo], tmp_path: Path) -> None:
+    remote, _alice, _bob = clones
+    alice = _collision(clones)
+    Repo(tmp_path).git("clone", "-q", str(remote), str(tmp_path / "carol"))
+    carol = Repo(tmp_path / "carol")
+    carol.git("push", "-q", "origin", f"{carol.head()}:{RESERVED}fn-5")  # alice has not fetched it
+    head = alice.head()
+    lost = alice.refused("renumber", "fn-1-billing", "--to", "5", "--json", code=3)
+    assert lost.json["error"] == "epic number 5 is reserved by another create or renumber"
+    assert alice.head() == head and f"{RESERVED}fn-5" not in refs(alice, RESERVED)
+    assert alice.ok("renumber", "fn-1-billing", "--to", "6")["renamed"]["fn-1-billing"] == "fn-6-billing"
+
+
+def test_a_renumber_the_writer_refuses_gives_its_numbers_back(clones: tuple[Path, Repo, Repo]) -> None:
+    remote, _alice, _bob = clones
+    alice = _collision(clones)
+    before = remote_refs(remote)
+    (alice.path / ".git" / "MERGE_HEAD").write_text(alice.head() + "\n")  # a merge in progress
+    refused = alice.refused("renumber", "--json")
+    assert "merge" in refused.json["error"]
+    assert remote_refs(remote) == before and f"{RESERVED}fn-2" not in refs(alice, RESERVED)

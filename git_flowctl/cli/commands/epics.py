@@ -64,7 +64,7 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
     """
     from git_flowctl import ids, ops
     from git_flowctl.config import CONFIG_PATH, Config
-    from git_flowctl.reservations import EpicNumbers, apply_with_number
+    from git_flowctl.reservations import EpicNumbers, Reservation, apply_with_numbers
     from git_flowctl.writer import Writer
 
     out = get_output()
@@ -81,15 +81,22 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
     numbers = EpicNumbers(ws, config.prefix, str(remote_name) if remote_name else None)
     taken = numbering.taken_epic_numbers(ws, config.prefix) | numbers.reserved()
 
-    def build(plan: Plan, number: int | None) -> Change:
-        return ops.create_epic(plan, title, ctx, depends_on_epics=dep_refs, branch=branch,
-                               priority=priority, sections=sections, taken_numbers=taken,
-                               number=number)
+    def reserve(into: list[Reservation]) -> None:
+        into.append(numbers.reserve(taken, lambda number: ids.make_epic_id(
+            number, title, config.prefix, config.slug_max), ctx.actor))
 
-    outcome, reservation = apply_with_number(
-        numbers, Writer(ws, message=message), mode, taken=taken, actor=ctx.actor, build=build,
-        epic_id_for=lambda number: ids.make_epic_id(number, title, config.prefix, config.slug_max))
+    def build(plan: Plan, reserved: list[Reservation] | None) -> Change:
+        change = ops.create_epic(plan, title, ctx, depends_on_epics=dep_refs, branch=branch,
+                                 priority=priority, sections=sections, taken_numbers=taken,
+                                 number=reserved[0].number if reserved else None)
+        if reserved:
+            change.result["reservation"] = reserved[0].as_json()
+        return change
+
+    outcome, reserved = apply_with_numbers(numbers, Writer(ws, message=message), mode,
+                                           reserve=reserve, build=build)
     emit_outcome(out, outcome)
+    reservation = reserved[0] if reserved else None
     if reservation and not out.json_mode and (reservation.remote or reservation.note):
         line = f"epic number reserved: {reservation.ref}"
         line += f" (and on {reservation.remote})" if reservation.remote else ""

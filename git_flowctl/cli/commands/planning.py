@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import (
+    context_for,
+    emit_outcome,
     force_option,
     get_output,
+    mode_of,
     mutating,
     open_workspace,
     read_text,
@@ -19,6 +23,9 @@ from git_flowctl.cli.common import (
 from git_flowctl.errors import UsageError
 from git_flowctl.model import EPIC_SECTIONS, TRIGGER_RULES
 from git_flowctl.plan import Plan
+
+if TYPE_CHECKING:
+    from git_flowctl.writer import Change
 
 
 class OptionalNumber(click.ParamType):  # type: ignore[type-arg]
@@ -215,19 +222,48 @@ def renumber_command(epic: str | None, to: int | None, no_commit: bool, dry_run:
     """Repair epic number collisions (after a merge), or move EPIC to a free number.
 
     Without EPIC, every number used by two epics is repaired: the archived epic, else the oldest,
-    keeps it; the others take the next free numbers (free on every branch). IDs, file names,
-    depends_on, depends_on_epics, epic fields and full IDs in the text are rewritten in one commit
-    with Flow-Rename trailers.
+    keeps it; the others take the next free numbers (free on every branch), reserved first as
+    `epic create` reserves its number (exit 3 when another clone holds --to's number). IDs, file
+    names, depends_on, depends_on_epics, epic fields and full IDs in the text are rewritten in
+    one commit with Flow-Rename trailers.
     """
-    from git_flowctl import numbering
-    from git_flowctl.reservations import EpicNumbers
+    from git_flowctl import ids, numbering
+    from git_flowctl.reservations import EpicNumbers, Reservation, apply_with_numbers
+    from git_flowctl.writer import Writer
 
     out = get_output()
     ws = open_workspace(out)
+    mode = mode_of(no_commit, dry_run)
+    ctx = context_for(ws, actor, mode)
+    plan = ws.load_plan()
+    plan.require_initialized()
+    remote = plan.config.get("claims.remote")
+    numbers = EpicNumbers(ws, plan.config.prefix, str(remote) if remote else None)
 
-    def build(plan: Plan, ctx: Any) -> Any:
-        taken = numbering.taken_epic_numbers(ws, plan.config.prefix) \
-            | EpicNumbers(ws, plan.config.prefix).reserved()
-        return numbering.renumber(plan, ctx, taken=taken, epic_ref=epic, to=to)
+    def taken_now(prefix: str) -> set[int]:
+        return numbering.taken_epic_numbers(ws, prefix) | numbers.reserved()
 
-    run_mutation(build, actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
+    def reserve(into: list[Reservation]) -> None:
+        """A number for each epic that moves, as the plan now stands."""
+        preview = numbering.renumber(plan, ctx, taken=taken_now(plan.config.prefix),
+                                     epic_ref=epic, to=to)
+        for old, new in preview.result["renamed"].items():
+            if ids.is_task_id(old):
+                continue
+            if to is not None:
+                into.append(numbers.reserve_exact(to, new, ctx.actor))
+            else:
+                into.append(numbers.reserve(taken_now(plan.config.prefix),
+                                            partial(numbering.with_number, old), ctx.actor))
+
+    def build(current: Plan, reserved: list[Reservation] | None) -> Change:
+        change = numbering.renumber(current, ctx, taken=taken_now(current.config.prefix),
+                                    epic_ref=epic, to=to,
+                                    targets=[r.number for r in reserved] if reserved is not None else None)
+        if reserved:
+            change.result["reservations"] = [r.as_json() for r in reserved]
+        return change
+
+    outcome, _ = apply_with_numbers(numbers, Writer(ws, message=message), mode, reserve=reserve,
+                                    build=build)
+    emit_outcome(out, outcome)
