@@ -339,12 +339,12 @@ class Scheduler:
                 continue
             if attempt.kill_deadline is not None:
                 if now >= attempt.kill_deadline:
-                    _kill_group(process, signal.SIGKILL)
+                    _kill_group(process, signal.SIGKILL, self._markers(attempt))
                 continue
             if self.options.timeout is not None and now - attempt.started > self.options.timeout:
                 attempt.timed_out = True
                 self._event("timeout", f"{attempt.task} timed out after {self.options.timeout:g}s: "
-                                       "killing its process group", attempt.task)
+                                       "killing its processes", attempt.task)
                 self._terminate(attempt)
                 continue
             if now >= attempt.next_heartbeat:
@@ -360,16 +360,22 @@ class Scheduler:
                     self._event("note", f"{attempt.task}: heartbeat failed: {error.message}",
                                 attempt.task)
 
+    def _markers(self, attempt: Attempt) -> tuple[str, ...]:
+        """The environment entries every process of this attempt inherits (see _kill_group)."""
+        return (f"FLOW_RUN_ID={self.run_id}", f"FLOW_TASK_ID={attempt.task}",
+                f"FLOW_TASK_ATTEMPT={attempt.number}")
+
     def _terminate(self, attempt: Attempt) -> None:
         if attempt.process is not None and attempt.kill_deadline is None:
-            _kill_group(attempt.process, signal.SIGTERM)
+            _kill_group(attempt.process, signal.SIGTERM, self._markers(attempt))
             attempt.kill_deadline = time.monotonic() + self.options.kill_grace
 
     def _reap(self) -> None:
         for attempt in list(self.running.values()):
             if attempt.process is None or attempt.process.poll() is None:
                 continue
-            _kill_group(attempt.process, signal.SIGKILL)  # whatever it left behind goes too
+            # whatever it left behind goes too
+            _kill_group(attempt.process, signal.SIGKILL, self._markers(attempt))
             attempt.exit_code = attempt.process.returncode
             self._finish(attempt, failed=attempt.timed_out or attempt.exit_code != 0)
 
@@ -711,9 +717,37 @@ def send_control(ws: Workspace, word: str, run_id: str | None = None,
 # Helpers ---------------------------------------------------------------------------------------
 
 
-def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals,
+                markers: tuple[str, ...] = ()) -> None:
+    """The command's process group, and (Linux) every process whose environment carries all of
+    ``markers``: a descendant that left the group with setsid keeps the attempt's FLOW_*
+    variables (the way Jenkins' ProcessTreeKiller finds a build's strays by BUILD_ID)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
+    for pid in _marked_processes(markers) if markers else ():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _marked_processes(markers: tuple[str, ...]) -> list[int]:
+    """PIDs (not this process) whose environment holds every ``KEY=VALUE`` of ``markers``."""
+    wanted = [f"\0{marker}\0".encode() for marker in markers]
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []  # no /proc: the process group is all we can reach
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                environment = b"\0" + handle.read()
+        except OSError:
+            continue  # gone, or another user's
+        if all(marker in environment for marker in wanted):
+            found.append(int(entry))
+    return found
 
 
 def _alive(pid: int) -> bool:

@@ -9,6 +9,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,21 @@ def test_a_timeout_kills_the_command_and_its_child(repo: Repo, tmp_path: Path) -
     child = int(pid_file.read_text())
     wait_for(lambda: process_gone(child), "the spawned child to die", timeout=60)
     assert "timed out after 2s" in repo.read(f".flow/tasks/{task}.md")
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds strays through /proc")
+def test_a_timeout_kills_a_child_that_left_the_process_group(repo: Repo, tmp_path: Path) -> None:
+    """setsid takes a child out of the command's session and process group; the attempt's
+    FLOW_* variables still mark it, as Jenkins finds a build's strays by BUILD_ID."""
+    (task,) = plan(repo, ("Escapes", [], []))
+    pid_file = tmp_path / "escaped.pid"
+    escape = (f"import os, time\nif os.fork() == 0:\n    os.setsid()\n"
+              f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n    time.sleep(300)\n"
+              f"time.sleep(300)\n")
+    data = run_json(repo, "--timeout", "2", "--", sys.executable, "-c", escape, code=1)
+    assert data["tasks"][task]["attempts"][0]["timed_out"] is True
+    escaped = int(pid_file.read_text())  # written after setsid: it had left the group
+    wait_for(lambda: process_gone(escaped), "the child that left the group to die", timeout=60)
 
 
 # Evidence, worktrees, branches -------------------------------------------------------------------

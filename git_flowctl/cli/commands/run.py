@@ -36,7 +36,8 @@ class _RunCommand(click.Command):
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many tasks run at once.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Kill a task's command (its whole process group) after this long: a failure.")
+              help="Kill a task's command (its process group and any process carrying its FLOW_* "
+                   "variables) after this long: a failure.")
 @click.option("--max-tasks", type=click.IntRange(min=1), metavar="K",
               help="Start at most K task runs (retries count), then finish what runs.")
 @click.option("--max-failures", type=click.IntRange(min=1), metavar="K",
