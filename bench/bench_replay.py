@@ -151,7 +151,7 @@ def in_process(repo: Path) -> None:
     """Where the time goes: the replay alone, inside one Python process (not a goal)."""
     code = (
         "import shutil, time\n"
-        "from git_flowctl.history import GitReader, replay\n"
+        "from git_flowctl.history.replay import GitReader, replay\n"
         "git = GitReader.discover()\n"
         "shutil.rmtree('.git/flow-cache', ignore_errors=True)\n"
         "start = time.perf_counter(); replay(git); cold = time.perf_counter() - start\n"

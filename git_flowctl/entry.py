@@ -15,12 +15,12 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if len(args) >= 2 and args[0] == "hook":
-        from git_flowctl.hookfast import nothing_to_do
+        from git_flowctl.guard.hookfast import nothing_to_do
 
         if nothing_to_do(args[1], args[2:]):
             return 0
     if args[:1] == ["log"] and "--json" in args:
-        from git_flowctl.timeline import fast_log
+        from git_flowctl.history.timeline import fast_log
 
         code = fast_log(args)
         if code is not None:

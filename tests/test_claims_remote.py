@@ -188,9 +188,9 @@ def test_heartbeat_of_all_claims_reports_the_lost_ones(clones: tuple[Path, Repo,
 
 def test_next_claim_does_not_resume_a_task_reclaimed_on_another_machine(
         clones: tuple[Path, Repo, Repo]) -> None:
-    from git_flowctl.claims import Claims, claim_next
-    from git_flowctl.ops import Context
-    from git_flowctl.workspace import Workspace
+    from git_flowctl.changes.ops import Context
+    from git_flowctl.coordination.claims import Claims, claim_next
+    from git_flowctl.repo.workspace import Workspace
 
     _, alice, bob = clones
     alice.ok("config", "set", "claims.lease_seconds", "1")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from git_flowctl.cli import COMMANDS
-from git_flowctl.config import DEFAULTS
-from git_flowctl.ids import slugify
-from git_flowctl.model import EPIC_KEY_ORDER, TASK_KEY_ORDER
+from git_flowctl.model.config import DEFAULTS
+from git_flowctl.model.ids import slugify
+from git_flowctl.model.items import EPIC_KEY_ORDER, TASK_KEY_ORDER
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -1,11 +1,11 @@
-"""docs/states.md's action table is the code's table (git_flowctl.states.ACTIONS)."""
+"""docs/states.md's action table is the code's table (git_flowctl.model.states.ACTIONS)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from git_flowctl.states import ACTIONS, EPIC_ACTIONS
+from git_flowctl.model.states import ACTIONS, EPIC_ACTIONS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "states.md"
 

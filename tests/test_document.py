@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from git_flowctl.document import Document, DocumentError, get_section, set_section
-from git_flowctl.model import TASK_KEY_ORDER, Task
+from git_flowctl.model.document import Document, DocumentError, get_section, set_section
+from git_flowctl.model.items import TASK_KEY_ORDER, Task
 
 TASK = """---
 id: fn-1-a.1

@@ -11,7 +11,7 @@ import pytest
 from conftest import FIXTURES, Repo, make_repo
 from plans import put_in_state, tid
 
-from git_flowctl import manpage
+from git_flowctl.cli import manpage
 
 # `run --dry-run` prints the waves it would run, not a commit (tests/test_run.py covers it).
 MUTATING = [entry.name for entry in manpage.walk() if entry.name != "run"

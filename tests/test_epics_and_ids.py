@@ -235,7 +235,7 @@ def test_epic_commands_refuse_unknown_epics(flow_repo: Repo, command: list[str])
 
 
 def test_archive_and_renumber_trailers_parse_and_survive_no_commit(flow_repo: Repo) -> None:
-    from git_flowctl.trailers import Archive, Rename, parse_message
+    from git_flowctl.model.trailers import Archive, Rename, parse_message
 
     repo = flow_repo
     _close_fn1(repo)

@@ -16,8 +16,7 @@ import click
 import pytest
 from conftest import BIN_DIR, Repo
 
-from git_flowctl import manpage
-from git_flowctl.cli import COMMANDS
+from git_flowctl.cli import COMMANDS, manpage
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = list(manpage.walk())
@@ -27,7 +26,7 @@ GIT_COMPLETION = Path("/usr/share/bash-completion/completions/git")
 def test_the_man_page_and_command_reference_are_current() -> None:
     assert manpage.main(["--check"]) == 0, (
         "share/man/man1/git-flow-task.1 or docs/commands.md is stale: "
-        "run `python -m git_flowctl.manpage --write` and commit the result")
+        "run `python -m git_flowctl.cli.manpage --write` and commit the result")
 
 
 @pytest.mark.parametrize("entry", ALL, ids=lambda entry: entry.name)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import FLOW_EXE, Repo, make_repo
 
-from git_flowctl.history import GitReader, replay
+from git_flowctl.history.replay import GitReader, replay
 
 EPIC = "fn-1-add-oauth-login"
 T1, T2, T3 = f"{EPIC}.1", f"{EPIC}.2", f"{EPIC}.3"
@@ -270,7 +270,7 @@ def test_the_lean_log_path_prints_what_the_full_cli_prints(flow_repo: Repo, tmp_
             "from git_flowctl.entry import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out: code = main(['log', 'fn-1.1', '--json'])\n"
             "heavy = [m for m in ('click', 'pygit2', 'yaml', 'rich', 'subprocess', 'threading',\n"
-            "                     'dataclasses', 'typing', 'git_flowctl.trailers') if m in sys.modules]\n"
+            "                     'dataclasses', 'typing', 'git_flowctl.model.trailers') if m in sys.modules]\n"
             "assert code == 0 and '\"success\": true' in out.getvalue(), out.getvalue()\n"
             "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], cwd=repo.path, check=True)
@@ -619,9 +619,9 @@ def test_history_follows_a_renumbered_task_and_an_archived_epic(flow_repo: Repo)
 
 
 def test_plans_read_from_git_objects_reuse_parsed_files_by_blob(flow_repo: Repo) -> None:
-    from git_flowctl.cache import DocumentCache, cache_report
-    from git_flowctl.plan import Plan
-    from git_flowctl.workspace import Workspace
+    from git_flowctl.repo.cache import DocumentCache, cache_report
+    from git_flowctl.repo.plan import Plan
+    from git_flowctl.repo.workspace import Workspace
 
     repo = flow_repo
     ws = Workspace(repo.path)
@@ -681,8 +681,8 @@ def _contents(fold: Any) -> tuple[Any, ...]:
 def test_canonical_messages_fold_as_the_general_parser_reads_them() -> None:
     """Replay folds messages of canonical lines from text it prepares while git writes
     (history._parse); the general parser's objects must give the same events and states."""
-    from git_flowctl import history
-    from git_flowctl.trailers import parse_message
+    from git_flowctl.history import replay as history
+    from git_flowctl.model.trailers import parse_message
 
     records = _canonical_history(7, copies=True)
     prepared = {sha: history._parse(sha, r[2], r[3]) for sha, r in records.items() if r[3]}
@@ -703,8 +703,8 @@ def test_canonical_messages_fold_as_the_general_parser_reads_them() -> None:
 
 @pytest.mark.parametrize("pairs", ["tests=3 commits=abc", "a=1 a=2", "a= b=1", "a=x\\y", "a=\x7f"])
 def test_evidence_written_as_is_or_normalised_as_the_general_parser_does(pairs: str) -> None:
-    from git_flowctl import history
-    from git_flowctl.trailers import parse_message
+    from git_flowctl.history import replay as history
+    from git_flowctl.model.trailers import parse_message
 
     message = (f"flow: done\n\nFlow-Transition: fn-1.1 in_progress->done action=done by=a id=E1\n"
                f"Flow-Evidence: fn-1.1 {pairs}\n")
@@ -731,7 +731,7 @@ def _log_text(records: dict[str, Any]) -> list[str]:
 
 def test_a_block_folded_at_once_is_the_fold_of_its_records_one_by_one() -> None:
     """_NewestFirst.add_block (one pattern over many records) against add per record."""
-    from git_flowctl import history
+    from git_flowctl.history import replay as history
 
     for seed in range(3):
         records = _canonical_history(seed, copies=False)
@@ -759,7 +759,7 @@ def test_a_block_folded_at_once_is_the_fold_of_its_records_one_by_one() -> None:
 
 
 def test_the_fold_made_newest_first_while_git_writes_is_the_canonical_fold() -> None:
-    from git_flowctl import history
+    from git_flowctl.history import replay as history
 
     for seed in range(5):
         records = _canonical_history(seed, copies=False)

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from git_flowctl import ids
-from git_flowctl.errors import FlowError, NotFoundError
+from git_flowctl.model import ids
+from git_flowctl.model.errors import FlowError, NotFoundError
 
 
 @pytest.mark.parametrize(("title", "limit", "slug"), [

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, Repo
 
-from git_flowctl.document import Document
+from git_flowctl.model.document import Document
 
 FLOWCTL = FIXTURES / "flowctl-0.26"
 EPIC1 = "fn-1-add-oauth-login"
@@ -313,7 +313,7 @@ def test_not_a_flowctl_directory(repo: Repo, tmp_path: Path) -> None:
 
 def test_import_export_and_primer_modules_import_neither_click_nor_rich() -> None:
     code = ("import sys\n"
-            "import git_flowctl.importers.flowctl, git_flowctl.export, git_flowctl.primer\n"
+            "import git_flowctl.views.importers.flowctl, git_flowctl.views.export, git_flowctl.views.primer\n"
             "bad = [m for m in ('click', 'rich') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from conftest import Repo, make_repo
 
-from git_flowctl.cache import CACHE_DIR, DocumentCache
-from git_flowctl.workspace import Workspace
+from git_flowctl.repo.cache import CACHE_DIR, DocumentCache
+from git_flowctl.repo.workspace import Workspace
 
 CLAIM = "refs/flow/claims/"
 MIRROR = "refs/flow/remote-claims/origin/"
@@ -371,7 +371,7 @@ def test_work_tree_reads_reuse_parsed_files_by_their_blob_id(flow_repo: Repo) ->
 
 
 def test_the_cache_directory_is_one_name() -> None:
-    from git_flowctl import history
+    from git_flowctl.history import replay as history
 
     assert CACHE_DIR == history.CACHE_DIR  # cache.py names it without importing history
 

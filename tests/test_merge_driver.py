@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import Repo
 
-from git_flowctl import mergedriver
+from git_flowctl.guard import mergedriver
 
 TASK1 = ".flow/tasks/fn-1-add-oauth-login.1.md"
 ID1 = "fn-1-add-oauth-login.1"

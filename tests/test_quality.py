@@ -23,8 +23,8 @@ def test_mypy_is_clean() -> None:
 def test_domain_imports_neither_click_nor_rich() -> None:
     code = (
         "import sys\n"
-        "import git_flowctl.workspace, git_flowctl.writer, git_flowctl.ops, git_flowctl.queries\n"
-        "import git_flowctl.views, git_flowctl.graph, git_flowctl.trailers\n"
+        "import git_flowctl.repo.workspace, git_flowctl.repo.writer, git_flowctl.changes.ops, git_flowctl.coordination.queries\n"
+        "import git_flowctl.views.shapes, git_flowctl.model.graph, git_flowctl.model.trailers\n"
         "bad = [m for m in ('click', 'rich') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from conftest import Repo
 
-from git_flowctl.document import Document
-from git_flowctl.plan import Plan
-from git_flowctl.sources import TreeSource, WorkTreeSource
-from git_flowctl.workspace import Workspace
+from git_flowctl.model.document import Document
+from git_flowctl.repo.plan import Plan
+from git_flowctl.repo.sources import TreeSource, WorkTreeSource
+from git_flowctl.repo.workspace import Workspace
 
 TASK = ".flow/tasks/fn-1-add-oauth-login.{}.md"
 

@@ -381,7 +381,7 @@ def test_live_progress_on_a_terminal(tmp_path: Path) -> None:
 
     from git_flowctl.cli.commands.run import _Progress
     from git_flowctl.cli.output import Output
-    from git_flowctl.scheduler import Event
+    from git_flowctl.coordination.scheduler import Event
 
     out = Output(json_mode=False)
     screen = io.StringIO()

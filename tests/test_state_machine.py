@@ -8,7 +8,7 @@ import pytest
 from conftest import Repo
 from plans import PREFIX, grep_history, put_in_state, stored_statuses_in_history, tid
 
-from git_flowctl.states import ACTIONS
+from git_flowctl.model.states import ACTIONS
 
 STATES = ("todo", "in_progress", "blocked", "done", "skipped", "failed", "up_for_retry")
 ACTION_ARGS = {"block": ["--reason", "r"], "skip": ["--reason", "r"]}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from git_flowctl.trailers import (
+from git_flowctl.model.trailers import (
     Revert,
     Transition,
     format_pairs,
@@ -141,7 +141,7 @@ def test_garbage_never_raises() -> None:
 def test_whole_message_shortcut_agrees_with_the_line_by_line_parser() -> None:
     import random
 
-    from git_flowctl import trailers
+    from git_flowctl.model import trailers
 
     pool = [*CANONICAL_LINES, *GENERAL_LINES, "flow: start fn-1.1", "", "Some body text",
             "Flow-Task: fn-1-a.3", "Flow-Transition: fn-1-flow-x.1 todo->done action=done by=a id=F",

@@ -1,4 +1,4 @@
-"""git_flowctl.tuples builds what typing.NamedTuple builds, without importing typing."""
+"""git_flowctl.model.tuples builds what typing.NamedTuple builds, without importing typing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from git_flowctl import tuples
+from git_flowctl.model import tuples
 
 
 def _point(base: type) -> type:
@@ -58,7 +58,7 @@ def test_misdeclared_classes_are_refused() -> None:
 
 def test_the_lean_modules_import_neither_typing_nor_dataclasses() -> None:
     code = ("import sys\n"
-            "import git_flowctl.entry, git_flowctl.timeline, git_flowctl.history, git_flowctl.ids\n"
-            "print(sorted({'typing', 'dataclasses', 'git_flowctl.trailers'} & set(sys.modules)))\n")
+            "import git_flowctl.entry, git_flowctl.history.timeline, git_flowctl.history.replay, git_flowctl.model.ids\n"
+            "print(sorted({'typing', 'dataclasses', 'git_flowctl.model.trailers'} & set(sys.modules)))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from conftest import Repo
 
-from git_flowctl import validate
-from git_flowctl.trailers import Transition
+from git_flowctl.guard import validate
+from git_flowctl.model.trailers import Transition
 
 EPIC = ".flow/epics/fn-1-add-oauth-login.md"
 TASK1 = ".flow/tasks/fn-1-add-oauth-login.1.md"

@@ -14,7 +14,7 @@ import click
 
 from git_flowctl import __version__
 from git_flowctl.cli.output import Output, report_error
-from git_flowctl.errors import FlowError, UsageError
+from git_flowctl.model.errors import FlowError, UsageError
 
 # name -> (module, attribute, one-line help). The help is here so `--help` need not import all.
 COMMANDS: dict[str, tuple[str, str, str]] = {

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from git_flowctl.cli.output import Output
-from git_flowctl.errors import FlowError, UsageError
-from git_flowctl.plan import Plan
-from git_flowctl.workspace import Workspace
+from git_flowctl.model.errors import FlowError, UsageError
+from git_flowctl.repo.plan import Plan
+from git_flowctl.repo.workspace import Workspace
 
 if TYPE_CHECKING:
     # Read commands never write: ops and the writer load only when a command records a change.
-    from git_flowctl.ops import Context
-    from git_flowctl.writer import Builder, Change, Mode, Outcome
+    from git_flowctl.changes.ops import Context
+    from git_flowctl.repo.writer import Builder, Change, Mode, Outcome
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,7 +91,7 @@ def force_option(func: F) -> F:
 
 
 def mode_of(no_commit: bool, dry_run: bool) -> Mode:
-    from git_flowctl.writer import Mode
+    from git_flowctl.repo.writer import Mode
 
     if no_commit and dry_run:
         raise UsageError("--no-commit and --dry-run cannot be combined")
@@ -101,8 +101,8 @@ def mode_of(no_commit: bool, dry_run: bool) -> Mode:
 
 
 def context_for(ws: Workspace, actor: str | None, mode: Mode, force: bool = False) -> Context:
-    from git_flowctl.ops import Context
-    from git_flowctl.writer import Mode
+    from git_flowctl.changes.ops import Context
+    from git_flowctl.repo.writer import Mode
 
     if mode is Mode.COMMIT:
         now = ws.identities[0].iso()
@@ -116,7 +116,7 @@ def context_for(ws: Workspace, actor: str | None, mode: Mode, force: bool = Fals
 
 def apply_change(out: Output, ws: Workspace, build: Builder, mode: Mode,
                  message: str | None, human: Callable[[Outcome], str] | None = None) -> Outcome:
-    from git_flowctl.writer import Writer
+    from git_flowctl.repo.writer import Writer
 
     outcome = Writer(ws, message=message).apply(build, mode)
     emit_outcome(out, outcome, human)
@@ -124,7 +124,7 @@ def apply_change(out: Output, ws: Workspace, build: Builder, mode: Mode,
 
 
 def emit_outcome(out: Output, outcome: Outcome, human: Callable[[Outcome], str] | None = None) -> None:
-    from git_flowctl.writer import Mode
+    from git_flowctl.repo.writer import Mode
 
     payload = outcome.payload()
     if out.json_mode:

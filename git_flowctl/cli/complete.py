@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from git_flowctl import ids
-from git_flowctl.model import EPICS_DIR, TASKS_DIR
+from git_flowctl.model import ids
+from git_flowctl.model.items import EPICS_DIR, TASKS_DIR
 
 if TYPE_CHECKING:
     import click

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from git_flowctl.document import DocumentError
-from git_flowctl.errors import FlowError
+from git_flowctl.model.document import DocumentError
+from git_flowctl.model.errors import FlowError
 
 if TYPE_CHECKING:
     from rich.console import Console

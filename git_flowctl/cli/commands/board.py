@@ -11,13 +11,13 @@ import click
 
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
-from git_flowctl.errors import FlowError, UsageError
+from git_flowctl.model.errors import FlowError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from git_flowctl.board import Board, Card
-    from git_flowctl.workspace import Workspace
+    from git_flowctl.repo.workspace import Workspace
+    from git_flowctl.views.board import Board, Card
 
 
 @click.command("board")
@@ -56,13 +56,13 @@ def board_command(epic_ref: str | None, watch: bool, interval: float, plain: boo
 
 
 def snapshot(ws: Workspace, epic_ref: str | None, rev: str | None = None) -> Board:
-    from git_flowctl import board as boards
+    from git_flowctl.views import board as boards
 
     plan = ws.load_plan(rev)
     plan.require_initialized()
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     try:
-        from git_flowctl.graphviews import critical_path
+        from git_flowctl.views.graphviews import critical_path
 
         path = [row["id"] for row in critical_path(plan, epic_id)["path"]]
     except FlowError:
@@ -78,7 +78,7 @@ def snapshot(ws: Workspace, epic_ref: str | None, rev: str | None = None) -> Boa
 
 def _watch(ws: Workspace, epic_ref: str | None, rev: str | None, interval: float, *,
            rich: bool, json_mode: bool) -> None:
-    from git_flowctl.board import watch_signature
+    from git_flowctl.views.board import watch_signature
 
     last: tuple[object, ...] | None = None
     if rich:
@@ -167,7 +167,7 @@ def _card_note(card: Card) -> str:
 
 
 def _short(task_id: str) -> str:
-    from git_flowctl import ids
+    from git_flowctl.model import ids
 
     parsed = ids.parse_id(task_id)
     if parsed is None or parsed.task_number is None:

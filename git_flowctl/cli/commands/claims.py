@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from git_flowctl import ops
+from git_flowctl.changes import ops
 from git_flowctl.cli import complete
 from git_flowctl.cli.commands.work import claimed_transition, remote_option, resolve_task_id
 from git_flowctl.cli.common import context_for, get_output, mode_of, mutating, open_workspace
-from git_flowctl.errors import FlowError
+from git_flowctl.model.errors import FlowError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,7 +31,7 @@ def claims_command(stale: bool, prune: bool, no_fetch: bool, remote: str | None,
     With a remote (claims.remote or --remote) its claims are fetched first and listed with the
     local ones; `where` says which.
     """
-    from git_flowctl.claims import Claims
+    from git_flowctl.coordination.claims import Claims
 
     out = get_output()
     ws = open_workspace(out)
@@ -62,7 +62,7 @@ def _render(console: Console, payload: dict[str, Any], stale: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from git_flowctl.claims import short_branch
+    from git_flowctl.coordination.claims import short_branch
 
     for record in payload.get("pruned", []):
         console.print(f"pruned {escape(record['id'])} (landed on "
@@ -111,7 +111,7 @@ def heartbeat_command(task: str | None, remote: str | None, actor: str | None) -
     Exits 3 when the claim is no longer the actor's (the lease ran out and someone reclaimed it):
     stop working on that task.
     """
-    from git_flowctl.claims import Claims, ClaimTakenError, held_claims
+    from git_flowctl.coordination.claims import Claims, ClaimTakenError, held_claims
 
     out = get_output()
     ws = open_workspace(out)
@@ -161,7 +161,7 @@ def reclaim_command(task: str, remote: str | None, no_commit: bool, dry_run: boo
     of two reclaimers one wins; the old holder's later heartbeat or done exits 3. A task that is
     todo here is started; one in progress here under the old holder gets the actor as assignee.
     """
-    from git_flowctl.claims import Claims
+    from git_flowctl.coordination.claims import Claims
 
     out = get_output()
     ws = open_workspace(out)

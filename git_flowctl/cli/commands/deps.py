@@ -25,7 +25,7 @@ def dep_add(task: str, deps: tuple[str, ...], force: bool, no_commit: bool, dry_
     Refused, with the cycle printed (a -> b -> a), when a DEP already waits for TASK. Adding an
     unfinished dependency to a task that is in progress or done needs --force.
     """
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     run_mutation(lambda plan, ctx: structure.add_dependencies(plan, task, split_list(deps), ctx),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
@@ -38,7 +38,7 @@ def dep_add(task: str, deps: tuple[str, ...], force: bool, no_commit: bool, dry_
 def dep_rm(task: str, deps: tuple[str, ...], no_commit: bool, dry_run: bool, message: str | None,
            actor: str | None) -> None:
     """Remove each DEP from TASK's dependencies (a dangling ID is removed by its exact text)."""
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     run_mutation(lambda plan, ctx: structure.remove_dependencies(plan, task, split_list(deps), ctx),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
@@ -53,7 +53,7 @@ def dep_rm(task: str, deps: tuple[str, ...], no_commit: bool, dry_run: bool, mes
 def task_set_deps(task: str, deps: tuple[str, ...], force: bool, no_commit: bool, dry_run: bool,
                   message: str | None, actor: str | None) -> None:
     """Replace TASK's dependencies with --deps (cycles refused, as for `dep add`)."""
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     run_mutation(lambda plan, ctx: structure.set_dependencies(plan, task, split_list(deps), ctx),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
@@ -69,7 +69,7 @@ def epic_add_dep(epic: str, deps: tuple[str, ...], no_commit: bool, dry_run: boo
 
     Refused, with the cycle printed, when a DEP already waits for EPIC.
     """
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     run_mutation(lambda plan, ctx: structure.change_epic_dependencies(plan, epic, ctx, add=split_list(deps)),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
@@ -82,7 +82,7 @@ def epic_add_dep(epic: str, deps: tuple[str, ...], no_commit: bool, dry_run: boo
 def epic_rm_dep(epic: str, deps: tuple[str, ...], no_commit: bool, dry_run: bool,
                 message: str | None, actor: str | None) -> None:
     """Remove each DEP from EPIC's epic dependencies."""
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     run_mutation(lambda plan, ctx: structure.change_epic_dependencies(plan, epic, ctx,
                                                                       remove=split_list(deps)),

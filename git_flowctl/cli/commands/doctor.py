@@ -23,7 +23,7 @@ def doctor_command() -> None:
     Each check passes, warns or fails, with the command that fixes it. Exits 1 when any check
     fails.
     """
-    from git_flowctl import doctor
+    from git_flowctl.views import doctor
 
     out = get_output()
     ws = open_workspace(out)

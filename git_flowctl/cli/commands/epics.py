@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from git_flowctl import numbering
 from git_flowctl.cli import complete
 from git_flowctl.cli.commands.deps import epic_add_dep, epic_rm_dep
 from git_flowctl.cli.commands.planning import epic_archive, epic_close, epic_reopen, epic_set_plan
@@ -24,12 +23,13 @@ from git_flowctl.cli.common import (
     split_list,
 )
 from git_flowctl.cli.render import styled_state
-from git_flowctl.model import EPIC_SECTIONS
-from git_flowctl.views import epic_summary
+from git_flowctl.coordination import numbering
+from git_flowctl.model.items import EPIC_SECTIONS
+from git_flowctl.views.shapes import epic_summary
 
 if TYPE_CHECKING:
-    from git_flowctl.plan import Plan
-    from git_flowctl.writer import Change
+    from git_flowctl.repo.plan import Plan
+    from git_flowctl.repo.writer import Change
 
 
 @click.group("epic")
@@ -62,10 +62,11 @@ def epic_create(title: str, deps: tuple[str, ...], branch: str | None, priority:
     skipped, so epics made at once in two worktrees or clones get different numbers (`renumber`
     repairs a collision made without a reservation).
     """
-    from git_flowctl import ids, ops
-    from git_flowctl.config import CONFIG_PATH, Config
-    from git_flowctl.reservations import EpicNumbers, Reservation, apply_with_numbers
-    from git_flowctl.writer import Writer
+    from git_flowctl.changes import ops
+    from git_flowctl.coordination.reservations import EpicNumbers, Reservation, apply_with_numbers
+    from git_flowctl.model import ids
+    from git_flowctl.model.config import CONFIG_PATH, Config
+    from git_flowctl.repo.writer import Writer
 
     out = get_output()
     ws = open_workspace(out)

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from git_flowctl import graphviews
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import read_plan, rev_option
 from git_flowctl.cli.render import styled_state
+from git_flowctl.views import graphviews
 
 if TYPE_CHECKING:
     from rich.console import Console

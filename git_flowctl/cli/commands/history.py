@@ -15,14 +15,14 @@ from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace
 from git_flowctl.cli.output import Output
 from git_flowctl.cli.render import styled_state
-from git_flowctl.errors import UsageError
-from git_flowctl.history import Event, GitReader, Progress, replay
+from git_flowctl.history.replay import Event, GitReader, Progress, replay
+from git_flowctl.model.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from git_flowctl.recover import Diagnosis
-    from git_flowctl.workspace import Workspace
+    from git_flowctl.history.recover import Diagnosis
+    from git_flowctl.repo.workspace import Workspace
 
 PROGRESS_MIN_COMMITS = 2000  # a bar for histories longer than this, on a terminal only
 FOLLOW_INTERVAL = 0.5
@@ -80,7 +80,7 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
     undone by `git revert` is marked, and the revert is listed too. With --json and --follow,
     one JSON object per line, one per event.
     """
-    from git_flowctl.timeline import log_report, select
+    from git_flowctl.history.timeline import log_report, select
 
     out = get_output()
     ws = open_workspace(out)
@@ -162,7 +162,7 @@ def _render_event(console: Console, event: dict[str, Any]) -> None:
               help="Read the history of this revision.")
 def stats_command(epic: str | None, since: str | None, rev: str) -> None:
     """Lead and cycle time, throughput, work in progress, failures, all from history."""
-    from git_flowctl.stats import parse_since, stats_report
+    from git_flowctl.history.stats import parse_since, stats_report
 
     out = get_output()
     ws = open_workspace(out)
@@ -257,8 +257,8 @@ def recover_command(rev: str | None, apply_fixes: bool, message: str | None,
     Dry run by default: lists each divergence with its evidence (the commit that changed a
     status without a trailer, the commit that deleted a file) and problems found in history.
     """
-    from git_flowctl.recover import build_recovery, diagnose
-    from git_flowctl.writer import Mode, Writer
+    from git_flowctl.history.recover import build_recovery, diagnose
+    from git_flowctl.repo.writer import Mode, Writer
 
     out = get_output()
     ws = open_workspace(out)

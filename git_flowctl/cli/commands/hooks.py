@@ -13,8 +13,8 @@ from git_flowctl.cli.common import get_output, open_workspace
 from git_flowctl.cli.output import Output
 
 if TYPE_CHECKING:
-    from git_flowctl.githooks import HookResult
-    from git_flowctl.workspace import Workspace
+    from git_flowctl.guard.githooks import HookResult
+    from git_flowctl.repo.workspace import Workspace
 
 _REFUSED = {
     "pre-commit": "commit refused",
@@ -25,7 +25,7 @@ _REFUSED = {
 
 
 def _hook_workspace(out: Output) -> Workspace:
-    from git_flowctl.workspace import Workspace
+    from git_flowctl.repo.workspace import Workspace
 
     ws = Workspace(from_env=True)
     out.display_path = ws.rel
@@ -35,7 +35,7 @@ def _hook_workspace(out: Output) -> Workspace:
 def _report(out: Output, result: HookResult) -> None:
     """Hooks speak on stderr in plain text (git shows it; no rich on this path)."""
     from git_flowctl.cli.commands.integrity import findings_payload
-    from git_flowctl.reporting import summary, text_lines
+    from git_flowctl.guard.reporting import summary, text_lines
 
     payload = {"hook": result.hook, **findings_payload(result.findings)}
     if result.added:
@@ -78,7 +78,7 @@ def hook_group() -> None:
 @click.argument("files", nargs=-1, required=False)
 def hook_pre_commit(files: tuple[str, ...]) -> None:
     """Validate the staged .flow/ against HEAD (fast when nothing under .flow/ is staged)."""
-    from git_flowctl.githooks import pre_commit
+    from git_flowctl.guard.githooks import pre_commit
 
     out = get_output()
     _report(out, pre_commit(_hook_workspace(out)))
@@ -90,7 +90,7 @@ def hook_pre_commit(files: tuple[str, ...]) -> None:
 @click.argument("sha", required=False)
 def hook_prepare_commit_msg(message_file: str | None, source: str | None, sha: str | None) -> None:
     """Add Flow-Transition trailers for staged status changes (and Flow-Task with link_commits)."""
-    from git_flowctl.githooks import prepare_commit_msg
+    from git_flowctl.guard.githooks import prepare_commit_msg
 
     out = get_output()
     ws = _hook_workspace(out)
@@ -103,7 +103,7 @@ def hook_prepare_commit_msg(message_file: str | None, source: str | None, sha: s
 @click.argument("message_file", required=False)
 def hook_commit_msg(message_file: str | None) -> None:
     """Check that the message's trailers and the staged status changes agree."""
-    from git_flowctl.githooks import commit_msg
+    from git_flowctl.guard.githooks import commit_msg
 
     out = get_output()
     ws = _hook_workspace(out)
@@ -115,7 +115,7 @@ def hook_commit_msg(message_file: str | None) -> None:
 @click.argument("url", required=False)
 def hook_pre_push(remote: str | None, url: str | None) -> None:
     """Check every commit being pushed (ref lines on stdin, as git gives them)."""
-    from git_flowctl.githooks import pre_push
+    from git_flowctl.guard.githooks import pre_push
 
     out = get_output()
     ws = _hook_workspace(out)
@@ -138,7 +138,7 @@ def hooks_install(merge_driver_only: bool) -> None:
     The shims go where git looks for hooks (core.hooksPath is honoured) and call this
     interpreter by its absolute path; run it again after moving or recreating the environment.
     """
-    from git_flowctl.hookinstall import install
+    from git_flowctl.guard.hookinstall import install
 
     out = get_output()
     ws = open_workspace(out)
@@ -161,7 +161,7 @@ def hooks_install(merge_driver_only: bool) -> None:
 @hooks_group.command("uninstall")
 def hooks_uninstall() -> None:
     """Remove the shims and the merge driver config; put back the hooks that were there."""
-    from git_flowctl.hookinstall import uninstall
+    from git_flowctl.guard.hookinstall import uninstall
 
     out = get_output()
     ws = open_workspace(out)
@@ -178,7 +178,7 @@ def hooks_uninstall() -> None:
 @hooks_group.command("status")
 def hooks_status() -> None:
     """Which hooks are installed, what they chain, and whether the merge driver is set up."""
-    from git_flowctl.hookinstall import status
+    from git_flowctl.guard.hookinstall import status
 
     out = get_output()
     ws = open_workspace(out)

@@ -8,9 +8,9 @@ import click
 
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
 from git_flowctl.cli.render import styled_state
-from git_flowctl.ids import id_sort_key
-from git_flowctl.landing import landed_tasks
-from git_flowctl.views import status_report
+from git_flowctl.coordination.landing import landed_tasks
+from git_flowctl.model.ids import id_sort_key
+from git_flowctl.views.shapes import status_report
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -11,12 +11,12 @@ import click
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
 from git_flowctl.cli.output import Output
-from git_flowctl.errors import FlowError, UsageError
+from git_flowctl.model.errors import FlowError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from git_flowctl.validate import Finding, RangeReport
+    from git_flowctl.guard.validate import Finding, RangeReport
 
 _STYLE = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
 
@@ -38,7 +38,7 @@ def findings_payload(findings: list[Finding]) -> dict[str, Any]:
 def print_findings(console: Console, findings: list[Finding], *, show_commit: bool = True) -> None:
     from rich.markup import escape
 
-    from git_flowctl.reporting import location
+    from git_flowctl.guard.reporting import location
 
     for item in findings:
         commit = f" [dim](commit {item.commit[:7]})[/dim]" if show_commit and item.commit else ""
@@ -49,7 +49,7 @@ def print_findings(console: Console, findings: list[Finding], *, show_commit: bo
 
 
 def _emit_result(out: Output, payload: dict[str, Any], findings: list[Finding], what: str) -> None:
-    from git_flowctl.reporting import summary
+    from git_flowctl.guard.reporting import summary
 
     errors = [f for f in findings if f.severity == "error"]
     if out.json_mode:
@@ -78,8 +78,8 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
     Reports every problem with its file, line and rule (docs/validation.md); exits 1 when any
     is an error.
     """
-    from git_flowctl import ids
-    from git_flowctl.validate import Snapshot
+    from git_flowctl.guard.validate import Snapshot
+    from git_flowctl.model import ids
 
     out = get_output()
     if fmt == "json":
@@ -103,7 +103,7 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
     payload = {"source": source.label, **payload_extra, **findings_payload(findings),
                "total_epics": len(snapshot.epics), "total_tasks": len(snapshot.tasks)}
     if fmt == "github":
-        from git_flowctl.reporting import github_lines
+        from git_flowctl.guard.reporting import github_lines
 
         for line in github_lines(findings):
             click.echo(line)
@@ -112,7 +112,7 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
     _emit_result(out, payload, findings, "validate")
     if out.json_mode:
         return
-    from git_flowctl.reporting import summary
+    from git_flowctl.guard.reporting import summary
 
     console = out.console
     print_findings(console, findings)
@@ -146,7 +146,7 @@ def check_command(base: str | None, head_rev: str, fmt: str | None, output_file:
     transitions are listed. Exits 1 when anything is an error. Needs the full history (a
     shallow clone is refused).
     """
-    from git_flowctl.validate import History, shallow_commits
+    from git_flowctl.guard.validate import History, shallow_commits
 
     out = get_output()
     if fmt is None:
@@ -195,7 +195,7 @@ def _commit(repo: Any, rev: str) -> Any:
 
 
 def _render_check(out: Output, report: RangeReport, base_label: str, fmt: str) -> str | None:
-    from git_flowctl.reporting import github_lines, junit_xml, summary
+    from git_flowctl.guard.reporting import github_lines, junit_xml, summary
 
     findings = report.findings()
     if fmt == "github":
@@ -234,7 +234,7 @@ def merge_driver_command(base: str, ours: str, theirs: str, marker_size: str, pa
     Frontmatter is merged field by field, the body as text; the result is written to OURS.
     Exits 0 when clean, 1 when conflict markers were left (docs/hooks.md#the-merge-driver).
     """
-    from git_flowctl.mergedriver import run
+    from git_flowctl.guard.mergedriver import run
 
     out = get_output()
     out.exit_code = run(base, ours, theirs, marker_size, path)

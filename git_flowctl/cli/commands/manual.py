@@ -7,7 +7,7 @@ import difflib
 import click
 
 from git_flowctl.cli.common import get_output
-from git_flowctl.errors import UsageError
+from git_flowctl.model.errors import UsageError
 
 SHELLS = ("bash", "zsh", "fish")
 PROGRAM = "git-flow-task"

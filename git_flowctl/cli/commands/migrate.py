@@ -19,14 +19,14 @@ from git_flowctl.cli.common import (
     read_plan,
     rev_option,
 )
-from git_flowctl.errors import UsageError
-from git_flowctl.writer import Mode, Writer
+from git_flowctl.model.errors import UsageError
+from git_flowctl.repo.writer import Mode, Writer
 
 if TYPE_CHECKING:
     from git_flowctl.cli.output import Output
-    from git_flowctl.importers import ImportSet
-    from git_flowctl.workspace import Workspace
-    from git_flowctl.writer import Outcome
+    from git_flowctl.repo.workspace import Workspace
+    from git_flowctl.repo.writer import Outcome
+    from git_flowctl.views.importers import ImportSet
 
 
 @click.group("import")
@@ -49,7 +49,7 @@ def import_flowctl(path: Path, state_dir: Path | None, no_commit: bool, dry_run:
     go into the frontmatter unchanged. Importing the same data again does nothing; tasks that
     already exist with other content are never overwritten (the import is refused).
     """
-    from git_flowctl.importers.flowctl import default_state_dir, read_flowctl
+    from git_flowctl.views.importers.flowctl import default_state_dir, read_flowctl
 
     out = get_output()
     ws = open_workspace(out)
@@ -65,7 +65,7 @@ def import_flowctl(path: Path, state_dir: Path | None, no_commit: bool, dry_run:
 def import_json(file: str, no_commit: bool, dry_run: bool, message: str | None,
                 actor: str | None) -> None:
     """Import a plan written by `export --json` (FILE, or - for stdin), in one commit."""
-    from git_flowctl.export import read_document
+    from git_flowctl.views.export import read_document
 
     out = get_output()
     ws = open_workspace(out)
@@ -84,7 +84,7 @@ def import_json(file: str, no_commit: bool, dry_run: bool, message: str | None,
 
 def _run_import(out: Output, ws: Workspace, incoming: ImportSet, mode: Mode,
                 message: str | None, actor: str | None) -> None:
-    from git_flowctl.importers import build_change, load_plan_past_foreign_files
+    from git_flowctl.views.importers import build_change, load_plan_past_foreign_files
 
     ctx = context_for(ws, actor, mode)
     outcome = Writer(ws, message=message, load=load_plan_past_foreign_files).apply(
@@ -121,7 +121,7 @@ def export_command(rev: str | None) -> None:
     progress. Without --json the document is printed bare; with --json it carries
     "success": true like every other command.
     """
-    from git_flowctl.export import export_plan
+    from git_flowctl.views.export import export_plan
 
     out, ws, plan = read_plan(rev)
     commit = _commit_of(ws, rev)

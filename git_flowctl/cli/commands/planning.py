@@ -20,12 +20,12 @@ from git_flowctl.cli.common import (
     run_mutation,
     split_list,
 )
-from git_flowctl.errors import UsageError
-from git_flowctl.model import EPIC_SECTIONS, TRIGGER_RULES
-from git_flowctl.plan import Plan
+from git_flowctl.model.errors import UsageError
+from git_flowctl.model.items import EPIC_SECTIONS, TRIGGER_RULES
+from git_flowctl.repo.plan import Plan
 
 if TYPE_CHECKING:
-    from git_flowctl.writer import Change
+    from git_flowctl.repo.writer import Change
 
 
 class OptionalNumber(click.ParamType):  # type: ignore[type-arg]
@@ -72,7 +72,7 @@ def trigger_options(func: Any) -> Any:
 
 def trigger_fields(trigger_rule: str | None, max_retries: int | None, estimate: float | None,
                    given: set[str]) -> dict[str, Any]:
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     values = {"trigger_rule": trigger_rule, "max_retries": max_retries, "estimate": estimate}
     return structure.check_task_fields({key: value for key, value in values.items() if key in given})
@@ -108,7 +108,7 @@ def task_edit(ctx: click.Context, task: str, title: str | None, priority: int | 
     Only the options given change; `none` (or "") clears a field. The status is not touched, so
     the commit carries no Flow-Transition trailer.
     """
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     given = given_options(ctx)
     values: dict[str, Any] = {"title": title, "priority": priority, "domain": domain,
@@ -140,7 +140,7 @@ def task_split(task: str, titles: str, chain: bool, force: bool, no_commit: bool
     waits for the one before). Tasks that depended on TASK now depend on every part (with --chain,
     on the last), so nothing downstream starts early. One commit.
     """
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     run_mutation(lambda plan, ctx: structure.split_task(plan, task, titles.split("|"), ctx, chain=chain),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
@@ -157,7 +157,7 @@ def epic_close(epic: str, force: bool, no_commit: bool, dry_run: bool, message: 
     Refused, listing them, while any task is not done or skipped, and while an epic it depends on
     is open.
     """
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     run_mutation(lambda plan, ctx: structure.close_epic(plan, epic, ctx), actor=actor,
                  no_commit=no_commit, dry_run=dry_run, message=message, force=force)
@@ -170,7 +170,7 @@ def epic_close(epic: str, force: bool, no_commit: bool, dry_run: bool, message: 
 def epic_reopen(epic: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
                 actor: str | None) -> None:
     """Reopen a closed EPIC (done -> open)."""
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     run_mutation(lambda plan, ctx: structure.reopen_epic(plan, epic, ctx), actor=actor,
                  no_commit=no_commit, dry_run=dry_run, message=message, force=force)
@@ -190,7 +190,7 @@ def epic_set_plan(epic: str, file_name: str, section: str | None, no_commit: boo
 
     Without --section the text replaces the plan; standard sections it lacks are added as TBD.
     """
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     text = read_text("-" if file_name == "-" else f"@{file_name}", "the plan") or ""
     run_mutation(lambda plan, ctx: structure.set_epic_plan(plan, epic, text, ctx, section=section),
@@ -207,7 +207,7 @@ def epic_archive(epic: str, no_commit: bool, dry_run: bool, message: str | None,
     Their IDs stay taken. Live tasks that depend on archived ones stay satisfied (an archived task
     keeps the done or skipped state it was archived with).
     """
-    from git_flowctl import structure
+    from git_flowctl.changes import structure
 
     run_mutation(lambda plan, ctx: structure.archive_epic(plan, epic, ctx), actor=actor,
                  no_commit=no_commit, dry_run=dry_run, message=message)
@@ -227,9 +227,10 @@ def renumber_command(epic: str | None, to: int | None, no_commit: bool, dry_run:
     names, depends_on, depends_on_epics, epic fields and full IDs in the text are rewritten in
     one commit with Flow-Rename trailers.
     """
-    from git_flowctl import ids, numbering
-    from git_flowctl.reservations import EpicNumbers, Reservation, apply_with_numbers
-    from git_flowctl.writer import Writer
+    from git_flowctl.coordination import numbering
+    from git_flowctl.coordination.reservations import EpicNumbers, Reservation, apply_with_numbers
+    from git_flowctl.model import ids
+    from git_flowctl.repo.writer import Writer
 
     out = get_output()
     ws = open_workspace(out)

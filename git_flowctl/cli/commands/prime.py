@@ -8,7 +8,7 @@ import sys
 import click
 
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
-from git_flowctl.workspace import Workspace
+from git_flowctl.repo.workspace import Workspace
 
 
 @click.command("prime")
@@ -19,8 +19,8 @@ def prime_command(rev: str | None) -> None:
 
     Under 1,000 tokens, meant to be pasted into an agent's context or run by it first.
     """
-    from git_flowctl import primer
     from git_flowctl.cli import COMMANDS
+    from git_flowctl.views import primer
 
     out = get_output()
     ws = open_workspace(out)
@@ -36,7 +36,7 @@ def prime_command(rev: str | None) -> None:
 
 
 def _hooks(ws: Workspace) -> str:
-    from git_flowctl.doctor import PASS, hooks
+    from git_flowctl.views.doctor import PASS, hooks
 
     return "installed" if hooks(ws).status == PASS else "not installed"
 

@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from git_flowctl import queries, states
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import context_for, get_output, open_workspace, read_plan, rev_option
 from git_flowctl.cli.output import Output
 from git_flowctl.cli.render import styled_state
-from git_flowctl.errors import UsageError
-from git_flowctl.plan import Plan
-from git_flowctl.workspace import Workspace
+from git_flowctl.coordination import queries
+from git_flowctl.model import states
+from git_flowctl.model.errors import UsageError
+from git_flowctl.repo.plan import Plan
+from git_flowctl.repo.workspace import Workspace
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,7 +32,7 @@ def actor_option(func: Any) -> Any:
 
 def held_claims(ws: Workspace, actor: str) -> Mapping[str, str] | None:
     """Task ID -> who holds a claim on it, or where it was finished (claims.Claims.held_map)."""
-    from git_flowctl.claims import Claims
+    from git_flowctl.coordination.claims import Claims
 
     return Claims.open(ws).held_map(actor)
 
@@ -109,8 +110,8 @@ def next_command(epic_ref: str | None, actor: str | None, rev: str | None, claim
 
 def _claim_next(out: Output, epic_ref: str | None, actor: str | None, rev: str | None,
                 remote: str | None, message: str | None) -> None:
-    from git_flowctl.claims import Claims, claim_next
-    from git_flowctl.writer import Mode
+    from git_flowctl.coordination.claims import Claims, claim_next
+    from git_flowctl.repo.writer import Mode
 
     if rev is not None:
         raise UsageError("--claim starts the task on the current branch; it cannot read --rev")

@@ -13,13 +13,13 @@ import click
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace
 from git_flowctl.cli.output import Output
-from git_flowctl.errors import UsageError
+from git_flowctl.model.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.live import Live
 
-    from git_flowctl.scheduler import Event, Scheduler
+    from git_flowctl.coordination.scheduler import Event, Scheduler
 
 
 class _RunCommand(click.Command):
@@ -66,7 +66,7 @@ def run_command(command: tuple[str, ...], epic: str | None, jobs: int, timeout: 
     ctx = click.get_current_context()
     ws = open_workspace(out)
     if not ctx.meta.get("flow_run_dashdash") and command:
-        from git_flowctl.scheduler import CONTROL_WORDS
+        from git_flowctl.coordination.scheduler import CONTROL_WORDS
 
         if command[0] in CONTROL_WORDS and len(command) <= 2:
             _control(out, ws, command[0], command[1] if len(command) == 2 else None)
@@ -75,7 +75,7 @@ def run_command(command: tuple[str, ...], epic: str | None, jobs: int, timeout: 
                          hint="`run stop`, `run pause` and `run resume` control a run")
     if not command:
         raise UsageError("run needs a command after `--`", hint="git flow-task run -- make test")
-    from git_flowctl.scheduler import RunOptions, Scheduler
+    from git_flowctl.coordination.scheduler import RunOptions, Scheduler
 
     options = RunOptions(list(command), ws.actor(actor), epic=epic, jobs=jobs, timeout=timeout,
                          max_tasks=max_tasks, max_failures=max_failures,
@@ -209,7 +209,7 @@ def _render_summary(console: Console, summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     from git_flowctl.cli.render import styled_state
-    from git_flowctl.scheduler import _summary_line
+    from git_flowctl.coordination.scheduler import _summary_line
 
     if summary["tasks"]:
         table = Table(show_edge=False, header_style="bold", pad_edge=False)
@@ -230,7 +230,7 @@ def _render_summary(console: Console, summary: dict[str, Any]) -> None:
 
 
 def _control(out: Output, ws: Any, word: str, run_id: str | None) -> None:
-    from git_flowctl.scheduler import send_control
+    from git_flowctl.coordination.scheduler import send_control
 
     runs = send_control(ws, word, run_id)
     ids = ", ".join(run["run_id"] for run in runs)

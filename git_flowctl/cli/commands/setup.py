@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from git_flowctl import ops
+from git_flowctl.changes import ops
 from git_flowctl.cli.common import (
     apply_change,
     emit_outcome,
@@ -16,7 +16,7 @@ from git_flowctl.cli.common import (
     open_workspace,
     rev_option,
 )
-from git_flowctl.config import (
+from git_flowctl.model.config import (
     CONFIG_PATH,
     DEFAULTS,
     Config,
@@ -24,10 +24,10 @@ from git_flowctl.config import (
     known_key,
     set_config_value,
 )
-from git_flowctl.document import dump_yaml
-from git_flowctl.errors import FlowError, UsageError
-from git_flowctl.plan import Plan
-from git_flowctl.writer import Change, Mode, Writer
+from git_flowctl.model.document import dump_yaml
+from git_flowctl.model.errors import FlowError, UsageError
+from git_flowctl.repo.plan import Plan
+from git_flowctl.repo.writer import Change, Mode, Writer
 
 
 @click.command("init")
@@ -42,7 +42,7 @@ def init_command(remote: str | None, no_commit: bool, dry_run: bool, message: st
     if remote is None:
         apply_change(out, ws, ops.init, mode_of(no_commit, dry_run), message)
         return
-    from git_flowctl.claims import claims_refspec, ensure_claims_refspec
+    from git_flowctl.coordination.claims import claims_refspec, ensure_claims_refspec
 
     mode = mode_of(no_commit, dry_run)
     if ws.config_value(f"remote.{remote}.url") is None:
@@ -125,7 +125,7 @@ def config_set(key: str, value: str, no_commit: bool, dry_run: bool, message: st
     if key != "claims.remote" or not typed or mode is Mode.DRY_RUN:
         apply_change(out, ws, build, mode, message)
         return
-    from git_flowctl.claims import ensure_claims_refspec
+    from git_flowctl.coordination.claims import ensure_claims_refspec
 
     outcome = Writer(ws, message=message).apply(build, mode)
     if ws.config_value(f"remote.{typed}.url") is None:
@@ -141,7 +141,7 @@ def config_set(key: str, value: str, no_commit: bool, dry_run: bool, message: st
 @click.option("--keep", is_flag=True, help="Keep the throwaway repository and print its path.")
 def demo_command(keep: bool) -> None:
     """Run a short demo in a throwaway repository: a plan, transitions, a gate, the log."""
-    from git_flowctl.demo import run_demo
+    from git_flowctl.cli.demo import run_demo
 
     out = get_output()
     result = run_demo(keep=keep, json_mode=out.json_mode)

@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from git_flowctl import ids
 from git_flowctl.cli import complete
 from git_flowctl.cli.commands.deps import task_set_deps
 from git_flowctl.cli.commands.planning import (
@@ -30,11 +29,12 @@ from git_flowctl.cli.common import (
     split_list,
 )
 from git_flowctl.cli.render import styled_state, task_table
-from git_flowctl.errors import FlowError
-from git_flowctl.landing import Landing, landed_tasks
-from git_flowctl.model import TASK_SECTIONS, Epic, Task
-from git_flowctl.plan import Plan
-from git_flowctl.views import epic_detail, epic_summary, task_detail, task_summary
+from git_flowctl.coordination.landing import Landing, landed_tasks
+from git_flowctl.model import ids
+from git_flowctl.model.errors import FlowError
+from git_flowctl.model.items import TASK_SECTIONS, Epic, Task
+from git_flowctl.repo.plan import Plan
+from git_flowctl.views.shapes import epic_detail, epic_summary, task_detail, task_summary
 
 
 @click.group("task")
@@ -74,7 +74,7 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
 
     A dependency may be a task of any epic; one that would close a cycle is refused.
     """
-    from git_flowctl import ops
+    from git_flowctl.changes import ops
 
     out = get_output()
     ws = open_workspace(out)

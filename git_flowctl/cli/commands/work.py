@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from git_flowctl import ops
+from git_flowctl.changes import ops
+from git_flowctl.changes.ops import Context
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import (
     apply_change,
@@ -24,10 +25,9 @@ from git_flowctl.cli.common import (
     read_text,
 )
 from git_flowctl.cli.output import Output
-from git_flowctl.ops import Context
-from git_flowctl.plan import Plan
-from git_flowctl.workspace import Workspace
-from git_flowctl.writer import Builder, Change, Mode, Writer
+from git_flowctl.repo.plan import Plan
+from git_flowctl.repo.workspace import Workspace
+from git_flowctl.repo.writer import Builder, Change, Mode, Writer
 
 remote_option = click.option(
     "--remote", metavar="NAME", help="Push the claim to this git remote (default: claims.remote).")
@@ -37,7 +37,7 @@ def claimed_transition(out: Output, ws: Workspace, ctx: Context, mode: Mode, mes
                        task: str, action: str, build: Builder, *, remote: str | None,
                        reclaim: bool = False) -> None:
     """Record a transition together with its claim step (claims.apply_with_claim), then print."""
-    from git_flowctl.claims import Claims, apply_with_claim
+    from git_flowctl.coordination.claims import Claims, apply_with_claim
 
     task_id = resolve_task_id(ws, task)
     claims = Claims.open(ws, remote)
@@ -51,8 +51,8 @@ def claimed_transition(out: Output, ws: Workspace, ctx: Context, mode: Mode, mes
 
 def resolve_task_id(ws: Workspace, ref: str) -> str:
     """The full ID of a task reference, from the task files' names (no file is parsed)."""
-    from git_flowctl import ids
-    from git_flowctl.model import TASKS_DIR
+    from git_flowctl.model import ids
+    from git_flowctl.model.items import TASKS_DIR
 
     names = ws.work_tree_source().list_files(TASKS_DIR)
     return ids.resolve(ref, [name[:-3] for name in names if name.endswith(".md")], kind="task")
@@ -201,7 +201,7 @@ def reopen_command(task: str, cascade: bool, force: bool, no_commit: bool, dry_r
     outcome = Writer(ws, message=message).apply(
         lambda plan: ops.reopen(plan, task, ctx, cascade=cascade), mode)
     if mode is not Mode.DRY_RUN:
-        from git_flowctl.claims import Claims
+        from git_flowctl.coordination.claims import Claims
 
         claims = Claims.open(ws)
         for task_id in outcome.change.result.get("reopened", []):

@@ -1,0 +1,108 @@
+"""What can be worked on: `ready` and `next`, in flowctl's JSON shapes.
+
+Ordering is flowctl's: epics in number order; inside an epic, tasks by priority (absent last),
+task number, title. ``held`` maps task IDs to the actor holding a claim on them (issue #7); a
+task someone else holds is not offered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from git_flowctl.model import states
+from git_flowctl.model.items import Epic, Task
+from git_flowctl.repo.plan import Plan
+
+
+def _epic_deps_open(plan: Plan, epic: Epic) -> list[str]:
+    return plan.open_epic_dependencies(epic)
+
+
+def _sorted(tasks: list[Task]) -> list[Task]:
+    return sorted(tasks, key=lambda t: t.sort_key())
+
+
+def is_ready(plan: Plan, task: Task, actor: str | None = None,
+             held: Mapping[str, str] | None = None) -> bool:
+    if plan.view_state(task.id) != states.READY:
+        return False
+    holder = (held or {}).get(task.id)
+    return holder is None or holder == actor
+
+
+def ready_report(plan: Plan, actor: str, epic_id: str | None = None,
+                 held: Mapping[str, str] | None = None) -> dict[str, Any]:
+    chosen = [t for t in plan.tasks.values() if epic_id is None or t.epic == epic_id]
+    ready: list[dict[str, Any]] = []
+    in_progress: list[dict[str, Any]] = []
+    blocked: list[dict[str, Any]] = []
+    waiting_epics = {e.id: _epic_deps_open(plan, e) for e in plan.epics.values()}
+    for task in _sorted(chosen):
+        state = plan.state_of(task.id)
+        if state == states.IN_PROGRESS:
+            in_progress.append({"id": task.id, "title": task.title, "assignee": task.assignee})
+        elif state == states.BLOCKED:
+            blocked.append({"id": task.id, "title": task.title, "blocked_by": ["status=blocked"],
+                            "reason": task.blocked_reason})
+        elif state in states.STARTABLE:
+            waiting_on = plan.unsatisfied_dependencies(task)
+            holder = (held or {}).get(task.id)
+            if waiting_on:
+                blocked.append({"id": task.id, "title": task.title, "blocked_by": waiting_on})
+            elif holder is not None and holder != actor:
+                blocked.append({"id": task.id, "title": task.title,
+                                "blocked_by": [f"claimed_by={holder}"]})
+            elif waiting_epics.get(task.epic):
+                # Its own dependencies are met, but its epic waits on another epic: `next` and
+                # `run` pass it over, so it is not offered as ready either.
+                blocked.append({"id": task.id, "title": task.title,
+                                "blocked_by": [f"epic={dep}" for dep in waiting_epics[task.epic]]})
+            else:
+                ready.append({"id": task.id, "title": task.title, "depends_on": task.depends_on,
+                              "priority": task.priority})
+        elif state == states.UPSTREAM_FAILED:
+            failed_deps = [d for d, s in plan.dependency_states(task).items()
+                           if s in (states.FAILED, states.UPSTREAM_FAILED)]
+            blocked.append({"id": task.id, "title": task.title, "blocked_by": failed_deps,
+                            "upstream_failed": True})
+    return {"epic": epic_id, "actor": actor, "ready": ready, "in_progress": in_progress,
+            "blocked": blocked}
+
+
+def next_work(plan: Plan, actor: str, epic_id: str | None = None,
+              held: Mapping[str, str] | None = None,
+              exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The one thing the actor should do next.
+
+    Their own in-progress task first (``resume_in_progress``), else the best ready task
+    (``ready_task``); epics that are done, or whose epic dependencies are open, are passed over and
+    listed. ``exclude`` skips candidates (a `next --claim` that lost a race moves on).
+    """
+    epics = [plan.epics[epic_id]] if epic_id else plan.sorted_epics()
+    in_scope = {e.id for e in epics}
+    own = _sorted([t for t in plan.tasks.values()
+                   if t.epic in in_scope and t.status == states.IN_PROGRESS
+                   and t.assignee == actor and t.id not in exclude])
+    if own:
+        return _answer("work", own[0], "resume_in_progress", [])
+    passed_over: list[dict[str, Any]] = []
+    for epic in epics:
+        if epic.status == "done":
+            continue
+        waiting_on = _epic_deps_open(plan, epic)
+        if waiting_on:
+            passed_over.append({"epic": epic.id, "waiting_on": waiting_on})
+            continue
+        candidates = [t for t in _sorted(plan.tasks_of(epic.id))
+                      if t.id not in exclude and is_ready(plan, t, actor, held)]
+        if candidates:
+            return _answer("work", candidates[0], "ready_task", passed_over)
+    reason = "blocked_by_epic_deps" if passed_over else "none"
+    return {"status": "none", "epic": None, "task": None, "title": None, "reason": reason,
+            "passed_over": passed_over}
+
+
+def _answer(status: str, task: Task, reason: str, passed_over: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"status": status, "epic": task.epic, "task": task.id, "title": task.title,
+            "reason": reason, "passed_over": passed_over}

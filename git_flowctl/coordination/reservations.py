@@ -1,0 +1,169 @@
+"""Epic number reservations (DESIGN §1, IDs): one create-only ref per number.
+
+Reading every branch's ``.flow/epics`` (numbering.taken_epic_numbers) finds the numbers that are
+committed somewhere, but not those that another worktree or clone is taking at this moment. So
+`epic create` also reserves its number: it creates ``refs/flow/epic-numbers/<prefix>-<N>`` only
+if it is absent (refs are shared by every worktree of a repository), and, when ``claims.remote``
+is set, pushes that ref create-only to the remote the way claims are pushed (DESIGN §6). A number
+whose ref exists here or on the remote is taken: the next one is tried. With the remote
+unreachable, the reservation is local and the result says so. Reservations are never removed by
+success (one small ref per epic); a create that fails gives its number back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from git_flowctl.coordination.claims import ClaimRefs, RemoteClaims, iso
+from git_flowctl.model.errors import ConflictError
+
+if TYPE_CHECKING:
+    from git_flowctl.repo.plan import Plan
+    from git_flowctl.repo.workspace import Workspace
+    from git_flowctl.repo.writer import Change, Mode, Outcome, Writer
+
+RESERVATIONS_PREFIX = "refs/flow/epic-numbers/"
+REMOTE_RESERVATIONS_PREFIX = "refs/flow/remote-epic-numbers/"
+_ATTEMPTS = 100  # numbers tried before giving up (each one found taken by a racer)
+
+
+@dataclass
+class Reservation:
+    number: int
+    key: str  # <prefix>-<N>, the ref's last component
+    oid: str  # the reservation commit
+    remote: str | None  # where it is reserved too (None: here only)
+    note: str | None  # why it is local only, when a remote is configured
+
+    @property
+    def ref(self) -> str:
+        return f"{RESERVATIONS_PREFIX}{self.key}"
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"ref": self.ref, "scope": "remote" if self.remote else "local"}
+        if self.remote:
+            data["remote"] = self.remote
+        if self.note:
+            data["note"] = self.note
+        return data
+
+
+class EpicNumbers:
+    """The reservation refs of one workspace, and of its claims remote when one is configured."""
+
+    def __init__(self, ws: Workspace, prefix: str, remote_name: str | None = None) -> None:
+        self.ws = ws
+        self.prefix = prefix
+        self.local = ClaimRefs(ws, RESERVATIONS_PREFIX)
+        self.remote_name = remote_name
+        self.remote: RemoteClaims | None = None
+        self.problem: str | None = None
+        if remote_name:
+            remote = RemoteClaims(ws, remote_name, RESERVATIONS_PREFIX, REMOTE_RESERVATIONS_PREFIX)
+            if remote.exists():
+                self.remote = remote
+            else:
+                self.problem = f"no git remote named {remote_name!r}"
+
+    def _key(self, number: int) -> str:
+        return f"{self.prefix}-{number}"
+
+    def reserved(self) -> set[int]:
+        """Numbers reserved here or seen reserved on the remote (as last fetched)."""
+        numbers: set[int] = set()
+        start = f"{self.prefix}-"
+        for name in self.ws.repo.listall_references():
+            if not name.startswith((RESERVATIONS_PREFIX, REMOTE_RESERVATIONS_PREFIX)):
+                continue
+            key = name.rsplit("/", 1)[-1]
+            if key.startswith(start) and key[len(start):].isdigit():
+                numbers.add(int(key[len(start):]))
+        return numbers
+
+    def refresh(self) -> None:
+        """Fetch the remote's reservations; a failure is remembered, and pushing still tried
+        (a push can reach a remote that a fetch cannot, through a push URL)."""
+        if self.remote is not None:
+            problem = self.remote.fetch()
+            if problem:
+                self.problem = f"remote {self.remote_name!r} unreachable ({problem})"
+
+    def reserve(self, taken: set[int], epic_id_for: Callable[[int], str], actor: str) -> Reservation:
+        """The lowest number above every taken or reserved one that this call could reserve.
+
+        ``epic_id_for(number)`` names the epic in the reservation's message."""
+        self.refresh()
+        number = max(taken | self.reserved(), default=0) + 1
+        for _ in range(_ATTEMPTS):
+            reservation = self._try(number, epic_id_for(number), actor)
+            if reservation is not None:
+                return reservation
+            number += 1  # another worktree or clone reserved it first
+        raise ConflictError(f"could not reserve an epic number after {_ATTEMPTS} tries",
+                            hint="other clones keep taking them; try again")
+
+    def reserve_exact(self, number: int, epic_id: str, actor: str) -> Reservation:
+        """Reserve ``number`` itself (``renumber --to``); exit 3 when someone holds it."""
+        self.refresh()
+        reservation = None if number in self.reserved() else self._try(number, epic_id, actor)
+        if reservation is None:
+            raise ConflictError(f"epic number {number} is reserved by another create or renumber",
+                                hint="leave --to out to take the next free number")
+        return reservation
+
+    def _try(self, number: int, epic_id: str, actor: str) -> Reservation | None:
+        """Reserve ``number`` here, then on the remote; None when either already has it."""
+        key = self._key(number)
+        oid = self._commit(f"flow: epic number {key} for {epic_id}\n\n"
+                           f"Reserved-By: {actor}\nReserved-At: {iso(time.time())}\n")
+        if not self.local.swap(key, None, oid):
+            return None
+        if self.remote is None:
+            return Reservation(number, key, oid, None, self.problem)
+        pushed = self.remote.push(key, None, oid)
+        if pushed.ok:
+            return Reservation(number, key, oid, self.remote_name, None)
+        if pushed.rejected:  # another clone reserved it first: it stays taken here too
+            self.local.swap(key, oid, None)
+            return None
+        return Reservation(number, key, oid, None,
+                           f"remote {self.remote_name!r} unreachable ({pushed.problem})")
+
+    def release(self, reservation: Reservation) -> None:
+        """Give a number back (the create that reserved it failed)."""
+        if reservation.remote is not None and self.remote is not None:
+            self.remote.push(reservation.key, reservation.oid, None)
+        self.local.swap(reservation.key, reservation.oid, None)
+
+    def _commit(self, message: str) -> str:
+        import pygit2
+
+        repo = self.ws.repo
+        signature = pygit2.Signature("git flow-task", "flow-task@localhost", int(time.time()), 0)
+        empty_tree = repo.TreeBuilder().write()
+        return str(repo.create_commit(None, signature, signature, message, empty_tree, []))
+
+
+def apply_with_numbers(numbers: EpicNumbers, writer: Writer, mode: Mode, *,
+                       reserve: Callable[[list[Reservation]], None],
+                       build: Callable[[Plan, list[Reservation] | None], Change],
+                       ) -> tuple[Outcome, list[Reservation]]:
+    """Run ``build(plan, reservations)`` through the writer with the numbers that ``reserve``
+    adds to the list it is given first (None and nothing reserved on a dry run, where ``build``
+    picks free numbers itself); every number is given back if reserving or writing fails (the
+    shape of claims.apply_with_claim)."""
+    from git_flowctl.repo.writer import Mode
+
+    if mode is Mode.DRY_RUN:
+        return writer.apply(lambda plan: build(plan, None), mode), []
+    reserved: list[Reservation] = []
+    try:
+        reserve(reserved)
+        return writer.apply(lambda plan: build(plan, reserved), mode), reserved
+    except BaseException:
+        for reservation in reserved:
+            numbers.release(reservation)
+        raise

@@ -1,0 +1,819 @@
+"""`git flow-task run`: work through the ready tasks, N at a time, each in its own worktree.
+
+For each task: claim it and record ``start`` on the branch the run was started on (the *run
+branch*), create a worktree on ``flow/<task-id>`` from that commit (merging the ``flow/`` branches
+of its dependencies), run the command there in its own process group with ``FLOW_TASK_ID``,
+``FLOW_TASK_FILE`` and ``FLOW_ACTOR`` set, heartbeat the claim while it runs, then record ``done``
+(evidence: exit code, duration, log digest, the branch's commits) or ``fail`` on the run branch.
+
+Why the run branch holds the transitions (docs/claims.md#where-a-run-records-its-transitions): the
+plan there is the one the scheduler reads, so a dependent becomes ready the moment its dependency
+is done; the claim records name commits of that branch; and the ``flow/`` branches carry only the
+code (their ``.flow/`` files are the ones of the commit they started from), so merging them later
+never moves a task's state backwards.
+
+One thread, one loop: it polls the processes, the control file (``run stop|pause|resume``), the
+timeouts and the heartbeats, and starts what became ready. Stopping (Ctrl-C, ``run stop``) kills
+each running command's process group and releases its task, so nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from git_flowctl.changes import ops
+from git_flowctl.coordination import queries
+from git_flowctl.coordination.claims import (
+    Claims,
+    ClaimTakenError,
+    apply_with_claim,
+    current_branch,
+    iso,
+    short_branch,
+)
+from git_flowctl.model import states
+from git_flowctl.model.errors import FlowError, UsageError
+from git_flowctl.model.ulid import new_ulid
+from git_flowctl.repo.writer import Mode, Writer, atomic_write
+
+if TYPE_CHECKING:
+    from git_flowctl.repo.plan import Plan
+    from git_flowctl.repo.workspace import Workspace
+
+RUNS_DIR = "flow-runs"
+WORKTREES_DIR = "flow-worktrees"
+BRANCH_PREFIX = "flow/"
+CONTROL_WORDS = ("stop", "pause", "resume")
+_POLL_SECONDS = 0.05
+_ENV_DROPPED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                "GIT_PREFIX", "GIT_COMMON_DIR")
+
+
+@dataclass
+class RunOptions:
+    command: list[str]
+    actor: str
+    epic: str | None = None
+    jobs: int = 1
+    timeout: float | None = None
+    max_tasks: int | None = None
+    max_failures: int | None = None
+    keep_worktrees: bool = False
+    remote: str | None = None
+    kill_grace: float = 5.0
+
+
+@dataclass
+class Event:
+    kind: str  # run, start, done, fail, timeout, skip, lost, released, pause, resume, stop, breaker, note, end
+    message: str
+    task: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": self.kind, "task": self.task, "message": self.message, "at": iso(self.at),
+                **self.data}
+
+
+@dataclass
+class Attempt:
+    """One run of the command for one task."""
+
+    task: str
+    number: int
+    branch: str
+    worktree: Path
+    base: str  # the run branch commit the attempt started from
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    log_handle: IO[bytes] | None = None
+    started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)
+    next_heartbeat: float = 0.0
+    kill_deadline: float | None = None
+    timed_out: bool = False
+    lost_claim: str | None = None
+    exit_code: int | None = None
+    duration: float = 0.0
+    outcome: str = "running"
+    commits: list[str] = field(default_factory=list)
+    log_sha256: str | None = None
+    reason: str | None = None
+    kept_worktree: bool = False
+    ended_at: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "attempt": self.number, "outcome": self.outcome, "exit_code": self.exit_code,
+            "duration": round(self.duration, 3), "timed_out": self.timed_out,
+            "branch": self.branch, "base": self.base, "commits": self.commits,
+            "log": str(self.log_path), "log_sha256": self.log_sha256, "reason": self.reason,
+            "worktree": str(self.worktree) if self.kept_worktree else None,
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at) if self.ended_at else None,
+            "started": self.started_at, "ended": self.ended_at,
+        }
+
+
+def files_overlap(first: Iterable[str], second: Iterable[str]) -> bool:
+    """Two tasks' ``files`` overlap: a shared path, a directory and a path inside it, or a glob
+    that matches the other's path."""
+    def norm(path: str) -> str:
+        return path.strip().removeprefix("./").rstrip("/")
+
+    for a in map(norm, first):
+        for b in map(norm, second):
+            if not a or not b:
+                continue
+            if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
+                return True
+            if fnmatch.fnmatchcase(a, b) or fnmatch.fnmatchcase(b, a):
+                return True
+    return False
+
+
+class Scheduler:
+    def __init__(self, ws: Workspace, options: RunOptions,
+                 emit: Callable[[Event], None] | None = None) -> None:
+        if options.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        if not options.command:
+            raise UsageError("run needs a command after --", hint="git flow-task run -- make test")
+        self.ws = ws
+        self.options = options
+        self._emit = emit or (lambda event: None)
+        self.claims = Claims.open(ws, options.remote)
+        self.writer = Writer(ws)
+        self.branch = current_branch(ws.repo)
+        self.run_id = new_ulid().lower()
+        self.run_dir = ws.common_dir / RUNS_DIR / self.run_id
+        self.worktree_root = ws.common_dir / WORKTREES_DIR
+        self.running: dict[str, Attempt] = {}
+        self.history: dict[str, list[Attempt]] = {}
+        self.events: list[Event] = []
+        self.passed_over: dict[str, str] = {}  # task -> why this run did not start it
+        self.started_count = 0
+        self.consecutive_failures = 0
+        self.stop_reason: str | None = None
+        self.stopping = False
+        self.paused = False
+        self.interrupted = False
+        self.aborting = False
+        self.epic_id: str | None = None
+        self._control_seen = 0.0
+
+    # Public ---------------------------------------------------------------------------------
+
+    def request_stop(self, reason: str, *, abort: bool = False, interrupted: bool = False) -> None:
+        """Start no new task; with ``abort`` also kill the running commands and release their
+        tasks. Signal handlers call this: it only sets flags, the loop acts at a safe point."""
+        if not self.stopping:
+            self.stopping = True
+            self.stop_reason = reason
+        self.aborting = self.aborting or abort
+        self.interrupted = self.interrupted or interrupted
+
+    def dry_run(self) -> dict[str, Any]:
+        """The waves the run would go through if every task succeeded."""
+        plan = self.ws.load_plan("HEAD")
+        self.epic_id = plan.resolve_epic(self.options.epic) if self.options.epic else None
+        return plan_waves(plan, self.options.actor, self.epic_id,
+                          self.claims.held_map(self.options.actor))
+
+    def run(self) -> dict[str, Any]:
+        self._check_command()
+        plan = self.ws.load_plan("HEAD")
+        self.epic_id = plan.resolve_epic(self.options.epic) if self.options.epic else None
+        if self.claims.remote is not None:
+            problem = self.claims.refresh()
+            if problem:
+                self._event("note", f"claims are local only: {problem}")
+        elif self.claims.remote_name is None:
+            self._event("note", "claims are local only: no claims.remote configured")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        started = time.time()
+        self._write_state("running")
+        self._event("run", f"run {self.run_id} on {short_branch(self.branch)}: "
+                           f"`{_shell_join(self.options.command)}`, {self.options.jobs} at a time",
+                    run_id=self.run_id, branch=self.branch)
+        for task in plan.tasks.values():
+            if task.status == states.IN_PROGRESS and task.assignee == self.options.actor \
+                    and self._in_scope(task.epic):
+                self.passed_over[task.id] = "already in progress (an earlier run?): release or reclaim it"
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+            self._write_state("finished")
+        summary = self._summary(time.time() - started)
+        self._event("end", _summary_line(summary), summary=None)
+        return summary
+
+    # The loop -------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            self._read_control()
+            self._reap()  # first: a command that ended on its own is recorded as it ended
+            if self.aborting:
+                for attempt in self.running.values():
+                    self._terminate(attempt)
+            self._watch_running()
+            started = 0 if self.stopping or self.paused else self._start_ready()
+            if not self.running and (self.stopping or (not self.paused and started == 0)):
+                return
+            time.sleep(_POLL_SECONDS)
+
+    def _check_command(self) -> None:
+        program = self.options.command[0]
+        if "/" not in program and shutil.which(program) is None:
+            raise UsageError(f"command not found: {program}",
+                             hint="give the command after `--`, e.g. `run -- make test`")
+
+    def _in_scope(self, epic: str) -> bool:
+        return self.epic_id is None or epic == self.epic_id
+
+    def _start_ready(self) -> int:
+        """Start what can start now; returns how many were started."""
+        started = 0
+        exclude: set[str] = set(self.running) | set(self.passed_over)
+        while len(self.running) < self.options.jobs:
+            plan = self.ws.load_plan("HEAD")
+            held = self.claims.held_map(self.options.actor)
+            mine = {task_id for task_id, holder in held.items() if holder == self.options.actor}
+            answer = queries.next_work(plan, self.options.actor, self.epic_id, held=held,
+                                       exclude=frozenset(exclude | mine))
+            if answer["status"] != "work":
+                return started
+            task_id = str(answer["task"])
+            exclude.add(task_id)
+            if answer["reason"] == "resume_in_progress":
+                continue
+            task = plan.tasks[task_id]
+            busy = [other for other in self.running.values()
+                    if files_overlap(task.files, plan.tasks[other.task].files)]
+            if busy:
+                continue  # waits for the task holding its files; tried again next round
+            if self.options.max_tasks is not None and self.started_count >= self.options.max_tasks:
+                self.request_stop(f"--max-tasks {self.options.max_tasks} reached")
+                self._event("stop", f"{self.stop_reason}: starting no new tasks")
+                return started
+            if self._start(plan, task_id):
+                started += 1
+        return started
+
+    def _start(self, plan: Plan, task_id: str) -> bool:
+        ctx = self._context()
+        try:
+            outcome = apply_with_claim(self.claims, self.writer,
+                                       lambda plan: ops.start(plan, task_id, ctx), Mode.COMMIT,
+                                       task_id=task_id, action="start", actor=ctx.actor)
+        except ClaimTakenError as taken:
+            self.passed_over[task_id] = taken.message
+            self._event("skip", f"{task_id}: {taken.message}", task_id)
+            if self.claims.remote is not None:
+                self.claims.refresh()
+            return False
+        except FlowError as refused:  # e.g. the task file has uncommitted edits here
+            self.passed_over[task_id] = refused.message
+            self._event("skip", f"{task_id}: cannot start: {refused.message}", task_id)
+            return False
+        base = str(outcome.commit)
+        number = plan.tasks[task_id].attempts + 1
+        branch = f"{BRANCH_PREFIX}{task_id}"
+        log_path = self.run_dir / "logs" / f"{task_id}.{number}.log"
+        attempt = Attempt(task_id, number, branch, self.worktree_root / task_id, base, log_path)
+        self.started_count += 1
+        self.history.setdefault(task_id, []).append(attempt)
+        self.running[task_id] = attempt
+        try:
+            attempt.worktree = self._prepare_worktree(plan, task_id, branch, base)
+            attempt.base = _git_out(self.ws, attempt.worktree, "rev-parse", "HEAD")
+        except FlowError as error:
+            attempt.reason = error.message
+            attempt.exit_code = None
+            self._event("note", f"{task_id}: {error.message}", task_id)
+            self._finish(attempt, failed=True)
+            return True
+        env = {key: value for key, value in os.environ.items() if key not in _ENV_DROPPED}
+        env.update(FLOW_TASK_ID=task_id, FLOW_ACTOR=ctx.actor, FLOW_RUN_ID=self.run_id,
+                   FLOW_TASK_FILE=str(attempt.worktree / plan.tasks[task_id].path),
+                   FLOW_TASK_BRANCH=branch, FLOW_TASK_ATTEMPT=str(number))
+        attempt.log_handle = open(log_path, "wb")  # noqa: SIM115 (closed when the attempt ends)
+        try:
+            attempt.process = subprocess.Popen(
+                self.options.command, cwd=attempt.worktree, env=env, stdin=subprocess.DEVNULL,
+                stdout=attempt.log_handle, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as error:
+            attempt.reason = f"cannot run `{_shell_join(self.options.command)}`: {error.strerror}"
+            self._finish(attempt, failed=True)
+            return True
+        attempt.started = time.monotonic()
+        attempt.next_heartbeat = attempt.started + self._heartbeat_interval()
+        self._event("start", f"{task_id} started (attempt {number}) on {branch}", task_id,
+                    attempt=number, branch=branch, worktree=str(attempt.worktree),
+                    pid=attempt.process.pid, log=str(log_path))
+        self._write_state("paused" if self.paused else "running")
+        return True
+
+    def _heartbeat_interval(self) -> float:
+        return max(0.5, self.claims.lease_seconds / 3)
+
+    def _watch_running(self) -> None:
+        now = time.monotonic()
+        for attempt in list(self.running.values()):
+            process = attempt.process
+            if process is None:
+                continue
+            if attempt.kill_deadline is not None:
+                if now >= attempt.kill_deadline:
+                    _kill_group(process, signal.SIGKILL, self._markers(attempt))
+                continue
+            if self.options.timeout is not None and now - attempt.started > self.options.timeout:
+                attempt.timed_out = True
+                self._event("timeout", f"{attempt.task} timed out after {self.options.timeout:g}s: "
+                                       "killing its processes", attempt.task)
+                self._terminate(attempt)
+                continue
+            if now >= attempt.next_heartbeat:
+                attempt.next_heartbeat = now + self._heartbeat_interval()
+                try:
+                    self.claims.heartbeat(attempt.task, self.options.actor)
+                except ClaimTakenError as taken:
+                    attempt.lost_claim = taken.message
+                    self._event("lost", f"{attempt.task}: {taken.message}; stopping its command",
+                                attempt.task)
+                    self._terminate(attempt)
+                except FlowError as error:
+                    self._event("note", f"{attempt.task}: heartbeat failed: {error.message}",
+                                attempt.task)
+
+    def _markers(self, attempt: Attempt) -> tuple[str, ...]:
+        """The environment entries every process of this attempt inherits (see _kill_group)."""
+        return (f"FLOW_RUN_ID={self.run_id}", f"FLOW_TASK_ID={attempt.task}",
+                f"FLOW_TASK_ATTEMPT={attempt.number}")
+
+    def _terminate(self, attempt: Attempt) -> None:
+        if attempt.process is not None and attempt.kill_deadline is None:
+            _kill_group(attempt.process, signal.SIGTERM, self._markers(attempt))
+            attempt.kill_deadline = time.monotonic() + self.options.kill_grace
+
+    def _reap(self) -> None:
+        for attempt in list(self.running.values()):
+            if attempt.process is None or attempt.process.poll() is None:
+                continue
+            # whatever it left behind goes too
+            _kill_group(attempt.process, signal.SIGKILL, self._markers(attempt))
+            attempt.exit_code = attempt.process.returncode
+            self._finish(attempt, failed=attempt.timed_out or attempt.exit_code != 0)
+
+    # Recording an attempt -------------------------------------------------------------------
+
+    def _finish(self, attempt: Attempt, *, failed: bool) -> None:
+        attempt.duration = time.monotonic() - attempt.started
+        attempt.ended_at = time.time()
+        if attempt.log_handle is not None:
+            attempt.log_handle.close()
+        attempt.log_sha256 = _sha256(attempt.log_path)
+        attempt.commits = self._commits(attempt)
+        ctx = self._context()
+        if self.aborting and attempt.kill_deadline is not None and not attempt.timed_out \
+                and attempt.lost_claim is None:
+            self._record(attempt, "release", lambda plan: ops.release(plan, attempt.task, ctx))
+            attempt.outcome = "released"
+            self._event("released", f"{attempt.task} released ({self.stop_reason})", attempt.task)
+        elif attempt.lost_claim is not None:
+            # Someone else holds the claim now: give the task back on this branch, leave theirs.
+            try:
+                self.writer.apply(lambda plan: ops.release(plan, attempt.task, ctx))
+            except FlowError as error:
+                self._event("note", f"{attempt.task}: could not release: {error.message}",
+                            attempt.task)
+            attempt.outcome = "lost"
+            attempt.reason = attempt.lost_claim
+        elif failed:
+            if attempt.reason is None:
+                attempt.reason = (f"timed out after {self.options.timeout:g}s" if attempt.timed_out
+                                  else f"`{_shell_join(self.options.command)}` exited "
+                                       f"{attempt.exit_code} after {attempt.duration:.1f}s")
+            reason = f"{attempt.reason} (log sha256 {attempt.log_sha256 or '-'}: {attempt.log_path})"
+            outcome = self._record(attempt, "fail",
+                                   lambda plan: ops.fail(plan, attempt.task, ctx, reason=reason))
+            attempt.outcome = str(outcome.get("status", states.FAILED))
+            self.consecutive_failures += 1
+            self._event("fail", f"{attempt.task} failed: {attempt.reason} -> {attempt.outcome}",
+                        attempt.task, attempt=attempt.number, status=attempt.outcome,
+                        exit_code=attempt.exit_code, timed_out=attempt.timed_out)
+            limit = self.options.max_failures
+            if limit and self.consecutive_failures >= limit and not self.stopping:
+                self.request_stop(f"circuit breaker: {self.consecutive_failures} consecutive "
+                                  f"failures (--max-failures {limit})")
+                self._event("breaker", f"{self.stop_reason}: starting no new tasks")
+        else:
+            evidence = {"exit_code": attempt.exit_code, "duration": f"{attempt.duration:.1f}s",
+                        "log_sha256": attempt.log_sha256, "branch": attempt.branch,
+                        "commits": attempt.commits}
+            summary = (f"`{_shell_join(self.options.command)}` exited 0 in {attempt.duration:.1f}s "
+                       f"on {attempt.branch} ({_plural(len(attempt.commits), 'commit')}).")
+            self._record(attempt, "done", lambda plan: ops.done(plan, attempt.task, ctx,
+                                                                summary=summary, evidence=evidence))
+            attempt.outcome = states.DONE
+            self.consecutive_failures = 0
+            self._event("done", f"{attempt.task} done in {attempt.duration:.1f}s "
+                                f"({_plural(len(attempt.commits), 'commit')} on {attempt.branch})",
+                        attempt.task, attempt=attempt.number, commits=attempt.commits)
+        self._remove_worktree(attempt)
+        self.running.pop(attempt.task, None)
+        self._write_state("paused" if self.paused else "running")
+
+    def _record(self, attempt: Attempt, action: str,
+                build: Callable[[Plan], Any]) -> dict[str, Any]:
+        ctx = self._context()
+        try:
+            outcome = apply_with_claim(self.claims, self.writer, build, Mode.COMMIT,
+                                       task_id=attempt.task, action=action, actor=ctx.actor)
+        except FlowError as error:
+            attempt.reason = f"{attempt.reason + '; ' if attempt.reason else ''}could not record " \
+                             f"{action}: {error.message}"
+            self._event("note", f"{attempt.task}: could not record {action}: {error.message}",
+                        attempt.task)
+            return {}
+        return dict(outcome.change.result)
+
+    def _commits(self, attempt: Attempt) -> list[str]:
+        """Commits the attempt made on its branch (not the base, not merged dependencies)."""
+        try:
+            tip = _git_out(self.ws, self.ws.root, "rev-parse", f"refs/heads/{attempt.branch}")
+        except FlowError:
+            return []
+        result = self.ws.git("rev-list", "--no-merges", tip, "--not", attempt.base, check=False)
+        return result.stdout.decode().split()
+
+    # Worktrees ------------------------------------------------------------------------------
+
+    def _prepare_worktree(self, plan: Plan, task_id: str, branch: str, base: str) -> Path:
+        """A worktree on ``flow/<task-id>`` at ``base`` (an existing branch gets ``base`` merged
+        in), with the ``flow/`` branches of the task's dependencies merged."""
+        existing = _worktrees_by_branch(self.ws).get(f"refs/heads/{branch}")
+        if existing is not None:
+            path = existing
+            self._merge(path, base, f"the run branch ({short_branch(self.branch)})")
+        else:
+            path = self.worktree_root / task_id
+            if path.exists():
+                self.ws.git("worktree", "prune", check=False)
+                if path.exists():
+                    path = self.worktree_root / f"{task_id}-{self.run_id[-6:]}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            new_branch = self.ws.repo.references.get(f"refs/heads/{branch}") is None
+            if new_branch:
+                args = ["worktree", "add", "--quiet", "-b", branch, str(path), base]
+            else:
+                args = ["worktree", "add", "--quiet", str(path), branch]
+            result = self.ws.git(*args, check=False)
+            if result.returncode != 0:
+                raise FlowError(f"cannot create the worktree on {branch}: "
+                                f"{_last_line(result.stderr)}")
+            if not new_branch:
+                self._merge(path, base, f"the run branch ({short_branch(self.branch)})")
+        for dep in plan.tasks[task_id].depends_on:
+            dep_branch = f"{BRANCH_PREFIX}{dep}"
+            if self.ws.repo.references.get(f"refs/heads/{dep_branch}") is not None:
+                self._merge(path, dep_branch, dep_branch)
+        return path
+
+    def _merge(self, path: Path, rev: str, label: str) -> None:
+        result = subprocess.run(
+            ["git", "merge", "--quiet", "--no-edit", "--no-verify", rev], cwd=path,
+            capture_output=True, env={**os.environ, "LC_ALL": "C"}, check=False)
+        if result.returncode != 0:
+            subprocess.run(["git", "merge", "--abort"], cwd=path, capture_output=True, check=False)
+            raise FlowError(f"merging {label} into the task's worktree failed: "
+                            f"{_last_line(result.stdout + result.stderr)}")
+
+    def _remove_worktree(self, attempt: Attempt) -> None:
+        path = attempt.worktree
+        if not path.exists() or not (path / ".git").exists():
+            return
+        if self.options.keep_worktrees:
+            attempt.kept_worktree = True
+            return
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=path, capture_output=True,
+                               check=False).stdout.strip()
+        if dirty:
+            attempt.kept_worktree = True
+            self._event("note", f"{attempt.task}: kept {path}: it has uncommitted changes",
+                        attempt.task)
+            return
+        result = self.ws.git("worktree", "remove", "--force", str(path), check=False)
+        if result.returncode != 0:
+            attempt.kept_worktree = True
+
+    # Control and state ------------------------------------------------------------------------
+
+    def _read_control(self) -> None:
+        path = self.run_dir / "control"
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return
+        if stat.st_mtime_ns == self._control_seen:
+            return
+        self._control_seen = stat.st_mtime_ns
+        word = path.read_text().strip()
+        if word == "stop" and not self.aborting:
+            self.request_stop("stop requested (`git flow-task run stop`)", abort=True)
+            self._event("stop", self.stop_reason or "")
+        elif word == "pause" and not self.paused:
+            self.paused = True
+            self._event("pause", "paused: no new tasks start (`run resume` continues)")
+        elif word == "resume" and self.paused:
+            self.paused = False
+            self._event("resume", "resumed")
+        self._write_state("paused" if self.paused else "running")
+
+    def _write_state(self, state: str) -> None:
+        if not self.run_dir.exists():
+            return
+        data = {"run_id": self.run_id, "pid": os.getpid(), "state": state,
+                "stopping": self.stopping, "paused": self.paused, "branch": self.branch,
+                "command": self.options.command, "running": sorted(self.running),
+                "control_seen": self._control_seen, "updated_at": iso(time.time())}
+        atomic_write(self.run_dir / "state.json", json.dumps(data, indent=1).encode())
+
+    def _shutdown(self) -> None:
+        """Stop what still runs (Ctrl-C, run stop, an error): kill, wait, release."""
+        if not self.running:
+            return
+        self.request_stop(self.stop_reason or "stopped", abort=True)
+        for attempt in self.running.values():
+            self._terminate(attempt)
+        deadline = time.monotonic() + self.options.kill_grace + 30
+        while self.running and time.monotonic() < deadline:
+            self._watch_running()
+            self._reap()
+            time.sleep(_POLL_SECONDS)
+
+    # Reporting ------------------------------------------------------------------------------
+
+    def _event(self, kind: str, message: str, task: str | None = None, **data: Any) -> None:
+        event = Event(kind, message, task, {k: v for k, v in data.items() if v is not None})
+        self.events.append(event)
+        self._emit(event)
+
+    def _context(self) -> ops.Context:
+        try:
+            now = self.ws.identities[0].iso()
+        except FlowError:
+            now = iso(time.time())
+        return ops.Context(actor=self.options.actor, now=now)
+
+    def _summary(self, duration: float) -> dict[str, Any]:
+        plan = self.ws.load_plan("HEAD")
+        tasks: dict[str, Any] = {}
+        for task_id, attempts in self.history.items():
+            tasks[task_id] = {"status": plan.state_of(task_id),
+                              "attempts": [a.as_json() for a in attempts]}
+        in_scope = [t for t in plan.sorted_tasks() if self._in_scope(t.epic)]
+        by_state: dict[str, list[str]] = {}
+        for task in in_scope:
+            by_state.setdefault(plan.state_of(task.id), []).append(task.id)
+        held = self.claims.held_map(self.options.actor)
+        not_started = {}
+        for task in in_scope:
+            if task.id in self.history or plan.state_of(task.id) in states.FINISHED:
+                continue
+            holder = held.get(task.id)
+            waits_for = plan.open_epic_dependencies(plan.epics[task.epic]) \
+                if task.epic in plan.epics else []
+            not_started[task.id] = self.passed_over.get(task.id) or (
+                f"claimed by {holder}" if holder and holder != self.options.actor
+                else epic_wait_reason(waits_for) if waits_for
+                else plan.view_state(task.id))
+        failed = [t for t in tasks if tasks[t]["status"] == states.FAILED]
+        return {
+            "run_id": self.run_id, "branch": self.branch, "command": self.options.command,
+            "epic": self.epic_id, "jobs": self.options.jobs, "actor": self.options.actor,
+            "duration": round(duration, 3), "tasks": tasks,
+            "done": [t for t in tasks if tasks[t]["status"] == states.DONE],
+            "failed": failed,
+            "up_for_retry": [t for t in tasks if tasks[t]["status"] == states.UP_FOR_RETRY],
+            "upstream_failed": by_state.get(states.UPSTREAM_FAILED, []),
+            "not_started": not_started,
+            "attempts": sum(len(a) for a in self.history.values()),
+            "stopped": self.stop_reason, "interrupted": self.interrupted,
+            "claims": "remote" if self.claims.remote is not None and not self.claims.remote_problem
+            else "local",
+            "run_dir": str(self.run_dir),
+        }
+
+
+def epic_wait_reason(waits_for: list[str]) -> str:
+    return f"its epic waits for epic {', '.join(waits_for)} to close"
+
+
+def plan_waves(plan: Plan, actor: str, epic_id: str | None,
+               held: dict[str, str]) -> dict[str, Any]:
+    """The dependency levels a run would go through if every task succeeded (``--dry-run``)."""
+    in_scope = [t for t in plan.sorted_tasks() if epic_id is None or t.epic == epic_id]
+    simulated = dict(plan.effective_states())
+    pending: list[str] = []
+    excluded: dict[str, str] = {}
+    for task in in_scope:
+        state = simulated[task.id]
+        holder = held.get(task.id)
+        waits_for = plan.open_epic_dependencies(plan.epics[task.epic]) \
+            if task.epic in plan.epics else []
+        if state not in states.STARTABLE:
+            if state not in states.FINISHED:
+                excluded[task.id] = state
+        elif holder is not None and holder != actor:
+            excluded[task.id] = f"claimed by {holder}"
+        elif waits_for:
+            excluded[task.id] = epic_wait_reason(waits_for)
+        else:
+            pending.append(task.id)
+    waves: list[list[str]] = []
+    while pending:
+        wave = [task_id for task_id in pending if states.dependency_satisfied(
+            plan.tasks[task_id].trigger_rule,
+            {dep: simulated.get(dep, states.MISSING) for dep in plan.tasks[task_id].depends_on})]
+        if not wave:
+            break
+        waves.append(sorted(wave, key=lambda t: plan.tasks[t].sort_key()))
+        for task_id in wave:
+            simulated[task_id] = states.DONE
+            pending.remove(task_id)
+    for task_id in pending:
+        excluded[task_id] = "waits on a task this run does not run"
+    return {"waves": waves, "excluded": excluded, "epic": epic_id,
+            "task_count": sum(len(wave) for wave in waves)}
+
+
+# Controlling a run from another terminal -------------------------------------------------------
+
+
+def active_runs(ws: Workspace) -> list[dict[str, Any]]:
+    """Runs of this repository whose process is alive and not finished."""
+    found = []
+    root = ws.common_dir / RUNS_DIR
+    if not root.is_dir():
+        return []
+    for state_file in sorted(root.glob("*/state.json")):
+        try:
+            data = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("state") == "finished" or not _alive(int(data.get("pid", 0))):
+            continue
+        found.append(data)
+    return found
+
+
+def send_control(ws: Workspace, word: str, run_id: str | None = None,
+                 wait_seconds: float = 60.0) -> list[dict[str, Any]]:
+    """Ask active runs to stop, pause or resume, and wait until each has seen it."""
+    if word not in CONTROL_WORDS:
+        raise UsageError(f"unknown run control {word!r}", hint="run stop | run pause | run resume")
+    runs = [r for r in active_runs(ws) if run_id is None or r["run_id"] == run_id]
+    if not runs:
+        raise FlowError("no run is active in this repository" if run_id is None
+                        else f"no active run {run_id}",
+                        hint="`git flow-task run -- COMMAND` starts one")
+    for data in runs:
+        atomic_write(ws.common_dir / RUNS_DIR / data["run_id"] / "control", word.encode() + b"\n")
+    deadline = time.monotonic() + wait_seconds
+    acknowledged = []
+    for data in runs:
+        state_file = ws.common_dir / RUNS_DIR / data["run_id"] / "state.json"
+        control = ws.common_dir / RUNS_DIR / data["run_id"] / "control"
+        wanted = control.stat().st_mtime_ns
+        while True:
+            with contextlib.suppress(OSError, ValueError):
+                current = json.loads(state_file.read_text())
+                if current.get("control_seen") == wanted or current.get("state") == "finished":
+                    acknowledged.append(current)
+                    break
+            if time.monotonic() > deadline:
+                raise FlowError(f"run {data['run_id']} did not acknowledge `{word}` in "
+                                f"{wait_seconds:g}s", hint="is it stuck? its pid is "
+                                f"{data.get('pid')}")
+            time.sleep(0.05)
+    return acknowledged
+
+
+# Helpers ---------------------------------------------------------------------------------------
+
+
+def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals,
+                markers: tuple[str, ...] = ()) -> None:
+    """The command's process group, and (Linux) every process whose environment carries all of
+    ``markers``: a descendant that left the group with setsid keeps the attempt's FLOW_*
+    variables (the way Jenkins' ProcessTreeKiller finds a build's strays by BUILD_ID)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+    for pid in _marked_processes(markers) if markers else ():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _marked_processes(markers: tuple[str, ...]) -> list[int]:
+    """PIDs (not this process) whose environment holds every ``KEY=VALUE`` of ``markers``."""
+    wanted = [f"\0{marker}\0".encode() for marker in markers]
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []  # no /proc: the process group is all we can reach
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                environment = b"\0" + handle.read()
+        except OSError:
+            continue  # gone, or another user's
+        if all(marker in environment for marker in wanted):
+            found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _worktrees_by_branch(ws: Workspace) -> dict[str, Path]:
+    result = ws.git("worktree", "list", "--porcelain", check=False)
+    found: dict[str, Path] = {}
+    path: Path | None = None
+    for line in result.stdout.decode("utf-8", errors="replace").splitlines():
+        if line.startswith("worktree "):
+            path = Path(line[len("worktree "):])
+        elif line.startswith("branch ") and path is not None:
+            found[line[len("branch "):]] = path
+    return found
+
+
+def _git_out(ws: Workspace, cwd: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    if result.returncode != 0:
+        raise FlowError(f"git {args[0]} failed: {_last_line(result.stderr)}")
+    return result.stdout.decode().strip()
+
+
+def _last_line(data: bytes) -> str:
+    lines = data.decode("utf-8", errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no output"
+
+
+def _shell_join(command: list[str]) -> str:
+    import shlex
+
+    return shlex.join(command)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    parts = [f"{len(summary['done'])} done", f"{len(summary['failed'])} failed"]
+    if summary["up_for_retry"]:
+        parts.append(f"{len(summary['up_for_retry'])} up for retry")
+    if summary["upstream_failed"]:
+        parts.append(f"{len(summary['upstream_failed'])} upstream_failed")
+    text = f"run {summary['run_id']} ended: " + ", ".join(parts) + \
+        f" ({summary['attempts']} attempts in {summary['duration']:.1f}s)"
+    if summary["stopped"]:
+        text += f"; stopped: {summary['stopped']}"
+    return text

@@ -1,0 +1,92 @@
+"""Findings as text: compiler-style lines, GitHub workflow annotations, JUnit XML.
+
+Plain strings only (no rich): hooks print these on every refused commit and must stay light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from xml.etree import ElementTree
+
+from git_flowctl.guard.validate import ERROR, NOTICE, WARNING, Finding, RangeReport
+
+
+def location(item: Finding) -> str:
+    if item.file and item.line:
+        return f"{item.file}:{item.line}"
+    return item.file or ".flow"
+
+
+def text_lines(findings: Iterable[Finding], *, show_commit: bool = True) -> list[str]:
+    """``path:line: error [rule] message`` and an indented hint, as editors and CI logs expect."""
+    lines: list[str] = []
+    for item in findings:
+        where = location(item)
+        commit = f" (commit {item.commit[:7]})" if show_commit and item.commit else ""
+        lines.append(f"{where}: {item.severity} [{item.rule}] {item.message}{commit}")
+        if item.hint:
+            lines.append(f"    hint: {item.hint}")
+    return lines
+
+
+def summary(findings: Sequence[Finding]) -> str:
+    counts = {severity: sum(1 for f in findings if f.severity == severity)
+              for severity in (ERROR, WARNING, NOTICE)}
+    parts = [f"{count} {name}{'s' if count != 1 else ''}" for name, count in counts.items() if count]
+    return ", ".join(parts) if parts else "no problems"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_lines(findings: Iterable[Finding]) -> list[str]:
+    """GitHub Actions workflow commands: ``::error file=F,line=L,title=T::message``."""
+    lines = []
+    for item in findings:
+        command = {ERROR: "error", WARNING: "warning"}.get(item.severity, "notice")
+        props = []
+        if item.file:
+            props.append(f"file={_escape_property(item.file)}")
+            if item.line:
+                props.append(f"line={item.line}")
+        props.append(f"title={_escape_property('flow-task ' + item.rule)}")
+        text = item.message
+        if item.commit:
+            text += f" (commit {item.commit[:7]})"
+        if item.hint:
+            text += f"\nhint: {item.hint}"
+        lines.append(f"::{command} {','.join(props)}::{_escape_data(text)}")
+    return lines
+
+
+def junit_xml(report: RangeReport) -> str:
+    """One test case per commit checked and one for the tree at the head; errors are failures."""
+    suite = ElementTree.Element("testsuite", name="git flow-task check")
+    cases: list[tuple[str, str, list[Finding]]] = [
+        (f"{check.commit[:7]} {check.summary}", "commits", check.findings) for check in report.commits]
+    cases.append((f"tree at {report.head[:7]}", "tree", report.tree))
+    failures = 0
+    for name, classname, findings in cases:
+        case = ElementTree.SubElement(suite, "testcase", classname=f"flow-task.{classname}", name=name)
+        errors = [f for f in findings if f.severity == ERROR]
+        if errors:
+            failures += 1
+            failure = ElementTree.SubElement(case, "failure", message=errors[0].message,
+                                             type=errors[0].rule)
+            failure.text = "\n".join(text_lines(errors, show_commit=False))
+        others = [f for f in findings if f.severity != ERROR]
+        if others:
+            ElementTree.SubElement(case, "system-out").text = "\n".join(text_lines(others, show_commit=False))
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    root = ElementTree.Element("testsuites", name="git flow-task", tests=str(len(cases)),
+                               failures=str(failures))
+    root.append(suite)
+    ElementTree.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"

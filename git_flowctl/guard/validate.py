@@ -1,0 +1,857 @@
+"""The one validator (DESIGN §5): ``validate``, every hook, ``check`` and pre-push call it.
+
+A check yields ``Finding``s, each naming a rule, a file and line where there is one, a message a
+person can act on and a hint. Rule names are stable: docs/validation.md lists them, and other
+tools may refer to them. Nothing here raises on a bad file: files are loaded one by one and
+every problem is collected (the ``Plan`` loader, by contrast, stops at the first).
+
+Three kinds of check:
+
+- ``Snapshot.findings()``: one tree on its own (structure and graph rules).
+- ``check_change(parents, after, message)``: what one commit changes (transition, trailer, gate
+  and evidence rules). With ``message=None`` (pre-commit, before any message exists) trailers are
+  not required; foreseen ones (``--no-commit``, a squash message) still explain chains.
+- ``History``: every commit of a range (``check --base``, pre-push), with parsed files cached by
+  blob ID so that a long range costs one parse per distinct file version.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from git_flowctl.model import ids, states
+from git_flowctl.model.config import CONFIG_PATH, Config
+from git_flowctl.model.document import Document, DocumentError, sections
+from git_flowctl.model.errors import FlowError
+from git_flowctl.model.graph import find_cycle, format_cycle
+from git_flowctl.model.items import (
+    ARCHIVE_DIR,
+    EPIC_SECTIONS,
+    EPIC_STATUSES,
+    EPICS_DIR,
+    FLOW_DIR,
+    TASK_SECTIONS,
+    TASK_STATUSES,
+    TASKS_DIR,
+    epic_field_problems,
+    task_field_problems,
+)
+from git_flowctl.model.trailers import Rename, Trailers, Transition, parse_message
+from git_flowctl.repo.sources import Source, TreeSource
+
+if TYPE_CHECKING:
+    import pygit2
+
+ERROR, WARNING, NOTICE = "error", "warning", "notice"
+SEVERITIES = (ERROR, WARNING, NOTICE)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    group: str
+    severity: str
+    summary: str
+
+
+# The rule names are a public interface (docs/validation.md); never rename one.
+RULES: dict[str, Rule] = {rule.name: rule for rule in (
+    Rule("config-invalid", "structure", ERROR, ".flow/config.yaml does not parse"),
+    Rule("file-unreadable", "structure", ERROR, "a file is not UTF-8 frontmatter + Markdown"),
+    Rule("field-invalid", "structure", ERROR,
+         "a required field is missing or has the wrong type, or the ID does not match the file name"),
+    Rule("epic-missing", "structure", ERROR, "a task's epic does not exist"),
+    Rule("duplicate-id", "structure", ERROR, "two files define the same task or epic ID"),
+    Rule("duplicate-epic-number", "structure", ERROR, "two epics share a number (fn-3-a, fn-3-b)"),
+    Rule("section-missing", "structure", ERROR,
+         "a task lacks a required body section (an epic's missing section is a warning)"),
+    Rule("section-duplicate", "structure", ERROR, "a body section heading appears twice"),
+    Rule("dependency-missing", "graph", ERROR, "a task depends on a task that does not exist"),
+    Rule("dependency-cycle", "graph", ERROR, "task dependencies form a cycle"),
+    Rule("epic-dependency-missing", "graph", ERROR, "an epic depends on an epic that does not exist"),
+    Rule("epic-dependency-cycle", "graph", ERROR, "epic dependencies form a cycle"),
+    Rule("epic-done-unfinished", "graph", ERROR,
+         "an epic is done while a task of it is not done or skipped, or an epic it depends on is open"),
+    Rule("transition-illegal", "transitions", ERROR, "a status change the state machine does not allow"),
+    Rule("trailer-missing", "transitions", ERROR, "a status change without a Flow-Transition trailer"),
+    Rule("trailer-mismatch", "transitions", ERROR,
+         "a status change whose trailers do not lead from the old status to the new one"),
+    Rule("trailer-without-change", "transitions", ERROR,
+         "a Flow-Transition trailer whose change the commit does not make"),
+    Rule("trailer-malformed", "transitions", ERROR, "a Flow-* trailer line that does not parse"),
+    Rule("transition-forced", "transitions", NOTICE, "a transition recorded with --force (force=1)"),
+    Rule("file-deleted", "transitions", WARNING, "a task or epic file was deleted (not archived)"),
+    Rule("task-ref-unknown", "transitions", WARNING, "a Flow-Task trailer names no existing task"),
+    Rule("gate-unsatisfied", "gates", ERROR,
+         "a task entered in_progress or done while a dependency is not satisfied"),
+    Rule("evidence-missing", "evidence", ERROR,
+         "a task entered done without evidence while config.yaml requires it"),
+)}
+
+# Transitions synthesized for `git revert` of a transition commit carry this action.
+REVERT_ACTION = "revert"
+_BY_AUTHORITY = states.AUTHORITATIVE_ACTIONS | {REVERT_ACTION}
+_CHAIN_SEARCH_LIMIT = 12
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    hint: str | None = None
+    severity: str = ERROR
+    subject: str | None = None
+    commit: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def key(self) -> tuple[str, str | None, str | None, str]:
+        """Identity across two trees, line numbers aside (for "no new problems")."""
+        return (self.rule, self.file, self.subject, self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "severity": self.severity, "file": self.file, "line": self.line,
+                "subject": self.subject, "commit": self.commit, "message": self.message,
+                "hint": self.hint}
+
+
+def finding(rule: str, message: str, *, file: str | None = None, line: int | None = None,
+            hint: str | None = None, subject: str | None = None,
+            severity: str | None = None) -> Finding:
+    return Finding(rule, message, file, line, hint, severity or RULES[rule].severity, subject)
+
+
+def errors_in(findings: Iterable[Finding]) -> list[Finding]:
+    return [item for item in findings if item.is_error]
+
+
+def new_findings(before: Iterable[Finding], after: Iterable[Finding]) -> list[Finding]:
+    """The findings of ``after`` that ``before`` did not have (a change must not make it worse)."""
+    known = {item.key() for item in before}
+    return [item for item in after if item.key() not in known]
+
+
+# One file --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """One task or epic file as far as it could be read; never raises."""
+
+    path: str
+    kind: str  # "task", "epic", or "unknown" (an unreadable file under archive/)
+    id: str | None
+    status: str | None  # None when missing or not a status of its kind
+    doc: Document | None
+    findings: list[Finding]
+    epic: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    trigger_rule: str = "all_success"
+    assignee: str | None = None
+    has_evidence: bool = False
+
+    def line(self, key: str) -> int | None:
+        return self.doc.line_of(key) if self.doc is not None else None
+
+    @property
+    def archived(self) -> bool:
+        return self.path.startswith(ARCHIVE_DIR + "/")
+
+
+def _id_like(text: str, kind: str) -> bool:
+    return ids.is_task_id(text) if kind == "task" else ids.is_epic_id(text)
+
+
+def parse_item(path: str, raw: bytes, kind: str | None) -> Item:
+    """Read one file tolerantly. ``kind`` None (archive): decided by the ID inside."""
+    stem = Path(path).name[:-3] if path.endswith(".md") else Path(path).name
+    try:
+        doc = Document.parse(raw, path)
+    except DocumentError as error:
+        hint = error.hint
+        if b"\n<<<<<<< " in b"\n" + raw:
+            hint = "the file has merge conflict markers: resolve them, then `git add` it"
+        guess = kind or ("task" if ids.is_task_id(stem) else "epic" if ids.is_epic_id(stem) else "unknown")
+        return Item(path, guess, stem if guess != "unknown" and _id_like(stem, guess) else None, None,
+                    None, [finding("file-unreadable", error.problem, file=path, line=error.line, hint=hint)])
+    data = doc.data
+    raw_id = data.get("id")
+    if kind is None:
+        if isinstance(raw_id, str) and ids.is_task_id(raw_id):
+            kind = "task"
+        elif isinstance(raw_id, str) and ids.is_epic_id(raw_id):
+            kind = "epic"
+        else:
+            kind = "task" if "epic" in data else "epic"
+        expected = stem if ids.parse_id(stem) is not None else None
+    else:
+        expected = stem
+    problems = task_field_problems(doc, expected) if kind == "task" else epic_field_problems(doc, expected)
+    if isinstance(raw_id, str) and _id_like(raw_id, kind):
+        subject: str | None = raw_id
+    elif _id_like(stem, kind):
+        subject = stem
+    else:
+        subject = None
+    found = [finding("field-invalid", problem.message, file=path, line=problem.line,
+                     hint=problem.hint, subject=subject) for problem in problems]
+    valid_statuses = TASK_STATUSES if kind == "task" else EPIC_STATUSES
+    status = data.get("status")
+    item = Item(path, kind, subject, status if status in valid_statuses else None, doc, found)
+    found.extend(_section_findings(doc, raw, kind, subject))
+    if kind == "task":
+        epic = data.get("epic")
+        item.epic = epic if isinstance(epic, str) else None
+        deps = data.get("depends_on")
+        item.depends_on = [dep for dep in deps if isinstance(dep, str)] if isinstance(deps, list) else []
+        rule = data.get("trigger_rule")
+        item.trigger_rule = rule if isinstance(rule, str) and rule else "all_success"
+        assignee = data.get("assignee")
+        item.assignee = assignee if isinstance(assignee, str) else None
+        evidence = doc.section("Evidence")
+        item.has_evidence = bool(evidence and evidence.strip())
+    else:
+        deps = data.get("depends_on_epics")
+        item.depends_on = [dep for dep in deps if isinstance(dep, str)] if isinstance(deps, list) else []
+    return item
+
+
+def _section_findings(doc: Document, raw: bytes, kind: str, subject: str | None) -> list[Finding]:
+    text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    offset = len(text.split("\n")) - len(doc.body.split("\n"))  # lines before the body
+    found: list[Finding] = []
+    seen: dict[str, int] = {}
+    for section in sections(doc.body):
+        title = section.title.strip().lower()
+        line = offset + section.heading_line + 1
+        if title in seen:
+            found.append(finding(
+                "section-duplicate", f"`## {section.title}` appears twice (first on line {seen[title]})",
+                file=doc.path, line=line, subject=subject,
+                hint="merge the two sections into one; commands edit only the first"))
+        else:
+            seen[title] = line
+    required = TASK_SECTIONS if kind == "task" else EPIC_SECTIONS
+    for title in required:
+        if title.lower() not in seen:
+            found.append(finding(
+                "section-missing", f"no `## {title}` section", file=doc.path, subject=subject,
+                severity=ERROR if kind == "task" else WARNING,
+                hint=f"add a `## {title}` heading to the body (it may be empty)"))
+    return found
+
+
+# One tree --------------------------------------------------------------------------------------
+
+ParseCache = dict[tuple[str, str], Item]
+
+
+class Snapshot:
+    """Every epic and task file of one tree (work tree, index or commit), read tolerantly."""
+
+    def __init__(self, label: str, config: Config, items: list[Item],
+                 config_findings: list[Finding] | None = None,
+                 blobs: dict[str, str] | None = None) -> None:
+        self.label = label
+        self.config = config
+        self.items = items
+        self.config_findings = config_findings or []
+        # path -> blob ID of every plan file, when the source knows them (not the work tree)
+        self.blobs = blobs
+        self.tasks: dict[str, Item] = {}
+        self.epics: dict[str, Item] = {}
+        for item in items:
+            if item.id is None:
+                continue
+            table = self.tasks if item.kind == "task" else self.epics
+            table.setdefault(item.id, item)
+        self._findings: list[Finding] | None = None
+        self._effective: dict[str, str] | None = None
+
+    @classmethod
+    def empty(cls, label: str = "empty tree") -> Snapshot:
+        return cls(label, Config({}), [])
+
+    @classmethod
+    def load(cls, source: Source, cache: ParseCache | None = None) -> Snapshot:
+        config_findings: list[Finding] = []
+        raw_config = source.read(CONFIG_PATH)
+        try:
+            config = Config.parse(raw_config)
+        except DocumentError as error:
+            config = Config({})
+            config_findings.append(finding("config-invalid", error.problem, file=CONFIG_PATH,
+                                           line=error.line, hint=error.hint))
+        items: list[Item] = []
+        blobs: dict[str, str] | None = {}
+        for path, blob in source.walk_entries(FLOW_DIR):
+            is_plan_file, kind = _kind_of_path(path)
+            if not is_plan_file:
+                continue
+            if blob is None:
+                blobs = None
+            elif blobs is not None:
+                blobs[path] = blob
+            key = (path, blob) if blob is not None else None
+            if cache is not None and key is not None and key in cache:
+                items.append(cache[key])
+                continue
+            raw = source.read(path)
+            if raw is None:
+                continue
+            item = parse_item(path, raw, kind)
+            if cache is not None and key is not None:
+                cache[key] = item
+            items.append(item)
+        items.sort(key=lambda item: (item.archived, item.path))
+        return cls(source.label, config, items, config_findings, blobs)
+
+    # Reading ---------------------------------------------------------------------------------
+
+    def item(self, subject: str) -> Item | None:
+        return self.tasks.get(subject) or self.epics.get(subject)
+
+    def statuses(self) -> dict[str, str | None]:
+        """Every subject's stored status (None: present, but not a valid status)."""
+        result: dict[str, str | None] = {}
+        for table in (self.epics, self.tasks):
+            for subject, item in table.items():
+                result[subject] = item.status
+        return result
+
+    def effective_states(self) -> dict[str, str]:
+        if self._effective is None:
+            known = {s: t for s, t in self.tasks.items() if t.status is not None}
+            self._effective = states.effective_states(
+                {s: t.status for s, t in known.items() if t.status is not None},
+                {s: t.depends_on for s, t in known.items()},
+                {s: t.trigger_rule for s, t in known.items()})
+        return self._effective
+
+    def unsatisfied(self, task: Item) -> dict[str, str]:
+        effective = self.effective_states()
+        dep_states = {dep: effective.get(dep, states.MISSING) for dep in task.depends_on}
+        return {dep: dep_states[dep] for dep in states.unsatisfied(task.trigger_rule, dep_states)}
+
+    # The tree rules ----------------------------------------------------------------------------
+
+    def findings(self) -> list[Finding]:
+        """Structure and graph findings of this tree (computed once)."""
+        if self._findings is None:
+            self._findings = self._tree_findings()
+        return list(self._findings)
+
+    def _tree_findings(self) -> list[Finding]:
+        found = list(self.config_findings)
+        for item in self.items:
+            found.extend(item.findings)
+        found.extend(self._duplicates())
+        found.extend(self._graph())
+        return found
+
+    def _duplicates(self) -> list[Finding]:
+        found: list[Finding] = []
+        groups: dict[tuple[str, str], list[Item]] = defaultdict(list)
+        for item in self.items:
+            if item.id is not None:
+                groups[(item.kind, item.id)].append(item)
+        for (kind, subject), group in sorted(groups.items()):
+            for extra in group[1:]:
+                found.append(finding(
+                    "duplicate-id", f"{kind} {subject} is also defined in {group[0].path}",
+                    file=extra.path, line=extra.line("id"), subject=subject,
+                    hint="keep one file per ID: delete or rename the copy"))
+        numbers: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for epic_id in sorted(self.epics, key=ids.id_sort_key):
+            parsed = ids.parse_id(epic_id)
+            if parsed is not None:
+                numbers[(parsed.prefix, parsed.epic_number)].append(epic_id)
+        for (prefix, number), epic_ids in sorted(numbers.items()):
+            for other in epic_ids[1:]:
+                item = self.epics[other]
+                found.append(finding(
+                    "duplicate-epic-number",
+                    f"epic {other} has the same number as {epic_ids[0]} ({prefix}-{number})",
+                    file=item.path, line=item.line("id"), subject=other,
+                    hint=f"give one a free number with `git flow-task renumber {other}`; "
+                         f"until then the short ID {prefix}-{number} is ambiguous"))
+        return found
+
+    def _graph(self) -> list[Finding]:
+        found: list[Finding] = []
+        for task_id, task in sorted(self.tasks.items()):
+            if task.epic is not None and ids.is_epic_id(task.epic) and task.epic not in self.epics:
+                found.append(finding(
+                    "epic-missing", f"task {task_id} belongs to epic {task.epic}, which does not exist",
+                    file=task.path, line=task.line("epic"), subject=task_id,
+                    hint="create the epic (`git flow-task epic create`) or correct `epic:`"))
+            for dep in task.depends_on:
+                if ids.is_task_id(dep) and dep not in self.tasks:
+                    found.append(finding(
+                        "dependency-missing", f"{task_id} depends on {dep}, which does not exist",
+                        file=task.path, line=task.line("depends_on"), subject=task_id,
+                        hint=f"remove it (`git flow-task dep rm {task_id} {dep}`) or create the task"))
+        cycle = find_cycle({t: [d for d in item.depends_on if d in self.tasks]
+                            for t, item in self.tasks.items()})
+        if cycle:
+            first = self.tasks[cycle[0]]
+            found.append(finding(
+                "dependency-cycle", f"dependency cycle: {format_cycle(cycle)}",
+                file=first.path, line=first.line("depends_on"), subject=cycle[0],
+                hint="remove one of these dependencies; a cycle can never start"))
+        for epic_id, epic in sorted(self.epics.items()):
+            for dep in epic.depends_on:
+                if ids.is_epic_id(dep) and dep not in self.epics:
+                    found.append(finding(
+                        "epic-dependency-missing", f"epic {epic_id} depends on {dep}, which does not exist",
+                        file=epic.path, line=epic.line("depends_on_epics"), subject=epic_id,
+                        hint="remove it from `depends_on_epics` or create that epic"))
+        epic_cycle = find_cycle({e: [d for d in item.depends_on if d in self.epics]
+                                 for e, item in self.epics.items()})
+        if epic_cycle:
+            first = self.epics[epic_cycle[0]]
+            found.append(finding(
+                "epic-dependency-cycle", f"epic dependency cycle: {format_cycle(epic_cycle)}",
+                file=first.path, line=first.line("depends_on_epics"), subject=epic_cycle[0],
+                hint="remove one of these epic dependencies"))
+        for epic_id, epic in sorted(self.epics.items()):
+            if epic.status != "done":
+                continue
+            unfinished = [f"{t} ({item.status})" for t, item in sorted(self.tasks.items(), key=lambda kv: ids.id_sort_key(kv[0]))
+                          if item.epic == epic_id and item.status is not None
+                          and item.status not in states.FINISHED]
+            open_deps = [f"epic {d} (open)" for d in epic.depends_on
+                         if d in self.epics and self.epics[d].status == "open"]
+            if unfinished or open_deps:
+                found.append(finding(
+                    "epic-done-unfinished",
+                    f"epic {epic_id} is done but {', '.join(unfinished + open_deps)} "
+                    f"{'is' if len(unfinished + open_deps) == 1 else 'are'} not finished",
+                    file=epic.path, line=epic.line("status"), subject=epic_id,
+                    hint="reopen the epic, or finish or skip what is open first"))
+        return found
+
+
+def _kind_of_path(path: str) -> tuple[bool, str | None]:
+    """(is it a plan file, "task" | "epic" | None for the archive, where the content decides)."""
+    if not path.endswith(".md"):
+        return False, None
+    parent = path.rpartition("/")[0]
+    if parent == TASKS_DIR:
+        return True, "task"
+    if parent == EPICS_DIR:
+        return True, "epic"
+    return path.startswith(ARCHIVE_DIR + "/"), None
+
+
+# One change ------------------------------------------------------------------------------------
+
+
+def invert(transitions: Iterable[Transition]) -> list[Transition]:
+    """What ``git revert`` of a commit with these trailers does: each change backwards."""
+    inverted = []
+    for item in transitions:
+        if item.source is None:
+            continue  # reverting a create deletes the file: reported as file-deleted
+        inverted.append(Transition(item.subject, item.target, item.source, REVERT_ACTION, item.by,
+                                   f"{item.id}.revert"))
+    return inverted
+
+
+def invert_renames(renames: Iterable[Rename]) -> list[Rename]:
+    """What ``git revert`` of a renumber commit does: the files go back to the old IDs."""
+    return [Rename(item.new, item.old) for item in renames]
+
+
+def _dedupe(transitions: Iterable[Transition]) -> list[Transition]:
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for item in transitions:
+        key = (item.subject, item.id)
+        if key not in seen:
+            seen.add(key)
+            result.append(item)
+    return result
+
+
+def find_chain(links: Sequence[Transition], start: str | None, end: str | None) -> list[Transition] | None:
+    """An order of ``links`` that leads from ``start`` to ``end`` using each once, or None.
+
+    ULIDs sort by time, so the sorted order is nearly always the answer (a squash message lists
+    the newest commit first); a small search covers trailers minted in the same millisecond.
+    """
+    ordered = sorted(links, key=lambda link: link.id)
+
+    def fits(sequence: Sequence[Transition]) -> bool:
+        current = start
+        for link in sequence:
+            if link.source != current:
+                return False
+            current = link.target
+        return current == end
+
+    if fits(ordered):
+        return ordered
+    if len(ordered) > _CHAIN_SEARCH_LIMIT:
+        return None
+
+    def search(current: str | None, remaining: list[Transition]) -> list[Transition] | None:
+        if not remaining:
+            return [] if current == end else None
+        tried: set[tuple[str | None, str]] = set()
+        for index, link in enumerate(remaining):
+            if link.source != current or (link.source, link.target) in tried:
+                continue
+            tried.add((link.source, link.target))
+            rest = search(link.target, remaining[:index] + remaining[index + 1:])
+            if rest is not None:
+                return [link, *rest]
+        return None
+
+    return search(start, ordered)
+
+
+def _link_problem(kind: str, link: Transition) -> str | None:
+    if link.action in _BY_AUTHORITY:
+        return None
+    table = states.ACTIONS if kind == "task" else states.EPIC_ACTIONS
+    action = table.get(link.action)
+    if action is None:
+        return f"action={link.action} is not a {kind} action ({', '.join(table)})"
+    if link.force or (link.source in action.sources and link.target in action.targets):
+        return None
+    sources = ", ".join(source or "none" for source in action.sources)
+    return (f"{link.action} goes from {sources} to {', '.join(action.targets)}, "
+            f"not {link.source or 'none'}->{link.target}")
+
+
+def legal_change(kind: str, source: str | None, target: str) -> bool:
+    table = states.LEGAL_TASK_CHANGES if kind == "task" else states.LEGAL_EPIC_CHANGES
+    return (source, target) in table
+
+
+def actions_for(kind: str, source: str | None, target: str) -> list[str]:
+    table = states.ACTIONS if kind == "task" else states.EPIC_ACTIONS
+    return [a.name for a in table.values() if source in a.sources and target in a.targets]
+
+
+def _legal_moves(kind: str, source: str | None) -> str:
+    table = states.ACTIONS if kind == "task" else states.EPIC_ACTIONS
+    moves = [f"{target} ({action.name})" for action in table.values() if source in action.sources
+             for target in action.targets]
+    return ", ".join(moves) or "nothing"
+
+
+def _change_text(source: str | None, target: str | None) -> str:
+    return f"{source or 'none'} -> {target or 'none'}"
+
+
+def changed_subjects(parents: Sequence[Snapshot], after: Snapshot,
+                     renames: Iterable[Rename] = ()) -> dict[str, tuple[list[str | None], str | None]]:
+    """Subjects whose status differs from every parent's: id -> (statuses in the parents, new).
+
+    A subject whose status is not valid on either side is left to the field rules. A renamed
+    subject (``Flow-Rename: old new``, from ``renumber``) is compared under its new ID with the
+    status its old ID had, and its old ID is not reported as deleted.
+    """
+    bases = [parent.statuses() for parent in parents] or [{}]
+    present: list[set[str]] = [{*parent.tasks, *parent.epics} for parent in parents] or [set()]
+    renamed_away: set[str] = set()
+    for rename in renames:
+        for base, names in zip(bases, present, strict=True):
+            if rename.old in base and rename.new not in base:
+                base[rename.new] = base[rename.old]
+                names.add(rename.new)
+        renamed_away.add(rename.old)
+    now = after.statuses()
+    subjects = _touched_subjects(parents, after)
+    if subjects is None:
+        subjects = set(now).union(*bases)
+    else:
+        subjects |= {rename.new for rename in renames}
+    subjects -= {old for old in renamed_away if old not in now}
+    result: dict[str, tuple[list[str | None], str | None]] = {}
+    for subject in subjects:
+        new = now.get(subject)
+        if subject in now and new is None:
+            continue
+        olds = [base.get(subject) for base in bases]
+        if any(subject in base and base.get(subject) is None for base in bases):
+            continue
+        if any(old == new and (subject in names) == (subject in now)
+               for old, names in zip(olds, present, strict=True)):
+            continue
+        result[subject] = (olds, new)
+    return result
+
+
+def _touched_subjects(parents: Sequence[Snapshot], after: Snapshot) -> set[str] | None:
+    """The subjects of files whose blob differs between ``after`` and a parent; None when a
+    snapshot does not know its blobs (the work tree), so that every subject is compared."""
+    if not parents or after.blobs is None or any(parent.blobs is None for parent in parents):
+        return None
+    changed: set[str] = set()
+    for parent in parents:
+        assert parent.blobs is not None
+        changed.update(path for path, blob in after.blobs.items() if parent.blobs.get(path) != blob)
+        changed.update(path for path in parent.blobs if path not in after.blobs)
+    subjects: set[str] = set()
+    for snapshot in (after, *parents):
+        for item in snapshot.items:
+            if item.path in changed and item.id is not None:
+                subjects.add(item.id)
+    return subjects
+
+
+def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trailers | None,
+                 foreseen: Sequence[Transition] = (), foreseen_evidence: Collection[str] = (),
+                 renames: Sequence[Rename] = (), commit: str | None = None) -> list[Finding]:
+    """The transition, trailer, gate and evidence rules for one change (parents -> after).
+
+    ``message`` holds the commit message's trailers; None before a message exists (pre-commit),
+    when trailers are not required and ``foreseen`` ones (a --no-commit chain, a squash message)
+    only explain changes. ``foreseen`` also carries synthesized revert transitions; ``renames``
+    the ``Flow-Rename`` records known besides the message's own.
+    """
+    strict = message is not None
+    renames = [*renames, *(message.renames if message else [])]
+    links = _dedupe([*(message.transitions if message else []), *foreseen])
+    by_subject: dict[str, list[Transition]] = defaultdict(list)
+    for link in links:
+        by_subject[link.subject].append(link)
+    evidence_subjects = set(foreseen_evidence) | {e.subject for e in (message.evidence if message else [])}
+    found: list[Finding] = []
+    if message is not None:
+        for bad in message.malformed:
+            found.append(finding("trailer-malformed", f"message line {bad.line_number}: {bad.reason}: {bad.text}",
+                                 hint="the form is `Flow-Transition: <id> <from>-><to> action=<a> "
+                                      "by=<actor> id=<ULID>`; quote values with spaces"))
+        for ref in message.task_refs:
+            if ref not in after.tasks and not any(ref in parent.tasks for parent in parents):
+                found.append(finding("task-ref-unknown", f"Flow-Task: {ref} names no task", subject=ref,
+                                     hint="use the full task ID (`git flow-task tasks` lists them)"))
+    changes = changed_subjects(parents, after, renames)
+    for subject in sorted(set(changes) | set(by_subject), key=ids.id_sort_key):
+        kind = "task" if ids.is_task_id(subject) else "epic"
+        item = after.item(subject) or next((p.item(subject) for p in parents if p.item(subject)), None)
+        file, line = (item.path, item.line("status")) if item else (None, None)
+        trailers = by_subject.get(subject, [])
+        if subject not in changes:
+            if not strict or not trailers:
+                continue
+            now = after.statuses().get(subject)
+            # A file with no readable status before (flowctl's spec at this path, replaced by
+            # `import flowctl` in place) may be explained by a trailer from none.
+            unreadable_before = any(subject in p.statuses() and p.statuses()[subject] is None
+                                    for p in parents)
+            if find_chain(trailers, now, now) is None and not (
+                    unreadable_before and find_chain(trailers, None, now) is not None):
+                said = ", ".join(f"{t.source or 'none'}->{t.target}" for t in trailers)
+                found.append(finding(
+                    "trailer-without-change",
+                    f"the trailer for {subject} says {said}, but this commit leaves it {now or 'absent'}",
+                    file=file, line=line, subject=subject,
+                    hint="remove the trailer, or stage the task file change it describes"))
+            continue
+        olds, new = changes[subject]
+        base = olds[0]
+        if new is None:
+            found.append(finding(
+                "file-deleted", f"{kind} {subject} ({base}) was deleted",
+                file=file, subject=subject,
+                hint="its history stays in git; archive finished epics instead of deleting files"))
+            continue
+        chain = None
+        if trailers:
+            for start in dict.fromkeys(olds):
+                chain = find_chain(trailers, start, new)
+                if chain is not None:
+                    break
+        exempt = False
+        if chain is None:
+            if strict and trailers:
+                said = ", ".join(f"{t.source or 'none'}->{t.target}" for t in sorted(trailers, key=lambda t: t.id))
+                found.append(finding(
+                    "trailer-mismatch",
+                    f"{subject} changed {_change_text(base, new)}, but its trailers say {said}",
+                    file=file, line=line, subject=subject,
+                    hint="the trailers must lead from the committed status to the new one"))
+            elif strict:
+                found.append(finding(
+                    "trailer-missing",
+                    f"{subject} changed {_change_text(base, new)} with no Flow-Transition trailer",
+                    file=file, line=line, subject=subject,
+                    hint="change states with git flow-task commands (with --no-commit and the hooks "
+                         "installed the trailer is added to your commit); a squash merge must keep "
+                         "the squashed messages"))
+            if not legal_change(kind, base, new):
+                found.append(finding(
+                    "transition-illegal",
+                    f"{subject}: {_change_text(base, new)} is not a legal {kind} transition",
+                    file=file, line=line, subject=subject,
+                    hint=f"from {base or 'none'} a {kind} can go to {_legal_moves(kind, base)}; "
+                         f"a repair is recorded with the command's --force"))
+        else:
+            for link in chain:
+                problem = _link_problem(kind, link)
+                if problem is not None:
+                    found.append(finding(
+                        "transition-illegal", f"{subject}: {problem}", file=file, line=line,
+                        subject=subject, hint="a repair is recorded with the command's --force"))
+                elif link.force and link.action not in _BY_AUTHORITY:
+                    found.append(finding(
+                        "transition-forced",
+                        f"{subject}: {link.source or 'none'}->{link.target} ({link.action}) was forced by {link.by}",
+                        file=file, line=line, subject=subject))
+            exempt = chain[-1].force or chain[-1].action in _BY_AUTHORITY
+        task = after.tasks.get(subject)
+        if kind != "task" or task is None or exempt:
+            continue
+        if new in (states.IN_PROGRESS, states.DONE):
+            blocking = after.unsatisfied(task)
+            if blocking:
+                listed = ", ".join(f"{dep} ({state})" for dep, state in blocking.items())
+                found.append(finding(
+                    "gate-unsatisfied",
+                    f"{subject} entered {new} but its dependencies are not satisfied: {listed}",
+                    file=task.path, line=task.line("status"), subject=subject,
+                    hint=f"finish {', '.join(blocking)} first (`git flow-task ready` lists what can "
+                         f"start); a repair is recorded with --force"))
+        if new == states.DONE and after.config.require_evidence and subject not in evidence_subjects \
+                and not task.has_evidence:
+            found.append(finding(
+                "evidence-missing", f"{subject} entered done without evidence (config require_evidence)",
+                file=task.path, line=task.line("status"), subject=subject,
+                hint="finish with `git flow-task done --evidence commits=... tests=...`"))
+    if commit is not None:
+        found = [replace(item, commit=commit) for item in found]
+    return found
+
+
+# History ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class CommitCheck:
+    commit: str
+    summary: str
+    findings: list[Finding]
+
+
+@dataclass
+class RangeReport:
+    head: str
+    base: str | None
+    commits: list[CommitCheck]
+    tree: list[Finding]  # the tree at the head
+
+    def findings(self) -> list[Finding]:
+        return [item for check in self.commits for item in check.findings] + self.tree
+
+    @property
+    def ok(self) -> bool:
+        return not errors_in(self.findings())
+
+
+class HistoryError(FlowError):
+    pass
+
+
+class History:
+    """Commits' snapshots and checks, with one parse per distinct file version."""
+
+    def __init__(self, repo: pygit2.Repository, shallow: Collection[str] = ()) -> None:
+        self.repo = repo
+        self.cache: ParseCache = {}
+        self._snapshots: dict[str, Snapshot] = {}
+        self.shallow = set(shallow)
+
+    def snapshot(self, commit: pygit2.Commit | None) -> Snapshot:
+        if commit is None:
+            return Snapshot.empty()
+        tree = commit.tree
+        try:
+            key = str(tree[FLOW_DIR].id)
+        except KeyError:
+            key = ""
+        if key not in self._snapshots:
+            self._snapshots[key] = Snapshot.load(TreeSource(self.repo, tree, str(commit.id)[:7]), self.cache)
+        return self._snapshots[key]
+
+    def reverted(self, trailers: Trailers) -> list[Transition]:
+        """The transitions that the reverts named in ``trailers`` undo, each backwards."""
+        return [step for message in self._reverted_messages(trailers)
+                for step in invert(message.transitions)]
+
+    def reverted_renames(self, trailers: Trailers) -> list[Rename]:
+        """The renumbers that the reverts named in ``trailers`` undo: each ID back."""
+        return [step for message in self._reverted_messages(trailers)
+                for step in invert_renames(message.renames)]
+
+    def _reverted_messages(self, trailers: Trailers) -> list[Trailers]:
+        import pygit2
+
+        found = []
+        for sha in trailers.reverts:
+            try:
+                target = self.repo.revparse_single(sha).peel(pygit2.Commit)
+            except (KeyError, ValueError, pygit2.GitError):
+                continue
+            found.append(parse_message(target.message))
+        return found
+
+    def check_commit(self, commit: pygit2.Commit) -> list[Finding]:
+        if str(commit.id) in self.shallow:
+            raise HistoryError(
+                f"history is incomplete: commit {str(commit.id)[:7]} is the edge of a shallow clone",
+                hint="fetch the whole history (`git fetch --unshallow`); in CI check out with "
+                     "fetch-depth: 0 (GitHub Actions) or GIT_DEPTH: 0 (GitLab CI)")
+        parents = [self.snapshot(parent) for parent in commit.parents]
+        after = self.snapshot(commit)
+        trailers = parse_message(commit.message)
+        flow_changed = not parents or any(_flow_tree(p) != _flow_tree(commit) for p in commit.parents)
+        if not flow_changed and not trailers.transitions and not trailers.malformed \
+                and not trailers.task_refs:
+            return []
+        return check_change(parents or [Snapshot.empty()], after, message=trailers,
+                            foreseen=self.reverted(trailers),
+                            renames=self.reverted_renames(trailers), commit=str(commit.id))
+
+    def check_range(self, head: pygit2.Commit, hide: Iterable[pygit2.Oid], *,
+                    tree_baseline: Snapshot | None = None, base: str | None = None) -> RangeReport:
+        """Every commit reachable from ``head`` but not from ``hide``, oldest first, and the
+        tree at ``head``: all of its findings, or with ``tree_baseline`` only the new ones."""
+        import pygit2
+
+        walker = self.repo.walk(head.id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+        for oid in hide:
+            walker.hide(oid)
+        checks = []
+        for commit in walker:
+            found = self.check_commit(commit)
+            checks.append(CommitCheck(str(commit.id), commit.message.split("\n", 1)[0], found))
+        tip = self.snapshot(head).findings()
+        tree = new_findings(tree_baseline.findings(), tip) if tree_baseline is not None else tip
+        return RangeReport(str(head.id), base, checks, tree)
+
+
+def _flow_tree(commit: pygit2.Commit) -> str | None:
+    try:
+        return str(commit.tree[FLOW_DIR].id)
+    except KeyError:
+        return None
+
+
+def shallow_commits(common_dir: Path) -> set[str]:
+    try:
+        return set((common_dir / "shallow").read_text().split())
+    except FileNotFoundError:
+        return set()

@@ -1,0 +1,90 @@
+"""`log`: the transitions of a task, an epic or the whole plan, from replayed history.
+
+Shared by the click command and the lean path in ``entry.py`` (``log ... --json`` without click,
+pygit2 or YAML), so both print the same document (docs/history.md has its shape).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from git_flowctl.history.replay import GitReader, History, replay
+from git_flowctl.model import ids
+from git_flowctl.model.errors import FlowError, UsageError
+
+TYPE_CHECKING = False  # typing costs start-up time that this lean path avoids
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def epic_subjects(history: History) -> set[str]:
+    """Every epic history knows: those with their own transitions and those of its tasks."""
+    found = set()
+    for subject in history.subjects():
+        found.add(ids.epic_of(subject) if "." in subject else subject)
+    return found
+
+
+def select(history: History, ref: str | None, epic: str | None) -> tuple[list[str] | None, str | None, str | None]:
+    """(subjects to show or None for all, the task or epic ID resolved, the epic resolved)."""
+    if ref and epic:
+        raise UsageError("give a TASK or --epic, not both")
+    if epic is None and ref is None:
+        return None, None, None
+    if ref is not None:
+        subjects = history.subjects()
+        parsed = ids.parse_id(ref)
+        if parsed is not None and not parsed.is_task:
+            epic = ref
+        else:
+            found = ids.resolve(ref, subjects, kind="task")
+            return [found], found, None
+    assert epic is not None
+    epic_id = ids.resolve(epic, sorted(epic_subjects(history)), kind="epic")
+    chosen = [s for s in history.subjects() if s == epic_id or ids.epic_of(s) == epic_id]
+    return chosen, epic_id, epic_id
+
+
+def log_report(history: History, rev: str, ref: str | None, epic: str | None) -> dict[str, Any]:
+    subjects, resolved, epic_id = select(history, ref, epic)
+    events = history.events(subjects)
+    return {
+        "rev": rev,
+        "head": history.head,
+        "id": resolved,
+        "epic": epic_id,
+        "shallow": history.shallow,
+        "count": len(events),
+        "events": [event.as_json() for event in events],
+    }
+
+
+def fast_log(args: list[str]) -> int | None:
+    """``log [ID | --epic E] --json`` without loading the CLI; None to take the normal path
+    (any other option, human output, or an error, which the normal path reports)."""
+    rest = [arg for arg in args[1:] if arg != "--json"]
+    if len(rest) == len(args) - 1:
+        return None  # no --json: human output needs rich
+    ref = epic = None
+    if len(rest) == 2 and rest[0] == "--epic":
+        epic = rest[1]
+    elif len(rest) == 1 and not rest[0].startswith("-"):
+        ref = rest[0]
+    elif rest:
+        return None
+    try:
+        located = GitReader.locate()
+        read = located.first_parent_records("HEAD", 32) if located is not None else None
+        if located is not None and read is not None:  # one git process in all
+            git, (chain, records) = located, read
+            history = replay(git, "HEAD", chain=chain, chain_records=records)
+        else:
+            git, chain = GitReader.discover_with_chain("HEAD", 32)
+            history = replay(git, "HEAD", chain=chain)
+        report = log_report(history, "HEAD", ref, epic)
+    except FlowError:
+        return None
+    sys.stdout.write(json.dumps({"success": True, **report}, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,167 @@
+"""``.flow/config.yaml``: project settings, all optional, with defaults."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from git_flowctl.model.document import DocumentError, load_yaml
+
+CONFIG_PATH = ".flow/config.yaml"
+
+DEFAULTS: dict[str, Any] = {
+    "prefix": "fn",
+    "slug_max": 20,
+    "max_retries": 2,
+    "default_branch": None,
+    "require_evidence": False,
+    "link_commits": False,
+    "claims": {"remote": None, "lease_seconds": 3600},
+}
+
+CONFIG_TEMPLATE = """\
+# git flow-task project settings. Every key is optional; these are the defaults.
+# Reference: docs/file-format.md#config
+prefix: fn              # epic IDs look like fn-1-slug, tasks fn-1-slug.1
+slug_max: 20            # longest slug in an ID, cut at a word boundary
+max_retries: 2          # `fail` gives a task back as up_for_retry this many times
+default_branch: null    # branch where work lands; null: origin/HEAD, else main or master
+require_evidence: false # `done` must carry --evidence
+link_commits: false     # prepare-commit-msg adds Flow-Task: ID to code commits
+claims:
+  remote: null          # e.g. origin: claims are pushed there, so clones never collide
+  lease_seconds: 3600   # a claim expires unless `heartbeat` extends it
+"""
+
+
+@dataclass
+class Config:
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: bytes | None, path: str = CONFIG_PATH) -> Config:
+        if text is None:
+            return cls({})
+        try:
+            data = load_yaml(text.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise DocumentError(path, None, "not valid UTF-8") from None
+        except Exception as exc:  # yaml.YAMLError, without importing yaml's names here
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise DocumentError(path, line, f"invalid YAML: {problem}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise DocumentError(path, 1, "config must be a mapping of `key: value` lines")
+        return cls(data)
+
+    def get(self, dotted: str) -> Any:
+        """A setting by dotted key (``claims.remote``), falling back to the default."""
+        for source in (self.raw, DEFAULTS):
+            node: Any = source
+            for part in dotted.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    break
+                node = node[part]
+            else:
+                return copy.deepcopy(node)
+        return None
+
+    @property
+    def prefix(self) -> str:
+        return str(self.get("prefix"))
+
+    @property
+    def slug_max(self) -> int:
+        return int(self.get("slug_max"))
+
+    @property
+    def max_retries(self) -> int:
+        return int(self.get("max_retries"))
+
+    @property
+    def require_evidence(self) -> bool:
+        return bool(self.get("require_evidence"))
+
+    @property
+    def link_commits(self) -> bool:
+        return bool(self.get("link_commits"))
+
+
+def known_key(dotted: str) -> bool:
+    node: Any = DEFAULTS
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def coerce_value(text: str) -> Any:
+    """A value typed on the command line, read as YAML (``3`` -> 3, ``true`` -> True)."""
+    try:
+        return load_yaml(text)
+    except Exception:
+        return text
+
+
+def set_config_value(text: str, dotted: str, value: Any) -> str:
+    """``text`` with one setting changed; other lines and comments kept as they were.
+
+    A scalar whose key already has a one-line value is replaced in place (its trailing comment
+    stays); anything else re-renders that top-level key's block.
+    """
+    import re
+
+    from git_flowctl.model.document import Document, dump_yaml
+
+    lines = text.splitlines(keepends=True)
+    parts = dotted.split(".")
+    if not isinstance(value, (dict, list)):
+        scalar = dump_yaml(value).removesuffix("\n").removesuffix("\n...")
+        indent, start = "", 0
+        for depth, part in enumerate(parts):
+            pattern = re.compile(rf"^{indent}(?P<key>{re.escape(part)})(?P<sep>\s*:)(?P<rest>.*?)(?P<nl>\r?\n?)$")
+            for number in range(start, len(lines)):
+                line = lines[number]
+                if line.strip() and not line.startswith(indent) and depth:
+                    break  # left the parent block
+                match = pattern.match(line)
+                if match is None:
+                    continue
+                if depth == len(parts) - 1:
+                    rest = match.group("rest")
+                    comment = re.search(r"\s+#.*$", rest)
+                    if (rest.strip() and not rest.strip().startswith(("|", ">", "#"))) or comment:
+                        suffix = comment.group(0) if comment else ""
+                        lines[number] = f"{indent}{part}{match.group('sep')} {scalar}{suffix}{match.group('nl') or chr(10)}"
+                        return "".join(lines)
+                else:
+                    child = next((ln for ln in lines[number + 1:] if ln.strip() and not ln.lstrip().startswith("#")), "")
+                    indent = child[: len(child) - len(child.lstrip(" "))]
+                    start = number + 1
+                    if not indent:
+                        start = len(lines)
+                break
+            else:
+                break
+    body = text if not text or text.endswith("\n") else text + "\n"
+    doc = Document.parse(f"---\n{body}---\n".encode(), CONFIG_PATH)
+    top, *rest_parts = parts
+    if rest_parts:
+        existing = doc.data.get(top)
+        node: dict[str, Any] = copy.deepcopy(existing) if isinstance(existing, dict) else {}
+        cursor = node
+        for part in rest_parts[:-1]:
+            child_node = cursor.get(part)
+            cursor[part] = child_node if isinstance(child_node, dict) else {}
+            cursor = cursor[part]
+        cursor[rest_parts[-1]] = value
+        doc.data[top] = node
+    else:
+        doc.data[top] = value
+    rendered = doc.render().decode("utf-8")
+    return rendered[len("---\n"):-len("---\n")]

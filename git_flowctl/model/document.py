@@ -1,0 +1,302 @@
+"""Markdown files with YAML frontmatter that round-trip (DESIGN §1).
+
+A rewrite changes only the frontmatter keys that changed: untouched keys keep their original text
+(comments, quoting, layout), unknown keys survive, key order is stable, and the file keeps its line
+endings (CRLF stays CRLF) and its byte-order mark. Body sections are edited fence-aware: a ``## ``
+line inside a code fence is not a heading.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from git_flowctl.model.errors import FlowError
+
+_BOM = "\ufeff"
+_TOP_LEVEL_KEY = re.compile(r"""^(?P<key>[A-Za-z_][\w.-]*|"[^"]*"|'[^']*')\s*:(?:\s|$)""")
+_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})")
+_HEADING = re.compile(r"^## +(?P<title>.*?)\s*#*\s*$")
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """Safe loader that keeps timestamps as the strings they were written as."""
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc]
+    """Safe dumper that does not quote timestamp-looking strings (the loader reads them back)."""
+
+
+def _without_timestamps(resolvers: dict[str, list[tuple[str, Any]]]) -> dict[str, list[tuple[str, Any]]]:
+    return {
+        first: [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:timestamp"]
+        for first, entries in resolvers.items()
+    }
+
+
+_Loader.yaml_implicit_resolvers = _without_timestamps(_BaseLoader.yaml_implicit_resolvers)
+_Dumper.yaml_implicit_resolvers = _without_timestamps(_BaseDumper.yaml_implicit_resolvers)
+
+
+class DocumentError(FlowError):
+    """A file that cannot be read as frontmatter plus body; names the file and line."""
+
+    def __init__(self, path: str, line: int | None, message: str, hint: str | None = None) -> None:
+        location = f"{path}:{line}" if line else path
+        super().__init__(f"{location}: {message}", hint=hint, file=path, line=line)
+        self.path = path
+        self.line = line
+        self.problem = message
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
+def dump_yaml(data: Any, *, flow_leaves: bool = True) -> str:
+    """YAML text for ``data``; lists and mappings of scalars in flow style (``[a, b]``)."""
+    dumped: str = yaml.dump(
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=None if flow_leaves else False,
+        width=1 << 16,
+    )
+    return dumped
+
+
+def render_field(key: str, value: Any) -> str:
+    """One top-level frontmatter field: ``key: value``, with scalar lists on one line."""
+    if isinstance(value, (list, dict)) and value and all(
+        not isinstance(item, (list, dict)) for item in (value if isinstance(value, list) else value.values())
+    ):
+        return f"{dump_yaml({key: None}, flow_leaves=False)[:-len('null') - 1]}{dump_yaml(value).rstrip()}\n"
+    return dump_yaml({key: value}, flow_leaves=isinstance(value, (list, dict)))
+
+
+@dataclass
+class _Block:
+    key: str | None
+    text: str  # LF line endings, ends with a newline
+    line: int  # 1-based line in the file
+
+
+@dataclass
+class Document:
+    """One frontmatter file. ``data`` is the live mapping; ``render`` writes minimal changes."""
+
+    path: str
+    data: dict[str, Any]
+    body: str
+    newline: str = "\n"
+    bom: bool = False
+    _blocks: list[_Block] = field(default_factory=list, repr=False)
+    _original: dict[str, Any] = field(default_factory=dict, repr=False)
+    _closing: str = "---"
+
+    @classmethod
+    def parse(cls, raw: bytes | str, path: str) -> Document:
+        if isinstance(raw, bytes):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = raw[: exc.start].count(b"\n") + 1
+                raise DocumentError(path, line, "not valid UTF-8", hint="save the file as UTF-8") from None
+        else:
+            text = raw
+        bom = text.startswith(_BOM)
+        if bom:
+            text = text[1:]
+        newline = "\r\n" if "\r\n" in text.split("\n", 1)[0] + "\n" else "\n"
+        text = text.replace("\r\n", "\n")
+        lines = text.split("\n")
+        if not lines or lines[0].rstrip() != "---":
+            raise DocumentError(path, 1, "no frontmatter: the file must start with a `---` line",
+                                hint="put the YAML fields between two `---` lines at the top")
+        end = None
+        for index in range(1, len(lines)):
+            if lines[index].rstrip() in ("---", "..."):
+                end = index
+                break
+        if end is None:
+            raise DocumentError(path, 1, "frontmatter is not closed by a `---` line",
+                                hint="add a `---` line after the last field")
+        front_lines = lines[1:end]
+        front_text = "\n".join(front_lines) + ("\n" if front_lines else "")
+        try:
+            data = load_yaml(front_text) if front_text.strip() else {}
+        except yaml.YAMLError as exc:
+            # An unclosed bracket or quote is reported where it opened, not at the end of input.
+            mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+            line = mark.line + 2 if mark is not None else 2
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise DocumentError(path, line, f"invalid YAML in frontmatter: {problem}",
+                                hint="quote values that contain `: ` or start with a special character") from None
+        if not isinstance(data, dict):
+            raise DocumentError(path, 2, "frontmatter must be a mapping of `key: value` lines")
+        body = "\n".join(lines[end + 1:])
+        doc = cls(path=path, data=data, body=body, newline=newline, bom=bom,
+                  _closing=lines[end].rstrip())
+        doc._blocks = _split_blocks(front_lines)
+        doc._original = {key: _copy(value) for key, value in data.items()}
+        return doc
+
+    @classmethod
+    def new(cls, path: str, data: dict[str, Any], body: str, newline: str = "\n") -> Document:
+        return cls(path=path, data=dict(data), body=body, newline=newline)
+
+    def line_of(self, key: str) -> int | None:
+        """1-based line of a top-level key in the original file, for messages."""
+        for block in self._blocks:
+            if block.key == key:
+                return block.line
+        return None
+
+    def render(self, key_order: Sequence[str] = ()) -> bytes:
+        out: list[str] = []
+        written: set[str] = set()
+        present = [block.key for block in self._blocks if block.key is not None]
+        for block in self._blocks:
+            if block.key is None:
+                out.append(block.text)
+                continue
+            key = block.key
+            if key in written:
+                continue
+            written.add(key)
+            if key not in self.data:
+                continue
+            if key in self._original and _same(self._original[key], self.data[key]):
+                out.append(block.text)
+            else:
+                out.append(render_field(key, self.data[key]))
+            for new_key in self._new_keys_after(key, present, key_order, written):
+                out.append(render_field(new_key, self.data[new_key]))
+                written.add(new_key)
+        for key, value in self.data.items():
+            if key not in written:
+                out.append(render_field(key, value))
+                written.add(key)
+        front = "".join(out)
+        text = f"---\n{front}{self._closing}\n{self.body}"
+        if self.newline != "\n":
+            text = text.replace("\n", self.newline)
+        return ((_BOM if self.bom else "") + text).encode("utf-8")
+
+    def _new_keys_after(self, key: str, present: list[str], key_order: Sequence[str],
+                        written: set[str]) -> Iterable[str]:
+        """Keys absent from the file that the canonical order places right after ``key``."""
+        if key not in key_order:
+            return []
+        order = list(key_order)
+        following: list[str] = []
+        for candidate in order[order.index(key) + 1:]:
+            if candidate in present:
+                break
+            if candidate in self.data and candidate not in written:
+                following.append(candidate)
+        return following
+
+    # Body sections -------------------------------------------------------------------------
+
+    def section(self, title: str) -> str | None:
+        return get_section(self.body, title)
+
+    def set_section(self, title: str, content: str) -> None:
+        self.body = set_section(self.body, title, content)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _same(left: Any, right: Any) -> bool:
+    return type(left) is type(right) and bool(left == right)
+
+
+def _split_blocks(front_lines: list[str]) -> list[_Block]:
+    blocks: list[_Block] = []
+    for number, line in enumerate(front_lines, start=2):
+        match = _TOP_LEVEL_KEY.match(line)
+        if match:
+            key = match.group("key")
+            if key[0] in "\"'":
+                key = key[1:-1]
+            blocks.append(_Block(key=key, text=line + "\n", line=number))
+        elif blocks:
+            blocks[-1].text += line + "\n"
+        else:
+            blocks.append(_Block(key=None, text=line + "\n", line=number))
+    return blocks
+
+
+# Sections ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    title: str
+    heading_line: int  # 0-based index into the body's lines
+    end_line: int  # index of the next heading, or len(lines)
+
+
+def sections(body: str) -> list[Section]:
+    """``## `` sections of a Markdown body, ignoring lines inside code fences."""
+    lines = body.split("\n")
+    found: list[Section] = []
+    fence: str | None = None
+    for index, line in enumerate(lines):
+        fence_match = _FENCE.match(line)
+        if fence_match:
+            marker = fence_match.group("fence")
+            if fence is None:
+                fence = marker
+            elif marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker):].strip():
+                fence = None
+            continue
+        if fence is None:
+            heading = _HEADING.match(line)
+            if heading:
+                if found:
+                    found[-1].end_line = index
+                found.append(Section(heading.group("title"), index, len(lines)))
+    return found
+
+
+def get_section(body: str, title: str) -> str | None:
+    lines = body.split("\n")
+    for section in sections(body):
+        if section.title.lower() == title.lower():
+            return "\n".join(lines[section.heading_line + 1: section.end_line]).strip("\n")
+    return None
+
+
+def set_section(body: str, title: str, content: str) -> str:
+    """Replace a section's content, or append the section when the body has none."""
+    lines = body.split("\n")
+    content_lines = content.strip("\n").split("\n") if content.strip() else []
+    for section in sections(body):
+        if section.title.lower() == title.lower():
+            has_next = section.end_line < len(lines)
+            replacement = content_lines + ([""] if has_next else [])
+            if not has_next:
+                # Keep exactly one trailing newline at the end of the file.
+                replacement = [*content_lines, ""]
+            new_lines = lines[: section.heading_line + 1] + replacement + lines[section.end_line:]
+            return "\n".join(new_lines)
+    stripped = body.rstrip("\n")
+    prefix = stripped + "\n\n" if stripped else ""
+    tail = "\n".join(content_lines)
+    return f"{prefix}## {title}\n{tail}\n" if tail else f"{prefix}## {title}\n"

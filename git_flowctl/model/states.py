@@ -1,0 +1,169 @@
+"""The state machine and the gates (DESIGN §3), one table for every command and validator.
+
+Stored states live in files. ``upstream_failed`` is derived on every read from the graph and never
+written, so it clears by itself when the upstream task is retried and done. Views also derive
+``ready`` (todo or up_for_retry with every dependency satisfied) and ``waiting``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from git_flowctl.model.errors import FlowError
+
+TO_DO, IN_PROGRESS, BLOCKED, DONE = "todo", "in_progress", "blocked", "done"
+SKIPPED, FAILED, UP_FOR_RETRY = "skipped", "failed", "up_for_retry"
+UPSTREAM_FAILED, READY, WAITING = "upstream_failed", "ready", "waiting"
+
+FINISHED = frozenset({DONE, SKIPPED})
+STARTABLE = frozenset({TO_DO, UP_FOR_RETRY})
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    sources: tuple[str | None, ...]
+    targets: tuple[str, ...]
+    summary: str
+
+
+ACTIONS: dict[str, Action] = {action.name: action for action in (
+    Action("create", (None,), (TO_DO,), "a new task"),
+    Action("start", (TO_DO, UP_FOR_RETRY), (IN_PROGRESS,), "claim and begin work"),
+    Action("done", (IN_PROGRESS,), (DONE,), "finish, with summary and evidence"),
+    Action("block", (TO_DO, IN_PROGRESS), (BLOCKED,), "cannot go on, with a reason"),
+    Action("unblock", (BLOCKED,), (TO_DO,), "the blocker is gone"),
+    Action("fail", (IN_PROGRESS,), (UP_FOR_RETRY, FAILED),
+           "up_for_retry while attempts < max_retries, else failed"),
+    Action("retry", (FAILED,), (TO_DO,), "try a failed task again (attempts reset)"),
+    Action("skip", (TO_DO, BLOCKED, UP_FOR_RETRY, FAILED), (SKIPPED,), "will not be done, with a reason"),
+    Action("split", (TO_DO, BLOCKED, UP_FOR_RETRY, FAILED), (SKIPPED,),
+           "replaced by smaller tasks (`task split`); its dependents wait for the parts"),
+    Action("reopen", (DONE, SKIPPED), (TO_DO,), "needs work again"),
+    Action("release", (IN_PROGRESS,), (TO_DO,), "give the claim back"),
+)}
+
+# Actions that set a state by authority rather than by the table (bulk tools).
+AUTHORITATIVE_ACTIONS = frozenset({"import", "recover"})
+
+EPIC_ACTIONS: dict[str, Action] = {action.name: action for action in (
+    Action("create", (None,), ("open",), "a new epic"),
+    Action("close", ("open",), ("done",), "all tasks done or skipped"),
+    Action("reopen", ("done",), ("open",), "more work to do"),
+)}
+
+LEGAL_TASK_CHANGES: frozenset[tuple[str | None, str]] = frozenset(
+    (source, target) for action in ACTIONS.values()
+    for source in action.sources for target in action.targets
+)
+LEGAL_EPIC_CHANGES: frozenset[tuple[str | None, str]] = frozenset(
+    (source, target) for action in EPIC_ACTIONS.values()
+    for source in action.sources for target in action.targets
+)
+
+
+def actions_for_change(source: str | None, target: str) -> list[str]:
+    return [a.name for a in ACTIONS.values() if source in a.sources and target in a.targets]
+
+
+def check_action(task_id: str, status: str, action: str, *, force: bool = False) -> None:
+    """Refuse an action the table does not allow from ``status`` (unless forced)."""
+    spec = ACTIONS[action]
+    if status in spec.sources or force:
+        return
+    allowed = ", ".join(str(s) for s in spec.sources)
+    raise FlowError(
+        f"cannot {action} {task_id}: it is {status} ({action} needs {allowed})",
+        hint=_hint_for(action, status) or "use --force to repair a state by hand (it is recorded)",
+        id=task_id, status=status)
+
+
+def check_epic_action(epic_id: str, status: str, action: str, *, force: bool = False) -> None:
+    """Refuse an epic action the table does not allow from ``status`` (unless forced)."""
+    spec = EPIC_ACTIONS[action]
+    if status in spec.sources or force:
+        return
+    already = {"close": "it is already closed", "reopen": "it is open"}.get(action)
+    raise FlowError(f"cannot {action} epic {epic_id}: {already or f'it is {status}'}",
+                    hint="use --force to repair a state by hand (it is recorded)",
+                    id=epic_id, status=status)
+
+
+def _hint_for(action: str, status: str) -> str | None:
+    hints = {
+        (DONE, "start"): "it is finished; `reopen` it to work on it again",
+        (IN_PROGRESS, "start"): "it is already in progress",
+        (TO_DO, "done"): "start it first",
+        (BLOCKED, "start"): "unblock it first",
+        (FAILED, "start"): "retry it first",
+    }
+    return hints.get((status, action))
+
+
+def dependency_satisfied(rule: str, dep_states: Mapping[str, str]) -> bool:
+    """Does a task with trigger rule ``rule`` have what it needs from its dependencies?
+
+    ``dep_states`` maps each dependency to its effective state (derived ``upstream_failed``
+    included). all_success: every dependency done or skipped. none_failed_min_one_success: every
+    dependency finished, none failed, at least one done. all_done: every dependency reached an end
+    state, failed ones included.
+    """
+    states = list(dep_states.values())
+    if rule == "none_failed_min_one_success":
+        return all(s in FINISHED for s in states) and (not states or DONE in states)
+    if rule == "all_done":
+        return all(s in FINISHED or s in (FAILED, UPSTREAM_FAILED) for s in states)
+    return all(s in FINISHED for s in states)
+
+
+def can_never_run(rule: str, dep_states: Mapping[str, str]) -> bool:
+    """True when an upstream failure means the rule can never be satisfied (upstream_failed)."""
+    if rule == "all_done":
+        return False
+    return any(s in (FAILED, UPSTREAM_FAILED) for s in dep_states.values())
+
+
+def unsatisfied(rule: str, dep_states: Mapping[str, str]) -> list[str]:
+    """The dependencies that stand in the way, for messages."""
+    if dependency_satisfied(rule, dep_states):
+        return []
+    if rule == "all_done":
+        return [d for d, s in dep_states.items() if s not in FINISHED | {FAILED, UPSTREAM_FAILED}]
+    if rule == "none_failed_min_one_success" and all(s in FINISHED for s in dep_states.values()):
+        return list(dep_states)  # all skipped: none succeeded
+    return [d for d, s in dep_states.items() if s not in FINISHED]
+
+
+MISSING = "missing"
+
+
+def effective_states(stored: Mapping[str, str], deps: Mapping[str, list[str]],
+                     rules: Mapping[str, str]) -> dict[str, str]:
+    """Each task's state as readers see it: the stored one, or ``upstream_failed``.
+
+    A todo or up_for_retry task whose trigger rule can never be met because a dependency failed
+    (or is itself upstream_failed) reads as upstream_failed. Nothing is written: once the
+    upstream task is retried the derived state disappears.
+    """
+    result: dict[str, str] = {}
+    visiting: set[str] = set()
+
+    def resolve(task_id: str) -> str:
+        if task_id in result:
+            return result[task_id]
+        if task_id not in stored:
+            return MISSING
+        state = stored[task_id]
+        if state in STARTABLE and task_id not in visiting:
+            visiting.add(task_id)
+            dep_states = {d: resolve(d) for d in deps.get(task_id, [])}
+            visiting.discard(task_id)
+            if can_never_run(rules.get(task_id, "all_success"), dep_states):
+                state = UPSTREAM_FAILED
+        result[task_id] = state
+        return state
+
+    for task_id in stored:
+        resolve(task_id)
+    return result

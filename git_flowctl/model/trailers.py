@@ -1,0 +1,402 @@
+"""The trailer grammar, version 1 (docs/trailers.md is the spec; this is its one parser).
+
+    Flow-Transition: <id> <from>-><to> action=<a> by=<actor> id=<ulid> [force=1] [key=value ...]
+    Flow-Evidence: <task-id> key=value ...
+    Flow-Task: <task-id>
+    Flow-Rename: <old-id> <new-id>
+    Flow-Archive: <id>
+
+``from`` is ``none`` for a create (and ``to`` is ``none`` when a subject stops existing). Values
+are bare (no space, quote or backslash) or double-quoted with ``\\"`` and ``\\\\`` escapes; no value
+holds a newline. Lines are found anywhere in a message, also indented (a ``git merge --squash``
+message indents every squashed message by four spaces), so a squash keeps them; the squashed
+messages are put back in the order their commits were made (git lists them newest first).
+``This reverts commit <sha>`` lines are steps too. Malformed lines become ``Malformed`` findings,
+never exceptions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from git_flowctl.model.trailerfast import (
+    CANONICAL_EVIDENCE,
+    CANONICAL_TRANSITION,
+    NONE_STATE,
+    STATE,
+    SUBJECT,
+    Lazy,
+    canonical_lines,
+)
+
+# The grammar's quoting is defined in trailerfast.py and is part of this module's interface.
+from git_flowctl.model.trailerfast import format_pairs as format_pairs
+from git_flowctl.model.trailerfast import parse_pairs as parse_pairs
+from git_flowctl.model.trailerfast import quote as quote
+from git_flowctl.model.trailerfast import unquote as unquote
+
+TRANSITION_KEY = "Flow-Transition"
+EVIDENCE_KEY = "Flow-Evidence"
+TASK_KEY = "Flow-Task"
+RENAME_KEY = "Flow-Rename"  # `renumber` gave an epic or task a new ID (history follows it)
+ARCHIVE_KEY = "Flow-Archive"  # `epic archive` moved an epic or task under .flow/archive/
+
+
+_LINE = Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive)"
+             r"[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE | re.ASCII)
+_SUBJECT = Lazy(rf"^{SUBJECT}$", re.ASCII)
+_STATE = Lazy(rf"^{STATE}$")
+_REVERT = Lazy(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
+_BLANKS = Lazy(r"[ \t]+")
+# The header git writes before each squashed message (builtin/merge.c, squash_message()).
+_SQUASH_COMMIT = Lazy(r"^commit (?P<sha>[0-9a-f]{40}|[0-9a-f]{64})$")
+_SQUASH_HEADER = Lazy(r"^(?P<key>Author|Date|Merge|Commit|AuthorDate|CommitDate):\s*(?P<value>.*)$")
+_SQUASH_DATE_FORMAT = "%a %b %d %H:%M:%S %Y %z"  # git's default date format
+
+
+@dataclass(frozen=True)
+class Transition:
+    subject: str  # task or epic ID
+    source: str | None  # None for a create
+    target: str
+    action: str
+    by: str
+    id: str
+    force: bool = False
+    extra: tuple[tuple[str, str], ...] = ()
+    # Where a parsed line stood: 1-based line in the message, and the squashed commit it was
+    # copied from (None when it is the commit's own line). Not part of the value.
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
+
+    def value(self) -> str:
+        pairs: dict[str, str] = {"action": self.action, "by": self.by, "id": self.id}
+        if self.force:
+            pairs["force"] = "1"
+        pairs.update(dict(self.extra))
+        return f"{self.subject} {self.source or NONE_STATE}->{self.target} {format_pairs(pairs)}"
+
+    def line(self) -> str:
+        return f"{TRANSITION_KEY}: {self.value()}"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    subject: str
+    fields: tuple[tuple[str, str], ...]
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
+
+    def line(self) -> str:
+        return f"{EVIDENCE_KEY}: {self.subject} {format_pairs(dict(self.fields))}"
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.fields)
+
+
+@dataclass(frozen=True)
+class SquashOrigin:
+    """One squashed commit in a ``git merge --squash`` message: its header, as git wrote it."""
+
+    commit: str
+    author: str | None = None  # "Name <email>"
+    date: str | None = None  # as written, in git's default format
+    timestamp: int | None = None  # ``date`` as Unix seconds, when it parses
+    offset_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class Revert:
+    """A ``This reverts commit <sha>`` line: the commit named is undone at this point."""
+
+    commit: str  # as written: a full or an abbreviated object name
+    line_number: int = 0
+    origin: SquashOrigin | None = None
+
+
+@dataclass(frozen=True)
+class Rename:
+    """An ID that ``renumber`` replaced; ``subject`` is the new ID."""
+
+    old: str
+    new: str
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
+
+    @property
+    def subject(self) -> str:
+        return self.new
+
+    def line(self) -> str:
+        return f"{RENAME_KEY}: {self.old} {self.new}"
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An epic or task that ``epic archive`` moved under ``.flow/archive/``."""
+
+    subject: str
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
+
+    def line(self) -> str:
+        return f"{ARCHIVE_KEY}: {self.subject}"
+
+
+Record = Rename | Archive
+
+
+@dataclass(frozen=True)
+class Malformed:
+    line_number: int  # 1-based within the message
+    text: str
+    reason: str
+
+
+@dataclass
+class Trailers:
+    transitions: list[Transition] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    task_refs: list[str] = field(default_factory=list)
+    malformed: list[Malformed] = field(default_factory=list)
+    reverts: list[str] = field(default_factory=list)
+    # Transitions, reverts, renames and archive moves in the order they take effect (squashed
+    # messages oldest first, then the commit's own lines), and the squashed commits it holds.
+    steps: list[Transition | Revert | Rename | Archive] = field(default_factory=list)
+    origins: list[SquashOrigin] = field(default_factory=list)
+    renames: list[Rename] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
+
+
+def parse_transition(value: str, *, line: int = 0,
+                     origin: SquashOrigin | None = None) -> Transition | str:
+    """One ``Flow-Transition`` value; a reason string when it is malformed."""
+    parts = _BLANKS.split(value.strip(" \t"), maxsplit=2)
+    if len(parts) < 2:
+        return "expected `<id> <from>-><to> action=... by=... id=...`"
+    subject, change = parts[0], parts[1]
+    if not _SUBJECT.match(subject):
+        return f"{subject!r} is not a task or epic ID"
+    if "->" not in change:
+        return f"{change!r} is not a `<from>-><to>` change"
+    source, target = change.split("->", 1)
+    if not _STATE.match(source) or not _STATE.match(target):
+        return f"{change!r} is not a `<from>-><to>` change"
+    if source == NONE_STATE and target == NONE_STATE:
+        return "`none->none` changes nothing"
+    pairs = parse_pairs(parts[2] if len(parts) > 2 else "")
+    if pairs is None:
+        return "values with spaces must be double-quoted (key=\"a b\")"
+    for required in ("action", "by", "id"):
+        if not pairs.get(required):
+            return f"missing {required}="
+    action, by, ulid = pairs.pop("action"), pairs.pop("by"), pairs.pop("id")
+    force = pairs.pop("force", "0") not in ("0", "", "false")
+    return Transition(subject, None if source == NONE_STATE else source, target, action, by, ulid,
+                      force, tuple(pairs.items()), line, origin)
+
+
+@dataclass
+class _Segment:
+    origin: SquashOrigin | None
+    lines: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _segments(lines: list[str]) -> list[_Segment]:
+    """Split a message into its own lines and the squashed messages it holds (if any).
+
+    A squashed message starts with an unindented ``commit <sha>`` line followed by header lines
+    (``Author:``, ``Date:``); its body is the indented lines after them. Unindented lines that
+    follow belong to the commit's own text again. Without such headers there is one segment.
+    """
+    own = _Segment(None)
+    squashed: list[_Segment] = []
+    current: _Segment | None = None
+    in_headers = False
+    fields: dict[str, str] = {}
+    for number, raw in enumerate(lines, start=1):
+        header = _SQUASH_COMMIT.match(raw)
+        if header is not None and (number + 1 > len(lines) or _SQUASH_HEADER.match(lines[number])):
+            current = _Segment(SquashOrigin(header.group("sha")))
+            squashed.append(current)
+            in_headers, fields = True, {}
+            continue
+        if current is not None and in_headers:
+            field_match = _SQUASH_HEADER.match(raw)
+            if field_match is not None:
+                fields[field_match.group("key")] = field_match.group("value").strip()
+                current.origin = _origin_with(current.origin, fields)
+                continue
+            in_headers = False
+        if current is not None and (raw.startswith((" ", "\t")) or not raw.strip()):
+            current.lines.append((number, raw))
+            continue
+        current = None
+        own.lines.append((number, raw))
+    # git lists squashed commits newest first; they took effect oldest first, then the own text.
+    return [*reversed(squashed), own]
+
+
+def _origin_with(origin: SquashOrigin | None, fields: dict[str, str]) -> SquashOrigin:
+    from datetime import datetime
+
+    assert origin is not None
+    date = fields.get("Date") or fields.get("AuthorDate")
+    timestamp = offset = None
+    if date:
+        try:
+            parsed = datetime.strptime(date, _SQUASH_DATE_FORMAT)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.utcoffset() is not None:
+            timestamp = int(parsed.timestamp())
+            delta = parsed.utcoffset()
+            offset = int(delta.total_seconds() // 60) if delta is not None else None
+    return SquashOrigin(origin.commit, fields.get("Author"), date, timestamp, offset)
+
+
+def parse_message(message: str) -> Trailers:
+    """Every flow trailer line in a whole commit message (indented squash copies included)."""
+    if "reverts commit" not in message and "flow-" not in message.lower():
+        return Trailers()
+    quick = _parse_canonical(message)
+    if quick is not None:
+        return quick
+    found = Trailers()
+    # Lines end at LF (a CR before it is dropped), as git splits them.
+    lines = [line[:-1] if line.endswith("\r") else line for line in message.split("\n")]
+    if "\ncommit " not in message:
+        for number, raw in enumerate(lines, start=1):
+            _parse_line(found, number, raw, None)
+        return found
+    for segment in _segments(lines):
+        if segment.origin is not None:
+            found.origins.append(segment.origin)
+        for number, raw in segment.lines:
+            _parse_line(found, number, raw, segment.origin)
+    return found
+
+
+def _parse_canonical(message: str) -> Trailers | None:
+    lines = canonical_lines(message)
+    if lines is None:
+        return None
+    # The n-th canonical line is the n-th line that says "flow-" (each says it once).
+    numbers = [number for number, line in enumerate(message.split("\n"), start=1)
+               if "flow-" in line.lower()]
+    found = Trailers()
+    for number, (subject, source, target, action, by, ulid, force, evidence_subject, pairs) \
+            in zip(numbers, lines, strict=True):
+        if subject:
+            found.transitions.append(Transition(subject, None if source == NONE_STATE else source,
+                                                target, action, by, ulid, bool(force), (), number))
+        else:
+            fields = dict(pair.split("=", 1) for pair in pairs.split(" ") if pair)
+            found.evidence.append(Evidence(evidence_subject, tuple(fields.items()), number))
+    found.steps.extend(found.transitions)
+    return found
+
+
+def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | None) -> None:
+    if "flow-" not in raw.lower():
+        revert = _REVERT.search(raw) if "reverts commit" in raw else None
+        if revert:
+            found.reverts.append(revert.group("sha"))
+            found.steps.append(Revert(revert.group("sha"), number, origin))
+        return
+    canonical = CANONICAL_TRANSITION.fullmatch(raw)
+    if canonical is not None:
+        source = canonical["source"]
+        transition = Transition(canonical["subject"], None if source == NONE_STATE else source,
+                                canonical["target"], canonical["action"], canonical["by"],
+                                canonical["id"], canonical["force"] is not None, (), number, origin)
+        found.transitions.append(transition)
+        found.steps.append(transition)
+        return
+    canonical = CANONICAL_EVIDENCE.fullmatch(raw)
+    if canonical is not None:
+        fields = dict(pair.split("=", 1) for pair in canonical["pairs"].split(" ") if pair)
+        found.evidence.append(Evidence(canonical["evidence_subject"], tuple(fields.items()), number,
+                                       origin))
+        return
+    match = _LINE.match(raw)
+    if match is None:
+        return
+    key, value = match.group("key").lower(), match.group("value")
+    if key == TRANSITION_KEY.lower():
+        parsed = parse_transition(value, line=number, origin=origin)
+        if isinstance(parsed, str):
+            found.malformed.append(Malformed(number, raw.strip(), parsed))
+        else:
+            found.transitions.append(parsed)
+            found.steps.append(parsed)
+    elif key == EVIDENCE_KEY.lower():
+        parts = [part for part in _BLANKS.split(value.strip(" \t"), maxsplit=1) if part]
+        pairs = parse_pairs(parts[1]) if len(parts) == 2 else {}
+        if not parts or not _SUBJECT.match(parts[0]) or pairs is None:
+            found.malformed.append(Malformed(number, raw.strip(),
+                                             "expected `<task-id> key=value ...`"))
+        else:
+            found.evidence.append(Evidence(parts[0], tuple(pairs.items()), number, origin))
+    elif key == RENAME_KEY.lower():
+        parts = _BLANKS.split(value.strip(" \t"))
+        if len(parts) != 2 or not all(_SUBJECT.match(part) for part in parts):
+            found.malformed.append(Malformed(number, raw.strip(), "expected `<old-id> <new-id>`"))
+        else:
+            rename = Rename(parts[0], parts[1], number, origin)
+            found.renames.append(rename)
+            found.steps.append(rename)
+    elif key == ARCHIVE_KEY.lower():
+        if _SUBJECT.match(value):
+            found.archived.append(value)
+            found.steps.append(Archive(value, number, origin))
+        else:
+            found.malformed.append(Malformed(number, raw.strip(), "expected `Flow-Archive: <id>`"))
+    else:
+        if _SUBJECT.match(value):
+            found.task_refs.append(value)
+        else:
+            found.malformed.append(Malformed(number, raw.strip(), "expected `Flow-Task: <task-id>`"))
+
+
+def compose_message(subject: str, body: str | None, trailer_lines: Iterable[str]) -> str:
+    """A commit message: subject, optional body, then one trailer block."""
+    parts = [subject.strip()]
+    if body and body.strip():
+        parts.append(body.strip())
+    lines = list(trailer_lines)
+    if lines:
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+# Claims (issue #7, docs/claims.md) --------------------------------------------------------------
+#
+#     Flow-Claim: <task-id> state=held holder=<actor> since=<time> until=<time> branch=<ref> ...
+#
+# The one line of a claim commit (the object a ``refs/flow/claims/<task-id>`` ref points at). It
+# never appears in a branch's history, so ``parse_message`` does not look for it.
+
+CLAIM_KEY = "Flow-Claim"
+_CLAIM_LINE = re.compile(r"^[ \t]*Flow-Claim[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE)
+
+
+def format_claim(subject: str, pairs: Mapping[str, str]) -> str:
+    return f"{CLAIM_KEY}: {subject} {format_pairs(pairs)}"
+
+
+def parse_claim(message: str) -> tuple[str, dict[str, str]] | None:
+    """The subject and fields of the first well-formed ``Flow-Claim`` line, else None."""
+    for raw in message.splitlines():
+        match = _CLAIM_LINE.match(raw)
+        if match is None:
+            continue
+        parts = match.group("value").split(None, 1)
+        if not parts or not _SUBJECT.match(parts[0]):
+            continue
+        pairs = parse_pairs(parts[1]) if len(parts) == 2 else {}
+        if pairs is not None:
+            return parts[0], pairs
+    return None

@@ -1,0 +1,364 @@
+"""The repository a command runs in: discovery, identity, actor, and the plan's sources.
+
+Found from any subdirectory and from linked worktrees, as git finds it (``GIT_DIR`` and friends
+honoured). Paths in messages are shown relative to where the user stands.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from git_flowctl.model.errors import FlowError
+from git_flowctl.repo import gitcli
+from git_flowctl.repo.gitcli import NotARepositoryError
+from git_flowctl.repo.plan import Plan
+from git_flowctl.repo.sources import GitTreeSource, IndexSource, TreeSource, WorkTreeSource
+
+if TYPE_CHECKING:
+    import pygit2
+
+    from git_flowctl.repo.cache import DocumentCache
+
+_IDENT = re.compile(r"^(?P<name>.*?) <(?P<email>[^>]*)> (?P<time>-?\d+) (?P<offset>[+-]\d{4})$")
+
+_OPERATIONS = {
+    "MERGE": ("a merge", "finish it with `git commit` or abandon it with `git merge --abort`"),
+    "REBASE": ("a rebase", "finish it with `git rebase --continue` or `git rebase --abort`"),
+    "REBASE_INTERACTIVE": ("a rebase", "finish it with `git rebase --continue` or `git rebase --abort`"),
+    "REBASE_MERGE": ("a rebase", "finish it with `git rebase --continue` or `git rebase --abort`"),
+    "APPLY_MAILBOX": ("a `git am`", "finish it with `git am --continue` or `git am --abort`"),
+    "APPLY_MAILBOX_OR_REBASE": ("a rebase or `git am`", "finish it (--continue) or abort it (--abort)"),
+    "CHERRYPICK": ("a cherry-pick", "finish it with `git cherry-pick --continue` or `--abort`"),
+    "CHERRYPICK_SEQUENCE": ("a cherry-pick", "finish it with `git cherry-pick --continue` or `--abort`"),
+    "REVERT": ("a revert", "finish it with `git revert --continue` or `git revert --abort`"),
+    "REVERT_SEQUENCE": ("a revert", "finish it with `git revert --continue` or `git revert --abort`"),
+    "BISECT": ("a bisect", "end it with `git bisect reset`"),
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+    time: int
+    offset_minutes: int
+
+    def signature(self) -> pygit2.Signature:
+        import pygit2
+
+        return pygit2.Signature(self.name, self.email, self.time, self.offset_minutes)
+
+    def iso(self) -> str:
+        """The ident's time in UTC, ISO 8601 with a Z (``2026-11-28T10:08:02Z``)."""
+        return datetime.fromtimestamp(self.time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def local_datetime(self) -> datetime:
+        zone = timezone(timedelta(minutes=self.offset_minutes))
+        return datetime.fromtimestamp(self.time, zone)
+
+
+def parse_ident(text: str) -> Identity | None:
+    match = _IDENT.match(text.strip())
+    if match is None:
+        return None
+    offset = match.group("offset")
+    minutes = int(offset[1:3]) * 60 + int(offset[3:5])
+    return Identity(match.group("name"), match.group("email"), int(match.group("time")),
+                    -minutes if offset[0] == "-" else minutes)
+
+
+ORIGIN_HEAD = "refs/remotes/origin/HEAD"
+
+
+class DefaultBranch(NamedTuple):
+    """Where work lands (``Workspace.default_branch_tip``)."""
+
+    name: str  # the ref, e.g. refs/remotes/origin/main
+    commit: str  # the commit it points at
+    checked_out: bool  # HEAD is this branch (a symbolic ref to it)
+
+
+def _default_candidates(configured: str | None, origin_head_target: str | None) -> list[str]:
+    """The refs tried for the default branch, in order (``Workspace.default_branch``)."""
+    candidates: list[str] = []
+    if configured:
+        candidates += [f"refs/remotes/origin/{configured}", f"refs/heads/{configured}"]
+        if configured.startswith("refs/"):
+            candidates.append(configured)  # a full ref name
+    if origin_head_target:
+        candidates.append(origin_head_target)
+    for name in ("main", "master"):
+        candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
+    return candidates
+
+
+class Workspace:
+    """A non-bare repository and the directory the user stands in.
+
+    Found by git itself (``git rev-parse``, gitcli.locate). The pygit2 repository opens on
+    first use of ``repo`` (writes, validation, hooks, ``--rev``); until then config, refs and
+    objects are read through ``git`` (gitcli.Reader), so a read command never imports
+    pygit2. Both ways give the same answers (tests/test_lean_reads.py).
+    """
+
+    def __init__(self, cwd: Path | str | None = None, *, from_env: bool = False) -> None:
+        """``from_env`` opens the repository as git's own commands do inside a hook: the index is
+        ``GIT_INDEX_FILE`` when set (`git commit -a` and `git commit FILE` use a temporary one)."""
+        self.cwd = Path(cwd or os.getcwd()).absolute()
+        self._from_env = from_env
+        self._repo: pygit2.Repository | None = None
+        where = gitcli.locate(str(self.cwd))
+        if where.bare:
+            raise NotARepositoryError(
+                f"{where.git_dir} is a bare repository; git flow-task needs a work tree",
+                hint="run it in a clone or worktree of this repository")
+        self._git_dir = Path(where.git_dir)
+        self.common_dir = Path(where.common_dir)
+        if where.work_tree is None:
+            # Standing inside the git directory: git names no work tree there, libgit2 does
+            # (core.worktree, or the directory holding .git).
+            workdir = self.repo.workdir
+            if workdir is None:
+                raise NotARepositoryError(
+                    f"{where.git_dir} has no work tree; git flow-task needs one",
+                    hint="run it in a clone or worktree of this repository")
+            self.root = Path(workdir).absolute()
+        else:
+            self.root = Path(where.work_tree)
+        self.reader = gitcli.Reader(str(self.root))
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        """The pygit2 repository, opened on first use: the one git found, with git's work tree."""
+        if self._repo is None:
+            self._repo = self._open_repo()
+        return self._repo
+
+    @property
+    def repo_is_open(self) -> bool:
+        """pygit2 is open already: reads use it (no process to start); else they use git."""
+        return self._repo is not None
+
+    def _open_repo(self) -> pygit2.Repository:
+        import pygit2
+
+        flags = pygit2.enums.RepositoryOpenFlag.DEFAULT
+        if self._from_env or os.environ.get("GIT_DIR"):
+            flags = pygit2.enums.RepositoryOpenFlag.FROM_ENV  # GIT_INDEX_FILE and friends
+        try:
+            repo = pygit2.Repository(str(self._git_dir), flags)
+        except pygit2.GitError as exc:
+            raise NotARepositoryError(f"cannot open the repository: {exc}",
+                                      hint="check that this is a readable git repository") from None
+        root = getattr(self, "root", None)
+        if root is not None and (repo.workdir is None or Path(repo.workdir) != root):
+            # GIT_WORK_TREE, or GIT_DIR without it (the current directory is the work tree):
+            # libgit2 ignores both, git does not.
+            repo.workdir = str(root)
+        return repo
+
+    # Paths ----------------------------------------------------------------------------------
+
+    @property
+    def git_dir(self) -> Path:
+        return self._git_dir
+
+    def rel(self, repo_path: str) -> str:
+        """A repository-relative path as the user should see it from where they stand."""
+        return os.path.relpath(self.root / repo_path, self.cwd)
+
+    # git itself -----------------------------------------------------------------------------
+
+    def git(self, *args: str, input: bytes | None = None, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+        result = gitcli.run_git(str(self.root), *args, input=input, env=env)
+        if check and result.returncode != 0:
+            raise FlowError(f"git {args[0]} failed: {gitcli.last_error(result)}")
+        return result
+
+    def config_value(self, key: str) -> str | None:
+        if not self.repo_is_open:
+            return self.reader.config(key)
+        try:
+            value = self.repo.config[key]
+        except KeyError:
+            return None
+        return str(value)
+
+    def config_bool(self, key: str) -> bool:
+        try:
+            return bool(self.repo.config.get_bool(key))
+        except (KeyError, Exception):
+            return False
+
+    @cached_property
+    def identities(self) -> tuple[Identity, Identity]:
+        """Author and committer, by git's own rules (``GIT_AUTHOR_*`` and config included)."""
+        found: list[Identity] = []
+        for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+            result = self.git("var", var, check=False)
+            ident = parse_ident(result.stdout.decode("utf-8", errors="replace"))
+            if result.returncode != 0 or ident is None or not ident.email:
+                raise FlowError(
+                    "no git identity: git cannot tell who is committing",
+                    hint='set it with `git config --global user.name "Your Name"` and '
+                         '`git config --global user.email you@example.com`')
+            found.append(ident)
+        return found[0], found[1]
+
+    def actor(self, override: str | None = None) -> str:
+        """Who acts: --actor, FLOW_ACTOR, git's email (user.email, GIT_AUTHOR_EMAIL, EMAIL),
+        user.name, then $USER."""
+        for candidate in self._actor_candidates(override):
+            if candidate and candidate.strip():
+                return candidate.strip()
+        raise FlowError("no actor: cannot tell who is acting",
+                        hint="set FLOW_ACTOR, pass --actor, or set git user.email")
+
+    def _actor_candidates(self, override: str | None) -> Iterator[str | None]:
+        """In order, each looked up only when those before it are unset (config runs `git`)."""
+        yield override
+        yield os.environ.get("FLOW_ACTOR")
+        yield self.config_value("user.email")
+        yield os.environ.get("GIT_AUTHOR_EMAIL")
+        yield os.environ.get("EMAIL")
+        yield self.config_value("user.name")
+        yield os.environ.get("USER")
+        yield os.environ.get("USERNAME")
+
+    def operation_in_progress(self) -> tuple[str, str] | None:
+        """(what, how to finish it) while a merge, rebase, cherry-pick, revert or bisect runs."""
+        import pygit2
+
+        state = self.repo.state()
+        if state == pygit2.enums.RepositoryState.NONE:
+            return None
+        name = pygit2.enums.RepositoryState(state).name or ""
+        return _OPERATIONS.get(name, (f"a git operation ({name.lower()})",
+                                      "finish or abort it first"))
+
+    def default_branch(self, configured: str | None = None) -> str | None:
+        """The ref where work lands: config ``default_branch``, else the remote's HEAD
+        (``origin/HEAD``), else main or master (remote-tracking first); None when there is none."""
+        if not self.repo_is_open:
+            found = self._default_branch_ref(configured)
+            return found.name if found else None
+        refs = self.repo.references
+        origin_head = refs.get(ORIGIN_HEAD)
+        target = origin_head.target if origin_head is not None else None
+        for candidate in _default_candidates(configured, target if isinstance(target, str) else None):
+            if candidate in refs:
+                return candidate
+        return None
+
+    def default_branch_tip(self, configured: str | None = None) -> DefaultBranch | None:
+        """``default_branch`` with the commit it points at and whether HEAD is that branch;
+        None when there is no default branch or it names no commit."""
+        if not self.repo_is_open:
+            found = self._default_branch_ref(configured)
+            if found is None:
+                return None
+            commit = found.oid if found.type == "commit" else self.resolve_commit(found.oid)
+            return DefaultBranch(found.name, commit, found.checked_out) if commit else None
+        import pygit2
+
+        name = self.default_branch(configured)
+        if name is None:
+            return None
+        try:
+            tip = self.repo.revparse_single(name).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        head = self.repo.references.get("HEAD")
+        checked_out = head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC \
+            and str(head.target) == name
+        return DefaultBranch(name, str(tip.id), checked_out)
+
+    def _default_branch_ref(self, configured: str | None) -> gitcli.Ref | None:
+        """git's side of ``default_branch``: one ``for-each-ref`` over the candidates (and a
+        second only when origin/HEAD points somewhere else)."""
+        listed = {ref.name: ref for ref in self.reader.refs(ORIGIN_HEAD,
+                                                            *_default_candidates(configured, None))}
+        origin_head = listed.get(ORIGIN_HEAD)
+        target = origin_head.symref if origin_head is not None and origin_head.symref else None
+        if target is not None and target not in listed:
+            listed.update((ref.name, ref) for ref in self.reader.refs(target))
+        for candidate in _default_candidates(configured, target):
+            if candidate in listed:
+                return listed[candidate]
+        return None
+
+    def files_at(self, commit: str, paths: list[str]) -> dict[str, tuple[str, bytes | None]]:
+        """``{path: (object ID, content)}`` of the paths present in the commit's tree; the
+        content is None where the path is not a file (a directory, a submodule)."""
+        if not self.repo_is_open:
+            entries: dict[str, tuple[str, bytes | None]] = {}
+            for path in paths:
+                found = self.reader.object(f"{commit}:{path}")
+                if found is not None:
+                    entries[path] = (found.oid, found.data if found.type == "blob" else None)
+            return entries
+        import pygit2
+
+        tree = self.repo[commit].peel(pygit2.Commit).tree
+        entries = {}
+        for path in paths:
+            try:
+                entry = tree[path]
+            except KeyError:
+                continue
+            entries[path] = (str(entry.id), bytes(entry.data) if isinstance(entry, pygit2.Blob) else None)
+        return entries
+
+    def resolve_commit(self, rev: str) -> str | None:
+        """The commit REV names, None when it names none."""
+        if not self.repo_is_open:
+            found = self.reader.object(f"{rev}^{{commit}}")
+            return found.oid if found is not None else None
+        import pygit2
+
+        try:
+            return str(self.repo.revparse_single(rev).peel(pygit2.Commit).id)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            return None
+
+    # Sources and plans ----------------------------------------------------------------------
+
+    def work_tree_source(self) -> WorkTreeSource:
+        return WorkTreeSource(self.root)
+
+    def revision_source(self, rev: str) -> TreeSource | GitTreeSource:
+        """REV's tree, read from git objects (no checkout): through pygit2 when it is open."""
+        commit = self.resolve_commit(rev)
+        if commit is None:
+            raise FlowError(f"unknown revision {rev!r}",
+                            hint="give a branch, tag or commit (`git log --oneline` lists them)")
+        if not self.repo_is_open:
+            return GitTreeSource(self.reader, commit, label=rev)
+        import pygit2
+
+        return TreeSource(self.repo, self.repo[commit].peel(pygit2.Commit).tree, label=rev)
+
+    def index_source(self) -> IndexSource:
+        index = self.repo.index
+        index.read(force=False)
+        return IndexSource(self.repo, index)
+
+    @cached_property
+    def document_cache(self) -> DocumentCache:
+        """Parsed files by blob ID, under the common directory (git_flowctl/cache.py)."""
+        from git_flowctl.repo.cache import DocumentCache
+
+        return DocumentCache(self.common_dir)
+
+    def load_plan(self, rev: str | None = None, *, strict: bool = True) -> Plan:
+        source = self.revision_source(rev) if rev else self.work_tree_source()
+        return Plan.load(source, strict=strict, cache=self.document_cache)

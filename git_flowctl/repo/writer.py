@@ -1,0 +1,463 @@
+"""The transition writer (DESIGN §2): the only code that writes ``.flow/`` files.
+
+One call, ``apply``, turns a ``Change`` into a commit on the current branch whose only changes are
+the change's files, without touching anything else the user has staged or modified:
+
+1. Lock the worktree's writer lock, refuse during a merge, rebase, cherry-pick, revert or bisect.
+2. Read the plan from the base (HEAD's tree; the index with ``--no-commit``) and let the caller
+   build and validate the change against it (state machine, gates).
+3. Refuse when a file to change has edits of the user's own (``git status`` not clean for it).
+4. Build the new tree in memory from the base tree (git-revise style: the index is not used),
+   create the commit (signed through ``git commit-tree -S`` when ``commit.gpgsign`` asks),
+   and compare-and-swap the branch ref against the HEAD that was read. When another process moved
+   the branch meanwhile, start again from step 2 on the new HEAD.
+5. Write each work tree file atomically (temp file, fsync, rename, mode kept) and update only
+   those paths' index entries.
+
+Objects are created before any visible change and the ref moves in one atomic step, so a crash
+leaves the old state or the new one; see docs/architecture.md for the window after step 4.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import enum
+import errno
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from git_flowctl.model.errors import ConflictError, FlowError
+from git_flowctl.model.trailers import Evidence, Record, Transition, compose_message
+from git_flowctl.repo import pending
+from git_flowctl.repo.plan import Plan
+from git_flowctl.repo.sources import IndexSource, Source, TreeSource, blob_bytes
+
+if TYPE_CHECKING:
+    import pygit2
+
+    from git_flowctl.repo.workspace import Workspace
+
+_CAS_ATTEMPTS = 50
+_INDEX_ATTEMPTS = 100
+
+
+class Mode(enum.Enum):
+    COMMIT = "commit"
+    STAGE = "stage"  # --no-commit: write and stage; prepare-commit-msg adds the trailers
+    DRY_RUN = "dry-run"
+
+
+@dataclass
+class Change:
+    """What a command wants recorded: files (None deletes), trailers, and its JSON result."""
+
+    subject: str
+    writes: dict[str, bytes | None]
+    transitions: list[Transition] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)  # Flow-Rename, Flow-Archive
+    # Paths the change brings back although they are deleted from the work tree or the index
+    # (`recover`): not refused as "uncommitted edits", and written even when HEAD already has them.
+    restores: frozenset[str] = frozenset()
+    # Record the commit even when no file changes (`recover` adopting a file history missed).
+    allow_empty: bool = False
+
+    def trailer_lines(self) -> list[str]:
+        return ([t.line() for t in self.transitions] + [e.line() for e in self.evidence]
+                + [r.line() for r in self.records])
+
+
+@dataclass
+class Outcome:
+    change: Change
+    mode: Mode
+    message: str
+    commit: str | None = None
+    diff: str = ""
+    noop: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON fields every mutating command adds to its result."""
+        data: dict[str, Any] = dict(self.change.result)
+        data["commit"] = self.commit
+        if self.mode is Mode.DRY_RUN:
+            data["dry_run"] = True
+            data["diff"] = self.diff
+            data["commit_message"] = self.message
+        if self.mode is Mode.STAGE:
+            data["staged"] = sorted(self.change.writes)
+            data["trailers"] = self.change.trailer_lines()
+        if self.noop:
+            data["changed"] = False
+        return data
+
+
+Builder = Callable[[Plan], Change]
+
+
+class Writer:
+    def __init__(self, workspace: Workspace, *, message: str | None = None,
+                 load: Callable[[Source], Any] | None = None) -> None:
+        self.ws = workspace
+        self.repo = workspace.repo
+        self.extra_message = message
+        # What a builder is given: the base's Plan, or (``load``) something else read from the
+        # base's source; `recover` repairs trees that do not load as a Plan.
+        self._load = load
+
+    def _plan(self, source: Source) -> Any:
+        if self._load is not None:
+            return self._load(source)
+        return Plan.load(source, cache=self.ws.document_cache if isinstance(source, TreeSource)
+                         else None)
+
+    # The one entry point ----------------------------------------------------------------------
+
+    def apply(self, build: Builder, mode: Mode = Mode.COMMIT) -> Outcome:
+        if mode is Mode.DRY_RUN:
+            return self._dry_run(build)
+        self._refuse_during_operation()
+        with self._lock():
+            if mode is Mode.STAGE:
+                return self._stage(build)
+            return self._commit(build)
+
+    # Modes ------------------------------------------------------------------------------------
+
+    def _commit(self, build: Builder) -> Outcome:
+        for attempt in range(_CAS_ATTEMPTS):
+            head = _Head.read(self.repo)
+            plan = self._plan(TreeSource(self.repo, head.tree, label="HEAD"))
+            change = build(plan)
+            message = self._message(change)
+            if not change.writes and not change.allow_empty:
+                return Outcome(change, Mode.COMMIT, message, noop=True)
+            self._refuse_dirty(change, head.tree, staged_ok=False)
+            tree_id, blobs = self._build_tree(head.tree, change.writes)
+            if head.tree is not None and tree_id == head.tree.id and not change.allow_empty:
+                if change.restores:  # HEAD has them already: bring back the files only
+                    restored = {path: change.writes[path] for path in change.restores}
+                    self._update_work_tree(restored, blobs)
+                    self._update_index(restored, blobs)
+                    return Outcome(change, Mode.COMMIT, message)
+                return Outcome(change, Mode.COMMIT, message, noop=True)
+            commit_id = self._create_commit(tree_id, head.parents, message)
+            if head.advance(self.repo, commit_id, f"flow: {change.subject}"):
+                self._update_work_tree(change.writes, blobs)
+                self._update_index(change.writes, blobs)
+                return Outcome(change, Mode.COMMIT, message, commit=str(commit_id))
+            time.sleep(random.uniform(0.001, 0.005) * (1 + attempt))
+        raise ConflictError("gave up: the branch kept moving while recording the change",
+                            hint="another process is committing quickly; try again")
+
+    def _stage(self, build: Builder) -> Outcome:
+        index = self.repo.index
+        index.read(force=True)
+        plan = self._plan(IndexSource(self.repo, index))
+        change = build(plan)
+        message = self._message(change)
+        if not change.writes:
+            return Outcome(change, Mode.STAGE, message, noop=True)
+        head = _Head.read(self.repo)
+        self._refuse_dirty(change, head.tree, staged_ok=True)
+        previous = {path: IndexSource(self.repo, index).blob_id(path) for path in change.writes}
+        committed = {path: TreeSource(self.repo, head.tree, "HEAD").blob_id(path)
+                     for path in change.writes}
+        blobs = {path: self.repo.create_blob(content)
+                 for path, content in change.writes.items() if content is not None}
+        self._update_work_tree(change.writes, blobs)
+        self._update_index(change.writes, blobs)
+        self._record_pending(change, blobs, previous, committed)
+        return Outcome(change, Mode.STAGE, message)
+
+    def _dry_run(self, build: Builder) -> Outcome:
+        head = _Head.read(self.repo)
+        plan = self._plan(TreeSource(self.repo, head.tree, label="HEAD"))
+        change = build(plan)
+        message = self._message(change)
+        self._refuse_dirty(change, head.tree, staged_ok=False)
+        diff_parts: list[str] = []
+        for path, content in sorted(change.writes.items()):
+            old = _blob_text(self.repo, head.tree, path)
+            new = content.decode("utf-8", errors="replace") if content is not None else ""
+            diff_parts.extend(difflib.unified_diff(
+                old.splitlines(keepends=True), new.splitlines(keepends=True),
+                fromfile=f"a/{path}" if old else "/dev/null",
+                tofile=f"b/{path}" if content is not None else "/dev/null"))
+        return Outcome(change, Mode.DRY_RUN, message, diff="".join(diff_parts),
+                       noop=not change.writes)
+
+    # Steps ------------------------------------------------------------------------------------
+
+    def _message(self, change: Change) -> str:
+        return compose_message(change.subject, self.extra_message, change.trailer_lines())
+
+    def _refuse_during_operation(self) -> None:
+        operation = self.ws.operation_in_progress()
+        if operation is not None:
+            what, how = operation
+            raise FlowError(f"{what} is in progress; flow state changes wait until it is over",
+                            hint=how)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialize this worktree's writers (read, commit, work tree and index as one step)."""
+        import fcntl
+
+        path = self.ws.git_dir / "flow-writer.lock"
+        with open(path, "a+b") as handle:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                        raise ConflictError("another git flow-task command holds the writer lock",
+                                            hint=f"wait for it to finish ({path})") from None
+                    time.sleep(0.005)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _refuse_dirty(self, change: Change, head_tree: pygit2.Tree | None, *, staged_ok: bool) -> None:
+        import pygit2
+
+        fs = pygit2.enums.FileStatus
+        unstaged = fs.WT_MODIFIED | fs.WT_DELETED | fs.WT_TYPECHANGE | fs.WT_RENAMED | fs.WT_NEW
+        staged = fs.INDEX_NEW | fs.INDEX_MODIFIED | fs.INDEX_DELETED | fs.INDEX_RENAMED | fs.INDEX_TYPECHANGE
+        for path in sorted(change.writes):
+            try:
+                flags = self.repo.status_file(path)
+            except KeyError:
+                continue  # exists nowhere: a new file
+            except pygit2.GitError:
+                flags = fs.CONFLICTED
+            shown = self.ws.rel(path)
+            if path in change.restores and not flags & ~(fs.WT_DELETED | fs.INDEX_DELETED):
+                continue  # deleted, and being restored: nothing of the user's is lost
+            if flags & fs.CONFLICTED:
+                raise FlowError(f"{shown} has a merge conflict", hint="resolve it and commit first")
+            if flags & fs.WT_NEW and not flags & staged:
+                raise FlowError(f"{shown} exists but is not committed; it would be overwritten",
+                                hint=f"commit it (`git add {shown} && git commit`) or remove it")
+            if flags & unstaged:
+                raise FlowError(
+                    f"{shown} has uncommitted edits; the change would mix them into its commit",
+                    hint=f"commit them (`git commit {shown}`) or discard them "
+                         f"(`git restore --staged --worktree {shown}`), then try again")
+            if flags & staged and not staged_ok:
+                raise FlowError(
+                    f"{shown} has staged changes that are not committed",
+                    hint="commit them first (`git commit`), or use --no-commit to add to them")
+
+    def _build_tree(self, base: pygit2.Tree | None,
+                    writes: dict[str, bytes | None]) -> tuple[pygit2.Oid, dict[str, pygit2.Oid]]:
+        import pygit2
+
+        index = pygit2.Index()
+        if base is not None:
+            index.read_tree(base)
+        blobs: dict[str, pygit2.Oid] = {}
+        for path, content in writes.items():
+            if content is None:
+                with contextlib.suppress(KeyError, OSError, pygit2.GitError):
+                    index.remove(path)
+                continue
+            blob_id = self.repo.create_blob(content)
+            blobs[path] = blob_id
+            try:
+                mode = index[path].mode
+            except KeyError:
+                mode = pygit2.enums.FileMode.BLOB
+            index.add(pygit2.IndexEntry(path, blob_id, mode))
+        return index.write_tree(self.repo), blobs
+
+    def _create_commit(self, tree_id: pygit2.Oid, parents: list[pygit2.Oid], message: str) -> pygit2.Oid:
+        import pygit2
+
+        author, committer = self.ws.identities
+        if not self.ws.config_bool("commit.gpgsign"):
+            return self.repo.create_commit(None, author.signature(), committer.signature(),
+                                           message, tree_id, parents)
+        # Sign exactly as git would, with the user's gpg.format, gpg.program and signing key.
+        args = ["commit-tree", str(tree_id), "-S", "-F", "-"]
+        for parent in parents:
+            args[2:2] = ["-p", str(parent)]
+        env = {
+            "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+            "GIT_AUTHOR_DATE": f"@{author.time} {_offset(author.offset_minutes)}",
+            "GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email,
+            "GIT_COMMITTER_DATE": f"@{committer.time} {_offset(committer.offset_minutes)}",
+        }
+        result = self.ws.git(*args, input=message.encode("utf-8"), check=False, env=env)
+        if result.returncode != 0:
+            detail = result.stderr.decode(errors="replace").strip().splitlines()
+            raise FlowError(
+                f"commit.gpgsign is set but signing failed: {detail[-1] if detail else 'no output'}",
+                hint="fix the signing setup (try `git commit --allow-empty -S -m test`) "
+                     "or run with `-c commit.gpgsign=false` semantics: `git config commit.gpgsign false`")
+        return pygit2.Oid(hex=result.stdout.decode().strip())
+
+    def _update_work_tree(self, writes: dict[str, bytes | None],
+                          blobs: dict[str, pygit2.Oid]) -> None:
+        import pygit2
+
+        for path, content in writes.items():
+            target = self.ws.root / path
+            if content is None:
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()
+                continue
+            # Check out as git would: the blob through the path's filters (eol, smudge).
+            blob = self.repo[blobs[path]]
+            assert isinstance(blob, pygit2.Blob)
+            with pygit2.BlobIO(blob, as_path=path) as stream:
+                on_disk = stream.read()
+            atomic_write(target, on_disk)
+
+    def _update_index(self, writes: dict[str, bytes | None], blobs: dict[str, pygit2.Oid]) -> None:
+        import pygit2
+
+        last_error: Exception | None = None
+        for attempt in range(_INDEX_ATTEMPTS):
+            index = self.repo.index
+            try:
+                index.read(force=True)
+                for path, content in writes.items():
+                    if content is None:
+                        with contextlib.suppress(KeyError, OSError, pygit2.GitError):
+                            index.remove(path)
+                        continue
+                    index.add(path)  # hashes the file just written; fills in its stat data
+                    if index[path].id != blobs[path]:
+                        try:
+                            mode = index[path].mode
+                        except KeyError:
+                            mode = pygit2.enums.FileMode.BLOB
+                        index.add(pygit2.IndexEntry(path, blobs[path], mode))
+                index.write()
+                return
+            except (pygit2.GitError, OSError) as exc:
+                last_error = exc
+                time.sleep(min(0.002 * (attempt + 1), 0.05))
+        paths = " ".join(self.ws.rel(p) for p in writes)
+        raise FlowError(
+            f"the change is committed, but the index stayed locked: {last_error}",
+            hint=f"run `git reset -q -- {paths}` to bring the index up to date")
+
+    def _record_pending(self, change: Change, blobs: dict[str, pygit2.Oid],
+                        previous: dict[str, str | None], committed: dict[str, str | None]) -> None:
+        """Remember the trailers of a --no-commit change for prepare-commit-msg (pending.py)."""
+        lines_by_path: dict[str, list[str]] = {}
+        for transition in change.transitions:
+            file_path = _path_for_subject(change, transition.subject)
+            lines_by_path.setdefault(file_path, []).append(transition.line())
+        for item in [*change.evidence, *change.records]:
+            file_path = _path_for_subject(change, item.subject)
+            lines_by_path.setdefault(file_path, []).append(item.line())
+        staged = {path: str(blobs[path]) if path in blobs else None for path in change.writes}
+        pending.record(self.ws.git_dir, staged, previous, committed, lines_by_path)
+
+
+def _path_for_subject(change: Change, subject: str) -> str:
+    written = sorted(change.writes, key=lambda path: change.writes[path] is None)
+    for path in written:  # a file written before one deleted (a rename or an archive move)
+        if Path(path).stem == subject:
+            return path
+    return next(iter(change.writes))
+
+
+def _offset(minutes: int) -> str:
+    sign = "-" if minutes < 0 else "+"
+    minutes = abs(minutes)
+    return f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
+
+
+def _blob_text(repo: pygit2.Repository, tree: pygit2.Tree | None, path: str) -> str:
+    if tree is None:
+        return ""
+    try:
+        entry = tree[path]
+    except KeyError:
+        return ""
+    return blob_bytes(repo, entry.id).decode("utf-8", errors="replace")
+
+
+@dataclass
+class _Head:
+    """HEAD as read at the start of an attempt; ``advance`` is the compare-and-swap."""
+
+    branch: str | None  # refs/heads/x, or None when detached
+    reference: pygit2.Reference | None  # the ref to swap; None for an unborn branch
+    parents: list[pygit2.Oid]
+    tree: pygit2.Tree | None
+
+    @classmethod
+    def read(cls, repo: pygit2.Repository) -> _Head:
+        import pygit2
+
+        head = repo.lookup_reference("HEAD")
+        if head.type == pygit2.enums.ReferenceType.SYMBOLIC:
+            branch = str(head.target)
+            try:
+                reference = repo.lookup_reference(branch)
+            except KeyError:
+                return cls(branch, None, [], None)
+        else:
+            branch, reference = None, head
+        commit = repo[reference.target].peel(pygit2.Commit)
+        return cls(branch, reference, [commit.id], commit.tree)
+
+    def advance(self, repo: pygit2.Repository, commit_id: pygit2.Oid, reflog: str) -> bool:
+        import pygit2
+
+        try:
+            if self.reference is None:
+                assert self.branch is not None
+                repo.references.create(self.branch, commit_id, force=False)
+            else:
+                self.reference.set_target(commit_id, reflog)
+            return True
+        except (pygit2.GitError, pygit2.AlreadyExistsError, OSError, ValueError):
+            return False
+
+
+def atomic_write(target: Path, content: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a part (mode kept)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode: int | None = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
