@@ -11,8 +11,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "git_flowctl"
 
-# Bottom-up. entry.py, __init__.py and __main__.py sit above everything.
-LAYERS = ("model", "repo", "history", "changes", "guard", "coordination", "gates", "views", "mcp",
+# Bottom-up. gates/ (issue #15) sits below coordination/ so that `run` and `land` can call the
+# guard; mcp/ (issue #18) is the agents' door beside cli/. entry.py, __init__.py and __main__.py
+# sit above everything.
+LAYERS = ("model", "repo", "history", "changes", "guard", "gates", "coordination", "views", "mcp",
           "cli")
 
 # Known upward imports, each with its reason. Keep this list short.
