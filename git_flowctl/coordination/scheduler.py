@@ -43,6 +43,7 @@ from git_flowctl.coordination.claims import (
     iso,
     short_branch,
 )
+from git_flowctl.gates.process import kill_tree
 from git_flowctl.model import states
 from git_flowctl.model.errors import FlowError, UsageError
 from git_flowctl.model.ulid import new_ulid
@@ -341,7 +342,7 @@ class Scheduler:
                 continue
             if attempt.kill_deadline is not None:
                 if now >= attempt.kill_deadline:
-                    _kill_group(process, signal.SIGKILL, self._markers(attempt))
+                    kill_tree(process.pid, signal.SIGKILL, self._markers(attempt))
                 continue
             if self.options.timeout is not None and now - attempt.started > self.options.timeout:
                 attempt.timed_out = True
@@ -363,13 +364,13 @@ class Scheduler:
                                 attempt.task)
 
     def _markers(self, attempt: Attempt) -> tuple[str, ...]:
-        """The environment entries every process of this attempt inherits (see _kill_group)."""
+        """The environment entries every process of this attempt inherits (gates.process)."""
         return (f"FLOW_RUN_ID={self.run_id}", f"FLOW_TASK_ID={attempt.task}",
                 f"FLOW_TASK_ATTEMPT={attempt.number}")
 
     def _terminate(self, attempt: Attempt) -> None:
         if attempt.process is not None and attempt.kill_deadline is None:
-            _kill_group(attempt.process, signal.SIGTERM, self._markers(attempt))
+            kill_tree(attempt.process.pid, signal.SIGTERM, self._markers(attempt))
             attempt.kill_deadline = time.monotonic() + self.options.kill_grace
 
     def _reap(self) -> None:
@@ -377,7 +378,7 @@ class Scheduler:
             if attempt.process is None or attempt.process.poll() is None:
                 continue
             # whatever it left behind goes too
-            _kill_group(attempt.process, signal.SIGKILL, self._markers(attempt))
+            kill_tree(attempt.process.pid, signal.SIGKILL, self._markers(attempt))
             attempt.exit_code = attempt.process.returncode
             self._finish(attempt, failed=attempt.timed_out or attempt.exit_code != 0)
 
@@ -717,39 +718,6 @@ def send_control(ws: Workspace, word: str, run_id: str | None = None,
 
 
 # Helpers ---------------------------------------------------------------------------------------
-
-
-def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals,
-                markers: tuple[str, ...] = ()) -> None:
-    """The command's process group, and (Linux) every process whose environment carries all of
-    ``markers``: a descendant that left the group with setsid keeps the attempt's FLOW_*
-    variables (the way Jenkins' ProcessTreeKiller finds a build's strays by BUILD_ID)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
-    for pid in _marked_processes(markers) if markers else ():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-def _marked_processes(markers: tuple[str, ...]) -> list[int]:
-    """PIDs (not this process) whose environment holds every ``KEY=VALUE`` of ``markers``."""
-    wanted = [f"\0{marker}\0".encode() for marker in markers]
-    found = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []  # no /proc: the process group is all we can reach
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as handle:
-                environment = b"\0" + handle.read()
-        except OSError:
-            continue  # gone, or another user's
-        if all(marker in environment for marker in wanted):
-            found.append(int(entry))
-    return found
 
 
 def _alive(pid: int) -> bool:
