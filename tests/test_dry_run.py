@@ -48,6 +48,7 @@ SAMPLES: dict[str, list[str]] = {
     "import flowctl": ["import", "flowctl", str(FIXTURES / "flowctl-legacy"),
                        "--state-dir", str(FIXTURES / "no-such-state-dir")],
     "import json": ["import", "json", str(FIXTURES / "export-v1.json")],
+    "guard detect": ["guard", "detect", "--write"],
 }
 STDIN = {"epic set-plan": "## Overview\nA new plan.\n"}
 
@@ -56,6 +57,8 @@ STDIN = {"epic set-plan": "## Overview\nA new plan.\n"}
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """fn-1 with a task in every stored state; fn-2 closed; fn-3 open, depending on fn-2."""
     repo = make_repo(tmp_path_factory.mktemp("dry-run") / "template")
+    repo.write("Makefile", "test:\n\ttrue\n")  # for `guard detect --write` to propose
+    repo.commit_all("a Makefile")
     repo.ok("init")
     repo.ok("epic", "create", "--title", "Add OAuth login")
     repo.ok("task", "create", "--epic", "fn-1", "--title", "Done one")

@@ -64,6 +64,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prime": ("prime", "prime_command", "A primer for AI agents: the workflow, for this repository."),
     "doctor": ("doctor", "doctor_command", "Check this setup; each problem with the command that fixes it."),
     "board": ("board", "board_command", "The plan at a glance: columns per state, progress, ready queue, critical path."),
+    "guard": ("gates", "guard_group", "Run the project's checks (tests, lint, types, invariants); detect proposes them."),
+    "invariants": ("gates", "invariants_group", "Architecture rules with verify commands: show, check."),
 }
 
 
