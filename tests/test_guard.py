@@ -467,3 +467,82 @@ def test_guard_human_output(flow_repo: Repo) -> None:
     failing = repo.flow("guard", "--only", "gone")
     assert failing.exit_code == 1
     assert "error: every check was skipped" in failing.stderr and "hint: install" in failing.stderr
+
+
+# run: the guard after the command ----------------------------------------------------------------
+
+
+def run_plan(repo: Repo, titles: list[str]) -> list[str]:
+    repo.ok("init")
+    repo.ok("config", "set", "max_retries", "0")
+    repo.ok("epic", "create", "--title", "Run")
+    return [repo.ok("task", "create", "--epic", "fn-1", "--title", title)["id"] for title in titles]
+
+
+def test_run_records_a_failure_when_the_guard_does_not_pass_after_the_command(repo: Repo,
+                                                                             tmp_path: Path) -> None:
+    good, bad = run_plan(repo, ["Writes the file", "Forgets the file"])
+    # The guard runs in the task's worktree: it sees what the command made there.
+    guard_config(repo, {"made": "test -f made.txt", "gone": "no-such-linter ."})
+    command = tmp_path / "work.sh"
+    command.write_text(f'#!/bin/sh\n[ "$FLOW_TASK_ID" = "{good}" ] && echo made > made.txt\n'
+                       'git add -A && git commit -qm work --allow-empty\nexit 0\n')
+    command.chmod(0o755)
+    result = repo.flow("--json", "run", "--", str(command))
+    assert result.exit_code == 1, result
+    data = result.json
+    assert data["done"] == [good] and data["failed"] == [bad]
+    failed = data["tasks"][bad]["attempts"][0]
+    assert failed["exit_code"] == 0 and failed["outcome"] == "failed"
+    assert "the command exited 0, but the guard failed: made" in failed["reason"]
+    assert {r["name"]: r["result"] for r in failed["guard"]["results"]} == {
+        "made": "fail", "gone": "skipped"}
+    assert "the guard failed: made" in repo.read(f".flow/tasks/{bad}.md")
+    done_commit = repo.git("log", "--format=%H", "-1", "--grep", f"flow: done {good}").strip()
+    message = repo.message(done_commit)
+    assert f"Flow-Evidence: {good} guard.made=pass" in message
+    assert f"Flow-Evidence: {good} guard.gone=skipped" in message
+    assert data["tasks"][good]["attempts"][0]["guard"]["status"] == "pass"
+
+
+def test_run_without_a_guard_records_done_as_before(repo: Repo) -> None:
+    (task,) = run_plan(repo, ["Plain"])
+    data = repo.flow("--json", "run", "--", "true").json
+    assert data["done"] == [task] and data["tasks"][task]["attempts"][0]["guard"] is None
+
+
+def test_run_under_require_verify_without_a_guard_fails_the_task(repo: Repo) -> None:
+    (task,) = run_plan(repo, ["Unverifiable"])
+    repo.ok("config", "set", "require_verify", "true")
+    result = repo.flow("--json", "run", "--", "true")
+    assert result.exit_code == 1
+    attempt = result.json["tasks"][task]["attempts"][0]
+    assert "no guard commands or invariants to run" in attempt["reason"]
+    assert result.json["failed"] == [task]
+
+
+def test_ctrl_c_during_the_guard_kills_its_checks_and_releases_the_task(repo: Repo,
+                                                                       tmp_path: Path) -> None:
+    import signal
+
+    (task,) = run_plan(repo, ["Guarded"])
+    pid_file = tmp_path / "guard.pid"
+    ran_second = tmp_path / "second-ran"
+    guard_config(repo, {"slow": f"sleep 300 & echo $! > {pid_file}.tmp; "
+                                f"mv {pid_file}.tmp {pid_file}; wait",
+                        "second": f"touch {ran_second}"})
+    process = subprocess.Popen(["git-flow-task", "--json", "run", "--", "true"], cwd=repo.path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not pid_file.exists():
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, (out, err)
+    summary = json.loads(out)
+    assert summary["tasks"][task]["attempts"][0]["outcome"] == "released"
+    wait_gone(int(pid_file.read_text()))
+    assert not ran_second.exists()
+    assert "status: todo" in repo.read(f".flow/tasks/{task}.md")
+    assert repo.git("for-each-ref", "refs/flow/claims/").strip() == ""

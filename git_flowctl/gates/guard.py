@@ -28,7 +28,7 @@ import os
 import shlex
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,16 +234,22 @@ def program_missing(command: str, cwd: Path, env: Mapping[str, str]) -> str | No
     return None if shutil.which(program, path=env.get("PATH", os.defpath)) else program
 
 
-def changed_paths(ws: Workspace, base: str) -> set[str]:
-    """Files that differ between ``base`` and the work tree (committed, staged or not), and
-    untracked files."""
-    diff = ws.git("-c", "core.quotePath=false", "diff", "--name-only", "-z", "--no-renames",
-                  base, "--", check=False)
+def changed_paths(root: Path, base: str) -> set[str]:
+    """Files of the work tree at ``root`` that differ from ``base`` (committed, staged or not),
+    and its untracked files."""
+    import subprocess
+
+    def git(*args: str) -> subprocess.CompletedProcess[bytes]:
+        env = {k: v for k, v in os.environ.items() if k not in _ENV_DROPPED}
+        return subprocess.run(["git", "-c", "core.quotePath=false", *args], cwd=root, env=env,
+                              capture_output=True, check=False)
+
+    diff = git("diff", "--name-only", "-z", "--no-renames", base, "--")
     if diff.returncode != 0:
         detail = diff.stderr.decode("utf-8", "replace").strip().splitlines()
         raise FlowError(f"cannot compare with {base}: {detail[-1] if detail else 'git diff failed'}",
                         hint="give --base a commit of this repository")
-    others = ws.git("ls-files", "-z", "--others", "--exclude-standard", check=False)
+    others = git("ls-files", "-z", "--others", "--exclude-standard")
     names = diff.stdout.split(b"\0") + others.stdout.split(b"\0")
     return {name.decode("utf-8", "surrogateescape") for name in names if name}
 
@@ -278,22 +284,28 @@ def matches(path: str, patterns: Iterable[str]) -> bool:
 
 def run_checks(ws: Workspace, checks: Sequence[Check], *, cwd: Path | None = None,
                base: str | None = None, env: Mapping[str, str] | None = None,
-               markers: Mapping[str, str] | None = None) -> Report:
-    """Run each check from ``cwd`` (the repository root), one after the other.
+               markers: Mapping[str, str] | None = None, keep_in: Path | None = None,
+               stop: Callable[[], bool] | None = None) -> Report:
+    """Run each check from ``cwd`` (default: the repository root), one after the other.
 
     ``base``: the commit ``when`` patterns compare with (None: every check runs). ``env``: the
     environment (default: this process's); ``markers``: extra variables every process of the
-    checks carries (the scheduler's attempt markers)."""
+    checks carries (the scheduler's attempt markers); ``keep_in``: where the outputs go
+    (default: a new folder under ``<git-dir>/flow-guard/``, the newest runs kept); ``stop``:
+    asked before each check, True fails the rest unrun (``run`` is stopping)."""
     from git_flowctl.gates.process import run_with_deadline
 
     root = cwd or ws.root
     run_id = new_ulid().lower()
-    directory = ws.git_dir / GUARD_DIR / run_id
+    directory = keep_in or ws.git_dir / GUARD_DIR / run_id
     report = Report(base=base, directory=str(directory))
-    changed = changed_paths(ws, base) if base is not None and any(c.when for c in checks) else None
+    changed = changed_paths(root, base) if base is not None and any(c.when for c in checks) else None
     base_env = {k: v for k, v in (env if env is not None else os.environ).items()
                 if k not in _ENV_DROPPED}
     for check in checks:
+        if stop is not None and stop():
+            report.results.append(Result(check, verification.FAIL, reason="stopped before it ran"))
+            continue
         missing = program_missing(check.run, root, base_env)
         if missing is not None:
             report.results.append(Result(check, verification.SKIPPED,
@@ -324,17 +336,19 @@ def run_checks(ws: Workspace, checks: Sequence[Check], *, cwd: Path | None = Non
             result, reason = verification.PASS, None
         report.results.append(Result(check, result, done.duration, done.exit_code, done.sha256,
                                      str(output), reason, done.timed_out))
-    _keep(ws, directory, report)
+    _keep(ws, directory, report, rotate=keep_in is None)
     return report
 
 
-def _keep(ws: Workspace, directory: Path, report: Report) -> None:
-    """Write the report beside the outputs and ``last.json``; drop all but the newest runs."""
-    root = ws.git_dir / GUARD_DIR
+def _keep(ws: Workspace, directory: Path, report: Report, *, rotate: bool) -> None:
+    """Write the report beside the outputs (and ``last.json``); drop all but the newest runs."""
     directory.mkdir(parents=True, exist_ok=True)
     data = json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                        **report.as_json()}, indent=1).encode()
     atomic_write(directory / "report.json", data)
+    if not rotate:
+        return
+    root = ws.git_dir / GUARD_DIR
     atomic_write(root / "last.json", data)
     runs = sorted(path for path in root.iterdir() if path.is_dir())
     for old in runs[:-RUNS_KEPT]:

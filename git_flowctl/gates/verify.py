@@ -3,7 +3,7 @@ repository configures (guard commands, then invariants) and one call that runs t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,8 @@ def configured_checks(source: Source, *, guard: bool = True,
 def verify(ws: Workspace, *, only: Iterable[str] = (), base: str | None = AUTO,
            root: Path | None = None, source: Source | None = None, guard: bool = True,
            with_invariants: bool = True, env: Mapping[str, str] | None = None,
-           markers: Mapping[str, str] | None = None) -> Report:
+           markers: Mapping[str, str] | None = None, keep_in: Path | None = None,
+           stop: Callable[[], bool] | None = None) -> Report:
     """Run the configured checks (``only`` some) in ``root`` (default: the work tree), as
     ``source`` (default: the work tree) defines them. ``base``: what ``when`` compares with;
     ``AUTO`` is the merge base with the default branch, None runs every check."""
@@ -41,4 +42,5 @@ def verify(ws: Workspace, *, only: Iterable[str] = (), base: str | None = AUTO,
     if base == AUTO:
         base = default_base(ws, Config.parse(tree.read(CONFIG_PATH))) \
             if any(check.when for check in checks) else None
-    return run_checks(ws, checks, cwd=root, base=base, env=env, markers=markers)
+    return run_checks(ws, checks, cwd=root, base=base, env=env, markers=markers, keep_in=keep_in,
+                      stop=stop)
