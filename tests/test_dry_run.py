@@ -12,6 +12,7 @@ from conftest import FIXTURES, Repo, make_repo
 from plans import put_in_state, tid
 
 from git_flowctl.cli import manpage
+from git_flowctl.gates.gaps import gap_id
 
 # `run --dry-run` prints the waves it would run, not a commit (tests/test_run.py covers it).
 MUTATING = [entry.name for entry in manpage.walk() if entry.name != "run"
@@ -49,6 +50,9 @@ SAMPLES: dict[str, list[str]] = {
                        "--state-dir", str(FIXTURES / "no-such-state-dir")],
     "import json": ["import", "json", str(FIXTURES / "export-v1.json")],
     "guard detect": ["guard", "detect", "--write"],
+    "review": ["review", "fn-1.1", "--verdict", "ship"],
+    "gap add": ["gap", "add", "--epic", "fn-1", "Logout revokes tokens"],
+    "gap resolve": ["gap", "resolve", gap_id("fn-1-add-oauth-login", "Audit log")],
 }
 STDIN = {"epic set-plan": "## Overview\nA new plan.\n"}
 
@@ -76,6 +80,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     put_in_state(repo, "fn-2.1", "done")
     repo.ok("epic", "close", "fn-2")
     repo.ok("epic", "create", "--title", "Launch", "--deps", "fn-2")
+    repo.ok("gap", "add", "--epic", "fn-1", "Audit log")
     repo.git("checkout", "-q", "-b", "side")  # a claim on fn-1.7, up_for_retry on main
     repo.ok("start", "fn-1.7")
     repo.git("checkout", "-q", "main")

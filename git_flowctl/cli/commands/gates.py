@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from git_flowctl.cli.common import get_output, mode_of, mutating, open_workspace
+from git_flowctl.cli import complete
+from git_flowctl.cli.common import get_output, mode_of, mutating, open_workspace, rev_option
 from git_flowctl.cli.output import Output
-from git_flowctl.model.errors import FlowError
+from git_flowctl.model.errors import FlowError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -181,3 +182,186 @@ def invariants_check_command(only: tuple[str, ...]) -> None:
         raise FlowError("no invariants to check",
                         hint="write `## Name` sections with a `verify:` line in .flow/invariants.md")
     report_guard(out, report)
+
+
+@click.command("review")
+@click.argument("target", metavar="TASK|EPIC", shell_complete=complete.any_ids)
+@click.option("--verdict", metavar="VERDICT",
+              help="Record this verdict: ship, needs_work or major_rethink.")
+@click.option("--run", "command", metavar="COMMAND",
+              help="Run this reviewer (a command line) and take the verdict from the "
+                   "<verdict>...</verdict> tag of its output.")
+@click.option("--kind", type=click.Choice(["plan", "completion"]),
+              help="What is reviewed (default: completion once the work is finished, else plan).")
+@click.option("--notes", metavar="TEXT", help="Notes for the file's ## Reviews (text, @file or -).")
+@click.option("--timeout", type=float, default=1800.0, show_default=True, metavar="SECONDS",
+              help="Kill the reviewer (its whole process tree) after this long.")
+@mutating
+def review_command(target: str, verdict: str | None, command: str | None, kind: str | None,
+                   notes: str | None, timeout: float, no_commit: bool, dry_run: bool,
+                   message: str | None, actor: str | None) -> None:
+    """Record a review verdict on a task or an epic: SHIP, NEEDS_WORK or MAJOR_RETHINK.
+
+    The verdict goes into the file's frontmatter (plan_review_status or
+    completion_review_status, flowctl's fields) and a `Flow-Review` trailer; notes go under
+    `## Reviews`. With --run, the reviewer gets the spec and, for a completion review, the diff
+    of the work's commits on standard input; a reviewer that is not installed is skipped with a
+    warning (nothing recorded), one that fails or gives no verdict is an error. With
+    `require_review`, `next` and `epic close` wait for SHIP verdicts.
+    """
+    import sys
+
+    from git_flowctl.cli.common import context_for, emit_outcome, read_text
+    from git_flowctl.gates import review
+    from git_flowctl.repo.writer import Mode
+
+    out = get_output()
+    if (verdict is None) == (command is None):
+        raise UsageError("give --verdict or --run (one of them)",
+                         hint="--verdict ship, or --run 'claude -p \"review this\"'")
+    if command is not None and not command.strip():
+        raise UsageError("--run needs a command line", hint="--run 'codex exec -'")
+    if verdict is not None:
+        review.normalize_verdict(verdict)
+    if timeout <= 0:
+        raise UsageError("--timeout must be above 0 seconds")
+    notes_text = read_text(notes, "the notes")
+    ws = open_workspace(out)
+    mode = mode_of(no_commit, dry_run)
+    ctx = context_for(ws, actor, mode)
+    run_payload: dict[str, Any] = {}
+    sha256 = None
+    if command is not None:
+        plan = ws.load_plan("HEAD" if mode is not Mode.STAGE else None)
+        plan.require_initialized()
+        item = plan.resolve_any(target)
+        chosen = kind or review.default_kind(plan, item)
+        ran = review.run_reviewer(ws, command, review.review_input(ws, plan, item, chosen),
+                                  timeout=timeout)
+        run_payload = {"reviewer": ran.as_json()}
+        if ran.status == "skipped":
+            warning = f"{ran.reason}: no verdict recorded"
+            if out.json_mode:
+                out.emit({"id": item.id, "kind": chosen, "verdict": None, "status": "skipped",
+                          "warning": warning, "commit": None, **run_payload})
+            else:
+                sys.stderr.write(f"warning: {warning}\n")
+            return
+        if ran.verdict is None:
+            raise FlowError(f"review of {item.id} failed: {ran.reason}",
+                            hint=f"the reviewer's output is in {ran.output}" if ran.output
+                            else "check the command line", **run_payload)
+        verdict, kind, sha256 = ran.verdict, chosen, ran.sha256
+    assert verdict is not None
+    from git_flowctl.repo.writer import Writer
+
+    outcome = Writer(ws, message=message).apply(
+        lambda plan: review.record(plan, target, str(verdict), ctx, kind=kind, notes=notes_text,
+                                   output_sha256=sha256, reviewer="run" if command else None),
+        mode)
+    outcome.change.result.update(run_payload)
+    emit_outcome(out, outcome)
+
+
+@click.group("gap")
+def gap_group() -> None:
+    """The gap registry: what an epic still lacks (required, important, nice)."""
+
+
+@gap_group.command("add")
+@click.argument("capability", metavar="TEXT")
+@click.option("--epic", "epic_ref", required=True, shell_complete=complete.epic_ids, metavar="EPIC",
+              help="The epic that lacks it.")
+@click.option("--priority", default="required", show_default=True,
+              type=click.Choice(["required", "important", "nice", "nice-to-have"]),
+              help="required and important gaps keep the epic from closing.")
+@click.option("--task", "task_ref", shell_complete=complete.task_ids, metavar="TASK",
+              help="The task expected to close it.")
+@click.option("--source", metavar="TEXT", help="Where the gap was found (a review, a test).")
+@mutating
+def gap_add_command(capability: str, epic_ref: str, priority: str, task_ref: str | None,
+                    source: str | None, no_commit: bool, dry_run: bool, message: str | None,
+                    actor: str | None) -> None:
+    """Register a gap of EPIC (TEXT, @file or -); adding the same text twice does nothing.
+
+    The gap is a file under .flow/gaps/<epic>/ (its ID is flowctl's content hash), added in a
+    commit with a `Flow-Gap` trailer; two branches adding gaps to one epic merge cleanly.
+    """
+    from git_flowctl.cli.common import read_text, run_mutation
+    from git_flowctl.gates import gaps
+
+    text = read_text(capability, "the gap") or ""
+    run_mutation(lambda plan, ctx: gaps.add(plan, epic_ref, text, priority, ctx, task=task_ref,
+                                            source=source),
+                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
+
+
+@gap_group.command("resolve")
+@click.argument("gap_ref", metavar="GAP-ID")
+@click.option("--evidence", metavar="TEXT", help="How it was resolved (text, @file or -).")
+@mutating
+def gap_resolve_command(gap_ref: str, evidence: str | None, no_commit: bool, dry_run: bool,
+                        message: str | None, actor: str | None) -> None:
+    """Mark a gap resolved (open -> resolved), with evidence; resolving it again does nothing."""
+    from git_flowctl.cli.common import read_text, run_mutation
+    from git_flowctl.gates import gaps
+
+    text = read_text(evidence, "the evidence")
+    run_mutation(lambda plan, ctx: gaps.resolve(plan, gap_ref, ctx, evidence=text),
+                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
+
+
+@gap_group.command("list")
+@click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, metavar="EPIC",
+              help="Only this epic's gaps.")
+@click.option("--open", "open_only", is_flag=True, help="Only open gaps.")
+@rev_option
+def gap_list_command(epic_ref: str | None, open_only: bool, rev: str | None) -> None:
+    """List gaps (of one epic, or all), with priority and status."""
+    from git_flowctl.cli.common import read_plan
+    from git_flowctl.gates import gaps
+
+    out, _, plan = read_plan(rev)
+    epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
+    found = [gap for gap in gaps.gaps_of(plan.source, epic_id)
+             if not open_only or gap.status == gaps.OPEN]
+    payload = {"epic": epic_id, "count": len(found), "gaps": [gap.as_json() for gap in found]}
+
+    def render(console: Console) -> None:
+        from rich.markup import escape
+
+        if not found:
+            console.print("no gaps" + (f" in {epic_id}" if epic_id else ""), highlight=False)
+        for gap in found:
+            mark = "[green]✓[/green]" if gap.status != gaps.OPEN else \
+                "[red]✗[/red]" if gap.blocking else "[yellow]·[/yellow]"
+            console.print(f"{mark} {gap.id} [dim]{escape(gap.epic)}[/dim] "
+                          f"{escape(f'[{gap.priority}]')} {escape(gap.capability)}", highlight=False)
+
+    out.emit(payload, render)
+
+
+@gap_group.command("check")
+@click.option("--epic", "epic_ref", required=True, shell_complete=complete.epic_ids,
+              metavar="EPIC", help="The epic to check.")
+@rev_option
+def gap_check_command(epic_ref: str, rev: str | None) -> None:
+    """Exit 1 while EPIC has an open required or important gap (flowctl's gate)."""
+    from git_flowctl.cli.common import read_plan
+    from git_flowctl.gates import gaps
+
+    out, _, plan = read_plan(rev)
+    report = gaps.check_report(plan.source, plan.resolve_epic(epic_ref))
+    if report["gate"] == "fail":
+        blocking = report["open_blocking"]
+        if not out.json_mode:
+            from rich.markup import escape
+
+            for gap in blocking:
+                out.console.print(f"[red]✗[/red] {gap['id']} {escape('[' + gap['priority'] + ']')} "
+                                  f"{escape(gap['capability'])}", highlight=False)
+        out.fail(report, f"{report['epic']} has {len(blocking)} open blocking "
+                         f"gap{'s' if len(blocking) > 1 else ''}")
+        return
+    out.emit(report, f"gap check passed for {report['epic']}: {len(report['resolved'])} resolved, "
+                     f"{len(report['open_non_blocking'])} open but not blocking")
