@@ -53,6 +53,8 @@ SAMPLES: dict[str, list[str]] = {
     "review": ["review", "fn-1.1", "--verdict", "ship"],
     "gap add": ["gap", "add", "--epic", "fn-1", "Logout revokes tokens"],
     "gap resolve": ["gap", "resolve", gap_id("fn-1-add-oauth-login", "Audit log")],
+    # saved before the tasks moved; up_for_retry -> todo is no transition: --force
+    "checkpoint restore": ["checkpoint", "restore", "fn-1", "created", "--force"],
 }
 STDIN = {"epic set-plan": "## Overview\nA new plan.\n"}
 
@@ -71,6 +73,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for state in ("blocked", "failed", "skipped", "up_for_retry"):
         repo.ok("task", "create", "--epic", "fn-1", "--title", state.capitalize())
     repo.ok("task", "create", "--epic", "fn-1", "--title", "Waiting", "--deps", "fn-1.2")
+    repo.ok("checkpoint", "save", "fn-1", "--name", "created")
     put_in_state(repo, tid(1), "done")
     repo.ok("start", "fn-1.2")
     for number, state in ((4, "blocked"), (5, "failed"), (6, "skipped"), (7, "up_for_retry")):

@@ -120,7 +120,8 @@ READ_COMMANDS: list[list[str]] = [
 NOT_PLAN_READERS = {"help", "completion", "demo", "validate", "check", "hook", "hooks", "merge-driver",
                     "recover", "claims", "heartbeat",  # claims and heartbeat read claim refs
                     "doctor",
-                    "invariants"}  # .flow/invariants.md of the work tree, whose commands it runs
+                    "invariants",  # .flow/invariants.md of the work tree, whose commands it runs
+                    "checkpoint"}  # refs/flow/checkpoints/: a checkpoint is itself a revision
 
 
 def _commands(group: object, path: list[str]) -> list[tuple[list[str], object]]:

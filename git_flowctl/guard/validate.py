@@ -524,6 +524,11 @@ def find_chain(links: Sequence[Transition], start: str | None, end: str | None) 
 def _link_problem(kind: str, link: Transition) -> str | None:
     if link.action in _BY_AUTHORITY:
         return None
+    if link.action == states.RESTORE_ACTION:
+        if link.force or legal_change(kind, link.source, link.target):
+            return None
+        return (f"restore goes only where the state machine goes, not "
+                f"{link.source or 'none'}->{link.target}")
     table = states.ACTIONS if kind == "task" else states.EPIC_ACTIONS
     action = table.get(link.action)
     if action is None:
