@@ -294,13 +294,18 @@ def _one_line(error: FlowError) -> str:
 
 def instructions_for(root: Path, available: Collection[str]) -> str:
     """The server's instructions: what its tools are, then `prime`'s primer for this
-    repository."""
+    repository. A plan with broken files is read past them (the primer counts what it can);
+    the `validate` tool names the problems."""
     from git_flowctl.repo.workspace import Workspace
     from git_flowctl.views import primer
 
     ws = Workspace(root)
-    plan = ws.load_plan()
-    return PREFACE + primer.build(plan, primer.setup_for(ws), available=available)
+    try:
+        plan = ws.load_plan(strict=False)
+        return PREFACE + primer.build(plan, primer.setup_for(ws), available=available)
+    except FlowError as error:
+        return PREFACE + (f"The plan could not be read ({_one_line(error)}); the `validate` "
+                          "tool lists the problems.\n")
 
 
 def serve(root: Path, *, actor: str | None, available: Collection[str]) -> None:

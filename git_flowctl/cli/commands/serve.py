@@ -30,10 +30,10 @@ def mcp_command(repo: Path | None, actor: str | None) -> None:
     from git_flowctl.repo.workspace import Workspace
 
     get_output()
+    ws = Workspace(repo)  # before the SDK's import (a second or so): a wrong place fails fast
     try:
         from git_flowctl.mcp import server
     except ImportError as exc:
         raise FlowError(f"the MCP server needs the mcp package, which is not installed ({exc})",
                         hint=INSTALL_HINT) from None
-    ws = Workspace(repo)
     server.serve(ws.root, actor=actor, available=set(COMMANDS))
