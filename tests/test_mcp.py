@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -277,3 +278,41 @@ def test_outside_a_repository_the_server_does_not_start(tmp_path: Path) -> None:
                             text=True, env={**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path)},
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 1 and "not a git repository" in result.stderr, result
+
+
+def _agents_page_configs() -> dict[str, tuple[list[str], dict[str, str]]]:
+    """The stdio command line and environment of each client's snippet in docs/agents.md."""
+    import tomllib
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "agents.md").read_text()
+    claude, cursor = (json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)
+                      if "mcpServers" in block)
+    (codex_text,) = re.findall(r"```toml\n(.*?)```", text, re.S)
+    codex = tomllib.loads(codex_text)["mcp_servers"]["flow-task"]
+    configs = {"claude": claude["mcpServers"]["flow-task"], "codex": codex,
+               "cursor": cursor["mcpServers"]["flow-task"]}
+    assert configs["claude"]["type"] == "stdio"
+    assert "claude mcp add --scope project --env FLOW_ACTOR=claude flow-task -- git flow-task mcp" in text
+    assert "codex mcp add flow-task --env FLOW_ACTOR=codex -- git flow-task mcp" in text
+    return {name: ([config["command"], *config["args"]], config["env"])
+            for name, config in configs.items()}
+
+
+@pytest.mark.slow
+def test_the_client_snippets_in_the_docs_start_the_server(flow_repo: Repo, tmp_path: Path) -> None:
+    configs = _agents_page_configs()
+    assert sorted(configs) == ["claude", "codex", "cursor"]
+    elsewhere = tmp_path / "not-the-project"
+    elsewhere.mkdir()
+
+    async def start_each() -> None:
+        for name, (argv, env) in configs.items():
+            assert argv[:3] == ["git", "flow-task", "mcp"], (name, argv)
+            argv = [arg.replace("${workspaceFolder}", str(flow_repo.path)) for arg in argv]
+            # Cursor names the workspace itself; the others start in the project directory.
+            cwd = elsewhere if name == "cursor" else flow_repo.path
+            async with served(flow_repo, *argv[3:], actor=env["FLOW_ACTOR"], cwd=cwd) as (session, init):
+                assert f"You act as `{name}` (from FLOW_ACTOR)" in init.instructions
+                assert (await call(session, "status"))["total_tasks"] == 3
+
+    run(start_each)
