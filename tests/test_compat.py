@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import Repo, make_repo
 
 from git_flowctl.cli import COMMANDS, compat
-from tests.conftest import Repo, make_repo
 
 # Every flowctl 0.26 command of ../shared/FLOWCTL-REFERENCE.md with what it must do here: run
 # (exit 0 in the fixture plan below) or stop with exit 2 naming the command that does it.
