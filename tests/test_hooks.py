@@ -425,6 +425,10 @@ def test_pre_push_under_the_pre_commit_framework_environment(flow_repo: Repo) ->
            "PRE_COMMIT_REMOTE_NAME": "origin"}
     refused = repo.flow("hook", "pre-push", env=env)
     assert refused.exit_code == 1 and "[gate-unsatisfied]" in refused.stderr
+    # the way out of a refused push is rewriting that commit; a --force repair cannot help it
+    short = repo.head()[:7]
+    assert f"{short} is not pushed yet: rewrite it (`git rebase -i {short}^`" in refused.stderr
+    assert "--force" not in refused.stderr
     fine = repo.flow("hook", "pre-push", env={**env, "PRE_COMMIT_FROM_REF": "HEAD"})
     assert fine.exit_code == 0, fine
 

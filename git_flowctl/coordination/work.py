@@ -19,9 +19,27 @@ if TYPE_CHECKING:
 
 
 def resolve_task_id(ws: Workspace, ref: str) -> str:
-    """The full ID of a task reference, from the task files' names (no file is parsed)."""
-    names = ws.work_tree_source().list_files(TASKS_DIR)
-    return ids.resolve(ref, [name[:-3] for name in names if name.endswith(".md")], kind="task")
+    """The full ID of a task reference, from the task files' names (no file is parsed); an
+    epic's ID is refused as such, with a hint to its tasks."""
+    from git_flowctl.model.errors import FlowError, NotFoundError
+    from git_flowctl.model.items import EPICS_DIR
+
+    source = ws.work_tree_source()
+    names = source.list_files(TASKS_DIR)
+    try:
+        return ids.resolve(ref, [name[:-3] for name in names if name.endswith(".md")], kind="task")
+    except NotFoundError as missing:
+        parsed = ids.parse_id(ref)
+        if parsed is not None and not parsed.is_task:
+            epics = [name[:-3] for name in source.list_files(EPICS_DIR) if name.endswith(".md")]
+            try:
+                epic_id = ids.resolve(ref, epics, kind="epic")
+            except FlowError:
+                raise missing from None
+            raise NotFoundError(f"{epic_id} is an epic, not a task",
+                                hint=f"give one of its tasks (`git flow-task ready --epic {epic_id}` "
+                                     "lists those that can start)", id=epic_id, kind="epic") from None
+        raise
 
 
 def claimed_transition(ws: Workspace, ctx: Context, mode: Mode, message: str | None, task: str,

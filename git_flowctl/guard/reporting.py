@@ -127,6 +127,13 @@ def github_lines(findings: Iterable[Finding]) -> list[str]:
     return lines
 
 
+def github_error_line(message: str, hint: str | None, *, title: str) -> str:
+    """A fatal error (no report could be made) as one workflow annotation, so that it shows on
+    the run's summary rather than only in the log."""
+    text = f"{message} (hint: {hint})" if hint else message
+    return f"::error title={_escape_property(title)}::{_escape_data(text)}"
+
+
 def junit_xml(report: RangeReport) -> str:
     """One test case per commit checked and one for the tree at the head; errors are failures."""
     suite = ElementTree.Element("testsuite", name="git flow-task check")

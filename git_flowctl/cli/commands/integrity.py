@@ -116,14 +116,25 @@ def check_command(base: str | None, head_rev: str, fmt: str | None, output_file:
     transitions are listed. Exits 1 when anything is an error. Needs the full history (a
     shallow clone is refused).
     """
-    from git_flowctl.guard.reporting import findings_payload
-    from git_flowctl.guard.validate import History, shallow_commits
-
     out = get_output()
     if fmt is None:
         fmt = "json" if out.json_mode else "human"
     if fmt == "json":
         out.json_mode = True
+    try:
+        _check(out, base, head_rev, fmt, output_file)
+    except FlowError as error:
+        if fmt == "github":
+            from git_flowctl.guard.reporting import github_error_line
+
+            click.echo(github_error_line(error.message, error.hint, title="git flow-task check"))
+        raise
+
+
+def _check(out: Output, base: str | None, head_rev: str, fmt: str, output_file: str | None) -> None:
+    from git_flowctl.guard.reporting import findings_payload
+    from git_flowctl.guard.validate import History, shallow_commits
+
     ws = open_workspace(out)
     head = _commit(ws.repo, head_rev)
     if base is None:
