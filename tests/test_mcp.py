@@ -108,6 +108,43 @@ def test_an_agent_creates_claims_and_finishes_a_task(flow_repo: Repo) -> None:
     assert repo.status() == ""  # the commits left the work tree and index clean
 
 
+def test_block_fail_release_heartbeat_and_a_dry_run(flow_repo: Repo) -> None:
+    repo = flow_repo
+    head = repo.head()
+
+    async def agent() -> None:
+        async with served(repo, actor="agent-1") as (session, _):
+            tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+            assert tools["show"].annotations.read_only_hint is True
+            assert tools["next"].annotations.read_only_hint is False  # claim=true writes
+            dry = await call(session, "start", task="fn-1.1", dry_run=True)
+            assert dry["dry_run"] is True and dry["commit"] is None
+            assert "Flow-Transition: fn-1-add-oauth-login.1 todo->in_progress" in dry["commit_message"]
+            assert repo.head() == head  # a dry run writes nothing
+            await call(session, "start", task="fn-1.1")
+            beat = await call(session, "heartbeat")
+            assert [row["id"] for row in beat["renewed"]] == [ID1] and beat["actor"] == "agent-1"
+            blocked = await call(session, "block", task="fn-1.1", reason="waiting for the API review")
+            assert blocked["status"] == "blocked"
+            assert "reason" not in repo.git("log", "-1", "--format=%(trailers)")  # text is data
+            repo.ok("unblock", "fn-1.1")
+            await call(session, "start", task="fn-1.1")
+            failed = await call(session, "fail", task="fn-1.1", reason="flaky")
+            assert failed["status"] == "up_for_retry"
+            await call(session, "start", task="fn-1.1")
+            released = await call(session, "release", task="fn-1.1")
+            assert released["status"] == "todo"
+            await call(session, "start", task="fn-1.1")
+            finished = await call(session, "done", task="fn-1.1", evidence=["tests=pytest -q", "commits=abc1234"])
+            assert finished["evidence"] == {"tests": "pytest -q", "commits": "abc1234"}
+            events = await call(session, "log", task="fn-1.1")
+            actions = [event["action"] for event in events["events"]]
+            assert actions == ["create", "start", "block", "unblock", "start", "fail", "start",
+                               "release", "start", "done"], actions
+
+    run(agent)
+
+
 def test_tools_return_exactly_the_cli_json(flow_repo: Repo) -> None:
     repo = flow_repo
     repo.ok("start", "fn-1.1")
@@ -316,3 +353,14 @@ def test_the_client_snippets_in_the_docs_start_the_server(flow_repo: Repo, tmp_p
                 assert (await call(session, "status"))["total_tasks"] == 3
 
     run(start_each)
+
+
+def test_the_package_name_does_not_shadow_the_sdk() -> None:
+    """git_flowctl.mcp imports the SDK `mcp` by its absolute name: it gets the SDK, not itself."""
+    import mcp as sdk
+
+    from git_flowctl.mcp import server
+
+    assert server.MCPServer.__module__.startswith("mcp.server.")
+    assert Path(sdk.__file__).parent != Path(server.__file__).parent
+    assert "git_flowctl" not in sdk.__name__

@@ -51,6 +51,7 @@ arguments) or 3 (lost a race or claimed by another: pick another task). Resource
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                         open_world_hint=False)
+# `next` reads, unless claim=true starts the task: hints describe the tool, so it is a writer.
 
 TaskRef = Annotated[str, Field(description="A task ID: full (fn-1-slug.2) or short (fn-1.2).")]
 EpicRef = Annotated[str | None, Field(description="Only this epic (fn-1 or its full ID).")]
@@ -89,7 +90,7 @@ def build_server(root: Path, *, actor: str | None, instructions: str) -> MCPServ
                 return _result(error_payload(internal_error(exc)), is_error=True)
         return _result(payload)
 
-    @server.tool(annotations=READ)
+    @server.tool(annotations=WRITE)
     def next(epic: EpicRef = None, actor: Actor = None, rev: Rev = None,
              claim: Annotated[bool, Field(
                  description="Claim it and start it (one commit); a race lost to another "
