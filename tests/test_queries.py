@@ -119,7 +119,8 @@ READ_COMMANDS: list[list[str]] = [
 # `recover` compares the work tree with history; its --rev is tested in tests/test_recover.py.
 NOT_PLAN_READERS = {"help", "completion", "demo", "detect", "validate", "check", "hook", "hooks", "merge-driver",
                     "recover", "claims", "heartbeat",  # claims and heartbeat read claim refs
-                    "doctor"}
+                    "doctor",
+                    "mcp"}  # a server: its read tools take rev per call
 
 
 def _commands(group: object, path: list[str]) -> list[tuple[list[str], object]]:

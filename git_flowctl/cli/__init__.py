@@ -67,6 +67,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prime": ("prime", "prime_command", "A primer for AI agents: the workflow, for this repository."),
     "doctor": ("doctor", "doctor_command", "Check this setup; each problem with the command that fixes it."),
     "board": ("board", "board_command", "The plan at a glance: columns per state, progress, ready queue, critical path."),
+    "mcp": ("serve", "mcp_command", "Serve this repository to AI agents over MCP (stdio)."),
 }
 
 

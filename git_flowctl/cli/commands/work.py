@@ -36,41 +36,15 @@ remote_option = click.option(
 def claimed_transition(out: Output, ws: Workspace, ctx: Context, mode: Mode, message: str | None,
                        task: str, action: str, build: Builder, *, remote: str | None,
                        reclaim: bool = False) -> None:
-    """Record a transition together with its claim step (claims.apply_with_claim), then print."""
-    from git_flowctl.coordination.claims import Claims, apply_with_claim
+    """Record a transition together with its claim step (coordination.work), then print."""
+    from git_flowctl.coordination import work
 
-    task_id = resolve_task_id(ws, task)
-    claims = Claims.open(ws, remote)
-    outcome = apply_with_claim(claims, Writer(ws, message=message), build, mode, task_id=task_id,
-                               action=action, actor=ctx.actor, reclaim=reclaim, force=ctx.force)
+    outcome = work.claimed_transition(ws, ctx, mode, message, task, action, build, remote=remote,
+                                      reclaim=reclaim)
     emit_outcome(out, outcome)
     claim = outcome.change.result.get("claim")
     if claim and not out.json_mode:
         out.console.print(f"  [dim]{_claim_line(claim)}[/dim]", highlight=False)
-
-
-def resolve_task_id(ws: Workspace, ref: str) -> str:
-    """The full ID of a task reference, from the task files' names (no file is parsed)."""
-    from git_flowctl.model import ids
-    from git_flowctl.model.errors import FlowError, NotFoundError
-    from git_flowctl.model.items import EPICS_DIR, TASKS_DIR
-
-    source = ws.work_tree_source()
-    names = source.list_files(TASKS_DIR)
-    try:
-        return ids.resolve(ref, [name[:-3] for name in names if name.endswith(".md")], kind="task")
-    except NotFoundError as missing:
-        parsed = ids.parse_id(ref)
-        if parsed is not None and not parsed.is_task:
-            epics = [name[:-3] for name in source.list_files(EPICS_DIR) if name.endswith(".md")]
-            try:
-                epic_id = ids.resolve(ref, epics, kind="epic")
-            except FlowError:
-                raise missing from None
-            raise NotFoundError(f"{epic_id} is an epic, not a task",
-                                hint=f"give one of its tasks (`git flow-task ready --epic {epic_id}` "
-                                     "lists those that can start)", id=epic_id, kind="epic") from None
-        raise
 
 
 def _claim_line(claim: dict[str, Any]) -> str:
