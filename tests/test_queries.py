@@ -117,11 +117,12 @@ READ_COMMANDS: list[list[str]] = [
 # --base/--head, the hooks read the index git is writing) and are tested in test_validate.py,
 # test_check.py and test_hooks.py.
 # `recover` compares the work tree with history; its --rev is tested in tests/test_recover.py.
-NOT_PLAN_READERS = {"help", "completion", "demo", "validate", "check", "hook", "hooks", "merge-driver",
+NOT_PLAN_READERS = {"help", "completion", "demo", "detect", "validate", "check", "hook", "hooks", "merge-driver",
                     "recover", "claims", "heartbeat",  # claims and heartbeat read claim refs
                     "doctor",
                     "invariants",  # .flow/invariants.md of the work tree, whose commands it runs
-                    "checkpoint"}  # refs/flow/checkpoints/: a checkpoint is itself a revision
+                    "checkpoint",  # refs/flow/checkpoints/: a checkpoint is itself a revision
+                    "mcp"}  # a server: its read tools take rev per call
 
 
 def _commands(group: object, path: list[str]) -> list[tuple[list[str], object]]:

@@ -118,6 +118,12 @@ def get(ws: Workspace, epic_id: str, name: str) -> Checkpoint | None:
     return None
 
 
+def newest(ws: Workspace, epic_id: str) -> Checkpoint | None:
+    """The checkpoint of the epic whose commit is newest (flowctl kept one per epic)."""
+    found = listing(ws, epic_id)
+    return max(found, key=lambda c: (c.time or "", c.name)) if found else None
+
+
 def require(ws: Workspace, epic_id: str, name: str) -> Checkpoint:
     found = get(ws, epic_id, check_name(name))
     if found is None:

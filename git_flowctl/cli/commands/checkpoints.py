@@ -15,6 +15,7 @@ from git_flowctl.cli.common import (
     mutating,
     open_workspace,
 )
+from git_flowctl.model.errors import FlowError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,17 +46,39 @@ def _epic_id(ws: Workspace, ref: str) -> str:
     return plan.resolve_epic(ref)
 
 
+def epic_arguments(func: Any) -> Any:
+    """EPIC as an argument, or flowctl's `--epic EPIC`."""
+    func = click.option("--epic", "epic_option", shell_complete=complete.epic_ids, metavar="EPIC",
+                        help="The epic (flowctl's spelling of the EPIC argument).")(func)
+    return click.argument("epic", shell_complete=complete.epic_ids, required=False)(func)
+
+
+def _one_epic(epic: str | None, epic_option: str | None, name: str | None = None,
+              *, takes_name: bool = False) -> tuple[str, str | None]:
+    """(the epic, the name): `restore --epic E N` puts N where EPIC stands."""
+    if epic_option is not None and epic is not None:
+        if not takes_name or name is not None:
+            raise UsageError("give the epic once: EPIC or --epic EPIC")
+        epic, name = None, epic
+    found = epic if epic is not None else epic_option
+    if found is None:
+        raise UsageError("which epic? give EPIC (or --epic EPIC)",
+                         hint="git flow-task checkpoint list shows the checkpoints")
+    return found, name
+
+
 @click.group("checkpoint")
 def checkpoint_group() -> None:
     """An epic's state at a commit, kept as a ref: save, list, diff, restore, delete."""
 
 
 @checkpoint_group.command("save")
-@click.argument("epic", shell_complete=complete.epic_ids)
+@epic_arguments
 @click.option("--name", metavar="NAME", help="The checkpoint's name (default: the UTC time).")
 @click.option("--force", is_flag=True, help="Move an existing checkpoint of that name to HEAD.")
 @remote_option
-def checkpoint_save_command(epic: str, name: str | None, force: bool, remote: str | None) -> None:
+def checkpoint_save_command(epic: str | None, epic_option: str | None, name: str | None,
+                            force: bool, remote: str | None) -> None:
     """Save EPIC's state at HEAD as refs/flow/checkpoints/<epic>/<name>.
 
     The ref is pushed to claims.remote when one is set, so another clone can restore it.
@@ -63,6 +86,7 @@ def checkpoint_save_command(epic: str, name: str | None, force: bool, remote: st
     from git_flowctl.gates import checkpoints
 
     out = get_output()
+    epic, _ = _one_epic(epic, epic_option)
     ws = open_workspace(out)
     epic_id = _epic_id(ws, epic)
     previous = checkpoints.get(ws, epic_id, name) if name and force else None
@@ -118,11 +142,18 @@ def checkpoint_list_command(epic_ref: str | None) -> None:
     out.emit(payload, render)
 
 
-def _find(ws: Workspace, epic_ref: str, name: str, remote: str | None) -> Checkpoint:
-    """A local checkpoint, else one fetched from the claims remote."""
+def _find(ws: Workspace, epic_ref: str, name: str | None, remote: str | None) -> Checkpoint:
+    """A local checkpoint (no name: the newest of the epic), else one fetched from the claims
+    remote."""
     from git_flowctl.gates import checkpoints
 
     epic_id = _epic_id(ws, epic_ref)
+    if name is None:
+        newest = checkpoints.newest(ws, epic_id)
+        if newest is None:
+            raise FlowError(f"{epic_id} has no checkpoint",
+                            hint=f"git flow-task checkpoint save {epic_id} --name NAME")
+        return newest
     found = checkpoints.get(ws, epic_id, checkpoints.check_name(name))
     if found is None:
         claims_remote = _remote(ws, remote)
@@ -136,14 +167,17 @@ def _find(ws: Workspace, epic_ref: str, name: str, remote: str | None) -> Checkp
 
 
 @checkpoint_group.command("diff")
-@click.argument("epic", shell_complete=complete.epic_ids)
-@click.argument("name")
+@epic_arguments
+@click.argument("name", required=False)
 @remote_option
-def checkpoint_diff_command(epic: str, name: str, remote: str | None) -> None:
-    """What changed in EPIC's files (its file, its tasks, its gaps) since checkpoint NAME."""
+def checkpoint_diff_command(epic: str | None, epic_option: str | None, name: str | None,
+                            remote: str | None) -> None:
+    """What changed in EPIC's files (its file, its tasks, its gaps) since checkpoint NAME
+    (default: the newest)."""
     from git_flowctl.gates import checkpoints
 
     out = get_output()
+    epic, name = _one_epic(epic, epic_option, name, takes_name=True)
     ws = open_workspace(out)
     found = _find(ws, epic, name, remote)
     then = checkpoints.epic_files(ws.revision_source(found.commit), found.epic)
@@ -168,15 +202,15 @@ def checkpoint_diff_command(epic: str, name: str, remote: str | None) -> None:
 
 
 @checkpoint_group.command("restore")
-@click.argument("epic", shell_complete=complete.epic_ids)
-@click.argument("name")
+@epic_arguments
+@click.argument("name", required=False)
 @remote_option
 @force_option
 @mutating
-def checkpoint_restore_command(epic: str, name: str, remote: str | None, force: bool,
-                               no_commit: bool, dry_run: bool, message: str | None,
-                               actor: str | None) -> None:
-    """Bring EPIC's files back to checkpoint NAME in one commit.
+def checkpoint_restore_command(epic: str | None, epic_option: str | None, name: str | None,
+                               remote: str | None, force: bool, no_commit: bool, dry_run: bool,
+                               message: str | None, actor: str | None) -> None:
+    """Bring EPIC's files back to checkpoint NAME (default: the newest) in one commit.
 
     Each status change is recorded as a `Flow-Transition` with action=restore, refused where the
     state machine has no such change (--force restores anyway, recorded). Tasks and gaps created
@@ -185,6 +219,7 @@ def checkpoint_restore_command(epic: str, name: str, remote: str | None, force: 
     from git_flowctl.gates import checkpoints
 
     out = get_output()
+    epic, name = _one_epic(epic, epic_option, name, takes_name=True)
     ws = open_workspace(out)
     found = _find(ws, epic, name, remote)
     then = checkpoints.epic_files(ws.revision_source(found.commit), found.epic)
@@ -226,16 +261,26 @@ def _give_back_claims(ws: Workspace, result: dict[str, Any], actor: str) -> list
 
 
 @checkpoint_group.command("delete")
-@click.argument("epic", shell_complete=complete.epic_ids)
-@click.argument("name")
+@epic_arguments
+@click.argument("name", required=False)
 @remote_option
-def checkpoint_delete_command(epic: str, name: str, remote: str | None) -> None:
-    """Delete checkpoint NAME of EPIC (here, and on claims.remote when it was pushed there)."""
+def checkpoint_delete_command(epic: str | None, epic_option: str | None, name: str | None,
+                              remote: str | None) -> None:
+    """Delete checkpoint NAME (default: the newest) of EPIC, here and on claims.remote when it
+    was pushed there."""
     from git_flowctl.gates import checkpoints
 
     out = get_output()
+    epic, name = _one_epic(epic, epic_option, name, takes_name=True)
     ws = open_workspace(out)
-    found = checkpoints.require(ws, _epic_id(ws, epic), name)
+    epic_id = _epic_id(ws, epic)
+    if name is None:
+        newest = checkpoints.newest(ws, epic_id)
+        if newest is None:
+            raise FlowError(f"{epic_id} has no checkpoint", hint="git flow-task checkpoint list")
+        found = newest
+    else:
+        found = checkpoints.require(ws, epic_id, name)
     checkpoints.delete(ws, found)
     payload: dict[str, Any] = {**found.as_json(), "deleted": True, "pushed": None}
     _push(ws, remote, found, found.commit, payload, delete=True)

@@ -14,7 +14,9 @@ from git_flowctl.model.errors import FlowError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from git_flowctl.changes.ops import Context
     from git_flowctl.gates.guard import Report
+    from git_flowctl.repo.writer import Change
 
 _STYLE = {"pass": "green", "fail": "bold red", "skipped": "yellow"}
 
@@ -269,9 +271,11 @@ def gap_group() -> None:
 
 
 @gap_group.command("add")
-@click.argument("capability", metavar="TEXT")
+@click.argument("capability", metavar="[TEXT]", required=False)
 @click.option("--epic", "epic_ref", required=True, shell_complete=complete.epic_ids, metavar="EPIC",
               help="The epic that lacks it.")
+@click.option("--capability", "capability_option", metavar="TEXT",
+              help="The gap's text, as flowctl spelled it (instead of TEXT).")
 @click.option("--priority", default="required", show_default=True,
               type=click.Choice(["required", "important", "nice", "nice-to-have"]),
               help="required and important gaps keep the epic from closing.")
@@ -279,9 +283,9 @@ def gap_group() -> None:
               help="The task expected to close it.")
 @click.option("--source", metavar="TEXT", help="Where the gap was found (a review, a test).")
 @mutating
-def gap_add_command(capability: str, epic_ref: str, priority: str, task_ref: str | None,
-                    source: str | None, no_commit: bool, dry_run: bool, message: str | None,
-                    actor: str | None) -> None:
+def gap_add_command(capability: str | None, epic_ref: str, capability_option: str | None,
+                    priority: str, task_ref: str | None, source: str | None, no_commit: bool,
+                    dry_run: bool, message: str | None, actor: str | None) -> None:
     """Register a gap of EPIC (TEXT, @file or -); adding the same text twice does nothing.
 
     The gap is a file under .flow/gaps/<epic>/ (its ID is flowctl's content hash), added in a
@@ -290,41 +294,64 @@ def gap_add_command(capability: str, epic_ref: str, priority: str, task_ref: str
     from git_flowctl.cli.common import read_text, run_mutation
     from git_flowctl.gates import gaps
 
-    text = read_text(capability, "the gap") or ""
+    text = read_text(_one_text(capability, capability_option), "the gap") or ""
     run_mutation(lambda plan, ctx: gaps.add(plan, epic_ref, text, priority, ctx, task=task_ref,
                                             source=source),
                  actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
 
 
+def _one_text(argument: str | None, option: str | None) -> str:
+    if (argument is None) == (option is None):
+        raise UsageError("give the gap's text once: TEXT or --capability TEXT",
+                         hint='gap add --epic fn-1 "Logout revokes tokens"')
+    return str(argument if argument is not None else option)
+
+
 @gap_group.command("resolve")
-@click.argument("gap_ref", metavar="GAP-ID")
+@click.argument("gap_ref", metavar="[GAP-ID]", required=False)
+@click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, metavar="EPIC",
+              help="With --capability: the gap by its epic and text (flowctl's way).")
+@click.option("--capability", metavar="TEXT", help="With --epic: the gap's text.")
 @click.option("--evidence", metavar="TEXT", help="How it was resolved (text, @file or -).")
 @mutating
-def gap_resolve_command(gap_ref: str, evidence: str | None, no_commit: bool, dry_run: bool,
+def gap_resolve_command(gap_ref: str | None, epic_ref: str | None, capability: str | None,
+                        evidence: str | None, no_commit: bool, dry_run: bool,
                         message: str | None, actor: str | None) -> None:
     """Mark a gap resolved (open -> resolved), with evidence; resolving it again does nothing."""
     from git_flowctl.cli.common import read_text, run_mutation
     from git_flowctl.gates import gaps
+    from git_flowctl.repo.plan import Plan
 
+    if (gap_ref is None) == (epic_ref is None or capability is None):
+        raise UsageError("give a GAP-ID, or --epic and --capability",
+                         hint="git flow-task gap list shows the gaps and their IDs")
     text = read_text(evidence, "the evidence")
-    run_mutation(lambda plan, ctx: gaps.resolve(plan, gap_ref, ctx, evidence=text),
-                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
+
+    def build(plan: Plan, ctx: Context) -> Change:
+        ref = gap_ref or gaps.gap_id(plan.resolve_epic(str(epic_ref)), str(capability))
+        return gaps.resolve(plan, ref, ctx, evidence=text)
+
+    run_mutation(build, actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
 
 
 @gap_group.command("list")
 @click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, metavar="EPIC",
               help="Only this epic's gaps.")
 @click.option("--open", "open_only", is_flag=True, help="Only open gaps.")
+@click.option("--status", type=click.Choice(["open", "resolved"]),
+              help="Only gaps in this status (flowctl's filter).")
 @rev_option
-def gap_list_command(epic_ref: str | None, open_only: bool, rev: str | None) -> None:
+def gap_list_command(epic_ref: str | None, open_only: bool, status: str | None,
+                     rev: str | None) -> None:
     """List gaps (of one epic, or all), with priority and status."""
     from git_flowctl.cli.common import read_plan
     from git_flowctl.gates import gaps
 
     out, _, plan = read_plan(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
+    wanted = gaps.OPEN if open_only else status
     found = [gap for gap in gaps.gaps_of(plan.source, epic_id)
-             if not open_only or gap.status == gaps.OPEN]
+             if wanted is None or gap.status == wanted]
     payload = {"epic": epic_id, "count": len(found), "gaps": [gap.as_json() for gap in found]}
 
     def render(console: Console) -> None:
