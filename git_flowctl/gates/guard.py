@@ -204,6 +204,14 @@ class Report:
         failed = [r.check.name for r in self.results if r.result == verification.FAIL]
         return f"the guard failed: {', '.join(failed)}"
 
+    def hint(self) -> str:
+        """What to do about a report that does not pass."""
+        if not self.results:
+            return "`git flow-task guard detect --write` proposes guard commands for this project"
+        if self.outcome == verification.SKIPPED:
+            return "install the programs the checks run, or configure a check that runs here"
+        return "each failed check's output is kept under the git directory (see `output`)"
+
     def as_json(self) -> dict[str, Any]:
         return {"status": self.outcome, "passed": self.passed, "counts": self.counts(),
                 "base": self.base, "output_dir": self.directory,

@@ -4,14 +4,18 @@ repository configures (guard commands, then invariants) and one call that runs t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from git_flowctl.gates import invariants
 from git_flowctl.gates.guard import Check, Report, default_base, guard_checks, run_checks, select
 from git_flowctl.model.config import CONFIG_PATH, Config
+from git_flowctl.model.errors import FlowError
 
 if TYPE_CHECKING:
+    from git_flowctl.changes.ops import Context
+    from git_flowctl.model.trailers import Evidence
     from git_flowctl.repo.sources import Source
     from git_flowctl.repo.workspace import Workspace
 
@@ -44,3 +48,35 @@ def verify(ws: Workspace, *, only: Iterable[str] = (), base: str | None = AUTO,
             if any(check.when for check in checks) else None
     return run_checks(ws, checks, cwd=root, base=base, env=env, markers=markers, keep_in=keep_in,
                       stop=stop)
+
+
+@dataclass
+class BeforeDone:
+    """``done --verify``'s guard run: the task it is for and the report."""
+
+    task_id: str
+    report: Report
+
+    def refusal(self) -> FlowError | None:
+        """The refusal when the guard did not pass (exit 1, nothing written), else None."""
+        problem = self.report.problem()
+        if problem is None:
+            return None
+        return FlowError(f"cannot finish {self.task_id}: {problem}",
+                         hint=f"nothing was written; {self.report.hint()}",
+                         guard=self.report.as_json())
+
+    def evidence(self) -> list[Evidence]:
+        return self.report.evidence(self.task_id)
+
+
+def guard_before_done(ws: Workspace, task: str, ctx: Context, *, from_head: bool,
+                      evidence: Mapping[str, Any] | None = None) -> BeforeDone:
+    """Refuse what ``done`` would refuse anyway (state machine, assignee, dependencies,
+    evidence) before minutes of checks, then run the guard in the work tree. The CLI and the
+    MCP server's ``done`` call this; ``ops.done`` then takes ``evidence()``."""
+    from git_flowctl.changes.ops import check_done
+
+    plan = ws.load_plan("HEAD" if from_head else None)
+    task_id = check_done(plan, task, ctx, evidence=evidence).id
+    return BeforeDone(task_id, verify(ws))

@@ -33,20 +33,12 @@ def print_report(console: Console, report: Report) -> None:
             console.print(f"        [dim]output: {escape(result.output)}[/dim]", highlight=False)
 
 
-def guard_hint(report: Report) -> str:
-    if not report.results:
-        return "`git flow-task guard detect --write` proposes guard commands for this project"
-    if report.outcome == "skipped":
-        return "install the programs the checks run, or configure a check that runs here"
-    return "each failed check's output is kept under the git directory (see `output`)"
-
-
 def report_guard(out: Output, report: Report, **extra: Any) -> None:
     """Print a guard report; a report that does not pass sets exit code 1."""
     import sys
 
     problem = report.problem()
-    payload = {**report.as_json(), **extra, **({"hint": guard_hint(report)} if problem else {})}
+    payload = {**report.as_json(), **extra, **({"hint": report.hint()} if problem else {})}
     if out.json_mode:
         if problem:
             out.fail(payload, problem)
@@ -56,7 +48,7 @@ def report_guard(out: Output, report: Report, **extra: Any) -> None:
     print_report(out.console, report)
     if problem:
         out.fail(payload, problem)
-        sys.stderr.write(f"hint: {guard_hint(report)}\n")
+        sys.stderr.write(f"hint: {report.hint()}\n")
     else:
         counts = report.counts()
         out.console.print(f"[green]✓[/green] guard passed: {counts['pass']} passed, "

@@ -25,7 +25,6 @@ from git_flowctl.cli.common import (
     read_text,
 )
 from git_flowctl.cli.output import Output
-from git_flowctl.model.errors import FlowError
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.workspace import Workspace
 from git_flowctl.repo.writer import Builder, Change, Mode, Writer
@@ -139,25 +138,19 @@ def done_command(task: str, summary: str | None, summary_file: str | None,
 
 def _run_guard_for(out: Output, ws: Workspace, task: str, ctx: Context, mode: Mode,
                    evidence: dict[str, Any]) -> list[Evidence]:
-    """``done --verify``: refuse what done would refuse anyway, then run the guard; its
-    evidence lines, or a refusal (exit 1, nothing written) when it does not pass."""
-    from git_flowctl.gates.verify import verify
+    """``done --verify``: the guard's evidence lines, or its refusal (exit 1, nothing written),
+    with the report printed for people."""
+    from git_flowctl.gates.verify import guard_before_done
 
-    plan = ws.load_plan("HEAD" if mode is Mode.COMMIT else None)
-    task_id = ops.check_done(plan, task, ctx, evidence=evidence).id
-    report = verify(ws)
-    problem = report.problem()
+    checked = guard_before_done(ws, task, ctx, from_head=mode is Mode.COMMIT, evidence=evidence)
     if not out.json_mode:
         from git_flowctl.cli.commands.gates import print_report
 
-        print_report(out.console, report)
-    if problem is not None:
-        from git_flowctl.cli.commands.gates import guard_hint
-
-        raise FlowError(f"cannot finish {task_id}: {problem}",
-                        hint=f"nothing was written; {guard_hint(report)}",
-                        guard=report.as_json())
-    return report.evidence(task_id)
+        print_report(out.console, checked.report)
+    refusal = checked.refusal()
+    if refusal is not None:
+        raise refusal
+    return checked.evidence()
 
 
 def _simple_command(name: str, doc: str, builder_name: str, reason: str | None = None,
