@@ -96,6 +96,32 @@ def test_a_timeout_also_kills_a_child_that_left_the_process_group(flow_repo: Rep
     wait_gone(int(pid_file.read_text()))
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds strays through /proc")
+def test_a_guard_inside_a_check_is_killed_with_everything_it_started(flow_repo: Repo,
+                                                                     tmp_path: Path) -> None:
+    """A test suite that runs `git flow-task guard` itself: the inner guard's checks get markers
+    of their own and keep the outer check's, so the outer timeout reaches them."""
+    repo = flow_repo
+    inner = make_repo(tmp_path / "inner")
+    inner.ok("init")
+    pid_file = tmp_path / "inner.pid"
+    script = tmp_path / "escape.py"
+    script.write_text(f"import os, time\nif os.fork() == 0:\n    os.setsid()\n"
+                      f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+                      f"    time.sleep(300)\ntime.sleep(300)\n")
+    guard_config(inner, {"escapes": {"run": f"{sys.executable} {script}", "timeout": 300}})
+    guard_config(repo, {"nested": {"run": f"cd {inner.path} && git flow-task guard", "timeout": 3}})
+    started = time.monotonic()
+    data = repo.flow("guard", "--json").json
+    assert data["results"][0]["timed_out"] is True and time.monotonic() - started < 60
+    deadline = time.monotonic() + 30
+    while not pid_file.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    wait_gone(int(pid_file.read_text()))
+
+
 # Skipped is not a pass ----------------------------------------------------------------------------
 
 

@@ -324,8 +324,11 @@ def run_checks(ws: Workspace, checks: Sequence[Check], *, cwd: Path | None = Non
                                          reason=f"no file changed since {base[:12] if base else ''} "
                                                 f"matches {', '.join(check.when)}"))
             continue
-        marker = f"FLOW_GUARD_ID={run_id}.{check.key}"
-        check_env = {**base_env, **(markers or {}), "FLOW_GUARD_ID": marker.split("=", 1)[1],
+        # A variable of its own name per check, so that a guard run inside a check (a test
+        # suite that runs `git flow-task guard`) adds its markers and keeps this one.
+        marker_name = f"FLOW_GUARD_{run_id.upper()}_{len(report.results)}"
+        marker = f"{marker_name}={check.key}"
+        check_env = {**base_env, **(markers or {}), marker_name: check.key,
                      "FLOW_GUARD_CHECK": check.key}
         output = directory / f"{check.key}.log"
         try:

@@ -198,11 +198,12 @@ def run_reviewer(ws: Workspace, command: str, stdin: bytes, *, timeout: float,
                            f"reviewer program not found: {missing}")
     run_id = new_ulid().lower()
     output = ws.git_dir / REVIEWS_DIR / f"{run_id}.log"
-    environment["FLOW_REVIEW_ID"] = run_id
+    marker_name = f"FLOW_REVIEW_{run_id.upper()}"  # its own name: nested runs keep it
+    environment[marker_name] = "1"
     try:
         done = run_with_deadline(["/bin/sh", "-c", command], cwd=ws.root, env=environment,
                                  timeout=timeout, output=output, stdin=stdin,
-                                 markers=(f"FLOW_REVIEW_ID={run_id}",))
+                                 markers=(f"{marker_name}=1",))
     except OSError as error:
         return ReviewerRun("failed", None, None, 0.0, None, None,
                            f"cannot run the reviewer: {error.strerror}")
