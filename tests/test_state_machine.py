@@ -12,7 +12,8 @@ from git_flowctl.model.states import ACTIONS
 
 STATES = ("todo", "in_progress", "blocked", "done", "skipped", "failed", "up_for_retry")
 ACTION_ARGS = {"block": ["--reason", "r"], "skip": ["--reason", "r"]}
-USER_ACTIONS = [name for name in ACTIONS if name not in ("create", "split")]
+# create, split and land are whole commands (task create, task split, land), not one transition
+USER_ACTIONS = [name for name in ACTIONS if name not in ("create", "split", "land")]
 
 
 def diamond(repo: Repo) -> None:

@@ -280,6 +280,27 @@ def release(plan: Plan, ref: str, ctx: Context) -> Change:
     return _simple(plan, ref, "release", states.TO_DO, ctx, assignee=None)
 
 
+def land_failed(plan: Plan, ref: str, ctx: Context, *, reason: str, block: bool = False) -> Change:
+    """``land`` could not bring the task's branch onto this branch (a conflict, a failing guard,
+    issue #17): the task is ``failed`` (``blocked`` with ``block``), the attempt counted and the
+    reason kept in the file. Its work is not here, so it is not done here."""
+    task = plan.task(ref)
+    states.check_action(task.id, task.status, "land", force=ctx.force)
+    old = task.status
+    target = states.BLOCKED if block else states.FAILED
+    attempts = task.attempts + 1
+    task.set("attempts", attempts)
+    task.set("blocked_reason", reason.strip() if block else None)
+    task.set("status", target)
+    task.doc.set_section("Done summary", f"Landing failed (attempt {attempts}): {reason.strip()}")
+    return Change(
+        f"flow: land {task.id} {_quoted_title(task.title)} failed",
+        {task.path: task.render()},
+        [transition(task.id, old, target, "land", ctx)],
+        result=_result(task, old, f"{task.id}: {old} -> {target} (could not land)",
+                       attempts=attempts, reason=reason.strip()))
+
+
 def reclaim(plan: Plan, ref: str, ctx: Context) -> Change:
     """Take over a task whose claim the actor has just reclaimed (issue #7).
 

@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "require_verify": False,
     "require_review": None,
     "guard": {},
+    # Landing (issue #17, docs/landing.md)
+    "land": {"strategy": "merge", "on_failure": "fail"},
 }
 
 # Sections whose keys are the project's own names (the guard's commands): every key below them
@@ -44,6 +46,9 @@ claims:
 require_verify: false   # `done` must pass the guard (--verify); check and pre-push report done-unverified
 require_review: null    # plan, completion or [plan, completion]: a SHIP verdict is needed first
 guard: {}               # named check commands (`guard detect --write` proposes them)
+land:
+  strategy: merge       # how `land` brings a task's branch in: merge, rebase or squash
+  on_failure: fail      # a branch that cannot land (conflict, guard) leaves its task failed, or block
 """
 
 

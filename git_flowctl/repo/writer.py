@@ -207,27 +207,9 @@ class Writer:
             raise FlowError(f"{what} is in progress; flow state changes wait until it is over",
                             hint=how)
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
         """Serialize this worktree's writers (read, commit, work tree and index as one step)."""
-        import fcntl
-
-        path = self.ws.git_dir / "flow-writer.lock"
-        with open(path, "a+b") as handle:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                        raise ConflictError("another git flow-task command holds the writer lock",
-                                            hint=f"wait for it to finish ({path})") from None
-                    time.sleep(0.005)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return worktree_lock(self.ws.git_dir)
 
     def _refuse_dirty(self, change: Change, head_tree: pygit2.Tree | None, *, staged_ok: bool) -> None:
         import pygit2
@@ -367,6 +349,30 @@ class Writer:
             lines_by_path.setdefault(file_path, []).append(item.line())
         staged = {path: str(blobs[path]) if path in blobs else None for path in change.writes}
         pending.record(self.ws.git_dir, staged, previous, committed, lines_by_path)
+
+
+@contextlib.contextmanager
+def worktree_lock(git_dir: Path) -> Iterator[None]:
+    """The writer lock of the worktree whose git directory this is: its writers, and `land`
+    moving the branch checked out there, take turns."""
+    import fcntl
+
+    path = git_dir / "flow-writer.lock"
+    with open(path, "a+b") as handle:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise ConflictError("another git flow-task command holds the writer lock",
+                                        hint=f"wait for it to finish ({path})") from None
+                time.sleep(0.005)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _path_for_subject(change: Change, subject: str) -> str:

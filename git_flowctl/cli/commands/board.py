@@ -68,12 +68,15 @@ def snapshot(ws: Workspace, epic_ref: str | None, rev: str | None = None) -> Boa
     except FlowError:
         path = []  # a dependency cycle has no critical path; `validate` names the cycle
     from git_flowctl.cli.commands.queries import held_claims
+    from git_flowctl.coordination.landing import landed_tasks
 
     start = boards.tip(ws, rev)
     events = boards.latest_transitions(ws, plan, start, epic_id=epic_id)
     actor = ws.actor()
+    landing = landed_tasks(ws, plan, rev)
     return boards.build(plan, epic_id=epic_id, actor=actor, critical_path=path, events=events,
-                        head=start[:7] if start else None, held=held_claims(ws, actor))
+                        head=start[:7] if start else None, held=held_claims(ws, actor),
+                        landed=landing.landed if landing.default_branch is not None else None)
 
 
 def _watch(ws: Workspace, epic_ref: str | None, rev: str | None, interval: float, *,
@@ -153,6 +156,8 @@ def render_plain(board: Board) -> str:
 
 
 def _card_note(card: Card) -> str:
+    if card.landed is not None:
+        return "  landed" if card.landed else "  not landed"
     if card.held_by:
         return f"  (claimed by {card.held_by})"
     if card.state == "in_progress" and card.assignee:
