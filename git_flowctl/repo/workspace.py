@@ -185,19 +185,16 @@ class Workspace:
         return result
 
     def config_value(self, key: str) -> str | None:
-        if not self.repo_is_open:
-            return self.reader.config(key)
-        try:
-            value = self.repo.config[key]
-        except KeyError:
-            return None
-        return str(value)
+        """The value git uses for ``key``, through ``git config`` even when pygit2 is open:
+        libgit2 sees neither ``git -c`` (GIT_CONFIG_PARAMETERS), nor GIT_CONFIG_COUNT/KEY/VALUE,
+        nor GIT_CONFIG_GLOBAL (issue #13), and a setting must mean what it means to git."""
+        return self.reader.config(key)
 
     def config_bool(self, key: str) -> bool:
-        try:
-            return bool(self.repo.config.get_bool(key))
-        except (KeyError, Exception):
-            return False
+        """``key`` as git reads a boolean (``git config --type=bool``); False when unset or not
+        a boolean."""
+        result = self.reader.run("config", "--type=bool", "--get", key)
+        return result.returncode == 0 and result.stdout.strip() == b"true"
 
     @cached_property
     def identities(self) -> tuple[Identity, Identity]:

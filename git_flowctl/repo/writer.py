@@ -304,8 +304,8 @@ class Writer:
             detail = result.stderr.decode(errors="replace").strip().splitlines()
             raise FlowError(
                 f"commit.gpgsign is set but signing failed: {detail[-1] if detail else 'no output'}",
-                hint="fix the signing setup (try `git commit --allow-empty -S -m test`) "
-                     "or run with `-c commit.gpgsign=false` semantics: `git config commit.gpgsign false`")
+                hint="fix the signing setup (try `git commit --allow-empty -S -m test`), or "
+                     "record this one unsigned: `git -c commit.gpgsign=false flow-task ...`")
         return pygit2.Oid(hex=result.stdout.decode().strip())
 
     def _update_work_tree(self, writes: dict[str, bytes | None],
