@@ -105,3 +105,77 @@ def test_real_ssh_signing_from_git_dash_c(flow_repo: Repo, tmp_path: Path) -> No
     assert repo.proc("done", "fn-1.1", env=env).returncode == 0
     verify = git_flow(repo, "-c", f"gpg.ssh.allowedSignersFile={allowed}", "verify-commit", "HEAD")
     assert verify.returncode == 0, verify.stderr
+
+
+# Split index and sparse index: indexes libgit2 cannot read (finding 2) -----------------------
+
+
+def _split_index(repo: Repo) -> None:
+    repo.git("config", "core.splitIndex", "true")
+    repo.git("update-index", "--split-index")
+    assert list((repo.path / ".git").glob("sharedindex.*")), "git wrote no shared index"
+
+
+def _sparse_index(repo: Repo) -> None:
+    repo.write("src/app.py", "print('app')\n")
+    repo.commit_all("app")
+    repo.git("sparse-checkout", "set", "--cone", "--sparse-index", ".flow")
+    assert not (repo.path / "src").exists()
+    assert repo.git("config", "index.sparse").strip() == "true"
+
+
+INDEX_FORMATS = {"split index": _split_index, "sparse index": _sparse_index}
+
+
+@pytest.mark.parametrize("index_format", sorted(INDEX_FORMATS))
+def test_transitions_work_with_an_index_libgit2_cannot_read(flow_repo: Repo, index_format: str) -> None:
+    repo = flow_repo
+    INDEX_FORMATS[index_format](repo)
+    repo.write("notes.txt", "mine\n")
+    repo.git("add", "notes.txt")  # the user's staged work stays staged and out of our commits
+
+    started = repo.ok("start", "fn-1.1")
+
+    assert repo.git("rev-parse", "HEAD").strip() == started["commit"]
+    assert repo.git("diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD").split() == [TASK1]
+    assert repo.status() == "A  notes.txt\n"
+    # the file has our edit uncommitted: refused as an edit, not called a merge conflict
+    repo.write(TASK1, repo.read(TASK1) + "\nmy note\n")
+    dirty = repo.refused("done", "fn-1.1")
+    assert "has uncommitted edits" in dirty.stderr and "conflict" not in dirty.stderr
+    repo.git("checkout", "--", TASK1)
+
+    staged = repo.ok("done", "fn-1.1", "--no-commit")
+
+    assert staged["staged"] == [TASK1]
+    assert sorted(repo.git("diff", "--cached", "--name-only").split()) == [TASK1, "notes.txt"]
+    assert repo.ok("validate", "--staged")["valid"] is True
+    repo.ok("hooks", "install")
+    commit = subprocess.run(["git", "commit", "-q", "-m", "Finish the schema"], cwd=repo.path,
+                            capture_output=True, text=True)
+    assert commit.returncode == 0, commit.stderr
+    assert f"Flow-Transition: {ID1} in_progress->done action=done" in repo.message()
+    assert repo.status() == ""
+    assert repo.flow("check", "--base", "HEAD~2").exit_code == 0
+
+
+@pytest.mark.parametrize("index_format", sorted(INDEX_FORMATS))
+def test_hooks_judge_hand_edits_under_an_index_libgit2_cannot_read(flow_repo: Repo,
+                                                                    index_format: str) -> None:
+    repo = flow_repo
+    INDEX_FORMATS[index_format](repo)
+    repo.ok("hooks", "install")
+    task2 = ".flow/tasks/fn-1-add-oauth-login.2.md"
+    repo.write(task2, repo.read(task2).replace("status: todo\n", "status: done\n"))
+
+    refused = subprocess.run(["git", "commit", "-qam", "by hand"], cwd=repo.path, capture_output=True,
+                             text=True)
+
+    assert refused.returncode != 0 and "[gate-unsatisfied]" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and "internal error" not in refused.stderr
+    repo.git("checkout", "--", task2)
+    repo.write(TASK1, repo.read(TASK1).replace("status: todo\n", "status: in_progress\n"))
+    legal = subprocess.run(["git", "commit", "-qam", "start by hand"], cwd=repo.path,
+                           capture_output=True, text=True)
+    assert legal.returncode == 0, legal.stderr
+    assert f"Flow-Transition: {ID1} todo->in_progress action=start" in repo.message()

@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     import pygit2
 
     from git_flowctl.repo.gitcli import Reader
+    from git_flowctl.repo.gitindex import GitIndex
 
 
-def blob_bytes(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
+def blob_bytes(repo: pygit2.Repository, oid: pygit2.Oid | str) -> bytes:
     import pygit2
 
     blob = repo[oid]
@@ -235,7 +236,8 @@ class GitTreeSource:
 class IndexSource:
     """The staged content: what the next ``git commit`` will record."""
 
-    def __init__(self, repo: pygit2.Repository, index: pygit2.Index, label: str = "index") -> None:
+    def __init__(self, repo: pygit2.Repository, index: pygit2.Index | GitIndex,
+                 label: str = "index") -> None:
         self.repo = repo
         self.index = index
         self.label = label

@@ -345,9 +345,9 @@ class Workspace:
         return TreeSource(self.repo, self.repo[commit].peel(pygit2.Commit).tree, label=rev)
 
     def index_source(self) -> IndexSource:
-        index = self.repo.index
-        index.read(force=False)
-        return IndexSource(self.repo, index)
+        from git_flowctl.repo.gitindex import open_index
+
+        return IndexSource(self.repo, open_index(self))
 
     @cached_property
     def document_cache(self) -> DocumentCache:
