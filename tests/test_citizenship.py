@@ -179,3 +179,31 @@ def test_hooks_judge_hand_edits_under_an_index_libgit2_cannot_read(flow_repo: Re
                            capture_output=True, text=True)
     assert legal.returncode == 0, legal.stderr
     assert f"Flow-Transition: {ID1} todo->in_progress action=start" in repo.message()
+
+
+# A sparse checkout that leaves .flow/ out (finding 5) ------------------------------------------
+
+
+def test_sparse_checkout_without_flow_refuses_up_front(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.write("src/app.py", "print('app')\n")
+    repo.commit_all("app")
+    repo.git("sparse-checkout", "set", "--cone", "src")
+    assert not (repo.path / ".flow").exists()
+    head = repo.head()
+
+    for args in (["status"], ["show", "fn-1.1"], ["next", "--claim"], ["recover"],
+                 ["task", "create", "--epic", "fn-1", "--title", "More"], ["start", "fn-1.1"],
+                 ["start", "fn-1.1", "--no-commit"]):
+        result = repo.refused(*args)
+        assert "error: .flow/ is outside your sparse checkout" in result.stderr, (args, result)
+        assert "git sparse-checkout add .flow" in result.stderr
+    assert repo.head() == head and not (repo.path / ".flow").exists()
+    assert repo.status() == ""
+    # a commit's tree is still readable without a checkout
+    assert repo.ok("status", "--rev", "HEAD")["total_tasks"] == 3
+    doctor = {check["name"]: check for check in repo.flow("doctor", "--json").json["checks"]}
+    assert doctor["plan"]["status"] == "fail" and doctor["plan"]["fix"] == "git sparse-checkout add .flow"
+    repo.git("sparse-checkout", "add", ".flow")
+    repo.ok("start", "fn-1.1")
+    assert "status: in_progress" in repo.read(TASK1)

@@ -330,7 +330,25 @@ class Workspace:
     # Sources and plans ----------------------------------------------------------------------
 
     def work_tree_source(self) -> WorkTreeSource:
+        self.require_flow_checked_out()
         return WorkTreeSource(self.root)
+
+    def flow_outside_sparse_checkout(self) -> bool:
+        """`.flow/` is committed but left out of this sparse checkout (its index entries are
+        skip-worktree): the work tree lacks a plan that exists. One `git ls-files`, asked only
+        when the work tree has no `.flow/`."""
+        if (self.root / ".flow").is_dir():
+            return False
+        listed = self.git("ls-files", "-t", "-z", "--", ":/.flow", check=False).stdout
+        return any(record.startswith(b"S ") for record in listed.split(b"\0"))
+
+    def require_flow_checked_out(self) -> None:
+        """Refuse up front in a sparse checkout without `.flow/` (issue #13, finding 5): reading
+        the work tree would find no plan, and writing would leave lone files outside it."""
+        if self.flow_outside_sparse_checkout():
+            raise FlowError(".flow/ is outside your sparse checkout",
+                            hint="include it: `git sparse-checkout add .flow` (read commands also "
+                                 "read a commit without a checkout: --rev HEAD)")
 
     def revision_source(self, rev: str) -> TreeSource | GitTreeSource:
         """REV's tree, read from git objects (no checkout): through pygit2 when it is open."""

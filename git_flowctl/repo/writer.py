@@ -124,6 +124,7 @@ class Writer:
     def apply(self, build: Builder, mode: Mode = Mode.COMMIT) -> Outcome:
         if mode is Mode.DRY_RUN:
             return self._dry_run(build)
+        self.ws.require_flow_checked_out()
         self._refuse_during_operation()
         with self._lock():
             if mode is Mode.STAGE:

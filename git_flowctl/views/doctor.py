@@ -47,6 +47,9 @@ def identity(ws: Workspace) -> Check:
 
 
 def initialized(ws: Workspace) -> Check:
+    if ws.flow_outside_sparse_checkout():
+        return Check("plan", FAIL, ".flow/ is outside your sparse checkout: commands that read "
+                     "or change the work tree's plan refuse", "git sparse-checkout add .flow")
     if (ws.root / ".flow" / "config.yaml").exists():
         return Check("plan", PASS, ".flow/config.yaml is here")
     if (ws.root / ".flow").is_dir():
@@ -125,6 +128,9 @@ def files(ws: Workspace) -> Check:
     """Issue #4's validator over the working tree, as `validate` runs it."""
     from git_flowctl.guard.validate import Snapshot, errors_in
 
+    if ws.flow_outside_sparse_checkout():
+        return Check("files", WARN, "not checked: .flow/ is outside your sparse checkout",
+                     "git sparse-checkout add .flow")
     source = ws.work_tree_source()
     snapshot = Snapshot.load(source)
     if not snapshot.items:

@@ -265,6 +265,8 @@ def recover_command(rev: str | None, apply_fixes: bool, message: str | None,
     if apply_fixes and rev:
         raise UsageError("--apply repairs the current branch; --rev only inspects",
                          hint="drop --rev, or check out REV first")
+    if rev is None:
+        ws.require_flow_checked_out()  # the files it compares with are the work tree's
     with _progress(out, "replaying history") as progress:
         diagnosis = diagnose(_reader(ws), rev, progress=progress)
     report = diagnosis.as_json()
