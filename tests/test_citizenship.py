@@ -207,3 +207,58 @@ def test_sparse_checkout_without_flow_refuses_up_front(flow_repo: Repo) -> None:
     repo.git("sparse-checkout", "add", ".flow")
     repo.ok("start", "fn-1.1")
     assert "status: in_progress" in repo.read(TASK1)
+
+
+# Conflict markers (finding 6) ------------------------------------------------------------------
+
+
+def _conflicted_description(repo: Repo) -> None:
+    """Two branches edit one task's description; the merge driver leaves markers in the body."""
+    repo.ok("hooks", "install")
+    repo.git("branch", "theirs")
+    for branch, text in (("main", "Use RS256 tokens."), ("theirs", "Use HS256 tokens.")):
+        repo.git("checkout", "-q", branch)
+        repo.write(TASK1, repo.read(TASK1).replace("## Description\n", f"## Description\n{text}\n"))
+        repo.commit_all(f"describe on {branch}")
+    repo.git("checkout", "-q", "main")
+    merged = subprocess.run(["git", "merge", "--no-edit", "theirs"], cwd=repo.path,
+                            capture_output=True, text=True)
+    assert merged.returncode != 0 and "<<<<<<< " in repo.read(TASK1)
+
+
+def test_conflict_markers_in_the_body_fail_validate_the_hook_and_check(flow_repo: Repo) -> None:
+    repo = flow_repo
+    _conflicted_description(repo)
+    marker_line = repo.read(TASK1).split("\n").index(next(
+        line for line in repo.read(TASK1).split("\n") if line.startswith("<<<<<<<"))) + 1
+
+    validated = repo.flow("validate", "--json")
+
+    assert validated.exit_code == 1
+    finding = validated.json["findings"][0]
+    assert (finding["rule"], finding["file"], finding["line"]) == ("conflict-markers", TASK1, marker_line)
+    repo.git("add", TASK1)
+    committed = subprocess.run(["git", "commit", "--no-edit"], cwd=repo.path, capture_output=True,
+                               text=True)
+    assert committed.returncode != 0 and "[conflict-markers]" in committed.stderr, committed.stderr
+    repo.git("commit", "-q", "--no-edit", "--no-verify")
+    checked = repo.flow("check", "--base", "HEAD~2", "--json")
+    assert checked.exit_code == 1
+    assert "conflict-markers" in {item["rule"] for item in checked.json["findings"]}
+
+
+def test_conflict_markers_in_the_frontmatter_are_named_by_read_commands(flow_repo: Repo) -> None:
+    repo = flow_repo
+    text = repo.read(TASK1).replace("title: Design token schema\n",
+                                    "<<<<<<< ours\ntitle: Ours\n=======\ntitle: Theirs\n>>>>>>> theirs\n")
+    repo.write(TASK1, text)
+    for args in (["show", "fn-1.1"], ["status"], ["tasks"]):
+        result = repo.refused(*args)
+        assert "merge conflict markers in the file" in result.stderr, (args, result)
+        assert "resolve the merge conflict" in result.stderr and "quote values" not in result.stderr
+    validated = repo.flow("validate", "--json").json["findings"]
+    assert [item["rule"] for item in validated] == ["conflict-markers"]
+    # a lone ======= (a Markdown underline) is not a conflict
+    repo.git("checkout", "--", TASK1)
+    repo.write(TASK1, repo.read(TASK1).replace("## Description\n", "## Description\nTitle\n=======\n"))
+    assert repo.ok("validate")["valid"] is True

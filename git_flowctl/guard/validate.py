@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from git_flowctl.model import ids, states
 from git_flowctl.model.config import CONFIG_PATH, Config
-from git_flowctl.model.document import Document, DocumentError, sections
+from git_flowctl.model.document import (
+    CONFLICT_HINT,
+    Document,
+    DocumentError,
+    conflict_marker_line,
+    sections,
+)
 from git_flowctl.model.errors import FlowError
 from git_flowctl.model.graph import find_cycle, format_cycle
 from git_flowctl.model.items import (
@@ -62,6 +68,8 @@ class Rule:
 RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Rule("config-invalid", "structure", ERROR, ".flow/config.yaml does not parse"),
     Rule("file-unreadable", "structure", ERROR, "a file is not UTF-8 frontmatter + Markdown"),
+    Rule("conflict-markers", "structure", ERROR,
+         "a file holds the conflict markers a merge left (<<<<<<<, =======, >>>>>>>)"),
     Rule("field-invalid", "structure", ERROR,
          "a required field is missing or has the wrong type, or the ID does not match the file name"),
     Rule("epic-missing", "structure", ERROR, "a task's epic does not exist"),
@@ -173,15 +181,19 @@ def _id_like(text: str, kind: str) -> bool:
 def parse_item(path: str, raw: bytes, kind: str | None) -> Item:
     """Read one file tolerantly. ``kind`` None (archive): decided by the ID inside."""
     stem = Path(path).name[:-3] if path.endswith(".md") else Path(path).name
+    markers = conflict_marker_line(raw.decode("utf-8", errors="replace")) \
+        if b"<<<<<<<" in raw else None
+    conflicted = [] if markers is None else [finding(
+        "conflict-markers", "merge conflict markers left in the file", file=path, line=markers,
+        hint=CONFLICT_HINT)]
     try:
         doc = Document.parse(raw, path)
     except DocumentError as error:
-        hint = error.hint
-        if b"\n<<<<<<< " in b"\n" + raw:
-            hint = "the file has merge conflict markers: resolve them, then `git add` it"
         guess = kind or ("task" if ids.is_task_id(stem) else "epic" if ids.is_epic_id(stem) else "unknown")
+        # With markers, the parse error is their consequence: report the cause alone.
         return Item(path, guess, stem if guess != "unknown" and _id_like(stem, guess) else None, None,
-                    None, [finding("file-unreadable", error.problem, file=path, line=error.line, hint=hint)])
+                    None, conflicted or [finding("file-unreadable", error.problem, file=path,
+                                                 line=error.line, hint=error.hint)])
     data = doc.data
     raw_id = data.get("id")
     if kind is None:
@@ -201,8 +213,8 @@ def parse_item(path: str, raw: bytes, kind: str | None) -> Item:
         subject = stem
     else:
         subject = None
-    found = [finding("field-invalid", problem.message, file=path, line=problem.line,
-                     hint=problem.hint, subject=subject) for problem in problems]
+    found = [*conflicted, *(finding("field-invalid", problem.message, file=path, line=problem.line,
+                                    hint=problem.hint, subject=subject) for problem in problems)]
     valid_statuses = TASK_STATUSES if kind == "task" else EPIC_STATUSES
     status = data.get("status")
     item = Item(path, kind, subject, status if status in valid_statuses else None, doc, found)
