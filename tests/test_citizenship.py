@@ -262,3 +262,48 @@ def test_conflict_markers_in_the_frontmatter_are_named_by_read_commands(flow_rep
     repo.git("checkout", "--", TASK1)
     repo.write(TASK1, repo.read(TASK1).replace("## Description\n", "## Description\nTitle\n=======\n"))
     assert repo.ok("validate")["valid"] is True
+
+
+# One message, one order (finding 3) ------------------------------------------------------------
+
+
+def test_a_squash_listing_the_newest_first_replays_in_the_order_check_accepts(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.git("checkout", "-q", "-b", "side")
+    repo.ok("start", "fn-1.1")
+    repo.ok("done", "fn-1.1")
+    newest_first = f"Squash fn-1.1\n\n{repo.message('side')}\n{repo.message('side~1')}"
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--squash", "side")
+    repo.git("commit", "-q", "-m", newest_first)
+    assert newest_first.index("in_progress->done") < newest_first.index("todo->in_progress")
+
+    assert repo.flow("check", "--base", "HEAD~1").exit_code == 0
+    events = repo.ok("log", "fn-1.1")["events"]
+    assert [(event["from"], event["to"]) for event in events][-2:] == [
+        ("todo", "in_progress"), ("in_progress", "done")]
+    recovered = repo.ok("recover", "--apply")
+    assert recovered["divergences"] == [] and recovered["commit"] is None
+    assert recovered["problems"] == []
+    assert "status: done" in repo.read(TASK1)
+
+
+def test_recover_leaves_a_file_alone_when_its_own_commit_disagrees_with_itself(flow_repo: Repo) -> None:
+    """Three lines for one task that chain in no order ending where the file is: history reads
+    them one way, the commit's change says done; recover does not move the task back."""
+    from git_flowctl.model.ulid import new_ulid
+
+    repo = flow_repo
+    repo.write(TASK1, repo.read(TASK1).replace("status: todo\n", "status: done\n"))
+    lines = "\n".join(
+        f"Flow-Transition: {ID1} {move} by=alice@example.com id={new_ulid(1_800_000_000_000 + n)}"
+        for n, move in enumerate(("todo->in_progress action=start", "in_progress->done action=done",
+                                  "done->todo action=reopen")))
+    repo.commit_all(f"flow: three steps\n\n{lines}")
+    assert repo.flow("check", "--base", "HEAD~1").exit_code == 1
+
+    recovered = repo.ok("recover", "--apply")
+
+    divergence = next(item for item in recovered["divergences"] if item["id"] == ID1)
+    assert divergence["fix"] is None and "its trailers do not chain" in divergence["evidence"]
+    assert recovered["commit"] is None and "status: done" in repo.read(TASK1)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from git_flowctl.model import ids, states
+from git_flowctl.model.chains import chain_order
 from git_flowctl.model.config import CONFIG_PATH, Config
 from git_flowctl.model.document import (
     CONFLICT_HINT,
@@ -103,7 +104,6 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in (
 # Transitions synthesized for `git revert` of a transition commit carry this action.
 REVERT_ACTION = "revert"
 _BY_AUTHORITY = states.AUTHORITATIVE_ACTIONS | {REVERT_ACTION}
-_CHAIN_SEARCH_LIMIT = 12
 
 
 @dataclass(frozen=True)
@@ -495,40 +495,10 @@ def _dedupe(transitions: Iterable[Transition]) -> list[Transition]:
 
 
 def find_chain(links: Sequence[Transition], start: str | None, end: str | None) -> list[Transition] | None:
-    """An order of ``links`` that leads from ``start`` to ``end`` using each once, or None.
-
-    ULIDs sort by time, so the sorted order is nearly always the answer (a squash message lists
-    the newest commit first); a small search covers trailers minted in the same millisecond.
-    """
-    ordered = sorted(links, key=lambda link: link.id)
-
-    def fits(sequence: Sequence[Transition]) -> bool:
-        current = start
-        for link in sequence:
-            if link.source != current:
-                return False
-            current = link.target
-        return current == end
-
-    if fits(ordered):
-        return ordered
-    if len(ordered) > _CHAIN_SEARCH_LIMIT:
-        return None
-
-    def search(current: str | None, remaining: list[Transition]) -> list[Transition] | None:
-        if not remaining:
-            return [] if current == end else None
-        tried: set[tuple[str | None, str]] = set()
-        for index, link in enumerate(remaining):
-            if link.source != current or (link.source, link.target) in tried:
-                continue
-            tried.add((link.source, link.target))
-            rest = search(link.target, remaining[:index] + remaining[index + 1:])
-            if rest is not None:
-                return [link, *rest]
-        return None
-
-    return search(start, ordered)
+    """An order of ``links`` that leads from ``start`` to ``end`` using each once, or None:
+    the ID order, else a small search (``model.chains``, the rule replay follows too)."""
+    return chain_order(links, lambda link: (link.source, link.target), lambda link: link.id,
+                       start, end)
 
 
 def _link_problem(kind: str, link: Transition) -> str | None:

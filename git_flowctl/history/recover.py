@@ -392,6 +392,13 @@ def _mismatch(subject: str, path: str, actual: str | None, wanted: str,
                           "Flow-Transition trailer", fix)
     claims = [p for p in problems if p.kind == "trailer_without_change" and p.id == subject
               and p.target == wanted]
+    if claims and last is not None and last[1].commit == claims[0].commit and committed == actual:
+        # That commit's own change made the file say `actual`: its lines disagree among
+        # themselves, and history's reading of them is no ground to move the file (issue #13).
+        return Divergence("status", subject, path, actual, wanted, claims[0].commit,
+                          f"{claims[0].commit[:7]} records {claims[0].source or 'none'}->{wanted} "
+                          f"but its own change made the file {actual}: its trailers do not chain",
+                          None)
     if claims:
         return Divergence("status", subject, path, actual, wanted, claims[0].commit,
                           f"{claims[0].commit[:7]} records {claims[0].source or 'none'}->{wanted} "
