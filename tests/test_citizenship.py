@@ -307,3 +307,29 @@ def test_recover_leaves_a_file_alone_when_its_own_commit_disagrees_with_itself(f
     divergence = next(item for item in recovered["divergences"] if item["id"] == ID1)
     assert divergence["fix"] is None and "its trailers do not chain" in divergence["evidence"]
     assert recovered["commit"] is None and "status: done" in repo.read(TASK1)
+
+
+# A revert of a revert (finding 7) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hooks", [False, True], ids=["no hooks", "hooks"])
+def test_a_revert_of_a_revert_passes_check_and_gets_no_new_trailer(flow_repo: Repo, hooks: bool) -> None:
+    repo = flow_repo
+    if hooks:
+        repo.ok("hooks", "install")
+    base = repo.head()
+    repo.ok("start", "fn-1.1")
+    repo.ok("done", "fn-1.1")
+    for _ in range(2):
+        reverted = subprocess.run(["git", "revert", "--no-edit", "HEAD"], cwd=repo.path,
+                                  capture_output=True, text=True)
+        assert reverted.returncode == 0, reverted.stderr
+    assert "Flow-Transition" not in repo.message()  # git's message only
+    assert "status: done" in repo.read(TASK1)
+
+    checked = repo.flow("check", "--base", base)
+
+    assert checked.exit_code == 0, checked
+    assert repo.ok("show", "fn-1.1")["status"] == "done"
+    assert repo.ok("stats")["throughput"]["done"] == 1
+    assert [event["action"] for event in repo.ok("log", "fn-1.1")["events"]].count("done") == 1

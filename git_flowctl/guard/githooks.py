@@ -171,8 +171,8 @@ def pre_commit(ws: Workspace) -> HookResult:
         renames.extend([*known.renames, *history.reverted_renames(known)])
     for reverted in _commits_in(ws, "REVERT_HEAD"):
         undone = parse_message(reverted.message)
-        foreseen.extend(invert(undone.transitions))
-        renames.extend(invert_renames(undone.renames))
+        foreseen.extend(invert(history.effect(undone)))  # a revert of a revert does it again
+        renames.extend(invert_renames([*undone.renames, *history.reverted_renames(undone)]))
     findings = check_change(staged.parents, staged.after, message=None, foreseen=foreseen,
                             foreseen_evidence=evidence, renames=renames)
     findings.extend(_tree_findings(staged))

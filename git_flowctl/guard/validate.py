@@ -467,6 +467,9 @@ def _kind_of_path(path: str) -> tuple[bool, str | None]:
 # One change ------------------------------------------------------------------------------------
 
 
+_REVERT_DEPTH = 16  # reverts of reverts followed this far
+
+
 def invert(transitions: Iterable[Transition]) -> list[Transition]:
     """What ``git revert`` of a commit with these trailers does: each change backwards."""
     inverted = []
@@ -768,15 +771,25 @@ class History:
             self._snapshots[key] = Snapshot.load(TreeSource(self.repo, tree, str(commit.id)[:7]), self.cache)
         return self._snapshots[key]
 
-    def reverted(self, trailers: Trailers) -> list[Transition]:
-        """The transitions that the reverts named in ``trailers`` undo, each backwards."""
+    def reverted(self, trailers: Trailers, depth: int = 0) -> list[Transition]:
+        """The transitions that the reverts named in ``trailers`` undo, each backwards. A
+        reverted commit that is itself a revert did the inverse of what it reverted, so a revert
+        of a revert does it again (issue #13, finding 7)."""
         return [step for message in self._reverted_messages(trailers)
-                for step in invert(message.transitions)]
+                for step in invert(self.effect(message, depth + 1))]
 
-    def reverted_renames(self, trailers: Trailers) -> list[Rename]:
+    def effect(self, trailers: Trailers, depth: int = 0) -> list[Transition]:
+        """What a commit with these trailers did: its transitions, and what its reverts undid
+        (down a chain of reverts of reverts, as far as ``_REVERT_DEPTH``)."""
+        if depth >= _REVERT_DEPTH or not trailers.reverts:
+            return list(trailers.transitions)
+        return [*trailers.transitions, *self.reverted(trailers, depth)]
+
+    def reverted_renames(self, trailers: Trailers, depth: int = 0) -> list[Rename]:
         """The renumbers that the reverts named in ``trailers`` undo: each ID back."""
         return [step for message in self._reverted_messages(trailers)
-                for step in invert_renames(message.renames)]
+                for step in invert_renames([*message.renames, *(
+                    self.reverted_renames(message, depth + 1) if depth < _REVERT_DEPTH else [])])]
 
     def _reverted_messages(self, trailers: Trailers) -> list[Trailers]:
         import pygit2
