@@ -333,3 +333,34 @@ def test_a_revert_of_a_revert_passes_check_and_gets_no_new_trailer(flow_repo: Re
     assert repo.ok("show", "fn-1.1")["status"] == "done"
     assert repo.ok("stats")["throughput"]["done"] == 1
     assert [event["action"] for event in repo.ok("log", "fn-1.1")["events"]].count("done") == 1
+
+
+# recover, partial and shallow clones (finding 9) ----------------------------------------------
+
+
+def test_recover_sees_a_side_branch_that_a_merge_made_treesame(flow_repo: Repo) -> None:
+    """The side branch starts and releases a task (its file ends as it began), the main line
+    changes .flow/ too: the merge's .flow/ equals main's, and `git log -- .flow` would drop the
+    side's commits without --full-history."""
+    repo = flow_repo
+    repo.git("checkout", "-q", "-b", "side")
+    repo.ok("start", "fn-1.1")
+    repo.ok("release", "fn-1.1")
+    repo.git("checkout", "-q", "main")
+    repo.ok("task", "create", "--epic", "fn-1", "--title", "Four")
+    repo.git("merge", "-q", "--no-edit", "side")
+
+    recovered = repo.ok("recover")
+
+    assert recovered["problems"] == [] and recovered["divergences"] == []
+
+
+def test_recover_never_says_none(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.write(TASK1, repo.read(TASK1).replace("status: todo\n", ""))
+
+    result = repo.flow("recover")
+
+    assert result.exit_code == 0, result
+    assert "None" not in result.stdout
+    assert "says no status, its last commit says todo" in " ".join(result.stdout.split())

@@ -104,7 +104,10 @@ class FileHistory:
 
 
 def read_file_history(git: GitReader, head: str) -> FileHistory:
-    result = git.run("log", "--raw", "-z", "--no-abbrev", "--no-renames", "--encoding=UTF-8",
+    # --full-history: a merge whose .flow/ equals one parent's must not hide the other side's
+    # commits that changed files and changed them back (issue #13, finding 9).
+    result = git.run("log", "--raw", "-z", "--no-abbrev", "--no-renames", "--full-history",
+                     "--encoding=UTF-8",
                      "--format=%x1e%H%x1f%P%x1f%B", head, "--", FLOW)
     if result.returncode != 0:
         detail = result.stderr.decode(errors="replace").strip().splitlines()
@@ -374,16 +377,20 @@ def _deleted(subject: str, wanted: str, files_history: FileHistory, compared: st
                       f"restore it from {blob[:7]} with status {wanted}", blob)
 
 
+def _said(status: str | None) -> str:
+    return status if status is not None else "no status"
+
+
 def _mismatch(subject: str, path: str, actual: str | None, wanted: str,
               files_history: FileHistory, statuses: dict[str, str | None],
               problems: list[HistoryProblem], compared: str) -> Divergence:
-    fix = f"set status to {wanted} ({actual}->{wanted} action=recover)"
+    fix = f"set status to {wanted} ({actual or 'none'}->{wanted} action=recover)"
     last = files_history.last_blob(path)
     committed = statuses.get(last[0]) if last and last[1].new_blob else None
     if compared == "working tree" and committed != actual:
         return Divergence("status", subject, path, actual, wanted, None,
-                          f"the {compared} file says {actual}, its last commit says {committed}: "
-                          "an uncommitted edit", fix)
+                          f"the {compared} file says {_said(actual)}, its last commit says "
+                          f"{_said(committed)}: an uncommitted edit", fix)
     edits = [p for p in problems if p.kind == "untracked_change" and p.id == subject]
     edit = next((p for p in edits if p.target == actual), edits[0] if edits else None)
     if edit is not None:
@@ -397,7 +404,7 @@ def _mismatch(subject: str, path: str, actual: str | None, wanted: str,
         # themselves, and history's reading of them is no ground to move the file (issue #13).
         return Divergence("status", subject, path, actual, wanted, claims[0].commit,
                           f"{claims[0].commit[:7]} records {claims[0].source or 'none'}->{wanted} "
-                          f"but its own change made the file {actual}: its trailers do not chain",
+                          f"but its own change made the file {_said(actual)}: its trailers do not chain",
                           None)
     if claims:
         return Divergence("status", subject, path, actual, wanted, claims[0].commit,
