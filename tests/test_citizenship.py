@@ -364,3 +364,51 @@ def test_recover_never_says_none(flow_repo: Repo) -> None:
     assert result.exit_code == 0, result
     assert "None" not in result.stdout
     assert "says no status, its last commit says todo" in " ".join(result.stdout.split())
+
+
+def _remote_with_plan(repo: Repo, tmp_path: Path) -> Path:
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
+    repo.ok("start", "fn-1.1")
+    repo.git("push", "-q", str(bare), "main")
+    return bare
+
+
+def test_partial_clone_with_the_remote_gone_says_so(flow_repo: Repo, tmp_path: Path) -> None:
+    bare = _remote_with_plan(flow_repo, tmp_path)
+    clone = Repo(tmp_path / "partial")
+    flow_repo.git("clone", "-q", "--filter=blob:none", f"file://{bare}", str(clone.path))
+    gone = bare.rename(tmp_path / "unreachable.git")
+    message = "these blobs are not in this partial clone and the remote cannot be reached"
+
+    for args in (["check", "--base", "HEAD~3"], ["recover"], ["status", "--rev", "HEAD~3"]):
+        result = clone.refused(*args)
+        assert f"error: {message}" in result.stderr, (args, result)
+        assert "git remote get-url origin" in result.stderr
+        assert "KeyError" not in result.stderr and "fsck" not in result.stderr
+    assert clone.ok("status")["total_tasks"] == 3  # the checked-out files are all there
+
+    gone.rename(bare)  # reachable again: git fetches what libgit2 cannot
+    assert clone.flow("check", "--base", "HEAD~3").exit_code == 0
+    assert clone.ok("recover")["problems"] == []
+    assert clone.ok("status", "--rev", "HEAD~3")["total_tasks"] == 1
+
+
+def test_shallow_clone_log_of_a_task_without_transitions_in_reach(flow_repo: Repo,
+                                                                  tmp_path: Path) -> None:
+    bare = _remote_with_plan(flow_repo, tmp_path)
+    clone = Repo(tmp_path / "shallow")
+    flow_repo.git("clone", "-q", "--depth", "1", f"file://{bare}", str(clone.path))
+
+    quiet = clone.ok("log", "fn-1.2")
+    human = clone.flow("log", "fn-1.2")
+
+    assert (quiet["id"], quiet["events"], quiet["shallow"]) == ("fn-1-add-oauth-login.2", [], True)
+    assert human.exit_code == 0
+    assert "no transitions for fn-1-add-oauth-login.2" in human.stdout
+    assert "shallow clone: transitions before its boundary are not shown" in human.stdout
+    assert [event["to"] for event in clone.ok("log", "fn-1.1")["events"]] == ["in_progress"]
+    assert clone.ok("log", "--epic", "fn-1")["shallow"] is True
+    clone.refused("log", "fn-1.9")  # an ID that exists nowhere is still an error
+    assert clone.ok("show", "fn-1.2")["id"] == "fn-1-add-oauth-login.2"

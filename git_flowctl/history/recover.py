@@ -33,6 +33,7 @@ from git_flowctl.model.errors import ConflictError, FlowError
 from git_flowctl.model.items import ARCHIVE_DIR, archived_epic_path, archived_task_path
 from git_flowctl.model.trailers import Trailers, Transition, parse_message
 from git_flowctl.model.ulid import new_ulid
+from git_flowctl.repo.gitcli import missing_objects_error
 
 FLOW = ".flow"
 TASKS = ".flow/tasks/"
@@ -151,6 +152,8 @@ def read_blobs(git: GitReader, blob_ids: Iterable[str]) -> dict[str, bytes]:
             size = int(header[2])
             found[header[0].decode()] = data[position:position + size]
             position += size + 1
+    if len(found) < len(wanted):  # never read as "no status": say why they are missing
+        raise missing_objects_error(git.root, [oid for oid in wanted if oid not in found])
     return found
 
 
