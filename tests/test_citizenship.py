@@ -412,3 +412,31 @@ def test_shallow_clone_log_of_a_task_without_transitions_in_reach(flow_repo: Rep
     assert clone.ok("log", "--epic", "fn-1")["shallow"] is True
     clone.refused("log", "fn-1.9")  # an ID that exists nowhere is still an error
     assert clone.ok("show", "fn-1.2")["id"] == "fn-1-add-oauth-login.2"
+
+
+# Detached HEAD leftovers (finding 10) ----------------------------------------------------------
+
+
+def test_a_task_finished_on_a_detached_head_left_behind_is_free_again(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.git("checkout", "-q", "--detach")
+    repo.ok("start", "fn-1.1")
+    finished = repo.ok("done", "fn-1.1")["commit"]
+    repo.git("checkout", "-q", "main")
+    assert any(claim["state"] == "done" for claim in repo.ok("claims")["claims"])
+
+    assert ID1 in [task["id"] for task in repo.ok("ready")["ready"]]
+    repo.ok("start", "fn-1.1")  # the record spoke for work on no branch
+
+    assert "status: in_progress" in repo.read(TASK1)
+    repo.ok("release", "fn-1.1")
+    # the same work kept on a branch still holds the task, and the hint says how to free it
+    repo.git("checkout", "-q", "--detach")
+    repo.ok("start", "fn-1.1")
+    kept = repo.ok("done", "fn-1.1")["commit"]
+    assert kept != finished
+    repo.git("branch", "keep", kept)
+    repo.git("checkout", "-q", "main")
+    refused = repo.refused("start", "fn-1.1", code=3)
+    assert "finished on a detached HEAD" in refused.stderr
+    assert f"git update-ref -d refs/flow/claims/{ID1}" in refused.stderr
