@@ -440,3 +440,76 @@ def test_a_task_finished_on_a_detached_head_left_behind_is_free_again(flow_repo:
     refused = repo.refused("start", "fn-1.1", code=3)
     assert "finished on a detached HEAD" in refused.stderr
     assert f"git update-ref -d refs/flow/claims/{ID1}" in refused.stderr
+
+
+# Task numbers reserved like epic numbers, and renumber for tasks (finding 8) -----------------
+
+
+def test_two_worktrees_creating_a_task_in_one_epic_get_different_numbers(flow_repo: Repo,
+                                                                         tmp_path: Path) -> None:
+    repo = flow_repo
+    other = Repo(tmp_path / "other")
+    repo.git("worktree", "add", "-q", "-b", "side", str(other.path))
+
+    here = repo.ok("task", "create", "--epic", "fn-1", "--title", "Four")
+    there = other.ok("task", "create", "--epic", "fn-1", "--title", "Also four")
+
+    assert here["id"] == "fn-1-add-oauth-login.4" and there["id"] == "fn-1-add-oauth-login.5"
+    assert here["reservation"]["ref"] == "refs/flow/task-numbers/fn-1-add-oauth-login.4"
+    assert repo.git("rev-parse", "--verify", "-q", "refs/flow/task-numbers/fn-1-add-oauth-login.5")
+    merged = subprocess.run(["git", "merge", "--no-edit", "side"], cwd=repo.path,
+                            capture_output=True, text=True)
+    assert merged.returncode == 0, merged.stdout + merged.stderr  # no add/add conflict
+    assert repo.flow("validate").exit_code == 0
+
+
+def test_a_stashed_no_commit_create_keeps_its_number(flow_repo: Repo) -> None:
+    repo = flow_repo
+    staged = repo.ok("task", "create", "--epic", "fn-1", "--title", "Four", "--no-commit")
+    repo.git("stash", "-q")
+    assert not (repo.path / ".flow/tasks/fn-1-add-oauth-login.4.md").exists()
+
+    other = repo.ok("task", "create", "--epic", "fn-1", "--title", "Five")
+
+    assert staged["id"] == "fn-1-add-oauth-login.4" and other["id"] == "fn-1-add-oauth-login.5"
+    repo.git("stash", "pop", "-q")
+    assert (repo.path / ".flow/tasks/fn-1-add-oauth-login.4.md").exists()
+
+
+def test_clones_reserve_task_numbers_on_the_claims_remote(flow_repo: Repo, tmp_path: Path) -> None:
+    repo = flow_repo
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    repo.ok("config", "set", "claims.remote", "origin")
+    repo.git("remote", "add", "origin", str(remote))
+    repo.git("push", "-q", "origin", "main")
+    alice, bob = Repo(tmp_path / "alice"), Repo(tmp_path / "bob")
+    for clone in (alice, bob):
+        repo.git("clone", "-q", str(remote), str(clone.path))
+
+    made = alice.ok("task", "create", "--epic", "fn-1", "--title", "Four")
+    theirs = bob.ok("task", "create", "--epic", "fn-1", "--title", "Also four")
+
+    assert made["reservation"]["scope"] == "remote"
+    assert (made["id"], theirs["id"]) == ("fn-1-add-oauth-login.4", "fn-1-add-oauth-login.5")
+
+
+def test_renumber_a_task_rewrites_its_dependents(flow_repo: Repo) -> None:
+    repo = flow_repo
+    dependent = ".flow/tasks/fn-1-add-oauth-login.2.md"
+
+    moved = repo.ok("renumber", "fn-1.1")
+
+    new_id = "fn-1-add-oauth-login.4"
+    assert moved["renamed"] == {ID1: new_id}
+    assert not (repo.path / TASK1).exists()
+    assert f"id: {new_id}" in repo.read(f".flow/tasks/{new_id}.md")
+    assert f"- {new_id}" in repo.read(dependent) or f"[{new_id}]" in repo.read(dependent)
+    assert f"Flow-Rename: {ID1} {new_id}" in repo.message()
+    assert repo.flow("validate").exit_code == 0
+    assert repo.flow("check", "--base", "HEAD~1").exit_code == 0
+    assert repo.ok("show", "fn-1.4")["status"] == "todo"
+    assert [event["event"] for event in repo.ok("log", "fn-1.4")["events"]][-1] == "rename"
+    to = repo.ok("renumber", "fn-1.4", "--to", "9")
+    assert to["renamed"] == {new_id: "fn-1-add-oauth-login.9"}
+    assert repo.refused("renumber", "fn-1.9", "--to", "2").exit_code == 1  # taken by fn-1.2

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +20,7 @@ from git_flowctl.cli.commands.planning import (
 from git_flowctl.cli.common import (
     apply_change,
     context_for,
+    emit_outcome,
     get_output,
     mode_of,
     mutating,
@@ -35,6 +37,9 @@ from git_flowctl.model.errors import FlowError
 from git_flowctl.model.items import TASK_SECTIONS, Epic, Task
 from git_flowctl.repo.plan import Plan
 from git_flowctl.views.shapes import epic_detail, epic_summary, task_detail, task_summary
+
+if TYPE_CHECKING:
+    from git_flowctl.repo.writer import Change
 
 
 @click.group("task")
@@ -72,9 +77,17 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
                 message: str | None, actor: str | None) -> None:
     """Create a task in an epic (status todo).
 
-    A dependency may be a task of any epic; one that would close a cycle is refused.
+    A dependency may be a task of any epic; one that would close a cycle is refused. The task's
+    number is one above those of the epic's tasks on every branch, reserved with a create-only
+    ref (refs/flow/task-numbers/<epic>.<M>, pushed to claims.remote when set) as `epic create`
+    reserves epic numbers, so two worktrees or clones creating at once get different numbers.
     """
     from git_flowctl.changes import ops
+    from git_flowctl.coordination import numbering
+    from git_flowctl.coordination.reservations import Reservation, TaskNumbers, apply_with_numbers
+    from git_flowctl.model.config import CONFIG_PATH, Config
+    from git_flowctl.model.items import EPICS_DIR
+    from git_flowctl.repo.writer import Writer
 
     out = get_output()
     ws = open_workspace(out)
@@ -83,11 +96,37 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
     description_text = read_text(description, "the description")
     acceptance_text = read_text(acceptance, "the acceptance")
     extra = trigger_fields(trigger_rule, max_retries, estimate, given_options(click_ctx))
-    apply_change(out, ws, lambda plan: ops.create_task(
-        plan, epic_ref, title, ctx, depends_on=split_list(deps), priority=priority, domain=domain,
-        files=split_list(files), description=description_text, acceptance=acceptance_text,
-        extra={key: value for key, value in extra.items() if value is not None}),
-        mode, message)
+
+    def create(plan: Plan, number: int | None = None, taken: set[int] | None = None) -> Change:
+        return ops.create_task(
+            plan, epic_ref, title, ctx, depends_on=split_list(deps), priority=priority,
+            domain=domain, files=split_list(files), description=description_text,
+            acceptance=acceptance_text, number=number, taken_numbers=taken or set(),
+            extra={key: value for key, value in extra.items() if value is not None})
+
+    source = ws.work_tree_source()  # the epic's ID and the config only: no whole plan read
+    try:
+        epic_id = ids.resolve(epic_ref, sorted(name[:-3] for name in source.list_files(EPICS_DIR)
+                                               if name.endswith(".md")), kind="epic")
+        remote = Config.parse(source.read(CONFIG_PATH)).get("claims.remote")
+    except FlowError:  # the builder says what is wrong, as it always has
+        apply_change(out, ws, create, mode, message)
+        return
+    numbers = TaskNumbers(ws, epic_id, str(remote) if remote else None)
+    taken = numbering.taken_task_numbers(ws, epic_id) | numbers.reserved()
+
+    def reserve(into: list[Reservation]) -> None:
+        into.append(numbers.reserve(taken, partial(ids.make_task_id, epic_id), ctx.actor))
+
+    def build(current: Plan, reserved: list[Reservation] | None) -> Change:
+        change = create(current, reserved[0].number if reserved else None, taken)
+        if reserved:
+            change.result["reservation"] = reserved[0].as_json()
+        return change
+
+    outcome, _ = apply_with_numbers(numbers, Writer(ws, message=message), mode, reserve=reserve,
+                                    build=build)
+    emit_outcome(out, outcome)
 
 
 def _show(ref: str, rev: str | None) -> None:
