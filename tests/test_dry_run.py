@@ -25,6 +25,7 @@ SAMPLES: dict[str, list[str]] = {
     "epic close": ["epic", "close", "fn-3"],
     "epic reopen": ["epic", "reopen", "fn-2"],
     "epic set-plan": ["epic", "set-plan", "fn-1", "--file", "-"],
+    "epic edit": ["epic", "edit", "fn-1", "--title", "Renamed", "--branch", "feat/x"],
     "epic add-dep": ["epic", "add-dep", "fn-3", "fn-1"],
     "epic rm-dep": ["epic", "rm-dep", "fn-3", "fn-2"],
     "epic archive": ["epic", "archive", "fn-2"],

@@ -117,9 +117,10 @@ READ_COMMANDS: list[list[str]] = [
 # --base/--head, the hooks read the index git is writing) and are tested in test_validate.py,
 # test_check.py and test_hooks.py.
 # `recover` compares the work tree with history; its --rev is tested in tests/test_recover.py.
-NOT_PLAN_READERS = {"help", "completion", "demo", "validate", "check", "hook", "hooks", "merge-driver",
+NOT_PLAN_READERS = {"help", "completion", "demo", "detect", "validate", "check", "hook", "hooks", "merge-driver",
                     "recover", "claims", "heartbeat",  # claims and heartbeat read claim refs
-                    "doctor"}
+                    "doctor",
+                    "mcp"}  # a server: its read tools take rev per call
 
 
 def _commands(group: object, path: list[str]) -> list[tuple[list[str], object]]:

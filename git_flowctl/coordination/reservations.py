@@ -194,3 +194,38 @@ def apply_with_numbers(numbers: EpicNumbers, writer: Writer, mode: Mode, *,
         for reservation in reserved:
             numbers.release(reservation)
         raise
+
+
+def apply_with_task_number(ws: Workspace, epic_ref: str, writer: Writer, mode: Mode, actor: str,
+                           create: Callable[[Plan, int | None, set[int]], Change]) -> Outcome:
+    """`task create` with its number reserved (``TaskNumbers``): ``create(plan, number, taken)``
+    builds the change for the reserved number (None on a dry run, with the numbers taken on
+    other branches and reserved). An epic that does not resolve here goes to the builder as it
+    is, which says what is wrong. Shared by the CLI and the MCP server."""
+    from git_flowctl.coordination.numbering import taken_task_numbers
+    from git_flowctl.model import ids
+    from git_flowctl.model.config import CONFIG_PATH, Config
+    from git_flowctl.model.errors import FlowError
+    from git_flowctl.model.items import EPICS_DIR
+
+    source = ws.work_tree_source()  # the epic's ID and the config only: no whole plan read
+    try:
+        epic_id = ids.resolve(epic_ref, sorted(name[:-3] for name in source.list_files(EPICS_DIR)
+                                               if name.endswith(".md")), kind="epic")
+        remote = Config.parse(source.read(CONFIG_PATH)).get("claims.remote")
+    except FlowError:
+        return writer.apply(lambda plan: create(plan, None, set()), mode)
+    numbers = TaskNumbers(ws, epic_id, str(remote) if remote else None)
+    taken = taken_task_numbers(ws, epic_id) | numbers.reserved()
+
+    def reserve(into: list[Reservation]) -> None:
+        into.append(numbers.reserve(taken, lambda number: ids.make_task_id(epic_id, number), actor))
+
+    def build(plan: Plan, reserved: list[Reservation] | None) -> Change:
+        change = create(plan, reserved[0].number if reserved else None, taken)
+        if reserved:
+            change.result["reservation"] = reserved[0].as_json()
+        return change
+
+    outcome, _ = apply_with_numbers(numbers, writer, mode, reserve=reserve, build=build)
+    return outcome

@@ -8,11 +8,16 @@ one that does not exist.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from git_flowctl.model import states
 from git_flowctl.repo.plan import Plan
+
+if TYPE_CHECKING:
+    from git_flowctl.repo.workspace import Workspace
 
 MAX_EPICS = 8
 MAX_READY = 5
@@ -25,6 +30,26 @@ class Setup:
     actor: str
     actor_source: str  # "FLOW_ACTOR", "git user.email", ...
     hooks: str | None = None  # "installed", "not installed", or None when unknown
+
+
+def setup_for(ws: Workspace) -> Setup:
+    """This repository's setup as `prime` reports it: the actor (and where it comes from) and
+    whether the hooks are installed."""
+    from git_flowctl.views.doctor import PASS, hooks
+
+    actor = ws.actor()
+    return Setup(actor=actor, actor_source=_actor_source(ws, actor),
+                 hooks="installed" if hooks(ws).status == PASS else "not installed")
+
+
+def _actor_source(ws: Workspace, actor: str) -> str:
+    if os.environ.get("FLOW_ACTOR", "").strip() == actor:
+        return "from FLOW_ACTOR"
+    if ws.config_value("user.email") == actor:
+        return "git user.email"
+    if ws.config_value("user.name") == actor:
+        return "git user.name"
+    return "from the environment"
 
 
 def build(plan: Plan, setup: Setup, available: Collection[str]) -> str:

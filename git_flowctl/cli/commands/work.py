@@ -36,26 +36,15 @@ remote_option = click.option(
 def claimed_transition(out: Output, ws: Workspace, ctx: Context, mode: Mode, message: str | None,
                        task: str, action: str, build: Builder, *, remote: str | None,
                        reclaim: bool = False) -> None:
-    """Record a transition together with its claim step (claims.apply_with_claim), then print."""
-    from git_flowctl.coordination.claims import Claims, apply_with_claim
+    """Record a transition together with its claim step (coordination.work), then print."""
+    from git_flowctl.coordination import work
 
-    task_id = resolve_task_id(ws, task)
-    claims = Claims.open(ws, remote)
-    outcome = apply_with_claim(claims, Writer(ws, message=message), build, mode, task_id=task_id,
-                               action=action, actor=ctx.actor, reclaim=reclaim, force=ctx.force)
+    outcome = work.claimed_transition(ws, ctx, mode, message, task, action, build, remote=remote,
+                                      reclaim=reclaim)
     emit_outcome(out, outcome)
     claim = outcome.change.result.get("claim")
     if claim and not out.json_mode:
         out.console.print(f"  [dim]{_claim_line(claim)}[/dim]", highlight=False)
-
-
-def resolve_task_id(ws: Workspace, ref: str) -> str:
-    """The full ID of a task reference, from the task files' names (no file is parsed)."""
-    from git_flowctl.model import ids
-    from git_flowctl.model.items import TASKS_DIR
-
-    names = ws.work_tree_source().list_files(TASKS_DIR)
-    return ids.resolve(ref, [name[:-3] for name in names if name.endswith(".md")], kind="task")
 
 
 def _claim_line(claim: dict[str, Any]) -> str:
