@@ -72,8 +72,8 @@ pre-push:
 PRE_COMMIT_YAML = """\
 default_install_hook_types: [pre-commit, prepare-commit-msg, commit-msg, pre-push]
 repos:
-  - repo: https://github.com/<owner>/git-flowctl   # where you get git-flowctl from
-    rev: v0.1.0
+  - repo: https://github.com/OWNER/git-flowctl   # OWNER: the project's GitHub owner
+    rev: v0.1.0                                   # a release tag: v + git_flowctl.__version__
     hooks:
       - id: flow-task-pre-commit
       - id: flow-task-prepare-commit-msg
