@@ -513,3 +513,15 @@ def test_renumber_a_task_rewrites_its_dependents(flow_repo: Repo) -> None:
     to = repo.ok("renumber", "fn-1.4", "--to", "9")
     assert to["renamed"] == {new_id: "fn-1-add-oauth-login.9"}
     assert repo.refused("renumber", "fn-1.9", "--to", "2").exit_code == 1  # taken by fn-1.2
+
+
+def test_split_parts_take_reserved_numbers(flow_repo: Repo, tmp_path: Path) -> None:
+    repo = flow_repo
+    other = Repo(tmp_path / "other")
+    repo.git("worktree", "add", "-q", "-b", "side", str(other.path))
+    assert other.ok("task", "create", "--epic", "fn-1", "--title", "Four")["id"].endswith(".4")
+
+    split = repo.ok("task", "split", "fn-1.3", "--titles", "Form|Errors")
+
+    assert split["split_into"] == ["fn-1-add-oauth-login.5", "fn-1-add-oauth-login.6"]
+    assert len(split["reservations"]) == 2

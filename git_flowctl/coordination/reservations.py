@@ -200,18 +200,35 @@ def apply_with_task_number(ws: Workspace, epic_ref: str, writer: Writer, mode: M
                            create: Callable[[Plan, int | None, set[int]], Change]) -> Outcome:
     """`task create` with its number reserved (``TaskNumbers``): ``create(plan, number, taken)``
     builds the change for the reserved number (None on a dry run, with the numbers taken on
-    other branches and reserved). An epic that does not resolve here goes to the builder as it
-    is, which says what is wrong. Shared by the CLI and the MCP server."""
+    other branches and reserved). Shared by the CLI and the MCP server."""
+    return apply_with_task_numbers(
+        ws, writer, mode, actor, 1,
+        lambda plan, numbers, taken: create(plan, numbers[0] if numbers else None, taken),
+        epic_ref=epic_ref)
+
+
+def apply_with_task_numbers(ws: Workspace, writer: Writer, mode: Mode, actor: str, count: int,
+                            create: Callable[[Plan, list[int] | None, set[int]], Change], *,
+                            epic_ref: str | None = None, task_ref: str | None = None) -> Outcome:
+    """Reserve ``count`` task numbers in the epic ``epic_ref`` names (or ``task_ref``'s epic:
+    `task split`), then write ``create(plan, numbers, taken)``. An epic or task that does not
+    resolve here goes to the builder as it is, which says what is wrong."""
     from git_flowctl.coordination.numbering import taken_task_numbers
     from git_flowctl.model import ids
     from git_flowctl.model.config import CONFIG_PATH, Config
     from git_flowctl.model.errors import FlowError
-    from git_flowctl.model.items import EPICS_DIR
+    from git_flowctl.model.items import EPICS_DIR, TASKS_DIR
 
-    source = ws.work_tree_source()  # the epic's ID and the config only: no whole plan read
+    source = ws.work_tree_source()  # IDs and the config only: no whole plan read
     try:
-        epic_id = ids.resolve(epic_ref, sorted(name[:-3] for name in source.list_files(EPICS_DIR)
-                                               if name.endswith(".md")), kind="epic")
+        if task_ref is not None:
+            names = source.list_files(TASKS_DIR)
+            epic_id = ids.epic_of(ids.resolve(task_ref, sorted(
+                name[:-3] for name in names if name.endswith(".md")), kind="task"))
+        else:
+            assert epic_ref is not None
+            epic_id = ids.resolve(epic_ref, sorted(name[:-3] for name in source.list_files(EPICS_DIR)
+                                                   if name.endswith(".md")), kind="epic")
         remote = Config.parse(source.read(CONFIG_PATH)).get("claims.remote")
     except FlowError:
         return writer.apply(lambda plan: create(plan, None, set()), mode)
@@ -219,12 +236,15 @@ def apply_with_task_number(ws: Workspace, epic_ref: str, writer: Writer, mode: M
     taken = taken_task_numbers(ws, epic_id) | numbers.reserved()
 
     def reserve(into: list[Reservation]) -> None:
-        into.append(numbers.reserve(taken, lambda number: ids.make_task_id(epic_id, number), actor))
+        for _ in range(count):
+            into.append(numbers.reserve(taken | {r.number for r in into},
+                                        lambda number: ids.make_task_id(epic_id, number), actor))
 
     def build(plan: Plan, reserved: list[Reservation] | None) -> Change:
-        change = create(plan, reserved[0].number if reserved else None, taken)
+        change = create(plan, [r.number for r in reserved] if reserved else None, taken)
         if reserved:
-            change.result["reservation"] = reserved[0].as_json()
+            change.result["reservation" if count == 1 else "reservations"] = \
+                reserved[0].as_json() if count == 1 else [r.as_json() for r in reserved]
         return change
 
     outcome, _ = apply_with_numbers(numbers, writer, mode, reserve=reserve, build=build)

@@ -143,9 +143,22 @@ def task_split(task: str, titles: str, chain: bool, force: bool, no_commit: bool
     on the last), so nothing downstream starts early. One commit.
     """
     from git_flowctl.changes import structure
+    from git_flowctl.coordination.reservations import apply_with_task_numbers
+    from git_flowctl.repo.writer import Writer
 
-    run_mutation(lambda plan, ctx: structure.split_task(plan, task, titles.split("|"), ctx, chain=chain),
-                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
+    out = get_output()
+    ws = open_workspace(out)
+    mode = mode_of(no_commit, dry_run)
+    ctx = context_for(ws, actor, mode, force)
+    parts = titles.split("|")
+
+    def create(plan: Plan, numbers: list[int] | None, taken: set[int]) -> Change:
+        return structure.split_task(plan, task, parts, ctx, chain=chain, numbers=numbers,
+                                    taken_numbers=taken)
+
+    # The parts' numbers are reserved as `task create` reserves one (issue #13, finding 8).
+    emit_outcome(out, apply_with_task_numbers(ws, Writer(ws, message=message), mode, ctx.actor,
+                                              len(parts), create, task_ref=task))
 
 
 @click.command("close")
