@@ -207,7 +207,7 @@ def _tracked(ws: Workspace, path: Path) -> bool:
     if not _inside(path, root) or _inside(path, ws.git_dir.resolve()):
         return False
     relative = path.relative_to(root).as_posix() if path != root else "."
-    listed = ws.git("ls-files", "-z", "--", relative, check=False).stdout
+    listed = ws.git("ls-files", "-z", "--", f":(literal){relative}", check=False).stdout
     if listed:
         return True
     probe = f"{relative}/pre-commit" if relative != "." else "pre-commit"
