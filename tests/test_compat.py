@@ -40,6 +40,14 @@ FLOWCTL_COMMANDS_THAT_WORK: list[tuple[str, ...]] = [
     ("validate", "--epic", "fn-1"), ("validate", "--all"),
     ("config", "get", "prefix"), ("config", "set", "slug_max", "30"),
     ("epic", "close", "fn-2"),
+    ("gap", "add", "--epic", "fn-1", "--capability", "Audit log", "--priority", "nice-to-have",
+     "--source", "review"),
+    ("gap", "list", "--epic", "fn-1", "--status", "open"),
+    ("gap", "resolve", "--epic", "fn-1", "--capability", "Audit log", "--evidence", "logged"),
+    ("gap", "check", "--epic", "fn-1"),
+    ("checkpoint", "save", "--epic", "fn-1"),
+    ("checkpoint", "restore", "--epic", "fn-1"),
+    ("checkpoint", "delete", "--epic", "fn-1"),
 ]
 
 # flowctl path -> a word the one-line answer must contain (the command that does it here).
@@ -49,7 +57,6 @@ FLOWCTL_COMMANDS_THAT_POINT: dict[tuple[str, ...], str] = {
     ("epic", "set-plan-review-status", "fn-1", "--status", "ship"): "review",
     ("state-path",): "log",
     ("migrate-state",): "import flowctl",
-    ("checkpoint", "save", "--epic", "fn-1"): "status --rev",
     ("restart", "fn-1.1"): "reopen",
     ("queue",): "board",
     ("memory",): "not part of git flow-task",

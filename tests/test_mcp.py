@@ -364,3 +364,27 @@ def test_the_package_name_does_not_shadow_the_sdk() -> None:
     assert server.MCPServer.__module__.startswith("mcp.server.")
     assert Path(sdk.__file__).parent != Path(server.__file__).parent
     assert "git_flowctl" not in sdk.__name__
+
+
+def test_done_with_verify_runs_the_guard_and_refuses_a_failing_one(flow_repo: Repo) -> None:
+    """Issue #15 through the agents' door: `done` with verify is `done --verify`."""
+    repo = flow_repo
+    repo.ok("config", "set", "guard.test", "test -f passing")
+    repo.ok("config", "set", "require_verify", "true")
+    repo.ok("start", "fn-1.1", "--actor", "agent-1")
+
+    async def agent() -> None:
+        async with served(repo, actor="agent-1") as (session, _):
+            unverified = await refused(session, "done", task="fn-1.1")
+            assert "--verify" in unverified["hint"]
+            failing = await refused(session, "done", task="fn-1.1", verify=True)
+            assert failing["exit_code"] == 1 and "the guard failed: test" in failing["error"]
+            assert failing["guard"]["results"][0]["result"] == "fail"
+            (repo.path / "passing").write_text("")
+            finished = await call(session, "done", task="fn-1.1", verify=True)
+            assert finished["status"] == "done" and finished["verified"] is True
+
+    head = repo.head()
+    run(agent)
+    assert repo.git("rev-list", "--count", f"{head}..HEAD").strip() == "1"
+    assert f"Flow-Evidence: {ID1} guard.test=pass" in repo.message()

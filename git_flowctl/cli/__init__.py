@@ -67,6 +67,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prime": ("prime", "prime_command", "A primer for AI agents: the workflow, for this repository."),
     "doctor": ("doctor", "doctor_command", "Check this setup; each problem with the command that fixes it."),
     "board": ("board", "board_command", "The plan at a glance: columns per state, progress, ready queue, critical path."),
+    "guard": ("gates", "guard_group", "Run the project's checks (tests, lint, types, invariants); detect proposes them."),
+    "invariants": ("gates", "invariants_group", "Architecture rules with verify commands: show, check."),
+    "checkpoint": ("checkpoints", "checkpoint_group", "An epic's state kept as a ref: save, list, diff, restore, delete."),
+    "gap": ("gates", "gap_group", "The gap registry: add, list, resolve, check (open required gaps keep an epic open)."),
+    "review": ("gates", "review_command", "Record a review verdict (SHIP, NEEDS_WORK, MAJOR_RETHINK), or run a reviewer."),
     "mcp": ("serve", "mcp_command", "Serve this repository to AI agents over MCP (stdio)."),
 }
 

@@ -43,15 +43,13 @@ REDIRECTS: dict[tuple[str, ...], str] = {
                        "(`unblock` for a blocked task, `release` for one in progress)",
     ("task", "set-spec"): "flowctl's `task set-spec` is `git flow-task task edit TASK "
                           "--description @FILE --acceptance @FILE` here",
-    ("epic", "set-plan-review-status"): "flowctl's `epic set-plan-review-status` has no "
-                                        "counterpart yet: plan reviews arrive with `review` "
-                                        "(issue #15); record the verdict in the epic file",
+    ("epic", "set-plan-review-status"): "flowctl's `epic set-plan-review-status EPIC --status S` "
+                                        "is `git flow-task review EPIC --kind plan --verdict S` "
+                                        "here (or `--run 'COMMAND'` for a reviewer program)",
     ("state-path",): "flowctl's `state-path` has no counterpart: the state is in the commits "
                      "(`git flow-task log`, `git flow-task status`)",
     ("migrate-state",): "flowctl's `migrate-state` is `git flow-task import flowctl .flow` here: "
                         "it brings the state directory into commits",
-    ("checkpoint",): "flowctl's `checkpoint` has no counterpart yet (issue #15); every state is a "
-                     "commit, so `git flow-task status --rev REV` reads any earlier one",
     ("restart",): "flowctl's `restart` has no counterpart yet (issue #16): "
                   "`git flow-task reopen TASK --cascade` resets a done task and its done dependents",
     ("queue",): "flowctl's `queue` has no counterpart yet (issue #16): `git flow-task board` and "

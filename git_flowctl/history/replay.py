@@ -51,7 +51,14 @@ if TYPE_CHECKING:
     from typing import Any, NamedTuple, TypeVar
 
     from git_flowctl.model.trailerfast import CanonicalLine
-    from git_flowctl.model.trailers import Evidence, Revert, SquashOrigin, Trailers, Transition
+    from git_flowctl.model.trailers import (
+        Evidence,
+        Revert,
+        Review,
+        SquashOrigin,
+        Trailers,
+        Transition,
+    )
 else:
     from git_flowctl.model.tuples import NamedTuple
 
@@ -59,6 +66,7 @@ EVENT_TRANSITION = "transition"
 EVENT_REVERT = "revert"
 EVENT_RENAME = "rename"
 EVENT_ARCHIVE = "archive"
+EVENT_REVIEW = "review"  # a verdict (`Flow-Review`): the subject's state does not change
 CACHE_DIR = "flow-cache"
 
 _FIELD = "\x1f"
@@ -748,6 +756,7 @@ class _Fold:
         from git_flowctl.model.trailers import (  # loaded: it parsed this
             Rename,
             Revert,
+            Review,
             Transition,
         )
 
@@ -777,6 +786,9 @@ class _Fold:
             elif isinstance(step, Rename):
                 done = [f">{step.old} {step.new}"] if step.old != step.new else []
                 self._rename(step.old, step.new, step_author)
+            elif isinstance(step, Review):
+                self._review(step, step_author)
+                done = []
             else:
                 self._archive(step.subject, step_author)
                 done = []
@@ -865,6 +877,14 @@ class _Fold:
         state = self.states.get(subject, "")
         self._event([EVENT_ARCHIVE, subject, state, state or NONE_STATE, "archive", author[2],
                      "", "", "", "", *author, "", "", state, state], subject)
+
+    def _review(self, step: Review, author: _Author) -> None:
+        """``Flow-Review: <id> kind=... verdict=...``: an event, the state unchanged."""
+        subject = self.current_id(step.subject)
+        state = self.states.get(subject, "")
+        pairs = {"kind": step.kind, "verdict": step.verdict, **dict(step.extra)}
+        self._event([EVENT_REVIEW, subject, state, state or NONE_STATE, "review", step.by,
+                     step.id, "", format_pairs(pairs), "", *author, "", "", state, state], subject)
 
     def _revert(self, step: Revert, squashed: dict[str, list[str]], lookup: Lookup,
                 author: _Author) -> list[str]:

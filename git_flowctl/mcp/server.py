@@ -153,12 +153,17 @@ def build_server(root: Path, *, actor: str | None, instructions: str) -> MCPServ
                              '"pytest -q"}, or key=value strings.')] = None,
              remote: Remote = None, force: Force = False, actor: Actor = None,
              message: Message = None, dry_run: DryRun = False,
-             no_commit: NoCommit = False) -> CallToolResult:
+             no_commit: NoCommit = False,
+             verify: Annotated[bool, Field(
+                 description="Run the project's guard (tests, lint, types, invariants) first: "
+                             "refused, nothing written, unless it passes; its results become "
+                             "the commit's evidence.")] = False) -> CallToolResult:
         """Finish TASK (in_progress -> done): fills its done summary and evidence and records a
-        Flow-Evidence trailer. exit_code 3 when the claim is no longer yours."""
+        Flow-Evidence trailer. exit_code 3 when the claim is no longer yours. With verify, the
+        guard runs first (required when the project sets require_verify)."""
         return call(lambda: tools.done(task, summary=summary, evidence=evidence, remote=remote,
                                        force=force, actor=actor, message=message,
-                                       dry_run=dry_run, no_commit=no_commit))
+                                       dry_run=dry_run, no_commit=no_commit, verify=verify))
 
     @server.tool(annotations=WRITE)
     def block(task: TaskRef, reason: Annotated[str, Field(description="Why.")],

@@ -18,6 +18,7 @@ from git_flowctl.repo.workspace import Workspace
 
 if TYPE_CHECKING:
     from git_flowctl.changes.ops import Context
+    from git_flowctl.model.trailers import Evidence
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.writer import Change, Mode, Outcome
 
@@ -183,7 +184,8 @@ class FlowTools:
     def done(self, task: str, *, summary: str | None = None,
              evidence: Mapping[str, Any] | Sequence[str] | None = None, remote: str | None = None,
              force: bool = False, actor: str | None = None, message: str | None = None,
-             dry_run: bool = False, no_commit: bool = False) -> dict[str, Any]:
+             dry_run: bool = False, no_commit: bool = False,
+             verify: bool = False) -> dict[str, Any]:
         import json
 
         from git_flowctl.changes import ops
@@ -195,11 +197,31 @@ class FlowTools:
         else:
             values = list(evidence)  # the CLI's key=value (or JSON) forms, as given
         parsed = ops.parse_evidence(values)
+        verification = self._guard_before_done(task, parsed, actor=actor, force=force,
+                                               dry_run=dry_run, no_commit=no_commit) \
+            if verify else None
         return self._claimed(task, "done",
                              lambda plan, ctx: ops.done(plan, task, ctx, summary=summary,
-                                                        evidence=parsed),
+                                                        evidence=parsed,
+                                                        verification=verification),
                              actor=actor, message=message, dry_run=dry_run, no_commit=no_commit,
                              force=force, remote=remote)
+
+    def _guard_before_done(self, task: str, evidence: dict[str, Any], *, actor: str | None,
+                           force: bool, dry_run: bool, no_commit: bool) -> list[Evidence]:
+        """``done`` with ``verify``: the guard's evidence, or its refusal (gates/verify.py)."""
+        from git_flowctl.changes.acting import mode_of
+        from git_flowctl.gates.verify import guard_before_done
+        from git_flowctl.repo.writer import Mode
+
+        ws = self.workspace()
+        mode = mode_of(no_commit, dry_run)
+        checked = guard_before_done(ws, task, self._context(ws, actor, mode, force),
+                                    from_head=mode is Mode.COMMIT, evidence=evidence)
+        refusal = checked.refusal()
+        if refusal is not None:
+            raise refusal
+        return checked.evidence()
 
     def block(self, task: str, *, reason: str, remote: str | None = None, force: bool = False,
               actor: str | None = None, message: str | None = None, dry_run: bool = False,

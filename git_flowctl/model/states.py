@@ -47,6 +47,8 @@ ACTIONS: dict[str, Action] = {action.name: action for action in (
 
 # Actions that set a state by authority rather than by the table (bulk tools).
 AUTHORITATIVE_ACTIONS = frozenset({"import", "recover"})
+# `checkpoint restore` (issue #15): any change the table has, whichever action has it.
+RESTORE_ACTION = "restore"
 
 EPIC_ACTIONS: dict[str, Action] = {action.name: action for action in (
     Action("create", (None,), ("open",), "a new epic"),

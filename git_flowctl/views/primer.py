@@ -80,6 +80,15 @@ def build(plan: Plan, setup: Setup, available: Collection[str]) -> str:
         parts.append(f"- Hooks are not installed (`{cmd} hooks install` adds them).")
     parts.append("- `done` requires `--evidence`." if plan.config.require_evidence
                  else "- Evidence on `done` is optional but expected.")
+    if "guard" in available and (plan.config.require_verify or plan.config.get("guard")):
+        lead = ("`done` requires `--verify`" if plan.config.require_verify
+                else "Finish with `done ID --verify`")
+        parts.append(f"- {lead}: it runs the project's checks (`{cmd} guard`) first, refuses "
+                     "unless they pass, and records their results.")
+    if "review" in available and plan.config.require_review:
+        kinds = " and ".join(sorted(plan.config.require_review))
+        parts.append(f"- A SHIP {kinds} review is required (`{cmd} review ID --verdict ...`); "
+                     "`next` says when one is due.")
     parts.append("")
     parts.extend(_loop(cmd, set(available), setup))
     parts.append(

@@ -163,19 +163,23 @@ def task_split(task: str, titles: str, chain: bool, force: bool, no_commit: bool
 
 @click.command("close")
 @click.argument("epic", shell_complete=complete.epic_ids)
+@click.option("--skip-gap-check", is_flag=True,
+              help="Close even while required or important gaps are open.")
 @force_option
 @mutating
-def epic_close(epic: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
-               actor: str | None) -> None:
+def epic_close(epic: str, skip_gap_check: bool, force: bool, no_commit: bool, dry_run: bool,
+               message: str | None, actor: str | None) -> None:
     """Close EPIC (open -> done).
 
-    Refused, listing them, while any task is not done or skipped, and while an epic it depends on
-    is open.
+    Refused, listing them, while any task is not done or skipped, while an epic it depends on
+    is open, while a required or important gap is open (`gap list`; --skip-gap-check closes
+    anyway), and, with `require_review: completion`, until a SHIP completion verdict is
+    recorded (`review`).
     """
-    from git_flowctl.changes import structure
+    from git_flowctl.gates.closing import close_epic
 
-    run_mutation(lambda plan, ctx: structure.close_epic(plan, epic, ctx), actor=actor,
-                 no_commit=no_commit, dry_run=dry_run, message=message, force=force)
+    run_mutation(lambda plan, ctx: close_epic(plan, epic, ctx, skip_gap_check=skip_gap_check),
+                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
 
 
 @click.command("reopen")

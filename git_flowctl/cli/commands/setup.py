@@ -20,7 +20,7 @@ from git_flowctl.model.config import (
     CONFIG_PATH,
     DEFAULTS,
     Config,
-    coerce_value,
+    coerce_setting,
     known_key,
     set_config_value,
 )
@@ -111,7 +111,7 @@ def config_set(key: str, value: str, no_commit: bool, dry_run: bool, message: st
     ws = open_workspace(out)
     if not known_key(key):
         raise UsageError(f"unknown setting {key!r}", hint="known: " + ", ".join(_known_keys()))
-    typed = coerce_value(value)
+    typed = coerce_setting(key, value)
 
     def build(plan: Plan) -> Change:
         plan.require_initialized()
