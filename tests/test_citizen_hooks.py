@@ -337,3 +337,45 @@ def test_lefthook_config_naming_flow_task_counts_as_running_it(flow_repo: Repo) 
     status = repo.ok("hooks", "status")
     assert [(hook["state"], hook["via"]) for hook in status["hooks"]] == [("wired", "lefthook")] * 4
     assert status["installed"] is True
+
+
+# What husky 5-8 writes into .husky/_/husky.sh: the hook script sources it, and it runs the
+# script again under `sh -e` (so lines above the source line would run twice).
+HUSKY8_SH = """#!/usr/bin/env sh
+if [ -z "$husky_skip_init" ]; then
+  readonly hook_name="$(basename -- "$0")"
+  readonly husky_skip_init=1
+  export husky_skip_init
+  sh -e "$0" "$@"
+  exitCode="$?"
+  [ $exitCode != 0 ] && echo "husky - $hook_name hook exited with code $exitCode (error)"
+  exit $exitCode
+fi
+"""
+
+
+def test_husky8_tracked_hooks_get_the_line_after_husky_sh(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.write(".husky/pre-commit", '#!/usr/bin/env sh\n. "$(dirname -- "$0")/_/husky.sh"\n\n'
+               + USER_HOOK)
+    (repo.path / ".husky" / "pre-commit").chmod(0o755)
+    repo.git("add", ".husky")
+    repo.git("update-index", "--chmod=+x", ".husky/pre-commit")
+    repo.commit_all("husky 8")
+    (repo.path / ".husky" / "_").mkdir()
+    (repo.path / ".husky" / "_" / ".gitignore").write_text("*")
+    (repo.path / ".husky" / "_" / "husky.sh").write_text(HUSKY8_SH)
+    repo.git("config", "core.hooksPath", ".husky")
+    original = (repo.path / ".husky" / "pre-commit").read_bytes()
+
+    refused = repo.refused("hooks", "install")
+    assert "managed by husky, and tracked" in refused.stderr
+    repo.ok("hooks", "install", "--modify-hooks-path")
+
+    lines = (repo.path / ".husky" / "pre-commit").read_text().splitlines()
+    assert lines[1].endswith('/_/husky.sh"') and lines[2].startswith("# >>> git flow-task hook")
+    illegal_edit_is_refused(repo)
+    legal_edit_gets_its_trailer(repo)
+    assert team_hook_runs(repo) == ["pre-commit ran"]  # once: husky.sh ran the script once more
+    repo.ok("hooks", "uninstall", "--modify-hooks-path")
+    assert (repo.path / ".husky" / "pre-commit").read_bytes() == original
