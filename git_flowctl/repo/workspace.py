@@ -86,7 +86,8 @@ class DefaultBranch(NamedTuple):
     checked_out: bool  # HEAD is this branch (a symbolic ref to it)
 
 
-def _default_candidates(configured: str | None, origin_head_target: str | None) -> list[str]:
+def _default_candidates(configured: str | None, origin_head_target: str | None,
+                        main_head: str | None = None) -> list[str]:
     """The refs tried for the default branch, in order (``Workspace.default_branch``)."""
     candidates: list[str] = []
     if configured:
@@ -97,7 +98,21 @@ def _default_candidates(configured: str | None, origin_head_target: str | None) 
         candidates.append(origin_head_target)
     for name in ("main", "master"):
         candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
+    if main_head:
+        candidates.append(main_head)
     return candidates
+
+
+def _main_worktree_branch(common_dir: Path) -> str | None:
+    """The branch the main worktree has checked out: what a clone of this repository takes as
+    its default branch (its origin/HEAD), so the right answer for a repository with no remote
+    and neither main nor master (issue #12). The file, not `git symbolic-ref`: one read."""
+    try:
+        text = (common_dir / "HEAD").read_text("utf-8").strip()
+    except OSError:
+        return None
+    ref = text.removeprefix("ref:").strip() if text.startswith("ref:") else None
+    return ref if ref and ref.startswith("refs/heads/") else None
 
 
 class Workspace:
@@ -244,14 +259,16 @@ class Workspace:
 
     def default_branch(self, configured: str | None = None) -> str | None:
         """The ref where work lands: config ``default_branch``, else the remote's HEAD
-        (``origin/HEAD``), else main or master (remote-tracking first); None when there is none."""
+        (``origin/HEAD``), else main or master (remote-tracking first), else the branch of the
+        main worktree; None when there is none."""
         if not self.repo_is_open:
             found = self._default_branch_ref(configured)
             return found.name if found else None
         refs = self.repo.references
         origin_head = refs.get(ORIGIN_HEAD)
         target = origin_head.target if origin_head is not None else None
-        for candidate in _default_candidates(configured, target if isinstance(target, str) else None):
+        for candidate in _default_candidates(configured, target if isinstance(target, str) else None,
+                                             _main_worktree_branch(self.common_dir)):
             if candidate in refs:
                 return candidate
         return None
@@ -282,13 +299,14 @@ class Workspace:
     def _default_branch_ref(self, configured: str | None) -> gitcli.Ref | None:
         """git's side of ``default_branch``: one ``for-each-ref`` over the candidates (and a
         second only when origin/HEAD points somewhere else)."""
-        listed = {ref.name: ref for ref in self.reader.refs(ORIGIN_HEAD,
-                                                            *_default_candidates(configured, None))}
+        main_head = _main_worktree_branch(self.common_dir)
+        listed = {ref.name: ref for ref in self.reader.refs(
+            ORIGIN_HEAD, *_default_candidates(configured, None, main_head))}
         origin_head = listed.get(ORIGIN_HEAD)
         target = origin_head.symref if origin_head is not None and origin_head.symref else None
         if target is not None and target not in listed:
             listed.update((ref.name, ref) for ref in self.reader.refs(target))
-        for candidate in _default_candidates(configured, target):
+        for candidate in _default_candidates(configured, target, main_head):
             if candidate in listed:
                 return listed[candidate]
         return None
