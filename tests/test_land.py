@@ -418,3 +418,17 @@ def test_check_refuses_a_landing_whose_task_is_not_done(repo: Repo) -> None:
     assert [p["kind"] for p in problems] == ["landed_not_done"]
     broken = repo.flow("check", "--base", base, "--json")
     assert json.dumps(broken.json).count("landed-not-done") == 1
+
+
+def test_landed_reads_the_same_through_git_and_pygit2(repo: Repo, tmp_path: Path) -> None:
+    from test_lean_reads import both_ways
+
+    a, b = plan(repo, ("A", []), ("B", []))
+    run(repo, "--", writes_its_file(tmp_path))
+    land(repo, a)
+    status = both_ways(repo, "status")
+    assert status["landed"] == [a] and status["not_landed"] == [b]
+    rows = both_ways(repo, "tasks")["tasks"]
+    assert {row["id"]: row["landed"] for row in rows} == {a: True, b: False}
+    assert both_ways(repo, "show", b)["landed"] is False
+    assert both_ways(repo, "show", a)["landed"] is True
