@@ -432,3 +432,28 @@ def test_landed_reads_the_same_through_git_and_pygit2(repo: Repo, tmp_path: Path
     assert {row["id"]: row["landed"] for row in rows} == {a: True, b: False}
     assert both_ways(repo, "show", b)["landed"] is False
     assert both_ways(repo, "show", a)["landed"] is True
+
+
+def test_a_failed_landing_is_fixed_on_its_branch_and_lands_again(repo: Repo, tmp_path: Path) -> None:
+    first, second = plan(repo, ("First", []), ("Second", []))
+    command = script(tmp_path / "cmd.sh", 'echo "line of $FLOW_TASK_ID" > shared.txt\n'
+                                          'git add -A && git commit -q -m "work on $FLOW_TASK_ID"\n')
+    run(repo, "--", command)
+    land(repo, first, second, code=1)
+    assert status_at(repo, second) == "failed"
+    # resolve on the kept branch, then take the task up again and land it
+    fix = repo.path.parent / "fix"
+    repo.git("worktree", "add", "-q", str(fix), f"flow/{second}")
+    repo.git("merge", "-q", "main", cwd=fix, check=False)
+    (fix / "shared.txt").write_text(f"line of {first}\nline of {second}\n")
+    repo.git("add", "shared.txt", cwd=fix)
+    repo.git("commit", "-q", "--no-edit", "--no-verify", cwd=fix)
+    repo.git("worktree", "remove", str(fix))
+    repo.ok("retry", second)
+    repo.ok("start", second)
+    data = land(repo, second)
+    assert data["tasks"][0]["recorded"] == "done"
+    assert repo.read("shared.txt") == f"line of {first}\nline of {second}\n"
+    assert status_at(repo, second) == "done" and flow_branches(repo) == []
+    assert repo.ok("status")["not_landed"] == []
+    check_passes(repo)

@@ -744,7 +744,7 @@ class Lander:
         """Compare-and-swap the target from ``old`` to ``new``, and bring along a worktree that
         has it checked out (refused first if its uncommitted changes would be overwritten)."""
         where = _checked_out(self.ws).get(self.target)
-        if where is None:
+        if where is None or not where.is_dir():  # a worktree whose directory is gone follows nothing
             return self._git("update-ref", "-m", reflog, self.target, new, old,
                              check=False).returncode == 0
         from git_flowctl.repo.writer import worktree_lock
