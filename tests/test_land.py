@@ -457,3 +457,94 @@ def test_a_failed_landing_is_fixed_on_its_branch_and_lands_again(repo: Repo, tmp
     assert status_at(repo, second) == "done" and flow_branches(repo) == []
     assert repo.ok("status")["not_landed"] == []
     check_passes(repo)
+
+
+# run --land ---------------------------------------------------------------------------------------------
+
+
+def test_a_diamond_run_with_land(repo: Repo, tmp_path: Path) -> None:
+    a, b, c, d = plan(repo, ("A", []), ("B", [1]), ("C", [1]), ("D", [2, 3]))
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    # each command commits its file and notes which dependency files it found in its worktree
+    command = script(tmp_path / "cmd.sh",
+                     f'ls file-*.txt 2>/dev/null | tr "\\n" " " > "{seen}/$FLOW_TASK_ID"\n'
+                     'echo "$FLOW_TASK_ID" > "file-$FLOW_TASK_ID.txt"\n'
+                     'git add "file-$FLOW_TASK_ID.txt" && git commit -q -m "work on $FLOW_TASK_ID"\n')
+    before = repo.head()
+    data = run(repo, "--land", "--jobs", "2", "--", command)
+    assert sorted(data["done"]) == sorted([a, b, c, d]) and data["failed"] == []
+    assert sorted(data["landed"]) == sorted([a, b, c, d]) and data["land_command"] is None
+    for task in (a, b, c, d):
+        assert repo.git("show", f"main:file-{task}.txt").strip() == task
+        assert status_at(repo, task) == "done"
+        attempt = data["tasks"][task]["attempts"][0]
+        assert attempt["landing"]["outcome"] == "landed" and attempt["landing"]["recorded"] == "done"
+    # dependents started from main with their dependencies' code in it (no flow/ merges)
+    assert (seen / d).read_text().split() == [f"file-{a}.txt", f"file-{b}.txt", f"file-{c}.txt"]
+    assert f"file-{a}.txt" in (seen / b).read_text() and f"file-{a}.txt" in (seen / c).read_text()
+    # one landing commit per task, in dependency order, each recording the task's done
+    landings = [commit for commit in first_parents(repo, before)
+                if "Flow-Landed:" in repo.message(commit)]
+    order = [next(line.split()[1] for line in trailers(repo, commit)
+                  if line.startswith("Flow-Landed:")) for commit in landings]
+    assert len(order) == 4 and order[0] == a and order[-1] == d and set(order[1:3]) == {b, c}
+    for commit, task in zip(landings, order, strict=True):
+        assert any(line.startswith(f"Flow-Transition: {task} in_progress->done action=done")
+                   for line in trailers(repo, commit))
+    status = repo.ok("status")
+    assert status["landed"] == [a, b, c, d] and status["not_landed"] == []
+    assert flow_branches(repo) == [] and repo.status() == ""
+    check_passes(repo)
+
+
+def test_run_land_records_a_conflict_and_goes_on(repo: Repo, tmp_path: Path) -> None:
+    first, second, other = plan(repo, ("First", []), ("Second", []), ("Other", []))
+    command = script(tmp_path / "cmd.sh",
+                     f'if [ "$FLOW_TASK_ID" = "{other}" ]; then echo other > other.txt\n'
+                     'else echo "line of $FLOW_TASK_ID" > shared.txt; fi\n'
+                     'git add -A && git commit -q -m "work on $FLOW_TASK_ID"\n')
+    data = run(repo, "--land", "--jobs", "3", "--", command, code=1)
+    assert sorted(data["landed"]) == sorted([t for t in (first, second, other)
+                                             if t not in data["failed"]])
+    (lost,) = data["failed"]  # whichever of the two landed second
+    assert lost in (first, second) and other in data["landed"]
+    landing = data["tasks"][lost]["attempts"][0]["landing"]
+    assert landing["outcome"] == "failed" and landing["paths"] == ["shared.txt"]
+    assert status_at(repo, lost) == "failed" and f"flow/{lost}" in flow_branches(repo)
+    assert "shared.txt" in repo.read(f".flow/tasks/{lost}.md")
+    check_passes(repo)
+
+
+def test_run_without_land_ends_with_the_land_command(repo: Repo, tmp_path: Path) -> None:
+    a, b = plan(repo, ("A", []), ("B", [1]))
+    data = run(repo, "--", writes_its_file(tmp_path))
+    assert data["landed"] == [] and data["not_landed"] == [a, b]
+    assert data["land_command"] == f"git flow-task land {a} {b}"
+    human = repo.flow("run", "--", writes_its_file(tmp_path))  # nothing left to run
+    assert human.exit_code == 0
+    land(repo, a, b)
+    repo.ok("task", "create", "--epic", "fn-1", "--title", "C")
+    repo.git("checkout", "-q", "-b", "work")
+    human = repo.flow("run", "--", writes_its_file(tmp_path))
+    assert human.exit_code == 0, human
+    assert "land it: git flow-task land --into work fn-1-land.3" in human.stdout
+
+
+def test_run_land_runs_the_guard_on_the_merged_result(repo: Repo, tmp_path: Path) -> None:
+    good, bad = plan(repo, ("Good", []), ("Bad", []))
+    repo.ok("config", "set", "require_verify", "true")
+    repo.ok("config", "set", "guard.unit", "test ! -e file-broken.txt")
+    command = script(tmp_path / "cmd.sh",
+                     f'[ "$FLOW_TASK_ID" = "{bad}" ] && touch file-broken.txt\n'
+                     'echo x > "file-$FLOW_TASK_ID.txt"\n'
+                     'git add -A && git commit -q -m "work on $FLOW_TASK_ID"\n')
+    data = run(repo, "--land", "--", command, code=1)
+    assert data["landed"] == [good] and data["failed"] == [bad]
+    landing = data["tasks"][bad]["attempts"][0]["landing"]
+    assert landing["checks"] == ["unit"] and "unit" in landing["reason"]
+    landed = data["tasks"][good]["attempts"][0]["landing"]["commit"]
+    assert any(line.startswith(f"Flow-Evidence: {good} guard.unit=pass")
+               for line in trailers(repo, landed))
+    assert not repo.git("ls-tree", "main", "file-broken.txt").strip()
+    check_passes(repo)  # require_verify: the landing's done carries passing guard evidence

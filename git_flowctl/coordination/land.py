@@ -38,6 +38,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ class LandOptions:
     push: bool = False
     remote: str | None = None  # None: the target's upstream remote, else origin
     on_failure: str | None = None  # None: config land.on_failure (fail)
+    stop: Callable[[], bool] | None = None  # asked before each guard check: True fails the rest
 
 
 @dataclass
@@ -438,6 +440,24 @@ class Lander:
                 "passed_over": dict(passed or {}),
                 "tasks": [o.as_json() for o in outcomes], "before": before, "after": after}
 
+    def land_queued(self, candidate: Candidate, *, evidence: Mapping[str, Any] | None = None,
+                    summary: str | None = None) -> Outcome:
+        """``land_one`` holding the queue (another `land` into the same target waits)."""
+        with self._queue_lock():
+            return self.land_one(candidate, evidence=evidence, summary=summary)
+
+    def run_candidate(self, task_id: str) -> Candidate:
+        """A task `run` just finished: its flow/ branch, in progress on the target."""
+        branch = task_branch(task_id)
+        tip = self._rev(branch)
+        if tip is None:
+            raise FlowError(f"{task_id}'s branch flow/{task_id} is gone")
+        target_tip = self._rev(self.target)
+        assert target_tip is not None
+        task = self._plan_at(target_tip).task(task_id)
+        return Candidate(task_id, task.title, branch, tip, list(task.depends_on), task.status,
+                         True)
+
     def land_one(self, candidate: Candidate, *, evidence: Mapping[str, Any] | None = None,
                  summary: str | None = None) -> Outcome:
         """Land one task (also `run --land`'s step); never raises for the task's own failures."""
@@ -604,7 +624,8 @@ class Lander:
         self._emit("guard", {"id": task_id})
         return verify(self.ws, base=base, root=scratch, source=source,
                       keep_in=self.ws.common_dir / LAND_DIR / "guard" / f"{task_id}.{new_ulid().lower()}",
-                      env={**os.environ, "FLOW_TASK_ID": task_id, "FLOW_LAND_INTO": self.target_name})
+                      env={**os.environ, "FLOW_TASK_ID": task_id, "FLOW_LAND_INTO": self.target_name},
+                      stop=self.options.stop)
 
     def _guard_configured(self, commit: str) -> bool:
         from git_flowctl.gates import invariants
@@ -952,22 +973,54 @@ class _AlreadyLanded(Exception):
     pass
 
 
+class RunLanding:
+    """`run --land`: each task lands on the run branch as soon as its command succeeded, so its
+    dependents start from a branch that holds its code. Landings run one at a time (the run
+    starts them from threads, as it runs the guard) and use a workspace of their own: pygit2
+    repositories are not shared between threads."""
+
+    def __init__(self, ws: Workspace, actor: str, branch: str, *,
+                 stop: Callable[[], bool] | None = None) -> None:
+        if not branch.startswith("refs/heads/"):
+            raise UsageError("run --land lands on the branch the run is started on: check one "
+                             "out (HEAD is detached)", hint="git switch main")
+        from git_flowctl.repo.workspace import Workspace
+
+        self.lander = Lander(Workspace(ws.root), LandOptions(actor, into=branch, stop=stop))
+        self._one_at_a_time = threading.Lock()
+        self.lander._sweep()
+
+    def land(self, task_id: str, *, evidence: Mapping[str, Any],
+             summary: str) -> Outcome:
+        with self._one_at_a_time:
+            try:
+                candidate = self.lander.run_candidate(task_id)
+            except FlowError as error:
+                return Outcome(task_id, task_branch(task_id), "", "error", reason=error.message,
+                               exit_code=1)
+            return self.lander.land_queued(candidate, evidence=evidence, summary=summary)
+
+
 # Helpers ------------------------------------------------------------------------------------------
+
+
+def default_target(ws: Workspace) -> str | None:
+    """The default branch's local name (``origin/main`` -> ``main``), None when there is none."""
+    configured = Config.parse(ws.work_tree_source().read(CONFIG_PATH)).get("default_branch")
+    found = ws.default_branch(str(configured) if configured else None)
+    if found is None:
+        return None
+    if found.startswith("refs/remotes/"):
+        return found.removeprefix("refs/remotes/").split("/", 1)[-1]
+    return found.removeprefix("refs/heads/")
 
 
 def target_ref(ws: Workspace, into: str | None) -> str:
     """The local branch work lands on: ``into``, else the default branch (its local name)."""
-    if into is not None:
-        name = into.removeprefix("refs/heads/")
-    else:
-        configured = Config.parse(ws.work_tree_source().read(CONFIG_PATH)).get("default_branch")
-        found = ws.default_branch(str(configured) if configured else None)
-        if found is None:
-            raise FlowError("no default branch to land on",
+    name = into.removeprefix("refs/heads/") if into is not None else default_target(ws)
+    if name is None:
+        raise FlowError("no default branch to land on",
                         hint="name one: --into main (or config set default_branch main)")
-        name = found.removeprefix("refs/heads/")
-        if found.startswith("refs/remotes/"):
-            name = found.removeprefix("refs/remotes/").split("/", 1)[-1]
     ref = f"refs/heads/{name}"
     if ws.resolve_commit(ref) is None:
         raise FlowError(f"no local branch {name} to land on",
