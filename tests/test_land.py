@@ -548,3 +548,39 @@ def test_run_land_runs_the_guard_on_the_merged_result(repo: Repo, tmp_path: Path
                for line in trailers(repo, landed))
     assert not repo.git("ls-tree", "main", "file-broken.txt").strip()
     check_passes(repo)  # require_verify: the landing's done carries passing guard evidence
+
+
+def test_an_agent_lands_its_own_branch_from_its_worktree(repo: Repo) -> None:
+    (task,) = plan(repo, ("By hand", []))
+    agent = repo.path.parent / "agent"
+    repo.git("worktree", "add", "-q", "-b", "agent", str(agent))
+    repo.ok("start", task, cwd=agent)  # claimed and started on the agent's branch
+    (agent / "feature.txt").write_text("done by hand\n")
+    repo.git("add", "feature.txt", cwd=agent)
+    repo.git("commit", "-q", "-m", "the feature", cwd=agent)
+    agent_tip = repo.git("rev-parse", "agent").strip()
+    data = land(repo, task, cwd=agent)  # the claim names the branch
+    outcome = data["tasks"][0]
+    assert outcome["branch"] == "agent" and outcome["recorded"] == "done"
+    assert repo.read("feature.txt") == "done by hand\n"  # main's work tree followed
+    assert status_at(repo, task) == "done" and repo.git("rev-parse", "agent").strip() == agent_tip
+    record = repo.ok("claims")["claims"][0]
+    assert record["state"] == "done" and record["branch"] == "refs/heads/main"
+    assert repo.ok("show", task)["landed"] is True
+    check_passes(repo)
+
+
+def test_check_verifies_a_landing_merge_really_makes_its_task_done(repo: Repo) -> None:
+    (task,) = plan(repo, ("Claimed done", []))
+    in_progress_on_a_branch(repo, task, "feature", {"f.txt": "f\n"})
+    base = repo.head()
+    repo.git("merge", "-q", "--no-ff", "--no-commit", "feature")
+    transition = (f"Flow-Transition: {task} in_progress->done action=done by=alice@example.com "
+                  "id=01JD3Q6X5M3N8Q2R7T9VWXYZ9Z")
+    landed = f"Flow-Landed: {task} commit={repo.git('rev-parse', 'feature').strip()}"
+    repo.git("commit", "-q", "--no-verify", "-m", f"flow: land {task}", "-m",
+             f"{transition}\n{landed}")  # the file still says in_progress
+    result = repo.flow("check", "--base", base, "--json")
+    assert result.exit_code == 1
+    rules = sorted(finding["rule"] for finding in result.json["findings"])
+    assert rules == ["landed-not-done", "trailer-without-change"]
