@@ -234,6 +234,7 @@ def test_an_in_progress_task_lands_with_its_done(repo: Repo) -> None:
     assert repo.ok("show", task)["landed"] is True
     events = repo.ok("log", task)["events"]
     assert [e["action"] for e in events][-2:] == ["done", "land"]
+    assert f"{task} landed {tip[:12]} by alice@example.com" in repo.flow("log", task).stdout
     assert repo.ok("recover")["clean"] is True
     check_passes(repo)
 
