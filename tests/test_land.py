@@ -153,6 +153,7 @@ def test_two_tasks_editing_the_same_line(repo: Repo, tmp_path: Path) -> None:
                for line in trailers(repo, recorded))
     assert "shared.txt" in repo.read(f".flow/tasks/{second}.md")
     assert repo.ok("show", second)["landed"] is False
+    assert repo.ok("stats")["failures"]["failed_attempts"] == 1  # the landing that failed
     check_passes(repo)
 
 
