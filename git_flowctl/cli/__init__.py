@@ -108,6 +108,7 @@ def run(argv: list[str]) -> int:
     args, json_mode = _take_json_flag(argv)
     out = Output(json_mode=json_mode)
     try:
+        _refuse_undecodable(args)
         cli.main(args=args, prog_name="git flow-task", standalone_mode=False, obj=out,
                  complete_var=COMPLETE_VAR)
         return out.exit_code
@@ -152,6 +153,18 @@ def _take_json_flag(argv: list[str]) -> tuple[list[str], bool]:
         else:
             args.append(arg)
     return args, json_mode
+
+
+def _refuse_undecodable(args: list[str]) -> None:
+    """Arguments that were not UTF-8 (Python keeps their bytes as lone surrogates) would fail
+    wherever they are written; refuse them at the door. What follows ``--`` (a command for
+    `run`) is passed on as it is."""
+    from git_flowctl.model.text import require_utf8
+
+    for place, arg in enumerate(args, start=1):
+        if arg == "--":
+            break
+        require_utf8(arg, f"argument {place}")
 
 
 def _silence_broken_pipe() -> None:

@@ -217,9 +217,12 @@ class Workspace:
     def actor(self, override: str | None = None) -> str:
         """Who acts: --actor, FLOW_ACTOR, git's email (user.email, GIT_AUTHOR_EMAIL, EMAIL),
         user.name, then $USER."""
+        from git_flowctl.model.text import one_line_field
+
         for candidate in self._actor_candidates(override):
             if candidate and candidate.strip():
-                return candidate.strip()
+                # It goes into trailers, claim records and commit subjects: one line of UTF-8.
+                return one_line_field(candidate.strip(), "the actor")
         raise FlowError("no actor: cannot tell who is acting",
                         hint="set FLOW_ACTOR, pass --actor, or set git user.email")
 
