@@ -86,8 +86,9 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
     ws = open_workspace(out)
     git = _reader(ws)
     with _progress(out, "reading history") as progress:
-        history = replay(git, rev, progress=progress)
+        history = replay(git, rev, progress=progress, save=False)
     report = log_report(history, rev, ref, epic)
+    history.flush()
     if not follow:
         out.emit(report, lambda console: _render_log(console, report))
         return

@@ -1,0 +1,140 @@
+"""What a commit's tree says about a task or epic: the evidence replay checks its trailers against.
+
+Replay believes the flow lines a commit carries for a subject only when the commit's tree agrees
+(DESIGN §4, docs/trailers.md section 4): the status the subject's file has in that commit (its
+home under ``.flow/tasks`` or ``.flow/epics``, else under ``.flow/archive``) must be the state
+replay gives the subject after the commit's lines; no file means the state ``none``. A title,
+a message or any other text can write lines, but it cannot make a tree agree with them.
+
+The statuses are read with one ``git cat-file --batch`` per call, asked for ``<commit>:<path>``
+(a walk of three small trees and one blob, about 15 us), only for the subjects a command shows:
+``log TASK`` reads its task's few commits, not every file of every commit. Standard library
+only (replay's lean path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+
+TYPE_CHECKING = False  # typing costs start-up time that replay's lean path avoids
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from git_flowctl.history.replay import GitReader
+
+UNREADABLE = "?"  # a file is there but its status cannot be read (not a status at all)
+TASKS = ".flow/tasks/"
+EPICS = ".flow/epics/"
+ARCHIVE_TASKS = ".flow/archive/tasks/"
+ARCHIVE_EPICS = ".flow/archive/epics/"
+_STATUS_LINE = re.compile(rb"""^status:[ \t]*(["']?)([a-z_]+)\1[ \t]*(?:#[^\n]*)?\r?$""", re.M)
+
+
+def status_of(raw: bytes) -> str | None:
+    """The ``status:`` of a task or epic file; None when it has none or does not parse."""
+    text = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    if text.startswith(b"---"):
+        end = text.find(b"\n---", 3)
+        if end > 0:
+            found: list[tuple[bytes, bytes]] = _STATUS_LINE.findall(text[:end])
+            if len(found) == 1:
+                return found[0][1].decode()
+    from git_flowctl.model.document import Document, DocumentError
+
+    try:
+        value: object = Document.parse(raw, "file").data.get("status")
+    except DocumentError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def home_paths(subject: str) -> tuple[str, str]:
+    """Where a subject's file is: its home, then the archive (``epic archive``)."""
+    if "." in subject:
+        return f"{TASKS}{subject}.md", f"{ARCHIVE_TASKS}{subject}.md"
+    return f"{EPICS}{subject}.md", f"{ARCHIVE_EPICS}{subject}.md"
+
+
+class TreeStatuses:
+    """Statuses of subjects' files in commits' trees, remembered per (commit, subject)."""
+
+    def __init__(self, git: GitReader) -> None:
+        self.git = git
+        self.known: dict[tuple[str, str], str | None] = {}
+
+    def statuses(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """(commit, subject) -> the file's status there, None when there is no file,
+        ``UNREADABLE`` when its status cannot be read."""
+        wanted = [pair for pair in dict.fromkeys(pairs) if pair not in self.known]
+        if wanted:
+            homes = self._read([f"{commit}:{home_paths(subject)[0]}" for commit, subject in wanted])
+            missing = [pair for pair, found in zip(wanted, homes, strict=True) if found is None]
+            archived = dict(zip(missing, self._read(
+                [f"{commit}:{home_paths(subject)[1]}" for commit, subject in missing]),
+                strict=True)) if missing else {}
+            for pair, found in zip(wanted, homes, strict=True):
+                raw = found if found is not None else archived.get(pair)
+                if raw is None:
+                    self.known[pair] = None
+                else:
+                    self.known[pair] = status_of(raw) or UNREADABLE
+        return {pair: self.known[pair] for pair in pairs}
+
+    def _read(self, requests: list[str]) -> list[bytes | None]:
+        """The content of each ``<commit>:<path>`` (None when missing or not a blob)."""
+        if not requests:
+            return []
+        data = ("\n".join(requests) + "\n").encode("utf-8", "surrogateescape")
+        source = _input_file(data)
+        try:
+            process = self.git.start("cat-file", "--batch", stdin=source)
+        finally:
+            os.close(source)
+        with open(process.stdout, "rb") as pipe:
+            output = pipe.read()
+        code, errors = process.wait()
+        if code != 0:
+            from git_flowctl.model.errors import FlowError
+
+            detail = errors.strip().splitlines()
+            raise FlowError(f"git cat-file failed: {detail[-1] if detail else code}")
+        found: list[bytes | None] = []
+        position = 0
+        for _ in requests:
+            end = output.index(b"\n", position)
+            header = output[position:end].split(b" ")
+            position = end + 1
+            if len(header) == 3 and header[1] in (b"blob", b"tree", b"commit", b"tag") \
+                    and header[2].isdigit():
+                size = int(header[2])
+                found.append(output[position:position + size] if header[1] == b"blob" else None)
+                position += size + 1
+            else:  # "<request> missing", or ambiguous
+                found.append(None)
+        return found
+
+
+def _input_file(data: bytes) -> int:
+    """A readable file descriptor holding ``data`` (git's stdin): an anonymous memory file
+    where Linux has one, else an unlinked temporary file. A file, not a pipe: git writes its
+    answers while it reads, and a pipe each way could fill both and stall."""
+    memfd = getattr(os, "memfd_create", None)
+    if memfd is not None:
+        fd: int = memfd("flow-requests", getattr(os, "MFD_CLOEXEC", 0))
+    else:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix="flow-requests-")
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
