@@ -6,6 +6,7 @@ honoured). Paths in messages are shown relative to where the user stands.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -100,6 +101,17 @@ def _default_candidates(configured: str | None, origin_head_target: str | None) 
     return candidates
 
 
+REPOSITORY_ID_FILE = "flow-repository-id"
+
+
+def _read_repository_id(path: Path) -> str | None:
+    try:
+        text = path.read_text("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if text.isalnum() and 10 <= len(text) <= 64 else None
+
+
 class Workspace:
     """A non-bare repository and the directory the user stands in.
 
@@ -174,6 +186,34 @@ class Workspace:
     def rel(self, repo_path: str) -> str:
         """A repository-relative path as the user should see it from where they stand."""
         return os.path.relpath(self.root / repo_path, self.cwd)
+
+    def repository_id(self, *, create: bool = True) -> str | None:
+        """This repository's ID (a ULID in ``<git-common-dir>/flow-repository-id``), made on
+        first use and shared by its worktrees; clones each have their own. A claim names it, so
+        a clone tells its own claims from those of another clone with the same git identity
+        (DESIGN §6). ``create=False``: None when none was made yet (then no claim is ours)."""
+        path = self.common_dir / REPOSITORY_ID_FILE
+        found = _read_repository_id(path)
+        if found is not None or not create:
+            return found
+        from git_flowctl.model.ulid import new_ulid
+
+        temp = path.with_name(f".{REPOSITORY_ID_FILE}.{os.getpid()}.{new_ulid()}")
+        try:
+            temp.write_text(new_ulid() + "\n", "ascii")
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, path)  # atomic: of two processes making one, the first wins
+        except OSError as exc:
+            raise FlowError(f"cannot record this repository's ID in {path}: {exc.strerror}",
+                            hint="check that the git directory is writable") from None
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        found = _read_repository_id(path)
+        if found is None:
+            raise FlowError(f"{path} does not hold a repository ID",
+                            hint=f"remove it; the next command makes a new one ({path})")
+        return found
 
     # git itself -----------------------------------------------------------------------------
 
