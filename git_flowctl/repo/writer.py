@@ -140,6 +140,7 @@ class Writer:
             message = self._message(change)
             if not change.writes and not change.allow_empty:
                 return Outcome(change, Mode.COMMIT, message, noop=True)
+            check_contents(change)
             self._refuse_dirty(change, head.tree, staged_ok=False)
             tree_id, blobs = self._build_tree(head.tree, change.writes)
             if head.tree is not None and tree_id == head.tree.id and not change.allow_empty:
@@ -166,6 +167,7 @@ class Writer:
         message = self._message(change)
         if not change.writes:
             return Outcome(change, Mode.STAGE, message, noop=True)
+        check_contents(change)
         head = _Head.read(self.repo)
         self._refuse_dirty(change, head.tree, staged_ok=True)
         previous = {path: IndexSource(self.repo, index).blob_id(path) for path in change.writes}
@@ -183,6 +185,7 @@ class Writer:
         plan = self._plan(TreeSource(self.repo, head.tree, label="HEAD"))
         change = build(plan)
         message = self._message(change)
+        check_contents(change)
         self._refuse_dirty(change, head.tree, staged_ok=False)
         diff_parts: list[str] = []
         for path, content in sorted(change.writes.items()):
@@ -367,6 +370,38 @@ class Writer:
             lines_by_path.setdefault(file_path, []).append(item.line())
         staged = {path: str(blobs[path]) if path in blobs else None for path in change.writes}
         pending.record(self.ws.git_dir, staged, previous, committed, lines_by_path)
+
+
+def check_contents(change: Change) -> None:
+    """Read back every file about to be written (issue #14): a task or epic file must parse and,
+    when a Document rendered it, hold exactly the values it was rendered from; config.yaml must
+    parse (`config set` checks the type of what it sets). Refused (exit 1) before anything is
+    written."""
+    from git_flowctl.model.config import CONFIG_PATH, Config
+    from git_flowctl.model.document import Document, DocumentError, Rendered, identical
+
+    for path, content in sorted(change.writes.items()):
+        if content is None:
+            continue
+        try:
+            if path == CONFIG_PATH:
+                Config.parse(content)
+                continue
+            if not (path.startswith(".flow/") and path.endswith(".md")):
+                continue
+            again = Document.parse(content, path)
+        except DocumentError as exc:
+            raise FlowError(f"refused to write {path}: it would not read back ({exc.problem})",
+                            hint=exc.hint or "nothing was written; fix the value and try again",
+                            file=path) from None
+        if isinstance(content, Rendered) and (not identical(again.data, content.intended)
+                                              or again.body != content.body):
+            changed = sorted(key for key in {*again.data, *content.intended}
+                             if not identical(again.data.get(key), content.intended.get(key)))
+            raise FlowError(f"refused to write {path}: it would read back differently "
+                            f"({', '.join(changed) or 'the body'})",
+                            hint="nothing was written; this is a bug in git flow-task, "
+                                 "please report it with the file", file=path)
 
 
 def _path_for_subject(change: Change, subject: str) -> str:
