@@ -145,3 +145,36 @@ def test_the_writer_writes_nothing_that_would_not_read_back_as_intended(flow_rep
             Writer(ws).apply(lambda plan, p=path, c=content: Change("flow: x", {p: c}))
         assert "refused to write" in refused.value.message
     assert repo.head() == head and repo.status() == ""
+
+
+# Item 5: locks a crashed git left behind --------------------------------------------------------
+
+
+@pytest.mark.parametrize("lock", ["index.lock", "refs/heads/main.lock",
+                                  "refs/flow/claims/fn-1-add-oauth-login.1.lock"])
+def test_a_stale_lock_is_named_with_how_to_remove_it(flow_repo: Repo, lock: str) -> None:
+    repo = flow_repo
+    head = repo.head()
+    path = repo.path / ".git" / lock
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    started = time.monotonic()
+    result = repo.flow("start", "fn-1.1", "--json")
+    assert time.monotonic() - started < 8
+    assert result.exit_code == 1, result  # refused, not a lost race to retry (exit 3)
+    assert str(path) in result.json["error"] and f"rm {path}" in result.json["hint"]
+    assert repo.head() == head and repo.status() == ""
+    assert repo.git("for-each-ref", "refs/flow/claims/") == ""  # no claim left behind
+    path.unlink()
+    assert repo.ok("start", "fn-1.1")["status"] == "in_progress"
+
+
+def test_a_lock_that_goes_away_is_waited_for(flow_repo: Repo) -> None:
+    import threading
+
+    repo = flow_repo
+    lock = repo.path / ".git" / "index.lock"
+    lock.write_text("")
+    threading.Timer(0.5, lock.unlink).start()
+    assert repo.ok("start", "fn-1.1")["status"] == "in_progress"
+    assert repo.status() == ""

@@ -300,9 +300,13 @@ class ClaimRefs:
             except (pygit2.GitError, OSError) as exc:  # the lock is held: another racer
                 last_error = exc
                 time.sleep(min(0.001 * (attempt + 1), 0.01))
-        raise ConflictError(f"{name} stayed locked: {last_error}",
-                            hint="another git flow-task holds it; if none runs, remove the "
-                                 f"stale {name}.lock under the git directory")
+        from git_flowctl.repo.locks import stale_lock_error
+
+        lock = self.ws.common_dir / f"{name}.lock"
+        if lock.exists():  # held for seconds: a crashed git left it (exit 1, named)
+            raise stale_lock_error(lock, f"the claim ref {name}")
+        raise ConflictError(f"could not update {name}: {last_error}",
+                            hint="another git flow-task may be changing it; try again")
 
     def set_mirror(self, task_id: str, oid: str | None) -> None:
         """Force a mirror ref to what the remote was seen to hold (no compare)."""

@@ -267,15 +267,18 @@ def recover_command(rev: str | None, apply_fixes: bool, message: str | None,
         raise UsageError("--apply repairs the current branch; --rev only inspects",
                          hint="drop --rev, or check out REV first")
     with _progress(out, "replaying history") as progress:
-        diagnosis = diagnose(_reader(ws), rev, progress=progress)
+        diagnosis = diagnose(_reader(ws), rev, progress=progress, git_dir=ws.git_dir)
     report = diagnosis.as_json()
-    report.update(applied=False, commit=None, restored=[], updated=[])
+    report.update(applied=False, commit=None, restored=[], updated=[], completed=[])
     if apply_fixes and diagnosis.fixable:
+        # The writer first completes a transition a crash cut short (its journal), then
+        # records the rest in one commit.
         outcome = Writer(ws, message=message, load=lambda source: source).apply(
             build_recovery(diagnosis, ws.actor(actor)), Mode.COMMIT)
         report.update(applied=True, commit=outcome.commit,
                       restored=outcome.change.result.get("restored", []),
-                      updated=outcome.change.result.get("updated", []))
+                      updated=outcome.change.result.get("updated", []),
+                      completed=[d.path for d in diagnosis.divergences if d.kind == "interrupted"])
     out.emit(report, _recover_renderer(diagnosis, report))
 
 
@@ -307,7 +310,7 @@ def _recover_renderer(diagnosis: Diagnosis, report: dict[str, Any]) -> Callable[
             for problem in report["problems"]:
                 console.print(f"  {problem['kind']}: {escape(problem['message'])}", highlight=False)
         if report["applied"]:
-            done = len(report["restored"]) + len(report["updated"])
+            done = len(report["restored"]) + len(report["updated"]) + len(report["completed"])
             where = (f"in {report['commit'][:7]}" if report["commit"]
                      else "(HEAD already had them: files restored, no commit needed)")
             console.print(f"[green]✓[/green] recovered {done} file(s) {where}")
