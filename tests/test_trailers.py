@@ -181,7 +181,8 @@ def test_whole_message_shortcut_agrees_with_the_line_by_line_parser() -> None:
 
 def _reference_block(message: str) -> list[tuple[int, str]]:
     """The trailer block as docs/trailers.md defines it, written out plainly: the last
-    paragraph, and the paragraphs before it made only of trailer lines, never the first."""
+    paragraph, and when it is made only of trailer lines the paragraphs before it made only of
+    trailer lines, never the first."""
     paragraphs: list[list[tuple[int, str]]] = [[]]
     for number, line in enumerate(message.split("\n"), start=1):
         line = line[:-1] if line.endswith("\r") else line
@@ -194,6 +195,7 @@ def _reference_block(message: str) -> list[tuple[int, str]]:
         return []
     start = len(paragraphs) - 1
     trailer = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*[ \t]*:.*|[ \t]+\S.*", re.ASCII)
-    while start > 1 and all(trailer.fullmatch(line) for _, line in paragraphs[start - 1]):
+    while start > 1 and all(trailer.fullmatch(line) for paragraph in paragraphs[start - 1:]
+                            for _, line in paragraph):
         start -= 1
     return [item for paragraph in paragraphs[start:] for item in paragraph]

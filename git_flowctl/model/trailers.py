@@ -317,15 +317,17 @@ def _paragraphs(lines: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
 
 def _readable_lines(segment: _Segment) -> Iterable[tuple[int, str, bool]]:
     """The lines of one message that may hold steps, each with whether it is in the trailer
-    block: every paragraph but the first (the subject); the block is the last paragraph and
-    the paragraphs before it that hold only trailer lines (GitHub puts co-authors apart)."""
+    block: every paragraph but the first (the subject); the block is the last paragraph and,
+    when it holds only trailer lines, the paragraphs of only trailer lines just before it
+    (GitHub puts co-authors apart)."""
     paragraphs = _paragraphs(segment.lines)
     if len(paragraphs) < 2:
         return
     indent = 4 if segment.origin is not None else 0  # git indents a squashed message
     block_start = len(paragraphs) - 1
     while block_start > 1 and all(_TRAILER_LINE.fullmatch(_dedent(raw, indent))
-                                  for _, raw in paragraphs[block_start - 1]):
+                                  for paragraph in paragraphs[block_start - 1:]
+                                  for _, raw in paragraph):
         block_start -= 1
     for place, paragraph in enumerate(paragraphs[1:], start=1):
         for number, raw in paragraph:
