@@ -791,3 +791,31 @@ def test_the_fold_made_newest_first_while_git_writes_is_the_canonical_fold() -> 
     newest_first.add(("a" * 40, (), "A\na@x\n1\n+0000", "This reverts commit " + "b" * 40),
                      history._parse("a" * 40, "A\na@x\n1\n+0000", "This reverts commit " + "b" * 40))
     assert not newest_first.usable
+
+
+def test_statuses_read_from_loose_objects_are_those_git_reads(flow_repo: Repo) -> None:
+    """history/agreement.py reads a few new commits' files from loose objects, else asks git:
+    both must give the same answer (home, archive, missing, packed)."""
+    from git_flowctl.history.agreement import TreeStatuses
+
+    repo = flow_repo
+    repo.ok("start", "fn-1.1")
+    repo.ok("done", "fn-1.1")
+    repo.ok("skip", "fn-1.2", "--reason", "x")
+    repo.ok("skip", "fn-1.3", "--reason", "x")
+    repo.ok("epic", "close", "fn-1")
+    repo.ok("epic", "archive", "fn-1")
+    commits = repo.git("rev-list", "HEAD").split()
+    pairs = [(commit, subject) for commit in commits
+             for subject in (T1, T2, "fn-1-add-oauth-login", "fn-9-none.1")]
+    git = GitReader.discover(repo.path)
+    by_git = TreeStatuses(git)
+    by_git._from_loose = lambda pair: False  # type: ignore[method-assign]
+    expected = by_git.statuses(pairs)
+    loose = TreeStatuses(git)
+    assert all(loose._from_loose(pair) for pair in pairs)  # nothing is packed yet
+    assert {pair: loose.known[pair] for pair in pairs} == expected
+    assert expected[(commits[0], T1)] == "done" and expected[(commits[0], "fn-9-none.1")] is None
+    repo.git("gc", "-q")  # now packed: not loose, so git is asked
+    assert not TreeStatuses(git)._from_loose(pairs[0])
+    assert TreeStatuses(git).statuses(pairs) == expected

@@ -8,8 +8,10 @@ a message or any other text can write lines, but it cannot make a tree agree wit
 
 The statuses are read with one ``git cat-file --batch`` per call, asked for ``<commit>:<path>``
 (a walk of three small trees and one blob, about 15 us), only for the subjects a command shows:
-``log TASK`` reads its task's few commits, not every file of every commit. Standard library
-only (replay's lean path).
+``log TASK`` reads its task's few commits, not every file of every commit. A few commits made
+since the last command are read from their loose objects first (their trees and blobs are new,
+so git wrote them loose), which spares starting git at all. Standard library only (replay's
+lean path).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import zlib
 
 TYPE_CHECKING = False  # typing costs start-up time that replay's lean path avoids
 if TYPE_CHECKING:
@@ -68,6 +71,8 @@ class TreeStatuses:
         """(commit, subject) -> the file's status there, None when there is no file,
         ``UNREADABLE`` when its status cannot be read."""
         wanted = [pair for pair in dict.fromkeys(pairs) if pair not in self.known]
+        if 0 < len(wanted) <= _LOOSE_AT_MOST:
+            wanted = [pair for pair in wanted if not self._from_loose(pair)]
         if wanted:
             homes = self._read([f"{commit}:{home_paths(subject)[0]}" for commit, subject in wanted])
             missing = [pair for pair, found in zip(wanted, homes, strict=True) if found is None]
@@ -81,6 +86,27 @@ class TreeStatuses:
                 else:
                     self.known[pair] = status_of(raw) or UNREADABLE
         return {pair: self.known[pair] for pair in pairs}
+
+    def _from_loose(self, pair: tuple[str, str]) -> bool:
+        """Read the status from loose objects only; False when one of them is packed."""
+        commit, subject = pair
+        objects = os.path.join(self.git.common_dir, "objects")
+        raw = _loose(objects, commit, b"commit")
+        if raw is None or not raw.startswith(b"tree "):
+            return False
+        tree = raw[5:raw.index(b"\n")].decode()
+        found: bytes | None = None
+        for path in home_paths(subject):
+            blob = _tree_entry(objects, tree, path)
+            if blob == _NOT_LOOSE:
+                return False
+            if blob is not None:
+                found = _loose(objects, blob, b"blob")
+                if found is None:
+                    return False
+                break
+        self.known[pair] = None if found is None else (status_of(found) or UNREADABLE)
+        return True
 
     def _read(self, requests: list[str]) -> list[bytes | None]:
         """The content of each ``<commit>:<path>`` (None when missing or not a blob)."""
@@ -114,6 +140,56 @@ class TreeStatuses:
             else:  # "<request> missing", or ambiguous
                 found.append(None)
         return found
+
+
+_LOOSE_AT_MOST = 8  # more than this and one git process is cheaper than reading file by file
+
+
+def _loose(objects: str, oid: str, kind: bytes) -> bytes | None:
+    """A loose object's content when it is loose and of that kind, else None."""
+    try:
+        with open(os.path.join(objects, oid[:2], oid[2:]), "rb") as handle:
+            data = zlib.decompress(handle.read())
+    except (OSError, zlib.error):
+        return None
+    header, _, content = data.partition(b"\0")
+    parts = header.split(b" ")
+    if len(parts) != 2 or parts[0] != kind or not parts[1].isdigit() \
+            or int(parts[1]) != len(content):
+        return None
+    return content
+
+
+_NOT_LOOSE = ""
+
+
+def _tree_entry(objects: str, tree: str, path: str) -> str | None:
+    """The object ID at ``path`` under ``tree``, None when there is no such entry,
+    ``_NOT_LOOSE`` when a tree on the way is not loose (or not a tree)."""
+    size = len(tree) // 2  # 20 bytes for SHA-1 IDs, 32 for SHA-256
+    oid = tree
+    parts = path.split("/")
+    for depth, name in enumerate(parts):
+        content = _loose(objects, oid, b"tree")
+        if content is None:
+            return _NOT_LOOSE
+        wanted = name.encode("utf-8")
+        position, found = 0, None
+        while position < len(content):
+            space = content.index(b" ", position)
+            end = content.index(b"\0", space)
+            entry_name = content[space + 1:end]
+            if entry_name == wanted:
+                mode = content[position:space]
+                directory = mode == b"40000"
+                if directory == (depth < len(parts) - 1):
+                    found = content[end + 1:end + 1 + size].hex()
+                break
+            position = end + 1 + size
+        if found is None:
+            return None
+        oid = found
+    return oid
 
 
 def _input_file(data: bytes) -> int:
