@@ -28,6 +28,7 @@ from git_flowctl.model.items import (
     Task,
     archived_epic_path,
     archived_task_path,
+    epic_field_problems,
     new_task_document,
     task_field_problems,
 )
@@ -249,6 +250,41 @@ def split_task(plan: Plan, ref: str, titles: list[str], ctx: Context, *, chain: 
 def _epic_result(epic: Epic, message: str, **more: Any) -> dict[str, Any]:
     return {"id": epic.id, "title": epic.title, "status": epic.status,
             "depends_on_epics": epic.depends_on_epics, "message": message, **more}
+
+
+EDITABLE_EPIC_FIELDS = ("title", "branch", "priority")
+
+
+def edit_epic(plan: Plan, ref: str, ctx: Context, *, fields: Mapping[str, Any]) -> Change:
+    """Change an epic's title, branch or priority (``None`` clears the last two).
+
+    The ID never changes (flowctl's `epic set-title` re-slugged it and renamed files, which broke
+    every reference on other branches), and the status is not touched: no trailer.
+    """
+    epic = plan.epic(ref)
+    edited: list[str] = []
+    for key, value in fields.items():
+        if key not in EDITABLE_EPIC_FIELDS:
+            raise UsageError(f"{key} cannot be edited", hint=f"editable: {', '.join(EDITABLE_EPIC_FIELDS)}")
+        if key == "title":
+            if not isinstance(value, str) or not value.strip():
+                raise UsageError("an epic needs a title; --title cannot be empty")
+            value = value.strip()
+        elif key == "branch":
+            value = value.strip() if isinstance(value, str) and value.strip() else None
+        elif key == "priority" and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UsageError("--priority must be a whole number")
+        if epic.doc.data.get(key) != value:
+            epic.set(key, value)
+            edited.append(key)
+    problems = epic_field_problems(epic.doc, epic.id)
+    if problems:
+        raise FlowError(f"the edit would make {epic.id} invalid: {problems[0].message}", hint=problems[0].hint)
+    message = f"{epic.id}: edited {', '.join(edited)}" if edited else f"{epic.id}: already as asked"
+    return Change(f"flow: edit epic {epic.id} {_quoted_title(epic.title)} ({', '.join(edited)})",
+                  {epic.path: epic.render()} if edited else {},
+                  result=_epic_result(epic, message, edited=edited,
+                                      **{key: epic.doc.data.get(key) for key in fields}))
 
 
 def close_epic(plan: Plan, ref: str, ctx: Context) -> Change:

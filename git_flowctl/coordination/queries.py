@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from git_flowctl.model import states
+from git_flowctl.model import reviews, states
 from git_flowctl.model.items import Epic, Task
 from git_flowctl.repo.plan import Plan
 
@@ -77,7 +77,10 @@ def next_work(plan: Plan, actor: str, epic_id: str | None = None,
 
     Their own in-progress task first (``resume_in_progress``), else the best ready task
     (``ready_task``); epics that are done, or whose epic dependencies are open, are passed over and
-    listed. ``exclude`` skips candidates (a `next --claim` that lost a race moves on).
+    listed. ``exclude`` skips candidates (a `next --claim` that lost a race moves on). With
+    ``require_review`` (issue #15) an epic without a SHIP plan verdict answers ``plan`` /
+    ``needs_plan_review``, and one whose tasks are all finished without a SHIP completion verdict
+    ``completion_review`` / ``needs_completion_review`` (flowctl's answers).
     """
     epics = [plan.epics[epic_id]] if epic_id else plan.sorted_epics()
     in_scope = {e.id for e in epics}
@@ -87,6 +90,7 @@ def next_work(plan: Plan, actor: str, epic_id: str | None = None,
     if own:
         return _answer("work", own[0], "resume_in_progress", [])
     passed_over: list[dict[str, Any]] = []
+    required = plan.config.require_review
     for epic in epics:
         if epic.status == "done":
             continue
@@ -94,12 +98,27 @@ def next_work(plan: Plan, actor: str, epic_id: str | None = None,
         if waiting_on:
             passed_over.append({"epic": epic.id, "waiting_on": waiting_on})
             continue
-        candidates = [t for t in _sorted(plan.tasks_of(epic.id))
+        if reviews.PLAN in required and reviews.verdict_in(epic.doc.data, reviews.PLAN) != reviews.SHIP:
+            return _review_answer("plan", epic, "needs_plan_review", passed_over)
+        tasks = plan.tasks_of(epic.id)
+        candidates = [t for t in _sorted(tasks)
                       if t.id not in exclude and is_ready(plan, t, actor, held)]
         if candidates:
             return _answer("work", candidates[0], "ready_task", passed_over)
+        if reviews.COMPLETION in required and tasks \
+                and all(t.status in states.FINISHED for t in tasks) \
+                and reviews.verdict_in(epic.doc.data, reviews.COMPLETION) != reviews.SHIP:
+            return _review_answer("completion_review", epic, "needs_completion_review", passed_over)
     reason = "blocked_by_epic_deps" if passed_over else "none"
     return {"status": "none", "epic": None, "task": None, "title": None, "reason": reason,
+            "passed_over": passed_over}
+
+
+def _review_answer(status: str, epic: Epic, reason: str,
+                   passed_over: list[dict[str, Any]]) -> dict[str, Any]:
+    kind = reviews.PLAN if status == "plan" else reviews.COMPLETION
+    return {"status": status, "epic": epic.id, "task": None, "title": epic.title, "reason": reason,
+            "review": {"kind": kind, "latest": reviews.verdict_in(epic.doc.data, kind)},
             "passed_over": passed_over}
 
 

@@ -19,7 +19,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -401,5 +401,21 @@ def pre_push(ws: Workspace, remote: str | None, lines: Iterable[str]) -> HookRes
                             hide.append(target)
         report = history.check_range(local, hide, tree_baseline=baseline)
         result.commits.extend(check.commit for check in report.commits)
-        result.findings.extend(report.findings())
+        result.findings.extend(_unpushed_hint(item) for item in report.findings())
     return result
+
+
+def _unpushed_hint(item: Finding) -> Finding:
+    """A refused commit is not on the remote yet: the way out is to rewrite it, not a new commit
+    (pre-push checks every commit of the push, so a later repair leaves this one refused)."""
+    if item.commit is None or not item.is_error:
+        return item
+    short = item.commit[:7]
+    rule_hint = _FORCE_REPAIR.sub("", item.hint or "").strip(" ;")
+    return replace(item, hint=f"{short} is not pushed yet: rewrite it (`git rebase -i {short}^`, "
+                              f"then edit or drop it) and push again"
+                              + (f" ({rule_hint})" if rule_hint else ""))
+
+
+# The commit-time advice ("record a repair with --force") cannot help a commit already made.
+_FORCE_REPAIR = re.compile(r"[;,]?\s*a repair is recorded with (?:the command's )?--force")

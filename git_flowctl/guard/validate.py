@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from git_flowctl.model import ids, states
+from git_flowctl.model import ids, states, verification
 from git_flowctl.model.config import CONFIG_PATH, Config
 from git_flowctl.model.document import Document, DocumentError, sections
 from git_flowctl.model.errors import FlowError
@@ -91,6 +91,8 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in (
          "a task entered in_progress or done while a dependency is not satisfied"),
     Rule("evidence-missing", "evidence", ERROR,
          "a task entered done without evidence while config.yaml requires it"),
+    Rule("done-unverified", "evidence", ERROR,
+         "a task entered done without passing guard evidence while config.yaml sets require_verify"),
 )}
 
 # Transitions synthesized for `git revert` of a transition commit carry this action.
@@ -531,6 +533,11 @@ def find_chain(links: Sequence[Transition], start: str | None, end: str | None) 
 def _link_problem(kind: str, link: Transition) -> str | None:
     if link.action in _BY_AUTHORITY:
         return None
+    if link.action == states.RESTORE_ACTION:
+        if link.force or legal_change(kind, link.source, link.target):
+            return None
+        return (f"restore goes only where the state machine goes, not "
+                f"{link.source or 'none'}->{link.target}")
     table = states.ACTIONS if kind == "task" else states.EPIC_ACTIONS
     action = table.get(link.action)
     if action is None:
@@ -734,6 +741,20 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
                     file=task.path, line=task.line("status"), subject=subject,
                     hint=f"finish {', '.join(blocking)} first (`git flow-task ready` lists what can "
                          f"start); a repair is recorded with --force"))
+        if new == states.DONE and strict and after.config.require_verify:
+            fields = {key: value for line in message.evidence if line.subject == subject
+                      for key, value in line.fields} if message is not None else {}
+            result = verification.outcome(fields)
+            if result != verification.PASS:
+                said = {verification.MISSING: "no guard evidence",
+                        verification.SKIPPED: "every guard check skipped",
+                        verification.FAIL: "a failing guard check"}[result]
+                found.append(finding(
+                    "done-unverified",
+                    f"{subject} entered done with {said} (config require_verify)",
+                    file=task.path, line=task.line("status"), subject=subject,
+                    hint=f"finish with `git flow-task done {subject} --verify`, which runs the "
+                         "guard and records its results; a repair is recorded with --force"))
         if new == states.DONE and after.config.require_evidence and subject not in evidence_subjects \
                 and not task.has_evidence:
             found.append(finding(

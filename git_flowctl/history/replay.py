@@ -50,7 +50,14 @@ if TYPE_CHECKING:
     from typing import Any, NamedTuple
 
     from git_flowctl.model.trailerfast import CanonicalLine
-    from git_flowctl.model.trailers import Evidence, Revert, SquashOrigin, Trailers, Transition
+    from git_flowctl.model.trailers import (
+        Evidence,
+        Revert,
+        Review,
+        SquashOrigin,
+        Trailers,
+        Transition,
+    )
 else:
     from git_flowctl.model.tuples import NamedTuple
 
@@ -58,6 +65,7 @@ EVENT_TRANSITION = "transition"
 EVENT_REVERT = "revert"
 EVENT_RENAME = "rename"
 EVENT_ARCHIVE = "archive"
+EVENT_REVIEW = "review"  # a verdict (`Flow-Review`): the subject's state does not change
 CACHE_DIR = "flow-cache"
 
 _FIELD = "\x1f"
@@ -730,6 +738,7 @@ class _Fold:
         from git_flowctl.model.trailers import (  # loaded: it parsed this
             Rename,
             Revert,
+            Review,
             Transition,
         )
 
@@ -757,6 +766,9 @@ class _Fold:
                     continue
                 done = [f">{step.old} {step.new}"] if step.old != step.new else []
                 self._rename(step.old, step.new, step_author)
+            elif isinstance(step, Review):
+                self._review(step, step_author)
+                done = []
             else:
                 if distrust and f"{sha} {step.subject}" in distrust:
                     continue
@@ -851,6 +863,14 @@ class _Fold:
         state = self.states.get(subject, "")
         self._event([EVENT_ARCHIVE, subject, state, state or NONE_STATE, "archive", author[2],
                      "", "", "", "", *author, "", "", state, state], subject)
+
+    def _review(self, step: Review, author: _Author) -> None:
+        """``Flow-Review: <id> kind=... verdict=...``: an event, the state unchanged."""
+        subject = self.current_id(step.subject)
+        state = self.states.get(subject, "")
+        pairs = {"kind": step.kind, "verdict": step.verdict, **dict(step.extra)}
+        self._event([EVENT_REVIEW, subject, state, state or NONE_STATE, "review", step.by,
+                     step.id, "", format_pairs(pairs), "", *author, "", "", state, state], subject)
 
     def _revert(self, step: Revert, squashed: dict[str, list[str]], lookup: Lookup,
                 author: _Author) -> list[str]:
@@ -1256,6 +1276,7 @@ class History:
                         f"{commit[:7]} records {named} -> {wanted or NONE_STATE} but its tree "
                         f"says {_shown(actual)}: its lines for {named} are not believed")
                 seen_wrong.add(owner)
+            added = {key: why for key, why in added.items() if key not in fold.distrust}
             if not added:
                 fold.verified.update(last)
                 self._changed()
@@ -1314,8 +1335,8 @@ def _unchecked(fold: _Fold, subjects: Iterable[str],
             if position <= done:
                 continue
             fields = fold.events[position].split(_SEP)
-            if not fields[_E_AFTER]:
-                continue  # a rename or archive move of a subject with no state: nothing to check
+            if fields[_E_KIND] not in (EVENT_TRANSITION, EVENT_REVERT):
+                continue  # a rename, archive move or review keeps the state: nothing to check
             checks[(fields[_E_COMMIT], fields[_E_SUBJECT])] = (
                 fields[_E_AFTER], position, fields[_E_KIND], subject)
     return checks, last

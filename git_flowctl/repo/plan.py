@@ -84,7 +84,20 @@ class Plan:
             return ids.resolve(ref, self.tasks, kind="task")
         except NotFoundError:
             self._refuse_archived(ref, self.archived_task_ids(), "task")
+            self._refuse_epic_for_task(ref)
             raise
+
+    def _refuse_epic_for_task(self, ref: str) -> None:
+        parsed = ids.parse_id(ref)
+        if parsed is None or parsed.is_task:
+            return
+        try:
+            epic_id = ids.resolve(ref, self.epics, kind="epic")
+        except FlowError:
+            return
+        raise NotFoundError(f"{epic_id} is an epic, not a task",
+                            hint=f"give one of its tasks (`git flow-task ready --epic {epic_id}` "
+                                 f"lists those that can start)", id=epic_id, kind="epic")
 
     def resolve_epic(self, ref: str) -> str:
         try:
@@ -235,11 +248,11 @@ class Plan:
         if not blocking:
             return
         effective = self.effective_states()
-        listed = ", ".join(f"{dep} ({effective.get(dep, states.MISSING)})" for dep in blocking)
+        found = {dep: effective.get(dep, states.MISSING) for dep in blocking}
+        listed = ", ".join(f"{dep} ({state})" for dep, state in found.items())
         raise FlowError(
             f"cannot {action} {task.id}: dependencies not satisfied: {listed}",
-            hint="finish those first (`git flow-task ready` lists what can start)",
-            id=task.id, blocked_by=blocking)
+            hint=states.unsatisfied_hint(found), id=task.id, blocked_by=blocking)
 
     def next_task_number(self, epic_id: str) -> int:
         numbers = [t.number for t in self.tasks.values() if t.epic == epic_id]

@@ -137,6 +137,12 @@ def _render_event(console: Console, event: dict[str, Any]) -> None:
 
     when = event["time"].replace("T", " ")[:16]
     change = f"{styled_state(event['from'] or 'none')} -> {styled_state(event['to'])}"
+    if event["event"] == "review":  # a verdict (issue #15): the state does not change
+        verdict = str(event["extra"].get("verdict", "")).upper()
+        style = "green" if verdict == "SHIP" else "red"
+        change = f"{escape(event['extra'].get('kind', ''))} review [{style}]{escape(verdict)}[/{style}]"
+        event = {**event, "action": "by", "extra": {k: v for k, v in event["extra"].items()
+                                                    if k not in ("kind", "verdict")}}
     line = (f"[dim]{when}[/dim] [yellow]{event['commit'][:7]}[/yellow] {escape(event['id'])} "
             f"{change} [bold]{escape(event['action'])}[/bold] {escape(event['by'])}")
     if event["force"]:

@@ -34,8 +34,7 @@ def _hook_workspace(out: Output) -> Workspace:
 
 def _report(out: Output, result: HookResult) -> None:
     """Hooks speak on stderr in plain text (git shows it; no rich on this path)."""
-    from git_flowctl.cli.commands.integrity import findings_payload
-    from git_flowctl.guard.reporting import summary, text_lines
+    from git_flowctl.guard.reporting import findings_payload, summary, text_lines
 
     payload = {"hook": result.hook, **findings_payload(result.findings)}
     if result.added:

@@ -1,4 +1,4 @@
-"""Shaping the plan: task edit|split, epic close|reopen|set-plan|archive, renumber."""
+"""Shaping the plan: task edit|split, epic edit|close|reopen|set-plan|archive, renumber."""
 
 from __future__ import annotations
 
@@ -148,19 +148,23 @@ def task_split(task: str, titles: str, chain: bool, force: bool, no_commit: bool
 
 @click.command("close")
 @click.argument("epic", shell_complete=complete.epic_ids)
+@click.option("--skip-gap-check", is_flag=True,
+              help="Close even while required or important gaps are open.")
 @force_option
 @mutating
-def epic_close(epic: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
-               actor: str | None) -> None:
+def epic_close(epic: str, skip_gap_check: bool, force: bool, no_commit: bool, dry_run: bool,
+               message: str | None, actor: str | None) -> None:
     """Close EPIC (open -> done).
 
-    Refused, listing them, while any task is not done or skipped, and while an epic it depends on
-    is open.
+    Refused, listing them, while any task is not done or skipped, while an epic it depends on
+    is open, while a required or important gap is open (`gap list`; --skip-gap-check closes
+    anyway), and, with `require_review: completion`, until a SHIP completion verdict is
+    recorded (`review`).
     """
-    from git_flowctl.changes import structure
+    from git_flowctl.gates.closing import close_epic
 
-    run_mutation(lambda plan, ctx: structure.close_epic(plan, epic, ctx), actor=actor,
-                 no_commit=no_commit, dry_run=dry_run, message=message, force=force)
+    run_mutation(lambda plan, ctx: close_epic(plan, epic, ctx, skip_gap_check=skip_gap_check),
+                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
 
 
 @click.command("reopen")
@@ -174,6 +178,32 @@ def epic_reopen(epic: str, force: bool, no_commit: bool, dry_run: bool, message:
 
     run_mutation(lambda plan, ctx: structure.reopen_epic(plan, epic, ctx), actor=actor,
                  no_commit=no_commit, dry_run=dry_run, message=message, force=force)
+
+
+@click.command("edit")
+@click.argument("epic", shell_complete=complete.epic_ids)
+@click.option("--title", help="A new title (the ID does not change).")
+@click.option("--branch", help='The branch the epic\'s work lands on; "" clears.')
+@click.option("--priority", type=OptionalNumber(int), help="Lower first; none clears.")
+@mutating
+@click.pass_context
+def epic_edit(ctx: click.Context, epic: str, title: str | None, branch: str | None,
+              priority: int | None, no_commit: bool, dry_run: bool, message: str | None,
+              actor: str | None) -> None:
+    """Change EPIC's title, branch or priority (flowctl's epic set-title and set-branch).
+
+    Only the options given change. The ID stays as it is, so references elsewhere keep
+    working; the status is not touched, so the commit carries no Flow-Transition trailer.
+    """
+    from git_flowctl.changes import structure
+
+    given = given_options(ctx)
+    values: dict[str, Any] = {"title": title, "branch": branch, "priority": priority}
+    fields = {key: value for key, value in values.items() if key in given}
+    if not fields:
+        raise UsageError("nothing to edit", hint="give at least one of --title, --branch, --priority")
+    run_mutation(lambda plan, flow_ctx: structure.edit_epic(plan, epic, flow_ctx, fields=fields),
+                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
 
 
 @click.command("set-plan")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -29,12 +28,9 @@ from git_flowctl.cli.common import (
     split_list,
 )
 from git_flowctl.cli.render import styled_state, task_table
-from git_flowctl.coordination.landing import Landing, landed_tasks
-from git_flowctl.model import ids
-from git_flowctl.model.errors import FlowError
-from git_flowctl.model.items import TASK_SECTIONS, Epic, Task
-from git_flowctl.repo.plan import Plan
-from git_flowctl.views.shapes import epic_detail, epic_summary, task_detail, task_summary
+from git_flowctl.coordination.landing import landed_tasks
+from git_flowctl.views.reads import mark_landed, show_answer, tasks_answer
+from git_flowctl.views.shapes import epic_summary, task_summary
 
 
 @click.group("task")
@@ -45,12 +41,6 @@ def task_group() -> None:
 task_group.add_command(task_edit)
 task_group.add_command(task_set_deps)
 task_group.add_command(task_split)
-
-
-def _mark_landed(rows: list[dict[str, Any]], landing: Landing) -> list[dict[str, Any]]:
-    for row in rows:
-        row["landed"] = row["id"] in landing.landed
-    return rows
 
 
 @task_group.command("create")
@@ -92,49 +82,12 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
 
 def _show(ref: str, rev: str | None) -> None:
     out, ws, plan = read_plan(rev)
-    try:
-        item = plan.resolve_any(ref)
-    except FlowError as error:
-        archived = plan.resolve_archived(ref) if error.details.get("archived") else None
-        if archived is None:
-            raise
-        _show_archived(plan, archived)
-        return
-    landing = landed_tasks(ws, plan, rev)
-    if isinstance(item, Task):
-        detail = task_detail(plan, item)
-        detail["landed"] = item.id in landing.landed
-        detail["default_branch"] = landing.branch_name
+    answer = show_answer(ws, plan, ref, rev)
+    detail = answer.payload
+    if answer.kind == "task":
         out.emit(detail, lambda console: _render_task(console, detail))
     else:
-        assert isinstance(item, Epic)
-        detail = epic_detail(plan, item)
-        _mark_landed(detail["tasks"], landing)
-        out.emit(detail, lambda console: _render_epic(console, detail, not landing.reading_default))
-
-
-def _show_archived(plan: Plan, item: Task | Epic) -> None:
-    """An archived epic or task: its stored fields and text, read-only."""
-    out = get_output()
-    detail: dict[str, Any] = {**item.doc.data, "archived": True, "spec_path": item.path}
-    if isinstance(item, Task):
-        detail.update(stored_status=item.status, view_state=item.status, depends_on=item.depends_on,
-                      blocked_by=[], attempts=item.attempts,
-                      max_retries=item.max_retries(plan.config.max_retries), landed=False)
-        for title in TASK_SECTIONS:
-            detail[title.lower().replace(" ", "_")] = item.doc.section(title)
-        out.emit(detail, lambda console: _render_task(console, detail))
-    else:
-        task_ids = sorted((t for t in plan.archived_task_ids() if ids.epic_of(t) == item.id),
-                          key=ids.id_sort_key)
-        rows = []
-        for task_id in task_ids:
-            task = plan.archived_task(task_id)
-            if task is not None:
-                rows.append({"id": task.id, "title": task.title, "status": task.status,
-                             "priority": task.priority, "depends_on": task.depends_on})
-        detail.update(tasks=rows, done=sum(1 for r in rows if r["status"] == "done"))
-        out.emit(detail, lambda console: _render_epic(console, detail))
+        out.emit(detail, lambda console: _render_epic(console, detail, answer.mark_landed))
 
 
 def _render_task(console: object, detail: dict[str, object]) -> None:
@@ -222,21 +175,10 @@ def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: 
                   rev: str | None) -> None:
     """List tasks."""
     out, ws, plan = read_plan(rev)
-    epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    rows = []
-    for task in plan.sorted_tasks():
-        if epic_id and task.epic != epic_id:
-            continue
-        if domain and task.domain != domain:
-            continue
-        if status_filter and plan.state_of(task.id) not in status_filter \
-                and plan.view_state(task.id) not in status_filter:
-            continue
-        rows.append(task_summary(plan, task))
-    landing = landed_tasks(ws, plan, rev)
-    _mark_landed(rows, landing)
-    out.emit({"tasks": rows, "count": len(rows)},
-             lambda console: task_table(console, rows, mark_landed=not landing.reading_default)
+    answer = tasks_answer(ws, plan, epic_ref=epic_ref, statuses=status_filter, domain=domain, rev=rev)
+    rows = answer.payload["tasks"]
+    out.emit(answer.payload,
+             lambda console: task_table(console, rows, mark_landed=answer.mark_landed)
              if rows else console.print("no tasks"))
 
 
@@ -248,7 +190,7 @@ def list_command(rev: str | None) -> None:
     epics = [epic_summary(plan, e) for e in plan.sorted_epics()]
     tasks = [task_summary(plan, t) for t in plan.sorted_tasks()]
     landing = landed_tasks(ws, plan, rev)
-    _mark_landed(tasks, landing)
+    mark_landed(tasks, landing)
 
     def render(console: object) -> None:
         from rich.console import Console
