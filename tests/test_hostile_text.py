@@ -115,6 +115,9 @@ def test_messages_reasons_summaries_and_evidence_change_no_belief(worked: tuple[
     repo.ok("done", "fn-1.2", "--summary", text, "--evidence", f"notes={text}",
             "--evidence", '{"x": ' + repr(text).replace("'", '"') + "}")
     repo.ok("skip", "fn-1.3", "--reason", text, "-m", text)
+    made = repo.ok("task", "create", "--epic", "fn-1", "--title", "Plain", "--description", text,
+                   "--acceptance", text, "--domain", text.splitlines()[0][:40] or "x", "-m", text)
+    repo.ok("task", "edit", made["id"], "--description", text, "--acceptance", text)
     after = beliefs(repo)
     # The legitimate transitions are there, and nothing else.
     mine = [row[:5] for row in after["log"][len(before["log"]):]]
@@ -123,7 +126,8 @@ def test_messages_reasons_summaries_and_evidence_change_no_belief(worked: tuple[
         (T2, "transition", "todo", "in_progress", "start"),
         (T2, "transition", "in_progress", "up_for_retry", "fail"),
         (T2, "transition", "up_for_retry", "in_progress", "start"),
-        (T2, "transition", "in_progress", "done", "done"), (T3, "transition", "todo", "skipped", "skip")]
+        (T2, "transition", "in_progress", "done", "done"), (T3, "transition", "todo", "skipped", "skip"),
+        (made["id"], "transition", None, "todo", "create")]
     assert after["log"][:len(before["log"])] == before["log"]
     assert after["status"] == {T1: "done", T2: "done", T3: "skipped"}
     assert after["done"] == 2 and after["recover"][0] is True
