@@ -126,3 +126,25 @@ def test_random_kills_of_mutating_commands(flow_repo: Repo, tmp_path: Path) -> N
         repo.ok("recover", "--apply")
         assert_sound(repo, before)
     assert kills > 0
+
+
+@pytest.mark.parametrize("point", ["mid-work-tree", "staged-work-tree", "staged-index"])
+def test_a_no_commit_transition_killed_is_completed_by_the_next_command(flow_repo: Repo,
+                                                                        point: str) -> None:
+    """--no-commit writes the file, stages it and leaves its trailers for the next commit: a
+    kill in between is completed by the next transition, and that commit carries the trailer."""
+    repo = flow_repo
+    repo.ok("hooks", "install")
+    head = repo.head()
+    code = run_killed(repo, ("start", "fn-1.1", "--no-commit"), {"FLOW_CRASH_AT": point})
+    assert code == -signal.SIGKILL, code
+    assert repo.head() == head
+    repo.ok("task", "create", "--epic", "fn-1", "--title", "Next", "--no-commit")
+    assert repo.git("diff", "--name-only", "--", ".flow") == ""  # work tree == index
+    assert not list((repo.path / ".flow" / "tasks").glob(".*.tmp"))
+    repo.git("commit", "-q", "-m", "work")  # the hooks add both trailers
+    message = repo.message()
+    assert "Flow-Transition: fn-1-add-oauth-login.1 todo->in_progress action=start" in message
+    assert repo.ok("show", "fn-1.1")["status"] == "in_progress"
+    assert repo.ok("recover")["clean"] is True
+    assert_sound(repo, set())

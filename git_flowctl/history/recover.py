@@ -260,7 +260,7 @@ def interrupted_paths(git: GitReader, git_dir: Path,
     data = read_journal(git_dir)
     if data is None or data[0] is None or data[0] != head:
         return {}
-    paths = data[1]
+    paths = data[1]  # a --no-commit change cut short is completed by the writer, unreported
     listing = git.run("ls-files", "-s", "-z", "--", *paths).stdout.decode("utf-8", "replace")
     staged = {}
     for item in listing.split("\0"):

@@ -154,7 +154,7 @@ class Writer:
             if head.tree is not None and tree_id == head.tree.id and not change.allow_empty:
                 if change.restores:  # HEAD has them already: bring back the files only
                     restored = {path: change.writes[path] for path in change.restores}
-                    self._journal(None, head.tree, restored, blobs)
+                    self._journal(None, _blob_ids(head.tree, restored), blobs)
                     self._update_work_tree(restored, blobs)
                     self._update_index(restored, blobs)
                     self._journal_done()
@@ -164,7 +164,7 @@ class Writer:
             # while nothing is committed yet, not after (issue #14).
             refuse_if_stale(self._index_lock(), "the index")
             commit_id = self._create_commit(tree_id, head.parents, message)
-            self._journal(str(commit_id), head.tree, change.writes, blobs)
+            self._journal(str(commit_id), _blob_ids(head.tree, change.writes), blobs)
             _crash_point("before-ref")
             if head.advance(self.repo, commit_id, f"flow: {change.subject}"):
                 _crash_point("after-ref")
@@ -197,10 +197,13 @@ class Writer:
         blobs = {path: self.repo.create_blob(content)
                  for path, content in change.writes.items() if content is not None}
         refuse_if_stale(self._index_lock(), "the index")
-        self._journal(None, head.tree, change.writes, blobs)
+        waiting = self._pending_record(change, blobs, previous, committed)
+        self._journal(None, previous, blobs, waiting)
         self._update_work_tree(change.writes, blobs)
+        _crash_point("staged-work-tree")
         self._update_index(change.writes, blobs)
-        self._record_pending(change, blobs, previous, committed)
+        _crash_point("staged-index")
+        pending.record(self.ws.git_dir, **waiting)
         self._journal_done()
         return Outcome(change, Mode.STAGE, message)
 
@@ -393,17 +396,14 @@ class Writer:
         index = Path(os.environ.get("GIT_INDEX_FILE") or Path(self.repo.path) / "index")
         return index.with_name(index.name + ".lock")
 
-    def _journal(self, commit: str | None, base: pygit2.Tree | None,
-                 writes: dict[str, bytes | None], blobs: dict[str, pygit2.Oid]) -> None:
-        """Say what is about to change in the work tree and index, before it does."""
-        paths = {}
-        for path in writes:
-            try:
-                before: str | None = str(base[path].id) if base is not None else None
-            except KeyError:
-                before = None
-            paths[path] = [before, str(blobs[path]) if path in blobs else None]
-        data = json.dumps({"commit": commit, "paths": paths}).encode()
+    def _journal(self, commit: str | None, befores: dict[str, str | None],
+                 blobs: dict[str, pygit2.Oid], waiting: dict[str, Any] | None = None) -> None:
+        """Say what is about to change in the work tree and index, before it does: the commit
+        (None: the index only), each path's blob before and after (None: absent), and for
+        --no-commit the pending trailers to record once the index holds the change."""
+        paths = {path: [before, str(blobs[path]) if path in blobs else None]
+                 for path, before in befores.items()}
+        data = json.dumps({"commit": commit, "paths": paths, "pending": waiting}).encode()
         target = self.ws.git_dir / JOURNAL
         temp = target.with_name(f".{JOURNAL}.{os.getpid()}")
         temp.write_bytes(data)
@@ -419,7 +419,7 @@ class Writer:
         data = read_journal(self.ws.git_dir)
         if data is None or data[0] is None:
             return {}
-        commit, paths = data
+        commit, paths, _ = data
         try:
             head = str(self.repo.revparse_single("HEAD").id)
         except (KeyError, ValueError):
@@ -436,9 +436,13 @@ class Writer:
             return []
         import pygit2
 
+        commit, paths, waiting = data
+        # A commit: only if HEAD is still that commit. --no-commit: the index is the target.
+        cut_short = self.interrupted() if commit is not None else paths if waiting else {}
         completed: dict[str, bytes | None] = {}
         blobs: dict[str, pygit2.Oid] = {}
-        for path, (before, after) in self.interrupted().items():
+        consistent = True
+        for path, (before, after) in cut_short.items():
             index = self.repo.index
             index.read(force=True)
             try:
@@ -446,6 +450,7 @@ class Writer:
             except KeyError:
                 staged = None
             if staged not in (before, after) or self._work_tree_blob(path) not in (before, after):
+                consistent = False
                 continue  # changed since the crash: the user's now; recover reports it
             if staged == after and self._work_tree_blob(path) == after:
                 continue
@@ -457,8 +462,10 @@ class Writer:
                 completed[path], blobs[path] = blob.data, blob.id
         if completed:
             self._update_work_tree(completed, blobs)
-            self._update_index(completed, blobs, committed=True)
-        for path in data[1]:
+            self._update_index(completed, blobs, committed=commit is not None)
+        if commit is None and waiting and consistent:
+            pending.record(self.ws.git_dir, **waiting)  # its trailers, for the next `git commit`
+        for path in paths:
             sweep_temp_files(self.ws.root / path)
         self._journal_done()
         return sorted(completed)
@@ -475,9 +482,11 @@ class Writer:
         except (pygit2.GitError, OSError, ValueError):
             return str(pygit2.hash(target.read_bytes()))
 
-    def _record_pending(self, change: Change, blobs: dict[str, pygit2.Oid],
-                        previous: dict[str, str | None], committed: dict[str, str | None]) -> None:
-        """Remember the trailers of a --no-commit change for prepare-commit-msg (pending.py)."""
+    def _pending_record(self, change: Change, blobs: dict[str, pygit2.Oid],
+                        previous: dict[str, str | None],
+                        committed: dict[str, str | None]) -> dict[str, Any]:
+        """What a --no-commit change leaves for prepare-commit-msg (``pending.record``'s
+        arguments): its trailer lines by path, and the blobs they describe."""
         lines_by_path: dict[str, list[str]] = {}
         for transition in change.transitions:
             file_path = _path_for_subject(change, transition.subject)
@@ -486,7 +495,8 @@ class Writer:
             file_path = _path_for_subject(change, item.subject)
             lines_by_path.setdefault(file_path, []).append(item.line())
         staged = {path: str(blobs[path]) if path in blobs else None for path in change.writes}
-        pending.record(self.ws.git_dir, staged, previous, committed, lines_by_path)
+        return {"staged": staged, "previous": previous, "committed": committed,
+                "lines_by_path": lines_by_path}
 
 
 def check_contents(change: Change) -> None:
@@ -521,18 +531,33 @@ def check_contents(change: Change) -> None:
                                  "please report it with the file", file=path)
 
 
-def read_journal(git_dir: Path) -> tuple[str | None, dict[str, tuple[str | None, str | None]]] | None:
-    """The journal a crashed writer left (commit or None, path -> (before, after)); None when
-    there is none or it cannot be read (then nothing was in flight that it could describe)."""
+Journal = tuple[str | None, dict[str, tuple[str | None, str | None]], dict[str, Any] | None]
+
+
+def read_journal(git_dir: Path) -> Journal | None:
+    """The journal a crashed writer left: the commit (None: a --no-commit change or files
+    restored), path -> (blob before, blob after), and the pending trailers of a --no-commit
+    change; None when there is none or it cannot be read (nothing it could describe)."""
     try:
         data = json.loads((git_dir / JOURNAL).read_text("utf-8"))
-        commit = data["commit"]
+        commit, waiting = data["commit"], data.get("pending")
         paths = {str(path): (pair[0], pair[1]) for path, pair in data["paths"].items()}
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
-    if commit is not None and not isinstance(commit, str):
+    if (commit is not None and not isinstance(commit, str)) \
+            or (waiting is not None and not isinstance(waiting, dict)):
         return None
-    return commit, paths
+    return commit, paths, waiting
+
+
+def _blob_ids(tree: pygit2.Tree | None, paths: dict[str, bytes | None]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for path in paths:
+        try:
+            found[path] = str(tree[path].id) if tree is not None else None
+        except KeyError:
+            found[path] = None
+    return found
 
 
 def sweep_temp_files(target: Path) -> None:
