@@ -602,7 +602,9 @@ class Claims:
         after losing). Without a remote, or when it cannot be reached, the local claim."""
         if self.remote is None or current.where != "local" or self.remote_problem:
             return current
-        deadline = time.monotonic() + _PUSH_WAIT
+        made = parse_iso(current.since) or 0.0
+        # A claim older than a push can take was pushed or stayed local long ago: look once.
+        deadline = time.monotonic() + max(0.0, min(_PUSH_WAIT, made + _PUSH_WAIT - time.time()))
         while True:
             if self.remote.fetch(current.task) is not None:
                 return current
