@@ -61,11 +61,14 @@ def home_paths(subject: str) -> tuple[str, str]:
 
 
 class TreeStatuses:
-    """Statuses of subjects' files in commits' trees, remembered per (commit, subject)."""
+    """Statuses of subjects' files in commits' trees, remembered per (commit, subject), and per
+    blob (``blobs``: what a replay cached from earlier checks, and what this one learns)."""
 
-    def __init__(self, git: GitReader) -> None:
+    def __init__(self, git: GitReader, blobs: dict[str, str] | None = None) -> None:
         self.git = git
         self.known: dict[tuple[str, str], str | None] = {}
+        self.blobs = blobs if blobs is not None else {}
+        self.learned: dict[str, str] = {}  # blob -> status, read by this one
 
     def statuses(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         """(commit, subject) -> the file's status there, None when there is no file,
@@ -80,11 +83,12 @@ class TreeStatuses:
                 [f"{commit}:{home_paths(subject)[1]}" for commit, subject in missing]),
                 strict=True)) if missing else {}
             for pair, found in zip(wanted, homes, strict=True):
-                raw = found if found is not None else archived.get(pair)
-                if raw is None:
+                read = found if found is not None else archived.get(pair)
+                if read is None:
                     self.known[pair] = None
                 else:
-                    self.known[pair] = status_of(raw) or UNREADABLE
+                    status = status_of(read[1]) or UNREADABLE
+                    self.known[pair] = self.learned[read[0]] = status
         return {pair: self.known[pair] for pair in pairs}
 
     def _from_loose(self, pair: tuple[str, str]) -> bool:
@@ -95,21 +99,26 @@ class TreeStatuses:
         if raw is None or not raw.startswith(b"tree "):
             return False
         tree = raw[5:raw.index(b"\n")].decode()
-        found: bytes | None = None
         for path in home_paths(subject):
             blob = _tree_entry(objects, tree, path)
             if blob == _NOT_LOOSE:
                 return False
             if blob is not None:
+                if blob in self.blobs:  # an earlier version again (packed by now): known
+                    self.known[pair] = self.blobs[blob]
+                    return True
                 found = _loose(objects, blob, b"blob")
                 if found is None:
                     return False
-                break
-        self.known[pair] = None if found is None else (status_of(found) or UNREADABLE)
+                status = status_of(found) or UNREADABLE
+                self.known[pair] = self.learned[blob] = status
+                return True
+        self.known[pair] = None
         return True
 
-    def _read(self, requests: list[str]) -> list[bytes | None]:
-        """The content of each ``<commit>:<path>`` (None when missing or not a blob)."""
+    def _read(self, requests: list[str]) -> list[tuple[str, bytes] | None]:
+        """The blob ID and content of each ``<commit>:<path>`` (None when missing or not a
+        blob)."""
         if not requests:
             return []
         data = ("\n".join(requests) + "\n").encode("utf-8", "surrogateescape")
@@ -126,7 +135,7 @@ class TreeStatuses:
 
             detail = errors.strip().splitlines()
             raise FlowError(f"git cat-file failed: {detail[-1] if detail else code}")
-        found: list[bytes | None] = []
+        found: list[tuple[str, bytes] | None] = []
         position = 0
         for _ in requests:
             end = output.index(b"\n", position)
@@ -135,7 +144,8 @@ class TreeStatuses:
             if len(header) == 3 and header[1] in (b"blob", b"tree", b"commit", b"tag") \
                     and header[2].isdigit():
                 size = int(header[2])
-                found.append(output[position:position + size] if header[1] == b"blob" else None)
+                found.append((header[0].decode(), output[position:position + size])
+                             if header[1] == b"blob" else None)
                 position += size + 1
             else:  # "<request> missing", or ambiguous
                 found.append(None)

@@ -590,7 +590,8 @@ class _Fold:
                  commits: int = 0, renamed: dict[str, str] | None = None,
                  archived: dict[str, str] | None = None, effects_in_events: bool = False,
                  distrust: dict[str, str] | None = None,
-                 verified: dict[str, int] | None = None) -> None:
+                 verified: dict[str, int] | None = None,
+                 blob_statuses: dict[str, str] | None = None) -> None:
         """``effects_in_events``: what each commit did is what its events say (a fold made
         newest first: transitions only, each counted by the commit that holds it), so the
         commit -> effect map is derived from the events when a revert first needs it.
@@ -599,6 +600,9 @@ class _Fold:
         the last event position whose commit's tree was found to agree."""
         self.distrust = distrust if distrust is not None else {}
         self.verified = verified if verified is not None else {}
+        # The status of task and epic file versions (blob -> status) met by the checks lately,
+        # so that a commit going back to an earlier (packed) version needs no git process.
+        self.blob_statuses = blob_statuses if blob_statuses is not None else {}
         self.events: list[str] = events if events is not None else []
         self.renamed = renamed if renamed is not None else {}  # old ID -> new ID (renumber)
         self.archived = archived if archived is not None else {}  # ID -> commit that archived it
@@ -637,21 +641,22 @@ class _Fold:
                  **{k: _positions_blob(v) for k, v in self._by_subject.items()}},
                 b"" if effects_in_events else marshal.dumps(self.effects_map()), self.findings,
                 self.commits, self.renamed, self.archived, effects_in_events, self.distrust,
-                self.verified)
+                self.verified, self.blob_statuses)
 
     @classmethod
     def load(cls, data: tuple[Any, ...]) -> _Fold:
         events, states, ids_text, applied_blob, standing, by_subject, effects_blob, findings, \
-            commits, renamed, archived, effects_in_events, distrust, verified = data
+            commits, renamed, archived, effects_in_events, distrust, verified, blob_statuses = data
         shapes = ((events, list), (states, dict), (ids_text, str), (applied_blob, bytes),
                   (standing, dict), (by_subject, dict), (effects_blob, bytes), (findings, list),
                   (commits, int), (renamed, dict), (archived, dict), (effects_in_events, bool),
-                  (distrust, dict), (verified, dict))
+                  (distrust, dict), (verified, dict), (blob_statuses, dict))
         if not all(isinstance(value, kind) for value, kind in shapes) \
                 or not all(isinstance(event, str) for event in events[-1:]):
             raise ValueError("not a replay state")
         return cls(events, states, ids_text, applied_blob, standing, by_subject, effects_blob,
-                   findings, commits, renamed, archived, effects_in_events, distrust, verified)
+                   findings, commits, renamed, archived, effects_in_events, distrust, verified,
+                   blob_statuses)
 
     # The lazily decoded parts -----------------------------------------------------------------
 
@@ -1258,8 +1263,9 @@ class History:
             if self._statuses is None:
                 from git_flowctl.history.agreement import TreeStatuses
 
-                self._statuses = TreeStatuses(self._git)
+                self._statuses = TreeStatuses(self._git, fold.blob_statuses)
             found = self._statuses.statuses(list(checks))
+            _remember(fold.blob_statuses, self._statuses.learned)
             added: dict[str, str] = {}
             seen_wrong: set[str] = set()
             for key, (expected, _, kind, owner) in sorted(checks.items(), key=lambda item: item[1][1]):
@@ -1306,6 +1312,17 @@ class History:
         if self._unsaved and self._save is not None:
             self._save(self._fold)
         self._unsaved = False
+
+
+_BLOB_STATUSES = 512  # file versions whose status a fold remembers (the latest checked)
+
+
+def _remember(memory: dict[str, str], learned: dict[str, str]) -> None:
+    for blob, status in learned.items():
+        memory.pop(blob, None)
+        memory[blob] = status  # the latest last
+    while len(memory) > _BLOB_STATUSES:
+        del memory[next(iter(memory))]
 
 
 def _shown(status: str | None) -> str:
@@ -1458,7 +1475,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 11  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 12  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16
@@ -1531,8 +1548,8 @@ class ReplayCache:
         try:
             if kind == "full":
                 return _Hit(head, sha, _Fold.load(data), sha, [])
-            base, raw_records, not_applied, verified = data
-            if not isinstance(verified, dict):
+            base, raw_records, not_applied, verified, blob_statuses = data
+            if not isinstance(verified, dict) or not isinstance(blob_statuses, dict):
                 return None
             full = self._read(f"{base}.full")
             if full is None:
@@ -1545,7 +1562,7 @@ class ReplayCache:
                 commit, _, author, message = record
                 fold.add_commit(record, _parse(commit, author, message) if message else None,
                                 lookup)
-            fold.verified = verified
+            fold.verified, fold.blob_statuses = verified, blob_statuses
             return _Hit(head, sha, fold, base, records)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             return None
@@ -1577,7 +1594,7 @@ class ReplayCache:
             self.save_full(head, fold)
         else:
             self._write(f"{head}.delta", (base, records, fold.applied_since_loaded(),
-                                          fold.verified))
+                                          fold.verified, fold.blob_statuses))
 
     def _write(self, name: str, data: Any) -> None:
         payload = marshal.dumps((self.marker, data))
