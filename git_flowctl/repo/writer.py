@@ -514,8 +514,10 @@ def check_contents(change: Change) -> None:
             if path == CONFIG_PATH:
                 Config.parse(content)
                 continue
-            if not (path.startswith(".flow/") and path.endswith(".md")):
-                continue
+            plan_file = path.endswith(".md") and path.startswith(
+                (".flow/tasks/", ".flow/epics/", ".flow/archive/"))
+            if not plan_file and not isinstance(content, Rendered):
+                continue  # not a frontmatter file (.flow/invariants.md is plain Markdown)
             again = Document.parse(content, path)
         except DocumentError as exc:
             raise FlowError(f"refused to write {path}: it would not read back ({exc.problem})",
