@@ -1,5 +1,8 @@
-"""Racing for claims with real processes (issue #7): 8 worktrees of one repository, 3 clones of
-one bare remote. Every task is done exactly once across all branches and every racer ends."""
+"""Racing for claims with real processes (issues #7 and #14): 8 worktrees of one repository, 3
+clones of one bare remote, clones sharing one git identity, worktrees of clones. Every task is
+done exactly once across all branches, every racer ends, each round has exactly one winner and
+every loser names the holder the remote kept. FLOW_STRESS=N runs N times as many tasks and
+rounds (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ pytestmark = pytest.mark.slow
 
 RACER = Path(__file__).with_name("claim_racer.py")
 ROOT = Path(__file__).resolve().parent.parent
-TASKS = 20
+# Each harness runs small counts by default; FLOW_STRESS=N multiplies them (docs/security.md).
+STRESS = max(1, int(os.environ.get("FLOW_STRESS", "1") or 1))
+TASKS = 20 * STRESS
 PROCESS_TIMEOUT = 900  # generous: the machine is shared and loaded
 
 
@@ -172,10 +177,6 @@ def test_three_clones_start_one_task_and_the_losers_exit_3(tmp_path: Path) -> No
 
 
 # Issue #14, item 1: clones that share one git identity -----------------------------------------
-
-# Each harness runs small counts by default; FLOW_STRESS=N multiplies them (docs/security.md).
-STRESS = max(1, int(os.environ.get("FLOW_STRESS", "1") or 1))
-
 
 def _same_identity_clones(tmp_path: Path, tasks: int, count: int = 3) -> tuple[Path, list[Repo]]:
     remote = tmp_path / "remote.git"
