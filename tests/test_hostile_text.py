@@ -155,7 +155,7 @@ def test_hand_made_lines_outside_the_trailer_block_or_without_the_change_are_not
     assert after["log"] == before["log"] and after["status"] == before["status"]
     assert after["states"] == before["states"] and after["lead"] == before["lead"]
     problems = after["recover"][2]
-    assert ("trailer_without_change", None) in problems and after["recover"][1] == []
+    assert ("trailer_without_change", T3) in problems and after["recover"][1] == []
     assert repo.ok("recover", "--apply")["commit"] is None
 
 

@@ -34,6 +34,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 
 from git_flowctl import __version__
+from git_flowctl.model.chains import chain_order
 from git_flowctl.model.errors import FlowError
 from git_flowctl.model.trailerfast import (
     LOG_BLOCK,
@@ -47,7 +48,7 @@ from git_flowctl.model.trailerfast import (
 TYPE_CHECKING = False  # typing costs start-up time that the lean `log` path avoids
 if TYPE_CHECKING:
     import subprocess
-    from typing import Any, NamedTuple
+    from typing import Any, NamedTuple, TypeVar
 
     from git_flowctl.model.trailerfast import CanonicalLine
     from git_flowctl.model.trailers import (
@@ -392,6 +393,7 @@ def _prepare(sha: str, author: str, lines: list[CanonicalLine]) -> list[Prepared
     """Canonical lines as transitions ready to fold: (id, subject, target, event text)."""
     evidence = _canonical_evidence(lines) if len(lines) > 1 else {}
     prepared = []
+    sources = []
     for place, (subject, source, target, action, by, ulid, force, _, _) in enumerate(lines):
         if subject:  # a transition (an evidence line has no subject in this place)
             # The event's fields up to _E_REVERTED_BY, each followed by _SEP.
@@ -399,7 +401,35 @@ def _prepare(sha: str, author: str, lines: list[CanonicalLine]) -> list[Prepared
                 f"{EVENT_TRANSITION}\n{subject}\n{'' if source == NONE_STATE else source}\n"
                 f"{target}\n{action}\n{by}\n{ulid}\n{'1' if force else ''}\n\n"
                 f"{evidence.get(place, '')}\n{sha}\n{author}\n\n\n\n")))
+            sources.append(source)
+    if len(prepared) > 1:
+        return _in_chain_order(prepared, [(source, item[2]) for source, item in zip(sources, prepared, strict=True)],
+                               [item[1] for item in prepared], [item[0] for item in prepared])
     return prepared
+
+
+if TYPE_CHECKING:
+    _Item = TypeVar("_Item")
+
+
+def _in_chain_order(items: list[_Item], pairs: list[tuple[str | None, str | None]],
+                    subjects: list[str], ids: list[str]) -> list[_Item]:
+    """One message's transitions with each subject's put in the order ``check`` accepts
+    (``model.chains``: ID order, else the order that chains), each in the places that
+    subject's lines held; the other lines stay where they are (issue #13, finding 3)."""
+    places: dict[str, list[int]] = {}
+    for place, subject in enumerate(subjects):
+        places.setdefault(subject, []).append(place)
+    result = items
+    for held in places.values():
+        if len(held) < 2:
+            continue
+        order = chain_order(held, lambda place: pairs[place], lambda place: ids[place])
+        if order is not None and order != held:
+            result = list(result) if result is items else result
+            for slot, place in zip(held, order, strict=True):
+                result[slot] = items[place]
+    return result
 
 
 _PIPE_SIZE = 1 << 20  # what Linux lets any process ask for (/proc/sys/fs/pipe-max-size)
@@ -595,8 +625,8 @@ class _Fold:
         """``effects_in_events``: what each commit did is what its events say (a fold made
         newest first: transitions only, each counted by the commit that holds it), so the
         commit -> effect map is derived from the events when a revert first needs it.
-        ``distrust``: ``"<commit> <subject>"`` -> why: the lines of that commit for that subject
-        are not believed (its tree disagrees, history/agreement.py); ``verified``: per subject,
+        ``distrust``: ``"<commit> <subject>"`` -> the state they lead to and why (two lines): the
+        lines of that commit for that subject are not believed (its tree disagrees, history/agreement.py); ``verified``: per subject,
         the last event position whose commit's tree was found to agree."""
         self.distrust = distrust if distrust is not None else {}
         self.verified = verified if verified is not None else {}
@@ -758,7 +788,14 @@ class _Fold:
         effect: list[str] = []
         squashed: dict[str, list[str]] = {}  # what each squashed commit did (for their reverts)
         distrust = self.distrust
-        for step in parsed.steps:
+        steps = parsed.steps
+        links = [step for step in steps if isinstance(step, Transition)]
+        if len(links) > 1:  # each subject's transitions in the order check accepts
+            chained = iter(_in_chain_order(links, [(link.source, link.target) for link in links],
+                                           [link.subject for link in links],
+                                           [link.id for link in links]))
+            steps = [next(chained) if isinstance(step, Transition) else step for step in steps]
+        for step in steps:
             step_author = author if step.origin is None else _squashed_author(author, step.origin)
             if isinstance(step, Transition):
                 if distrust and f"{sha} {step.subject}" in distrust:
@@ -1243,9 +1280,15 @@ class History:
         return [Finding(*item) for item in self._fold.findings]
 
     @property
-    def not_believed(self) -> dict[str, str]:
-        """``"<commit> <subject>"`` -> why, for the lines not believed so far."""
-        return dict(self._fold.distrust)
+    def not_believed(self) -> list[tuple[str, str, str, str]]:
+        """(commit, subject, the state its lines lead to, why) of the lines not believed so
+        far (``verify`` first to have all of them)."""
+        found = []
+        for key, value in self._fold.distrust.items():
+            commit, _, subject = key.partition(" ")
+            target, _, why = value.partition("\n")
+            found.append((commit, subject, target, why))
+        return found
 
     # Checking the trees -------------------------------------------------------------------------
 
@@ -1278,9 +1321,10 @@ class History:
                 # before); after a revert or rename it may only echo an earlier one.
                 if owner not in seen_wrong or kind == EVENT_TRANSITION:
                     commit, named = key
-                    added[f"{commit} {named}"] = (
-                        f"{commit[:7]} records {named} -> {wanted or NONE_STATE} but its tree "
-                        f"says {_shown(actual)}: its lines for {named} are not believed")
+                    added[f"{commit} {named}"] = (  # the state they lead to, then why
+                        f"{wanted or NONE_STATE}\n{commit[:7]} records {named} -> "
+                        f"{wanted or NONE_STATE} but its tree says {_shown(actual)}: its lines "
+                        f"for {named} are not believed")
                 seen_wrong.add(owner)
             added = {key: why for key, why in added.items() if key not in fold.distrust}
             if not added:
@@ -1417,8 +1461,8 @@ def _replay(git: GitReader, rev: str, use_cache: bool, progress: Progress | None
         fold = hit.fold if hit else _Fold(distrust=dict(distrust or {}))
         fold.add_commits(order, records, parsed, message_lookup(git, records))
         if distrust:
-            fold.findings.extend((key.split(" ", 1)[0], "trailer_without_change", why, None)
-                                 for key, why in distrust.items())
+            fold.findings.extend((key.split(" ", 1)[0], "trailer_without_change",
+                                  why.split("\n", 1)[-1], None) for key, why in distrust.items())
     added = [records[sha] for sha in order]
     save = _saver(store, head, hit, added)
     if save is not None and save_now:
@@ -1475,7 +1519,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 12  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 13  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16

@@ -87,13 +87,13 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
     git = _reader(ws)
     with _progress(out, "reading history") as progress:
         history = replay(git, rev, progress=progress, save=False)
-    report = log_report(history, rev, ref, epic)
+    report = log_report(history, rev, ref, epic, git)
     history.flush()
     if not follow:
         out.emit(report, lambda console: _render_log(console, report))
         return
     printed: set[tuple[str, str, str]] = set()
-    events = history.events(select(history, ref, epic)[0])
+    events = history.events(select(history, ref, epic, git, rev)[0])
     _emit_events(out, events, printed)
     head = history.head
     try:
@@ -105,7 +105,7 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
                 continue
             head = current
             history = replay(git, rev)
-            _emit_events(out, history.events(select(history, ref, epic)[0]), printed)
+            _emit_events(out, history.events(select(history, ref, epic, git, rev)[0]), printed)
     except KeyboardInterrupt:
         return
 
@@ -125,7 +125,6 @@ def _render_log(console: Console, report: dict[str, Any]) -> None:
     if not report["events"]:
         what = report["id"] or report["epic"] or "this history"
         console.print(f"no transitions for {what} in {report['rev']}", markup=False)
-        return
     for event in report["events"]:
         _render_event(console, event)
     if report["shallow"]:
@@ -272,6 +271,8 @@ def recover_command(rev: str | None, apply_fixes: bool, message: str | None,
     if apply_fixes and rev:
         raise UsageError("--apply repairs the current branch; --rev only inspects",
                          hint="drop --rev, or check out REV first")
+    if rev is None:
+        ws.require_flow_checked_out()  # the files it compares with are the work tree's
     with _progress(out, "replaying history") as progress:
         diagnosis = diagnose(_reader(ws), rev, progress=progress, git_dir=ws.git_dir)
     report = diagnosis.as_json()
