@@ -122,6 +122,7 @@ def test_a_diamond_run_then_land_all_done(repo: Repo, tmp_path: Path) -> None:
     assert events[-1]["event"] == "landed" and events[-1]["extra"]["commit"]
     pruned = repo.ok("claims", "--prune")["pruned"]
     assert sorted(record["id"] for record in pruned) == [a, b, c, d]
+    assert repo.ok("recover")["clean"] is True  # history and files agree through the merges
     check_passes(repo)
     # landing again finds nothing to do
     again = land(repo, "--all-done")
@@ -392,6 +393,8 @@ def test_what_cannot_land_is_refused_before_anything_happens(repo: Repo, tmp_pat
     repo.refused("land", "--json", code=2)
     repo.refused("land", a, "--all-done", "--json", code=2)
     repo.refused("land", a, "--strategy", "octopus", code=2)
+    assert "merge, rebase or squash" in repo.refused("config", "set", "land.strategy",
+                                                     "octopus").stderr
     repo.refused("land", a, "--into", "nowhere", "--json")
     assert repo.head() == head and repo.ok("status")["not_landed"] == [a, b]
 
