@@ -12,7 +12,9 @@ from git_flowctl.model.states import ACTIONS
 
 STATES = ("todo", "in_progress", "blocked", "done", "skipped", "failed", "up_for_retry")
 ACTION_ARGS = {"block": ["--reason", "r"], "skip": ["--reason", "r"]}
-USER_ACTIONS = [name for name in ACTIONS if name not in ("create", "split")]
+# expire is recorded by whoever notices an expired lease (tests/test_expiry.py); restart resets
+# downstream tasks too and takes a todo task (tests/test_workflow.py).
+USER_ACTIONS = [name for name in ACTIONS if name not in ("create", "split", "expire", "restart")]
 
 
 def diamond(repo: Repo) -> None:

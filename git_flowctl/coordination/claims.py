@@ -956,10 +956,20 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
     writer = Writer(ws, message=message)
     lost: list[dict[str, Any]] = []
     exclude: set[str] = set()
+    expired: list[dict[str, Any]] = []
+    swept = mode is not Mode.COMMIT  # expired leases are recorded as commits (issue #16)
     while True:
         plan = Plan.load(ws.index_source()) if mode is Mode.STAGE else ws.load_plan("HEAD")
         plan.require_initialized()
         epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
+        if not swept:
+            from git_flowctl.coordination import expiry
+
+            swept = True
+            recorded = expiry.sweep(claims, writer, ctx, plan, epic_id=epic_id)
+            expired.extend(item.as_json() for item in recorded)
+            if recorded:
+                continue  # the plan changed: read it again
         every = {claim.task: claim for claim in claims.all()}
         mine_elsewhere = {
             task_id for task_id, claim in every.items()
@@ -967,7 +977,7 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
             and (task_id not in plan.tasks or plan.tasks[task_id].status != states.IN_PROGRESS)}
         answer = queries.next_work(plan, ctx.actor, epic_id, held=claims.held_map(ctx.actor),
                                    exclude=frozenset(exclude | mine_elsewhere))
-        answer.update(claimed=False, claim=None, lost_races=lost,
+        answer.update(claimed=False, claim=None, lost_races=lost, expired=expired,
                       local_only=claims.remote is None or problem is not None)
         if answer["status"] != "work":
             return answer
@@ -977,6 +987,12 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
             if held is not None and (held.is_finished or held.holder != ctx.actor):
                 exclude.add(task_id)  # reclaimed by someone else: no longer ours to resume
                 continue
+            if held is not None and held.expired() and mode is not Mode.DRY_RUN:
+                try:  # resumed: the lease runs again
+                    held, _ = claims.heartbeat(task_id, ctx.actor)
+                except ClaimTakenError:
+                    exclude.add(task_id)
+                    continue
             if held is None and mode is not Mode.DRY_RUN:
                 try:
                     held = claims.acquire(task_id, ctx.actor, current_branch(ws.repo)).claim
