@@ -20,6 +20,7 @@ USER_ACTIONS = [name for name in ACTIONS if name not in ("create", "split", "exp
 def diamond(repo: Repo) -> None:
     """1 -> 2, 1 -> 3, {2, 3} -> 4, with max_retries 1 on task 2."""
     repo.ok("init")
+    repo.ok("config", "set", "retry_backoff.base", "0")  # retried at once (tests/test_backoff.py)
     repo.ok("epic", "create", "--title", "Add OAuth login")
     repo.ok("task", "create", "--epic", "fn-1", "--title", "Schema")
     repo.ok("task", "create", "--epic", "fn-1", "--title", "Middleware", "--deps", "fn-1.1",

@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "heartbeat": ("claims", "heartbeat_command", "Extend the lease of your claims."),
     "reclaim": ("claims", "reclaim_command", "Take over a claim whose lease has run out."),
     "run": ("run", "run_command", "Run a command for each ready task, N at a time, in worktrees."),
+    "files": ("workflow", "files_command", "Which task owns which paths, and the conflicts between tasks."),
     "import": ("migrate", "import_group", "Import a plan: from flowctl's .flow/, or an export."),
     "export": ("migrate", "export_command", "Print the whole plan as one versioned JSON document."),
     "prime": ("prime", "prime_command", "A primer for AI agents: the workflow, for this repository."),

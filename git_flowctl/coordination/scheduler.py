@@ -20,7 +20,6 @@ each running command's process group and releases its task, so nothing is left h
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import hashlib
 import json
 import os
@@ -29,13 +28,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from git_flowctl.changes import ops
-from git_flowctl.coordination import queries
+from git_flowctl.coordination import availability
 from git_flowctl.coordination.claims import (
     Claims,
     ClaimTakenError,
@@ -44,6 +43,7 @@ from git_flowctl.coordination.claims import (
     iso,
     short_branch,
 )
+from git_flowctl.coordination.ownership import files_overlap
 from git_flowctl.gates.process import kill_tree
 from git_flowctl.model import states
 from git_flowctl.model.errors import FlowError, UsageError
@@ -60,6 +60,7 @@ WORKTREES_DIR = "flow-worktrees"
 BRANCH_PREFIX = "flow/"
 CONTROL_WORDS = ("stop", "pause", "resume")
 _POLL_SECONDS = 0.05
+_LOOK_AGAIN_SECONDS = 1.0
 _ENV_DROPPED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
                 "GIT_PREFIX", "GIT_COMMON_DIR")
 
@@ -136,23 +137,6 @@ class Attempt:
         }
 
 
-def files_overlap(first: Iterable[str], second: Iterable[str]) -> bool:
-    """Two tasks' ``files`` overlap: a shared path, a directory and a path inside it, or a glob
-    that matches the other's path."""
-    def norm(path: str) -> str:
-        return path.strip().removeprefix("./").rstrip("/")
-
-    for a in map(norm, first):
-        for b in map(norm, second):
-            if not a or not b:
-                continue
-            if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
-                return True
-            if fnmatch.fnmatchcase(a, b) or fnmatch.fnmatchcase(b, a):
-                return True
-    return False
-
-
 class Scheduler:
     def __init__(self, ws: Workspace, options: RunOptions,
                  emit: Callable[[Event], None] | None = None) -> None:
@@ -182,6 +166,11 @@ class Scheduler:
         self.aborting = False
         self.epic_id: str | None = None
         self._control_seen = 0.0
+        # issue #16: tasks held back (retry backoff, files held by others) and when to look again
+        self.held_back: dict[str, str] = {}
+        self.waiting_until: float | None = None  # the first retry backoff that runs out
+        self._look_again = 0.0
+        self._changed = True
 
     # Public ---------------------------------------------------------------------------------
 
@@ -242,7 +231,9 @@ class Scheduler:
                     self._terminate(attempt)
             self._watch_running()
             started = 0 if self.stopping or self.paused else self._start_ready()
-            if not self.running and (self.stopping or (not self.paused and started == 0)):
+            # an up_for_retry task that comes back later is waited for, not given up (issue #16)
+            idle = not self.paused and started == 0 and self.waiting_until is None
+            if not self.running and (self.stopping or idle):
                 return
             time.sleep(_POLL_SECONDS)
 
@@ -256,15 +247,26 @@ class Scheduler:
         return self.epic_id is None or epic == self.epic_id
 
     def _start_ready(self) -> int:
-        """Start what can start now; returns how many were started."""
+        """Start what can start now; returns how many were started. The plan is read again
+        after every transition, else once a second (a backoff running out, a claim given back
+        or expired elsewhere)."""
+        now = time.monotonic()
+        if not self._changed and now < self._look_again:
+            return 0
+        self._changed = False
+        self._look_again = now + _LOOK_AGAIN_SECONDS
+        self._record_expired()
         started = 0
         exclude: set[str] = set(self.running) | set(self.passed_over)
         while len(self.running) < self.options.jobs:
             plan = self.ws.load_plan("HEAD")
-            held = self.claims.held_map(self.options.actor)
+            listed = self.claims.all()
+            held = self.claims.held_map(self.options.actor, listed)
             mine = {task_id for task_id, holder in held.items() if holder == self.options.actor}
-            answer = queries.next_work(plan, self.options.actor, self.epic_id, held=held,
-                                       exclude=frozenset(exclude | mine))
+            answer = availability.next_answer(self.ws, plan, self.options.actor, self.epic_id,
+                                              self.claims, listed=listed,
+                                              exclude=frozenset(exclude | mine))
+            self._note_held_back(answer)
             if answer["status"] != "work":
                 return started
             task_id = str(answer["task"])
@@ -283,6 +285,44 @@ class Scheduler:
             if self._start(plan, task_id):
                 started += 1
         return started
+
+    def _note_held_back(self, answer: dict[str, Any]) -> None:
+        """Remember why tasks wait (for not_started) and when the first retry comes back."""
+        self.held_back = {}
+        for passed in answer["passed_over"]:
+            if passed.get("reason") == "files":
+                self.held_back[passed["task"]] = (
+                    f"its files overlap {passed['held_task']} (held by {passed['held_by']})")
+        retries = answer.get("retry_later") or []
+        for row in retries:
+            self.held_back[row["id"]] = f"retry after {row['retry_after']}"
+        if answer["status"] == "work" or not retries:
+            self.waiting_until = None
+            return
+        first = retries[0]
+        until = backoff_due(answer["retry_after"])
+        if self.waiting_until is None or abs(until - self.waiting_until) > 0.5:
+            self._event("wait", f"waiting for {first['id']}: its retry comes at "
+                                f"{first['retry_after']}", first["id"],
+                        retry_after=first["retry_after"])
+        self.waiting_until = until
+        self._look_again = min(self._look_again, time.monotonic() + max(0.0, until - time.time()))
+
+    def _record_expired(self) -> None:
+        """Expired leases of others in this run's scope become failed attempts (expiry.py)."""
+        from git_flowctl.coordination import expiry
+
+        try:
+            plan = self.ws.load_plan("HEAD")
+            recorded = expiry.sweep(self.claims, self.writer, self._context(), plan,
+                                    epic_id=self.epic_id)
+        except FlowError as error:
+            self._event("note", f"could not record expired leases: {error.message}")
+            return
+        for item in recorded:
+            self._event("expire", f"{item.task}: the lease of {item.holder} ran out "
+                                  f"({item.lease_until}) -> {item.status or item.note}", item.task,
+                        holder=item.holder, status=item.status, commit=item.commit)
 
     def _start(self, plan: Plan, task_id: str) -> bool:
         ctx = self._context()
@@ -490,6 +530,8 @@ class Scheduler:
             self._event("fail", f"{attempt.task} failed: {attempt.reason} -> {attempt.outcome}",
                         attempt.task, attempt=attempt.number, status=attempt.outcome,
                         exit_code=attempt.exit_code, timed_out=attempt.timed_out)
+            if attempt.outcome == states.UP_FOR_RETRY:
+                self._retry_event(attempt)
             limit = self.options.max_failures
             if limit and self.consecutive_failures >= limit and not self.stopping:
                 self.request_stop(f"circuit breaker: {self.consecutive_failures} consecutive "
@@ -512,7 +554,22 @@ class Scheduler:
                         attempt.task, attempt=attempt.number, commits=attempt.commits)
         self._remove_worktree(attempt)
         self.running.pop(attempt.task, None)
+        self._changed = True
         self._write_state("paused" if self.paused else "running")
+
+    def _retry_event(self, attempt: Attempt) -> None:
+        from git_flowctl.coordination.backoff import Backoff, iso_ms
+
+        try:
+            plan = self.ws.load_plan("HEAD")
+            task = plan.tasks[attempt.task]
+            wait = Backoff.of(plan.config.get("retry_backoff"),
+                              task.doc.data.get("retry_backoff")).delay(task.attempts)
+        except (FlowError, KeyError):
+            return
+        self._event("retry", f"{attempt.task} retry scheduled: up for retry after {wait:g}s "
+                             f"(at {iso_ms(time.time() + wait)})", attempt.task,
+                    attempt=attempt.number, retry_in=wait)
 
     def _record(self, attempt: Attempt, action: str,
                 build: Callable[[Plan], Any]) -> dict[str, Any]:
@@ -617,6 +674,7 @@ class Scheduler:
             self._event("pause", "paused: no new tasks start (`run resume` continues)")
         elif word == "resume" and self.paused:
             self.paused = False
+            self._changed = True
             self._event("resume", "resumed")
         self._write_state("paused" if self.paused else "running")
 
@@ -674,7 +732,7 @@ class Scheduler:
             holder = held.get(task.id)
             waits_for = plan.open_epic_dependencies(plan.epics[task.epic]) \
                 if task.epic in plan.epics else []
-            not_started[task.id] = self.passed_over.get(task.id) or (
+            not_started[task.id] = self.passed_over.get(task.id) or self.held_back.get(task.id) or (
                 f"claimed by {holder}" if holder and holder != self.options.actor
                 else epic_wait_reason(waits_for) if waits_for
                 else plan.view_state(task.id))
@@ -858,3 +916,10 @@ def _summary_line(summary: dict[str, Any]) -> str:
     if summary["stopped"]:
         text += f"; stopped: {summary['stopped']}"
     return text
+
+
+def backoff_due(iso_text: str) -> float:
+    """Epoch seconds of a ``retry_after`` (``...T10:00:02.500Z``)."""
+    from datetime import UTC, datetime
+
+    return datetime.strptime(iso_text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
