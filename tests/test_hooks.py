@@ -269,6 +269,9 @@ def test_existing_hook_is_chained_and_restored_byte_for_byte(flow_repo: Repo) ->
 def test_core_hooks_path_is_honoured(flow_repo: Repo) -> None:
     repo = flow_repo
     repo.git("config", "core.hooksPath", "team-hooks")
+    # ignored: this clone's own directory (a tracked one is tests/test_citizen_hooks.py's)
+    (repo.path / ".git" / "info").mkdir(exist_ok=True)
+    (repo.path / ".git" / "info" / "exclude").write_text("team-hooks/\n")
     result = repo.ok("hooks", "install")
     assert result["hooks_dir"] == str(repo.path / "team-hooks")
     assert (repo.path / "team-hooks" / "pre-commit").exists()

@@ -47,7 +47,8 @@ def snapshot_of_this_source(target: Path) -> str:
 def documented_config() -> dict[str, Any]:
     """docs/hooks.md's `.pre-commit-config.yaml`."""
     text = (ROOT / "docs" / "hooks.md").read_text()
-    (block,) = re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+    (block,) = [found for found in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+                if "repos:" in found]  # the other is lefthook's
     config: dict[str, Any] = yaml.safe_load(block)
     return config
 

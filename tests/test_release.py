@@ -107,7 +107,8 @@ def test_the_docs_install_lines_name_the_project_url_and_the_first_tag() -> None
     assert found >= 4
     ci = (ROOT / "docs" / "ci.md").read_text()
     assert "pip install git-flowctl\n" not in ci  # nothing is on PyPI before the first release
-    (precommit,) = [block for block in re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "hooks.md").read_text(), re.DOTALL)]
+    (precommit,) = [block for block in re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "hooks.md").read_text(), re.DOTALL)
+                    if "repos:" in block]  # the other is lefthook's
     config = yaml.safe_load(precommit)
     assert config["repos"][0]["repo"] == REPOSITORY_URL and config["repos"][0]["rev"] == TAG
 

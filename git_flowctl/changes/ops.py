@@ -117,13 +117,21 @@ def create_task(plan: Plan, epic_ref: str, title: str, ctx: Context, *,
                 depends_on: Iterable[str] = (), priority: int | None = None,
                 domain: str | None = None, files: Iterable[str] = (),
                 description: str | None = None, acceptance: str | None = None,
-                extra: Mapping[str, Any] | None = None) -> Change:
+                extra: Mapping[str, Any] | None = None, number: int | None = None,
+                taken_numbers: Iterable[int] = ()) -> Change:
+    """``number``: the one reserved for it (reservations.TaskNumbers); else one above the
+    epic's tasks here and ``taken_numbers`` (those on other branches and reserved)."""
     plan.require_initialized()
     if not title.strip():
         raise UsageError("a task needs a title", hint='--title "What this task does"')
     epic = plan.epic(epic_ref)
     deps = _dedupe(plan.resolve_dependency(ref) for ref in depends_on)
-    task_id = ids.make_task_id(epic.id, plan.next_task_number(epic.id))
+    if number is None:
+        number = max(plan.next_task_number(epic.id), max(taken_numbers, default=0) + 1)
+    task_id = ids.make_task_id(epic.id, number)
+    if task_id in plan.tasks:
+        raise ConflictError(f"{task_id} exists already: its number was taken meanwhile",
+                            hint="run the command again")
     # A hand-written depends_on may already name this ID: then these deps could close a cycle.
     cycle = cycle_through(lambda node: deps if node == task_id else plan.dependencies_of(node),
                           [(task_id, dep) for dep in deps])

@@ -191,17 +191,24 @@ def set_dependencies(plan: Plan, ref: str, dep_refs: Iterable[str], ctx: Context
 # Split ----------------------------------------------------------------------------------------
 
 
-def split_task(plan: Plan, ref: str, titles: list[str], ctx: Context, *, chain: bool = False) -> Change:
+def split_task(plan: Plan, ref: str, titles: list[str], ctx: Context, *, chain: bool = False,
+               numbers: list[int] | None = None, taken_numbers: Iterable[int] = ()) -> Change:
     """Replace a task by parts: the parts take the next numbers, the original is skipped, and its
-    dependents wait for every part (or the last, with ``chain``), so none can start early."""
+    dependents wait for every part (or the last, with ``chain``), so none can start early.
+    ``numbers``: those reserved for the parts (reservations.apply_with_task_numbers); else the
+    next ones above the epic's tasks here and ``taken_numbers``."""
     task = plan.task(ref)
     titles = [title.strip() for title in titles]
     if len(titles) < 2 or not all(titles):
         raise UsageError("a split needs at least two non-empty titles", hint='--titles "Schema|API|UI"')
     old = task.status
     states.check_action(task.id, old, "split", force=ctx.force)
-    first_number = plan.next_task_number(task.epic)
-    part_ids = [ids.make_task_id(task.epic, first_number + offset) for offset in range(len(titles))]
+    if numbers is not None and len(numbers) != len(titles):
+        raise FlowError("the plan changed while the parts' numbers were reserved",
+                        hint="run the split again")
+    first_number = max(plan.next_task_number(task.epic), max(taken_numbers, default=0) + 1)
+    part_ids = [ids.make_task_id(task.epic, numbers[offset] if numbers else first_number + offset)
+                for offset in range(len(titles))]
     writes: dict[str, bytes | None] = {}
     transitions: list[Transition] = []
     for index, (part_id, title) in enumerate(zip(part_ids, titles, strict=True)):

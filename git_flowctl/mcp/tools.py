@@ -275,14 +275,25 @@ class FlowTools:
         given = {"trigger_rule": trigger_rule, "max_retries": max_retries, "estimate": estimate}
         extra = structure.check_task_fields({k: v for k, v in given.items() if v is not None})
 
-        def build(plan: Plan, ctx: Context) -> Change:
+        from git_flowctl.changes.acting import mode_of
+        from git_flowctl.coordination.reservations import apply_with_task_number
+        from git_flowctl.repo.writer import Writer
+
+        ws = self.workspace()
+        mode = mode_of(no_commit, dry_run)
+        ctx = self._context(ws, actor, mode, False)
+
+        def create(plan: Plan, number: int | None, taken: set[int]) -> Change:
             return ops.create_task(plan, epic, title, ctx, depends_on=_split(deps),
                                    priority=priority, domain=domain, files=_split(files),
                                    description=description, acceptance=acceptance,
+                                   number=number, taken_numbers=taken,
                                    extra={k: v for k, v in extra.items() if v is not None})
 
-        return self._mutate(build, actor=actor, message=message, dry_run=dry_run,
-                            no_commit=no_commit)
+        # Its number reserved as the CLI's `task create` reserves it (issue #13, finding 8).
+        outcome = apply_with_task_number(ws, epic, Writer(ws, message=message), mode, ctx.actor,
+                                         create)
+        return success(outcome.payload())
 
     def dep_add(self, task: str, deps: Sequence[str], *, force: bool = False,
                 actor: str | None = None, message: str | None = None, dry_run: bool = False,

@@ -18,15 +18,31 @@ if TYPE_CHECKING:
     import pygit2
 
     from git_flowctl.repo.gitcli import Reader
+    from git_flowctl.repo.gitindex import GitIndex
 
 
-def blob_bytes(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
+def blob_bytes(repo: pygit2.Repository, oid: pygit2.Oid | str) -> bytes:
     import pygit2
 
-    blob = repo[oid]
+    try:
+        blob = repo[oid]
+    except KeyError:
+        return _fetched_blob(repo, str(oid))
     if not isinstance(blob, pygit2.Blob):
         raise TypeError(f"{oid} is not a blob")
     return bytes(blob.data)
+
+
+def _fetched_blob(repo: pygit2.Repository, oid: str) -> bytes:
+    """A blob libgit2 does not have: in a partial clone git fetches it on demand (libgit2
+    cannot); else, or when the remote cannot be reached, a clear error."""
+    from git_flowctl.repo.gitcli import missing_objects_error, run_git
+
+    cwd = repo.workdir or repo.path
+    result = run_git(cwd, "cat-file", "blob", oid)
+    if result.returncode == 0:
+        return result.stdout
+    raise missing_objects_error(cwd, [oid])
 
 
 class Source(Protocol):
@@ -235,7 +251,8 @@ class GitTreeSource:
 class IndexSource:
     """The staged content: what the next ``git commit`` will record."""
 
-    def __init__(self, repo: pygit2.Repository, index: pygit2.Index, label: str = "index") -> None:
+    def __init__(self, repo: pygit2.Repository, index: pygit2.Index | GitIndex,
+                 label: str = "index") -> None:
         self.repo = repo
         self.index = index
         self.label = label

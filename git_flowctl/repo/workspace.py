@@ -86,7 +86,8 @@ class DefaultBranch(NamedTuple):
     checked_out: bool  # HEAD is this branch (a symbolic ref to it)
 
 
-def _default_candidates(configured: str | None, origin_head_target: str | None) -> list[str]:
+def _default_candidates(configured: str | None, origin_head_target: str | None,
+                        main_head: str | None = None) -> list[str]:
     """The refs tried for the default branch, in order (``Workspace.default_branch``)."""
     candidates: list[str] = []
     if configured:
@@ -97,7 +98,21 @@ def _default_candidates(configured: str | None, origin_head_target: str | None) 
         candidates.append(origin_head_target)
     for name in ("main", "master"):
         candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
+    if main_head:
+        candidates.append(main_head)
     return candidates
+
+
+def _main_worktree_branch(common_dir: Path) -> str | None:
+    """The branch the main worktree has checked out: what a clone of this repository takes as
+    its default branch (its origin/HEAD), so the right answer for a repository with no remote
+    and neither main nor master (issue #12). The file, not `git symbolic-ref`: one read."""
+    try:
+        text = (common_dir / "HEAD").read_text("utf-8").strip()
+    except OSError:
+        return None
+    ref = text.removeprefix("ref:").strip() if text.startswith("ref:") else None
+    return ref if ref and ref.startswith("refs/heads/") else None
 
 
 class Workspace:
@@ -185,19 +200,16 @@ class Workspace:
         return result
 
     def config_value(self, key: str) -> str | None:
-        if not self.repo_is_open:
-            return self.reader.config(key)
-        try:
-            value = self.repo.config[key]
-        except KeyError:
-            return None
-        return str(value)
+        """The value git uses for ``key``, through ``git config`` even when pygit2 is open:
+        libgit2 sees neither ``git -c`` (GIT_CONFIG_PARAMETERS), nor GIT_CONFIG_COUNT/KEY/VALUE,
+        nor GIT_CONFIG_GLOBAL (issue #13), and a setting must mean what it means to git."""
+        return self.reader.config(key)
 
     def config_bool(self, key: str) -> bool:
-        try:
-            return bool(self.repo.config.get_bool(key))
-        except (KeyError, Exception):
-            return False
+        """``key`` as git reads a boolean (``git config --type=bool``); False when unset or not
+        a boolean."""
+        result = self.reader.run("config", "--type=bool", "--get", key)
+        return result.returncode == 0 and result.stdout.strip() == b"true"
 
     @cached_property
     def identities(self) -> tuple[Identity, Identity]:
@@ -247,14 +259,16 @@ class Workspace:
 
     def default_branch(self, configured: str | None = None) -> str | None:
         """The ref where work lands: config ``default_branch``, else the remote's HEAD
-        (``origin/HEAD``), else main or master (remote-tracking first); None when there is none."""
+        (``origin/HEAD``), else main or master (remote-tracking first), else the branch of the
+        main worktree; None when there is none."""
         if not self.repo_is_open:
             found = self._default_branch_ref(configured)
             return found.name if found else None
         refs = self.repo.references
         origin_head = refs.get(ORIGIN_HEAD)
         target = origin_head.target if origin_head is not None else None
-        for candidate in _default_candidates(configured, target if isinstance(target, str) else None):
+        for candidate in _default_candidates(configured, target if isinstance(target, str) else None,
+                                             _main_worktree_branch(self.common_dir)):
             if candidate in refs:
                 return candidate
         return None
@@ -285,13 +299,14 @@ class Workspace:
     def _default_branch_ref(self, configured: str | None) -> gitcli.Ref | None:
         """git's side of ``default_branch``: one ``for-each-ref`` over the candidates (and a
         second only when origin/HEAD points somewhere else)."""
-        listed = {ref.name: ref for ref in self.reader.refs(ORIGIN_HEAD,
-                                                            *_default_candidates(configured, None))}
+        main_head = _main_worktree_branch(self.common_dir)
+        listed = {ref.name: ref for ref in self.reader.refs(
+            ORIGIN_HEAD, *_default_candidates(configured, None, main_head))}
         origin_head = listed.get(ORIGIN_HEAD)
         target = origin_head.symref if origin_head is not None and origin_head.symref else None
         if target is not None and target not in listed:
             listed.update((ref.name, ref) for ref in self.reader.refs(target))
-        for candidate in _default_candidates(configured, target):
+        for candidate in _default_candidates(configured, target, main_head):
             if candidate in listed:
                 return listed[candidate]
         return None
@@ -333,7 +348,25 @@ class Workspace:
     # Sources and plans ----------------------------------------------------------------------
 
     def work_tree_source(self) -> WorkTreeSource:
+        self.require_flow_checked_out()
         return WorkTreeSource(self.root)
+
+    def flow_outside_sparse_checkout(self) -> bool:
+        """`.flow/` is committed but left out of this sparse checkout (its index entries are
+        skip-worktree): the work tree lacks a plan that exists. One `git ls-files`, asked only
+        when the work tree has no `.flow/`."""
+        if (self.root / ".flow").is_dir():
+            return False
+        listed = self.git("ls-files", "-t", "-z", "--", ":/.flow", check=False).stdout
+        return any(record.startswith(b"S ") for record in listed.split(b"\0"))
+
+    def require_flow_checked_out(self) -> None:
+        """Refuse up front in a sparse checkout without `.flow/` (issue #13, finding 5): reading
+        the work tree would find no plan, and writing would leave lone files outside it."""
+        if self.flow_outside_sparse_checkout():
+            raise FlowError(".flow/ is outside your sparse checkout",
+                            hint="include it: `git sparse-checkout add .flow` (read commands also "
+                                 "read a commit without a checkout: --rev HEAD)")
 
     def revision_source(self, rev: str) -> TreeSource | GitTreeSource:
         """REV's tree, read from git objects (no checkout): through pygit2 when it is open."""
@@ -348,9 +381,9 @@ class Workspace:
         return TreeSource(self.repo, self.repo[commit].peel(pygit2.Commit).tree, label=rev)
 
     def index_source(self) -> IndexSource:
-        index = self.repo.index
-        index.read(force=False)
-        return IndexSource(self.repo, index)
+        from git_flowctl.repo.gitindex import open_index
+
+        return IndexSource(self.repo, open_index(self))
 
     @cached_property
     def document_cache(self) -> DocumentCache:

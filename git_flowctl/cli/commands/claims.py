@@ -60,6 +60,9 @@ def claims_command(stale: bool, prune: bool, no_fetch: bool, remote: str | None,
     }
     if prune:
         payload["pruned"] = pruned
+        if default_ref is None:
+            payload["prune_note"] = ("nothing can be pruned: there is no default branch for work "
+                                     "to land on (`git flow-task config set default_branch NAME`)")
     out.emit(payload, lambda console: _render(console, payload, stale))
 
 
@@ -69,6 +72,8 @@ def _render(console: Console, payload: dict[str, Any], stale: bool) -> None:
 
     from git_flowctl.coordination.claims import short_branch
 
+    if payload.get("prune_note"):
+        console.print(payload["prune_note"])
     for record in payload.get("pruned", []):
         console.print(f"pruned {escape(record['id'])} (landed on "
                       f"{escape(short_branch(payload['default_branch'] or ''))})")

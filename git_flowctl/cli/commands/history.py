@@ -89,14 +89,14 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
     git = _reader(ws)
     with _progress(out, "reading history") as progress:
         history = replay(git, rev, progress=progress)
-    report = log_report(history, rev, ref, epic)
+    report = log_report(history, rev, ref, epic, git)
     if not follow:
         out.emit(report, lambda console: _render_log(console, report))
         return
     from git_flowctl.coordination.runs import EventTail
 
     printed: set[tuple[str, str, str]] = set()
-    subjects, _, epic_id = select(history, ref, epic)
+    subjects, _, epic_id = select(history, ref, epic, git, rev)
     events = history.events(subjects)
     run_events = EventTail(ws.common_dir)  # runs' events from now on (issue #16)
     _emit_events(out, events, printed)
@@ -111,7 +111,7 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
                 continue
             head = current
             history = replay(git, rev)
-            subjects = select(history, ref, epic)[0]
+            subjects = select(history, ref, epic, git, rev)[0]
             _emit_events(out, history.events(subjects), printed)
     except KeyboardInterrupt:
         return
@@ -153,7 +153,6 @@ def _render_log(console: Console, report: dict[str, Any]) -> None:
     if not report["events"]:
         what = report["id"] or report["epic"] or "this history"
         console.print(f"no transitions for {what} in {report['rev']}", markup=False)
-        return
     for event in report["events"]:
         _render_event(console, event)
     if report["shallow"]:
@@ -300,6 +299,8 @@ def recover_command(rev: str | None, apply_fixes: bool, message: str | None,
     if apply_fixes and rev:
         raise UsageError("--apply repairs the current branch; --rev only inspects",
                          hint="drop --rev, or check out REV first")
+    if rev is None:
+        ws.require_flow_checked_out()  # the files it compares with are the work tree's
     with _progress(out, "replaying history") as progress:
         diagnosis = diagnose(_reader(ws), rev, progress=progress)
     report = diagnosis.as_json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,8 +17,8 @@ from git_flowctl.cli.commands.planning import (
     trigger_options,
 )
 from git_flowctl.cli.common import (
-    apply_change,
     context_for,
+    emit_outcome,
     get_output,
     mode_of,
     mutating,
@@ -31,6 +32,10 @@ from git_flowctl.cli.render import styled_state, task_table
 from git_flowctl.coordination.landing import landed_tasks
 from git_flowctl.views.reads import mark_landed, show_answer, tasks_answer
 from git_flowctl.views.shapes import epic_summary, task_summary
+
+if TYPE_CHECKING:
+    from git_flowctl.repo.plan import Plan
+    from git_flowctl.repo.writer import Change
 
 
 @click.group("task")
@@ -62,9 +67,14 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
                 message: str | None, actor: str | None) -> None:
     """Create a task in an epic (status todo).
 
-    A dependency may be a task of any epic; one that would close a cycle is refused.
+    A dependency may be a task of any epic; one that would close a cycle is refused. The task's
+    number is one above those of the epic's tasks on every branch, reserved with a create-only
+    ref (refs/flow/task-numbers/<epic>.<M>, pushed to claims.remote when set) as `epic create`
+    reserves epic numbers, so two worktrees or clones creating at once get different numbers.
     """
     from git_flowctl.changes import ops
+    from git_flowctl.coordination.reservations import apply_with_task_number
+    from git_flowctl.repo.writer import Writer
 
     out = get_output()
     ws = open_workspace(out)
@@ -73,11 +83,16 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
     description_text = read_text(description, "the description")
     acceptance_text = read_text(acceptance, "the acceptance")
     extra = trigger_fields(trigger_rule, max_retries, estimate, given_options(click_ctx))
-    apply_change(out, ws, lambda plan: ops.create_task(
-        plan, epic_ref, title, ctx, depends_on=split_list(deps), priority=priority, domain=domain,
-        files=split_list(files), description=description_text, acceptance=acceptance_text,
-        extra={key: value for key, value in extra.items() if value is not None}),
-        mode, message)
+
+    def create(plan: Plan, number: int | None, taken: set[int]) -> Change:
+        return ops.create_task(
+            plan, epic_ref, title, ctx, depends_on=split_list(deps), priority=priority,
+            domain=domain, files=split_list(files), description=description_text,
+            acceptance=acceptance_text, number=number, taken_numbers=taken,
+            extra={key: value for key, value in extra.items() if value is not None})
+
+    emit_outcome(out, apply_with_task_number(ws, epic_ref, Writer(ws, message=message), mode,
+                                             ctx.actor, create))
 
 
 def _show(ref: str, rev: str | None) -> None:
