@@ -195,3 +195,21 @@ def test_expiry_across_clones_through_a_bare_remote(tmp_path: Path) -> None:
     assert len(expire_lines(ben, "HEAD")) == 1
     message = Repo(remote).git("log", "-1", "--format=%B", f"refs/flow/claims/{T1}")
     assert "holder=ben@example.com" in message  # the remote holds ben's claim now
+
+
+def test_an_attempt_made_on_another_branch_counts_where_it_is_noticed(repo: Repo) -> None:
+    seed(repo)
+    repo.ok("config", "set", "retry_backoff.base", "0")
+    repo.ok("start", T1, env=as_actor("ann"))
+    repo.ok("fail", T1, env=as_actor("ann"))  # attempt 1: up_for_retry
+    noticer = repo.path.parent / "noticer"
+    repo.git("worktree", "add", "-q", "-b", "noticer", str(noticer))
+    repo.ok("start", T1, env=as_actor("ann"))  # attempt 2, on main only; then ann dies
+    wait_until_stale(repo, T1)
+    bob = Repo(noticer).ok("next", "--claim", env=as_actor("bob"))
+    assert [item["attempts"] for item in bob["expired"]] == [2]
+    (line,) = expire_lines(repo, "noticer")
+    assert f"{T1} up_for_retry->up_for_retry action=expire" in line
+    assert (bob["task"], bob["claimed"]) == (T1, True)
+    checked = Repo(noticer).flow("check", "--base", "main", "--json")
+    assert checked.exit_code == 0, checked
