@@ -71,7 +71,7 @@ def test_run_status_sees_a_live_run_then_a_dead_one_and_the_next_run_resumes(
     assert [r["state"] for r in dead["runs"]] == ["dead"] and dead["dead"] == 1
     assert "resumes its tasks" in repo.proc("run", "status").stdout
     assert status_on(repo, first) == status_on(repo, second) == "in_progress"
-    assert "is dead" in repo.refused("run", "stop", record["run_id"], code=1).stderr
+    assert "is dead" in repo.refused("run", "pause", record["run_id"], code=1).stderr
 
     (tmp_path / "go").touch()
     result = repo.flow("--json", "run", "--jobs", "2", "--", command)
@@ -102,6 +102,11 @@ def test_a_run_tasks_of_another_actor_are_not_resumed(repo: Repo, tmp_path: Path
     assert task not in data["tasks"]
     assert "already in progress" in data["not_started"][task]
     assert [r["run_id"] for r in run_status(repo)["runs"]] == ["01deadrun"]  # not its to clear
+    forgotten = repo.ok("run", "stop", "01dead")
+    assert forgotten["runs"][0]["state"] == "forgotten"
+    assert forgotten["runs"][0]["left_in_progress"] == [task]
+    assert run_status(repo)["runs"] == []
+    assert "no run" in repo.refused("run", "pause", "01deadrun", code=1).stderr
 
 
 def test_a_reused_pid_does_not_keep_a_dead_run_alive(repo: Repo) -> None:

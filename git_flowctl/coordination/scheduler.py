@@ -911,9 +911,12 @@ def send_control(ws: Workspace, word: str, run_id: str | None = None,
             raise FlowError(f"no run {run_id} in this repository",
                             hint="`git flow-task run status` lists the runs")
         if not chosen[0]["alive"]:
+            if word == "stop":
+                return [forget_dead_run(ws, chosen[0])]
             raise FlowError(f"run {chosen[0]['run_id']} is dead (its process "
                             f"{chosen[0].get('pid')} on {chosen[0].get('host')} is gone)",
-                            hint="the next `git flow-task run` on its branch resumes its tasks")
+                            hint="the next `git flow-task run` on its branch resumes its tasks; "
+                                 "`run stop RUN_ID` forgets it")
     else:
         chosen = [r for r in every if r["alive"]]
         if not chosen:
@@ -943,6 +946,22 @@ def send_control(ws: Workspace, word: str, run_id: str | None = None,
             raise FlowError(f"run {data['run_id']} did not acknowledge `{word}` in "
                             f"{wait_seconds:g}s", hint=f"is it stuck? its pid is {data.get('pid')}")
         time.sleep(0.05)
+
+
+def forget_dead_run(ws: Workspace, record: dict[str, Any]) -> dict[str, Any]:
+    """`run stop` of a dead run: what its commands left running (on this host) is killed and
+    its record removed. Its tasks stay in progress under their claims: the next run of the same
+    actor on that branch no longer resumes them, and once their leases run out they are
+    recorded as failed attempts like any other expired lease."""
+    killed = []
+    if record.get("host") == runs.hostname():
+        for stray in marked_processes((f"FLOW_RUN_ID={record['run_id']}",)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(stray, signal.SIGKILL)
+                killed.append(stray)
+    runs.remove_record(ws.common_dir, str(record["run_id"]))
+    return {**record, "state": "forgotten", "killed": killed,
+            "left_in_progress": [entry.get("task") for entry in record.get("running") or []]}
 
 
 # Helpers ---------------------------------------------------------------------------------------

@@ -94,6 +94,9 @@ def _render(console: Console, payload: dict[str, Any], stale: bool) -> None:
             table.add_row(escape(row["id"]), state, escape(row["holder"]), escape(row["claimed_at"]),
                           escape(lease), escape(short_branch(row["branch"])), escape(row["where"]))
         console.print(table)
+    if any(row["stale"] for row in payload["claims"]):
+        console.print("[dim]an expired lease is recorded as a failed attempt of its task by the "
+                      "next `next --claim` or `run`, or now by `git flow-task reclaim --expired`[/dim]")
     if payload["remote"] is None:
         console.print("[dim]claims are local only: no claims.remote configured[/dim]")
     elif payload["remote_problem"]:

@@ -285,4 +285,6 @@ def _control(out: Output, ws: Any, word: str, run_id: str | None) -> None:
     runs = send_control(ws, word, run_id)
     ids = ", ".join(run["run_id"] for run in runs)
     past = {"stop": "stopping", "pause": "paused", "resume": "resumed"}[word]
+    if runs and runs[0].get("state") == "forgotten":
+        past = "forgot the dead"
     out.emit({"action": word, "runs": runs, "message": f"{past}: run {ids}"})
