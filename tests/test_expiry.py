@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import FLOW_EXE, Repo, make_repo
 
 RACER = Path(__file__).with_name("expiry_racer.py")
@@ -213,3 +214,42 @@ def test_an_attempt_made_on_another_branch_counts_where_it_is_noticed(repo: Repo
     assert (bob["task"], bob["claimed"]) == (T1, True)
     checked = Repo(noticer).flow("check", "--base", "main", "--json")
     assert checked.exit_code == 0, checked
+
+
+@pytest.mark.slow
+def test_three_clones_racing_through_a_bare_remote_record_it_once(tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    Repo(tmp_path).git("init", "-q", "--bare", "-b", "main", str(remote))
+    origin = make_repo(tmp_path / "seed")
+    seed(origin)
+    origin.ok("config", "set", "claims.remote", "origin")
+    origin.git("remote", "add", "origin", str(remote))
+    origin.git("push", "-q", "origin", "main")
+    names = ("dead", "ann", "ben", "cat")
+    for name in names:
+        Repo(tmp_path).git("clone", "-q", str(remote), name)
+    claim_and_die(Repo(tmp_path / "dead"), tmp_path, "dead@example.com")
+    ann = Repo(tmp_path / "ann")
+    deadline = time.monotonic() + WAIT
+    while not any(row["stale"] for row in ann.ok("claims")["claims"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    go = tmp_path / "go"
+    racers = [subprocess.Popen([sys.executable, str(RACER), str(go), "next", "--claim"],
+                               cwd=tmp_path / name,
+                               env={**os.environ, "FLOW_ACTOR": f"{name}@example.com",
+                                    "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for name in names[1:]]
+    time.sleep(1.0)
+    go.touch()
+    answers = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=WAIT)
+        assert racer.returncode == 0, err
+        answers.append(json.loads(out))
+    recorded = Counter(item["id"] for answer in answers for item in answer["expired"])
+    assert recorded == Counter({T1: 1}), answers
+    lines = [line for name in names[1:] for line in expire_lines(Repo(tmp_path / name), "HEAD")]
+    assert len(lines) == 1, lines
+    assert Counter(answer["task"] for answer in answers if answer["claimed"]) == Counter({T1: 1})

@@ -87,9 +87,9 @@ def take_over(claims: Claims, current: Claim, actor: str, branch: str) -> Acquir
     no longer holds ``current`` (another noticer was first) or the remote refuses."""
     task_id = current.task
     claim = claims.local.write(Claim.held(task_id, actor, branch, claims.lease_seconds))
+    # A claim read locally is compared locally: that is where worktrees race. A claim read from
+    # the remote's mirror is decided by the remote (below); the local ref only follows it.
     local_before = current.oid if current.where == "local" else claims.local.target(task_id)
-    if current.where != "local" and local_before is not None:
-        return None  # a local claim differs from the remote's: let the next round sort it out
     if not claims.local.swap(task_id, local_before, claim.oid):
         return None
     previous = current if current.where == "local" else None
@@ -97,7 +97,7 @@ def take_over(claims: Claims, current: Claim, actor: str, branch: str) -> Acquir
     if claims.remote is None:
         acquired.note = claims.local_only_note
         return acquired
-    remote_before = claims.remote.mirror.target(task_id)
+    remote_before = current.oid if current.where != "local" else claims.remote.mirror.target(task_id)
     if remote_before not in (None, current.oid):
         seen = claims.remote.read(task_id)
         if seen is not None and not (seen.expired() and not seen.is_finished):
