@@ -253,3 +253,16 @@ def test_three_clones_racing_through_a_bare_remote_record_it_once(tmp_path: Path
     lines = [line for name in names[1:] for line in expire_lines(Repo(tmp_path / name), "HEAD")]
     assert len(lines) == 1, lines
     assert Counter(answer["task"] for answer in answers if answer["claimed"]) == Counter({T1: 1})
+
+
+def test_run_records_an_expired_lease_and_then_runs_the_task(repo: Repo) -> None:
+    seed(repo, tasks=2)
+    repo.ok("start", T1, env=as_actor("ghost"))
+    wait_until_stale(repo, T1)
+    result = repo.flow("--json", "run", "--", "true")
+    assert result.exit_code == 0, result
+    data = result.json
+    assert data["done"] == [T1, "fn-1-ship.2"]
+    assert "expire" in result.stderr and "ghost" in result.stderr
+    assert len(expire_lines(repo, "HEAD")) == 1
+    assert repo.ok("show", T1)["attempts"] == 1
