@@ -72,7 +72,10 @@ def test_next_and_ready_hold_a_failed_task_back_and_say_when(repo: Repo) -> None
     row = next(r for r in ready["blocked"] if r["id"] == T1)
     assert row["blocked_by"] == [f"retry_after={answer['retry_after']}"]
     assert "comes back for a retry at" in repo.flow("next").stdout
-    assert T1 not in repo.ok("board")["ready"]
+    board = repo.ok("board")
+    assert T1 not in board["ready"]
+    (card,) = [c for c in board["columns"]["waiting"] if c["id"] == T1]
+    assert card["waits_for"] == [f"retry after {answer['retry_after']}"]
     while time.time() < failed + 2:
         time.sleep(0.05)
     assert repo.ok("next")["task"] == T1  # back once the backoff has passed
