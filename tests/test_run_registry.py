@@ -163,3 +163,24 @@ def test_several_runs_are_addressed_by_id_and_events_stream_through_log(
     transitions = [line for line in lines if line["event"] == "transition"]
     assert any(line["action"] == "done" for line in transitions)
     assert run_status(repo)["runs"] == []
+
+
+def test_a_dead_runs_tasks_of_another_epic_wait_for_a_run_of_theirs(repo: Repo) -> None:
+    (first,) = plan(repo, ("First", [], []))
+    repo.ok("epic", "create", "--title", "Second epic")
+    second = repo.ok("task", "create", "--epic", "fn-2", "--title", "Other")["id"]
+    actor = "alice@example.com"
+    repo.ok("start", first)
+    repo.ok("start", second)
+    dead = {"run_id": "01deadrun", "pid": 2 ** 22 + 7, "host": runs.hostname(),
+            "boot_id": runs.boot_id(), "process_start": "1", "branch": "refs/heads/main",
+            "actor": actor, "running": [{"task": first, "attempt": 1}, {"task": second, "attempt": 1}],
+            "started_at": "2026-01-05T10:00:00Z"}
+    runs.write_record(repo.path / ".git", dead)
+    data = repo.flow("--json", "run", "--epic", "fn-1", "--", "true").json
+    assert data["done"] == [first] and data["tasks"][first]["attempts"][0]["resumed"] is True
+    (left,) = run_status(repo)["runs"]
+    assert [entry["task"] for entry in left["running"]] == [second]
+    data = repo.flow("--json", "run", "--", "true").json
+    assert data["done"] == [second]
+    assert run_status(repo)["runs"] == []

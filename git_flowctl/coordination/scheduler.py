@@ -124,8 +124,8 @@ class Attempt:
     reason: str | None = None
     kept_worktree: bool = False
     ended_at: float | None = None
-    # The guard after a command that exited 0 (gates/): its thread, then its report.
     resumed: bool = False  # a task a dead run left in progress, run again (issue #16)
+    # The guard after a command that exited 0 (gates/): its thread, then its report.
     guard_thread: threading.Thread | None = None
     guard: Report | None = None
     guard_error: str | None = None
@@ -242,9 +242,14 @@ class Scheduler:
             if record["state"] != "dead" or record.get("branch") != self.branch \
                     or record.get("actor") != self.options.actor:
                 continue
+            resumed: list[str] = []
+            elsewhere = []  # tasks of another epic than this run's: left for a run of theirs
             for entry in record.get("running") or []:
                 task = plan.tasks.get(str(entry.get("task")))
-                if task is None or not self._in_scope(task.epic) or task.id in found:
+                if task is not None and not self._in_scope(task.epic):
+                    elsewhere.append(entry)
+                    continue
+                if task is None or task.id in found:
                     continue
                 for stray in marked_processes((f"FLOW_RUN_ID={record['run_id']}",
                                                f"FLOW_TASK_ID={task.id}")):
@@ -252,12 +257,18 @@ class Scheduler:
                         os.kill(stray, signal.SIGKILL)
                 if task.status == states.IN_PROGRESS and task.assignee == self.options.actor:
                     found.add(task.id)
+                    resumed.append(task.id)
                     self.resume_queue.append(task.id)
             self._event("resume", f"run {record['run_id']} is dead (pid {record.get('pid')} on "
                                   f"{record.get('host')}): resuming "
-                                  f"{', '.join(sorted(found)) or 'nothing'}",
+                                  f"{', '.join(resumed) or 'nothing'}",
                         dead_run=record["run_id"])
-            runs.remove_record(self.ws.common_dir, str(record["run_id"]))
+            if elsewhere:
+                runs.write_record(self.ws.common_dir, {
+                    key: value for key, value in record.items() if key not in ("alive", "state")}
+                    | {"running": elsewhere})
+            else:
+                runs.remove_record(self.ws.common_dir, str(record["run_id"]))
         return found
 
     # The loop -------------------------------------------------------------------------------
