@@ -135,9 +135,11 @@ def holdbacks(ws: Workspace, plan: Plan, actor: str, listed: list[Claim], *,
     """The ready tasks (in ``epic_id``) held back now, and why. Reads history only when one
     of them is up_for_retry with a backoff (backoff.retry_after)."""
     result = Holdbacks()
+    taken = {claim.task for claim in listed if claim.holder != actor or claim.is_finished}
+    waiting_epics = {epic.id for epic in plan.epics.values() if plan.open_epic_dependencies(epic)}
     candidates = [task for task in plan.tasks.values()
-                  if (epic_id is None or task.epic == epic_id)
-                  and plan.view_state(task.id) == states.READY]
+                  if (epic_id is None or task.epic == epic_id) and task.id not in taken
+                  and task.epic not in waiting_epics and plan.view_state(task.id) == states.READY]
     if not candidates:
         return result
     waiting: dict[str, tuple[int, backoff.Backoff]] = {}
