@@ -121,6 +121,10 @@ def _claim_next(out: Output, epic_ref: str | None, actor: str | None, rev: str |
 def _render_claimed(console: Console, answer: dict[str, Any]) -> None:
     from rich.markup import escape
 
+    for expired in answer.get("expired", []):
+        console.print(f"[dim]expired {escape(expired['id'])}: the lease of "
+                      f"{escape(str(expired['holder']))} ran out; recorded as a failed attempt "
+                      f"({escape(str(expired['status'] or expired['note']))})[/dim]")
     for lost in answer["lost_races"]:
         console.print(f"[dim]lost {escape(lost['id'])} to {escape(str(lost['holder']))}[/dim]")
     if answer["status"] != "work":
