@@ -109,7 +109,7 @@ def test_the_same_actor_is_refused_unless_it_reclaims(flow_repo: Repo) -> None:
     flow_repo.ok("start", "fn-1.1")
     first = claim_target(flow_repo, T1)
     result = other.refused("start", "fn-1.1", code=3)
-    assert "already claimed by alice@example.com" in result.stderr
+    assert "already claimed by you: claimed by alice@example.com" in result.stderr
     assert "--reclaim" in result.stderr
     data = other.ok("start", "fn-1.1", "--reclaim")
     assert data["claim"]["reclaimed_from"] == "alice@example.com"

@@ -170,7 +170,10 @@ def test_ones_own_in_progress_task_is_resumed_not_expired(repo: Repo) -> None:
     assert expire_lines(repo, "HEAD") == []
 
 
-def test_expiry_across_clones_through_a_bare_remote(tmp_path: Path) -> None:
+@pytest.mark.parametrize("same_identity", [False, True], ids=["two actors", "one identity"])
+def test_expiry_across_clones_through_a_bare_remote(tmp_path: Path, same_identity: bool) -> None:
+    """With one git identity in two clones, the dead clone's claim is still someone else's
+    (the repository ID tells them apart): it is expired, not resumed."""
     remote = tmp_path / "remote.git"
     Repo(tmp_path).git("init", "-q", "--bare", "-b", "main", str(remote))
     origin = make_repo(tmp_path / "seed")
@@ -183,12 +186,13 @@ def test_expiry_across_clones_through_a_bare_remote(tmp_path: Path) -> None:
         Repo(tmp_path).git("clone", "-q", str(remote), name)
         clones.append(Repo(tmp_path / name))
     ann, ben = clones
+    noticer = "ann@example.com" if same_identity else "ben@example.com"
     claim_and_die(ann, tmp_path, "ann@example.com")
     on_remote = Repo(remote).git("for-each-ref", "--format=%(refname)", "refs/flow/claims/")
     assert f"refs/flow/claims/{T1}" in on_remote
     deadline = time.monotonic() + WAIT
     while True:
-        answer = ben.ok("next", "--claim", env=as_actor("ben@example.com"))
+        answer = ben.ok("next", "--claim", env=as_actor(noticer))
         if answer["expired"] or time.monotonic() > deadline:
             break
         assert answer["status"] == "none"
@@ -197,7 +201,7 @@ def test_expiry_across_clones_through_a_bare_remote(tmp_path: Path) -> None:
     assert (answer["task"], answer["claimed"]) == (T1, True)
     assert len(expire_lines(ben, "HEAD")) == 1
     message = Repo(remote).git("log", "-1", "--format=%B", f"refs/flow/claims/{T1}")
-    assert "holder=ben@example.com" in message  # the remote holds ben's claim now
+    assert f"holder={noticer}" in message  # the remote holds the noticer's claim now
 
 
 def test_an_attempt_made_on_another_branch_counts_where_it_is_noticed(repo: Repo) -> None:

@@ -17,6 +17,7 @@ from git_flowctl.model.config import CONFIG_PATH, CONFIG_TEMPLATE
 from git_flowctl.model.errors import ConflictError, FlowError, UsageError
 from git_flowctl.model.graph import cycle_through, format_cycle
 from git_flowctl.model.items import Epic, Task, new_epic_document, new_task_document
+from git_flowctl.model.text import one_line_field
 from git_flowctl.model.trailers import Evidence, Transition, parse_pairs
 from git_flowctl.model.ulid import new_ulid
 from git_flowctl.model.verification import outcome, results_of, verified
@@ -92,7 +93,8 @@ def create_epic(plan: Plan, title: str, ctx: Context, *, depends_on_epics: Itera
     """``number``: the one reserved for it (reservations.py); else one more than every epic
     number of the plan and ``taken_numbers``."""
     plan.require_initialized()
-    if not title.strip():
+    title = one_line_field(title, "the title")
+    if not title:
         raise UsageError("an epic needs a title", hint='--title "What this epic delivers"')
     deps = [plan.resolve_epic(ref) for ref in depends_on_epics]
     in_use = {e.number for e in plan.epics.values()}
@@ -102,7 +104,7 @@ def create_epic(plan: Plan, title: str, ctx: Context, *, depends_on_epics: Itera
         raise ConflictError(f"epic number {number} was taken while it was being reserved",
                             hint="run the command again")
     epic_id = ids.make_epic_id(number, title, plan.config.prefix, plan.config.slug_max)
-    doc = new_epic_document(epic_id, title.strip(), depends_on_epics=deps, branch=branch,
+    doc = new_epic_document(epic_id, title, depends_on_epics=deps, branch=branch,
                             priority=priority, created=ctx.now, sections=dict(sections or {}))
     epic = Epic(doc)
     return Change(
@@ -122,7 +124,8 @@ def create_task(plan: Plan, epic_ref: str, title: str, ctx: Context, *,
     """``number``: the one reserved for it (reservations.TaskNumbers); else one above the
     epic's tasks here and ``taken_numbers`` (those on other branches and reserved)."""
     plan.require_initialized()
-    if not title.strip():
+    title = one_line_field(title, "the title")
+    if not title:
         raise UsageError("a task needs a title", hint='--title "What this task does"')
     epic = plan.epic(epic_ref)
     deps = _dedupe(plan.resolve_dependency(ref) for ref in depends_on)
@@ -138,7 +141,7 @@ def create_task(plan: Plan, epic_ref: str, title: str, ctx: Context, *,
     if cycle is not None:
         raise FlowError(f"refused: those dependencies would close the cycle {format_cycle(cycle)}",
                         hint="a task cannot wait for itself; drop one of them", cycle=cycle)
-    doc = new_task_document(task_id, epic.id, title.strip(), depends_on=deps, priority=priority,
+    doc = new_task_document(task_id, epic.id, title, depends_on=deps, priority=priority,
                             domain=domain, files=list(files), created=ctx.now,
                             description=description, acceptance=acceptance, extra=dict(extra or {}))
     task = Task(doc)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from git_flowctl.coordination import backoff, ownership, queries
+from git_flowctl.coordination import backoff, ownership, queries, runs
 from git_flowctl.model import states
 
 if TYPE_CHECKING:
@@ -98,13 +98,25 @@ class Holdbacks:
         return report
 
 
-def file_holders(plan: Plan, actor: str, listed: list[Claim]) -> list[Holder]:
-    """Tasks someone other than ``actor`` holds, that own files: a claim that is not a
-    finished record (live or expired), or in progress here under another assignee."""
+def own(claim: Claim, actor: str, repository: str | None) -> bool:
+    """The actor's claim made in this repository (``repository``: Workspace.repository_id);
+    the same identity's claim from another clone is someone else's (claims.Claims.is_own)."""
+    if claim.holder != actor:
+        return False
+    if claim.repo is None:  # a claim from before repository IDs: this machine's is ours
+        return claim.host == runs.hostname()
+    return claim.repo == repository
+
+
+def file_holders(plan: Plan, actor: str, listed: list[Claim],
+                 repository: str | None = None) -> list[Holder]:
+    """Tasks someone other than ``actor`` (in this repository) holds, that own files: a claim
+    that is not a finished record (live or expired), or in progress here under another
+    assignee."""
     found: dict[str, Holder] = {}
     for claim in listed:
         task = plan.tasks.get(claim.task)
-        if claim.is_finished or claim.holder == actor or task is None or not task.files:
+        if claim.is_finished or own(claim, actor, repository) or task is None or not task.files:
             continue
         if task.status in states.FINISHED:
             continue
@@ -135,7 +147,9 @@ def holdbacks(ws: Workspace, plan: Plan, actor: str, listed: list[Claim], *,
     """The ready tasks (in ``epic_id``) held back now, and why. Reads history only when one
     of them is up_for_retry with a backoff (backoff.retry_after)."""
     result = Holdbacks()
-    taken = {claim.task for claim in listed if claim.holder != actor or claim.is_finished}
+    repository = ws.repository_id(create=False)
+    taken = {claim.task for claim in listed
+             if claim.is_finished or not own(claim, actor, repository)}
     waiting_epics = {epic.id for epic in plan.epics.values() if plan.open_epic_dependencies(epic)}
     candidates = [task for task in plan.tasks.values()
                   if (epic_id is None or task.epic == epic_id) and task.id not in taken
@@ -151,7 +165,7 @@ def holdbacks(ws: Workspace, plan: Plan, actor: str, listed: list[Claim], *,
     if waiting:
         result.retry_after = backoff.retry_after(str(ws.root), str(ws.common_dir), rev or "HEAD",
                                                  waiting, now)
-    holders = file_holders(plan, actor, listed)
+    holders = file_holders(plan, actor, listed, repository)
     if holders:
         for task in candidates:
             if task.files and task.id not in result.retry_after:

@@ -49,6 +49,7 @@ REMOTE_CLAIMS_PREFIX = "refs/flow/remote-claims/"
 HELD = "held"
 FINISHED = "done"
 _LOCK_ATTEMPTS = 400  # ~ 2 s of retries while another process holds a claim ref's lock
+_PUSH_WAIT = 10.0  # seconds a claim's push to the remote may take before it is taken as local
 
 
 def claim_ref(task_id: str) -> str:
@@ -97,25 +98,27 @@ class Claim:
     commit: str | None = None  # the done transition (finished records); None when only staged
     finished: str | None = None
     host: str | None = None
+    repo: str | None = None  # the repository that made it (Workspace.repository_id)
     nonce: str = ""
     oid: str | None = None  # the claim commit the ref points at
     where: str = "local"  # "local", or the remote it was mirrored from
 
     @classmethod
     def held(cls, task: str, holder: str, branch: str, lease_seconds: int,
-             *, since: str | None = None) -> Claim:
+             *, since: str | None = None, repo: str | None = None) -> Claim:
         now = time.time()
         return cls(task, HELD, holder, since or iso(now), branch,
-                   until=iso(math.ceil(now + lease_seconds)), host=_hostname(),
+                   until=iso(math.ceil(now + lease_seconds)), host=_hostname(), repo=repo,
                    nonce=new_ulid())
 
-    def finished_record(self, branch: str, commit: str | None) -> Claim:
+    def finished_record(self, branch: str, commit: str | None, repo: str | None) -> Claim:
         return replace(self, state=FINISHED, until=None, branch=branch, commit=commit,
-                       finished=iso(time.time()), host=_hostname(), nonce=new_ulid(),
-                       oid=None, where="local")
+                       finished=iso(time.time()), host=_hostname(), repo=repo,
+                       nonce=new_ulid(), oid=None, where="local")
 
     def renewed(self, lease_seconds: int) -> Claim:
-        fresh = Claim.held(self.task, self.holder, self.branch, lease_seconds, since=self.since)
+        fresh = Claim.held(self.task, self.holder, self.branch, lease_seconds, since=self.since,
+                           repo=self.repo)
         return replace(fresh, host=self.host or fresh.host)
 
     @property
@@ -143,6 +146,8 @@ class Claim:
             pairs["commit"] = self.commit
         if self.host:
             pairs["host"] = self.host
+        if self.repo:
+            pairs["repo"] = self.repo
         pairs["id"] = self.nonce or new_ulid()
         verb = "finished" if self.is_finished else "claim"
         from git_flowctl.model.trailers import format_claim
@@ -163,7 +168,7 @@ class Claim:
         return cls(task, pairs.get("state", HELD), pairs.get("holder", "?"), pairs.get("since", ""),
                    pairs.get("branch", ""), until=pairs.get("until"), commit=pairs.get("commit"),
                    finished=pairs.get("finished"), host=pairs.get("host"),
-                   nonce=pairs.get("id", ""), oid=oid, where=where)
+                   repo=pairs.get("repo"), nonce=pairs.get("id", ""), oid=oid, where=where)
 
     def describe(self) -> str:
         """``bob (since ..., on refs/heads/x)`` for messages."""
@@ -183,7 +188,7 @@ class Claim:
             "lease_until": self.until, "expires_in": None if left is None else round(left),
             "stale": bool(left is not None and left <= 0), "branch": self.branch,
             "commit": self.commit, "finished_at": self.finished, "host": self.host,
-            "where": self.where, "ref": claim_ref(self.task),
+            "repository": self.repo, "where": self.where, "ref": claim_ref(self.task),
         }
 
 
@@ -295,9 +300,13 @@ class ClaimRefs:
             except (pygit2.GitError, OSError) as exc:  # the lock is held: another racer
                 last_error = exc
                 time.sleep(min(0.001 * (attempt + 1), 0.01))
-        raise ConflictError(f"{name} stayed locked: {last_error}",
-                            hint="another git flow-task holds it; if none runs, remove the "
-                                 f"stale {name}.lock under the git directory")
+        from git_flowctl.repo.locks import stale_lock_error
+
+        lock = self.ws.common_dir / f"{name}.lock"
+        if lock.exists():  # held for seconds: a crashed git left it (exit 1, named)
+            raise stale_lock_error(lock, f"the claim ref {name}")
+        raise ConflictError(f"could not update {name}: {last_error}",
+                            hint="another git flow-task may be changing it; try again")
 
     def set_mirror(self, task_id: str, oid: str | None) -> None:
         """Force a mirror ref to what the remote was seen to hold (no compare)."""
@@ -513,11 +522,14 @@ class Claims:
         so no branch takes a task finished on another; the actor's own live claims map to it.
         ``listed``: ``all()`` read already by the caller."""
         held: dict[str, str] = {}
+        mine = self.ws.repository_id(create=False)
         for claim in self.all() if listed is None else listed:
             if claim.is_finished and self.abandoned(claim):
                 continue  # work on no branch: nothing holds the task any more
             if claim.is_finished:
                 held[claim.task] = f"{claim.holder} (finished on {short_branch(claim.branch)})"
+            elif claim.holder == actor and claim.repo not in (None, mine):
+                held[claim.task] = f"{actor} (in another clone)"
             elif claim.holder == actor:
                 held[claim.task] = actor
             else:
@@ -526,15 +538,26 @@ class Claims:
 
     # Taking a claim --------------------------------------------------------------------------
 
+    def is_own(self, claim: Claim, actor: str) -> bool:
+        """Made by this actor in this repository (any of its worktrees). A claim of the same
+        identity from another clone is someone else's: the repository ID tells them apart. A
+        claim from before repository IDs falls back to the machine's name."""
+        if claim.holder != actor:
+            return False
+        if claim.repo is None:
+            return claim.host == _hostname()
+        return claim.repo == self.ws.repository_id()
+
     def stale_here(self, claim: Claim, actor: str) -> bool:
-        """The actor's own claim or record, made on this branch of this machine, that this
+        """The actor's own claim or record, made on this branch of this repository, that this
         branch's HEAD no longer bears out (the task is not in progress, or not done, there): the
         transition was reverted or reset away, so it speaks for nothing and the actor may claim
-        or finish the task again. Anyone else is still refused, except from an abandoned record
-        (``abandoned``)."""
+        or finish the task again. Anyone else, including the same identity in another clone
+        (whose HEAD never had the transition), is still refused, except from an abandoned
+        record (``abandoned``)."""
         if self.abandoned(claim):
             return True
-        if claim.holder != actor or claim.host != _hostname() \
+        if claim.repo is None or not self.is_own(claim, actor) \
                 or claim.branch != current_branch(self.ws.repo):
             return False
         expected = states.DONE if claim.is_finished else states.IN_PROGRESS
@@ -573,12 +596,16 @@ class Claims:
 
         Raises ``ClaimTakenError`` naming the holder when the task is held or finished elsewhere.
         """
-        claim = self.local.write(Claim.held(task_id, actor, branch, self.lease_seconds))
+        claim = self.local.write(Claim.held(task_id, actor, branch, self.lease_seconds,
+                                            repo=self.ws.repository_id()))
         previous: Claim | None = None
         for _ in range(_LOCK_ATTEMPTS):
             current = self.local.read(task_id)
             if current is not None and not self.stale_here(current, actor):
-                _check_takeover(current, actor, reclaim, force=force)
+                arbiter = self._as_the_remote_has_it(current)
+                if arbiter is None:
+                    continue  # that claim lost its push and was given back: try again
+                _check_takeover(arbiter, actor, reclaim, force=force)
             if self.local.swap(task_id, current.oid if current else None, claim.oid):
                 previous = current
                 break
@@ -591,6 +618,29 @@ class Claims:
             self._restore_local(acquired)
             raise
         return acquired
+
+    def _as_the_remote_has_it(self, current: Claim) -> Claim | None:
+        """A local claim that refuses us may be another worktree's whose push to the remote is
+        still on its way and may lose: with a remote, the claim the remote holds decides (the
+        arbiter), so wait until it holds one or the local claim goes (None: it was given back
+        after losing). Without a remote, or when it cannot be reached, the local claim."""
+        if self.remote is None or current.where != "local" or self.remote_problem:
+            return current
+        made = parse_iso(current.since) or 0.0
+        # A claim older than a push can take was pushed or stayed local long ago: look once.
+        deadline = time.monotonic() + max(0.0, min(_PUSH_WAIT, made + _PUSH_WAIT - time.time()))
+        while True:
+            if self.remote.fetch(current.task) is not None:
+                return current
+            theirs = self.remote.read(current.task)
+            if theirs is not None:
+                return theirs
+            now = self.local.read(current.task)
+            if now is None or now.oid != current.oid:
+                return None
+            if time.monotonic() > deadline:
+                return current  # a claim made while the remote was out of reach: it stands
+            time.sleep(0.02)
 
     def _acquire_remote(self, acquired: Acquired, actor: str, reclaim: bool, force: bool) -> None:
         task_id, oid = acquired.claim.task, acquired.claim.oid
@@ -643,7 +693,7 @@ class Claims:
                 if self.remote is not None:
                     self.remote.fetch(task_id)
                     theirs = self.remote.read(task_id)
-                    if theirs is not None and theirs.holder != actor:
+                    if theirs is not None and not self.is_own(theirs, actor):
                         raise ClaimTakenError(f"{task_id} is {theirs.describe()} on {self.remote_name}",
                                               holder=theirs.holder, id=task_id)
                 raise FlowError(f"{task_id} is not claimed here",
@@ -709,7 +759,8 @@ class Claims:
         if current is None:
             if self.remote is not None and self.remote.fetch(task_id) is None:
                 theirs = self.remote.read(task_id)
-                if theirs is not None and (theirs.holder != actor or theirs.is_finished) and not force:
+                if theirs is not None and (not self.is_own(theirs, actor) or theirs.is_finished) \
+                        and not force:
                     raise ClaimTakenError(f"{task_id} is {theirs.describe()} on {self.remote_name}",
                                           holder=theirs.holder, id=task_id)
             return None
@@ -725,7 +776,8 @@ class Claims:
                confirmed: Claim | None) -> dict[str, Any]:
         """After ``done``: the claim becomes the record "finished on BRANCH at COMMIT"."""
         base = confirmed or Claim.held(task_id, actor, branch, 0)
-        record = self.local.write(replace(base, holder=actor).finished_record(branch, commit))
+        record = self.local.write(replace(base, holder=actor).finished_record(
+            branch, commit, self.ws.repository_id()))
         expected = confirmed.oid if confirmed else None
         note: str | None = None
         if not self.local.swap(task_id, expected, record.oid):
@@ -757,7 +809,7 @@ class Claims:
         if held is None:
             if self.remote is not None and self.remote.mirror.target(task_id) is not None:
                 theirs = self.remote.read(task_id)
-                if theirs is not None and theirs.holder == actor:
+                if theirs is not None and self.is_own(theirs, actor):
                     held = theirs
             if held is None:
                 return {"id": task_id, "released": False, "note": "there was no claim"}
@@ -834,7 +886,8 @@ class Claims:
 def _same_lineage(theirs: Claim, ours: Claim) -> bool:
     """An earlier version of our own claim (a heartbeat that did not reach the remote)."""
     return (not theirs.is_finished and theirs.holder == ours.holder and bool(theirs.since)
-            and theirs.since == ours.since and theirs.branch == ours.branch)
+            and theirs.since == ours.since and theirs.branch == ours.branch
+            and theirs.repo == ours.repo)
 
 
 def _check_takeover(current: Claim, actor: str, reclaim: bool, remote: str | None = None,
@@ -861,9 +914,9 @@ def _check_takeover(current: Claim, actor: str, reclaim: bool, remote: str | Non
         if reclaim:
             return
         raise ClaimTakenError(
-            f"{task_id} is already {current.describe()}{where}",
-            hint="another worker using your identity may be on it: give each worker its own "
-                 "FLOW_ACTOR, or take it over with --reclaim",
+            f"{task_id} is already claimed by you: {current.describe()}{where}",
+            hint="another worker using your identity (another clone, worktree or agent) may be "
+                 "on it: give each worker its own FLOW_ACTOR, or take it over with --reclaim",
             holder=current.holder, id=task_id)
     if current.expired():
         if reclaim:
@@ -945,7 +998,8 @@ def _refusing_held_files(claims: Claims, build: Builder, task_id: str, actor: st
 
     def checked(plan: Plan) -> Any:
         if task_id in plan.tasks and plan.tasks[task_id].files:
-            overlaps = file_overlaps(plan, task_id, file_holders(plan, actor, listed))
+            overlaps = file_overlaps(plan, task_id, file_holders(
+                plan, actor, listed, claims.ws.repository_id(create=False)))
             if overlaps:
                 named = "; ".join(f"{o['held_task']} held by {o['held_by']} ({', '.join(o['paths'])})"
                                   for o in overlaps)
@@ -986,7 +1040,7 @@ def _status_at_head(ws: Workspace, task_id: str) -> str | None:
 
 def held_claims(claims: Claims, actor: str) -> Iterator[Claim]:
     for claim in claims.all():
-        if claim.holder == actor and not claim.is_finished:
+        if claims.is_own(claim, actor) and not claim.is_finished:
             yield claim
 
 
@@ -1042,7 +1096,7 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
         task_id = str(answer["task"])
         if answer["reason"] == "resume_in_progress":
             held = every.get(task_id)
-            if held is not None and (held.is_finished or held.holder != ctx.actor):
+            if held is not None and (held.is_finished or not claims.is_own(held, ctx.actor)):
                 exclude.add(task_id)  # reclaimed by someone else: no longer ours to resume
                 continue
             if held is not None and held.expired() and mode is not Mode.DRY_RUN:

@@ -64,8 +64,9 @@ def expired_claims(claims: Claims, plan: Plan, actor: str, *, epic_id: str | Non
                    now: float | None = None) -> list[Claim]:
     """The held claims whose lease has run out, of tasks this branch can record an expiry for.
 
-    The actor's own claim of a task in progress here under its name is not among them: that is
-    the actor's work to resume (``next --claim`` renews its lease)."""
+    The actor's own claim (made in this repository) of a task in progress here under its name is
+    not among them: that is the actor's work to resume (``next --claim`` renews its lease). The
+    same identity's claim from another clone is someone else's, as everywhere (claims.is_own)."""
     now = time.time() if now is None else now
     found = []
     for claim in claims.all():
@@ -76,7 +77,8 @@ def expired_claims(claims: Claims, plan: Plan, actor: str, *, epic_id: str | Non
             continue
         if task.status not in EXPIRABLE:
             continue
-        if claim.holder == actor and task.status == states.IN_PROGRESS and task.assignee == actor:
+        if claims.is_own(claim, actor) and task.status == states.IN_PROGRESS \
+                and task.assignee == actor:
             continue
         found.append(claim)
     return found
@@ -86,7 +88,8 @@ def take_over(claims: Claims, current: Claim, actor: str, branch: str) -> Acquir
     """Compare-and-swap from exactly ``current`` to a new claim of ``actor``; None when the ref
     no longer holds ``current`` (another noticer was first) or the remote refuses."""
     task_id = current.task
-    claim = claims.local.write(Claim.held(task_id, actor, branch, claims.lease_seconds))
+    claim = claims.local.write(Claim.held(task_id, actor, branch, claims.lease_seconds,
+                                          repo=claims.ws.repository_id()))
     # A claim read locally is compared locally: that is where worktrees race. A claim read from
     # the remote's mirror is decided by the remote (below); the local ref only follows it.
     local_before = current.oid if current.where == "local" else claims.local.target(task_id)

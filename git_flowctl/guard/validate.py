@@ -67,7 +67,8 @@ class Rule:
 
 # The rule names are a public interface (docs/validation.md); never rename one.
 RULES: dict[str, Rule] = {rule.name: rule for rule in (
-    Rule("config-invalid", "structure", ERROR, ".flow/config.yaml does not parse"),
+    Rule("config-invalid", "structure", ERROR,
+         ".flow/config.yaml does not parse, or a setting has the wrong type"),
     Rule("file-unreadable", "structure", ERROR, "a file is not UTF-8 frontmatter + Markdown"),
     Rule("conflict-markers", "structure", ERROR,
          "a file holds the conflict markers a merge left (<<<<<<<, =======, >>>>>>>)"),
@@ -304,6 +305,14 @@ class Snapshot:
             config = Config({})
             config_findings.append(finding("config-invalid", error.problem, file=CONFIG_PATH,
                                            line=error.line, hint=error.hint))
+        if config.problems:
+            for setting in config.problems:
+                wrong = config._error(setting)
+                config_findings.append(finding("config-invalid", wrong.problem, file=CONFIG_PATH,
+                                               line=wrong.line, hint=wrong.hint))
+            # The other rules read the defaults where a setting is wrong.
+            tops = {setting.split(".")[0] for setting in config.problems}
+            config = Config({k: v for k, v in config.raw.items() if k not in tops})
         items: list[Item] = []
         blobs: dict[str, str] | None = {}
         for path, blob in source.walk_entries(FLOW_DIR):

@@ -6,6 +6,7 @@ honoured). Paths in messages are shown relative to where the user stands.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -103,6 +104,17 @@ def _default_candidates(configured: str | None, origin_head_target: str | None,
     return candidates
 
 
+REPOSITORY_ID_FILE = "flow-repository-id"
+
+
+def _read_repository_id(path: Path) -> str | None:
+    try:
+        text = path.read_text("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if text.isalnum() and 10 <= len(text) <= 64 else None
+
+
 def _main_worktree_branch(common_dir: Path) -> str | None:
     """The branch the main worktree has checked out: what a clone of this repository takes as
     its default branch (its origin/HEAD), so the right answer for a repository with no remote
@@ -190,6 +202,34 @@ class Workspace:
         """A repository-relative path as the user should see it from where they stand."""
         return os.path.relpath(self.root / repo_path, self.cwd)
 
+    def repository_id(self, *, create: bool = True) -> str | None:
+        """This repository's ID (a ULID in ``<git-common-dir>/flow-repository-id``), made on
+        first use and shared by its worktrees; clones each have their own. A claim names it, so
+        a clone tells its own claims from those of another clone with the same git identity
+        (DESIGN §6). ``create=False``: None when none was made yet (then no claim is ours)."""
+        path = self.common_dir / REPOSITORY_ID_FILE
+        found = _read_repository_id(path)
+        if found is not None or not create:
+            return found
+        from git_flowctl.model.ulid import new_ulid
+
+        temp = path.with_name(f".{REPOSITORY_ID_FILE}.{os.getpid()}.{new_ulid()}")
+        try:
+            temp.write_text(new_ulid() + "\n", "ascii")
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, path)  # atomic: of two processes making one, the first wins
+        except OSError as exc:
+            raise FlowError(f"cannot record this repository's ID in {path}: {exc.strerror}",
+                            hint="check that the git directory is writable") from None
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        found = _read_repository_id(path)
+        if found is None:
+            raise FlowError(f"{path} does not hold a repository ID",
+                            hint=f"remove it; the next command makes a new one ({path})")
+        return found
+
     # git itself -----------------------------------------------------------------------------
 
     def git(self, *args: str, input: bytes | None = None, check: bool = True,
@@ -229,9 +269,12 @@ class Workspace:
     def actor(self, override: str | None = None) -> str:
         """Who acts: --actor, FLOW_ACTOR, git's email (user.email, GIT_AUTHOR_EMAIL, EMAIL),
         user.name, then $USER."""
+        from git_flowctl.model.text import one_line_field
+
         for candidate in self._actor_candidates(override):
             if candidate and candidate.strip():
-                return candidate.strip()
+                # It goes into trailers, claim records and commit subjects: one line of UTF-8.
+                return one_line_field(candidate.strip(), "the actor")
         raise FlowError("no actor: cannot tell who is acting",
                         hint="set FLOW_ACTOR, pass --actor, or set git user.email")
 

@@ -144,8 +144,8 @@ def prompt_answer(ws: Workspace, plan: Plan, ref: str, actor: str,
     task = plan.task(ref)
     epic = plan.epics.get(task.epic)
     listed = claims.all()
-    overlaps = availability.file_overlaps(plan, task.id,
-                                          availability.file_holders(plan, actor, listed))
+    overlaps = availability.file_overlaps(plan, task.id, availability.file_holders(
+        plan, actor, listed, ws.repository_id(create=False)))
     limit = task.max_retries(plan.config.max_retries)
     data: dict[str, Any] = {
         "id": task.id, "title": task.title, "epic": task.epic,

@@ -88,8 +88,9 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
     ws = open_workspace(out)
     git = _reader(ws)
     with _progress(out, "reading history") as progress:
-        history = replay(git, rev, progress=progress)
+        history = replay(git, rev, progress=progress, save=False)
     report = log_report(history, rev, ref, epic, git)
+    history.flush()
     if not follow:
         out.emit(report, lambda console: _render_log(console, report))
         return
@@ -302,15 +303,18 @@ def recover_command(rev: str | None, apply_fixes: bool, message: str | None,
     if rev is None:
         ws.require_flow_checked_out()  # the files it compares with are the work tree's
     with _progress(out, "replaying history") as progress:
-        diagnosis = diagnose(_reader(ws), rev, progress=progress)
+        diagnosis = diagnose(_reader(ws), rev, progress=progress, git_dir=ws.git_dir)
     report = diagnosis.as_json()
-    report.update(applied=False, commit=None, restored=[], updated=[])
+    report.update(applied=False, commit=None, restored=[], updated=[], completed=[])
     if apply_fixes and diagnosis.fixable:
+        # The writer first completes a transition a crash cut short (its journal), then
+        # records the rest in one commit.
         outcome = Writer(ws, message=message, load=lambda source: source).apply(
             build_recovery(diagnosis, ws.actor(actor)), Mode.COMMIT)
         report.update(applied=True, commit=outcome.commit,
                       restored=outcome.change.result.get("restored", []),
-                      updated=outcome.change.result.get("updated", []))
+                      updated=outcome.change.result.get("updated", []),
+                      completed=[d.path for d in diagnosis.divergences if d.kind == "interrupted"])
     out.emit(report, _recover_renderer(diagnosis, report))
 
 
@@ -342,7 +346,7 @@ def _recover_renderer(diagnosis: Diagnosis, report: dict[str, Any]) -> Callable[
             for problem in report["problems"]:
                 console.print(f"  {problem['kind']}: {escape(problem['message'])}", highlight=False)
         if report["applied"]:
-            done = len(report["restored"]) + len(report["updated"])
+            done = len(report["restored"]) + len(report["updated"]) + len(report["completed"])
             where = (f"in {report['commit'][:7]}" if report["commit"]
                      else "(HEAD already had them: files restored, no commit needed)")
             console.print(f"[green]✓[/green] recovered {done} file(s) {where}")
