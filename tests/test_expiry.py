@@ -220,6 +220,9 @@ def test_an_attempt_made_on_another_branch_counts_where_it_is_noticed(repo: Repo
     assert (bob["task"], bob["claimed"]) == (T1, True)
     checked = Repo(noticer).flow("check", "--base", "main", "--json")
     assert checked.exit_code == 0, checked
+    events = Repo(noticer).ok("log", T1)["events"]  # history believes it (the tree agrees)
+    assert [(e["action"], e["from"], e["to"]) for e in events][-2:] == [
+        ("expire", "up_for_retry", "up_for_retry"), ("start", "up_for_retry", "in_progress")]
 
 
 @pytest.mark.slow
