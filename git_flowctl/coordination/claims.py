@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import pygit2
 
     from git_flowctl.changes.ops import Context
+    from git_flowctl.model.items import Task
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.workspace import Workspace
     from git_flowctl.repo.writer import Builder, Mode, Outcome, Writer
@@ -949,7 +950,7 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
 
     branch = current_branch(claims.ws.repo)
     if mode is not Mode.STAGE and not force and not (action == "start" and reclaim):
-        _refuse_illegal(claims.ws, task_id, action)
+        _refuse_illegal(claims, task_id, action, actor)
     if action == "start" and not force:
         build = _refusing_held_files(claims, build, task_id, actor)
     if mode is Mode.DRY_RUN:
@@ -972,7 +973,10 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
         outcome.change.result["claim"] = acquired.as_json()
         return outcome
     if action == "done":
-        confirmed = claims.confirm(task_id, actor, force=force)
+        try:
+            confirmed = claims.confirm(task_id, actor, force=force)
+        except ClaimTakenError as taken:
+            raise _done_by_another(claims, task_id, actor, taken) from None
         outcome = writer.apply(build, mode)
         outcome.change.result["claim"] = claims.finish(task_id, actor, branch, outcome.commit,
                                                        confirmed)
@@ -1013,16 +1017,56 @@ def _refusing_held_files(claims: Claims, build: Builder, task_id: str, actor: st
     return checked
 
 
-def _refuse_illegal(ws: Workspace, task_id: str, action: str) -> None:
-    """The state machine refuses first (exit 1), so "start a task that is in progress" says that,
-    not "you hold its claim" (exit 3). Reads only the task's file at HEAD."""
-    status = _status_at_head(ws, task_id)
-    if status is not None:  # None: unborn, or not committed yet; the transition will say
-        states.check_action(task_id, status, action)
+def _refuse_illegal(claims: Claims, task_id: str, action: str, actor: str) -> None:
+    """The state machine refuses first (exit 1), so "start a task you already started" says that,
+    not "you hold its claim". But when another actor holds the task, that is the answer (exit 3,
+    the holder named), whatever the state machine would say (issue #12). Reads only the task's
+    file at HEAD."""
+    task = _task_at_head(claims.ws, task_id)
+    if task is None:  # unborn, or not committed yet; the transition will say
+        return
+    try:
+        states.check_action(task_id, task.status, action)
+    except FlowError as refused:
+        holder = claims.get(task_id)
+        if holder is None and claims.remote is not None:
+            holder = claims.remote.read(task_id)
+        if holder is not None and not holder.is_finished and not claims.is_own(holder, actor) \
+                and action in ("start", "done"):
+            raise ClaimTakenError(
+                f"{task_id} is {task.status} and {holder.describe()}",
+                hint="pick another task (`git flow-task next`); `git flow-task start "
+                     f"{task_id} --reclaim` takes it over once the lease has run out",
+                holder=holder.holder, id=task_id, status=task.status) from None
+        if task.status == states.IN_PROGRESS and action == "start" and task.assignee \
+                and task.assignee != actor:
+            raise FlowError(f"{refused.message}; {task.assignee} started it",
+                            hint=refused.hint, **refused.details) from None
+        raise
+
+
+def _done_by_another(claims: Claims, task_id: str, actor: str, taken: ClaimTakenError) -> ClaimTakenError:
+    """`done` refused because someone else holds the claim: the hint depends on whether this
+    actor started the task on this branch (then their lease ran out and it was reclaimed) or
+    never held it at all (issue #12)."""
+    task = _task_at_head(claims.ws, task_id)
+    if task is not None and task.assignee == actor:
+        return taken  # started here by this actor: "your lease ran out and it was reclaimed"
+    started = f"{task.assignee} started it on this branch" if task is not None and task.assignee \
+        else "it was not started by you"
+    return ClaimTakenError(f"{taken.message}; {started}",
+                           hint="only the holder finishes it; `git flow-task next` picks a task "
+                                "for you", **taken.details)
 
 
 def _status_at_head(ws: Workspace, task_id: str) -> str | None:
     """The task's stored status in HEAD's tree (only its file is read), None when absent."""
+    task = _task_at_head(ws, task_id)
+    return task.status if task is not None else None
+
+
+def _task_at_head(ws: Workspace, task_id: str) -> Task | None:
+    """The task as HEAD's tree has it (only its file is read), None when absent."""
     import pygit2
 
     from git_flowctl.model.document import Document
@@ -1035,7 +1079,7 @@ def _status_at_head(ws: Workspace, task_id: str) -> str | None:
         blob = tree[path]
     except (KeyError, ValueError, pygit2.GitError):
         return None
-    return Task.from_document(Document.parse(blob_bytes(ws.repo, blob.id), path), task_id).status
+    return Task.from_document(Document.parse(blob_bytes(ws.repo, blob.id), path), task_id)
 
 
 def held_claims(claims: Claims, actor: str) -> Iterator[Claim]:
