@@ -271,6 +271,27 @@ def fail(plan: Plan, ref: str, ctx: Context, *, reason: str | None = None) -> Ch
     return change
 
 
+def expire(plan: Plan, ref: str, ctx: Context, *, holder: str, lease_until: str | None) -> Change:
+    """A claim whose lease ran out, recorded as a failed attempt (issue #16): like ``fail``,
+    up_for_retry while attempts remain, else failed; the assignee is cleared. From todo or
+    up_for_retry when the holder recorded its start on another branch: the attempt counts here,
+    where the task is picked up again. The holder is data: it goes into the body, not a trailer."""
+    task = plan.task(ref)
+    states.check_action(task.id, task.status, "expire", force=ctx.force)
+    limit = task.max_retries(plan.config.max_retries)
+    target = states.UP_FOR_RETRY if task.attempts < limit else states.FAILED
+    attempts = task.attempts + 1
+    change = _simple(plan, ref, "expire", target, ctx, attempts=attempts, assignee=None)
+    task = plan.tasks[task.id]
+    until = f" at {lease_until}" if lease_until else ""
+    task.doc.set_section("Done summary", f"Expired (attempt {attempts}): the lease of "
+                                         f"{holder} ran out{until}.")
+    change.writes[task.path] = task.render()
+    change.result.update(attempts=attempts, max_retries=limit, holder=holder,
+                         lease_until=lease_until)
+    return change
+
+
 def retry(plan: Plan, ref: str, ctx: Context) -> Change:
     return _simple(plan, ref, "retry", states.TO_DO, ctx, attempts=None)
 
@@ -364,6 +385,63 @@ def reopen(plan: Plan, ref: str, ctx: Context, *, cascade: bool = False) -> Chan
         writes, transitions,
         result={"id": task.id, "status": states.TO_DO, "reopened": reopened,
                 "message": f"reopened {', '.join(reopened)}"})
+
+
+def downstream(plan: Plan, task_id: str) -> list[Task]:
+    """Every task that depends on ``task_id``, directly or through others, in ID order."""
+    seen: set[str] = set()
+    queue = [task_id]
+    while queue:
+        for dependent in plan.dependents(queue.pop(0)):
+            if dependent.id not in seen and dependent.id != task_id:
+                seen.add(dependent.id)
+                queue.append(dependent.id)
+    return plan.sorted_tasks(seen)
+
+
+def restart(plan: Plan, ref: str, ctx: Context) -> Change:
+    """flowctl's ``restart`` (issue #16): TASK and every task downstream of it back to todo,
+    whatever their state, in one commit (``action=restart``). Attempts, the assignee, reasons,
+    the done summary and the evidence are cleared (history keeps them). A task in progress is
+    someone's work: refused unless forced (the claim step gives its claim back)."""
+    task = plan.task(ref)
+    chosen = [task, *downstream(plan, task.id)]
+    busy = [item.id for item in chosen if item.status == states.IN_PROGRESS]
+    if busy and not ctx.force:
+        raise FlowError(f"cannot restart {task.id}: {', '.join(busy)} "
+                        f"{'is' if len(busy) == 1 else 'are'} in progress",
+                        hint="`release` them first (or `fail` them), or --force takes them back "
+                             "and gives their claims back", in_progress=busy)
+    writes: dict[str, bytes | None] = {}
+    transitions = []
+    reset: list[str] = []
+    for item in chosen:
+        old = item.status
+        before = item.render()
+        for key in ("attempts", "assignee", "blocked_reason", "skipped_reason"):
+            item.set(key, None)
+        item.set("status", states.TO_DO)
+        for section in ("Done summary", "Evidence"):
+            if item.doc.section(section):
+                item.doc.set_section(section, "")
+        rendered = item.render()
+        if rendered == before:
+            continue
+        writes[item.path] = rendered
+        reset.append(item.id)
+        if old != states.TO_DO:
+            # force=1 only where it took someone's work: every other change is the table's
+            forced = ctx.force and old == states.IN_PROGRESS
+            transitions.append(transition(item.id, old, states.TO_DO, "restart",
+                                          Context(ctx.actor, ctx.now, forced)))
+    return Change(
+        f"flow: restart {task.id} {_quoted_title(task.title)}"
+        + (f" (+{len(reset) - 1} downstream)" if len(reset) > 1 else ""),
+        writes, transitions,
+        result={"id": task.id, "status": states.TO_DO, "reset": reset,
+                "downstream": [item.id for item in chosen[1:]],
+                "message": f"restarted {', '.join(reset)}" if reset
+                else f"{task.id} and its downstream tasks are todo already"})
 
 
 # Evidence -------------------------------------------------------------------------------------

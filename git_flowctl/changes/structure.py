@@ -40,7 +40,7 @@ from git_flowctl.repo.writer import Change
 # Task edits -----------------------------------------------------------------------------------
 
 EDITABLE_TASK_FIELDS = ("title", "priority", "domain", "files", "trigger_rule", "max_retries",
-                        "estimate")
+                        "estimate", "retry_backoff")
 DEFAULT_TRIGGER_RULE = "all_success"
 
 
@@ -64,10 +64,10 @@ def check_task_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
                 raise UsageError(f"--{key.replace('_', '-')} must be a whole number")
             if key == "max_retries" and value is not None and value < 0:
                 raise UsageError("--max-retries cannot be negative")
-        elif key == "estimate":
+        elif key in ("estimate", "retry_backoff"):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or value < 0):
-                raise UsageError("--estimate must be a number, 0 or more")
+                raise UsageError(f"--{key.replace('_', '-')} must be a number, 0 or more")
         elif key == "domain":
             value = value.strip() if isinstance(value, str) and value.strip() else None
         elif key == "files":
@@ -215,7 +215,7 @@ def split_task(plan: Plan, ref: str, titles: list[str], ctx: Context, *, chain: 
     for index, (part_id, title) in enumerate(zip(part_ids, titles, strict=True)):
         deps = task.depends_on if index == 0 or not chain else [part_ids[index - 1]]
         extra: dict[str, Any] = {"split_from": task.id}
-        for key in ("trigger_rule", "max_retries"):
+        for key in ("trigger_rule", "max_retries", "retry_backoff"):
             if key in task.doc.data:
                 extra[key] = task.doc.data[key]
         part = Task(new_task_document(

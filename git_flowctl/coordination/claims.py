@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import pygit2
 
     from git_flowctl.changes.ops import Context
+    from git_flowctl.model.items import Task
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.workspace import Workspace
     from git_flowctl.repo.writer import Builder, Mode, Outcome, Writer
@@ -519,12 +520,13 @@ class Claims:
                     found[claim.task] = claim
         return [found[task] for task in sorted(found)]
 
-    def held_map(self, actor: str) -> dict[str, str]:
+    def held_map(self, actor: str, listed: list[Claim] | None = None) -> dict[str, str]:
         """For ``ready``/``next``: task -> holder. A finished record never reads as the actor's,
-        so no branch takes a task finished on another; the actor's own live claims map to it."""
+        so no branch takes a task finished on another; the actor's own live claims map to it.
+        ``listed``: ``all()`` read already by the caller."""
         held: dict[str, str] = {}
         mine = self.ws.repository_id(create=False)
-        for claim in self.all():
+        for claim in self.all() if listed is None else listed:
             if claim.is_finished and self.abandoned(claim):
                 continue  # work on no branch: nothing holds the task any more
             if claim.is_finished:
@@ -958,7 +960,9 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
 
     branch = current_branch(claims.ws.repo)
     if mode is not Mode.STAGE and not force and not (action == "start" and reclaim):
-        _refuse_illegal(claims.ws, task_id, action)
+        _refuse_illegal(claims, task_id, action, actor)
+    if action == "start" and not force:
+        build = _refusing_held_files(claims, build, task_id, actor)
     if mode is Mode.DRY_RUN:
         if action == "start":
             claims.check_available(task_id, actor, reclaim=reclaim, force=force)
@@ -979,7 +983,10 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
         outcome.change.result["claim"] = acquired.as_json()
         return outcome
     if action == "done":
-        confirmed = claims.confirm(task_id, actor, force=force)
+        try:
+            confirmed = claims.confirm(task_id, actor, force=force)
+        except ClaimTakenError as taken:
+            raise _done_by_another(claims, task_id, actor, taken) from None
         outcome = writer.apply(build, mode)
         outcome.change.result["claim"] = claims.finish(task_id, actor, branch, outcome.commit,
                                                        confirmed)
@@ -992,16 +999,84 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
     raise UsageError(f"no claim step for {action}")
 
 
-def _refuse_illegal(ws: Workspace, task_id: str, action: str) -> None:
-    """The state machine refuses first (exit 1), so "start a task that is in progress" says that,
-    not "you hold its claim" (exit 3). Reads only the task's file at HEAD."""
-    status = _status_at_head(ws, task_id)
-    if status is not None:  # None: unborn, or not committed yet; the transition will say
-        states.check_action(task_id, status, action)
+class FilesHeldError(ClaimTakenError):
+    """The task's ``files`` overlap those of a task someone else holds (issue #16): exit 3."""
+
+
+def _refusing_held_files(claims: Claims, build: Builder, task_id: str, actor: str) -> Builder:
+    """``build`` after a check, on the plan the writer reads, that no task someone else holds
+    owns files this task owns (availability.file_holders); ``--force`` skips it."""
+    from git_flowctl.coordination.availability import file_holders, file_overlaps
+
+    listed = claims.all()
+
+    def checked(plan: Plan) -> Any:
+        if task_id in plan.tasks and plan.tasks[task_id].files:
+            overlaps = file_overlaps(plan, task_id, file_holders(
+                plan, actor, listed, claims.ws.repository_id(create=False)))
+            if overlaps:
+                named = "; ".join(f"{o['held_task']} held by {o['held_by']} ({', '.join(o['paths'])})"
+                                  for o in overlaps)
+                raise FilesHeldError(
+                    f"cannot start {task_id}: its files overlap {named}",
+                    hint="wait until that task is finished or given back (`git flow-task files` "
+                         "shows who owns what), or --force starts it anyway (recorded)",
+                    id=task_id, holder=overlaps[0]["held_by"], files_held=overlaps)
+        return build(plan)
+
+    return checked
+
+
+def _refuse_illegal(claims: Claims, task_id: str, action: str, actor: str) -> None:
+    """The state machine refuses first (exit 1), so "start a task you already started" says that,
+    not "you hold its claim". But when another actor holds the task, that is the answer (exit 3,
+    the holder named), whatever the state machine would say (issue #12). Reads only the task's
+    file at HEAD."""
+    task = _task_at_head(claims.ws, task_id)
+    if task is None:  # unborn, or not committed yet; the transition will say
+        return
+    try:
+        states.check_action(task_id, task.status, action)
+    except FlowError as refused:
+        holder = claims.get(task_id)
+        if holder is None and claims.remote is not None:
+            holder = claims.remote.read(task_id)
+        if holder is not None and not holder.is_finished and not claims.is_own(holder, actor) \
+                and action in ("start", "done"):
+            raise ClaimTakenError(
+                f"{task_id} is {task.status} and {holder.describe()}",
+                hint="pick another task (`git flow-task next`); `git flow-task start "
+                     f"{task_id} --reclaim` takes it over once the lease has run out",
+                holder=holder.holder, id=task_id, status=task.status) from None
+        if task.status == states.IN_PROGRESS and action == "start" and task.assignee \
+                and task.assignee != actor:
+            raise FlowError(f"{refused.message}; {task.assignee} started it",
+                            hint=refused.hint, **refused.details) from None
+        raise
+
+
+def _done_by_another(claims: Claims, task_id: str, actor: str, taken: ClaimTakenError) -> ClaimTakenError:
+    """`done` refused because someone else holds the claim: the hint depends on whether this
+    actor started the task on this branch (then their lease ran out and it was reclaimed) or
+    never held it at all (issue #12)."""
+    task = _task_at_head(claims.ws, task_id)
+    if task is not None and task.assignee == actor:
+        return taken  # started here by this actor: "your lease ran out and it was reclaimed"
+    started = f"{task.assignee} started it on this branch" if task is not None and task.assignee \
+        else "it was not started by you"
+    return ClaimTakenError(f"{taken.message}; {started}",
+                           hint="only the holder finishes it; `git flow-task next` picks a task "
+                                "for you", **taken.details)
 
 
 def _status_at_head(ws: Workspace, task_id: str) -> str | None:
     """The task's stored status in HEAD's tree (only its file is read), None when absent."""
+    task = _task_at_head(ws, task_id)
+    return task.status if task is not None else None
+
+
+def _task_at_head(ws: Workspace, task_id: str) -> Task | None:
+    """The task as HEAD's tree has it (only its file is read), None when absent."""
     import pygit2
 
     from git_flowctl.model.document import Document
@@ -1014,7 +1089,7 @@ def _status_at_head(ws: Workspace, task_id: str) -> str | None:
         blob = tree[path]
     except (KeyError, ValueError, pygit2.GitError):
         return None
-    return Task.from_document(Document.parse(blob_bytes(ws.repo, blob.id), path), task_id).status
+    return Task.from_document(Document.parse(blob_bytes(ws.repo, blob.id), path), task_id)
 
 
 def held_claims(claims: Claims, actor: str) -> Iterator[Claim]:
@@ -1036,7 +1111,7 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
     Returns flowctl's ``next`` shape plus ``claimed``, ``claim`` and ``lost_races``.
     """
     from git_flowctl.changes import ops
-    from git_flowctl.coordination import queries
+    from git_flowctl.coordination import availability
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.writer import Mode, Writer
 
@@ -1046,18 +1121,29 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
     writer = Writer(ws, message=message)
     lost: list[dict[str, Any]] = []
     exclude: set[str] = set()
+    expired: list[dict[str, Any]] = []
+    swept = mode is not Mode.COMMIT  # expired leases are recorded as commits (issue #16)
     while True:
         plan = Plan.load(ws.index_source()) if mode is Mode.STAGE else ws.load_plan("HEAD")
         plan.require_initialized()
         epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-        every = {claim.task: claim for claim in claims.all()}
+        if not swept:
+            from git_flowctl.coordination import expiry
+
+            swept = True
+            recorded = expiry.sweep(claims, writer, ctx, plan, epic_id=epic_id)
+            expired.extend(item.as_json() for item in recorded)
+            if recorded:
+                continue  # the plan changed: read it again
+        listed = claims.all()
+        every = {claim.task: claim for claim in listed}
         mine_elsewhere = {
             task_id for task_id, claim in every.items()
             if claim.holder == ctx.actor and not claim.is_finished
             and (task_id not in plan.tasks or plan.tasks[task_id].status != states.IN_PROGRESS)}
-        answer = queries.next_work(plan, ctx.actor, epic_id, held=claims.held_map(ctx.actor),
-                                   exclude=frozenset(exclude | mine_elsewhere))
-        answer.update(claimed=False, claim=None, lost_races=lost,
+        answer = availability.next_answer(ws, plan, ctx.actor, epic_id, claims, listed=listed,
+                                          exclude=frozenset(exclude | mine_elsewhere))
+        answer.update(claimed=False, claim=None, lost_races=lost, expired=expired,
                       local_only=claims.remote is None or problem is not None)
         if answer["status"] != "work":
             return answer
@@ -1067,6 +1153,12 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
             if held is not None and (held.is_finished or not claims.is_own(held, ctx.actor)):
                 exclude.add(task_id)  # reclaimed by someone else: no longer ours to resume
                 continue
+            if held is not None and held.expired() and mode is not Mode.DRY_RUN:
+                try:  # resumed: the lease runs again
+                    held, _ = claims.heartbeat(task_id, ctx.actor)
+                except ClaimTakenError:
+                    exclude.add(task_id)
+                    continue
             if held is None and mode is not Mode.DRY_RUN:
                 try:
                     held = claims.acquire(task_id, ctx.actor, current_branch(ws.repo)).claim

@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "require_evidence": False,
     "link_commits": False,
     "claims": {"remote": None, "lease_seconds": 3600},
+    # Seconds before an up_for_retry task is offered again (issue #16, coordination/backoff.py)
+    "retry_backoff": {"base": 30, "factor": 2, "max": 600},
     # Quality gates (issue #15, docs/gates.md)
     "require_verify": False,
     "require_review": None,
@@ -39,6 +41,10 @@ CONFIG_TEMPLATE = """\
 prefix: fn              # epic IDs look like fn-1-slug, tasks fn-1-slug.1
 slug_max: 20            # longest slug in an ID, cut at a word boundary
 max_retries: 2          # `fail` gives a task back as up_for_retry this many times
+retry_backoff:          # an up_for_retry task is offered again min(max, base * factor^(n-1))
+  base: 30              #   seconds after its n-th failed attempt (a task's retry_backoff overrides)
+  factor: 2
+  max: 600
 default_branch: null    # branch where work lands; null: origin/HEAD, else main or master
 require_evidence: false # `done` must carry --evidence
 link_commits: false     # prepare-commit-msg adds Flow-Task: ID to code commits

@@ -67,15 +67,19 @@ def snapshot(ws: Workspace, epic_ref: str | None, rev: str | None = None) -> Boa
         path = [row["id"] for row in critical_path(plan, epic_id)["path"]]
     except FlowError:
         path = []  # a dependency cycle has no critical path; `validate` names the cycle
-    from git_flowctl.cli.commands.queries import held_claims
+    from git_flowctl.coordination.availability import holdbacks
+    from git_flowctl.coordination.claims import Claims
     from git_flowctl.coordination.landing import landed_tasks
 
     start = boards.tip(ws, rev)
     events = boards.latest_transitions(ws, plan, start, epic_id=epic_id)
     actor = ws.actor()
+    claims = Claims.open(ws)
+    listed = claims.all()
     landing = landed_tasks(ws, plan, rev)
     return boards.build(plan, epic_id=epic_id, actor=actor, critical_path=path, events=events,
-                        head=start[:7] if start else None, held=held_claims(ws, actor),
+                        head=start[:7] if start else None, held=claims.held_map(actor, listed),
+                        holdbacks=holdbacks(ws, plan, actor, listed, epic_id=epic_id, rev=rev),
                         landed=landing.landed if landing.default_branch is not None else None)
 
 

@@ -78,7 +78,9 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
 
     Each line: when, commit, task, from -> to, action, who, and the evidence. A transition
     undone by `git revert` is marked, and the revert is listed too. With --json and --follow,
-    one JSON object per line, one per event.
+    one JSON object per line, one per event; --follow also streams the events of the runs of
+    this repository as they happen (`"event": "run"`: start, done, fail, timeout, retry,
+    breaker, ...).
     """
     from git_flowctl.history.timeline import log_report, select
 
@@ -92,22 +94,49 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
     if not follow:
         out.emit(report, lambda console: _render_log(console, report))
         return
+    from git_flowctl.coordination.runs import EventTail
+
     printed: set[tuple[str, str, str]] = set()
-    events = history.events(select(history, ref, epic, git, rev)[0])
+    subjects, _, epic_id = select(history, ref, epic, git, rev)
+    events = history.events(subjects)
+    run_events = EventTail(ws.common_dir)  # runs' events from now on (issue #16)
     _emit_events(out, events, printed)
     head = history.head
     try:
         while True:
             time.sleep(FOLLOW_INTERVAL)
+            _emit_run_events(out, run_events.poll(), subjects, epic_id)
             chain = git.first_parents(rev, 1)
             current = chain[0] if chain else None
             if current == head:
                 continue
             head = current
             history = replay(git, rev)
-            _emit_events(out, history.events(select(history, ref, epic, git, rev)[0]), printed)
+            subjects = select(history, ref, epic, git, rev)[0]
+            _emit_events(out, history.events(subjects), printed)
     except KeyboardInterrupt:
         return
+
+
+def _emit_run_events(out: Output, events: list[dict[str, Any]], subjects: list[str] | None,
+                     epic_id: str | None) -> None:
+    """A run's events (start, done, fail, timeout, retry, breaker, ...) as they happen: all of
+    them, or with TASK or --epic those of its tasks."""
+    for event in events:
+        task = event.get("id")
+        if subjects is not None and not (task in subjects or (
+                epic_id is not None and isinstance(task, str) and task.startswith(epic_id + "."))):
+            continue
+        if out.json_mode:
+            sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+        else:
+            from rich.markup import escape
+
+            out.console.print(f"[dim]{escape(str(event.get('time')))}[/dim] run "
+                              f"{escape(str(event.get('run_id'))[-6:])} {escape(str(event.get('kind')))}"
+                              f"  {escape(str(event.get('message')))}")
+    if events:
+        sys.stdout.flush()
 
 
 def _emit_events(out: Output, events: list[Event], printed: set[tuple[str, str, str]]) -> None:
