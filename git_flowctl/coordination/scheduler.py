@@ -864,7 +864,8 @@ class Scheduler:
             "running": [{"task": a.task, "attempt": a.number, "started_at": iso(a.started_at),
                          "pid": a.process.pid if a.process is not None else None,
                          "branch": a.branch, "worktree": str(a.worktree), "log": str(a.log_path),
-                         "resumed": a.resumed, "guard": a.guard_thread is not None}
+                         "resumed": a.resumed, "guard": a.guard_thread is not None,
+                         "landing": a.land_thread is not None}
                         for a in self.running.values()],
             "attempts": sum(len(a) for a in self.history.values()),
             "waiting_for_retry": iso(self.waiting_until) if self.waiting_until else None,
