@@ -589,3 +589,22 @@ def test_check_verifies_a_landing_merge_really_makes_its_task_done(repo: Repo) -
     assert result.exit_code == 1
     rules = sorted(finding["rule"] for finding in result.json["findings"])
     assert rules == ["landed-not-done", "trailer-without-change"]
+
+
+def test_a_target_that_moves_while_landing_is_landed_on_again(repo: Repo, tmp_path: Path) -> None:
+    (task,) = plan(repo, ("Moving target", []))
+    marker = tmp_path / "moved-once"
+    # between building the landing and moving the ref, someone commits on main
+    mover = script(tmp_path / "mover.sh",
+                   '[ -z "$FLOW_LAND_INTO" ] && exit 0\n'
+                   f'[ -e "{marker}" ] && exit 0\ntouch "{marker}"\n'
+                   f'cd "{repo.path}" && echo moved > moved.txt && git add moved.txt '
+                   '&& git commit -q -m "someone else"\n')
+    repo.ok("config", "set", "guard.mover", mover)
+    run(repo, "--", writes_its_file(tmp_path))
+    data = land(repo, task)
+    outcome = data["tasks"][0]
+    assert outcome["outcome"] == "landed" and outcome["attempts"] == 2, outcome
+    someone = repo.git("log", "--format=%H", "--grep", "someone else", "main").split()[0]
+    assert repo.git("rev-parse", "HEAD^1").strip() == someone  # built on the new tip
+    assert repo.read("moved.txt") == "moved\n" and repo.status() == ""
