@@ -8,7 +8,7 @@ touches git or the disk; the writer does that, so every command shares one path.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,19 +256,28 @@ def unblock(plan: Plan, ref: str, ctx: Context) -> Change:
     return _simple(plan, ref, "unblock", states.TO_DO, ctx, blocked_reason=None)
 
 
-def fail(plan: Plan, ref: str, ctx: Context, *, reason: str | None = None) -> Change:
+def _failed_attempt(plan: Plan, ref: str, action: str, ctx: Context,
+                    note: Callable[[int], str] | None, **fields: Any) -> Change:
+    """One more attempt used up (``fail``, ``expire``): up_for_retry while attempts remain,
+    else failed; ``note(attempts)``, when given, becomes the Done summary."""
     task = plan.task(ref)
-    states.check_action(task.id, task.status, "fail", force=ctx.force)
+    states.check_action(task.id, task.status, action, force=ctx.force)
     limit = task.max_retries(plan.config.max_retries)
     target = states.UP_FOR_RETRY if task.attempts < limit else states.FAILED
     attempts = task.attempts + 1
-    change = _simple(plan, ref, "fail", target, ctx, attempts=attempts)
-    if reason:
+    change = _simple(plan, ref, action, target, ctx, attempts=attempts, **fields)
+    if note is not None:
         task = plan.tasks[task.id]
-        task.doc.set_section("Done summary", f"Failed (attempt {attempts}): {reason.strip()}")
+        task.doc.set_section("Done summary", note(attempts))
         change.writes[task.path] = task.render()
     change.result.update(attempts=attempts, max_retries=limit)
     return change
+
+
+def fail(plan: Plan, ref: str, ctx: Context, *, reason: str | None = None) -> Change:
+    text = reason.strip() if reason else None
+    return _failed_attempt(plan, ref, "fail", ctx,
+                           (lambda attempts: f"Failed (attempt {attempts}): {text}") if text else None)
 
 
 def expire(plan: Plan, ref: str, ctx: Context, *, holder: str, lease_until: str | None) -> Change:
@@ -276,19 +285,12 @@ def expire(plan: Plan, ref: str, ctx: Context, *, holder: str, lease_until: str 
     up_for_retry while attempts remain, else failed; the assignee is cleared. From todo or
     up_for_retry when the holder recorded its start on another branch: the attempt counts here,
     where the task is picked up again. The holder is data: it goes into the body, not a trailer."""
-    task = plan.task(ref)
-    states.check_action(task.id, task.status, "expire", force=ctx.force)
-    limit = task.max_retries(plan.config.max_retries)
-    target = states.UP_FOR_RETRY if task.attempts < limit else states.FAILED
-    attempts = task.attempts + 1
-    change = _simple(plan, ref, "expire", target, ctx, attempts=attempts, assignee=None)
-    task = plan.tasks[task.id]
     until = f" at {lease_until}" if lease_until else ""
-    task.doc.set_section("Done summary", f"Expired (attempt {attempts}): the lease of "
-                                         f"{holder} ran out{until}.")
-    change.writes[task.path] = task.render()
-    change.result.update(attempts=attempts, max_retries=limit, holder=holder,
-                         lease_until=lease_until)
+    change = _failed_attempt(
+        plan, ref, "expire", ctx,
+        lambda attempts: f"Expired (attempt {attempts}): the lease of {holder} ran out{until}.",
+        assignee=None)
+    change.result.update(holder=holder, lease_until=lease_until)
     return change
 
 
