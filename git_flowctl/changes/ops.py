@@ -318,21 +318,16 @@ def land_failed(plan: Plan, ref: str, ctx: Context, *, reason: str, block: bool 
     """``land`` could not bring the task's branch onto this branch (a conflict, a failing guard,
     issue #17): the task is ``failed`` (``blocked`` with ``block``), the attempt counted and the
     reason kept in the file. Its work is not here, so it is not done here."""
-    task = plan.task(ref)
-    states.check_action(task.id, task.status, "land", force=ctx.force)
-    old = task.status
-    target = states.BLOCKED if block else states.FAILED
-    attempts = task.attempts + 1
-    task.set("attempts", attempts)
-    task.set("blocked_reason", reason.strip() if block else None)
-    task.set("status", target)
-    task.doc.set_section("Done summary", f"Landing failed (attempt {attempts}): {reason.strip()}")
-    return Change(
-        f"flow: land {task.id} {_quoted_title(task.title)} failed",
-        {task.path: task.render()},
-        [transition(task.id, old, target, "land", ctx)],
-        result=_result(task, old, f"{task.id}: {old} -> {target} (could not land)",
-                       attempts=attempts, reason=reason.strip()))
+    text = reason.strip()
+    attempts = plan.task(ref).attempts + 1
+    change = _simple(plan, ref, "land", states.BLOCKED if block else states.FAILED, ctx,
+                     attempts=attempts, blocked_reason=text if block else None)
+    task = plan.tasks[plan.task(ref).id]
+    task.doc.set_section("Done summary", f"Landing failed (attempt {attempts}): {text}")
+    change.writes[task.path] = task.render()
+    change.subject = f"flow: land {task.id} {_quoted_title(task.title)} failed"
+    change.result.update(attempts=attempts, reason=text)
+    return change
 
 
 def reclaim(plan: Plan, ref: str, ctx: Context) -> Change:
