@@ -33,8 +33,6 @@ themselves are built by changes/ops.py, as every transition's are.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import shutil
 import subprocess
@@ -55,6 +53,7 @@ from git_flowctl.model.trailers import Landed, compose_message
 from git_flowctl.model.ulid import new_ulid
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.sources import WorkTreeSource
+from git_flowctl.repo.writer import exclusive_lock, worktree_lock
 
 if TYPE_CHECKING:
     from git_flowctl.gates.guard import Report
@@ -764,11 +763,10 @@ class Lander:
     def _advance(self, old: str, new: str, reflog: str) -> bool:
         """Compare-and-swap the target from ``old`` to ``new``, and bring along a worktree that
         has it checked out (refused first if its uncommitted changes would be overwritten)."""
-        where = _checked_out(self.ws).get(self.target)
+        where = self.ws.worktrees_by_branch().get(self.target)
         if where is None or not where.is_dir():  # a worktree whose directory is gone follows nothing
             return self._git("update-ref", "-m", reflog, self.target, new, old,
                              check=False).returncode == 0
-        from git_flowctl.repo.writer import worktree_lock
 
         git_dir = Path(self._git_in(where, "rev-parse", "--absolute-git-dir").stdout.decode().strip())
         with worktree_lock(git_dir):
@@ -841,27 +839,13 @@ class Lander:
             shutil.rmtree(path, ignore_errors=True)
         self._git("worktree", "prune", check=False)
 
-    @contextlib.contextmanager
-    def _queue_lock(self) -> Iterator[None]:
+    def _queue_lock(self) -> contextlib.AbstractContextManager[None]:
         """One `land` into a target at a time in this repository (the queue)."""
         root = self.ws.common_dir / LAND_DIR
         root.mkdir(parents=True, exist_ok=True)
         path = root / (self.target_name.replace("/", "%") + ".lock")
-        with open(path, "a+b") as handle:
-            deadline = time.monotonic() + 600
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                        raise ConflictError(f"another `land` into {self.target_name} holds the "
-                                            "queue", hint=f"wait for it to finish ({path})") from None
-                    time.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return exclusive_lock(path, seconds=600,
+                              busy=f"another `land` into {self.target_name} holds the queue")
 
     # git -----------------------------------------------------------------------------------------
 
@@ -1066,21 +1050,6 @@ def _dependency_order(found: Mapping[str, Candidate], *plans: Plan) -> list[Cand
             placed.add(task_id)
             remaining.remove(task_id)
     return ordered
-
-
-def _checked_out(ws: Workspace) -> dict[str, Path]:
-    """Branch ref -> the worktree that has it checked out."""
-    result = ws.git("worktree", "list", "--porcelain", check=False)
-    found: dict[str, Path] = {}
-    path: Path | None = None
-    for line in result.stdout.decode("utf-8", errors="replace").splitlines():
-        if line.startswith("worktree "):
-            path = Path(line[len("worktree "):])
-        elif line.startswith("branch ") and path is not None:
-            found[line[len("branch "):]] = path
-        elif line == "bare":
-            path = None
-    return found
 
 
 def _z(data: bytes) -> list[str]:

@@ -589,20 +589,31 @@ class Scheduler:
                         attempt=attempt.number, commits=attempt.commits, landed=landing.commit)
             return
         attempt.reason = f"could not land: {landing.reason}"
-        if landing.outcome in ("failed", "blocked") and landing.recorded:
-            attempt.outcome = landing.outcome
-        else:
+        recorded = landing.outcome in ("failed", "blocked") and landing.recorded is not None
+        self._failed(attempt, recorded=landing.outcome if recorded else None,
+                     paths=landing.paths or None, checks=landing.checks or None)
+
+    def _failed(self, attempt: Attempt, *, recorded: str | None = None, **data: Any) -> None:
+        """A failed attempt: ``fail`` recorded with its reason (unless the landing ``recorded``
+        its own), the event, the retry it comes back for, and the circuit breaker."""
+        if recorded is None:
             ctx = self._context()
             reason = f"{attempt.reason} (log sha256 {attempt.log_sha256 or '-'}: {attempt.log_path})"
             outcome = self._record(attempt, "fail",
                                    lambda plan: ops.fail(plan, attempt.task, ctx, reason=reason))
             attempt.outcome = str(outcome.get("status", states.FAILED))
+        else:
+            attempt.outcome = recorded
         self.consecutive_failures += 1
         self._event("fail", f"{attempt.task} failed: {attempt.reason} -> {attempt.outcome}",
-                    attempt.task, attempt=attempt.number, status=attempt.outcome,
-                    paths=landing.paths or None, checks=landing.checks or None)
+                    attempt.task, attempt=attempt.number, status=attempt.outcome, **data)
         if attempt.outcome == states.UP_FOR_RETRY:
             self._retry_event(attempt)
+        limit = self.options.max_failures
+        if limit and self.consecutive_failures >= limit and not self.stopping:
+            self.request_stop(f"circuit breaker: {self.consecutive_failures} consecutive "
+                              f"failures (--max-failures {limit})")
+            self._event("breaker", f"{self.stop_reason}: starting no new tasks")
 
     def _done_evidence(self, attempt: Attempt) -> tuple[dict[str, Any], str]:
         evidence = {"exit_code": attempt.exit_code, "duration": f"{attempt.duration:.1f}s",
@@ -697,21 +708,7 @@ class Scheduler:
                 attempt.reason = (f"timed out after {self.options.timeout:g}s" if attempt.timed_out
                                   else f"`{_shell_join(self.options.command)}` exited "
                                        f"{attempt.exit_code} after {attempt.duration:.1f}s")
-            reason = f"{attempt.reason} (log sha256 {attempt.log_sha256 or '-'}: {attempt.log_path})"
-            outcome = self._record(attempt, "fail",
-                                   lambda plan: ops.fail(plan, attempt.task, ctx, reason=reason))
-            attempt.outcome = str(outcome.get("status", states.FAILED))
-            self.consecutive_failures += 1
-            self._event("fail", f"{attempt.task} failed: {attempt.reason} -> {attempt.outcome}",
-                        attempt.task, attempt=attempt.number, status=attempt.outcome,
-                        exit_code=attempt.exit_code, timed_out=attempt.timed_out)
-            if attempt.outcome == states.UP_FOR_RETRY:
-                self._retry_event(attempt)
-            limit = self.options.max_failures
-            if limit and self.consecutive_failures >= limit and not self.stopping:
-                self.request_stop(f"circuit breaker: {self.consecutive_failures} consecutive "
-                                  f"failures (--max-failures {limit})")
-                self._event("breaker", f"{self.stop_reason}: starting no new tasks")
+            self._failed(attempt, exit_code=attempt.exit_code, timed_out=attempt.timed_out)
         else:
             evidence, summary = self._done_evidence(attempt)
             verified = attempt.guard.evidence(attempt.task) if attempt.guard is not None else None
@@ -770,7 +767,7 @@ class Scheduler:
     def _prepare_worktree(self, plan: Plan, task_id: str, branch: str, base: str) -> Path:
         """A worktree on ``flow/<task-id>`` at ``base`` (an existing branch gets ``base`` merged
         in), with the ``flow/`` branches of the task's dependencies merged."""
-        existing = _worktrees_by_branch(self.ws).get(f"refs/heads/{branch}")
+        existing = self.ws.worktrees_by_branch().get(f"refs/heads/{branch}")
         if existing is not None:
             path = existing
             self._merge(path, base, f"the run branch ({short_branch(self.branch)})")
@@ -1097,18 +1094,6 @@ def _sha256(path: Path) -> str | None:
             return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError:
         return None
-
-
-def _worktrees_by_branch(ws: Workspace) -> dict[str, Path]:
-    result = ws.git("worktree", "list", "--porcelain", check=False)
-    found: dict[str, Path] = {}
-    path: Path | None = None
-    for line in result.stdout.decode("utf-8", errors="replace").splitlines():
-        if line.startswith("worktree "):
-            path = Path(line[len("worktree "):])
-        elif line.startswith("branch ") and path is not None:
-            found[line[len("branch "):]] = path
-    return found
 
 
 def _git_out(ws: Workspace, cwd: Path, *args: str) -> str:

@@ -569,23 +569,27 @@ def _crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-@contextlib.contextmanager
-def worktree_lock(git_dir: Path) -> Iterator[None]:
+def worktree_lock(git_dir: Path) -> contextlib.AbstractContextManager[None]:
     """The writer lock of the worktree whose git directory this is: its writers, and `land`
     moving the branch checked out there, take turns."""
+    return exclusive_lock(git_dir / "flow-writer.lock", seconds=30,
+                          busy="another git flow-task command holds the writer lock")
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, *, seconds: float, busy: str) -> Iterator[None]:
+    """An flock on ``path``, waited for up to ``seconds`` (then exit 3 with ``busy``)."""
     import fcntl
 
-    path = git_dir / "flow-writer.lock"
     with open(path, "a+b") as handle:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + seconds
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise ConflictError("another git flow-task command holds the writer lock",
-                                        hint=f"wait for it to finish ({path})") from None
+                    raise ConflictError(busy, hint=f"wait for it to finish ({path})") from None
                 time.sleep(0.005)
         try:
             yield
