@@ -365,6 +365,7 @@ def test_land_push_builds_on_the_remote_when_it_is_ahead(tmp_path: Path) -> None
     ours.git("remote", "add", "origin", str(bare))
     run(ours, "--", writes_its_file(tmp_path))
     ours.git("push", "-q", "-u", "origin", "main")
+    ours.ok("hooks", "install")  # the pre-push hook checks what land pushes
     theirs = clone(bare, tmp_path / "theirs")
     theirs.write("ahead.txt", "ahead\n")
     theirs.commit_all("the remote is ahead")
@@ -608,3 +609,24 @@ def test_a_target_that_moves_while_landing_is_landed_on_again(repo: Repo, tmp_pa
     someone = repo.git("log", "--format=%H", "--grep", "someone else", "main").split()[0]
     assert repo.git("rev-parse", "HEAD^1").strip() == someone  # built on the new tip
     assert repo.read("moved.txt") == "moved\n" and repo.status() == ""
+
+
+def test_land_push_runs_the_pre_push_hook(tmp_path: Path) -> None:
+    bare = tmp_path / "remote.git"
+    ours = make_repo(tmp_path / "ours")
+    first, second = plan(ours, ("Landed", []), ("Edited by hand", []))
+    ours.git("init", "-q", "--bare", str(bare))
+    ours.git("remote", "add", "origin", str(bare))
+    run(ours, "--max-tasks", "1", "--", writes_its_file(tmp_path))
+    ours.git("push", "-q", "-u", "origin", "main")
+    ours.ok("hooks", "install")
+    path = f".flow/tasks/{second}.md"
+    ours.write(path, ours.read(path).replace("status: todo", "status: done"))
+    ours.commit_all("a hand edit the hook refuses")  # --no-verify: only pre-push sees it
+    remote_before = ours.git("--git-dir", str(bare), "rev-parse", "main").strip()
+    local_before = ours.head()
+    data = land(ours, first, "--push", code=1)
+    outcome = data["tasks"][0]
+    assert outcome["outcome"] == "error" and "refused" in outcome["reason"]
+    assert ours.git("--git-dir", str(bare), "rev-parse", "main").strip() == remote_before
+    assert ours.head() == local_before  # nothing landed locally either
