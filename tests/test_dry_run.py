@@ -57,6 +57,7 @@ SAMPLES: dict[str, list[str]] = {
     "gap resolve": ["gap", "resolve", gap_id("fn-1-add-oauth-login", "Audit log")],
     # saved before the tasks moved; up_for_retry -> todo is no transition: --force
     "checkpoint restore": ["checkpoint", "restore", "fn-1", "created", "--force"],
+    "land": ["land", "fn-1.2"],  # in progress on main, its code on flow/fn-1-...2
 }
 STDIN = {"epic set-plan": "## Overview\nA new plan.\n"}
 
@@ -88,6 +89,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo.ok("gap", "add", "--epic", "fn-1", "Audit log")
     repo.git("checkout", "-q", "-b", "side")  # a claim on fn-1.7, up_for_retry on main
     repo.ok("start", "fn-1.7")
+    repo.git("checkout", "-q", "-b", f"flow/{tid(2)}", "main")  # fn-1.2's code, to land
+    repo.write("src/login.py", "def login():\n    return True\n")
+    repo.commit_all("login")
     repo.git("checkout", "-q", "main")
     assert repo.status() == ""
     return repo.path

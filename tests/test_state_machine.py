@@ -14,7 +14,9 @@ STATES = ("todo", "in_progress", "blocked", "done", "skipped", "failed", "up_for
 ACTION_ARGS = {"block": ["--reason", "r"], "skip": ["--reason", "r"]}
 # expire is recorded by whoever notices an expired lease (tests/test_expiry.py); restart resets
 # downstream tasks too and takes a todo task (tests/test_workflow.py).
-USER_ACTIONS = [name for name in ACTIONS if name not in ("create", "split", "expire", "restart")]
+# land records a branch that could not land (tests/test_land.py).
+USER_ACTIONS = [name for name in ACTIONS
+                if name not in ("create", "split", "expire", "restart", "land")]
 
 
 def diamond(repo: Repo) -> None:

@@ -46,6 +46,8 @@ def _normalized(message: str) -> dict[str, Any]:
         "gaps": [{"subject": g.subject, "from": g.source, "to": g.target, "action": g.action,
                   "epic": g.epic, "priority": g.priority, "by": g.by, "id": g.id}
                  for g in parsed.gaps],
+        "landings": [{"subject": item.subject, "commit": item.commit, "extra": dict(item.extra)}
+                     for item in parsed.landings],
     }
 
 
@@ -61,7 +63,7 @@ def test_every_example_in_the_spec_parses_as_the_spec_says(message: str, expecte
     for key, value in expected.items():
         assert actual[key] == value, (key, actual[key])
     for key in ("transitions", "evidence", "task_refs", "malformed", "renames", "archived",
-                "reviews", "gaps"):
+                "reviews", "gaps", "landings"):
         if key not in expected:
             assert actual[key] == [], (key, actual[key])
 

@@ -314,6 +314,22 @@ def release(plan: Plan, ref: str, ctx: Context) -> Change:
     return _simple(plan, ref, "release", states.TO_DO, ctx, assignee=None)
 
 
+def land_failed(plan: Plan, ref: str, ctx: Context, *, reason: str, block: bool = False) -> Change:
+    """``land`` could not bring the task's branch onto this branch (a conflict, a failing guard,
+    issue #17): the task is ``failed`` (``blocked`` with ``block``), the attempt counted and the
+    reason kept in the file. Its work is not here, so it is not done here."""
+    text = reason.strip()
+    attempts = plan.task(ref).attempts + 1
+    change = _simple(plan, ref, "land", states.BLOCKED if block else states.FAILED, ctx,
+                     attempts=attempts, blocked_reason=text if block else None)
+    task = plan.tasks[plan.task(ref).id]
+    task.doc.set_section("Done summary", f"Landing failed (attempt {attempts}): {text}")
+    change.writes[task.path] = task.render()
+    change.subject = f"flow: land {task.id} {_quoted_title(task.title)} failed"
+    change.result.update(attempts=attempts, reason=text)
+    return change
+
+
 def reclaim(plan: Plan, ref: str, ctx: Context) -> Change:
     """Take over a task whose claim the actor has just reclaimed (issue #7).
 

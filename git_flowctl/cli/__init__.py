@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "heartbeat": ("claims", "heartbeat_command", "Extend the lease of your claims."),
     "reclaim": ("claims", "reclaim_command", "Take over a claim whose lease has run out."),
     "run": ("run", "run_command", "Run a command for each ready task, N at a time, in worktrees."),
+    "land": ("land", "land_command", "Merge finished task branches into the target with their state, in dependency order."),
     "files": ("workflow", "files_command", "Which task owns which paths, and the conflicts between tasks."),
     "queue": ("workflow", "queue_command", "Per epic: ready, in progress, blocked and waiting, and what blocks them."),
     "restart": ("workflow", "restart_command", "Back to todo: a task and everything downstream of it."),

@@ -29,9 +29,10 @@ def styled_state(state: str) -> str:
 
 
 def task_table(console: Console, rows: list[dict[str, Any]], *, title: str | None = None,
-               mark_landed: bool = False) -> None:
+               mark_landed: bool = False, mark_not_landed: bool = False) -> None:
     """Tasks as a table; ``mark_landed`` adds "landed" to done tasks that reached the default
-    branch (off by default on that branch itself, where every done task has)."""
+    branch, ``mark_not_landed`` "not landed" to done tasks whose code has not (on the default
+    branch itself: a run's flow/ branch not merged yet)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -46,6 +47,8 @@ def task_table(console: Console, rows: list[dict[str, Any]], *, title: str | Non
         status = styled_state(row["status"])
         if mark_landed and row.get("landed"):
             status += " [green]landed[/green]"
+        elif mark_not_landed and row.get("landed") is False and row["status"] == "done":
+            status += " [yellow]not landed[/yellow]"
         table.add_row(escape(row["id"]), status,
                       "" if priority is None else str(priority), escape(row["title"]),
                       escape(", ".join(row.get("depends_on") or [])))

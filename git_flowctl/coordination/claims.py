@@ -463,6 +463,8 @@ class Claims:
     local: ClaimRefs = field(init=False)
     remote: RemoteClaims | None = field(init=False, default=None)
     remote_problem: str | None = field(init=False, default=None)
+    # Per default branch commit: the tasks whose flow/ branch it does not hold (``landed``).
+    _unmerged: dict[str, set[str]] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.local = ClaimRefs(self.ws)
@@ -829,15 +831,23 @@ class Claims:
     def landed(self, claim: Claim, default_ref: str | None,
                default_plan: Plan | None) -> bool:
         """A finished record's work has reached the default branch: its commit is there, or
-        (a squash merge, a --no-commit done) the default branch's tree says the task is done."""
+        (a squash merge, a --no-commit done) the default branch's tree says the task is done;
+        and the task's ``flow/`` branch, if `run` left one, is merged there (landing.py)."""
         if not claim.is_finished or default_ref is None:
             return False
         import pygit2
+
+        from git_flowctl.coordination.landing import unmerged_task_branches
 
         repo = self.ws.repo
         try:
             tip = repo.revparse_single(default_ref).peel(pygit2.Commit).id
         except (KeyError, ValueError, pygit2.GitError):
+            return False
+        unmerged = self._unmerged.get(str(tip))
+        if unmerged is None:
+            unmerged = self._unmerged[str(tip)] = unmerged_task_branches(self.ws, str(tip))
+        if claim.task in unmerged:
             return False
         if claim.commit:
             with contextlib.suppress(KeyError, ValueError, pygit2.GitError):

@@ -51,6 +51,8 @@ from git_flowctl.model.ulid import new_ulid
 from git_flowctl.repo.writer import Mode, Writer, atomic_write
 
 if TYPE_CHECKING:
+    from git_flowctl.coordination.land import Outcome as LandOutcome
+    from git_flowctl.coordination.land import RunLanding
     from git_flowctl.gates.guard import Report
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.workspace import Workspace
@@ -77,6 +79,7 @@ class RunOptions:
     keep_worktrees: bool = False
     remote: str | None = None
     kill_grace: float = 5.0
+    land: bool = False  # each task lands on the run branch once its command succeeded (issue #17)
 
 
 @dataclass
@@ -129,6 +132,9 @@ class Attempt:
     guard_thread: threading.Thread | None = None
     guard: Report | None = None
     guard_error: str | None = None
+    # `run --land` (coordination/land.py): the landing's thread, then its outcome.
+    land_thread: threading.Thread | None = None
+    landing: LandOutcome | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +144,7 @@ class Attempt:
             "log": str(self.log_path), "log_sha256": self.log_sha256, "reason": self.reason,
             "worktree": str(self.worktree) if self.kept_worktree else None,
             "guard": self.guard.as_json() if self.guard is not None else None,
+            "landing": self.landing.as_json() if self.landing is not None else None,
             "started_at": iso(self.started_at), "resumed": self.resumed,
             "ended_at": iso(self.ended_at) if self.ended_at else None,
             "started": self.started_at, "ended": self.ended_at,
@@ -182,6 +189,7 @@ class Scheduler:
         self.waiting_until: float | None = None  # the first retry backoff that runs out
         self._look_again = 0.0
         self._changed = True
+        self.landing: RunLanding | None = None
 
     # Public ---------------------------------------------------------------------------------
 
@@ -211,6 +219,11 @@ class Scheduler:
                 self._event("note", f"claims are local only: {problem}")
         elif self.claims.remote_name is None:
             self._event("note", "claims are local only: no claims.remote configured")
+        if self.options.land:
+            from git_flowctl.coordination.land import RunLanding
+
+            self.landing = RunLanding(self.ws, self.options.actor, self.branch,
+                                      stop=lambda: self.aborting)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
         started = time.time()
@@ -508,6 +521,10 @@ class Scheduler:
 
     def _reap(self) -> None:
         for attempt in list(self.running.values()):
+            if attempt.land_thread is not None:
+                if not attempt.land_thread.is_alive():
+                    self._finish(attempt, failed=False)
+                continue
             if attempt.guard_thread is not None:
                 if attempt.guard_thread.is_alive():
                     continue
@@ -520,9 +537,91 @@ class Scheduler:
             attempt.exit_code = attempt.process.returncode
             attempt.duration = time.monotonic() - attempt.started
             failed = attempt.timed_out or attempt.exit_code != 0
+            if not failed and not self.aborting and self.landing is not None:
+                self._start_landing(attempt)  # the guard runs on the landing's merged result
+                continue
             if not failed and not self.aborting and self._start_guard(attempt):
                 continue
             self._finish(attempt, failed=failed)
+
+    # Landing (run --land) ---------------------------------------------------------------------
+
+    def _start_landing(self, attempt: Attempt) -> None:
+        """After a command that exited 0: land its branch on the run branch, in a thread (one
+        landing at a time), with the done it records there. Its worktree goes first, for the
+        landed branch to be deleted."""
+        assert self.landing is not None
+        landing = self.landing
+        attempt.log_sha256 = _sha256(attempt.log_path)
+        attempt.commits = self._commits(attempt)
+        evidence, summary = self._done_evidence(attempt)
+        if attempt.log_handle is not None:
+            attempt.log_handle.close()
+        self._remove_worktree(attempt)
+        self._event("land", f"{attempt.task}: its command exited 0; landing {attempt.branch} on "
+                            f"{short_branch(self.branch)}", attempt.task)
+
+        def land() -> None:
+            try:
+                attempt.landing = landing.land(attempt.task, evidence=evidence, summary=summary)
+            except Exception as error:  # reported as the attempt's failure, never lost
+                from git_flowctl.coordination.land import Outcome
+
+                attempt.landing = Outcome(attempt.task, attempt.branch, "", "error",
+                                          reason=f"the landing could not run: "
+                                                 f"{type(error).__name__}: {error}")
+
+        attempt.land_thread = threading.Thread(target=land, name=f"land {attempt.task}",
+                                               daemon=True)
+        attempt.land_thread.start()
+
+    def _landed(self, attempt: Attempt) -> None:
+        """Record what the landing did: done (with the code), failed or blocked (by land), or,
+        when it could not even try, a fail recorded here with its reason."""
+        landing = attempt.landing
+        assert landing is not None
+        if landing.ok:
+            attempt.outcome = states.DONE
+            self.consecutive_failures = 0
+            self._event("done", f"{attempt.task} done and landed on {short_branch(self.branch)} "
+                                f"({_plural(len(attempt.commits), 'commit')}, "
+                                f"{(landing.commit or '')[:7]})", attempt.task,
+                        attempt=attempt.number, commits=attempt.commits, landed=landing.commit)
+            return
+        attempt.reason = f"could not land: {landing.reason}"
+        recorded = landing.outcome in ("failed", "blocked") and landing.recorded is not None
+        self._failed(attempt, recorded=landing.outcome if recorded else None,
+                     paths=landing.paths or None, checks=landing.checks or None)
+
+    def _failed(self, attempt: Attempt, *, recorded: str | None = None, **data: Any) -> None:
+        """A failed attempt: ``fail`` recorded with its reason (unless the landing ``recorded``
+        its own), the event, the retry it comes back for, and the circuit breaker."""
+        if recorded is None:
+            ctx = self._context()
+            reason = f"{attempt.reason} (log sha256 {attempt.log_sha256 or '-'}: {attempt.log_path})"
+            outcome = self._record(attempt, "fail",
+                                   lambda plan: ops.fail(plan, attempt.task, ctx, reason=reason))
+            attempt.outcome = str(outcome.get("status", states.FAILED))
+        else:
+            attempt.outcome = recorded
+        self.consecutive_failures += 1
+        self._event("fail", f"{attempt.task} failed: {attempt.reason} -> {attempt.outcome}",
+                    attempt.task, attempt=attempt.number, status=attempt.outcome, **data)
+        if attempt.outcome == states.UP_FOR_RETRY:
+            self._retry_event(attempt)
+        limit = self.options.max_failures
+        if limit and self.consecutive_failures >= limit and not self.stopping:
+            self.request_stop(f"circuit breaker: {self.consecutive_failures} consecutive "
+                              f"failures (--max-failures {limit})")
+            self._event("breaker", f"{self.stop_reason}: starting no new tasks")
+
+    def _done_evidence(self, attempt: Attempt) -> tuple[dict[str, Any], str]:
+        evidence = {"exit_code": attempt.exit_code, "duration": f"{attempt.duration:.1f}s",
+                    "log_sha256": attempt.log_sha256, "branch": attempt.branch,
+                    "commits": attempt.commits}
+        summary = (f"`{_shell_join(self.options.command)}` exited 0 in {attempt.duration:.1f}s "
+                   f"on {attempt.branch} ({_plural(len(attempt.commits), 'commit')}).")
+        return evidence, summary
 
     # The guard ------------------------------------------------------------------------------
 
@@ -579,15 +678,18 @@ class Scheduler:
     # Recording an attempt -------------------------------------------------------------------
 
     def _finish(self, attempt: Attempt, *, failed: bool) -> None:
-        if attempt.guard_thread is None:
+        if attempt.guard_thread is None and attempt.land_thread is None:
             attempt.duration = time.monotonic() - attempt.started
         attempt.ended_at = time.time()
         if attempt.log_handle is not None:
             attempt.log_handle.close()
         attempt.log_sha256 = _sha256(attempt.log_path)
-        attempt.commits = self._commits(attempt)
+        if attempt.land_thread is None:  # a landing deleted the branch: its commits are known
+            attempt.commits = self._commits(attempt)
         ctx = self._context()
-        if self.aborting and attempt.kill_deadline is not None and not attempt.timed_out \
+        if attempt.landing is not None:
+            self._landed(attempt)
+        elif self.aborting and attempt.kill_deadline is not None and not attempt.timed_out \
                 and attempt.lost_claim is None:
             self._record(attempt, "release", lambda plan: ops.release(plan, attempt.task, ctx))
             attempt.outcome = "released"
@@ -606,27 +708,9 @@ class Scheduler:
                 attempt.reason = (f"timed out after {self.options.timeout:g}s" if attempt.timed_out
                                   else f"`{_shell_join(self.options.command)}` exited "
                                        f"{attempt.exit_code} after {attempt.duration:.1f}s")
-            reason = f"{attempt.reason} (log sha256 {attempt.log_sha256 or '-'}: {attempt.log_path})"
-            outcome = self._record(attempt, "fail",
-                                   lambda plan: ops.fail(plan, attempt.task, ctx, reason=reason))
-            attempt.outcome = str(outcome.get("status", states.FAILED))
-            self.consecutive_failures += 1
-            self._event("fail", f"{attempt.task} failed: {attempt.reason} -> {attempt.outcome}",
-                        attempt.task, attempt=attempt.number, status=attempt.outcome,
-                        exit_code=attempt.exit_code, timed_out=attempt.timed_out)
-            if attempt.outcome == states.UP_FOR_RETRY:
-                self._retry_event(attempt)
-            limit = self.options.max_failures
-            if limit and self.consecutive_failures >= limit and not self.stopping:
-                self.request_stop(f"circuit breaker: {self.consecutive_failures} consecutive "
-                                  f"failures (--max-failures {limit})")
-                self._event("breaker", f"{self.stop_reason}: starting no new tasks")
+            self._failed(attempt, exit_code=attempt.exit_code, timed_out=attempt.timed_out)
         else:
-            evidence = {"exit_code": attempt.exit_code, "duration": f"{attempt.duration:.1f}s",
-                        "log_sha256": attempt.log_sha256, "branch": attempt.branch,
-                        "commits": attempt.commits}
-            summary = (f"`{_shell_join(self.options.command)}` exited 0 in {attempt.duration:.1f}s "
-                       f"on {attempt.branch} ({_plural(len(attempt.commits), 'commit')}).")
+            evidence, summary = self._done_evidence(attempt)
             verified = attempt.guard.evidence(attempt.task) if attempt.guard is not None else None
             self._record(attempt, "done", lambda plan: ops.done(
                 plan, attempt.task, ctx, summary=summary, evidence=evidence,
@@ -683,7 +767,7 @@ class Scheduler:
     def _prepare_worktree(self, plan: Plan, task_id: str, branch: str, base: str) -> Path:
         """A worktree on ``flow/<task-id>`` at ``base`` (an existing branch gets ``base`` merged
         in), with the ``flow/`` branches of the task's dependencies merged."""
-        existing = _worktrees_by_branch(self.ws).get(f"refs/heads/{branch}")
+        existing = self.ws.worktrees_by_branch().get(f"refs/heads/{branch}")
         if existing is not None:
             path = existing
             self._merge(path, base, f"the run branch ({short_branch(self.branch)})")
@@ -777,7 +861,8 @@ class Scheduler:
             "running": [{"task": a.task, "attempt": a.number, "started_at": iso(a.started_at),
                          "pid": a.process.pid if a.process is not None else None,
                          "branch": a.branch, "worktree": str(a.worktree), "log": str(a.log_path),
-                         "resumed": a.resumed, "guard": a.guard_thread is not None}
+                         "resumed": a.resumed, "guard": a.guard_thread is not None,
+                         "landing": a.land_thread is not None}
                         for a in self.running.values()],
             "attempts": sum(len(a) for a in self.history.values()),
             "waiting_for_retry": iso(self.waiting_until) if self.waiting_until else None,
@@ -853,7 +938,32 @@ class Scheduler:
             "claims": "remote" if self.claims.remote is not None and not self.claims.remote_problem
             else "local",
             "run_dir": str(self.run_dir),
+            **self._landing_summary(tasks),
         }
+
+    def _landing_summary(self, tasks: dict[str, Any]) -> dict[str, Any]:
+        """``landed``: what this run landed (``--land``); ``land_command``: how to land what it
+        finished but did not (issue #17), None when nothing waits."""
+        from git_flowctl.coordination.landing import unmerged_task_branches
+
+        landed = [task for task, attempts in self.history.items()
+                  if attempts[-1].landing is not None and attempts[-1].landing.ok]
+        done = [task for task in tasks if tasks[task]["status"] == states.DONE]
+        try:
+            unmerged = unmerged_task_branches(self.ws, _git_out(self.ws, self.ws.root,
+                                                                "rev-parse", "HEAD"))
+        except FlowError:
+            unmerged = set()
+        waiting = [task for task in done if task in unmerged]
+        command = None
+        if waiting:
+            from git_flowctl.coordination.land import default_target
+
+            into = short_branch(self.branch)
+            named = "" if default_target(self.ws) == into or not self.branch.startswith(
+                "refs/heads/") else f" --into {into}"
+            command = f"git flow-task land{named} " + " ".join(waiting)
+        return {"landed": landed, "not_landed": waiting, "land_command": command}
 
 
 def epic_wait_reason(waits_for: list[str]) -> str:
@@ -984,18 +1094,6 @@ def _sha256(path: Path) -> str | None:
             return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError:
         return None
-
-
-def _worktrees_by_branch(ws: Workspace) -> dict[str, Path]:
-    result = ws.git("worktree", "list", "--porcelain", check=False)
-    found: dict[str, Path] = {}
-    path: Path | None = None
-    for line in result.stdout.decode("utf-8", errors="replace").splitlines():
-        if line.startswith("worktree "):
-            path = Path(line[len("worktree "):])
-        elif line.startswith("branch ") and path is not None:
-            found[line[len("branch "):]] = path
-    return found
 
 
 def _git_out(ws: Workspace, cwd: Path, *args: str) -> str:

@@ -96,6 +96,8 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Rule("transition-forced", "transitions", NOTICE, "a transition recorded with --force (force=1)"),
     Rule("file-deleted", "transitions", WARNING, "a task or epic file was deleted (not archived)"),
     Rule("task-ref-unknown", "transitions", WARNING, "a Flow-Task trailer names no existing task"),
+    Rule("landed-not-done", "transitions", ERROR,
+         "a Flow-Landed trailer whose task is not done in the commit's tree"),
     Rule("gate-unsatisfied", "gates", ERROR,
          "a task entered in_progress or done while a dependency is not satisfied"),
     Rule("evidence-missing", "evidence", ERROR,
@@ -639,6 +641,20 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
             if ref not in after.tasks and not any(ref in parent.tasks for parent in parents):
                 found.append(finding("task-ref-unknown", f"Flow-Task: {ref} names no task", subject=ref,
                                      hint="use the full task ID (`git flow-task tasks` lists them)"))
+        for landed in message.landings:
+            # A landing (issue #17) brings the code and the state together: the task it names
+            # is done in the tree the landing commit makes, by its own done or an earlier one.
+            task = after.tasks.get(landed.subject)
+            status = after.statuses().get(landed.subject)
+            if status != states.DONE:
+                found.append(finding(
+                    "landed-not-done",
+                    f"Flow-Landed says {landed.subject} landed, but this commit leaves it "
+                    f"{status or 'absent'}",
+                    file=task.path if task else None, line=task.line("status") if task else None,
+                    subject=landed.subject,
+                    hint="a landing commit carries the task's done (or lands a task done "
+                         "before); `git flow-task land` writes both"))
     changes = changed_subjects(parents, after, renames)
     for subject in sorted(set(changes) | set(by_subject), key=ids.id_sort_key):
         kind = "task" if ids.is_task_id(subject) else "epic"
@@ -844,7 +860,7 @@ class History:
         trailers = parse_message(commit.message)
         flow_changed = not parents or any(_flow_tree(p) != _flow_tree(commit) for p in commit.parents)
         if not flow_changed and not trailers.transitions and not trailers.malformed \
-                and not trailers.task_refs:
+                and not trailers.task_refs and not trailers.landings:
             return []
         return check_change(parents or [Snapshot.empty()], after, message=trailers,
                             foreseen=self.reverted(trailers),

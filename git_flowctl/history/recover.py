@@ -198,6 +198,7 @@ class HistoryProblem:
     change, a malformed line, a revert of an unknown commit."""
 
     kind: str  # untracked_change | trailer_without_change | malformed | unknown_revert
+    # | landed_not_done
     commit: str
     id: str | None
     message: str
@@ -311,6 +312,7 @@ def diagnose(git: GitReader, rev: str | None = None, *,
     problems = _unresolved(git, history, _untracked_changes(history, files_history, statuses,
                                                             set(boundary)))
     problems += _trailers_without_change(git, history, files_history, statuses)
+    problems += _landings_not_done(history)
     for finding in history.findings:
         if finding.kind == "trailer_without_change":
             continue  # listed with their subjects below
@@ -521,6 +523,19 @@ def _trailers_without_change(git: GitReader, history: History, files_history: Fi
                            f"{commit[:7]} records {subject} {source or 'none'}->{target} but "
                            "does not change its file to match", source, target)
             for commit, subject, source, target in suspects if commit not in merges]
+
+
+def _landings_not_done(history: History) -> list[HistoryProblem]:
+    """``Flow-Landed`` lines (issue #17) whose task was not done right after their commit: the
+    landing did not bring its state (docs/landing.md)."""
+    from git_flowctl.history.replay import EVENT_LANDED
+
+    return [HistoryProblem("landed_not_done", event.commit, event.subject,
+                           f"{event.commit[:7]} says {event.subject} landed, but it was "
+                           f"{event.state_after or 'not there'} then", event.state_after,
+                           event.state_after)
+            for event in history.events() if event.kind == EVENT_LANDED
+            and event.state_after != "done"]
 
 
 def _merges(git: GitReader, commits: set[str]) -> set[str]:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from git_flowctl.model.trailerfast import CanonicalLine
     from git_flowctl.model.trailers import (
         Evidence,
+        Landed,
         Revert,
         Review,
         SquashOrigin,
@@ -67,6 +68,7 @@ EVENT_REVERT = "revert"
 EVENT_RENAME = "rename"
 EVENT_ARCHIVE = "archive"
 EVENT_REVIEW = "review"  # a verdict (`Flow-Review`): the subject's state does not change
+EVENT_LANDED = "landed"  # `land` brought the task's branch here (`Flow-Landed`): no state change
 CACHE_DIR = "flow-cache"
 
 _FIELD = "\x1f"
@@ -771,6 +773,7 @@ class _Fold:
             self._add_prepared(record[0], parsed)
             return
         from git_flowctl.model.trailers import (  # loaded: it parsed this
+            Landed,
             Rename,
             Revert,
             Review,
@@ -810,6 +813,9 @@ class _Fold:
                 self._rename(step.old, step.new, step_author)
             elif isinstance(step, Review):
                 self._review(step, step_author)
+                done = []
+            elif isinstance(step, Landed):
+                self._landed(step, step_author)
                 done = []
             else:
                 if distrust and f"{sha} {step.subject}" in distrust:
@@ -913,6 +919,15 @@ class _Fold:
         pairs = {"kind": step.kind, "verdict": step.verdict, **dict(step.extra)}
         self._event([EVENT_REVIEW, subject, state, state or NONE_STATE, "review", step.by,
                      step.id, "", format_pairs(pairs), "", *author, "", "", state, state], subject)
+
+    def _landed(self, step: Landed, author: _Author) -> None:
+        """``Flow-Landed: <task> commit=<sha>``: an event, the state unchanged."""
+        subject = self.current_id(step.subject)
+        state = self.states.get(subject, "")
+        pairs = {"commit": step.commit, **dict(step.extra)}
+        self._event([EVENT_LANDED, subject, state, state or NONE_STATE, "land",
+                     pairs.pop("by", author[2]), "", "", format_pairs(pairs), "", *author, "", "",
+                     state, state], subject)
 
     def _revert(self, step: Revert, squashed: dict[str, list[str]], lookup: Lookup,
                 author: _Author) -> list[str]:

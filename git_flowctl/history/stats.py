@@ -130,7 +130,7 @@ def stats_report(history: History, *, rev: str, epic: str | None = None,
                 counts["done"] += 1
                 dones += 1
                 verified += verification.verified(event.evidence)
-            if event.action == "fail":
+            if event.action in ("fail", "land"):  # land: its branch could not land (issue #17)
                 counts["failed"] += 1
                 fails += 1
                 if any(later.target == IN_PROGRESS for later in standing[position + 1:]):

@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "require_verify": False,
     "require_review": None,
     "guard": {},
+    # Landing (issue #17, docs/landing.md)
+    "land": {"strategy": "merge", "on_failure": "fail"},
 }
 
 # Sections whose keys are the project's own names (the guard's commands): every key below them
@@ -52,6 +54,9 @@ claims:
 require_verify: false   # `done` must pass the guard (--verify); check and pre-push report done-unverified
 require_review: null    # plan, completion or [plan, completion]: a SHIP verdict is needed first
 guard: {}               # named check commands (`guard detect --write` proposes them)
+land:
+  strategy: merge       # how `land` brings a task's branch in: merge, rebase or squash
+  on_failure: fail      # a branch that cannot land (conflict, guard) leaves its task failed, or block
 """
 
 
@@ -89,6 +94,11 @@ SETTINGS: dict[str, tuple[Callable[[Any], bool], str]] = {
                        f"null, {' or '.join(sorted(REVIEW_KINDS))}, or a list of them"),
     "guard": (lambda value: value is None or isinstance(value, dict),
               "a mapping of check names to commands"),
+    "land": (lambda value: value is None or isinstance(value, dict),
+             "a mapping (strategy, on_failure)"),
+    "land.strategy": (lambda value: value in ("merge", "rebase", "squash"),
+                      "merge, rebase or squash"),
+    "land.on_failure": (lambda value: value in ("fail", "block"), "fail or block"),
 }
 
 

@@ -50,6 +50,10 @@ ACTIONS: dict[str, Action] = {action.name: action for action in (
            "a claim's lease ran out: a failed attempt, up_for_retry while attempts remain"),
     Action("restart", (IN_PROGRESS, BLOCKED, DONE, SKIPPED, FAILED, UP_FOR_RETRY), (TO_DO,),
            "back to todo with everything downstream (`restart`), attempts reset"),
+    # `land` (issue #17) records this when a task's branch cannot land on the target (a conflict,
+    # a failing guard): the work is not on the target, so the task is not done there.
+    Action("land", (IN_PROGRESS, DONE), (FAILED, BLOCKED),
+           "its branch could not land (conflicts, a failing guard): failed, or blocked by config"),
 )}
 
 # Actions that set a state by authority rather than by the table (bulk tools).
@@ -63,8 +67,12 @@ EPIC_ACTIONS: dict[str, Action] = {action.name: action for action in (
     Action("reopen", ("done",), ("open",), "more work to do"),
 )}
 
+# Actions only their own command records: a change of theirs is legal only under their name, so
+# a `checkpoint restore` or an unexplained edit does not get to make it (`land`'s done -> failed).
+COMMAND_ONLY_ACTIONS = frozenset({"land"})
+
 LEGAL_TASK_CHANGES: frozenset[tuple[str | None, str]] = frozenset(
-    (source, target) for action in ACTIONS.values()
+    (source, target) for action in ACTIONS.values() if action.name not in COMMAND_ONLY_ACTIONS
     for source in action.sources for target in action.targets
 )
 LEGAL_EPIC_CHANGES: frozenset[tuple[str | None, str]] = frozenset(

@@ -7,6 +7,7 @@
     Flow-Archive: <id>
     Flow-Review: <id> kind=<plan|completion> verdict=<ship|needs_work|major_rethink> by=<actor> id=<ulid>
     Flow-Gap: <gap-id> <from>-><to> action=<a> epic=<epic-id> priority=<p> by=<actor> id=<ulid>
+    Flow-Landed: <task-id> commit=<sha> [key=value ...]
 
 ``from`` is ``none`` for a create (and ``to`` is ``none`` when a subject stops existing). Values
 are bare (no space, quote or backslash) or double-quoted with ``\\"`` and ``\\\\`` escapes; no value
@@ -49,15 +50,17 @@ RENAME_KEY = "Flow-Rename"  # `renumber` gave an epic or task a new ID (history 
 ARCHIVE_KEY = "Flow-Archive"  # `epic archive` moved an epic or task under .flow/archive/
 REVIEW_KEY = "Flow-Review"  # `review` recorded a verdict (issue #15)
 GAP_KEY = "Flow-Gap"  # `gap add|resolve` changed the gap registry (issue #15)
+LANDED_KEY = "Flow-Landed"  # `land` brought a task's branch onto this branch (issue #17)
 GAP_STATES = ("open", "resolved")
 GAP_PRIORITIES = ("required", "important", "nice")
 
 
 _LINE = Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive"
-             r"|Flow-Review|Flow-Gap)"
+             r"|Flow-Review|Flow-Gap|Flow-Landed)"
              r"[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE | re.ASCII)
 _SUBJECT = Lazy(rf"^{SUBJECT}$", re.ASCII)
 _STATE = Lazy(rf"^{STATE}$")
+_COMMIT_ID = Lazy(r"^[0-9a-f]{7,64}$")
 # git revert's line (sequencer.c): the full ID then "." (", reversing" for a merge), or with
 # --reference the abbreviated ID, then " (<subject>, <date>)." On a line of its own.
 _REVERT = Lazy(r"[ \t]*This reverts commit (?:(?P<sha>[0-9a-f]{40}|[0-9a-f]{64})(?:\.|, reversing)"
@@ -203,7 +206,23 @@ class GapChange:
         return f"{GAP_KEY}: {self.subject} {self.source or NONE_STATE}->{self.target} {format_pairs(pairs)}"
 
 
-Record = Rename | Archive | Review | GapChange
+@dataclass(frozen=True)
+class Landed:
+    """``land`` brought the task's work onto this branch: ``commit`` is the tip of the branch it
+    landed (merged, rebased or squashed). It changes no state; the task is done in the tree of
+    the commit that carries it (the same commit's ``done`` transition, or an earlier one)."""
+
+    subject: str
+    commit: str
+    extra: tuple[tuple[str, str], ...] = ()
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
+
+    def line(self) -> str:
+        return f"{LANDED_KEY}: {self.subject} {format_pairs({'commit': self.commit, **dict(self.extra)})}"
+
+
+Record = Rename | Archive | Review | GapChange | Landed
 
 
 @dataclass(frozen=True)
@@ -222,12 +241,13 @@ class Trailers:
     reverts: list[str] = field(default_factory=list)
     # Transitions, reverts, renames and archive moves in the order they take effect (squashed
     # messages oldest first, then the commit's own lines), and the squashed commits it holds.
-    steps: list[Transition | Revert | Rename | Archive | Review] = field(default_factory=list)
+    steps: list[Transition | Revert | Rename | Archive | Review | Landed] = field(default_factory=list)
     origins: list[SquashOrigin] = field(default_factory=list)
     renames: list[Rename] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
     gaps: list[GapChange] = field(default_factory=list)
+    landings: list[Landed] = field(default_factory=list)
 
 
 def parse_transition(value: str, *, line: int = 0,
@@ -300,6 +320,21 @@ def parse_gap(value: str, *, line: int = 0, origin: SquashOrigin | None = None) 
         return expected
     return GapChange(parts[0], None if source == NONE_STATE else source, target, pairs["action"],
                      pairs["epic"], pairs["priority"], pairs["by"], pairs["id"], line, origin)
+
+
+def parse_landed(value: str, *, line: int = 0,
+                 origin: SquashOrigin | None = None) -> Landed | str:
+    """One ``Flow-Landed`` value; a reason string when it is malformed."""
+    parts = _BLANKS.split(value.strip(" \t"), maxsplit=1)
+    if not parts or not _SUBJECT.match(parts[0]) or "." not in parts[0]:
+        return "expected `<task-id> commit=<sha>`"
+    pairs = parse_pairs(parts[1] if len(parts) > 1 else "")
+    if pairs is None:
+        return "values with spaces must be double-quoted (key=\"a b\")"
+    commit = pairs.pop("commit", "")
+    if not _COMMIT_ID.match(commit):
+        return "missing commit=<sha> (7 to 64 hexadecimal digits)"
+    return Landed(parts[0], commit, tuple(pairs.items()), line, origin)
 
 
 @dataclass
@@ -538,6 +573,13 @@ def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | N
             found.malformed.append(Malformed(number, raw.strip(), gap))
         else:
             found.gaps.append(gap)
+    elif key == LANDED_KEY.lower():
+        landed = parse_landed(value, line=number, origin=origin)
+        if isinstance(landed, str):
+            found.malformed.append(Malformed(number, raw.strip(), landed))
+        else:
+            found.landings.append(landed)
+            found.steps.append(landed)
     elif key == ARCHIVE_KEY.lower():
         if _SUBJECT.match(value):
             found.archived.append(value)

@@ -239,6 +239,20 @@ class Workspace:
             raise FlowError(f"git {args[0]} failed: {gitcli.last_error(result)}")
         return result
 
+    def worktrees_by_branch(self) -> dict[str, Path]:
+        """Branch ref -> the worktree that has it checked out (``git worktree list``)."""
+        result = self.git("worktree", "list", "--porcelain", check=False)
+        found: dict[str, Path] = {}
+        path: Path | None = None
+        for line in result.stdout.decode("utf-8", errors="replace").splitlines():
+            if line.startswith("worktree "):
+                path = Path(line[len("worktree "):])
+            elif line.startswith("branch ") and path is not None:
+                found[line[len("branch "):]] = path
+            elif line == "bare":
+                path = None
+        return found
+
     def config_value(self, key: str) -> str | None:
         """The value git uses for ``key``, through ``git config`` even when pygit2 is open:
         libgit2 sees neither ``git -c`` (GIT_CONFIG_PARAMETERS), nor GIT_CONFIG_COUNT/KEY/VALUE,

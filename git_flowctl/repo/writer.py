@@ -237,27 +237,9 @@ class Writer:
             raise FlowError(f"{what} is in progress; flow state changes wait until it is over",
                             hint=how)
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
         """Serialize this worktree's writers (read, commit, work tree and index as one step)."""
-        import fcntl
-
-        path = self.ws.git_dir / "flow-writer.lock"
-        with open(path, "a+b") as handle:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                        raise ConflictError("another git flow-task command holds the writer lock",
-                                            hint=f"wait for it to finish ({path})") from None
-                    time.sleep(0.005)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return worktree_lock(self.ws.git_dir)
 
     def _refuse_dirty(self, change: Change, head_tree: pygit2.Tree | None, *, staged_ok: bool) -> None:
         import pygit2
@@ -585,6 +567,34 @@ def _crash_point(name: str) -> None:
     at each step it can stop between; nothing else sets it)."""
     if os.environ.get("FLOW_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def worktree_lock(git_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """The writer lock of the worktree whose git directory this is: its writers, and `land`
+    moving the branch checked out there, take turns."""
+    return exclusive_lock(git_dir / "flow-writer.lock", seconds=30,
+                          busy="another git flow-task command holds the writer lock")
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, *, seconds: float, busy: str) -> Iterator[None]:
+    """An flock on ``path``, waited for up to ``seconds`` (then exit 3 with ``busy``)."""
+    import fcntl
+
+    with open(path, "a+b") as handle:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise ConflictError(busy, hint=f"wait for it to finish ({path})") from None
+                time.sleep(0.005)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _path_for_subject(change: Change, subject: str) -> str:

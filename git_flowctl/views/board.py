@@ -10,7 +10,7 @@ under ``.flow/`` is replaced, and costs a few ``stat`` calls.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ class Card:
     waits_for: list[str]
     critical: bool = False
     held_by: str | None = None  # a ready task another actor has claimed (issue #7)
+    landed: bool | None = None  # a done task: its code is on the default branch (issue #17)
 
 
 @dataclass
@@ -98,9 +99,11 @@ class Board:
 
 def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[str],
           events: list[Event], head: str | None, held: Mapping[str, str] | None = None,
-          holdbacks: Holdbacks | None = None) -> Board:
+          holdbacks: Holdbacks | None = None, landed: Collection[str] | None = None) -> Board:
     """``holdbacks`` (availability.py): ready tasks waiting for their retry backoff or for
-    files someone else holds show as waiting, with why, and are not in the ready queue."""
+    files someone else holds show as waiting, with why, and are not in the ready queue.
+    ``landed``: the done tasks whose work is on the default branch (coordination/landing.py);
+    None when there is no default branch, and then cards say nothing about it."""
     kept = holdbacks or Holdbacks()
     shorts = short_forms(plan)
     chosen = [task for task in plan.sorted_tasks() if epic_id is None or task.epic == epic_id]
@@ -120,7 +123,8 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
             task.assignee, task.blocked_reason, waits_for,
             task.id in on_path,
             (held or {}).get(task.id) if state == states.READY
-            and (held or {}).get(task.id) not in (None, actor) else None))
+            and (held or {}).get(task.id) not in (None, actor) else None,
+            (task.id in landed) if landed is not None and state == states.DONE else None))
     epics = []
     for epic in plan.sorted_epics():
         if epic_id is not None and epic.id != epic_id:

@@ -195,6 +195,10 @@ def _loop(cmd: str, available: set[str], setup: Setup) -> list[str]:
     if setup.hooks == "installed":
         steps.append(f"   To record the state change in the same commit as your code: "
                      f"`{cmd} done ID ... --no-commit`, then `git commit`.")
+    if "land" in available:
+        steps.append(f"   Working on a branch of your own? `{cmd} land ID --json` instead of "
+                     "`done` merges it into the default branch with the task's done in one "
+                     "commit.")
     if "heartbeat" in available:
         steps.append(f"   Long work: `{cmd} heartbeat ID` now and then keeps your claim alive.")
     steps.append("5. Repeat from 1.")

@@ -29,6 +29,9 @@ class Answer:
     payload: dict[str, Any]
     kind: str = ""  # show: "task" or "epic"
     mark_landed: bool = False  # the plan read is not the default branch: say what landed there
+    # the plan read is the default branch: say which done tasks' code is not on it yet (a run's
+    # flow/ branch that has not landed, issue #17)
+    mark_not_landed: bool = False
 
 
 def mark_landed(rows: list[dict[str, Any]], landing: Landing) -> list[dict[str, Any]]:
@@ -56,7 +59,8 @@ def show_answer(ws: Workspace, plan: Plan, ref: str, rev: str | None) -> Answer:
     assert isinstance(item, Epic)
     detail = epic_detail(plan, item)
     mark_landed(detail["tasks"], landing)
-    return Answer(detail, "epic", mark_landed=not landing.reading_default)
+    return Answer(detail, "epic", mark_landed=not landing.reading_default,
+                  mark_not_landed=landing.reading_default)
 
 
 def _archived_answer(plan: Plan, item: Task | Epic) -> Answer:
@@ -98,7 +102,8 @@ def tasks_answer(ws: Workspace, plan: Plan, *, epic_ref: str | None = None,
         rows.append(task_summary(plan, task))
     landing = landed_tasks(ws, plan, rev)
     mark_landed(rows, landing)
-    return Answer({"tasks": rows, "count": len(rows)}, mark_landed=not landing.reading_default)
+    return Answer({"tasks": rows, "count": len(rows)}, mark_landed=not landing.reading_default,
+                  mark_not_landed=landing.reading_default)
 
 
 def status_answer(ws: Workspace, plan: Plan, rev: str | None) -> Answer:
@@ -108,5 +113,8 @@ def status_answer(ws: Workspace, plan: Plan, rev: str | None) -> Answer:
     landing = landed_tasks(ws, plan, rev)
     report["default_branch"] = landing.branch_name
     report["landed"] = sorted(landing.landed, key=id_sort_key)
+    report["not_landed"] = sorted(landing.not_landed, key=id_sort_key) \
+        if landing.default_branch is not None else []
     report["runs"] = list_runs(ws.common_dir)  # flowctl's key: the registered runs (issue #16)
-    return Answer(report, mark_landed=not landing.reading_default)
+    return Answer(report, mark_landed=not landing.reading_default,
+                  mark_not_landed=landing.reading_default)

@@ -69,15 +69,18 @@ def snapshot(ws: Workspace, epic_ref: str | None, rev: str | None = None) -> Boa
         path = []  # a dependency cycle has no critical path; `validate` names the cycle
     from git_flowctl.coordination.availability import holdbacks
     from git_flowctl.coordination.claims import Claims
+    from git_flowctl.coordination.landing import landed_tasks
 
     start = boards.tip(ws, rev)
     events = boards.latest_transitions(ws, plan, start, epic_id=epic_id)
     actor = ws.actor()
     claims = Claims.open(ws)
     listed = claims.all()
+    landing = landed_tasks(ws, plan, rev)
     return boards.build(plan, epic_id=epic_id, actor=actor, critical_path=path, events=events,
                         head=start[:7] if start else None, held=claims.held_map(actor, listed),
-                        holdbacks=holdbacks(ws, plan, actor, listed, epic_id=epic_id, rev=rev))
+                        holdbacks=holdbacks(ws, plan, actor, listed, epic_id=epic_id, rev=rev),
+                        landed=landing.landed if landing.default_branch is not None else None)
 
 
 def _watch(ws: Workspace, epic_ref: str | None, rev: str | None, interval: float, *,
@@ -157,6 +160,8 @@ def render_plain(board: Board) -> str:
 
 
 def _card_note(card: Card) -> str:
+    if card.landed is not None:
+        return "  landed" if card.landed else "  not landed"
     if card.held_by:
         return f"  (claimed by {card.held_by})"
     if card.state == "in_progress" and card.assignee:

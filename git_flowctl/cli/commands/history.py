@@ -171,6 +171,9 @@ def _render_event(console: Console, event: dict[str, Any]) -> None:
         change = f"{escape(event['extra'].get('kind', ''))} review [{style}]{escape(verdict)}[/{style}]"
         event = {**event, "action": "by", "extra": {k: v for k, v in event["extra"].items()
                                                     if k not in ("kind", "verdict")}}
+    if event["event"] == "landed":  # `land` (issue #17): the code arrived, the state did not change
+        change = f"[green]landed[/green] {escape(str(event['extra'].get('commit', ''))[:12])}"
+        event = {**event, "action": "by"}
     line = (f"[dim]{when}[/dim] [yellow]{event['commit'][:7]}[/yellow] {escape(event['id'])} "
             f"{change} [bold]{escape(event['action'])}[/bold] {escape(event['by'])}")
     if event["force"]:

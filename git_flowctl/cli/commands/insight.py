@@ -38,10 +38,11 @@ def status_command(interrupted: bool, rev: str | None) -> None:
     answer = status_answer(ws, plan, rev)
     report = answer.payload
     out.emit(report, lambda console: _render(console, report, plan.source.label,
-                                             answer.mark_landed))
+                                             answer.mark_landed, answer.mark_not_landed))
 
 
-def _render(console: Console, report: dict[str, Any], source: str, mark_landed: bool) -> None:
+def _render(console: Console, report: dict[str, Any], source: str, mark_landed: bool,
+            mark_not_landed: bool = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -74,6 +75,10 @@ def _render(console: Console, report: dict[str, Any], source: str, mark_landed: 
     if mark_landed and report["landed"]:
         console.print(f"landed on {escape(report['default_branch'])}: "
                       + ", ".join(escape(i) for i in report["landed"]))
+    if mark_not_landed and report["not_landed"]:
+        console.print(f"done, not landed on {escape(report['default_branch'])}: "
+                      + ", ".join(escape(i) for i in report["not_landed"])
+                      + " (`git flow-task land --all-done` lands them)")
 
 
 def _plural(count: int, noun: str) -> str:

@@ -44,19 +44,26 @@ class _RunCommand(click.Command):
               help="Circuit breaker: after K failures in a row, start nothing new.")
 @click.option("--keep-worktrees", is_flag=True, help="Keep each task's worktree (branches always stay).")
 @click.option("--dry-run", is_flag=True, help="Print the waves the run would go through; run nothing.")
+@click.option("--land", is_flag=True,
+              help="Land each task on the current branch as soon as its command succeeds "
+                   "(`git flow-task land`: done is recorded with its code; dependents start "
+                   "from it).")
 @click.option("--remote", metavar="NAME", help="Claim through this git remote (default: claims.remote).")
 @click.option("--actor", metavar="NAME",
               help="Who acts (default: FLOW_ACTOR, git user.email, user.name, $USER).")
 def run_command(command: tuple[str, ...], epic: str | None, jobs: int, timeout: float | None,
                 max_tasks: int | None, max_failures: int | None, keep_worktrees: bool,
-                dry_run: bool, remote: str | None, actor: str | None) -> None:
+                dry_run: bool, remote: str | None, actor: str | None, land: bool) -> None:
     """Run COMMAND once for each ready task, at most --jobs at a time.
 
     Each task is claimed and started on the current branch, and COMMAND runs in a worktree on
     branch flow/<task-id> with FLOW_TASK_ID, FLOW_TASK_FILE and FLOW_ACTOR set. Exit 0 records
     done (evidence: exit code, duration, log digest, the branch's commits); anything else records
     fail (retried while retries remain). Dependents start as soon as their dependencies are done;
-    tasks whose `files` overlap never run at once.
+    tasks whose `files` overlap never run at once. With --land each task's branch is merged into
+    the current branch as soon as its command succeeds, with its done in the same commit (the
+    guard runs on the merged result); without it, the run ends by printing the `land` command
+    for what it finished.
 
     A run registers itself while it lives: `run status` (from any terminal) lists the runs of
     this repository, what each runs now, and the dead ones (their process is gone: the next
@@ -89,7 +96,7 @@ def run_command(command: tuple[str, ...], epic: str | None, jobs: int, timeout: 
 
     options = RunOptions(list(command), ws.actor(actor), epic=epic, jobs=jobs, timeout=timeout,
                          max_tasks=max_tasks, max_failures=max_failures,
-                         keep_worktrees=keep_worktrees, remote=remote)
+                         keep_worktrees=keep_worktrees, remote=remote, land=land)
     if dry_run:
         scheduler = Scheduler(ws, options)
         waves = scheduler.dry_run()
@@ -237,6 +244,8 @@ def _render_summary(console: Console, summary: dict[str, Any]) -> None:
         if task not in summary["upstream_failed"]:
             console.print(f"[dim]not started: {escape(task)} ({escape(str(why))})[/dim]")
     console.print(escape(_summary_line(summary)))
+    if summary.get("land_command"):
+        console.print(f"their code is on flow/ branches; land it: {escape(summary['land_command'])}")
 
 
 def _status(out: Output, ws: Any, run_id: str | None) -> None:

@@ -103,7 +103,8 @@ def _show(ref: str, rev: str | None) -> None:
     if answer.kind == "task":
         out.emit(detail, lambda console: _render_task(console, detail))
     else:
-        out.emit(detail, lambda console: _render_epic(console, detail, answer.mark_landed))
+        out.emit(detail, lambda console: _render_epic(console, detail, answer.mark_landed,
+                                                      answer.mark_not_landed))
 
 
 def _render_task(console: object, detail: dict[str, object]) -> None:
@@ -116,7 +117,9 @@ def _render_task(console: object, detail: dict[str, object]) -> None:
     console.print(f"  status      {styled_state(str(detail['status']))}"
                   + (f" (stored: {detail['stored_status']})" if detail["status"] != detail["stored_status"] else "")
                   + (f", {detail['view_state']}" if detail["view_state"] in ("ready", "waiting") else "")
-                  + (f", landed on {detail['default_branch']}" if detail.get("landed") else ""))
+                  + (f", landed on {detail['default_branch']}" if detail.get("landed")
+                     else f", not landed on {detail['default_branch']}"
+                     if detail["status"] == "done" and detail.get("default_branch") else ""))
     rows = [("epic", detail.get("epic")), ("depends on", ", ".join(detail["depends_on"]) or "-"),  # type: ignore[arg-type]
             ("blocked by", ", ".join(detail["blocked_by"]) or None),  # type: ignore[arg-type]
             ("priority", detail.get("priority")), ("domain", detail.get("domain")),
@@ -135,7 +138,8 @@ def _render_task(console: object, detail: dict[str, object]) -> None:
             console.print(escape(str(text)))
 
 
-def _render_epic(console: object, detail: dict[str, object], mark_landed: bool = False) -> None:
+def _render_epic(console: object, detail: dict[str, object], mark_landed: bool = False,
+                 mark_not_landed: bool = False) -> None:
     from rich.console import Console
     from rich.markup import escape
 
@@ -147,7 +151,8 @@ def _render_epic(console: object, detail: dict[str, object], mark_landed: bool =
     deps = detail.get("depends_on_epics") or []
     if deps:
         console.print(f"  depends on  {escape(', '.join(deps))}")  # type: ignore[arg-type]
-    task_table(console, list(detail["tasks"]), mark_landed=mark_landed)  # type: ignore[call-overload]
+    task_table(console, list(detail["tasks"]), mark_landed=mark_landed,  # type: ignore[call-overload]
+               mark_not_landed=mark_not_landed)
 
 
 @task_group.command("show")
@@ -194,7 +199,8 @@ def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: 
     answer = tasks_answer(ws, plan, epic_ref=epic_ref, statuses=status_filter, domain=domain, rev=rev)
     rows = answer.payload["tasks"]
     out.emit(answer.payload,
-             lambda console: task_table(console, rows, mark_landed=answer.mark_landed)
+             lambda console: task_table(console, rows, mark_landed=answer.mark_landed,
+                                        mark_not_landed=answer.mark_not_landed)
              if rows else console.print("no tasks"))
 
 
@@ -220,7 +226,8 @@ def list_command(rev: str | None) -> None:
                           f"{styled_state(epic['status'])}  {epic['done']}/{epic['tasks']} done")
             rows = [t for t in tasks if t["epic"] == epic["id"]]
             if rows:
-                task_table(console, rows, mark_landed=not landing.reading_default)
+                task_table(console, rows, mark_landed=not landing.reading_default,
+                           mark_not_landed=landing.reading_default)
 
     out.emit({"epics": epics, "tasks": tasks, "epic_count": len(epics), "task_count": len(tasks)},
              render)
