@@ -964,8 +964,9 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
         mine_elsewhere = {
             task_id for task_id, claim in every.items()
             if claim.holder == ctx.actor and not claim.is_finished
-            and (task_id not in plan.tasks or plan.tasks[task_id].status != states.IN_PROGRESS)}
-        answer = queries.next_work(plan, ctx.actor, epic_id, held=claims.held_map(ctx.actor),
+            and (task_id not in plan.facts.tasks
+                 or plan.facts.tasks[task_id].status != states.IN_PROGRESS)}
+        answer = queries.next_work(plan.facts, ctx.actor, epic_id, held=claims.held_map(ctx.actor),
                                    exclude=frozenset(exclude | mine_elsewhere))
         answer.update(claimed=False, claim=None, lost_races=lost,
                       local_only=claims.remote is None or problem is not None)

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from git_flowctl.model.document import DocumentError, load_yaml
-
-CONFIG_PATH = ".flow/config.yaml"
+from git_flowctl.model.layout import CONFIG_PATH as CONFIG_PATH  # re-exported
 
 DEFAULTS: dict[str, Any] = {
     "prefix": "fn",

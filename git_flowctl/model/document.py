@@ -16,11 +16,21 @@ from typing import Any
 import yaml
 
 from git_flowctl.model.errors import FlowError
+from git_flowctl.model.markdown import (  # re-exported: modules import these names from here
+    Section as Section,
+)
+from git_flowctl.model.markdown import (
+    get_section as get_section,
+)
+from git_flowctl.model.markdown import (
+    sections as sections,
+)
+from git_flowctl.model.markdown import (
+    set_section as set_section,
+)
 
 _BOM = "\ufeff"
 _TOP_LEVEL_KEY = re.compile(r"""^(?P<key>[A-Za-z_][\w.-]*|"[^"]*"|'[^']*')\s*:(?:\s|$)""")
-_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})")
-_HEADING = re.compile(r"^## +(?P<title>.*?)\s*#*\s*$")
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -240,63 +250,3 @@ def _split_blocks(front_lines: list[str]) -> list[_Block]:
         else:
             blocks.append(_Block(key=None, text=line + "\n", line=number))
     return blocks
-
-
-# Sections ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Section:
-    title: str
-    heading_line: int  # 0-based index into the body's lines
-    end_line: int  # index of the next heading, or len(lines)
-
-
-def sections(body: str) -> list[Section]:
-    """``## `` sections of a Markdown body, ignoring lines inside code fences."""
-    lines = body.split("\n")
-    found: list[Section] = []
-    fence: str | None = None
-    for index, line in enumerate(lines):
-        fence_match = _FENCE.match(line)
-        if fence_match:
-            marker = fence_match.group("fence")
-            if fence is None:
-                fence = marker
-            elif marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker):].strip():
-                fence = None
-            continue
-        if fence is None:
-            heading = _HEADING.match(line)
-            if heading:
-                if found:
-                    found[-1].end_line = index
-                found.append(Section(heading.group("title"), index, len(lines)))
-    return found
-
-
-def get_section(body: str, title: str) -> str | None:
-    lines = body.split("\n")
-    for section in sections(body):
-        if section.title.lower() == title.lower():
-            return "\n".join(lines[section.heading_line + 1: section.end_line]).strip("\n")
-    return None
-
-
-def set_section(body: str, title: str, content: str) -> str:
-    """Replace a section's content, or append the section when the body has none."""
-    lines = body.split("\n")
-    content_lines = content.strip("\n").split("\n") if content.strip() else []
-    for section in sections(body):
-        if section.title.lower() == title.lower():
-            has_next = section.end_line < len(lines)
-            replacement = content_lines + ([""] if has_next else [])
-            if not has_next:
-                # Keep exactly one trailing newline at the end of the file.
-                replacement = [*content_lines, ""]
-            new_lines = lines[: section.heading_line + 1] + replacement + lines[section.end_line:]
-            return "\n".join(new_lines)
-    stripped = body.rstrip("\n")
-    prefix = stripped + "\n\n" if stripped else ""
-    tail = "\n".join(content_lines)
-    return f"{prefix}## {title}\n{tail}\n" if tail else f"{prefix}## {title}\n"

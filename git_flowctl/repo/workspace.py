@@ -25,7 +25,7 @@ from git_flowctl.repo.sources import GitTreeSource, IndexSource, TreeSource, Wor
 if TYPE_CHECKING:
     import pygit2
 
-    from git_flowctl.repo.cache import DocumentCache
+    from git_flowctl.repo.catalog import PlanCache
 
 _IDENT = re.compile(r"^(?P<name>.*?) <(?P<email>[^>]*)> (?P<time>-?\d+) (?P<offset>[+-]\d{4})$")
 
@@ -353,12 +353,12 @@ class Workspace:
         return IndexSource(self.repo, index)
 
     @cached_property
-    def document_cache(self) -> DocumentCache:
-        """Parsed files by blob ID, under the common directory (git_flowctl/cache.py)."""
-        from git_flowctl.repo.cache import DocumentCache
+    def plan_cache(self) -> PlanCache:
+        """The plan snapshots under the common directory (repo/catalog.py)."""
+        from git_flowctl.repo.catalog import PlanCache
 
-        return DocumentCache(self.common_dir)
+        return PlanCache(self.common_dir, self.root)
 
     def load_plan(self, rev: str | None = None, *, strict: bool = True) -> Plan:
         source = self.revision_source(rev) if rev else self.work_tree_source()
-        return Plan.load(source, strict=strict, cache=self.document_cache)
+        return Plan.load(source, strict=strict, cache=self.plan_cache)

@@ -116,8 +116,7 @@ class Writer:
     def _plan(self, source: Source) -> Any:
         if self._load is not None:
             return self._load(source)
-        return Plan.load(source, cache=self.ws.document_cache if isinstance(source, TreeSource)
-                         else None)
+        return Plan.load(source, cache=self.ws.plan_cache)
 
     # The one entry point ----------------------------------------------------------------------
 

@@ -98,14 +98,15 @@ class Board:
 def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[str],
           events: list[Event], head: str | None, held: Mapping[str, str] | None = None) -> Board:
     shorts = short_forms(plan)
-    chosen = [task for task in plan.sorted_tasks() if epic_id is None or task.epic == epic_id]
+    facts = plan.facts
+    chosen = [task for task in facts.sorted_tasks() if epic_id is None or task.epic == epic_id]
     on_path = set(critical_path)
     columns: dict[str, list[Card]] = {name: [] for name in COLUMNS}
     for task in sorted(chosen, key=lambda t: t.sort_key()):
-        state = plan.view_state(task.id)
-        waits_for = plan.unsatisfied_dependencies(task) if state == states.WAITING else []
-        epic_waits = plan.open_epic_dependencies(plan.epics[task.epic]) \
-            if state == states.READY and task.epic in plan.epics else []
+        state = facts.view_state(task.id)
+        waits_for = facts.unsatisfied_dependencies(task) if state == states.WAITING else []
+        epic_waits = facts.open_epic_dependencies(facts.epics[task.epic]) \
+            if state == states.READY and task.epic in facts.epics else []
         if epic_waits:  # `next` passes it over until its epic's dependencies close
             state, waits_for = states.WAITING, [f"epic {dep}" for dep in epic_waits]
         columns.setdefault(state, []).append(Card(
@@ -115,20 +116,20 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
             (held or {}).get(task.id) if state == states.READY
             and (held or {}).get(task.id) not in (None, actor) else None))
     epics = []
-    for epic in plan.sorted_epics():
+    for epic in facts.sorted_epics():
         if epic_id is not None and epic.id != epic_id:
             continue
-        tasks = plan.tasks_of(epic.id)
+        tasks = facts.tasks_of(epic.id)
         counts: dict[str, int] = {}
         for task in tasks:
-            state = plan.view_state(task.id)
+            state = facts.view_state(task.id)
             counts[state] = counts.get(state, 0) + 1
         finished = sum(1 for task in tasks if task.status in states.FINISHED)
         waits_for = [dep for dep in epic.depends_on_epics
-                     if dep not in plan.epics or plan.epics[dep].status != "done"]
+                     if dep not in facts.epics or facts.epics[dep].status != "done"]
         epics.append(EpicProgress(epic.id, epic.title, epic.status, len(tasks), finished,
                                   counts, waits_for))
-    ready = [row["id"] for row in ready_report(plan, actor, epic_id, held=held)["ready"]]
+    ready = [row["id"] for row in ready_report(facts, actor, epic_id, held=held)["ready"]]
     return Board(plan.source.label, head, epic_id, epics, columns, ready, critical_path, events)
 
 

@@ -23,7 +23,7 @@ def status_command(rev: str | None) -> None:
     out = get_output()
     ws = open_workspace(out)
     plan = ws.load_plan(rev)
-    report = status_report(plan)
+    report = status_report(plan.facts, plan.initialized)
     landing = landed_tasks(ws, plan, rev)
     report["default_branch"] = landing.branch_name
     report["landed"] = sorted(landing.landed, key=id_sort_key)

@@ -56,7 +56,7 @@ def ready_command(epic_ref: str | None, actor: str | None, rev: str | None) -> N
     ws, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     who = ws.actor(actor)
-    report = queries.ready_report(plan, who, epic_id, held=held_claims(ws, who))
+    report = queries.ready_report(plan.facts, who, epic_id, held=held_claims(ws, who))
     out.emit(report, lambda console: _render_ready(console, report))
 
 
@@ -104,7 +104,7 @@ def next_command(epic_ref: str | None, actor: str | None, rev: str | None, claim
     ws, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     who = ws.actor(actor)
-    answer = queries.next_work(plan, who, epic_id, held=held_claims(ws, who))
+    answer = queries.next_work(plan.facts, who, epic_id, held=held_claims(ws, who))
     out.emit(answer, lambda console: _render_next(console, answer))
 
 
@@ -164,28 +164,9 @@ def blocked_command(epic_ref: str | None, rev: str | None) -> None:
     out = get_output()
     _, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    rows = blocked_rows(plan, epic_id)
+    rows = queries.blocked_rows(plan.facts, epic_id)
     out.emit({"epic": epic_id, "blocked": rows, "count": len(rows)},
              lambda console: _render_blocked(console, rows))
-
-
-def blocked_rows(plan: Plan, epic_id: str | None) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for task in sorted(plan.tasks.values(), key=lambda t: t.sort_key()):
-        if epic_id is not None and task.epic != epic_id:
-            continue
-        state = plan.view_state(task.id)
-        if state == states.BLOCKED:
-            rows.append({"id": task.id, "title": task.title, "status": state,
-                         "blocked_by": ["status=blocked"], "reason": task.blocked_reason})
-        elif state in (states.WAITING, states.UPSTREAM_FAILED):
-            effective = plan.effective_states()
-            waiting_on = plan.unsatisfied_dependencies(task)
-            rows.append({"id": task.id, "title": task.title, "status": state,
-                         "blocked_by": waiting_on,
-                         "waiting_on": {dep: effective.get(dep, states.MISSING) for dep in waiting_on},
-                         "reason": None})
-    return rows
 
 
 def _render_blocked(console: Console, rows: list[dict[str, Any]]) -> None:

@@ -29,12 +29,19 @@ from git_flowctl.cli.common import (
     split_list,
 )
 from git_flowctl.cli.render import styled_state, task_table
-from git_flowctl.coordination.landing import Landing, landed_tasks
+from git_flowctl.coordination.landing import landed_tasks
 from git_flowctl.model import ids
 from git_flowctl.model.errors import FlowError
 from git_flowctl.model.items import TASK_SECTIONS, Epic, Task
 from git_flowctl.repo.plan import Plan
-from git_flowctl.views.shapes import epic_detail, epic_summary, task_detail, task_summary
+from git_flowctl.views.shapes import (
+    epic_detail,
+    epic_summary,
+    mark_landed,
+    task_detail,
+    task_rows,
+    task_summary,
+)
 
 
 @click.group("task")
@@ -45,12 +52,6 @@ def task_group() -> None:
 task_group.add_command(task_edit)
 task_group.add_command(task_set_deps)
 task_group.add_command(task_split)
-
-
-def _mark_landed(rows: list[dict[str, Any]], landing: Landing) -> list[dict[str, Any]]:
-    for row in rows:
-        row["landed"] = row["id"] in landing.landed
-    return rows
 
 
 @task_group.command("create")
@@ -102,14 +103,14 @@ def _show(ref: str, rev: str | None) -> None:
         return
     landing = landed_tasks(ws, plan, rev)
     if isinstance(item, Task):
-        detail = task_detail(plan, item)
+        detail = task_detail(plan.facts, plan.facts.tasks[item.id], item.doc.data, item.doc.body)
         detail["landed"] = item.id in landing.landed
         detail["default_branch"] = landing.branch_name
         out.emit(detail, lambda console: _render_task(console, detail))
     else:
         assert isinstance(item, Epic)
-        detail = epic_detail(plan, item)
-        _mark_landed(detail["tasks"], landing)
+        detail = epic_detail(plan.facts, plan.facts.epics[item.id], item.doc.data)
+        mark_landed(detail["tasks"], landing.landed)
         out.emit(detail, lambda console: _render_epic(console, detail, not landing.reading_default))
 
 
@@ -223,18 +224,9 @@ def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: 
     """List tasks."""
     out, ws, plan = read_plan(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    rows = []
-    for task in plan.sorted_tasks():
-        if epic_id and task.epic != epic_id:
-            continue
-        if domain and task.domain != domain:
-            continue
-        if status_filter and plan.state_of(task.id) not in status_filter \
-                and plan.view_state(task.id) not in status_filter:
-            continue
-        rows.append(task_summary(plan, task))
+    rows = task_rows(plan.facts, epic_id, status_filter, domain)
     landing = landed_tasks(ws, plan, rev)
-    _mark_landed(rows, landing)
+    mark_landed(rows, landing.landed)
     out.emit({"tasks": rows, "count": len(rows)},
              lambda console: task_table(console, rows, mark_landed=not landing.reading_default)
              if rows else console.print("no tasks"))
@@ -245,10 +237,10 @@ def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: 
 def list_command(rev: str | None) -> None:
     """List every epic and its tasks."""
     out, ws, plan = read_plan(rev)
-    epics = [epic_summary(plan, e) for e in plan.sorted_epics()]
-    tasks = [task_summary(plan, t) for t in plan.sorted_tasks()]
+    epics = [epic_summary(plan.facts, e) for e in plan.facts.sorted_epics()]
+    tasks = [task_summary(plan.facts, t) for t in plan.facts.sorted_tasks()]
     landing = landed_tasks(ws, plan, rev)
-    _mark_landed(tasks, landing)
+    mark_landed(tasks, landing.landed)
 
     def render(console: object) -> None:
         from rich.console import Console

@@ -1,0 +1,208 @@
+"""The plan as facts: one compact record per task and epic, and every derived fact, once.
+
+A ``TaskFacts`` or ``EpicFacts`` holds what the read commands and the gates need from a file
+(typed as ``items.Task`` and ``items.Epic`` read them: ``items.task_facts`` makes one). The
+plan snapshot (repo/catalog.py) stores them, so a read answers from facts without parsing
+YAML, and the lean read path (cli/lean.py) answers without loading click, YAML or pygit2.
+
+``PlanFacts`` is the one place where the derived facts are computed: effective states
+(``upstream_failed``), ``ready`` and ``waiting``, unsatisfied dependencies, the gates, epics'
+open dependencies, tasks per epic and dependents. ``Plan`` (repo/plan.py) delegates to it,
+and the lean path uses it directly, so both paths give the same answers.
+"""
+
+from __future__ import annotations
+
+from git_flowctl.model import states
+from git_flowctl.model.errors import FlowError
+
+TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (tuples.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import NamedTuple, Protocol
+
+    class HasDependencies(Protocol):
+        """A task as the gates read it: a TaskFacts, or an items.Task being edited."""
+
+        @property
+        def id(self) -> str: ...
+        @property
+        def depends_on(self) -> list[str]: ...
+        @property
+        def trigger_rule(self) -> str: ...
+else:
+    from git_flowctl.model.tuples import NamedTuple
+
+
+class TaskFacts(NamedTuple):
+    """A task file's fields as the commands read them (``items.Task``'s typed reads)."""
+
+    id: str
+    epic: str
+    title: str
+    status: str
+    depends_on: list[str]
+    priority: int | None
+    domain: str | None
+    assignee: str | None
+    trigger_rule: str
+    blocked_reason: str | None
+    skipped_reason: str | None
+    attempts: int
+    max_retries_set: int | None  # the file's own max_retries, None for the config's default
+    epic_number: int
+    number: int
+
+    def sort_key(self) -> tuple[int, int, int, str]:
+        """flowctl's order: priority (absent last), then task number, then title."""
+        priority = self.priority if self.priority is not None else 999
+        return (priority, self.epic_number, self.number, self.title)
+
+    def id_key(self) -> tuple[int, int, str]:
+        """``ids.id_sort_key`` of the ID."""
+        return (self.epic_number, self.number, self.id)
+
+    def max_retries(self, default: int) -> int:
+        return self.max_retries_set if self.max_retries_set is not None else default
+
+
+class EpicFacts(NamedTuple):
+    id: str
+    title: str
+    status: str
+    depends_on_epics: list[str]
+    priority: int | None
+    branch: str | None
+    number: int
+
+    def id_key(self) -> tuple[int, int, str]:
+        return (self.number, 0, self.id)
+
+
+class PlanFacts:
+    """Every live task and epic of one tree as facts, and what is derived from them.
+
+    ``tasks`` and ``epics`` are in file-name order (the order of ``Plan.load``).
+    ``archived_task`` and ``archived_epic`` look up ``.flow/archive/`` only when a dependency
+    names an ID that is not live (docs/states.md#archive).
+    """
+
+    def __init__(self, tasks: dict[str, TaskFacts], epics: dict[str, EpicFacts], *,
+                 max_retries: int = 2,
+                 archived_task: Callable[[str], TaskFacts | None] = lambda _id: None,
+                 archived_epic: Callable[[str], EpicFacts | None] = lambda _id: None) -> None:
+        self.tasks = tasks
+        self.epics = epics
+        self.max_retries = max_retries
+        self.archived_task = archived_task
+        self.archived_epic = archived_epic
+        self._effective: dict[str, str] | None = None
+        self._by_epic: dict[str, list[TaskFacts]] | None = None
+        self._dependents: dict[str, list[TaskFacts]] | None = None
+        self._sorted_tasks: list[TaskFacts] | None = None
+
+    # Indexes (built once, on first use) -----------------------------------------------------
+
+    def tasks_of(self, epic_id: str) -> list[TaskFacts]:
+        """An epic's tasks (by their ``epic`` field) in ID order."""
+        if self._by_epic is None:
+            by_epic: dict[str, list[TaskFacts]] = {}
+            for task in self.sorted_tasks():
+                by_epic.setdefault(task.epic, []).append(task)
+            self._by_epic = by_epic
+        return list(self._by_epic.get(epic_id, ()))
+
+    def sorted_tasks(self, only: Iterable[str] | None = None) -> list[TaskFacts]:
+        """Tasks in ID order (``ids.id_sort_key``): all of them, or those named."""
+        if only is not None:
+            return sorted((self.tasks[i] for i in only), key=TaskFacts.id_key)
+        if self._sorted_tasks is None:
+            self._sorted_tasks = sorted(self.tasks.values(), key=TaskFacts.id_key)
+        return list(self._sorted_tasks)
+
+    def sorted_epics(self) -> list[EpicFacts]:
+        return sorted(self.epics.values(), key=EpicFacts.id_key)
+
+    def dependents(self, task_id: str) -> list[TaskFacts]:
+        """The tasks that depend on ``task_id``, in ID order."""
+        if self._dependents is None:
+            found: dict[str, list[TaskFacts]] = {}
+            for task in self.sorted_tasks():
+                for dep in dict.fromkeys(task.depends_on):
+                    found.setdefault(dep, []).append(task)
+            self._dependents = found
+        return list(self._dependents.get(task_id, ()))
+
+    def next_task_number(self, epic_id: str) -> int:
+        numbers = [t.number for t in self.tasks.values() if t.epic == epic_id]
+        return max(numbers, default=0) + 1
+
+    def open_epic_dependencies(self, epic: EpicFacts) -> list[str]:
+        """The epics ``epic`` depends on that are not closed (archived ones are closed)."""
+        waiting = []
+        for dep in epic.depends_on_epics:
+            if dep in self.epics:
+                if self.epics[dep].status != "done":
+                    waiting.append(dep)
+            elif self.archived_epic(dep) is None:
+                waiting.append(dep)
+        return waiting
+
+    # States ---------------------------------------------------------------------------------
+
+    def effective_states(self) -> dict[str, str]:
+        """Stored states with ``upstream_failed`` derived (computed once)."""
+        if self._effective is None:
+            stored = {t.id: t.status for t in self.tasks.values()}
+            for task in self.tasks.values():
+                for dep in task.depends_on:
+                    if dep not in stored and (archived := self.archived_task(dep)) is not None:
+                        stored[dep] = archived.status  # done or skipped: archive needs a closed epic
+            tasks = self.tasks
+            self._effective = {}
+            resolve = states.effective_resolver(
+                stored.get,
+                lambda task_id: tasks[task_id].depends_on if task_id in tasks else [],
+                lambda task_id: tasks[task_id].trigger_rule if task_id in tasks else "all_success",
+                self._effective)
+            for task_id in stored:
+                resolve(task_id)
+        return self._effective
+
+    def state_of(self, task_id: str) -> str:
+        return self.effective_states().get(task_id, states.MISSING)
+
+    def dependency_states(self, task: HasDependencies) -> dict[str, str]:
+        effective = self.effective_states()
+        return {dep: effective.get(dep, states.MISSING) for dep in task.depends_on}
+
+    def unsatisfied_dependencies(self, task: HasDependencies) -> list[str]:
+        return states.unsatisfied(task.trigger_rule, self.dependency_states(task))
+
+    def view_state(self, task_id: str) -> str:
+        """What a board shows: ``ready`` and ``waiting`` split out of todo/up_for_retry."""
+        state = self.state_of(task_id)
+        if state in states.STARTABLE:
+            return states.WAITING if self.unsatisfied_dependencies(self.tasks[task_id]) else states.READY
+        return state
+
+    def gate(self, task: HasDependencies, action: str) -> None:
+        """Refuse to start or finish a task whose dependencies are not satisfied, naming each."""
+        blocking = self.unsatisfied_dependencies(task)
+        if not blocking:
+            return
+        effective = self.effective_states()
+        listed = ", ".join(f"{dep} ({effective.get(dep, states.MISSING)})" for dep in blocking)
+        raise FlowError(
+            f"cannot {action} {task.id}: dependencies not satisfied: {listed}",
+            hint="finish those first (`git flow-task ready` lists what can start)",
+            id=task.id, blocked_by=blocking)
+
+    def state_counts(self, task_ids: Iterable[str], counted: Iterable[str]) -> dict[str, int]:
+        effective = self.effective_states()
+        counts: dict[str, int] = {}
+        for task_id in task_ids:
+            state = effective.get(task_id, states.MISSING)
+            counts[state] = counts.get(state, 0) + 1
+        return {state: counts.get(state, 0) for state in counted}
+

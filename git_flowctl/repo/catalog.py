@@ -1,0 +1,480 @@
+"""The plan snapshot: every plan file of a tree as facts, kept under the git common directory.
+
+A read command needs the facts of every task (states, dependencies, titles) but the text of at
+most a few. Parsing thousands of YAML files on every command made reads cost the size of the
+plan (issue #11), so the facts are kept in a *catalog*: for each plan file (``config.yaml`` and
+the direct children of ``.flow/epics``, ``.flow/tasks``, ``.flow/archive/epics`` and
+``.flow/archive/tasks``) its blob ID, its facts (``model/facts.py``), its frontmatter as
+``marshal`` bytes, or the error ``Plan.load`` raises for it. An entry is a function of the
+file's path and content only, so entries are shared between catalogs by ``(path, blob ID)``.
+
+Where catalogs live: ``<git-common-dir>/flow-cache/plan/``.
+
+* ``worktree-<crc of the work tree path>``: the work tree's files, each with the stat data it
+  was read with (mtime, ctime, size, inode). A read lists the plan directories and stats every
+  file; a file whose stat data differs, that is new, or that is *racy* is read again and hashed
+  as git hashes it, and only a new blob is parsed. Racy follows git's rule
+  (Documentation/technical/racy-git.txt): a file whose mtime is not older than when the catalog
+  was taken (less ``RACY_NS``, which covers coarse timestamps) may have changed again within
+  the same timestamp, so its stat data proves nothing and its content is hashed again.
+* ``tree-<.flow tree ID>``: a commit's (or any tree's) plan files, keyed by the ID of its
+  ``.flow`` tree, which changes whenever anything under ``.flow/`` changes: never stale. Built
+  from the tree's listing, taking entries from the work tree's catalog and the newest tree
+  catalogs by ``(path, blob ID)`` and parsing only the blobs none of them knows. The newest
+  ``KEEP_TREES`` are kept.
+
+Nothing here is needed for an answer: a missing, unreadable, foreign or damaged file (checked
+by magic, format marker and checksum) is ignored and rebuilt, and deleting the directory
+changes no answer. Files are written under a temporary name and renamed into place.
+
+Standard library only at import time (the lean read path, cli/lean.py, uses this module); the
+parser (YAML, items.py) is imported only when a file must be parsed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import sys
+import time
+import zlib
+
+from git_flowctl import __version__
+from git_flowctl.model.layout import (
+    CONFIG_PATH,
+    EPICS_DIR,
+    PLAN_DIRS,
+    TASK_DIRS,
+    TASKS_DIR,
+)
+from git_flowctl.repo.cache import CACHE_DIR
+
+TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (model/tuples.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    # (blob ID, facts row or None, marshalled frontmatter or None, (path, line, message, hint)
+    # of the error Plan.load raises for the file, or None); a work tree entry adds its stat
+    # data: (..., mtime_ns, ctime_ns, size, inode).
+    Entry = tuple[Any, ...]
+    Listing = dict[str, str]  # repo-relative path -> blob ID
+
+PLAN_CACHE = "plan"
+RACY_NS = 3_000_000_000  # git's racy window plus coarse (1-2 s) file system timestamps
+KEEP_TREES = 8
+_MAGIC = b"flowplan"
+_MARKER = (2, __version__, marshal.version, tuple(sys.version_info[:2]))
+_NOT_PLAN_FILE = ("", None, None, None)  # a listed file that is not .md (counts for `initialized`)
+
+
+class Catalog:
+    """One tree's plan files: ``config`` (an entry, or None when absent) and, per plan
+    directory, ``{file name: entry}`` in name order."""
+
+    __slots__ = ("config", "dirs")
+
+    def __init__(self, config: Entry | None, dirs: dict[str, dict[str, Entry]]) -> None:
+        self.config = config
+        self.dirs = dirs
+
+    def entry(self, relpath: str) -> Entry | None:
+        if relpath == CONFIG_PATH:
+            return self.config
+        directory, _, name = relpath.rpartition("/")
+        return self.dirs.get(directory, {}).get(name)
+
+    def blob(self, relpath: str) -> str | None:
+        entry = self.entry(relpath)
+        return entry[0] if entry is not None and entry[0] else None
+
+    def names(self, directory: str) -> list[str]:
+        return list(self.dirs.get(directory, ()))
+
+    @property
+    def initialized(self) -> bool:
+        """Plan.load's rule: config.yaml exists, or a file under .flow/tasks or .flow/epics."""
+        return self.config is not None or bool(self.dirs.get(TASKS_DIR)) \
+            or bool(self.dirs.get(EPICS_DIR))
+
+    def rows(self, directory: str) -> Iterator[tuple[str, Entry]]:
+        """``(name, entry)`` of the directory's .md files, in name order."""
+        for name, entry in self.dirs.get(directory, {}).items():
+            if name.endswith(".md"):
+                yield name, entry
+
+    def first_error(self) -> tuple[str, int | None, str, str | None] | None:
+        """The ``DocumentError`` (path, line, message, hint) ``Plan.load`` raises first:
+        config.yaml, then epics, then tasks, each in name order."""
+        if self.config is not None and self.config[3] is not None:
+            return tuple(self.config[3])
+        for directory in (EPICS_DIR, TASKS_DIR):
+            for _, entry in self.rows(directory):
+                if entry[3] is not None:
+                    return tuple(entry[3])
+        return None
+
+    def missing_epic(self) -> tuple[str, str] | None:
+        """(path, epic) of the first task, in name order, whose epic does not exist."""
+        epics = {entry[1][0] for _, entry in self.rows(EPICS_DIR) if entry[1] is not None}
+        for name, entry in self.rows(TASKS_DIR):
+            if entry[1] is not None and entry[1][1] not in epics:
+                return f"{TASKS_DIR}/{name}", entry[1][1]
+        return None
+
+    def config_data(self) -> dict[str, Any] | None:
+        """config.yaml as parsed (``Config.raw``); {} when absent, None when not stored."""
+        if self.config is None:
+            return {}
+        if self.config[2] is None:
+            return None
+        data: dict[str, Any] = marshal.loads(self.config[2])
+        return data
+
+    def frontmatter(self, relpath: str) -> dict[str, Any] | None:
+        """A file's frontmatter mapping as ``Document.parse`` gave it (None when not stored)."""
+        entry = self.entry(relpath)
+        if entry is None or entry[2] is None:
+            return None
+        data: dict[str, Any] = marshal.loads(entry[2])
+        return data
+
+    def dump(self) -> tuple[Any, ...]:
+        return (self.config, self.dirs)
+
+
+# Storage -----------------------------------------------------------------------------------------
+
+
+class PlanCache:
+    """The catalogs of one repository (common directory) as seen from one work tree."""
+
+    def __init__(self, common_dir: str | os.PathLike[str], root: str | os.PathLike[str]) -> None:
+        self.directory = os.path.join(os.fspath(common_dir), CACHE_DIR, PLAN_CACHE)
+        self.root = os.fspath(root)
+        self.work_tree_name = f"worktree-{zlib.crc32(self.root.encode('utf-8', 'surrogateescape')):08x}"
+
+    def read(self, name: str) -> Any:
+        try:
+            with open(os.path.join(self.directory, name), "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            return None
+        if len(raw) < 12 or raw[:8] != _MAGIC:
+            return None
+        payload = memoryview(raw)[12:]
+        if int.from_bytes(raw[8:12], "big") != zlib.adler32(payload):
+            return None
+        try:
+            marker, data = marshal.loads(payload)
+        except (ValueError, EOFError, TypeError):
+            return None
+        return data if marker == _MARKER else None
+
+    def write(self, name: str, data: Any) -> None:
+        try:
+            payload = marshal.dumps((_MARKER, data))
+        except ValueError:
+            return
+        blob = _MAGIC + zlib.adler32(payload).to_bytes(4, "big") + payload
+        temp = os.path.join(self.directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            with open(temp, "wb") as handle:
+                handle.write(blob)
+            os.replace(temp, os.path.join(self.directory, name))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
+    def tree_names(self) -> list[str]:
+        """The tree catalogs, newest first."""
+        found = []
+        try:
+            with os.scandir(self.directory) as entries:
+                for item in entries:
+                    if item.name.startswith("tree-"):
+                        with contextlib.suppress(OSError):
+                            found.append((item.stat().st_mtime_ns, item.name))
+        except OSError:
+            return []
+        found.sort(reverse=True)
+        return [name for _, name in found]
+
+    def prune_trees(self) -> None:
+        for name in self.tree_names()[KEEP_TREES:]:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.directory, name))
+
+    # Catalogs ------------------------------------------------------------------------------
+
+    def load_tree(self, flow_tree: str) -> Catalog | None:
+        data = self.read(f"tree-{flow_tree}")
+        return _catalog_of(data)
+
+    def save_tree(self, flow_tree: str, catalog: Catalog) -> None:
+        self.write(f"tree-{flow_tree}", catalog.dump())
+        self.prune_trees()
+
+    def load_work_tree(self) -> tuple[int, Catalog] | None:
+        """(when it was taken, the catalog with stat data) of this work tree, if stored."""
+        data = self.read(self.work_tree_name)
+        try:
+            root, taken, config, dirs = data
+        except (TypeError, ValueError):
+            return None
+        catalog = _catalog_of((config, dirs))
+        if root != self.root or not isinstance(taken, int) or catalog is None:
+            return None
+        return taken, catalog
+
+    def save_work_tree(self, taken: int, catalog: Catalog) -> None:
+        self.write(self.work_tree_name, (self.root, taken, catalog.config, catalog.dirs))
+
+
+def _catalog_of(data: Any) -> Catalog | None:
+    try:
+        config, dirs = data
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(dirs, dict) or (config is not None and not isinstance(config, tuple)):
+        return None
+    return Catalog(config, dirs)
+
+
+# Known entries: every catalog at hand, by (path, blob ID) ---------------------------------------
+
+
+class Known:
+    """Entries of the stored catalogs, looked up by ``(path, blob ID)``: the catalogs given,
+    then the work tree's (unless given), then tree catalogs newest first, each loaded only when
+    an entry is still missing."""
+
+    def __init__(self, cache: PlanCache | None, *given: Catalog, work_tree: bool = True) -> None:
+        self.cache = cache
+        self._loaded: list[Catalog] = list(given)
+        self._pending: list[str] | None = None
+        self._work_tree = work_tree
+
+    def _sources(self) -> Iterator[Catalog]:
+        yield from list(self._loaded)
+        if self.cache is None:
+            return
+        if self._pending is None:
+            self._pending = ([self.cache.work_tree_name] if self._work_tree else []) \
+                + self.cache.tree_names()[:KEEP_TREES]
+        while self._pending:
+            name = self._pending.pop(0)
+            data = self.cache.read(name)
+            if name == self.cache.work_tree_name:
+                data = data[2:] if isinstance(data, tuple) and len(data) == 4 else None
+            catalog = _catalog_of(data)
+            if catalog is not None:
+                self._loaded.append(catalog)
+                yield catalog
+
+    def find(self, relpath: str, blob: str) -> Entry | None:
+        for catalog in self._sources():
+            entry = catalog.entry(relpath)
+            if entry is not None and entry[0] == blob:
+                return entry[:4]
+        return None
+
+
+# Building ---------------------------------------------------------------------------------------
+
+
+def blob_id(raw: bytes) -> str:
+    """git's blob ID of these bytes (`git hash-object --no-filters`, SHA-1 repositories)."""
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()
+
+
+def parse_entry(relpath: str, raw: bytes, blob: str) -> Entry:
+    """A file's entry: what ``Plan.load`` reads from it (the only place that parses YAML here)."""
+    from git_flowctl.model.document import Document, DocumentError
+    from git_flowctl.model.items import Epic, Task
+
+    if relpath == CONFIG_PATH:
+        from git_flowctl.model.config import Config
+
+        try:
+            config = Config.parse(raw)
+        except DocumentError as error:
+            return (blob, None, None, (error.path, error.line, error.problem, error.hint))
+        return (blob, None, _marshalled(config.raw), None)
+    directory, _, name = relpath.rpartition("/")
+    if not name.endswith(".md"):
+        return (blob, None, None, None)
+    data = None
+    try:
+        doc = Document.parse(raw, relpath)
+        data = _marshalled(doc.data)
+        item = (Task if directory in TASK_DIRS else Epic).from_document(doc, name[:-3])
+        return (blob, tuple(item.facts()), data, None)
+    except DocumentError as error:
+        return (blob, None, data, (error.path, error.line, error.problem, error.hint))
+
+
+def _marshalled(data: Any) -> bytes | None:
+    try:
+        return marshal.dumps(data)
+    except ValueError:  # a value marshal cannot store (an explicit !!timestamp): not stored
+        return None
+
+
+def tree_catalog(cache: PlanCache | None, flow_tree: str | None, listing: Callable[[], Listing],
+                 read: Callable[[str, str], bytes | None], known: Known | None = None) -> Catalog:
+    """The catalog of a tree whose ``.flow`` tree ID is ``flow_tree`` (None: the index, or no
+    ``.flow``: not stored). ``listing`` gives the blob ID of every plan file, ``read`` a file's
+    bytes by path and blob ID; only the blobs no stored catalog knows are read and parsed."""
+    if cache is not None and flow_tree is not None:
+        found = cache.load_tree(flow_tree)
+        if found is not None:
+            return found
+    known = known or Known(cache)
+    config: Entry | None = None
+    dirs: dict[str, dict[str, Entry]] = {directory: {} for directory in PLAN_DIRS}
+    for relpath, blob in sorted(listing().items()):
+        if relpath != CONFIG_PATH and not relpath.endswith(".md"):
+            entry: Entry = (blob, None, None, None)
+        else:
+            stored = known.find(relpath, blob)
+            if stored is None:
+                raw = read(relpath, blob)
+                if raw is None:
+                    continue
+                stored = parse_entry(relpath, raw, blob)
+            entry = stored
+        if relpath == CONFIG_PATH:
+            config = entry
+        else:
+            directory, _, name = relpath.rpartition("/")
+            dirs[directory][name] = entry
+    catalog = Catalog(config, dirs)
+    if cache is not None and flow_tree is not None:
+        cache.save_tree(flow_tree, catalog)
+    return catalog
+
+
+def work_tree_catalog(cache: PlanCache | None, root: str) -> Catalog:
+    """The work tree's catalog, brought up to date with the files on disk (see the module
+    docstring); stored again when anything was read."""
+    stored = cache.load_work_tree() if cache is not None else None
+    old_taken, old = stored if stored is not None else (0, Catalog(None, {}))
+    refresh = _Refresh(root, old, old_taken - RACY_NS)
+    refresh.run()
+    catalog = refresh.catalog
+    if refresh.pending:
+        known = Known(cache, work_tree=False)
+        for relpath, (raw, blob, stat) in refresh.pending.items():
+            entry = known.find(relpath, blob) or parse_entry(relpath, raw, blob)
+            refresh.put(relpath, entry[:4] + stat)
+    if cache is not None and refresh.changed(refresh.taken - RACY_NS):
+        cache.save_work_tree(refresh.taken, catalog)
+    return catalog
+
+
+class _Refresh:
+    """One pass over the work tree's plan files against the stored catalog."""
+
+    def __init__(self, root: str, old: Catalog, trusted_before: int) -> None:
+        self.root = root
+        self.old = old
+        self.trusted_before = trusted_before  # an mtime at or after this proves nothing
+        self.taken = time.time_ns()
+        self.catalog = Catalog(None, {directory: {} for directory in PLAN_DIRS})
+        self.pending: dict[str, tuple[bytes, str, tuple[int, int, int, int]]] = {}
+        self.reread = False  # some file was read again (changed, new or racy)
+        self.reread_mtimes: list[int] = []
+
+    def run(self) -> None:
+        config_path = os.path.join(self.root, CONFIG_PATH)
+        try:
+            stat = os.stat(config_path)
+        except OSError:
+            stat = None
+        if stat is not None and _is_file(stat.st_mode):
+            self.catalog.config = self._check(CONFIG_PATH, config_path, stat, self.old.config)
+        for directory in PLAN_DIRS:
+            old = self.old.dirs.get(directory, {})
+            into = self.catalog.dirs[directory]
+            base = os.path.join(self.root, directory)
+            try:
+                with os.scandir(base) as listed:
+                    found = [(item.name, item) for item in listed if not item.name.startswith(".")]
+            except OSError:
+                continue
+            found.sort()
+            for name, item in found:
+                try:
+                    stat = item.stat()
+                except OSError:
+                    continue
+                if not _is_file(stat.st_mode):
+                    continue
+                if not name.endswith(".md"):
+                    into[name] = _NOT_PLAN_FILE
+                    continue
+                entry = self._check(f"{directory}/{name}", item.path, stat, old.get(name))
+                if entry is not None:
+                    into[name] = entry
+
+    def _check(self, relpath: str, path: str, stat: os.stat_result, old: Entry | None) -> Entry | None:
+        sig = (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino)
+        if old is not None and len(old) == 8 and old[4:] == sig and sig[0] < self.trusted_before:
+            return old
+        self.reread = True
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            return None
+        blob = blob_id(raw)
+        self.reread_mtimes.append(sig[0])
+        if old is not None and old[0] == blob:
+            return old[:4] + sig
+        self.pending[relpath] = (raw, blob, sig)
+        return (blob, None, None, None, *sig)  # replaced by ``put`` once parsed
+
+    def put(self, relpath: str, entry: Entry) -> None:
+        if relpath == CONFIG_PATH:
+            self.catalog.config = entry
+        else:
+            directory, _, name = relpath.rpartition("/")
+            self.catalog.dirs[directory][name] = entry
+
+    def changed(self, racy_limit: int) -> bool:
+        """Worth storing: a file changed, appeared or went, its stat data changed (a touch, a
+        checkout of the same content), or a racy file read again would no longer be racy."""
+        if self.pending:
+            return True
+        if (self.old.config is None) != (self.catalog.config is None):
+            return True
+        for directory in PLAN_DIRS:
+            if self.old.dirs.get(directory, {}).keys() != self.catalog.dirs[directory].keys():
+                return True
+        if not self.reread:
+            return False
+        return any(mtime < racy_limit for mtime in self.reread_mtimes) or self._stat_changed()
+
+    def _stat_changed(self) -> bool:
+        """A file read again was the same blob with new stat data (a touch, a checkout of the
+        same content): store it, or it would be hashed again on every read."""
+        if self.catalog.config is not None and self.old.config is not None \
+                and self.catalog.config[4:] != self.old.config[4:]:
+            return True
+        for directory in PLAN_DIRS:
+            old = self.old.dirs.get(directory, {})
+            for name, entry in self.catalog.dirs[directory].items():
+                previous = old.get(name)
+                if previous is not None and previous[4:] != entry[4:]:
+                    return True
+        return False
+
+
+def _is_file(mode: int) -> bool:
+    return (mode & 0o170000) == 0o100000
+
