@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import sys
 
+# Read commands the lean path answers with --json (views/lean.py, issue #11).
+_LEAN_READS = frozenset({"status", "show", "tasks", "list", "epics", "ready", "next", "blocked"})
+
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
@@ -23,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         from git_flowctl.history.timeline import fast_log
 
         code = fast_log(args)
+        if code is not None:
+            return code
+    if "--json" in args and not set(args).isdisjoint(_LEAN_READS):
+        from git_flowctl.views.lean import answer
+
+        code = answer(args)
         if code is not None:
             return code
     from git_flowctl.cli import run

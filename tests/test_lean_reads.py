@@ -25,6 +25,7 @@ from conftest import Repo, make_repo
 from git_flowctl.repo.cache import CACHE_DIR
 from git_flowctl.repo.catalog import PlanCache
 from git_flowctl.repo.workspace import Workspace
+from git_flowctl.views import lean
 
 CLAIM = "refs/flow/claims/"
 MIRROR = "refs/flow/remote-claims/origin/"
@@ -36,6 +37,9 @@ def reads_through(way: str) -> Iterator[None]:
     """``git``: opening pygit2 fails the command (so the test). ``pygit2``: every workspace
     opens it first, so every read takes the pygit2 side."""
     with pytest.MonkeyPatch.context() as patch:
+        # The lean path (views/lean.py) answers these without a Workspace at all;
+        # tests/test_lean_path.py compares it with the normal path. Here: the normal path.
+        patch.setattr(lean, "answer", lambda args: None)
         if way == "git":
             def refuse(self: Workspace) -> None:
                 raise AssertionError("a read on the work tree opened pygit2")

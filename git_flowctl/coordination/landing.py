@@ -11,8 +11,6 @@ task made `status` cost the plan's size).
 
 from __future__ import annotations
 
-import marshal
-
 from git_flowctl.model import states
 from git_flowctl.model.layout import archived_task_path, task_path
 
@@ -60,9 +58,8 @@ def landed_of(done: Iterable[str], blob_here: Callable[[str], str | None], there
             if entry[0] == blob_here(task_path(task_id)):
                 landed.add(task_id)
                 break
-            frontmatter = marshal.loads(entry[2]) if entry[2] is not None else None
-            if isinstance(frontmatter, dict) and frontmatter.get("status") == states.DONE:
-                landed.add(task_id)  # a broken file there is not evidence of landing
+            if entry[3] == states.DONE:  # its `status:` there (a file that does not parse: None)
+                landed.add(task_id)
             break
     return landed
 

@@ -5,7 +5,7 @@ task number, title. ``held`` maps task IDs to the actor holding a claim on them 
 task someone else holds is not offered.
 
 Built on the plan's facts (model/facts.py), so the click commands and the lean read path
-(cli/lean.py) give the same answers; standard library only at import time.
+(views/lean.py) give the same answers; standard library only at import time.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from git_flowctl.model.errors import FlowError
+from git_flowctl.model.frontfast import load_simple
 from git_flowctl.model.markdown import (  # re-exported: modules import these names from here
     Section as Section,
 )
@@ -142,7 +143,8 @@ class Document:
         front_lines = lines[1:end]
         front_text = "\n".join(front_lines) + ("\n" if front_lines else "")
         try:
-            data = load_yaml(front_text) if front_text.strip() else {}
+            # The form this tool writes needs no YAML (model/frontfast.py, issue #11).
+            data = (load_simple(front_text) or load_yaml(front_text)) if front_text.strip() else {}
         except yaml.YAMLError as exc:
             # An unclosed bracket or quote is reported where it opened, not at the end of input.
             mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)

@@ -3,7 +3,7 @@
 A ``TaskFacts`` or ``EpicFacts`` holds what the read commands and the gates need from a file
 (typed as ``items.Task`` and ``items.Epic`` read them: ``items.task_facts`` makes one). The
 plan snapshot (repo/catalog.py) stores them, so a read answers from facts without parsing
-YAML, and the lean read path (cli/lean.py) answers without loading click, YAML or pygit2.
+YAML, and the lean read path (views/lean.py) answers without loading click, YAML or pygit2.
 
 ``PlanFacts`` is the one place where the derived facts are computed: effective states
 (``upstream_failed``), ``ready`` and ``waiting``, unsatisfied dependencies, the gates, epics'
@@ -153,20 +153,25 @@ class PlanFacts:
     def effective_states(self) -> dict[str, str]:
         """Stored states with ``upstream_failed`` derived (computed once)."""
         if self._effective is None:
-            stored = {t.id: t.status for t in self.tasks.values()}
-            for task in self.tasks.values():
+            tasks = self.tasks
+            stored = {t.id: t.status for t in tasks.values()}
+            for task in tasks.values():
                 for dep in task.depends_on:
                     if dep not in stored and (archived := self.archived_task(dep)) is not None:
                         stored[dep] = archived.status  # done or skipped: archive needs a closed epic
-            tasks = self.tasks
-            self._effective = {}
+            # A task that cannot start keeps its stored state whatever its dependencies are:
+            # only todo and up_for_retry need the walk (states.effective_resolver).
+            effective = {task_id: state for task_id, state in stored.items()
+                         if state not in states.STARTABLE}
             resolve = states.effective_resolver(
                 stored.get,
                 lambda task_id: tasks[task_id].depends_on if task_id in tasks else [],
                 lambda task_id: tasks[task_id].trigger_rule if task_id in tasks else "all_success",
-                self._effective)
-            for task_id in stored:
-                resolve(task_id)
+                effective)
+            for task_id, state in stored.items():
+                if state in states.STARTABLE:
+                    resolve(task_id)
+            self._effective = effective
         return self._effective
 
     def state_of(self, task_id: str) -> str:

@@ -1,5 +1,5 @@
 """Where plan files live in a tree (DESIGN §1, docs/file-format.md). Standard library only:
-the lean read path (cli/lean.py) and the plan snapshot (repo/catalog.py) import it."""
+the lean read path (views/lean.py) and the plan snapshot (repo/catalog.py) import it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The Markdown side of a plan file: its body, and ``## `` sections found fence-aware.
 
 Standard library only (no YAML): ``document.py`` uses these for every file, and the lean read
-path (cli/lean.py) reads one task's sections for `show` without parsing its frontmatter.
+path (views/lean.py) reads one task's sections for `show` without parsing its frontmatter.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ class Section:
     __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaced
 
 
-def body_of(raw: bytes) -> str | None:
-    """The Markdown body after the frontmatter, as ``Document.parse(raw, path).body`` gives it
-    (LF line endings); None where Document.parse would refuse the file."""
+def split_file(raw: bytes) -> tuple[str, str] | None:
+    """(the frontmatter's text, the Markdown body) as ``Document.parse(raw, path)`` splits
+    them (LF line endings); None where Document.parse would refuse the file."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -47,7 +47,8 @@ def body_of(raw: bytes) -> str | None:
         return None
     for index in range(1, len(lines)):
         if lines[index].rstrip() in ("---", "..."):
-            return "\n".join(lines[index + 1:])
+            front = lines[1:index]
+            return "\n".join(front) + ("\n" if front else ""), "\n".join(lines[index + 1:])
     return None
 
 

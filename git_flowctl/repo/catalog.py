@@ -4,9 +4,10 @@ A read command needs the facts of every task (states, dependencies, titles) but 
 most a few. Parsing thousands of YAML files on every command made reads cost the size of the
 plan (issue #11), so the facts are kept in a *catalog*: for each plan file (``config.yaml`` and
 the direct children of ``.flow/epics``, ``.flow/tasks``, ``.flow/archive/epics`` and
-``.flow/archive/tasks``) its blob ID, its facts (``model/facts.py``), its frontmatter as
-``marshal`` bytes, or the error ``Plan.load`` raises for it. An entry is a function of the
-file's path and content only, so entries are shared between catalogs by ``(path, blob ID)``.
+``.flow/archive/tasks``) its blob ID, its facts (``model/facts.py``) or the error
+``Plan.load`` raises for it, and its ``status`` field as written (landing.py). An entry is a
+function of the file's path and content only, so entries are shared between catalogs by
+``(path, blob ID)``.
 
 Where catalogs live: ``<git-common-dir>/flow-cache/plan/``.
 
@@ -27,13 +28,14 @@ Nothing here is needed for an answer: a missing, unreadable, foreign or damaged 
 by magic, format marker and checksum) is ignored and rebuilt, and deleting the directory
 changes no answer. Files are written under a temporary name and renamed into place.
 
-Standard library only at import time (the lean read path, cli/lean.py, uses this module); the
+Standard library only at import time (the lean read path, views/lean.py, uses this module); the
 parser (YAML, items.py) is imported only when a file must be parsed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import marshal
 import os
 import sys
@@ -55,17 +57,23 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
-    # (blob ID, facts row or None, marshalled frontmatter or None, (path, line, message, hint)
-    # of the error Plan.load raises for the file, or None); a work tree entry adds its stat
-    # data: (..., mtime_ns, ctime_ns, size, inode).
+    # (blob ID, facts row or None, (path, line, message, hint) of the error Plan.load raises
+    # for the file or None, the frontmatter's `status` value when it parsed); config.yaml's
+    # entry holds, marshalled in place of the status, its mapping and the settings the lean
+    # reads need as ``Config`` reads them (``SETTINGS``). A work tree entry adds its
+    # stat data: (..., mtime_ns, ctime_ns, size, inode).
     Entry = tuple[Any, ...]
     Listing = dict[str, str]  # repo-relative path -> blob ID
 
 PLAN_CACHE = "plan"
+# The settings of config.yaml the lean reads use, stored as ``Config`` reads them.
+SETTINGS = ("max_retries", "default_branch", "claims.remote", "claims.lease_seconds")
 RACY_NS = 3_000_000_000  # git's racy window plus coarse (1-2 s) file system timestamps
 KEEP_TREES = 8
+_COMMITS = "commits"
+_KEEP_COMMITS = 64
 _MAGIC = b"flowplan"
-_MARKER = (2, __version__, marshal.version, tuple(sys.version_info[:2]))
+_MARKER = (4, __version__, marshal.version, tuple(sys.version_info[:2]))
 _NOT_PLAN_FILE = ("", None, None, None)  # a listed file that is not .md (counts for `initialized`)
 
 
@@ -107,12 +115,12 @@ class Catalog:
     def first_error(self) -> tuple[str, int | None, str, str | None] | None:
         """The ``DocumentError`` (path, line, message, hint) ``Plan.load`` raises first:
         config.yaml, then epics, then tasks, each in name order."""
-        if self.config is not None and self.config[3] is not None:
-            return tuple(self.config[3])
+        if self.config is not None and self.config[2] is not None:
+            return tuple(self.config[2])
         for directory in (EPICS_DIR, TASKS_DIR):
             for _, entry in self.rows(directory):
-                if entry[3] is not None:
-                    return tuple(entry[3])
+                if entry[2] is not None:
+                    return tuple(entry[2])
         return None
 
     def missing_epic(self) -> tuple[str, str] | None:
@@ -127,21 +135,35 @@ class Catalog:
         """config.yaml as parsed (``Config.raw``); {} when absent, None when not stored."""
         if self.config is None:
             return {}
-        if self.config[2] is None:
+        if self.config[3] is None:
             return None
-        data: dict[str, Any] = marshal.loads(self.config[2])
-        return data
+        raw: dict[str, Any] = marshal.loads(self.config[3])[0]
+        return raw
 
-    def frontmatter(self, relpath: str) -> dict[str, Any] | None:
-        """A file's frontmatter mapping as ``Document.parse`` gave it (None when not stored)."""
-        entry = self.entry(relpath)
-        if entry is None or entry[2] is None:
+    def settings(self) -> dict[str, Any] | None:
+        """``SETTINGS`` as ``Config`` gives them (a setting it cannot read is absent); None
+        when config.yaml is absent or not stored."""
+        if self.config is None or self.config[3] is None:
             return None
-        data: dict[str, Any] = marshal.loads(entry[2])
-        return data
+        found: dict[str, Any] = marshal.loads(self.config[3])[1]
+        return found
 
     def dump(self) -> tuple[Any, ...]:
         return (self.config, self.dirs)
+
+
+@contextlib.contextmanager
+def without_gc() -> Iterator[None]:
+    """The cycle collector off while many objects are made at once: a catalog of 50,000 rows
+    holds no cycles, and collections triggered while it loads would scan it over and over
+    (seconds at 50,000 tasks)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # Storage -----------------------------------------------------------------------------------------
@@ -167,7 +189,8 @@ class PlanCache:
         if int.from_bytes(raw[8:12], "big") != zlib.adler32(payload):
             return None
         try:
-            marker, data = marshal.loads(payload)
+            with without_gc():
+                marker, data = marshal.loads(payload)
         except (ValueError, EOFError, TypeError):
             return None
         return data if marker == _MARKER else None
@@ -231,6 +254,18 @@ class PlanCache:
 
     def save_work_tree(self, taken: int, catalog: Catalog) -> None:
         self.write(self.work_tree_name, (self.root, taken, catalog.config, catalog.dirs))
+
+    def commit_trees(self) -> dict[str, str]:
+        """Commits whose ``.flow`` tree ID was looked up before ("" when they have none):
+        the lean reads find the default branch's catalog without asking git."""
+        found = self.read(_COMMITS)
+        return found if isinstance(found, dict) else {}
+
+    def remember_commit_tree(self, commit: str, flow_tree: str) -> None:
+        known = self.commit_trees()
+        known.pop(commit, None)
+        known[commit] = flow_tree
+        self.write(_COMMITS, dict(list(known.items())[-_KEEP_COMMITS:]))
 
 
 def _catalog_of(data: Any) -> Catalog | None:
@@ -303,19 +338,31 @@ def parse_entry(relpath: str, raw: bytes, blob: str) -> Entry:
         try:
             config = Config.parse(raw)
         except DocumentError as error:
-            return (blob, None, None, (error.path, error.line, error.problem, error.hint))
-        return (blob, None, _marshalled(config.raw), None)
+            return (blob, None, (error.path, error.line, error.problem, error.hint), None)
+        settings = {key: config.get(key) for key in SETTINGS if key != "max_retries"}
+        with contextlib.suppress(TypeError, ValueError):
+            settings["max_retries"] = config.max_retries
+        return (blob, None, None, _marshalled((config.raw, settings)))
     directory, _, name = relpath.rpartition("/")
     if not name.endswith(".md"):
         return (blob, None, None, None)
-    data = None
+    status = None
     try:
         doc = Document.parse(raw, relpath)
-        data = _marshalled(doc.data)
+        found = doc.data.get("status")
+        status = sys.intern(found) if isinstance(found, str) else None
         item = (Task if directory in TASK_DIRS else Epic).from_document(doc, name[:-3])
-        return (blob, tuple(item.facts()), data, None)
+        return (blob, _interned(tuple(item.facts())), None, status)
     except DocumentError as error:
-        return (blob, None, data, (error.path, error.line, error.problem, error.hint))
+        return (blob, None, (error.path, error.line, error.problem, error.hint), status)
+
+
+def _interned(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The row with its strings interned: IDs, states and names repeat across thousands of rows,
+    and marshal stores an interned string once (memory and load time at 50,000 tasks)."""
+    return tuple(sys.intern(value) if isinstance(value, str)
+                 else [sys.intern(item) if isinstance(item, str) else item for item in value]
+                 if isinstance(value, list) else value for value in row)
 
 
 def _marshalled(data: Any) -> bytes | None:
@@ -393,32 +440,44 @@ class _Refresh:
     def run(self) -> None:
         config_path = os.path.join(self.root, CONFIG_PATH)
         try:
-            stat = os.stat(config_path)
+            config_stat: os.stat_result | None = os.stat(config_path)
         except OSError:
-            stat = None
-        if stat is not None and _is_file(stat.st_mode):
-            self.catalog.config = self._check(CONFIG_PATH, config_path, stat, self.old.config)
+            config_stat = None
+        if config_stat is not None and _is_file(config_stat.st_mode):
+            self.catalog.config = self._check(CONFIG_PATH, config_path, config_stat, self.old.config)
+        stat = os.stat
+        trusted_before = self.trusted_before
         for directory in PLAN_DIRS:
-            old = self.old.dirs.get(directory, {})
+            old = self.old.dirs.get(directory, {}).get
             into = self.catalog.dirs[directory]
             base = os.path.join(self.root, directory)
             try:
-                with os.scandir(base) as listed:
-                    found = [(item.name, item) for item in listed if not item.name.startswith(".")]
+                names = os.listdir(base)
             except OSError:
                 continue
-            found.sort()
-            for name, item in found:
+            names.sort()
+            # The loop every read runs over every file: kept to a stat and a few compares.
+            for name in names:
+                if name[0] == ".":
+                    continue
+                path = f"{base}/{name}"
                 try:
-                    stat = item.stat()
+                    found = stat(path)
                 except OSError:
                     continue
-                if not _is_file(stat.st_mode):
-                    continue
+                if found.st_mode & 0o170000 != 0o100000:
+                    continue  # not a regular file (a directory, a socket)
                 if not name.endswith(".md"):
                     into[name] = _NOT_PLAN_FILE
                     continue
-                entry = self._check(f"{directory}/{name}", item.path, stat, old.get(name))
+                previous = old(name)
+                mtime = found.st_mtime_ns
+                if previous is not None and len(previous) == 8 and previous[4] == mtime \
+                        and mtime < trusted_before and previous[5] == found.st_ctime_ns \
+                        and previous[6] == found.st_size and previous[7] == found.st_ino:
+                    into[name] = previous
+                    continue
+                entry = self._check(f"{directory}/{name}", path, found, previous)
                 if entry is not None:
                     into[name] = entry
 

@@ -26,6 +26,7 @@ from git_flowctl.model.items import (
     archived_epic_path,
     archived_task_path,
 )
+from git_flowctl.repo.catalog import without_gc
 from git_flowctl.repo.sources import Source
 
 if TYPE_CHECKING:
@@ -113,8 +114,9 @@ class Plan:
                 line = Document.parse(raw, path).line_of("epic") if raw is not None else None
                 raise DocumentError(path, line, f"task's epic {epic} does not exist",
                                     hint="create it with `git flow-task epic create` or fix `epic:`")
-        tasks = {row[0]: TaskFacts._make(row) for _, (_, row, _, _, *_) in catalog.rows(TASKS_DIR)}
-        epics = {row[0]: EpicFacts._make(row) for _, (_, row, _, _, *_) in catalog.rows(EPICS_DIR)}
+        with without_gc():
+            tasks = {row[0]: TaskFacts._make(row) for _, (_, row, *_) in catalog.rows(TASKS_DIR)}
+            epics = {row[0]: EpicFacts._make(row) for _, (_, row, *_) in catalog.rows(EPICS_DIR)}
         plan._facts = plan._facts_of(tasks, epics)
         plan.tasks = LazyItems(source, TASKS_DIR, Task, tasks)
         plan.epics = LazyItems(source, EPICS_DIR, Epic, epics)

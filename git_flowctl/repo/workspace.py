@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
@@ -19,6 +18,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from git_flowctl.model.errors import FlowError
 from git_flowctl.repo import gitcli
 from git_flowctl.repo.gitcli import NotARepositoryError
+from git_flowctl.repo.leangit import ORIGIN_HEAD as ORIGIN_HEAD  # re-exported
+from git_flowctl.repo.leangit import default_candidates as _default_candidates
+from git_flowctl.repo.leangit import find_actor
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.sources import GitTreeSource, IndexSource, TreeSource, WorkTreeSource
 
@@ -75,7 +77,6 @@ def parse_ident(text: str) -> Identity | None:
                     -minutes if offset[0] == "-" else minutes)
 
 
-ORIGIN_HEAD = "refs/remotes/origin/HEAD"
 
 
 class DefaultBranch(NamedTuple):
@@ -84,20 +85,6 @@ class DefaultBranch(NamedTuple):
     name: str  # the ref, e.g. refs/remotes/origin/main
     commit: str  # the commit it points at
     checked_out: bool  # HEAD is this branch (a symbolic ref to it)
-
-
-def _default_candidates(configured: str | None, origin_head_target: str | None) -> list[str]:
-    """The refs tried for the default branch, in order (``Workspace.default_branch``)."""
-    candidates: list[str] = []
-    if configured:
-        candidates += [f"refs/remotes/origin/{configured}", f"refs/heads/{configured}"]
-        if configured.startswith("refs/"):
-            candidates.append(configured)  # a full ref name
-    if origin_head_target:
-        candidates.append(origin_head_target)
-    for name in ("main", "master"):
-        candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
-    return candidates
 
 
 class Workspace:
@@ -217,22 +204,11 @@ class Workspace:
     def actor(self, override: str | None = None) -> str:
         """Who acts: --actor, FLOW_ACTOR, git's email (user.email, GIT_AUTHOR_EMAIL, EMAIL),
         user.name, then $USER."""
-        for candidate in self._actor_candidates(override):
-            if candidate and candidate.strip():
-                return candidate.strip()
-        raise FlowError("no actor: cannot tell who is acting",
-                        hint="set FLOW_ACTOR, pass --actor, or set git user.email")
-
-    def _actor_candidates(self, override: str | None) -> Iterator[str | None]:
-        """In order, each looked up only when those before it are unset (config runs `git`)."""
-        yield override
-        yield os.environ.get("FLOW_ACTOR")
-        yield self.config_value("user.email")
-        yield os.environ.get("GIT_AUTHOR_EMAIL")
-        yield os.environ.get("EMAIL")
-        yield self.config_value("user.name")
-        yield os.environ.get("USER")
-        yield os.environ.get("USERNAME")
+        found = find_actor(override, self.config_value)
+        if found is None:
+            raise FlowError("no actor: cannot tell who is acting",
+                            hint="set FLOW_ACTOR, pass --actor, or set git user.email")
+        return found
 
     def operation_in_progress(self) -> tuple[str, str] | None:
         """(what, how to finish it) while a merge, rebase, cherry-pick, revert or bisect runs."""

@@ -2,7 +2,7 @@
 
 Built from the plan's facts (model/facts.py), never from parsed files, so a report over the
 whole plan costs no parsing; `show` adds the one file's frontmatter and body. The click
-commands and the lean read path (cli/lean.py) both call these, so they print the same JSON.
+commands and the lean read path (views/lean.py) both call these, so they print the same JSON.
 """
 
 from __future__ import annotations

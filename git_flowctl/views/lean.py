@@ -1,0 +1,309 @@
+"""The lean read path: `status`, `show`, `tasks`, `list`, `epics`, `ready`, `next` and
+`blocked` with ``--json``, answered without click, YAML or pygit2 (issue #11).
+
+At 5,000 tasks a read must cost a few times interpreter start-up, and importing click alone
+costs more than that. ``entry.py`` calls ``answer`` first; it reads the work tree's plan
+snapshot (repo/catalog.py: a stat of each plan file, the catalog itself, nothing parsed when
+nothing changed), computes the answer with the functions the click commands use
+(views/shapes.py, coordination/queries.py, landing.py, claimview.py, model/facts.py) and prints
+it with the same printer (views/jsonout.py), so both paths print the same bytes
+(tests/test_lean_path.py runs every read both ways).
+
+Anything it is not sure of makes it step aside (``Fallback``) before printing anything: an
+option it does not know, ``--rev``, a repository found in an unusual way, a file that does not
+load, an error to report, a default branch whose plan is not in the snapshot yet. The normal
+path then answers, and fills the snapshot for the next time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from git_flowctl.coordination import claimview, landing, queries
+from git_flowctl.model import ids, states
+from git_flowctl.model.errors import FlowError
+from git_flowctl.model.facts import EpicFacts, PlanFacts, TaskFacts
+from git_flowctl.model.frontfast import load_simple
+from git_flowctl.model.layout import (
+    ARCHIVE_EPICS_DIR,
+    ARCHIVE_TASKS_DIR,
+    EPICS_DIR,
+    TASKS_DIR,
+    epic_path,
+    task_path,
+)
+from git_flowctl.model.markdown import split_file
+from git_flowctl.repo import leangit
+from git_flowctl.repo.catalog import Catalog, PlanCache, without_gc, work_tree_catalog
+from git_flowctl.views import shapes
+from git_flowctl.views.jsonout import print_json
+
+TYPE_CHECKING = False  # typing costs start-up time that this path avoids (model/tuples.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Options = dict[str, Any]
+
+
+class Fallback(Exception):
+    """The lean path cannot answer this for sure: the normal CLI will."""
+
+
+# Command lines --------------------------------------------------------------------------------
+
+# command -> (options taking one value, options that may repeat, number of arguments)
+_SHAPES: dict[str, tuple[frozenset[str], frozenset[str], int]] = {
+    "status": (frozenset(), frozenset(), 0),
+    "show": (frozenset(), frozenset(), 1),
+    "tasks": (frozenset({"--epic", "--status", "--domain"}), frozenset({"--status"}), 0),
+    "list": (frozenset(), frozenset(), 0),
+    "epics": (frozenset(), frozenset(), 0),
+    "ready": (frozenset({"--epic", "--actor"}), frozenset(), 0),
+    "next": (frozenset({"--epic", "--actor"}), frozenset(), 0),
+    "blocked": (frozenset({"--epic"}), frozenset(), 0),
+}
+
+
+def _options(command: str, words: list[str]) -> Options:
+    """The command's options as click would give them, for the plain forms only."""
+    takes_value, repeatable, arguments = _SHAPES[command]
+    found: Options = {"args": []}
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in takes_value:
+            if index + 1 >= len(words) or words[index + 1].startswith("-"):
+                raise Fallback
+            if word in repeatable:
+                found.setdefault(word, []).append(words[index + 1])
+            elif word in found:
+                raise Fallback
+            else:
+                found[word] = words[index + 1]
+            index += 2
+            continue
+        if word.startswith("-") or len(found["args"]) >= arguments:
+            raise Fallback  # --rev, --help, --claim, an unknown option, one argument too many
+        found["args"].append(word)
+        index += 1
+    if len(found["args"]) != arguments:
+        raise Fallback
+    return found
+
+
+def answer(args: list[str]) -> int | None:
+    """Print the answer and return 0, or return None (nothing printed) for the normal path."""
+    if "--json" not in args or "--" in args:
+        return None
+    words = [word for word in args if word != "--json"]
+    if not words or words[0] not in _SHAPES:
+        return None
+    try:
+        options = _options(words[0], words[1:])
+        place = leangit.locate()
+        if place is None:
+            raise Fallback
+        payload = _COMMANDS[words[0]](_Reader(place), options)
+    except (Fallback, FlowError):
+        return None  # the normal path reports errors, with the same words
+    except Exception:
+        if os.environ.get("FLOW_DEBUG"):
+            raise
+        return None  # a bug here must not cost an answer: the normal path gives it
+    print_json({"success": True, **payload})
+    return 0
+
+
+# The plan and what git says about it ----------------------------------------------------------
+
+
+class _Reader:
+    def __init__(self, place: leangit.Place) -> None:
+        self.place = place
+        self.cache = PlanCache(place.common_dir, place.root)
+        self.catalog = work_tree_catalog(self.cache, place.root)
+        catalog = self.catalog
+        if catalog.first_error() is not None or catalog.missing_epic() is not None \
+                or not catalog.initialized:
+            raise Fallback  # the normal path raises the error, with file and line
+        settings = catalog.settings()
+        if settings is None or not isinstance(settings.get("max_retries"), int):
+            raise Fallback
+        self.settings = settings
+        with without_gc():
+            tasks = {row[0]: TaskFacts._make(row) for _, (_, row, *_) in catalog.rows(TASKS_DIR)}
+            epics = {row[0]: EpicFacts._make(row) for _, (_, row, *_) in catalog.rows(EPICS_DIR)}
+        self.facts = PlanFacts(tasks, epics, max_retries=settings["max_retries"],
+                               archived_task=self._archived(ARCHIVE_TASKS_DIR, TaskFacts._make),
+                               archived_epic=self._archived(ARCHIVE_EPICS_DIR, EpicFacts._make))
+
+    def _archived(self, directory: str, make: Callable[[Any], Any]) -> Callable[[str], Any]:
+        """``Plan.archived_task``/``archived_epic`` from the snapshot: None when there is no
+        such file; a file there that does not load is the normal path's to report."""
+        def lookup(item_id: str) -> Any:
+            entry = self.catalog.entry(f"{directory}/{item_id}.md")
+            if entry is None:
+                return None
+            if entry[1] is None:
+                raise Fallback
+            return make(entry[1])
+
+        return lookup
+
+    def resolve_epic(self, ref: str | None) -> str | None:
+        return ids.resolve(ref, self.facts.epics, kind="epic") if ref else None
+
+    def actor(self, override: str | None) -> str:
+        found = leangit.find_actor(override, lambda key: leangit.config_value(self.place.root, key))
+        if found is None:
+            raise Fallback
+        return found
+
+    def held(self, actor: str) -> dict[str, str]:
+        """``Claims.open(ws).held_map(actor)`` (queries.held_claims), without pygit2."""
+        lease = self.settings.get("claims.lease_seconds")
+        if not isinstance(lease, int) or isinstance(lease, bool) or lease < 0:
+            raise Fallback  # Claims.open refuses it, with its message
+        remote = self.settings.get("claims.remote")
+        prefixes = [(claimview.CLAIMS_PREFIX, "local")]
+        if remote and leangit.config_value(self.place.root, f"remote.{remote}.url") is not None:
+            prefixes.append((f"{claimview.REMOTE_CLAIMS_PREFIX}{remote}/", str(remote)))
+        listed = leangit.refs(self.place.root, *(prefix for prefix, _ in prefixes), messages=True)
+        if listed is None:
+            raise Fallback
+        found = claimview.namespace_claims(listed, prefixes, claimview.claim_record)
+        every = claimview.merged(found[0], found[1] if len(found) > 1 else None, None)
+        return claimview.held_map(every, actor, time.time())
+
+    def landing(self) -> tuple[str | None, set[str]]:
+        """(the default branch's name, the tasks landed on it): ``landing.landed_tasks``."""
+        configured = self.settings.get("default_branch")
+        if configured is not None and not isinstance(configured, str):
+            raise Fallback
+        root = self.place.root
+        listed = leangit.refs(root, leangit.ORIGIN_HEAD, *leangit.default_candidates(configured, None))
+        if listed is None:
+            raise Fallback
+        by_name = {ref.name: ref for ref in listed}
+        origin_head = by_name.get(leangit.ORIGIN_HEAD)
+        if origin_head is not None and origin_head.symref and origin_head.symref not in by_name:
+            raise Fallback  # origin/HEAD points elsewhere: the normal path lists that ref
+        tip = leangit.default_branch_ref(by_name, configured)
+        if tip is None:
+            return None, set()
+        if tip.type != "commit":
+            raise Fallback  # a tag: the normal path peels it
+        done = [task.id for task in self.facts.tasks.values() if task.status == states.DONE]
+        if not done:
+            return landing.branch_name(tip.name), set()
+        flow_tree = self._flow_tree(tip.oid)
+        there = self.cache.load_tree(flow_tree) if flow_tree else Catalog(None, {})
+        if there is None:
+            raise Fallback  # the normal path builds that tree's catalog
+        return landing.branch_name(tip.name), landing.landed_of(done, self.catalog.blob, there)
+
+    def _flow_tree(self, commit: str) -> str:
+        """The ``.flow`` tree ID of a commit ("" when it has none), remembered by commit."""
+        known = self.cache.commit_trees()
+        if commit in known:
+            return known[commit]
+        found = leangit.output(self.place.root, "rev-parse", "--verify", "-q", f"{commit}:.flow")
+        if found is None:
+            raise Fallback  # no .flow there, or git could not tell: the normal path knows
+        flow_tree = found.decode().strip()
+        self.cache.remember_commit_tree(commit, flow_tree)
+        return flow_tree
+
+    def task_file(self, path: str) -> tuple[dict[str, Any], str]:
+        """A plan file's frontmatter and body as ``Document.parse`` reads them."""
+        try:
+            with open(os.path.join(self.place.root, path), "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            raise Fallback from None
+        split = split_file(raw)
+        data = load_simple(split[0]) if split is not None else None
+        if split is None or data is None:
+            raise Fallback  # YAML beyond the simple form: the normal path parses it
+        return data, split[1]
+
+
+# The commands (each the body of its click command) ---------------------------------------------
+
+
+def _status(reader: _Reader, options: Options) -> dict[str, Any]:
+    report = shapes.status_report(reader.facts, True)
+    branch, landed = reader.landing()
+    report["default_branch"] = branch
+    report["landed"] = sorted(landed, key=ids.id_sort_key)
+    return report
+
+
+def _show(reader: _Reader, options: Options) -> dict[str, Any]:
+    ref = options["args"][0]
+    facts = reader.facts
+    parsed = ids.parse_id(ref)
+    if parsed is None:
+        found = ids.resolve(ref, [*facts.epics, *facts.tasks])
+        is_task = found in facts.tasks
+    else:
+        is_task = parsed.is_task
+        found = ids.resolve(ref, facts.tasks if is_task else facts.epics,
+                            kind="task" if is_task else "epic")
+    branch, landed = reader.landing()
+    if is_task:
+        data, body = reader.task_file(task_path(found))
+        detail = shapes.task_detail(facts, facts.tasks[found], data, body)
+        detail["landed"] = found in landed
+        detail["default_branch"] = branch
+        return detail
+    data, _ = reader.task_file(epic_path(found))
+    detail = shapes.epic_detail(facts, facts.epics[found], data)
+    shapes.mark_landed(detail["tasks"], landed)
+    return detail
+
+
+def _tasks(reader: _Reader, options: Options) -> dict[str, Any]:
+    epic_id = reader.resolve_epic(options.get("--epic"))
+    rows = shapes.task_rows(reader.facts, epic_id, options.get("--status", ()), options.get("--domain"))
+    shapes.mark_landed(rows, reader.landing()[1])
+    return {"tasks": rows, "count": len(rows)}
+
+
+def _list(reader: _Reader, options: Options) -> dict[str, Any]:
+    facts = reader.facts
+    epics = [shapes.epic_summary(facts, epic) for epic in facts.sorted_epics()]
+    tasks = [shapes.task_summary(facts, task) for task in facts.sorted_tasks()]
+    shapes.mark_landed(tasks, reader.landing()[1])
+    return {"epics": epics, "tasks": tasks, "epic_count": len(epics), "task_count": len(tasks)}
+
+
+def _epics(reader: _Reader, options: Options) -> dict[str, Any]:
+    rows = [shapes.epic_summary(reader.facts, epic) for epic in reader.facts.sorted_epics()]
+    return {"epics": rows, "count": len(rows)}
+
+
+def _ready(reader: _Reader, options: Options) -> dict[str, Any]:
+    epic_id = reader.resolve_epic(options.get("--epic"))
+    who = reader.actor(options.get("--actor"))
+    return queries.ready_report(reader.facts, who, epic_id, held=reader.held(who))
+
+
+def _next(reader: _Reader, options: Options) -> dict[str, Any]:
+    epic_id = reader.resolve_epic(options.get("--epic"))
+    who = reader.actor(options.get("--actor"))
+    return queries.next_work(reader.facts, who, epic_id, held=reader.held(who))
+
+
+def _blocked(reader: _Reader, options: Options) -> dict[str, Any]:
+    epic_id = reader.resolve_epic(options.get("--epic"))
+    rows = queries.blocked_rows(reader.facts, epic_id)
+    return {"epic": epic_id, "blocked": rows, "count": len(rows)}
+
+
+_COMMANDS: dict[str, Callable[[_Reader, Options], dict[str, Any]]] = {
+    "status": _status, "show": _show, "tasks": _tasks, "list": _list, "epics": _epics,
+    "ready": _ready, "next": _next, "blocked": _blocked,
+}
