@@ -90,13 +90,17 @@ class PlanFacts:
     def __init__(self, tasks: dict[str, TaskFacts], epics: dict[str, EpicFacts], *,
                  max_retries: int = 2,
                  archived_task: Callable[[str], TaskFacts | None] = lambda _id: None,
-                 archived_epic: Callable[[str], EpicFacts | None] = lambda _id: None) -> None:
+                 archived_epic: Callable[[str], EpicFacts | None] = lambda _id: None,
+                 effective: dict[str, str] | None = None) -> None:
+        """``effective``: ``effective_states()`` as computed before from the same facts (the
+        lean reads keep it with the snapshot, repo/catalog.py ``load_derived``)."""
         self.tasks = tasks
         self.epics = epics
         self.max_retries = max_retries
         self.archived_task = archived_task
         self.archived_epic = archived_epic
-        self._effective: dict[str, str] | None = None
+        self._effective: dict[str, str] | None = effective
+        self._views: dict[str, str] | None = None
         self._by_epic: dict[str, list[TaskFacts]] | None = None
         self._dependents: dict[str, list[TaskFacts]] | None = None
         self._sorted_tasks: list[TaskFacts] | None = None
@@ -186,10 +190,18 @@ class PlanFacts:
 
     def view_state(self, task_id: str) -> str:
         """What a board shows: ``ready`` and ``waiting`` split out of todo/up_for_retry."""
+        if self._views is not None:
+            return self._views[task_id]
         state = self.state_of(task_id)
         if state in states.STARTABLE:
             return states.WAITING if self.unsatisfied_dependencies(self.tasks[task_id]) else states.READY
         return state
+
+    def view_states(self) -> dict[str, str]:
+        """``view_state`` of every task (computed once, for reports over the whole plan)."""
+        if self._views is None:
+            self._views = {task_id: self.view_state(task_id) for task_id in self.tasks}
+        return self._views
 
     def gate(self, task: HasDependencies, action: str) -> None:
         """Refuse to start or finish a task whose dependencies are not satisfied, naming each."""

@@ -81,11 +81,15 @@ class Catalog:
     """One tree's plan files: ``config`` (an entry, or None when absent) and, per plan
     directory, ``{file name: entry}`` in name order."""
 
-    __slots__ = ("config", "dirs")
+    __slots__ = ("config", "dirs", "generation")
 
-    def __init__(self, config: Entry | None, dirs: dict[str, dict[str, Entry]]) -> None:
+    def __init__(self, config: Entry | None, dirs: dict[str, dict[str, Entry]],
+                 generation: str | None = None) -> None:
         self.config = config
         self.dirs = dirs
+        # A stored work tree catalog's random name for its content (None: not stored): what
+        # is derived from it is kept under this name (``PlanCache.load_derived``).
+        self.generation = generation
 
     def entry(self, relpath: str) -> Entry | None:
         if relpath == CONFIG_PATH:
@@ -195,11 +199,12 @@ class PlanCache:
             return None
         return data if marker == _MARKER else None
 
-    def write(self, name: str, data: Any) -> None:
+    def write(self, name: str, data: Any) -> bool:
+        """Store ``data`` (atomically); False when it could not be (a cache costs only speed)."""
         try:
             payload = marshal.dumps((_MARKER, data))
         except ValueError:
-            return
+            return False
         blob = _MAGIC + zlib.adler32(payload).to_bytes(4, "big") + payload
         temp = os.path.join(self.directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
         try:
@@ -210,6 +215,8 @@ class PlanCache:
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+            return False
+        return True
 
     def tree_names(self) -> list[str]:
         """The tree catalogs, newest first."""
@@ -244,16 +251,40 @@ class PlanCache:
         """(when it was taken, the catalog with stat data) of this work tree, if stored."""
         data = self.read(self.work_tree_name)
         try:
-            root, taken, config, dirs = data
+            root, taken, generation, config, dirs = data
         except (TypeError, ValueError):
             return None
         catalog = _catalog_of((config, dirs))
-        if root != self.root or not isinstance(taken, int) or catalog is None:
+        if root != self.root or not isinstance(taken, int) or catalog is None \
+                or not isinstance(generation, str):
             return None
+        catalog.generation = generation
         return taken, catalog
 
     def save_work_tree(self, taken: int, catalog: Catalog) -> None:
-        self.write(self.work_tree_name, (self.root, taken, catalog.config, catalog.dirs))
+        generation = os.urandom(8).hex()
+        stored = self.write(self.work_tree_name,
+                            (self.root, taken, generation, catalog.config, catalog.dirs))
+        catalog.generation = generation if stored else None
+
+    @property
+    def _derived_name(self) -> str:
+        return self.work_tree_name.replace("worktree-", "derived-")
+
+    def load_derived(self, generation: str | None) -> dict[str, Any]:
+        """What was derived from the work tree catalog of this generation ({} when nothing)."""
+        if generation is None:
+            return {}
+        data = self.read(self._derived_name)
+        if not isinstance(data, tuple) or len(data) != 2 or data[0] != generation \
+                or not isinstance(data[1], dict):
+            return {}
+        found: dict[str, Any] = data[1]
+        return found
+
+    def save_derived(self, generation: str | None, derived: dict[str, Any]) -> None:
+        if generation is not None:
+            self.write(self._derived_name, (generation, derived))
 
     def commit_trees(self) -> dict[str, str]:
         """Commits whose ``.flow`` tree ID was looked up before ("" when they have none):
@@ -303,7 +334,7 @@ class Known:
             name = self._pending.pop(0)
             data = self.cache.read(name)
             if name == self.cache.work_tree_name:
-                data = data[2:] if isinstance(data, tuple) and len(data) == 4 else None
+                data = data[3:] if isinstance(data, tuple) and len(data) == 5 else None
             catalog = _catalog_of(data)
             if catalog is not None:
                 self._loaded.append(catalog)
@@ -419,8 +450,11 @@ def work_tree_catalog(cache: PlanCache | None, root: str) -> Catalog:
         for relpath, (raw, blob, stat) in refresh.pending.items():
             entry = known.find(relpath, blob) or parse_entry(relpath, raw, blob)
             refresh.put(relpath, entry[:4] + stat)
-    if cache is not None and refresh.changed(refresh.taken - RACY_NS):
-        cache.save_work_tree(refresh.taken, catalog)
+    if cache is not None:
+        if refresh.changed(refresh.taken - RACY_NS):
+            cache.save_work_tree(refresh.taken, catalog)
+        else:
+            catalog.generation = old.generation  # the same files: the same content as stored
     return catalog
 
 

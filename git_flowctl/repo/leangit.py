@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from git_flowctl.model.layout import CONFIG_PATH, PLAN_DIRS
+
 TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (model/tuples.py)
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -209,3 +211,26 @@ def default_branch_ref(listed: dict[str, Ref], configured: str | None) -> Ref | 
         if candidate in listed:
             return listed[candidate]
     return None
+
+
+def plan_listing(ls_tree: bytes) -> tuple[str | None, dict[str, str]]:
+    """(the ``.flow`` tree ID, ``{path: blob ID}`` of the plan files) from ``git ls-tree -r -t
+    -z COMMIT -- .flow``: config.yaml and the regular files directly inside the plan
+    directories, as sources.plan_listing gives them."""
+    flow_tree = None
+    found: dict[str, str] = {}
+    for record in ls_tree.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, path = record.partition("\t")
+        fields = meta.split(" ")
+        if len(fields) != 3:
+            continue
+        _, kind, oid = fields
+        if path == ".flow":
+            flow_tree = oid if kind == "tree" else None
+            continue
+        if kind != "blob":
+            continue
+        directory, _, name = path.rpartition("/")
+        if path == CONFIG_PATH or (directory in PLAN_DIRS and not name.startswith(".")):
+            found[path] = oid
+    return flow_tree, found

@@ -17,6 +17,7 @@ path then answers, and fills the snapshot for the next time.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 
@@ -35,7 +36,7 @@ from git_flowctl.model.layout import (
 )
 from git_flowctl.model.markdown import split_file
 from git_flowctl.repo import leangit
-from git_flowctl.repo.catalog import Catalog, PlanCache, without_gc, work_tree_catalog
+from git_flowctl.repo.catalog import Catalog, Known, PlanCache, tree_catalog, work_tree_catalog
 from git_flowctl.views import shapes
 from git_flowctl.views.jsonout import print_json
 
@@ -100,18 +101,25 @@ def answer(args: list[str]) -> int | None:
     words = [word for word in args if word != "--json"]
     if not words or words[0] not in _SHAPES:
         return None
+    enabled = gc.isenabled()
+    gc.disable()  # a short read whose objects hold no cycles (catalog.without_gc)
     try:
         options = _options(words[0], words[1:])
         place = leangit.locate()
         if place is None:
             raise Fallback
-        payload = _COMMANDS[words[0]](_Reader(place), options)
+        reader = _Reader(place)
+        payload = _COMMANDS[words[0]](reader, options)
+        reader.keep_derived()
     except (Fallback, FlowError):
         return None  # the normal path reports errors, with the same words
     except Exception:
         if os.environ.get("FLOW_DEBUG"):
             raise
         return None  # a bug here must not cost an answer: the normal path gives it
+    finally:
+        if enabled:
+            gc.enable()
     print_json({"success": True, **payload})
     return 0
 
@@ -123,21 +131,42 @@ class _Reader:
     def __init__(self, place: leangit.Place) -> None:
         self.place = place
         self.cache = PlanCache(place.common_dir, place.root)
-        self.catalog = work_tree_catalog(self.cache, place.root)
-        catalog = self.catalog
-        if catalog.first_error() is not None or catalog.missing_epic() is not None \
-                or not catalog.initialized:
-            raise Fallback  # the normal path raises the error, with file and line
+        self.catalog = catalog = work_tree_catalog(self.cache, place.root)
         settings = catalog.settings()
-        if settings is None or not isinstance(settings.get("max_retries"), int):
-            raise Fallback
+        if settings is None or not isinstance(settings.get("max_retries"), int) \
+                or catalog.config is None or catalog.config[2] is not None:
+            raise Fallback  # no config.yaml, or one that does not load: the normal path says
         self.settings = settings
-        with without_gc():
-            tasks = {row[0]: TaskFacts._make(row) for _, (_, row, *_) in catalog.rows(TASKS_DIR)}
-            epics = {row[0]: EpicFacts._make(row) for _, (_, row, *_) in catalog.rows(EPICS_DIR)}
+        # One pass over the rows: any file that does not load, or a task whose epic does not
+        # exist, is the normal path's to report (with file and line).
+        epics = {}
+        for name, entry in catalog.dirs.get(EPICS_DIR, {}).items():
+            if name.endswith(".md"):
+                if entry[1] is None:
+                    raise Fallback
+                epics[entry[1][0]] = EpicFacts._make(entry[1])
+        tasks = {}
+        for name, entry in catalog.dirs.get(TASKS_DIR, {}).items():
+            if name.endswith(".md"):
+                row = entry[1]
+                if row is None or row[1] not in epics:
+                    raise Fallback
+                tasks[row[0]] = TaskFacts._make(row)
+        self.derived = self.cache.load_derived(catalog.generation)
+        self.derived_changed = False
+        effective = self.derived.get("effective")
         self.facts = PlanFacts(tasks, epics, max_retries=settings["max_retries"],
                                archived_task=self._archived(ARCHIVE_TASKS_DIR, TaskFacts._make),
-                               archived_epic=self._archived(ARCHIVE_EPICS_DIR, EpicFacts._make))
+                               archived_epic=self._archived(ARCHIVE_EPICS_DIR, EpicFacts._make),
+                               effective=effective if isinstance(effective, dict) else None)
+
+    def keep_derived(self) -> None:
+        """Keep what this read derived from the snapshot for the next read of it."""
+        if "effective" not in self.derived and self.facts._effective is not None:
+            self.derived["effective"] = self.facts._effective
+            self.derived_changed = True
+        if self.derived_changed:
+            self.cache.save_derived(self.catalog.generation, self.derived)
 
     def _archived(self, directory: str, make: Callable[[Any], Any]) -> Callable[[str], Any]:
         """``Plan.archived_task``/``archived_epic`` from the snapshot: None when there is no
@@ -195,26 +224,41 @@ class _Reader:
             return None, set()
         if tip.type != "commit":
             raise Fallback  # a tag: the normal path peels it
+        known = self.derived.setdefault("landed", {})
+        if tip.oid in known:  # landed on this tip, from this very snapshot, before
+            return landing.branch_name(tip.name), set(known[tip.oid])
         done = [task.id for task in self.facts.tasks.values() if task.status == states.DONE]
         if not done:
             return landing.branch_name(tip.name), set()
-        flow_tree = self._flow_tree(tip.oid)
-        there = self.cache.load_tree(flow_tree) if flow_tree else Catalog(None, {})
-        if there is None:
-            raise Fallback  # the normal path builds that tree's catalog
-        return landing.branch_name(tip.name), landing.landed_of(done, self.catalog.blob, there)
+        landed = landing.landed_of(done, self.catalog.blob, self._tree_catalog(tip.oid))
+        known.clear()  # the newest tip only: the default branch moves forward
+        known[tip.oid] = sorted(landed)
+        self.derived_changed = True
+        return landing.branch_name(tip.name), landed
 
-    def _flow_tree(self, commit: str) -> str:
-        """The ``.flow`` tree ID of a commit ("" when it has none), remembered by commit."""
-        known = self.cache.commit_trees()
-        if commit in known:
-            return known[commit]
-        found = leangit.output(self.place.root, "rev-parse", "--verify", "-q", f"{commit}:.flow")
-        if found is None:
-            raise Fallback  # no .flow there, or git could not tell: the normal path knows
-        flow_tree = found.decode().strip()
-        self.cache.remember_commit_tree(commit, flow_tree)
-        return flow_tree
+    def _tree_catalog(self, commit: str) -> Catalog:
+        """The catalog of a commit's plan: stored under its ``.flow`` tree ID (known by commit
+        after the first time), else built from one ``git ls-tree`` with the entries of the
+        stored catalogs; a blob none of them knows is left to the normal path."""
+        flow_tree = self.cache.commit_trees().get(commit)
+        if flow_tree == "":
+            return Catalog(None, {})  # the commit has no .flow
+        found = self.cache.load_tree(flow_tree) if flow_tree else None
+        if found is not None:
+            return found
+        listed = leangit.output(self.place.root, "ls-tree", "-r", "-t", "-z", commit, "--", ".flow")
+        if listed is None:
+            raise Fallback
+        flow_tree, listing = leangit.plan_listing(listed)
+        self.cache.remember_commit_tree(commit, flow_tree or "")
+        if not flow_tree:
+            return Catalog(None, {})
+
+        def unknown(path: str, blob: str) -> bytes | None:
+            raise Fallback  # a blob no catalog knows: the normal path reads and parses it
+
+        return tree_catalog(self.cache, flow_tree, lambda: listing, unknown,
+                            Known(self.cache, self.catalog, work_tree=False))
 
     def task_file(self, path: str) -> tuple[dict[str, Any], str]:
         """A plan file's frontmatter and body as ``Document.parse`` reads them."""

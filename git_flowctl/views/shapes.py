@@ -101,7 +101,8 @@ def status_report(facts: PlanFacts, initialized: bool) -> dict[str, Any]:
         ids_of_epic = [t.id for t in facts.tasks_of(epic.id)]
         per_epic.append({"id": epic.id, "title": epic.title, "status": epic.status,
                          "total": len(ids_of_epic), "tasks": state_counts(facts, ids_of_epic)})
-    ready = [t.id for t in facts.sorted_tasks() if facts.view_state(t.id) == states.READY]
+    views = facts.view_states()
+    ready = [t.id for t in facts.sorted_tasks() if views[t.id] == states.READY]
     return {
         "flow_exists": initialized,
         "epics": {"open": sum(1 for e in epics if e.status == "open"),
