@@ -13,13 +13,15 @@ and the lean path uses it directly, so both paths give the same answers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from git_flowctl.model import states
 from git_flowctl.model.errors import FlowError
 
 TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (tuples.py)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-    from typing import NamedTuple, Protocol
+    from collections.abc import Callable, Iterable, Iterator
+    from typing import Any, NamedTuple, Protocol
 
     class HasDependencies(Protocol):
         """A task as the gates read it: a TaskFacts, or an items.Task being edited."""
@@ -79,6 +81,31 @@ class EpicFacts(NamedTuple):
         return (self.number, 0, self.id)
 
 
+class Rows(Mapping[str, "Any"]):
+    """Stored rows by ID, each made into its facts record on first access: a transition
+    looks at a few tasks of a plan of thousands (repo/plan.py)."""
+
+    def __init__(self, rows: dict[str, tuple[object, ...]], make: Callable[[tuple[object, ...]], Any]) -> None:
+        self._rows = rows
+        self._make = make
+        self._made: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        found = self._made.get(key)
+        if found is None:
+            found = self._made[key] = self._make(self._rows[key])
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 class PlanFacts:
     """Every live task and epic of one tree as facts, and what is derived from them.
 
@@ -87,7 +114,7 @@ class PlanFacts:
     names an ID that is not live (docs/states.md#archive).
     """
 
-    def __init__(self, tasks: dict[str, TaskFacts], epics: dict[str, EpicFacts], *,
+    def __init__(self, tasks: Mapping[str, TaskFacts], epics: Mapping[str, EpicFacts], *,
                  max_retries: int = 2,
                  archived_task: Callable[[str], TaskFacts | None] = lambda _id: None,
                  archived_epic: Callable[[str], EpicFacts | None] = lambda _id: None,
@@ -100,6 +127,7 @@ class PlanFacts:
         self.archived_task = archived_task
         self.archived_epic = archived_epic
         self._effective: dict[str, str] | None = effective
+        self._some: dict[str, str] = {}  # states resolved one task at a time (state_of)
         self._views: dict[str, str] | None = None
         self._by_epic: dict[str, list[TaskFacts]] | None = None
         self._dependents: dict[str, list[TaskFacts]] | None = None
@@ -179,11 +207,43 @@ class PlanFacts:
         return self._effective
 
     def state_of(self, task_id: str) -> str:
-        return self.effective_states().get(task_id, states.MISSING)
+        """One task's effective state. Before ``effective_states`` has run, only the task's
+        dependencies are walked (a transition's gate costs its dependencies, not the plan);
+        where the walk meets a cycle the answer could depend on where it began, so then the
+        whole plan is computed, as ``effective_states`` does, and answers."""
+        if self._effective is not None:
+            return self._effective.get(task_id, states.MISSING)
+        found = self._some
+        if task_id in found:
+            return found[task_id]
+        if task_id not in self.tasks:
+            stored = self._stored_of(task_id)  # an archived dependency: its stored state
+            return states.MISSING if stored is None else stored
+        tasks = self.tasks
+        cycles: list[str] = []
+        known = len(found)
+        resolve = states.effective_resolver(
+            self._stored_of,
+            lambda item: tasks[item].depends_on if item in tasks else [],
+            lambda item: tasks[item].trigger_rule if item in tasks else "all_success",
+            found, cycles)
+        state = resolve(task_id)
+        if cycles:  # the walk only added keys: take them back, and compute the whole plan
+            for added in list(found)[known:]:
+                del found[added]
+            return self.effective_states().get(task_id, states.MISSING)
+        return state
+
+    def _stored_of(self, task_id: str) -> str | None:
+        """A task's stored state: a live task's, else an archived one's (a dependency)."""
+        task = self.tasks.get(task_id)
+        if task is not None:
+            return task.status
+        archived = self.archived_task(task_id)
+        return archived.status if archived is not None else None
 
     def dependency_states(self, task: HasDependencies) -> dict[str, str]:
-        effective = self.effective_states()
-        return {dep: effective.get(dep, states.MISSING) for dep in task.depends_on}
+        return {dep: self.state_of(dep) for dep in task.depends_on}
 
     def unsatisfied_dependencies(self, task: HasDependencies) -> list[str]:
         return states.unsatisfied(task.trigger_rule, self.dependency_states(task))
@@ -200,6 +260,7 @@ class PlanFacts:
     def view_states(self) -> dict[str, str]:
         """``view_state`` of every task (computed once, for reports over the whole plan)."""
         if self._views is None:
+            self.effective_states()
             self._views = {task_id: self.view_state(task_id) for task_id in self.tasks}
         return self._views
 
@@ -208,8 +269,7 @@ class PlanFacts:
         blocking = self.unsatisfied_dependencies(task)
         if not blocking:
             return
-        effective = self.effective_states()
-        listed = ", ".join(f"{dep} ({effective.get(dep, states.MISSING)})" for dep in blocking)
+        listed = ", ".join(f"{dep} ({self.state_of(dep)})" for dep in blocking)
         raise FlowError(
             f"cannot {action} {task.id}: dependencies not satisfied: {listed}",
             hint="finish those first (`git flow-task ready` lists what can start)",

@@ -160,12 +160,14 @@ def effective_states(stored: Mapping[str, str], deps: Mapping[str, list[str]],
 def effective_resolver(stored_of: Callable[[str], str | None],
                        deps_of: Callable[[str], Sequence[str]],
                        rule_of: Callable[[str], str],
-                       result: dict[str, str]) -> Callable[[str], str]:
+                       result: dict[str, str],
+                       cycles: list[str] | None = None) -> Callable[[str], str]:
     """``effective_states`` one task at a time: ``resolve(task_id)`` fills ``result`` with the
     task and what it needed, in the order the whole computation would. A depth-first walk with
     its own stack, so a chain of 50,000 dependencies does not hit Python's recursion limit; a
     task met again while its own dependencies are being resolved (a cycle) counts with its
-    stored state."""
+    stored state, and is added to ``cycles`` (the answer then depends on where the walk
+    began: see facts.PlanFacts.state_of)."""
     visiting: set[str] = set()
     # A frame: [task, stored state, its dependencies, next index, their states, pending dependency]
     stack: list[list[Any]] = []
@@ -177,10 +179,13 @@ def effective_resolver(stored_of: Callable[[str], str | None],
         state = stored_of(task_id)
         if state is None:
             return MISSING
-        if state in STARTABLE and task_id not in visiting:
-            visiting.add(task_id)
-            stack.append([task_id, state, deps_of(task_id), 0, {}, None])
-            return None
+        if state in STARTABLE:
+            if task_id not in visiting:
+                visiting.add(task_id)
+                stack.append([task_id, state, deps_of(task_id), 0, {}, None])
+                return None
+            if cycles is not None:
+                cycles.append(task_id)
         result[task_id] = state
         return state
 

@@ -341,6 +341,12 @@ class Known:
                 yield catalog
 
     def find(self, relpath: str, blob: str) -> Entry | None:
+        for catalog in self._loaded:  # those at hand first: nearly every lookup ends here
+            entry = catalog.entry(relpath)
+            if entry is not None and entry[0] == blob:
+                return entry[:4]
+        if self._pending is not None and not self._pending:
+            return None
         for catalog in self._sources():
             entry = catalog.entry(relpath)
             if entry is not None and entry[0] == blob:
@@ -435,6 +441,26 @@ def tree_catalog(cache: PlanCache | None, flow_tree: str | None, listing: Callab
     if cache is not None and flow_tree is not None:
         cache.save_tree(flow_tree, catalog)
     return catalog
+
+
+def with_writes(base: Catalog, writes: dict[str, tuple[bytes, str] | None]) -> Catalog:
+    """``base`` with some files written (``{path: (content, blob ID)}``) or deleted (None):
+    the catalog of the tree a transition commits, from the one it was built on."""
+    config = base.config
+    dirs = {directory: dict(entries) for directory, entries in base.dirs.items()}
+    for path, written in writes.items():
+        directory, _, name = path.rpartition("/")
+        if path != CONFIG_PATH and directory not in PLAN_DIRS:
+            continue
+        entry = parse_entry(path, *written) if written is not None else None
+        if path == CONFIG_PATH:
+            config = entry
+        elif entry is None:
+            dirs.get(directory, {}).pop(name, None)
+        else:
+            dirs.setdefault(directory, {})[name] = entry
+            dirs[directory] = dict(sorted(dirs[directory].items()))
+    return Catalog(config, dirs)
 
 
 def work_tree_catalog(cache: PlanCache | None, root: str) -> Catalog:

@@ -15,7 +15,7 @@ from git_flowctl.model import ids
 from git_flowctl.model.config import CONFIG_PATH, Config
 from git_flowctl.model.document import Document, DocumentError
 from git_flowctl.model.errors import FlowError, NotFoundError
-from git_flowctl.model.facts import EpicFacts, PlanFacts, TaskFacts
+from git_flowctl.model.facts import EpicFacts, PlanFacts, Rows, TaskFacts
 from git_flowctl.model.items import (
     ARCHIVE_EPICS_DIR,
     ARCHIVE_TASKS_DIR,
@@ -114,9 +114,9 @@ class Plan:
                 line = Document.parse(raw, path).line_of("epic") if raw is not None else None
                 raise DocumentError(path, line, f"task's epic {epic} does not exist",
                                     hint="create it with `git flow-task epic create` or fix `epic:`")
-        with without_gc():
-            tasks = {row[0]: TaskFacts._make(row) for _, (_, row, *_) in catalog.rows(TASKS_DIR)}
-            epics = {row[0]: EpicFacts._make(row) for _, (_, row, *_) in catalog.rows(EPICS_DIR)}
+        with without_gc():  # rows become facts records only when looked at (a transition: few)
+            tasks = Rows({row[0]: row for _, (_, row, *_) in catalog.rows(TASKS_DIR)}, TaskFacts._make)
+            epics = Rows({row[0]: row for _, (_, row, *_) in catalog.rows(EPICS_DIR)}, EpicFacts._make)
         plan._facts = plan._facts_of(tasks, epics)
         plan.tasks = LazyItems(source, TASKS_DIR, Task, tasks)
         plan.epics = LazyItems(source, EPICS_DIR, Epic, epics)
@@ -136,7 +136,7 @@ class Plan:
                                      {e.id: e.facts() for e in plan.epics.values()})
         return plan
 
-    def _facts_of(self, tasks: dict[str, TaskFacts], epics: dict[str, EpicFacts]) -> PlanFacts:
+    def _facts_of(self, tasks: Mapping[str, TaskFacts], epics: Mapping[str, EpicFacts]) -> PlanFacts:
         def archived_task(task_id: str) -> TaskFacts | None:
             found = self.archived_task(task_id)
             return found.facts() if found is not None else None
