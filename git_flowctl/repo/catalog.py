@@ -41,6 +41,7 @@ import os
 import sys
 import time
 import zlib
+from array import array
 
 from git_flowctl import __version__
 from git_flowctl.model.layout import (
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
     # reads need as ``Config`` reads them (``SETTINGS``). A work tree entry adds its
     # stat data: (..., mtime_ns, ctime_ns, size, inode).
     Entry = tuple[Any, ...]
+    Stat = tuple[Any, ...]  # (blob ID, mtime_ns, ctime_ns, size, inode) of a work tree file
+    Packed = tuple[list[str], str, bytes, bytes]  # a directory's stat table (_pack)
     Listing = dict[str, str]  # repo-relative path -> blob ID
 
 PLAN_CACHE = "plan"
@@ -73,7 +76,7 @@ KEEP_TREES = 8
 _COMMITS = "commits"
 _KEEP_COMMITS = 64
 _MAGIC = b"flowplan"
-_MARKER = (4, __version__, marshal.version, tuple(sys.version_info[:2]))
+_MARKER = (6, __version__, marshal.version, tuple(sys.version_info[:2]))
 _NOT_PLAN_FILE = ("", None, None, None)  # a listed file that is not .md (counts for `initialized`)
 
 
@@ -233,7 +236,21 @@ class PlanCache:
         return [name for _, name in found]
 
     def prune_trees(self) -> None:
-        for name in self.tree_names()[KEEP_TREES:]:
+        self.prune("tree-", KEEP_TREES)
+
+    def prune(self, prefix: str, keep: int) -> None:
+        """Keep the newest ``keep`` files whose names start with ``prefix``."""
+        found = []
+        try:
+            with os.scandir(self.directory) as entries:
+                for item in entries:
+                    if item.name.startswith(prefix):
+                        with contextlib.suppress(OSError):
+                            found.append((item.stat().st_mtime_ns, item.name))
+        except OSError:
+            return
+        found.sort(reverse=True)
+        for _, name in found[keep:]:
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(self.directory, name))
 
@@ -247,24 +264,55 @@ class PlanCache:
         self.write(f"tree-{flow_tree}", catalog.dump())
         self.prune_trees()
 
-    def load_work_tree(self) -> tuple[int, Catalog] | None:
-        """(when it was taken, the catalog with stat data) of this work tree, if stored."""
+    # The work tree's catalog is two files: the stat table (``worktree-*``: per file its blob
+    # ID and stat data), enough to tell that nothing changed, and the rows (``rows-*``: per
+    # file its entry), read only when facts are needed. Both name the generation they belong to.
+
+    @property
+    def _rows_name(self) -> str:
+        return self.work_tree_name.replace("worktree-", "rows-")
+
+    def load_stats(self) -> tuple[int, str, Entry | None, dict[str, Packed]] | None:
+        """(when it was taken, its generation, config.yaml's whole entry with its stat data,
+        per plan directory its files packed: ``_pack``) of this work tree."""
         data = self.read(self.work_tree_name)
         try:
             root, taken, generation, config, dirs = data
         except (TypeError, ValueError):
             return None
-        catalog = _catalog_of((config, dirs))
-        if root != self.root or not isinstance(taken, int) or catalog is None \
-                or not isinstance(generation, str):
+        if root != self.root or not isinstance(taken, int) or not isinstance(generation, str) \
+                or not isinstance(dirs, dict) or (config is not None and not isinstance(config, tuple)):
             return None
-        catalog.generation = generation
-        return taken, catalog
+        return taken, generation, config, dirs
+
+    def load_rows(self, generation: str) -> Catalog | None:
+        """The entries (without stat data) of the work tree catalog of this generation."""
+        data = self.read(self._rows_name)
+        try:
+            stored, config, dirs = data
+        except (TypeError, ValueError):
+            return None
+        return _catalog_of((config, dirs)) if stored == generation else None
+
+    def load_work_tree(self) -> tuple[int, Catalog] | None:
+        """(when it was taken, the whole catalog with stat data) of this work tree."""
+        stats = self.load_stats()
+        rows = self.load_rows(stats[1]) if stats is not None else None
+        if stats is None or rows is None:
+            return None
+        taken, generation, config, dirs = stats
+        return taken, _joined(_stat_of(config), _unpacked(dirs), rows, generation)
 
     def save_work_tree(self, taken: int, catalog: Catalog) -> None:
         generation = os.urandom(8).hex()
-        stored = self.write(self.work_tree_name,
-                            (self.root, taken, generation, catalog.config, catalog.dirs))
+        config = catalog.config
+        rows = (generation, config[:4] if config is not None else None,
+                {directory: {name: entry[:4] for name, entry in entries.items()}
+                 for directory, entries in catalog.dirs.items()})
+        stats = (self.root, taken, generation, config,
+                 {directory: _pack({name: (entry[0], *entry[4:]) for name, entry in entries.items()})
+                  for directory, entries in catalog.dirs.items()})
+        stored = self.write(self._rows_name, rows) and self.write(self.work_tree_name, stats)
         catalog.generation = generation if stored else None
 
     @property
@@ -328,13 +376,13 @@ class Known:
         if self.cache is None:
             return
         if self._pending is None:
-            self._pending = ([self.cache.work_tree_name] if self._work_tree else []) \
+            self._pending = ([self.cache._rows_name] if self._work_tree else []) \
                 + self.cache.tree_names()[:KEEP_TREES]
         while self._pending:
             name = self._pending.pop(0)
             data = self.cache.read(name)
-            if name == self.cache.work_tree_name:
-                data = data[3:] if isinstance(data, tuple) and len(data) == 5 else None
+            if name == self.cache._rows_name:  # the work tree's rows, of any generation
+                data = data[1:] if isinstance(data, tuple) and len(data) == 3 else None
             catalog = _catalog_of(data)
             if catalog is not None:
                 self._loaded.append(catalog)
@@ -458,44 +506,177 @@ def with_writes(base: Catalog, writes: dict[str, tuple[bytes, str] | None]) -> C
         elif entry is None:
             dirs.get(directory, {}).pop(name, None)
         else:
-            dirs.setdefault(directory, {})[name] = entry
-            dirs[directory] = dict(sorted(dirs[directory].items()))
+            entries = dirs.setdefault(directory, {})
+            known = name in entries
+            entries[name] = entry
+            if not known:  # a new file: names stay in order
+                dirs[directory] = dict(sorted(entries.items()))
     return Catalog(config, dirs)
 
 
-def work_tree_catalog(cache: PlanCache | None, root: str) -> Catalog:
-    """The work tree's catalog, brought up to date with the files on disk (see the module
-    docstring); stored again when anything was read."""
-    stored = cache.load_work_tree() if cache is not None else None
-    old_taken, old = stored if stored is not None else (0, Catalog(None, {}))
-    refresh = _Refresh(root, old, old_taken - RACY_NS)
-    refresh.run()
-    catalog = refresh.catalog
-    if refresh.pending:
-        known = Known(cache, work_tree=False)
-        for relpath, (raw, blob, stat) in refresh.pending.items():
-            entry = known.find(relpath, blob) or parse_entry(relpath, raw, blob)
-            refresh.put(relpath, entry[:4] + stat)
-    if cache is not None:
-        if refresh.changed(refresh.taken - RACY_NS):
-            cache.save_work_tree(refresh.taken, catalog)
+def _pack(stats: dict[str, Stat]) -> Packed:
+    """A directory's stat table as marshal loads it fastest (a 50,000-file table as tuples
+    took longer to load than the rest of a read): the names, their blob IDs joined by
+    newlines, and the stat data as two arrays of machine integers."""
+    times = array("q")
+    sizes = array("Q")
+    for _, mtime, ctime, size, inode in stats.values():
+        times.extend((mtime, ctime))
+        sizes.extend((size, inode))
+    return (list(stats), "\n".join(stat[0] for stat in stats.values()), times.tobytes(),
+            sizes.tobytes())
+
+
+def _arrays(packed: Packed) -> tuple[list[str], array[int], array[int]]:
+    names, _, times_raw, sizes_raw = packed
+    times = array("q")
+    times.frombytes(times_raw)
+    sizes = array("Q")
+    sizes.frombytes(sizes_raw)
+    return names, times, sizes
+
+
+def _unpacked(dirs: dict[str, Packed]) -> dict[str, dict[str, Stat]]:
+    found: dict[str, dict[str, Stat]] = {}
+    for directory, packed in dirs.items():
+        names, times, sizes = _arrays(packed)
+        blobs = packed[1].split("\n") if names else []
+        found[directory] = {name: (blobs[index], times[2 * index], times[2 * index + 1],
+                                   sizes[2 * index], sizes[2 * index + 1])
+                            for index, name in enumerate(names)}
+    return found
+
+
+def _stat_of(entry: Entry | None) -> Stat | None:
+    """A work tree entry's (blob, stat data)."""
+    return (entry[0], *entry[4:]) if entry is not None else None
+
+
+def _joined(config: Stat | None, dirs: dict[str, dict[str, Stat]], rows: Catalog,
+            generation: str | None) -> Catalog:
+    """A work tree catalog from its stat table and the rows of the same files."""
+    joined: dict[str, dict[str, Entry]] = {}
+    for directory, entries in dirs.items():
+        known = rows.dirs.get(directory, {})
+        joined[directory] = {name: (*known[name], *stat[1:]) for name, stat in entries.items()}
+    entry = (*rows.config, *config[1:]) if config is not None and rows.config is not None else None
+    return Catalog(entry, joined, generation)
+
+
+class WorkTree:
+    """The work tree's plan files against their stored catalog (see the module docstring).
+
+    Constructing it lists the plan directories and stats every file (a file whose stat data
+    changed, or that is racy, is read again and hashed): ``generation`` then says whether
+    nothing changed, which is all a stored answer needs. ``catalog()`` brings in the rows,
+    parses only new blobs, and stores the catalog again when anything changed."""
+
+    def __init__(self, cache: PlanCache | None, root: str) -> None:
+        self.cache = cache
+        self.root = root
+        stored = cache.load_stats() if cache is not None else None
+        self.stored_generation: str | None = None
+        taken, self.stored_config = 0, None
+        old_dirs: dict[str, Packed] = {}
+        if stored is not None:
+            taken, self.stored_generation, self.stored_config, old_dirs = stored
+        self._refresh = _Refresh(root, _stat_of(self.stored_config), old_dirs, taken - RACY_NS)
+        self._refresh.run()
+        self._catalog: Catalog | None = None
+
+    @property
+    def generation(self) -> str | None:
+        """The stored catalog's generation when the files are exactly what it holds."""
+        if self.stored_generation is None or self._refresh.changed(self._refresh.taken - RACY_NS):
+            return None
+        return self.stored_generation
+
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = self._build()
+        return self._catalog
+
+    def config_entry(self) -> Entry | None:
+        """config.yaml's entry (settings), without the rows when it did not change."""
+        refresh = self._refresh
+        if self._catalog is None and self.stored_config is not None \
+                and refresh.config == refresh.old_config and CONFIG_PATH not in refresh.pending:
+            return self.stored_config
+        return self.catalog().config
+
+    def _build(self) -> Catalog:
+        refresh = self._refresh
+        rows = None
+        if self.cache is not None and self.stored_generation is not None:
+            rows = self.cache.load_rows(self.stored_generation)
+        if rows is None and self.stored_generation is not None:
+            # The rows are lost (a cache damaged or half deleted): read every file again.
+            refresh = self._refresh = _Refresh(self.root, None, {}, 0)
+            refresh.run()
+        rows = rows or Catalog(None, {})
+        known = Known(self.cache, rows, work_tree=False)
+        config = None
+        if refresh.config is not None:
+            config = self._entry(CONFIG_PATH, refresh.config, rows.config, known)
+        dirs: dict[str, dict[str, Entry]] = {}
+        for directory, stats in refresh.stat_dirs().items():
+            old = rows.dirs.get(directory, {})
+            dirs[directory] = {name: self._entry(f"{directory}/{name}", stat, old.get(name), known)
+                               for name, stat in stats.items()}
+        catalog = Catalog(config, dirs)
+        if self.cache is not None:
+            if refresh.changed(refresh.taken - RACY_NS):
+                self.cache.save_work_tree(refresh.taken, catalog)
+            else:
+                catalog.generation = self.stored_generation  # the same files as stored
+        return catalog
+
+    def _entry(self, relpath: str, stat: Stat, old: Entry | None, known: Known) -> Entry:
+        pending = self._refresh.pending.get(relpath)
+        if pending is None and old is not None and old[0] == stat[0]:
+            return (*old[:4], *stat[1:])
+        if pending is None:
+            if not stat[0]:
+                return (*_NOT_PLAN_FILE, *stat[1:])
+            raw = self._refresh.read(relpath)  # the rows were for other content: read it
+            if raw is None or blob_id(raw) != stat[0]:
+                raw = b"" if raw is None else raw
+                stat = (blob_id(raw), *stat[1:])
         else:
-            catalog.generation = old.generation  # the same files: the same content as stored
-    return catalog
+            raw = pending
+        found = known.find(relpath, stat[0]) or parse_entry(relpath, raw, stat[0])
+        return (*found[:4], *stat[1:])
+
+
+def work_tree_catalog(cache: PlanCache | None, root: str) -> Catalog:
+    """The work tree's catalog, brought up to date with the files on disk."""
+    return WorkTree(cache, root).catalog()
 
 
 class _Refresh:
-    """One pass over the work tree's plan files against the stored catalog."""
+    """One pass over the work tree's plan files against the stored stat table: the new table,
+    and the bytes of every file whose blob is not the one stored."""
 
-    def __init__(self, root: str, old: Catalog, trusted_before: int) -> None:
+    def __init__(self, root: str, old_config: Stat | None, old_packed: dict[str, Packed],
+                 trusted_before: int) -> None:
         self.root = root
-        self.old = old
+        self.old_config = old_config
+        self.old_packed = old_packed
+        self.old_dirs: dict[str, dict[str, Stat]] = {}
         self.trusted_before = trusted_before  # an mtime at or after this proves nothing
         self.taken = time.time_ns()
-        self.catalog = Catalog(None, {directory: {} for directory in PLAN_DIRS})
-        self.pending: dict[str, tuple[bytes, str, tuple[int, int, int, int]]] = {}
-        self.reread = False  # some file was read again (changed, new or racy)
-        self.reread_mtimes: list[int] = []
+        self.config: Stat | None = None
+        self.dirs: dict[str, dict[str, Stat]] = {directory: {} for directory in PLAN_DIRS}
+        self.pending: dict[str, bytes] = {}
+        self.reread_mtimes: list[int] = []  # of the files read again (changed, new or racy)
+        self.unchanged = False  # every plan file is as stored (the common case, checked first)
+
+    def read(self, relpath: str) -> bytes | None:
+        try:
+            with open(os.path.join(self.root, relpath), "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
 
     def run(self) -> None:
         config_path = os.path.join(self.root, CONFIG_PATH)
@@ -504,94 +685,127 @@ class _Refresh:
         except OSError:
             config_stat = None
         if config_stat is not None and _is_file(config_stat.st_mode):
-            self.catalog.config = self._check(CONFIG_PATH, config_path, config_stat, self.old.config)
+            self.config = self._check(CONFIG_PATH, config_stat, self.old_config)
+        if self.config == self.old_config and not self.pending and self.old_packed and self._same():
+            self.unchanged = True  # ``dirs`` are the stored ones (``stat_dirs``)
+            return
+        self.old_dirs = _unpacked(self.old_packed)
+        for directory in PLAN_DIRS:
+            try:
+                directory_fd = os.open(os.path.join(self.root, directory), os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue
+            try:
+                self._scan(directory, directory_fd)
+            finally:
+                os.close(directory_fd)
+
+    def _same(self) -> bool:
+        """Every plan directory lists the stored names and every file has its stored, trusted
+        stat data: the loop every read runs over every file, kept to a stat relative to the
+        directory (the kernel walks no path) and a few compares against machine integers."""
         stat = os.stat
         trusted_before = self.trusted_before
         for directory in PLAN_DIRS:
-            old = self.old.dirs.get(directory, {}).get
-            into = self.catalog.dirs[directory]
-            base = os.path.join(self.root, directory)
+            packed = self.old_packed.get(directory)
             try:
-                names = os.listdir(base)
+                directory_fd = os.open(os.path.join(self.root, directory), os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                if packed is not None and packed[0]:
+                    return False
+                continue
+            try:
+                names = [name for name in os.listdir(directory_fd) if name[0] != "."]
+                names.sort()
+                if packed is None:
+                    if names:
+                        return False
+                    continue
+                stored, times, sizes = _arrays(packed)
+                if names != stored:
+                    return False
+                index = 0
+                for name in names:
+                    try:
+                        found = stat(name, dir_fd=directory_fd)
+                    except OSError:
+                        return False
+                    if found.st_mode & 0o170000 != 0o100000:
+                        return False
+                    if (times[index] != found.st_mtime_ns or found.st_mtime_ns >= trusted_before
+                            or times[index + 1] != found.st_ctime_ns
+                            or sizes[index] != found.st_size or sizes[index + 1] != found.st_ino) \
+                            and name.endswith(".md"):  # other files are listed, not read
+                        return False
+                    index += 2
+            finally:
+                os.close(directory_fd)
+        return True
+
+    def _scan(self, directory: str, directory_fd: int) -> None:
+        """The loop every read runs over every file: a stat (relative to the directory, so the
+        kernel walks no path) and a few compares."""
+        stat = os.stat
+        trusted_before = self.trusted_before
+        old = self.old_dirs.get(directory, {}).get
+        into = self.dirs[directory]
+        names = os.listdir(directory_fd)
+        names.sort()
+        for name in names:
+            if name[0] == ".":
+                continue
+            try:
+                found = stat(name, dir_fd=directory_fd)
             except OSError:
                 continue
-            names.sort()
-            # The loop every read runs over every file: kept to a stat and a few compares.
-            for name in names:
-                if name[0] == ".":
-                    continue
-                path = f"{base}/{name}"
-                try:
-                    found = stat(path)
-                except OSError:
-                    continue
-                if found.st_mode & 0o170000 != 0o100000:
-                    continue  # not a regular file (a directory, a socket)
-                if not name.endswith(".md"):
-                    into[name] = _NOT_PLAN_FILE
-                    continue
-                previous = old(name)
-                mtime = found.st_mtime_ns
-                if previous is not None and len(previous) == 8 and previous[4] == mtime \
-                        and mtime < trusted_before and previous[5] == found.st_ctime_ns \
-                        and previous[6] == found.st_size and previous[7] == found.st_ino:
-                    into[name] = previous
-                    continue
-                entry = self._check(f"{directory}/{name}", path, found, previous)
-                if entry is not None:
-                    into[name] = entry
+            if found.st_mode & 0o170000 != 0o100000:
+                continue  # not a regular file (a directory, a socket)
+            if not name.endswith(".md"):
+                into[name] = ("", 0, 0, 0, 0)
+                continue
+            previous = old(name)
+            mtime = found.st_mtime_ns
+            if previous is not None and previous[1] == mtime and mtime < trusted_before \
+                    and previous[2] == found.st_ctime_ns and previous[3] == found.st_size \
+                    and previous[4] == found.st_ino:
+                into[name] = previous
+                continue
+            entry = self._check(f"{directory}/{name}", found, previous)
+            if entry is not None:
+                into[name] = entry
 
-    def _check(self, relpath: str, path: str, stat: os.stat_result, old: Entry | None) -> Entry | None:
+    def _check(self, relpath: str, stat: os.stat_result, old: Stat | None) -> Stat | None:
         sig = (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino)
-        if old is not None and len(old) == 8 and old[4:] == sig and sig[0] < self.trusted_before:
+        if old is not None and old[1:] == sig and sig[0] < self.trusted_before:
             return old
-        self.reread = True
-        try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
-        except OSError:
+        raw = self.read(relpath)
+        if raw is None:
             return None
         blob = blob_id(raw)
         self.reread_mtimes.append(sig[0])
-        if old is not None and old[0] == blob:
-            return old[:4] + sig
-        self.pending[relpath] = (raw, blob, sig)
-        return (blob, None, None, None, *sig)  # replaced by ``put`` once parsed
+        if old is None or old[0] != blob:
+            self.pending[relpath] = raw
+        return (blob, *sig)
 
-    def put(self, relpath: str, entry: Entry) -> None:
-        if relpath == CONFIG_PATH:
-            self.catalog.config = entry
-        else:
-            directory, _, name = relpath.rpartition("/")
-            self.catalog.dirs[directory][name] = entry
+    def stat_dirs(self) -> dict[str, dict[str, Stat]]:
+        """Per plan directory ``{name: (blob, stat data)}`` as found."""
+        if self.unchanged:
+            self.dirs = _unpacked(self.old_packed)
+            self.unchanged = False  # now spelled out; ``changed`` compares them
+            self.old_dirs = self.dirs
+        return self.dirs
 
     def changed(self, racy_limit: int) -> bool:
         """Worth storing: a file changed, appeared or went, its stat data changed (a touch, a
         checkout of the same content), or a racy file read again would no longer be racy."""
-        if self.pending:
-            return True
-        if (self.old.config is None) != (self.catalog.config is None):
-            return True
-        for directory in PLAN_DIRS:
-            if self.old.dirs.get(directory, {}).keys() != self.catalog.dirs[directory].keys():
-                return True
-        if not self.reread:
+        if self.unchanged:
             return False
-        return any(mtime < racy_limit for mtime in self.reread_mtimes) or self._stat_changed()
-
-    def _stat_changed(self) -> bool:
-        """A file read again was the same blob with new stat data (a touch, a checkout of the
-        same content): store it, or it would be hashed again on every read."""
-        if self.catalog.config is not None and self.old.config is not None \
-                and self.catalog.config[4:] != self.old.config[4:]:
+        if self.pending or self.config != self.old_config:
             return True
         for directory in PLAN_DIRS:
-            old = self.old.dirs.get(directory, {})
-            for name, entry in self.catalog.dirs[directory].items():
-                previous = old.get(name)
-                if previous is not None and previous[4:] != entry[4:]:
-                    return True
-        return False
+            if self.dirs[directory] != self.old_dirs.get(directory, {}):
+                return True
+        return any(mtime < racy_limit for mtime in self.reread_mtimes)
 
 
 def _is_file(mode: int) -> bool:

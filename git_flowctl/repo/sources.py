@@ -136,6 +136,7 @@ class TreeSource:
         self.tree = tree
         self.label = label
         self._dirs: dict[str, dict[str, tuple[int, pygit2.Oid]] | None] = {}
+        self._lookups: dict[str, int] = {}  # paths looked up one by one, per directory
 
     def _listing(self, directory: str) -> dict[str, tuple[int, pygit2.Oid]] | None:
         """``{name: (object type, ID)}`` of a directory ("" is the root), None when absent."""
@@ -159,7 +160,18 @@ class TreeSource:
         return found
 
     def _entry(self, path: str) -> tuple[int, pygit2.Oid] | None:
-        parent, _, name = path.strip("/").rpartition("/")
+        path = path.strip("/")
+        parent, _, name = path.rpartition("/")
+        if parent not in self._dirs and self.tree is not None:
+            # A few files of a large directory (a transition reads one task): look each up;
+            # listing the directory pays off from the fourth.
+            seen = self._lookups[parent] = self._lookups.get(parent, 0) + 1
+            if seen <= 3:
+                try:
+                    found = self.tree[path]
+                except KeyError:
+                    return None
+                return (found.type, found.id)
         return (self._listing(parent) or {}).get(name)
 
     def is_file(self, path: str) -> bool:

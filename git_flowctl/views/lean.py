@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import time
+import zlib
 
 from git_flowctl.coordination import claimview, landing, queries
 from git_flowctl.model import ids, states
@@ -36,9 +38,9 @@ from git_flowctl.model.layout import (
 )
 from git_flowctl.model.markdown import split_file
 from git_flowctl.repo import leangit
-from git_flowctl.repo.catalog import Catalog, Known, PlanCache, tree_catalog, work_tree_catalog
+from git_flowctl.repo.catalog import Catalog, Known, PlanCache, WorkTree, tree_catalog
 from git_flowctl.views import shapes
-from git_flowctl.views.jsonout import print_json
+from git_flowctl.views.jsonout import dumps
 
 TYPE_CHECKING = False  # typing costs start-up time that this path avoids (model/tuples.py)
 if TYPE_CHECKING:
@@ -109,8 +111,12 @@ def answer(args: list[str]) -> int | None:
         if place is None:
             raise Fallback
         reader = _Reader(place)
-        payload = _COMMANDS[words[0]](reader, options)
-        reader.keep_derived()
+        text = reader.stored_answer(reader.answer_key(reader.work_tree.generation, words, options))
+        if text is None:
+            reader.load()
+            text = dumps({"success": True, **_COMMANDS[words[0]](reader, options)}) + "\n"
+            reader.keep_derived()
+            reader.store_answer(words, options, text)
     except (Fallback, FlowError):
         return None  # the normal path reports errors, with the same words
     except Exception:
@@ -120,8 +126,20 @@ def answer(args: list[str]) -> int | None:
     finally:
         if enabled:
             gc.enable()
-    print_json({"success": True, **payload})
+    sys.stdout.write(text)
+    sys.stdout.flush()
     return 0
+
+
+# What an answer depends on besides the plan and the command line: the default branch
+# (landing), or the actor and the claims (ready, next).
+_NEEDS: dict[str, str] = {"status": "tip", "show": "tip", "tasks": "tip", "list": "tip",
+                          "epics": "", "ready": "held", "next": "held", "blocked": ""}
+# The modules whose code makes an answer: a stored answer names their files' mtimes too.
+_ANSWER_CODE = ("views/lean.py", "views/shapes.py", "views/jsonout.py", "coordination/queries.py",
+                "coordination/landing.py", "coordination/claimview.py", "model/facts.py",
+                "model/states.py", "model/frontfast.py", "model/markdown.py", "repo/catalog.py")
+KEEP_ANSWERS = 32
 
 
 # The plan and what git says about it ----------------------------------------------------------
@@ -131,12 +149,61 @@ class _Reader:
     def __init__(self, place: leangit.Place) -> None:
         self.place = place
         self.cache = PlanCache(place.common_dir, place.root)
-        self.catalog = catalog = work_tree_catalog(self.cache, place.root)
-        settings = catalog.settings()
-        if settings is None or not isinstance(settings.get("max_retries"), int) \
-                or catalog.config is None or catalog.config[2] is not None:
-            raise Fallback  # no config.yaml, or one that does not load: the normal path says
-        self.settings = settings
+        self.work_tree = WorkTree(self.cache, place.root)  # lists and stats the plan files
+        self._tip: tuple[leangit.Ref | None] | None = None
+        self._actors: dict[str | None, str] = {}
+        self._held: dict[str, dict[str, str]] = {}
+
+    # A stored answer: the same plan (the catalog's generation), command line, default branch,
+    # actor, claims and code give the same bytes ------------------------------------------------
+
+    def answer_key(self, generation: str | None, words: list[str],
+                   options: Options) -> tuple[Any, ...] | None:
+        """What the answer is a function of; None when the files changed since the snapshot
+        (then it is computed)."""
+        if generation is None:
+            return None
+        need = _NEEDS[words[0]]
+        inputs: tuple[Any, ...] = ()
+        if need == "tip":
+            tip = self.tip()
+            inputs = (tip.name, tip.oid) if tip is not None else ()
+        elif need == "held":
+            who = self.actor(options.get("--actor"))
+            inputs = (who, tuple(sorted(self.held(who).items())))
+        return (generation, tuple(words), inputs, _code_stamp())
+
+    @staticmethod
+    def _answer_name(key: tuple[Any, ...]) -> str:
+        text = repr(key[1:]).encode("utf-8", "surrogateescape")
+        return f"answer-{zlib.crc32(text):08x}{zlib.adler32(text):08x}"
+
+    def stored_answer(self, key: tuple[Any, ...] | None) -> str | None:
+        if key is None:
+            return None
+        found = self.cache.read(self._answer_name(key))
+        if not isinstance(found, tuple) or len(found) != 2 or found[0] != repr(key) \
+                or not isinstance(found[1], str):
+            return None
+        text: str = found[1]
+        return text
+
+    def store_answer(self, words: list[str], options: Options, text: str) -> None:
+        """Keep the answer under the catalog it was computed from (stored by now, if it
+        changed); nothing is kept when the catalog could not be stored."""
+        key = self.answer_key(self.catalog.generation, words, options)
+        if key is not None:
+            self.cache.write(self._answer_name(key), (repr(key), text))
+            self.cache.prune("answer-", KEEP_ANSWERS)
+
+    # The plan -----------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """The plan as facts (the catalog's rows; what changed is parsed and stored)."""
+        self.catalog = catalog = self.work_tree.catalog()
+        settings = self._settings()
+        if not isinstance(settings.get("max_retries"), int):
+            raise Fallback
         # One pass over the rows: any file that does not load, or a task whose epic does not
         # exist, is the normal path's to report (with file and line).
         epics = {}
@@ -159,6 +226,14 @@ class _Reader:
                                archived_task=self._archived(ARCHIVE_TASKS_DIR, TaskFacts._make),
                                archived_epic=self._archived(ARCHIVE_EPICS_DIR, EpicFacts._make),
                                effective=effective if isinstance(effective, dict) else None)
+
+    def _settings(self) -> dict[str, Any]:
+        """config.yaml's settings as ``Config`` reads them (catalog.SETTINGS)."""
+        entry = self.work_tree.config_entry()
+        settings = Catalog(entry, {}).settings()
+        if settings is None or entry is None or entry[2] is not None:
+            raise Fallback  # no config.yaml, or one that does not load: the normal path says
+        return settings
 
     def keep_derived(self) -> None:
         """Keep what this read derived from the snapshot for the next read of it."""
@@ -185,17 +260,25 @@ class _Reader:
         return ids.resolve(ref, self.facts.epics, kind="epic") if ref else None
 
     def actor(self, override: str | None) -> str:
-        found = leangit.find_actor(override, lambda key: leangit.config_value(self.place.root, key))
-        if found is None:
-            raise Fallback
-        return found
+        if override not in self._actors:
+            found = leangit.find_actor(override, lambda key: leangit.config_value(self.place.root, key))
+            if found is None:
+                raise Fallback
+            self._actors[override] = found
+        return self._actors[override]
 
     def held(self, actor: str) -> dict[str, str]:
         """``Claims.open(ws).held_map(actor)`` (queries.held_claims), without pygit2."""
-        lease = self.settings.get("claims.lease_seconds")
+        if actor not in self._held:
+            self._held[actor] = self._held_map(actor)
+        return self._held[actor]
+
+    def _held_map(self, actor: str) -> dict[str, str]:
+        settings = self._settings()
+        lease = settings.get("claims.lease_seconds")
         if not isinstance(lease, int) or isinstance(lease, bool) or lease < 0:
             raise Fallback  # Claims.open refuses it, with its message
-        remote = self.settings.get("claims.remote")
+        remote = settings.get("claims.remote")
         prefixes = [(claimview.CLAIMS_PREFIX, "local")]
         if remote and leangit.config_value(self.place.root, f"remote.{remote}.url") is not None:
             prefixes.append((f"{claimview.REMOTE_CLAIMS_PREFIX}{remote}/", str(remote)))
@@ -206,24 +289,31 @@ class _Reader:
         every = claimview.merged(found[0], found[1] if len(found) > 1 else None, None)
         return claimview.held_map(every, actor, time.time())
 
+    def tip(self) -> leangit.Ref | None:
+        """The default branch (``Workspace.default_branch_tip``); None when there is none."""
+        if self._tip is None:
+            configured = self._settings().get("default_branch")
+            if configured is not None and not isinstance(configured, str):
+                raise Fallback
+            listed = leangit.refs(self.place.root, leangit.ORIGIN_HEAD,
+                                  *leangit.default_candidates(configured, None))
+            if listed is None:
+                raise Fallback
+            by_name = {ref.name: ref for ref in listed}
+            origin_head = by_name.get(leangit.ORIGIN_HEAD)
+            if origin_head is not None and origin_head.symref and origin_head.symref not in by_name:
+                raise Fallback  # origin/HEAD points elsewhere: the normal path lists that ref
+            found = leangit.default_branch_ref(by_name, configured)
+            if found is not None and found.type != "commit":
+                raise Fallback  # a tag: the normal path peels it
+            self._tip = (found,)
+        return self._tip[0]
+
     def landing(self) -> tuple[str | None, set[str]]:
         """(the default branch's name, the tasks landed on it): ``landing.landed_tasks``."""
-        configured = self.settings.get("default_branch")
-        if configured is not None and not isinstance(configured, str):
-            raise Fallback
-        root = self.place.root
-        listed = leangit.refs(root, leangit.ORIGIN_HEAD, *leangit.default_candidates(configured, None))
-        if listed is None:
-            raise Fallback
-        by_name = {ref.name: ref for ref in listed}
-        origin_head = by_name.get(leangit.ORIGIN_HEAD)
-        if origin_head is not None and origin_head.symref and origin_head.symref not in by_name:
-            raise Fallback  # origin/HEAD points elsewhere: the normal path lists that ref
-        tip = leangit.default_branch_ref(by_name, configured)
+        tip = self.tip()
         if tip is None:
             return None, set()
-        if tip.type != "commit":
-            raise Fallback  # a tag: the normal path peels it
         known = self.derived.setdefault("landed", {})
         if tip.oid in known:  # landed on this tip, from this very snapshot, before
             return landing.branch_name(tip.name), set(known[tip.oid])
@@ -351,3 +441,16 @@ _COMMANDS: dict[str, Callable[[_Reader, Options], dict[str, Any]]] = {
     "status": _status, "show": _show, "tasks": _tasks, "list": _list, "epics": _epics,
     "ready": _ready, "next": _next, "blocked": _blocked,
 }
+
+
+def _code_stamp() -> tuple[int, ...]:
+    """The mtimes of the files whose code makes the answers: a stored answer is not used by
+    other code, even of the same version (an editable install, a rebuilt wheel)."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    stamp = []
+    for name in _ANSWER_CODE:
+        try:
+            stamp.append(os.stat(os.path.join(base, name)).st_mtime_ns)
+        except OSError:
+            stamp.append(0)
+    return tuple(stamp)

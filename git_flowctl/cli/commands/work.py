@@ -54,6 +54,8 @@ def resolve_task_id(ws: Workspace, ref: str) -> str:
     from git_flowctl.model import ids
     from git_flowctl.model.items import TASKS_DIR
 
+    if "/" not in ref and not ref.startswith(".") and (ws.root / TASKS_DIR / f"{ref}.md").is_file():
+        return ref  # a full ID: its file is there (listing thousands of names is for short IDs)
     names = ws.work_tree_source().list_files(TASKS_DIR)
     return ids.resolve(ref, [name[:-3] for name in names if name.endswith(".md")], kind="task")
 
