@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 
 # Read commands the lean path answers with --json (views/lean.py, issue #11).
-_LEAN_READS = frozenset({"status", "show", "tasks", "list", "epics", "ready", "next", "blocked"})
+_LEAN_READS = frozenset({"status", "show", "tasks", "list", "epics", "ready", "next", "blocked",
+                         "validate"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -220,3 +220,41 @@ def test_every_answer_equals_the_answer_with_the_cache_deleted(tmp_path: Path) -
     shutil.rmtree(cache)
     assert same_both_ways(repo, "status", lean_answers=None) == edited[0]
     assert answers() == edited
+
+
+def test_validate_is_repeated_from_the_snapshot_and_recomputed_after_a_change(flow_repo: Repo) -> None:
+    """`validate --json` runs the validator on the normal path, which keeps its answer for
+    the same files; the lean path repeats it (exit code too) until a file changes."""
+    repo = flow_repo
+    code, _ = _run("lean", repo, ("validate", "--json"))
+    assert code is None  # nothing kept yet
+    first = _run("normal", repo, ("validate", "--json"))
+    assert first[0] == 0 and json.loads(first[1])["valid"] is True
+    assert _run("lean", repo, ("validate", "--json")) == first
+    path = ".flow/tasks/fn-1-add-oauth-login.2.md"
+    repo.write(path, repo.read(path).replace("status: todo", "status: bogus"))
+    assert _run("lean", repo, ("validate", "--json"))[0] is None  # changed: validated again
+    broken = _run("normal", repo, ("validate", "--json"))
+    assert broken[0] == 1 and json.loads(broken[1])["valid"] is False
+    assert _run("lean", repo, ("validate", "--json")) == broken
+    result = repo.flow("validate", "--json")  # through the console's entry: the same
+    assert (result.exit_code, result.stdout) == broken
+    assert _run("lean", repo, ("validate", "--epic", "fn-1", "--json"))[0] is None
+
+
+def test_the_validator_parses_each_file_version_once(flow_repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from git_flowctl.guard import validate
+
+    repo = flow_repo
+    assert repo.flow("validate", "--rev", "HEAD", "--json").exit_code == 0
+    parsed: list[str] = []
+    real = validate.parse_item
+    monkeypatch.setattr(validate, "parse_item",
+                        lambda path, raw, kind: parsed.append(path) or real(path, raw, kind))
+    for args in (("validate", "--rev", "HEAD"), ("validate",), ("validate", "--staged")):
+        assert repo.flow(*args, "--json").exit_code == 0
+    assert parsed == []  # every file version came from the item store
+    store = repo.path / ".git" / "flow-cache" / "plan" / "items"
+    store.write_bytes(b"flowplan garbage")
+    assert repo.flow("validate", "--rev", "HEAD", "--json").exit_code == 0
+    assert parsed  # a damaged store is rebuilt

@@ -17,6 +17,7 @@ Three kinds of check:
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -157,13 +158,84 @@ class Item:
     trigger_rule: str = "all_success"
     assignee: str | None = None
     has_evidence: bool = False
+    lines: dict[str, int] | None = None  # the lines of LINE_KEYS, for an item read from the store
 
     def line(self, key: str) -> int | None:
-        return self.doc.line_of(key) if self.doc is not None else None
+        if self.doc is not None:
+            return self.doc.line_of(key)
+        return self.lines.get(key) if self.lines is not None else None
+
+    def record(self) -> tuple[Any, ...]:
+        """The item as ``ItemStore`` keeps it (marshal: no Document, the lines it needs)."""
+        lines = {key: line for key in LINE_KEYS if (line := self.line(key)) is not None}
+        return (self.kind, self.id, self.status, [tuple(vars(f).values()) for f in self.findings],
+                self.epic, list(self.depends_on), self.trigger_rule, self.assignee,
+                self.has_evidence, lines)
+
+    @classmethod
+    def from_record(cls, path: str, record: Any) -> Item:
+        kind, subject, status, findings, epic, depends_on, rule, assignee, evidence, lines = record
+        return cls(path, kind, subject, status, None, [Finding(*item) for item in findings], epic,
+                   list(depends_on), rule, assignee, evidence, dict(lines))
 
     @property
     def archived(self) -> bool:
         return self.path.startswith(ARCHIVE_DIR + "/")
+
+
+# The keys whose lines findings name (Item.line): what a stored item keeps of its document.
+LINE_KEYS = ("id", "epic", "status", "depends_on", "depends_on_epics")
+
+
+class ItemStore(dict[tuple[str, str], Item]):
+    """Items by (path, blob ID), kept under the common directory (flow-cache/plan/items) so
+    that `validate`, the hooks and `check` parse each file version once, ever (issue #11).
+    A ``ParseCache`` that loads and saves itself; like every cache, never needed."""
+
+    NAME = "items"
+    KEEP = 100_000  # beyond this, only the items used by this command are kept
+
+    def __init__(self, common_dir: str | os.PathLike[str], root: str | os.PathLike[str]) -> None:
+        super().__init__()
+        from git_flowctl.repo.catalog import PlanCache
+
+        self._cache = PlanCache(common_dir, root)
+        self._stored: dict[tuple[str, str], Any] = {}
+        stored = self._cache.read(self.NAME)
+        if isinstance(stored, dict):
+            self._stored = stored
+        self._used: set[tuple[str, str]] = set()
+        self._added = False
+
+    def __missing__(self, key: tuple[str, str]) -> Item:
+        record = self._stored.get(key)
+        if record is None:
+            raise KeyError(key)
+        try:
+            item = Item.from_record(key[0], record)
+        except (TypeError, ValueError):
+            raise KeyError(key) from None
+        self[key] = item
+        return item
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self._stored
+
+    def __setitem__(self, key: tuple[str, str], item: Item) -> None:
+        dict.__setitem__(self, key, item)
+        self._used.add(key)
+        if key not in self._stored:
+            self._stored[key] = item.record()
+            self._added = True
+
+    def save(self) -> None:
+        if not self._added:
+            return
+        stored = self._stored
+        if len(stored) > self.KEEP:
+            stored = {key: record for key, record in stored.items() if key in self._used}
+        self._cache.write(self.NAME, stored)
+        self._added = False
 
 
 def _id_like(text: str, kind: str) -> bool:
@@ -768,11 +840,18 @@ class HistoryError(FlowError):
 class History:
     """Commits' snapshots and checks, with one parse per distinct file version."""
 
-    def __init__(self, repo: pygit2.Repository, shallow: Collection[str] = ()) -> None:
+    def __init__(self, repo: pygit2.Repository, shallow: Collection[str] = (),
+                 cache: ParseCache | None = None) -> None:
+        """``cache``: parsed files by (path, blob ID); an ``ItemStore`` keeps them across
+        commands (``close`` stores what this one parsed)."""
         self.repo = repo
-        self.cache: ParseCache = {}
+        self.cache: ParseCache = cache if cache is not None else {}
         self._snapshots: dict[str, Snapshot] = {}
         self.shallow = set(shallow)
+
+    def close(self) -> None:
+        if isinstance(self.cache, ItemStore):
+            self.cache.save()
 
     def snapshot(self, commit: pygit2.Commit | None) -> Snapshot:
         if commit is None:

@@ -74,10 +74,14 @@ def plan_listing(source: TreeSource | GitTreeSource | IndexSource) -> dict[str, 
 
 
 class WorkTreeSource:
-    def __init__(self, root: Path, label: str = "working tree") -> None:
+    def __init__(self, root: Path, label: str = "working tree",
+                 catalog: Catalog | None = None) -> None:
+        """``catalog``: the work tree's catalog just brought up to date (repo/catalog.py): its
+        blob IDs are the files' (the validator then finds parsed files by blob ID)."""
         self.root = root
         self.label = label
         self._hashed: tuple[str, bytes] | None = None
+        self._catalog = catalog
 
     def read(self, path: str) -> bytes | None:
         if self._hashed is not None and self._hashed[0] == path:
@@ -118,10 +122,13 @@ class WorkTreeSource:
         return sorted(found)
 
     def walk_entries(self, directory: str) -> list[tuple[str, str | None]]:
-        return [(path, None) for path in self.walk_files(directory)]
+        known = self._catalog.blob if self._catalog is not None else lambda path: None
+        return [(path, known(path)) for path in self.walk_files(directory)]
 
     def catalog(self, cache: PlanCache | None) -> Catalog:
-        return work_tree_catalog(cache, str(self.root))
+        if self._catalog is None:
+            self._catalog = work_tree_catalog(cache, str(self.root))
+        return self._catalog
 
 
 class TreeSource:

@@ -66,6 +66,7 @@ _SHAPES: dict[str, tuple[frozenset[str], frozenset[str], int]] = {
     "ready": (frozenset({"--epic", "--actor"}), frozenset(), 0),
     "next": (frozenset({"--epic", "--actor"}), frozenset(), 0),
     "blocked": (frozenset({"--epic"}), frozenset(), 0),
+    "validate": (frozenset(), frozenset(), 0),
 }
 
 
@@ -111,12 +112,15 @@ def answer(args: list[str]) -> int | None:
         if place is None:
             raise Fallback
         reader = _Reader(place)
-        text = reader.stored_answer(reader.answer_key(reader.work_tree.generation, words, options))
-        if text is None:
+        found = read_answer(reader.cache, reader.answer_key(reader.work_tree.generation, words, options))
+        if found is None:
             reader.load()
-            text = dumps({"success": True, **_COMMANDS[words[0]](reader, options)}) + "\n"
+            text, code = dumps({"success": True, **_COMMANDS[words[0]](reader, options)}) + "\n", 0
             reader.keep_derived()
-            reader.store_answer(words, options, text)
+            write_answer(reader.cache, reader.answer_key(reader.catalog.generation, words, options),
+                         text, code)
+        else:
+            text, code = found
     except (Fallback, FlowError):
         return None  # the normal path reports errors, with the same words
     except Exception:
@@ -128,17 +132,23 @@ def answer(args: list[str]) -> int | None:
             gc.enable()
     sys.stdout.write(text)
     sys.stdout.flush()
-    return 0
+    return code
 
 
 # What an answer depends on besides the plan and the command line: the default branch
 # (landing), or the actor and the claims (ready, next).
 _NEEDS: dict[str, str] = {"status": "tip", "show": "tip", "tasks": "tip", "list": "tip",
-                          "epics": "", "ready": "held", "next": "held", "blocked": ""}
+                          "epics": "", "ready": "held", "next": "held", "blocked": "",
+                          "validate": ""}
 # The modules whose code makes an answer: a stored answer names their files' mtimes too.
 _ANSWER_CODE = ("views/lean.py", "views/shapes.py", "views/jsonout.py", "coordination/queries.py",
                 "coordination/landing.py", "coordination/claimview.py", "model/facts.py",
                 "model/states.py", "model/frontfast.py", "model/markdown.py", "repo/catalog.py")
+# `validate` is computed by the validator (guard/validate.py), through the click command, which
+# keeps its answer here (``remember_answer``); these make it too.
+_VALIDATE_CODE = ("guard/validate.py", "guard/reporting.py", "model/items.py", "model/document.py",
+                  "model/config.py", "model/ids.py", "model/graph.py", "cli/commands/integrity.py",
+                  "cli/output.py")
 KEEP_ANSWERS = 32
 
 
@@ -171,30 +181,8 @@ class _Reader:
         elif need == "held":
             who = self.actor(options.get("--actor"))
             inputs = (who, tuple(sorted(self.held(who).items())))
-        return (generation, tuple(words), inputs, _code_stamp())
+        return (generation, tuple(words), inputs, code_stamp(words[0]))
 
-    @staticmethod
-    def _answer_name(key: tuple[Any, ...]) -> str:
-        text = repr(key[1:]).encode("utf-8", "surrogateescape")
-        return f"answer-{zlib.crc32(text):08x}{zlib.adler32(text):08x}"
-
-    def stored_answer(self, key: tuple[Any, ...] | None) -> str | None:
-        if key is None:
-            return None
-        found = self.cache.read(self._answer_name(key))
-        if not isinstance(found, tuple) or len(found) != 2 or found[0] != repr(key) \
-                or not isinstance(found[1], str):
-            return None
-        text: str = found[1]
-        return text
-
-    def store_answer(self, words: list[str], options: Options, text: str) -> None:
-        """Keep the answer under the catalog it was computed from (stored by now, if it
-        changed); nothing is kept when the catalog could not be stored."""
-        key = self.answer_key(self.catalog.generation, words, options)
-        if key is not None:
-            self.cache.write(self._answer_name(key), (repr(key), text))
-            self.cache.prune("answer-", KEEP_ANSWERS)
 
     # The plan -----------------------------------------------------------------------------------
 
@@ -437,20 +425,60 @@ def _blocked(reader: _Reader, options: Options) -> dict[str, Any]:
     return {"epic": epic_id, "blocked": rows, "count": len(rows)}
 
 
+def _validate(reader: _Reader, options: Options) -> dict[str, Any]:
+    raise Fallback  # the validator runs on the normal path, which keeps its answer
+
+
 _COMMANDS: dict[str, Callable[[_Reader, Options], dict[str, Any]]] = {
     "status": _status, "show": _show, "tasks": _tasks, "list": _list, "epics": _epics,
-    "ready": _ready, "next": _next, "blocked": _blocked,
+    "ready": _ready, "next": _next, "blocked": _blocked, "validate": _validate,
 }
 
 
-def _code_stamp() -> tuple[int, ...]:
-    """The mtimes of the files whose code makes the answers: a stored answer is not used by
-    other code, even of the same version (an editable install, a rebuilt wheel)."""
+def code_stamp(command: str) -> tuple[int, ...]:
+    """The mtimes of the files whose code makes the command's answer: a stored answer is not
+    used by other code, even of the same version (an editable install, a rebuilt wheel)."""
     base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     stamp = []
-    for name in _ANSWER_CODE:
+    for name in _ANSWER_CODE + (_VALIDATE_CODE if command == "validate" else ()):
         try:
             stamp.append(os.stat(os.path.join(base, name)).st_mtime_ns)
         except OSError:
             stamp.append(0)
     return tuple(stamp)
+
+
+def _answer_name(key: tuple[Any, ...]) -> str:
+    text = repr(key[1:]).encode("utf-8", "surrogateescape")
+    return f"answer-{zlib.crc32(text):08x}{zlib.adler32(text):08x}"
+
+
+def read_answer(cache: PlanCache, key: tuple[Any, ...] | None) -> tuple[str, int] | None:
+    """A stored answer's (text, exit code) under exactly this key."""
+    if key is None:
+        return None
+    found = cache.read(_answer_name(key))
+    if not isinstance(found, tuple) or len(found) != 3 or found[0] != repr(key) \
+            or not isinstance(found[1], str) or not isinstance(found[2], int):
+        return None
+    return found[1], found[2]
+
+
+def write_answer(cache: PlanCache, key: tuple[Any, ...] | None, text: str, code: int) -> None:
+    """Keep an answer under its key (none when the catalog could not be stored)."""
+    if key is not None:
+        cache.write(_answer_name(key), (repr(key), text, code))
+        cache.prune("answer-", KEEP_ANSWERS)
+
+
+def remember_answer(common_dir: str, root: str, generation: str | None, words: list[str],
+                    text: str, code: int) -> None:
+    """Keep what the normal path printed for a command the lean path only repeats
+    (`validate`), when the work tree is still the catalog of ``generation`` it was computed
+    from (a file changed meanwhile: nothing is kept)."""
+    if generation is None or _NEEDS.get(words[0]) != "":
+        return
+    cache = PlanCache(common_dir, root)
+    if WorkTree(cache, root).generation == generation:
+        write_answer(cache, (generation, tuple(words), (), code_stamp(words[0])), text, code)
+

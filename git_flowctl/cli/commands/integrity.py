@@ -48,18 +48,22 @@ def print_findings(console: Console, findings: list[Finding], *, show_commit: bo
             console.print(f"    [dim]hint: {escape(item.hint)}[/dim]", highlight=False)
 
 
-def _emit_result(out: Output, payload: dict[str, Any], findings: list[Finding], what: str) -> None:
+def _emit_result(out: Output, payload: dict[str, Any], findings: list[Finding], what: str) -> str | None:
+    """Print the result (JSON), or set the exit code (human output printed by the caller);
+    returns the JSON document printed."""
     from git_flowctl.guard.reporting import summary
+    from git_flowctl.views.jsonout import dumps
 
     errors = [f for f in findings if f.severity == "error"]
     if out.json_mode:
         if errors:
             out.fail(payload, f"{what}: {summary(findings)}")
-        else:
-            out.emit(payload)
-        return
+            return dumps({"success": False, "error": f"{what}: {summary(findings)}", **payload}) + "\n"
+        out.emit(payload)
+        return dumps({"success": True, **payload}) + "\n"
     if errors:
         out.exit_code = 1
+    return None
 
 
 @click.command("validate")
@@ -78,8 +82,10 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
     Reports every problem with its file, line and rule (docs/validation.md); exits 1 when any
     is an error.
     """
-    from git_flowctl.guard.validate import Snapshot
+    from git_flowctl.guard.validate import ItemStore, Snapshot
     from git_flowctl.model import ids
+    from git_flowctl.repo.catalog import WorkTree
+    from git_flowctl.repo.sources import WorkTreeSource
 
     out = get_output()
     if fmt == "json":
@@ -87,8 +93,15 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
     if rev and staged:
         raise UsageError("--rev and --staged cannot be combined")
     ws = open_workspace(out)
-    source = ws.revision_source(rev) if rev else ws.index_source() if staged else ws.work_tree_source()
-    snapshot = Snapshot.load(source)
+    catalog = None
+    if rev or staged:
+        source: Any = ws.revision_source(rev) if rev else ws.index_source()
+    else:  # the work tree, its files' blob IDs from its snapshot (repo/catalog.py)
+        catalog = WorkTree(ws.plan_cache, str(ws.root)).catalog()
+        source = WorkTreeSource(ws.root, catalog=catalog)
+    store = ItemStore(ws.common_dir, ws.root)  # files parsed before, by blob ID
+    snapshot = Snapshot.load(source, store)
+    store.save()
     if source.read(".flow/config.yaml") is None and not snapshot.items:
         raise FlowError(f"no .flow/ plan in the {source.label}", hint="run `git flow-task init` first")
     findings = snapshot.findings()
@@ -109,8 +122,16 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
             click.echo(line)
         out.exit_code = 1 if not payload["valid"] else 0
         return
-    _emit_result(out, payload, findings, "validate")
+    printed = _emit_result(out, payload, findings, "validate")
     if out.json_mode:
+        plain = epic_ref is None and fmt is None
+        if printed is not None and plain and catalog is not None and snapshot.blobs is not None:
+            # Every file the validator read is in the work tree's snapshot: `validate --json`
+            # of the same files prints this again without validating (views/lean.py).
+            from git_flowctl.views.lean import remember_answer
+
+            remember_answer(str(ws.common_dir), str(ws.root), catalog.generation, ["validate"],
+                            printed, out.exit_code)
         return
     from git_flowctl.guard.reporting import summary
 
@@ -146,7 +167,7 @@ def check_command(base: str | None, head_rev: str, fmt: str | None, output_file:
     transitions are listed. Exits 1 when anything is an error. Needs the full history (a
     shallow clone is refused).
     """
-    from git_flowctl.guard.validate import History, shallow_commits
+    from git_flowctl.guard.validate import History, ItemStore, shallow_commits
 
     out = get_output()
     if fmt is None:
@@ -165,9 +186,10 @@ def check_command(base: str | None, head_rev: str, fmt: str | None, output_file:
     else:
         base_oid = _commit(ws.repo, base).id
         base_label = base
-    history = History(ws.repo, shallow_commits(ws.common_dir))
+    history = History(ws.repo, shallow_commits(ws.common_dir), ItemStore(ws.common_dir, ws.root))
     report = history.check_range(head, [base_oid] if base_oid is not None else [],
                                  base=str(base_oid) if base_oid is not None else None)
+    history.close()
     findings = report.findings()
     text = _render_check(out, report, base_label, fmt)
     if output_file is not None and text is not None:
