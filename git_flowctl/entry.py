@@ -13,7 +13,7 @@ import sys
 
 # Read commands the lean path answers with --json (views/lean.py, issue #11).
 _LEAN_READS = frozenset({"status", "show", "tasks", "list", "epics", "ready", "next", "blocked",
-                         "validate"})
+                         "validate", "board"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         code = fast_log(args)
         if code is not None:
             return code
-    if "--json" in args and not set(args).isdisjoint(_LEAN_READS):
+    if ("--json" in args and not set(args).isdisjoint(_LEAN_READS)) \
+            or (args[:1] == ["board"] and "--plain" in args):
         from git_flowctl.views.lean import answer
 
         code = answer(args)

@@ -258,3 +258,19 @@ def test_the_validator_parses_each_file_version_once(flow_repo: Repo, monkeypatc
     store.write_bytes(b"flowplan garbage")
     assert repo.flow("validate", "--rev", "HEAD", "--json").exit_code == 0
     assert parsed  # a damaged store is rebuilt
+
+
+def test_board_is_repeated_from_the_snapshot_while_nothing_it_shows_changed(world: World) -> None:  # noqa: F811
+    """`board --plain` and `board --json` are drawn on the normal path (history, critical
+    path), which keeps the drawing; the lean path prints it again until the plan, HEAD, the
+    actor or the claims change."""
+    repo = world.alice
+    for args in (("board", "--plain"), ("board", "--json"), ("board", "--epic", "fn-1", "--plain")):
+        lean_args = tuple(arg for arg in args if arg != "--json")
+        json_flag = ("--json",) if "--json" in args else ()
+        normal = _run("normal", repo, (*lean_args, *json_flag))
+        assert normal[0] == 0
+        assert _run("lean", repo, (*lean_args, *json_flag)) == normal
+        assert _run("lean", repo, (*lean_args, *json_flag), env=DAVE)[0] is None  # another actor
+    assert _run("lean", repo, ("board",))[0] is None  # no --plain: a terminal may want rich
+    assert _run("lean", repo, ("board", "--plain", "--json"))[0] is None

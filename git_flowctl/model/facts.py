@@ -54,6 +54,7 @@ class TaskFacts(NamedTuple):
     max_retries_set: int | None  # the file's own max_retries, None for the config's default
     epic_number: int
     number: int
+    estimate: float | None = None
 
     def sort_key(self) -> tuple[int, int, int, str]:
         """flowctl's order: priority (absent last), then task number, then title."""

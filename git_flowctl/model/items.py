@@ -297,7 +297,7 @@ class Task(_Item):
             self.id, self.epic, self.title, self.status, self.depends_on, self.priority,
             self.domain, self.assignee, self.trigger_rule, self.blocked_reason, self.skipped_reason,
             self.attempts, max_retries if isinstance(max_retries, int) else None,
-            parsed.epic_number if parsed else 0, self.number)
+            parsed.epic_number if parsed else 0, self.number, self.estimate)
 
 
 class Epic(_Item):

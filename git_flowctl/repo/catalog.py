@@ -76,7 +76,7 @@ KEEP_TREES = 8
 _COMMITS = "commits"
 _KEEP_COMMITS = 64
 _MAGIC = b"flowplan"
-_MARKER = (6, __version__, marshal.version, tuple(sys.version_info[:2]))
+_MARKER = (7, __version__, marshal.version, tuple(sys.version_info[:2]))
 _NOT_PLAN_FILE = ("", None, None, None)  # a listed file that is not .md (counts for `initialized`)
 
 

@@ -77,6 +77,9 @@ class Board:
     ready: list[str]
     critical_path: list[str]
     events: list[Event] = field(default_factory=list)
+    # What it was drawn from besides the commit: (plan snapshot's generation, HEAD, actor,
+    # claims held), for cli/commands/board.py to keep the drawing (views/lean.py).
+    inputs: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     def shown_columns(self) -> list[str]:
         return [name for name in COLUMNS if name in ALWAYS_SHOWN or self.columns.get(name)]

@@ -67,7 +67,9 @@ _SHAPES: dict[str, tuple[frozenset[str], frozenset[str], int]] = {
     "next": (frozenset({"--epic", "--actor"}), frozenset(), 0),
     "blocked": (frozenset({"--epic"}), frozenset(), 0),
     "validate": (frozenset(), frozenset(), 0),
+    "board": (frozenset({"--epic"}), frozenset(), 0),
 }
+_FLAGS = {"board": frozenset({"--plain"})}  # options without a value
 
 
 def _options(command: str, words: list[str]) -> Options:
@@ -88,6 +90,10 @@ def _options(command: str, words: list[str]) -> Options:
                 found[word] = words[index + 1]
             index += 2
             continue
+        if word in _FLAGS.get(command, ()) and word not in found:
+            found[word] = True
+            index += 1
+            continue
         if word.startswith("-") or len(found["args"]) >= arguments:
             raise Fallback  # --rev, --help, --claim, an unknown option, one argument too many
         found["args"].append(word)
@@ -99,10 +105,16 @@ def _options(command: str, words: list[str]) -> Options:
 
 def answer(args: list[str]) -> int | None:
     """Print the answer and return 0, or return None (nothing printed) for the normal path."""
-    if "--json" not in args or "--" in args:
+    if "--" in args:
         return None
+    json_mode = "--json" in args
     words = [word for word in args if word != "--json"]
     if not words or words[0] not in _SHAPES:
+        return None
+    if words[0] == "board":
+        if json_mode == ("--plain" in words):
+            return None  # board: --plain (text) or --json, not both, and not a terminal's
+    elif not json_mode:
         return None
     enabled = gc.isenabled()
     gc.disable()  # a short read whose objects hold no cycles (catalog.without_gc)
@@ -139,13 +151,15 @@ def answer(args: list[str]) -> int | None:
 # (landing), or the actor and the claims (ready, next).
 _NEEDS: dict[str, str] = {"status": "tip", "show": "tip", "tasks": "tip", "list": "tip",
                           "epics": "", "ready": "held", "next": "held", "blocked": "",
-                          "validate": ""}
+                          "validate": "", "board": "board"}
 # The modules whose code makes an answer: a stored answer names their files' mtimes too.
 _ANSWER_CODE = ("views/lean.py", "views/shapes.py", "views/jsonout.py", "coordination/queries.py",
                 "coordination/landing.py", "coordination/claimview.py", "model/facts.py",
                 "model/states.py", "model/frontfast.py", "model/markdown.py", "repo/catalog.py")
 # `validate` is computed by the validator (guard/validate.py), through the click command, which
 # keeps its answer here (``remember_answer``); these make it too.
+_BOARD_CODE = ("views/board.py", "views/graphviews.py", "cli/commands/board.py",
+               "history/replay.py", "model/trailerfast.py")
 _VALIDATE_CODE = ("guard/validate.py", "guard/reporting.py", "model/items.py", "model/document.py",
                   "model/config.py", "model/ids.py", "model/graph.py", "cli/commands/integrity.py",
                   "cli/output.py")
@@ -181,6 +195,12 @@ class _Reader:
         elif need == "held":
             who = self.actor(options.get("--actor"))
             inputs = (who, tuple(sorted(self.held(who).items())))
+        elif need == "board":
+            head = leangit.output(self.place.root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+            if head is None:
+                raise Fallback  # an unborn branch: the normal path
+            who = self.actor(None)
+            inputs = board_inputs(head.decode().strip(), who, self.held(who))
         return (generation, tuple(words), inputs, code_stamp(words[0]))
 
 
@@ -429,9 +449,14 @@ def _validate(reader: _Reader, options: Options) -> dict[str, Any]:
     raise Fallback  # the validator runs on the normal path, which keeps its answer
 
 
+def _board(reader: _Reader, options: Options) -> dict[str, Any]:
+    raise Fallback  # the board (history, critical path) is drawn on the normal path, which keeps it
+
+
 _COMMANDS: dict[str, Callable[[_Reader, Options], dict[str, Any]]] = {
     "status": _status, "show": _show, "tasks": _tasks, "list": _list, "epics": _epics,
     "ready": _ready, "next": _next, "blocked": _blocked, "validate": _validate,
+    "board": _board,
 }
 
 
@@ -440,7 +465,8 @@ def code_stamp(command: str) -> tuple[int, ...]:
     used by other code, even of the same version (an editable install, a rebuilt wheel)."""
     base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     stamp = []
-    for name in _ANSWER_CODE + (_VALIDATE_CODE if command == "validate" else ()):
+    extra = {"validate": _VALIDATE_CODE, "board": _BOARD_CODE}.get(command, ())
+    for name in _ANSWER_CODE + extra:
         try:
             stamp.append(os.stat(os.path.join(base, name)).st_mtime_ns)
         except OSError:
@@ -472,13 +498,20 @@ def write_answer(cache: PlanCache, key: tuple[Any, ...] | None, text: str, code:
 
 
 def remember_answer(common_dir: str, root: str, generation: str | None, words: list[str],
-                    text: str, code: int) -> None:
+                    text: str, code: int, inputs: tuple[Any, ...] = ()) -> None:
     """Keep what the normal path printed for a command the lean path only repeats
-    (`validate`), when the work tree is still the catalog of ``generation`` it was computed
-    from (a file changed meanwhile: nothing is kept)."""
-    if generation is None or _NEEDS.get(words[0]) != "":
+    (`validate`, `board`), when the work tree is still the catalog of ``generation`` it was
+    computed from (a file changed meanwhile: nothing is kept). ``inputs``: as ``answer_key``
+    names them (``board_inputs``)."""
+    if generation is None:
         return
     cache = PlanCache(common_dir, root)
     if WorkTree(cache, root).generation == generation:
-        write_answer(cache, (generation, tuple(words), (), code_stamp(words[0])), text, code)
+        write_answer(cache, (generation, tuple(words), inputs, code_stamp(words[0])), text, code)
+
+
+def board_inputs(head: str, actor: str, held: dict[str, str]) -> tuple[Any, ...]:
+    """What a board depends on besides the plan: the commit its latest transitions come from,
+    the actor and the claims."""
+    return (head, actor, tuple(sorted(held.items())))
 
