@@ -24,8 +24,9 @@ def test_yaml_in_the_docs_parses() -> None:
     assert isinstance(github, dict) and isinstance(gitlab, dict)
     assert github["jobs"]["check"]["steps"][0]["with"]["fetch-depth"] == 0
     assert gitlab["flow-task"]["variables"]["GIT_DEPTH"] == "0"
-    (precommit,) = yaml_blocks("hooks.md")
-    assert isinstance(precommit, dict)
+    precommit, lefthook = yaml_blocks("hooks.md")
+    assert isinstance(precommit, dict) and isinstance(lefthook, dict)
+    assert list(lefthook) == ["pre-commit", "prepare-commit-msg", "commit-msg", "pre-push"]
     ids = [hook["id"] for hook in precommit["repos"][0]["hooks"]]
     manifest = yaml.safe_load((DOCS.parent / ".pre-commit-hooks.yaml").read_text())
     assert ids == [hook["id"] for hook in manifest]

@@ -12,6 +12,7 @@ from conftest import FIXTURES, Repo, make_repo
 from plans import put_in_state, tid
 
 from git_flowctl.cli import manpage
+from git_flowctl.gates.gaps import gap_id
 
 # `run --dry-run` prints the waves it would run, not a commit (tests/test_run.py covers it).
 MUTATING = [entry.name for entry in manpage.walk() if entry.name != "run"
@@ -25,6 +26,7 @@ SAMPLES: dict[str, list[str]] = {
     "epic close": ["epic", "close", "fn-3"],
     "epic reopen": ["epic", "reopen", "fn-2"],
     "epic set-plan": ["epic", "set-plan", "fn-1", "--file", "-"],
+    "epic edit": ["epic", "edit", "fn-1", "--title", "Renamed", "--branch", "feat/x"],
     "epic add-dep": ["epic", "add-dep", "fn-3", "fn-1"],
     "epic rm-dep": ["epic", "rm-dep", "fn-3", "fn-2"],
     "epic archive": ["epic", "archive", "fn-2"],
@@ -48,6 +50,12 @@ SAMPLES: dict[str, list[str]] = {
     "import flowctl": ["import", "flowctl", str(FIXTURES / "flowctl-legacy"),
                        "--state-dir", str(FIXTURES / "no-such-state-dir")],
     "import json": ["import", "json", str(FIXTURES / "export-v1.json")],
+    "guard detect": ["guard", "detect", "--write"],
+    "review": ["review", "fn-1.1", "--verdict", "ship"],
+    "gap add": ["gap", "add", "--epic", "fn-1", "Logout revokes tokens"],
+    "gap resolve": ["gap", "resolve", gap_id("fn-1-add-oauth-login", "Audit log")],
+    # saved before the tasks moved; up_for_retry -> todo is no transition: --force
+    "checkpoint restore": ["checkpoint", "restore", "fn-1", "created", "--force"],
 }
 STDIN = {"epic set-plan": "## Overview\nA new plan.\n"}
 
@@ -56,6 +64,8 @@ STDIN = {"epic set-plan": "## Overview\nA new plan.\n"}
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """fn-1 with a task in every stored state; fn-2 closed; fn-3 open, depending on fn-2."""
     repo = make_repo(tmp_path_factory.mktemp("dry-run") / "template")
+    repo.write("Makefile", "test:\n\ttrue\n")  # for `guard detect --write` to propose
+    repo.commit_all("a Makefile")
     repo.ok("init")
     repo.ok("epic", "create", "--title", "Add OAuth login")
     repo.ok("task", "create", "--epic", "fn-1", "--title", "Done one")
@@ -64,6 +74,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for state in ("blocked", "failed", "skipped", "up_for_retry"):
         repo.ok("task", "create", "--epic", "fn-1", "--title", state.capitalize())
     repo.ok("task", "create", "--epic", "fn-1", "--title", "Waiting", "--deps", "fn-1.2")
+    repo.ok("checkpoint", "save", "fn-1", "--name", "created")
     put_in_state(repo, tid(1), "done")
     repo.ok("start", "fn-1.2")
     for number, state in ((4, "blocked"), (5, "failed"), (6, "skipped"), (7, "up_for_retry")):
@@ -73,6 +84,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     put_in_state(repo, "fn-2.1", "done")
     repo.ok("epic", "close", "fn-2")
     repo.ok("epic", "create", "--title", "Launch", "--deps", "fn-2")
+    repo.ok("gap", "add", "--epic", "fn-1", "Audit log")
     repo.git("checkout", "-q", "-b", "side")  # a claim on fn-1.7, up_for_retry on main
     repo.ok("start", "fn-1.7")
     repo.git("checkout", "-q", "main")

@@ -8,8 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import click
@@ -190,15 +188,3 @@ def test_id_completion_outside_a_plan_offers_nothing(repo: Repo) -> None:
 
 def test_unknown_shell_is_a_usage_error(repo: Repo) -> None:
     assert "tcsh" in repo.refused("completion", "tcsh", code=2).stderr
-
-
-@pytest.mark.slow
-def test_the_wheel_ships_the_man_page(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                             "-q", "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    (wheel,) = tmp_path.glob("git_flowctl-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        names = [n for n in archive.namelist() if n.endswith("share/man/man1/git-flow-task.1")]
-        assert len(names) == 1 and ".data/data/" in names[0], names
-        assert archive.read(names[0]) == manpage.MAN_PATH.read_bytes()

@@ -122,7 +122,7 @@ def test_same_field_changed_differently_leaves_markers_in_the_frontmatter(flow_r
     validated = repo.flow("validate", "--json")
     assert validated.exit_code == 1
     finding = validated.json["findings"][0]
-    assert finding["rule"] == "file-unreadable" and "conflict markers" in finding["hint"]
+    assert finding["rule"] == "conflict-markers" and "resolve the merge conflict" in finding["hint"]
 
 
 def test_dependency_lists_merge_as_sets(flow_repo: Repo) -> None:

@@ -78,7 +78,7 @@ def test_usage_errors_exit_2_with_one_line(flow_repo: Repo) -> None:
     result = flow_repo.refused("start", code=2)
     assert result.stderr.startswith("error: Missing argument 'TASK'")
     result = flow_repo.refused("no-such-command", code=2)
-    assert "No such command" in result.stderr
+    assert "'no-such-command' is not a git flow-task command" in result.stderr
     data = flow_repo.flow("start", "--json")
     assert data.exit_code == 2 and data.json["success"] is False
 

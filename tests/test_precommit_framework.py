@@ -8,20 +8,26 @@ hooks `pre-commit install` wrote.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from conftest import Repo, make_repo
+
+from git_flowctl import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 PRE_COMMIT = [sys.executable, "-m", "pre_commit"]
 
 
 def snapshot_of_this_source(target: Path) -> str:
-    """A git repository holding this work tree's files (uncommitted edits included)."""
+    """A git repository holding this work tree's files (uncommitted edits included), tagged as
+    the release workflow would tag this version; returns the tag docs/hooks.md's `rev:` names."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
                             capture_output=True, check=True).stdout.decode().split("\0")
     for name in filter(None, listed):
@@ -32,7 +38,19 @@ def snapshot_of_this_source(target: Path) -> str:
     snapshot = Repo(target)
     snapshot.git("init", "-q")
     snapshot.commit_all("snapshot of the source under test")
-    return snapshot.head()
+    rev = str(documented_config()["repos"][0]["rev"])
+    assert rev == f"v{__version__}"  # the first release's tag (tests/test_release.py)
+    snapshot.git("tag", "-a", rev, "-m", f"git-flowctl {__version__}")
+    return rev
+
+
+def documented_config() -> dict[str, Any]:
+    """docs/hooks.md's `.pre-commit-config.yaml`."""
+    text = (ROOT / "docs" / "hooks.md").read_text()
+    (block,) = [found for found in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+                if "repos:" in found]  # the other is lefthook's
+    config: dict[str, Any] = yaml.safe_load(block)
+    return config
 
 
 def run(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:

@@ -103,3 +103,16 @@ def test_primer_without_a_plan_says_how_to_start(repo: Repo) -> None:
     text = primer(repo)
     assert "No plan yet: `git flow-task init`" in text
     assert_small(text)
+
+
+def test_primer_names_the_gates_this_repository_sets(flow_repo: Repo) -> None:
+    repo = flow_repo
+    assert "--verify" not in primer(repo) and "review is required" not in primer(repo)
+    repo.ok("config", "set", "guard.test", "pytest -q")
+    assert "Finish with `done ID --verify`: it runs the project's checks" in primer(repo)
+    repo.ok("config", "set", "require_verify", "true")
+    repo.ok("config", "set", "require_review", "[plan, completion]")
+    text = primer(repo)
+    assert "`done` requires `--verify`: it runs the project's checks" in text
+    assert "A SHIP completion and plan review is required" in text
+    assert_small(text)

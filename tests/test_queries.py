@@ -110,16 +110,19 @@ READ_COMMANDS: list[list[str]] = [
     ["show", "fn-1.1"], ["task", "show", "fn-1.1"], ["epic", "show", "fn-1"], ["cat", "fn-1.1"],
     ["tasks"], ["list"], ["epics"], ["status"], ["ready"], ["next"], ["blocked"], ["graph"],
     ["critical-path"], ["config", "get", "max_retries"], ["log"], ["stats"],
-    ["export"], ["prime"], ["board"],
+    ["export"], ["prime"], ["board"], ["gap", "list"], ["gap", "check", "--epic", "fn-1"],
 ]
 # Commands that do not read a plan, or read something other than a revision's tree.
 # The integrity commands (issue #4) read trees their own way (validate --rev/--staged, check
 # --base/--head, the hooks read the index git is writing) and are tested in test_validate.py,
 # test_check.py and test_hooks.py.
 # `recover` compares the work tree with history; its --rev is tested in tests/test_recover.py.
-NOT_PLAN_READERS = {"help", "completion", "demo", "validate", "check", "hook", "hooks", "merge-driver",
+NOT_PLAN_READERS = {"help", "completion", "demo", "detect", "validate", "check", "hook", "hooks", "merge-driver",
                     "recover", "claims", "heartbeat",  # claims and heartbeat read claim refs
-                    "doctor"}
+                    "doctor",
+                    "invariants",  # .flow/invariants.md of the work tree, whose commands it runs
+                    "checkpoint",  # refs/flow/checkpoints/: a checkpoint is itself a revision
+                    "mcp"}  # a server: its read tools take rev per call
 
 
 def _commands(group: object, path: list[str]) -> list[tuple[list[str], object]]:
@@ -149,7 +152,7 @@ def test_every_read_command_takes_rev() -> None:
         assert "--rev" in options, (
             f"`{' '.join(path)}` reads the plan but takes no --rev: add it (cli.common.rev_option), "
             "or, if it reads no plan, list it in NOT_PLAN_READERS")
-    assert sorted(readers) == sorted(" ".join(c[:2] if c[0] in ("task", "epic", "config") else c[:1])
+    assert sorted(readers) == sorted(" ".join(c[:2] if c[0] in ("task", "epic", "config", "gap") else c[:1])
                                      for c in READ_COMMANDS), "READ_COMMANDS misses a read command"
 
 
@@ -161,6 +164,8 @@ def test_read_commands_read_the_revision_from_git_objects(flow_repo: Repo, comma
     repo.ok("done", "fn-1.1", "--summary", "Schema done")
     if command[0] == "config":
         repo.ok("config", "set", "max_retries", "7")
+    if command[0] == "gap":
+        repo.ok("gap", "add", "--epic", "fn-1", "--priority", "nice", "Dark mode")
     head, status = repo.head(), repo.status()
     now = repo.flow(*command, "--json")
     at_head = repo.flow(*command, "--rev", "HEAD", "--json")

@@ -41,6 +41,11 @@ def _normalized(message: str) -> dict[str, Any]:
         "reverts": parsed.reverts,
         "renames": [[r.old, r.new] for r in parsed.renames],
         "archived": parsed.archived,
+        "reviews": [{"subject": r.subject, "kind": r.kind, "verdict": r.verdict, "by": r.by,
+                     "id": r.id, "extra": dict(r.extra)} for r in parsed.reviews],
+        "gaps": [{"subject": g.subject, "from": g.source, "to": g.target, "action": g.action,
+                  "epic": g.epic, "priority": g.priority, "by": g.by, "id": g.id}
+                 for g in parsed.gaps],
     }
 
 
@@ -55,7 +60,8 @@ def test_every_example_in_the_spec_parses_as_the_spec_says(message: str, expecte
     actual = _normalized(message)
     for key, value in expected.items():
         assert actual[key] == value, (key, actual[key])
-    for key in ("transitions", "evidence", "task_refs", "malformed", "renames", "archived"):
+    for key in ("transitions", "evidence", "task_refs", "malformed", "renames", "archived",
+                "reviews", "gaps"):
         if key not in expected:
             assert actual[key] == [], (key, actual[key])
 

@@ -8,7 +8,7 @@ touches git or the disk; the writer does that, so every command shares one path.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from git_flowctl.model.graph import cycle_through, format_cycle
 from git_flowctl.model.items import Epic, Task, new_epic_document, new_task_document
 from git_flowctl.model.trailers import Evidence, Transition, parse_pairs
 from git_flowctl.model.ulid import new_ulid
+from git_flowctl.model.verification import outcome, results_of, verified
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.writer import Change
 
@@ -116,13 +117,21 @@ def create_task(plan: Plan, epic_ref: str, title: str, ctx: Context, *,
                 depends_on: Iterable[str] = (), priority: int | None = None,
                 domain: str | None = None, files: Iterable[str] = (),
                 description: str | None = None, acceptance: str | None = None,
-                extra: Mapping[str, Any] | None = None) -> Change:
+                extra: Mapping[str, Any] | None = None, number: int | None = None,
+                taken_numbers: Iterable[int] = ()) -> Change:
+    """``number``: the one reserved for it (reservations.TaskNumbers); else one above the
+    epic's tasks here and ``taken_numbers`` (those on other branches and reserved)."""
     plan.require_initialized()
     if not title.strip():
         raise UsageError("a task needs a title", hint='--title "What this task does"')
     epic = plan.epic(epic_ref)
     deps = _dedupe(plan.resolve_dependency(ref) for ref in depends_on)
-    task_id = ids.make_task_id(epic.id, plan.next_task_number(epic.id))
+    if number is None:
+        number = max(plan.next_task_number(epic.id), max(taken_numbers, default=0) + 1)
+    task_id = ids.make_task_id(epic.id, number)
+    if task_id in plan.tasks:
+        raise ConflictError(f"{task_id} exists already: its number was taken meanwhile",
+                            hint="run the command again")
     # A hand-written depends_on may already name this ID: then these deps could close a cycle.
     cycle = cycle_through(lambda node: deps if node == task_id else plan.dependencies_of(node),
                           [(task_id, dep) for dep in deps])
@@ -181,8 +190,10 @@ def start(plan: Plan, ref: str, ctx: Context) -> Change:
     return change
 
 
-def done(plan: Plan, ref: str, ctx: Context, *, summary: str | None = None,
-         evidence: Mapping[str, Any] | None = None) -> Change:
+def check_done(plan: Plan, ref: str, ctx: Context, *,
+               evidence: Mapping[str, Any] | None = None) -> Task:
+    """What ``done`` refuses before anything else (state machine, assignee, gate, evidence),
+    so ``done --verify`` can refuse before it spends minutes on the guard."""
     task = plan.task(ref)
     states.check_action(task.id, task.status, "done", force=ctx.force)
     if not ctx.force:
@@ -194,21 +205,40 @@ def done(plan: Plan, ref: str, ctx: Context, *, summary: str | None = None,
         if plan.config.require_evidence and not evidence:
             raise FlowError(f"cannot finish {task.id} without evidence: config requires it",
                             hint='pass --evidence \'{"commits": ["abc123"], "tests": ["pytest -q"]}\'')
+    return task
+
+
+def done(plan: Plan, ref: str, ctx: Context, *, summary: str | None = None,
+         evidence: Mapping[str, Any] | None = None,
+         verification: Sequence[Evidence] | None = None) -> Change:
+    """``verification``: the guard's evidence lines (gates/guard.py), one per check; they must
+    show a pass (model/verification.py). With ``require_verify`` a done needs them."""
+    task = check_done(plan, ref, ctx, evidence=evidence)
+    if verification is not None:
+        fields = {key: value for line in verification for key, value in line.fields}
+        if not verified(fields):
+            raise FlowError(f"cannot finish {task.id}: the guard did not pass ({outcome(fields)})",
+                            hint="`git flow-task guard` shows what fails")
+    elif plan.config.require_verify and not ctx.force:
+        raise FlowError(f"cannot finish {task.id} without the guard: config sets require_verify",
+                        hint=f"git flow-task done {task.id} --verify (runs the guard first)")
     old = task.status
     if summary is not None:
         task.doc.set_section("Done summary", summary)
-    if evidence:
-        task.doc.set_section("Evidence", render_evidence(evidence))
+    if evidence or verification:
+        task.doc.set_section("Evidence", render_evidence(evidence or {}, verification or ()))
     task.set("status", states.DONE)
     task.set("blocked_reason", None)
     evidence_trailers = [Evidence(task.id, tuple(_evidence_pairs(evidence).items()))] if evidence else []
+    evidence_trailers.extend(Evidence(task.id, line.fields) for line in verification or ())
     return Change(
         f"flow: done {task.id} {_quoted_title(task.title)}",
         {task.path: task.render()},
         [transition(task.id, old, states.DONE, "done", ctx)],
         evidence_trailers,
         result=_result(task, old, f"{task.id}: {old} -> done",
-                       evidence=dict(evidence or {}), summary=summary))
+                       evidence=dict(evidence or {}), summary=summary,
+                       **({"verified": True} if verification is not None else {})))
 
 
 def block(plan: Plan, ref: str, ctx: Context, *, reason: str) -> Change:
@@ -362,12 +392,19 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def render_evidence(evidence: Mapping[str, Any]) -> str:
-    """The ``## Evidence`` section, as flowctl wrote it (``- Commits: ...``)."""
+def render_evidence(evidence: Mapping[str, Any], verification: Iterable[Evidence] = ()) -> str:
+    """The ``## Evidence`` section, as flowctl wrote it (``- Commits: ...``), and one
+    ``- Guard: ...`` line per check of the guard."""
     lines = []
     for key, value in evidence.items():
         label = _EVIDENCE_LABELS.get(key, key.replace("_", " ").capitalize())
         lines.append(f"- {label}: {_as_text(value)}")
+    for line in verification:
+        for key, result in results_of(dict(line.fields)).items():
+            kind, _, name = key.partition(".")
+            seconds = dict(line.fields).get(f"{key}.duration")
+            took = f" in {seconds}s" if seconds else ""
+            lines.append(f"- {kind.capitalize()}: {name} {result}{took}")
     return "\n".join(lines)
 
 

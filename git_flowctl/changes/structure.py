@@ -28,6 +28,7 @@ from git_flowctl.model.items import (
     Task,
     archived_epic_path,
     archived_task_path,
+    epic_field_problems,
     new_task_document,
     task_field_problems,
 )
@@ -190,17 +191,24 @@ def set_dependencies(plan: Plan, ref: str, dep_refs: Iterable[str], ctx: Context
 # Split ----------------------------------------------------------------------------------------
 
 
-def split_task(plan: Plan, ref: str, titles: list[str], ctx: Context, *, chain: bool = False) -> Change:
+def split_task(plan: Plan, ref: str, titles: list[str], ctx: Context, *, chain: bool = False,
+               numbers: list[int] | None = None, taken_numbers: Iterable[int] = ()) -> Change:
     """Replace a task by parts: the parts take the next numbers, the original is skipped, and its
-    dependents wait for every part (or the last, with ``chain``), so none can start early."""
+    dependents wait for every part (or the last, with ``chain``), so none can start early.
+    ``numbers``: those reserved for the parts (reservations.apply_with_task_numbers); else the
+    next ones above the epic's tasks here and ``taken_numbers``."""
     task = plan.task(ref)
     titles = [title.strip() for title in titles]
     if len(titles) < 2 or not all(titles):
         raise UsageError("a split needs at least two non-empty titles", hint='--titles "Schema|API|UI"')
     old = task.status
     states.check_action(task.id, old, "split", force=ctx.force)
-    first_number = plan.next_task_number(task.epic)
-    part_ids = [ids.make_task_id(task.epic, first_number + offset) for offset in range(len(titles))]
+    if numbers is not None and len(numbers) != len(titles):
+        raise FlowError("the plan changed while the parts' numbers were reserved",
+                        hint="run the split again")
+    first_number = max(plan.next_task_number(task.epic), max(taken_numbers, default=0) + 1)
+    part_ids = [ids.make_task_id(task.epic, numbers[offset] if numbers else first_number + offset)
+                for offset in range(len(titles))]
     writes: dict[str, bytes | None] = {}
     transitions: list[Transition] = []
     for index, (part_id, title) in enumerate(zip(part_ids, titles, strict=True)):
@@ -248,6 +256,41 @@ def split_task(plan: Plan, ref: str, titles: list[str], ctx: Context, *, chain: 
 def _epic_result(epic: Epic, message: str, **more: Any) -> dict[str, Any]:
     return {"id": epic.id, "title": epic.title, "status": epic.status,
             "depends_on_epics": epic.depends_on_epics, "message": message, **more}
+
+
+EDITABLE_EPIC_FIELDS = ("title", "branch", "priority")
+
+
+def edit_epic(plan: Plan, ref: str, ctx: Context, *, fields: Mapping[str, Any]) -> Change:
+    """Change an epic's title, branch or priority (``None`` clears the last two).
+
+    The ID never changes (flowctl's `epic set-title` re-slugged it and renamed files, which broke
+    every reference on other branches), and the status is not touched: no trailer.
+    """
+    epic = plan.epic(ref)
+    edited: list[str] = []
+    for key, value in fields.items():
+        if key not in EDITABLE_EPIC_FIELDS:
+            raise UsageError(f"{key} cannot be edited", hint=f"editable: {', '.join(EDITABLE_EPIC_FIELDS)}")
+        if key == "title":
+            if not isinstance(value, str) or not value.strip():
+                raise UsageError("an epic needs a title; --title cannot be empty")
+            value = value.strip()
+        elif key == "branch":
+            value = value.strip() if isinstance(value, str) and value.strip() else None
+        elif key == "priority" and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UsageError("--priority must be a whole number")
+        if epic.doc.data.get(key) != value:
+            epic.set(key, value)
+            edited.append(key)
+    problems = epic_field_problems(epic.doc, epic.id)
+    if problems:
+        raise FlowError(f"the edit would make {epic.id} invalid: {problems[0].message}", hint=problems[0].hint)
+    message = f"{epic.id}: edited {', '.join(edited)}" if edited else f"{epic.id}: already as asked"
+    return Change(f"flow: edit epic {epic.id} {_quoted_title(epic.title)} ({', '.join(edited)})",
+                  {epic.path: epic.render()} if edited else {},
+                  result=_epic_result(epic, message, edited=edited,
+                                      **{key: epic.doc.data.get(key) for key in fields}))
 
 
 def close_epic(plan: Plan, ref: str, ctx: Context) -> Change:

@@ -7,21 +7,24 @@ needs. ``--json`` is global and may stand before or after the subcommand (DESIGN
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
 import click
 
 from git_flowctl import __version__
+from git_flowctl.cli import compat
 from git_flowctl.cli.output import Output, report_error
 from git_flowctl.model.errors import FlowError, UsageError
 
 # name -> (module, attribute, one-line help). The help is here so `--help` need not import all.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("setup", "init_command", "Create .flow/ and its config.yaml in one commit."),
+    "detect": ("setup", "detect_command", "Is there a plan here, and is it valid (flowctl's detect)."),
     "config": ("setup", "config_group", "Read and change .flow/config.yaml settings."),
     "demo": ("setup", "demo_command", "Run a short demo in a throwaway repository."),
-    "epic": ("epics", "epic_group", "Epics: create, show, close, reopen, set-plan, add-dep, rm-dep, archive."),
+    "epic": ("epics", "epic_group", "Epics: create, show, edit, close, reopen, set-plan, add-dep, rm-dep, archive."),
     "epics": ("epics", "epics_command", "List epics with their progress."),
     "task": ("tasks", "task_group", "Tasks: create, show, edit, set-deps, split."),
     "dep": ("deps", "dep_group", "Add and remove task dependencies (cycles refused)."),
@@ -64,6 +67,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prime": ("prime", "prime_command", "A primer for AI agents: the workflow, for this repository."),
     "doctor": ("doctor", "doctor_command", "Check this setup; each problem with the command that fixes it."),
     "board": ("board", "board_command", "The plan at a glance: columns per state, progress, ready queue, critical path."),
+    "guard": ("gates", "guard_group", "Run the project's checks (tests, lint, types, invariants); detect proposes them."),
+    "invariants": ("gates", "invariants_group", "Architecture rules with verify commands: show, check."),
+    "checkpoint": ("checkpoints", "checkpoint_group", "An epic's state kept as a ref: save, list, diff, restore, delete."),
+    "gap": ("gates", "gap_group", "The gap registry: add, list, resolve, check (open required gaps keep an epic open)."),
+    "review": ("gates", "review_command", "Record a review verdict (SHIP, NEEDS_WORK, MAJOR_RETHINK), or run a reviewer."),
+    "mcp": ("serve", "mcp_command", "Serve this repository to AI agents over MCP (stdio)."),
 }
 
 
@@ -107,6 +116,13 @@ def run(argv: list[str]) -> int:
     """Run one command line; returns the exit code and never lets a traceback out."""
     args, json_mode = _take_json_flag(argv)
     out = Output(json_mode=json_mode)
+    if not args and COMPLETE_VAR not in os.environ:
+        return _short_help(out)
+    try:
+        args = compat.translate(args)
+    except compat.Redirect as redirect:
+        report_error(out, UsageError(redirect.message))
+        return 2
     try:
         cli.main(args=args, prog_name="git flow-task", standalone_mode=False, obj=out,
                  complete_var=COMPLETE_VAR)
@@ -120,10 +136,7 @@ def run(argv: list[str]) -> int:
         report_error(out, FlowError("interrupted"))
         return 130
     except click.ClickException as exc:
-        hint = None
-        if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            hint = f"`{exc.ctx.command_path} --help` shows the usage"
-        report_error(out, UsageError(exc.format_message(), hint=hint))
+        report_error(out, _usage_error(exc))
         return 2
     except KeyboardInterrupt:
         report_error(out, FlowError("interrupted"))
@@ -138,6 +151,54 @@ def run(argv: list[str]) -> int:
             f"internal error: {type(exc).__name__}: {exc}",
             hint="this is a bug in git flow-task; rerun with FLOW_DEBUG=1 for the traceback and report it"))
         return 1
+
+
+def _usage_error(exc: click.ClickException) -> UsageError:
+    """click's usage errors in our words: git's suggestions, and `-h` (through git, `--help`
+    opens the man page)."""
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    usage_hint = f"`{ctx.command_path} -h` shows the usage" if ctx is not None else None
+    unknown_command = _unknown_command(exc)
+    if unknown_command is not None and ctx is not None and isinstance(ctx.command, click.Group):
+        group = ctx.command
+        names = [name for name in group.list_commands(ctx)
+                 if not getattr(group.get_command(ctx, name), "hidden", False)]
+        found = compat.suggest(unknown_command, names)
+        where = ctx.command_path
+        if found:
+            return UsageError(f"{unknown_command!r} is not a {where} command",
+                              hint="did you mean " + " or ".join(f"`{where} {name}`" for name in found) + "?",
+                              suggestions=found)
+        return UsageError(f"{unknown_command!r} is not a {where} command",
+                          hint=f"`{where} -h` lists the commands")
+    if isinstance(exc, click.NoSuchOption) and ctx is not None:
+        options = [opt for param in ctx.command.params for opt in (*param.opts, *param.secondary_opts)
+                   if opt.startswith("--")]
+        found = compat.suggest(exc.option_name, options, compat.OPTION_SIMILARITY_FLOOR)
+        hint = ("did you mean " + " or ".join(f"`{name}`" for name in found) + "?") if found else usage_hint
+        return UsageError(f"no such option {exc.option_name!r} for `{ctx.command_path}`",
+                          hint=hint, suggestions=found)
+    return UsageError(exc.format_message(), hint=usage_hint)
+
+
+def _unknown_command(exc: click.ClickException) -> str | None:
+    name = getattr(exc, "command_name", None)  # click >= 8.4: NoSuchCommand
+    if isinstance(name, str):
+        return name
+    match = re.fullmatch(r"No such command '(.+)'\.(?: .*)?", exc.message, re.S)
+    return match.group(1) if match else None
+
+
+def _short_help(out: Output) -> int:
+    """No command: the short help on standard output (git's `git` alone prints its usage), exit 2."""
+    with click.Context(cli, info_name="git flow-task") as ctx:
+        text = ctx.get_help()
+    if out.json_mode:
+        report_error(out, UsageError("no command given", hint="`git flow-task -h` lists the commands",
+                                     commands=sorted(COMMANDS)))
+    else:
+        sys.stdout.write(text + "\n")
+    return 2
 
 
 def _take_json_flag(argv: list[str]) -> tuple[list[str], bool]:

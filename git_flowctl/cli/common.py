@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from git_flowctl.changes.acting import context_for as context_for
+from git_flowctl.changes.acting import mode_of as mode_of
 from git_flowctl.cli.output import Output
-from git_flowctl.model.errors import FlowError, UsageError
+from git_flowctl.model.errors import UsageError
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.workspace import Workspace
 
@@ -88,30 +89,6 @@ def mutating(func: F) -> F:
 def force_option(func: F) -> F:
     return click.option("--force", is_flag=True,
                         help="Override the state machine or a gate (recorded as force=1).")(func)
-
-
-def mode_of(no_commit: bool, dry_run: bool) -> Mode:
-    from git_flowctl.repo.writer import Mode
-
-    if no_commit and dry_run:
-        raise UsageError("--no-commit and --dry-run cannot be combined")
-    if dry_run:
-        return Mode.DRY_RUN
-    return Mode.STAGE if no_commit else Mode.COMMIT
-
-
-def context_for(ws: Workspace, actor: str | None, mode: Mode, force: bool = False) -> Context:
-    from git_flowctl.changes.ops import Context
-    from git_flowctl.repo.writer import Mode
-
-    if mode is Mode.COMMIT:
-        now = ws.identities[0].iso()
-    else:
-        try:
-            now = ws.identities[0].iso()
-        except FlowError:
-            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Context(actor=ws.actor(actor), now=now, force=force)
 
 
 def apply_change(out: Output, ws: Workspace, build: Builder, mode: Mode,

@@ -489,8 +489,9 @@ class Claims:
                                 self.remote_problem)
 
     def held_map(self, actor: str) -> dict[str, str]:
-        """For ``ready``/``next``: task -> holder (claimview.held_map says how)."""
-        return claimview.held_map(self.all(), actor, time.time())
+        """For ``ready``/``next``: task -> holder (claimview.held_map says how); a finished
+        record that nothing holds any more (``abandoned``) holds nothing."""
+        return claimview.held_map(self.all(), actor, time.time(), self.abandoned)
 
     # Taking a claim --------------------------------------------------------------------------
 
@@ -498,12 +499,33 @@ class Claims:
         """The actor's own claim or record, made on this branch of this machine, that this
         branch's HEAD no longer bears out (the task is not in progress, or not done, there): the
         transition was reverted or reset away, so it speaks for nothing and the actor may claim
-        or finish the task again. Anyone else is still refused."""
+        or finish the task again. Anyone else is still refused, except from an abandoned record
+        (``abandoned``)."""
+        if self.abandoned(claim):
+            return True
         if claim.holder != actor or claim.host != _hostname() \
                 or claim.branch != current_branch(self.ws.repo):
             return False
         expected = states.DONE if claim.is_finished else states.IN_PROGRESS
         return _status_at_head(self.ws, claim.task) != expected
+
+    def abandoned(self, claim: Claim) -> bool:
+        """A record of work finished on a detached HEAD of this repository whose commit no
+        branch, no remote-tracking branch and no worktree's HEAD holds (or that is gone): that
+        work can never land, so the record would hold the task forever (issue #13, finding 10)."""
+        if not claim.is_finished or not claim.branch.startswith("HEAD@") \
+                or claim.where != "local" or not claim.commit:
+            return False
+        if self.ws.git("cat-file", "-e", f"{claim.commit}^{{commit}}", check=False).returncode != 0:
+            return True  # collected: nothing refers to it any more
+        holders = self.ws.git("for-each-ref", "--count=1", "--contains", claim.commit,
+                              "refs/heads/", "refs/remotes/", check=False)
+        if holders.returncode != 0 or holders.stdout.strip():
+            return False
+        listing = self.ws.git("worktree", "list", "--porcelain", check=False).stdout.decode()
+        heads = [line[5:] for line in listing.splitlines() if line.startswith("HEAD ")]
+        return not any(self.ws.git("merge-base", "--is-ancestor", claim.commit, head,
+                                   check=False).returncode == 0 for head in heads)
 
     def check_available(self, task_id: str, actor: str, *, reclaim: bool = False,
                         force: bool = False) -> None:
@@ -795,10 +817,14 @@ def _check_takeover(current: Claim, actor: str, reclaim: bool, remote: str | Non
     where = f" on {remote}" if remote else ""
     task_id = current.task
     if current.is_finished:
+        hint = ("it is not taken again until that work lands on the default branch "
+                "(then `git flow-task claims --prune`); `reopen` it there to redo it")
+        if current.branch.startswith("HEAD@"):  # a detached HEAD still holds it somewhere
+            hint = (f"it was finished on a detached HEAD ({(current.commit or '')[:12]}) that some "
+                    "branch or worktree still holds: land that work, or, to give the task up, "
+                    f"`git update-ref -d {CLAIMS_PREFIX}{task_id}`")
         raise ClaimTakenError(
-            f"{task_id} is {current.describe()}{where}",
-            hint="it is not taken again until that work lands on the default branch "
-                 "(then `git flow-task claims --prune`); `reopen` it there to redo it",
+            f"{task_id} is {current.describe()}{where}", hint=hint,
             holder=current.holder, id=task_id, finished_on=current.branch, commit=current.commit)
     if current.holder == actor:
         if reclaim:

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
         def until(self) -> str | None: ...
         @property
         def oid(self) -> str | None: ...
+        @property
+        def where(self) -> str: ...
+        @property
+        def commit(self) -> str | None: ...
 
     Claimed = TypeVar("Claimed", bound=ClaimLike)
 else:
@@ -51,6 +55,7 @@ class ClaimRecord(NamedTuple):
     until: str | None
     oid: str
     where: str
+    commit: str | None = None
 
 
 def claim_fields(task: str, message: str) -> dict[str, str] | None:
@@ -69,7 +74,8 @@ def claim_record(task: str, message: str, oid: str, where: str) -> ClaimRecord:
     if fields is None:
         return ClaimRecord(task, HELD, UNREADABLE, "", None, oid, where)
     return ClaimRecord(task, fields.get("state", HELD), fields.get("holder", "?"),
-                       fields.get("branch", ""), fields.get("until"), oid, where)
+                       fields.get("branch", ""), fields.get("until"), oid, where,
+                       fields.get("commit"))
 
 
 def namespace_claims(refs: Iterable[Ref], prefixes: list[tuple[str, str]],
@@ -147,6 +153,17 @@ def held_entry(claim: ClaimLike, actor: str, now: float) -> str:
     return claim.holder + (" (lease expired)" if end is not None and end - now <= 0 else "")
 
 
-def held_map(claims: Iterable[ClaimLike], actor: str, now: float) -> dict[str, str]:
-    """Task -> holder, for ``queries.ready_report`` and ``queries.next_work``."""
-    return {claim.task: held_entry(claim, actor, now) for claim in claims}
+def held_map(claims: Iterable[Claimed], actor: str, now: float,
+             abandoned: Callable[[Claimed], bool] = lambda claim: False) -> dict[str, str]:
+    """Task -> holder, for ``queries.ready_report`` and ``queries.next_work``. A finished
+    record that ``abandoned`` says no branch holds any more (claims.Claims.abandoned: work done
+    on a detached HEAD since dropped) holds nothing."""
+    return {claim.task: held_entry(claim, actor, now) for claim in claims
+            if not (claim.state == FINISHED and may_be_abandoned(claim) and abandoned(claim))}
+
+
+def may_be_abandoned(claim: ClaimLike) -> bool:
+    """A local finished record of work on a detached HEAD (``HEAD@...``): only such a record can
+    be abandoned (claims.Claims.abandoned asks git whether it is)."""
+    return claim.state == FINISHED and claim.branch.startswith("HEAD@") \
+        and claim.where == "local" and bool(claim.commit)

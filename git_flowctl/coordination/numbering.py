@@ -20,9 +20,11 @@ from git_flowctl.model.document import Document
 from git_flowctl.model.errors import ConflictError, FlowError, UsageError
 from git_flowctl.model.items import (
     ARCHIVE_EPICS_DIR,
+    ARCHIVE_TASKS_DIR,
     EPIC_KEY_ORDER,
     EPICS_DIR,
     TASK_KEY_ORDER,
+    TASKS_DIR,
     archived_epic_path,
     archived_task_path,
     epic_path,
@@ -91,6 +93,43 @@ def taken_epic_numbers(ws: Workspace, prefix: str) -> set[int]:
     return numbers
 
 
+def taken_task_numbers(ws: Workspace, epic_id: str) -> set[int]:
+    """Every number of ``epic_id``'s tasks in use here or on any local or remote-tracking branch
+    (archive too), as ``taken_epic_numbers`` reads epics (issue #13, finding 8)."""
+    import pygit2
+
+    def numbers_in(names: Iterable[str]) -> set[int]:
+        found = set()
+        for name in names:
+            parsed = ids.parse_id(name[:-3]) if name.endswith(".md") else None
+            if parsed is not None and parsed.is_task and parsed.epic_id == epic_id:
+                found.add(ids.task_number(name[:-3]))
+        return found
+
+    numbers: set[int] = set()
+    source = ws.work_tree_source()
+    for directory in (TASKS_DIR, ARCHIVE_TASKS_DIR):
+        numbers |= numbers_in(source.list_files(directory))
+    repo = ws.repo
+    seen: set[str] = set()
+    for reference in repo.references.iterator():
+        if not reference.name.startswith(("refs/heads/", "refs/remotes/")) \
+                or reference.type != pygit2.enums.ReferenceType.DIRECT:
+            continue
+        try:
+            flow = repo[reference.target].peel(pygit2.Commit).tree[".flow"]
+        except (KeyError, ValueError, pygit2.GitError):
+            continue
+        if str(flow.id) in seen:
+            continue
+        seen.add(str(flow.id))
+        flow_tree = repo[flow.id]
+        if isinstance(flow_tree, pygit2.Tree):
+            for directory in ("tasks", "archive/tasks"):
+                numbers |= numbers_in(_tree_names(repo, flow_tree, directory))
+    return numbers
+
+
 # Collisions -------------------------------------------------------------------------------------
 
 
@@ -140,6 +179,9 @@ def renumber(plan: Plan, ctx: Context, *, taken: set[int], epic_ref: str | None 
     reserved for the moving epics, in order (reservations.py); else free ones are picked.
     """
     plan.require_initialized()
+    if epic_ref is not None and "." in epic_ref:  # a task: fn-1.4
+        return renumber_task(plan, epic_ref, taken=taken, to=to,
+                             target=targets[0] if targets else None)
     prefix = plan.config.prefix
     used = taken | {ids.epic_number(epic_id) for epic_id in all_epic_ids(plan)
                     if (p := ids.parse_id(epic_id)) is not None and p.prefix == prefix}
@@ -186,6 +228,31 @@ def renumber(plan: Plan, ctx: Context, *, taken: set[int], epic_ref: str | None 
         result={"renamed": renames, "collisions": _collision_rows(collisions),
                 "message": "renumbered " + ", ".join(
                     f"{old} -> {new}" for old, new in renames.items() if not ids.is_task_id(old))})
+
+
+def renumber_task(plan: Plan, task_ref: str, *, taken: set[int], to: int | None = None,
+                  target: int | None = None) -> Change:
+    """Give one task another number in its epic (issue #13, finding 8), rewriting every
+    reference to it (depends_on of its dependents, full IDs in any text) in one change with a
+    `Flow-Rename` record. ``taken``: the epic's task numbers on other branches and reserved;
+    ``target``: the number reserved for it."""
+    task = plan.task(task_ref)
+    used = taken | {t.number for t in plan.tasks.values() if t.epic == task.epic}
+    used |= {ids.task_number(t) for t in plan.archived_task_ids() if ids.epic_of(t) == task.epic}
+    if to is not None:
+        if to < 1:
+            raise UsageError("--to must be 1 or more")
+        if to in used and target is None:
+            raise FlowError(f"task number {to} of {task.epic} is taken (here, on another branch, "
+                            "or reserved)", hint="leave --to out to take the next free number")
+    number = target if target is not None else to if to is not None else max(used, default=0) + 1
+    old_id, new_id = task.id, ids.make_task_id(task.epic, number)
+    renames = {old_id: new_id}
+    writes = _rewrite_all(plan, renames)  # rewrites the documents in place (task.id too)
+    return Change(f"flow: renumber {old_id} -> {new_id}", writes,
+                  records=[Rename(old_id, new_id)],
+                  result={"renamed": renames, "collisions": [],
+                          "message": f"renumbered {old_id} -> {new_id}"})
 
 
 def _collision_rows(collisions: dict[str, list[str]]) -> list[dict[str, Any]]:

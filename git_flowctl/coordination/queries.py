@@ -10,7 +10,7 @@ Built on the plan's facts (model/facts.py), so the click commands and the lean r
 
 from __future__ import annotations
 
-from git_flowctl.model import states
+from git_flowctl.model import reviews, states
 
 TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (model/tuples.py)
 if TYPE_CHECKING:
@@ -82,7 +82,10 @@ def next_work(plan: PlanFacts, actor: str, epic_id: str | None = None,
 
     Their own in-progress task first (``resume_in_progress``), else the best ready task
     (``ready_task``); epics that are done, or whose epic dependencies are open, are passed over and
-    listed. ``exclude`` skips candidates (a `next --claim` that lost a race moves on).
+    listed. ``exclude`` skips candidates (a `next --claim` that lost a race moves on). With
+    ``require_review`` (issue #15) an epic without a SHIP plan verdict answers ``plan`` /
+    ``needs_plan_review``, and one whose tasks are all finished without a SHIP completion verdict
+    ``completion_review`` / ``needs_completion_review`` (flowctl's answers).
     """
     epics = [plan.epics[epic_id]] if epic_id else plan.sorted_epics()
     in_scope = {e.id for e in epics}
@@ -92,6 +95,7 @@ def next_work(plan: PlanFacts, actor: str, epic_id: str | None = None,
     if own:
         return _answer("work", own[0], "resume_in_progress", [])
     passed_over: list[dict[str, Any]] = []
+    required = plan.require_review()
     for epic in epics:
         if epic.status == "done":
             continue
@@ -99,13 +103,28 @@ def next_work(plan: PlanFacts, actor: str, epic_id: str | None = None,
         if waiting_on:
             passed_over.append({"epic": epic.id, "waiting_on": waiting_on})
             continue
-        candidates = [t for t in _sorted(plan.tasks_of(epic.id))
+        if reviews.PLAN in required and epic.plan_review != reviews.SHIP:
+            return _review_answer("plan", epic, "needs_plan_review", passed_over)
+        tasks = plan.tasks_of(epic.id)
+        candidates = [t for t in _sorted(tasks)
                       if t.id not in exclude and is_ready(plan, t, actor, held)]
         if candidates:
             return _answer("work", candidates[0], "ready_task", passed_over)
+        if reviews.COMPLETION in required and tasks \
+                and all(t.status in states.FINISHED for t in tasks) \
+                and epic.completion_review != reviews.SHIP:
+            return _review_answer("completion_review", epic, "needs_completion_review", passed_over)
     reason = "blocked_by_epic_deps" if passed_over else "none"
     return {"status": "none", "epic": None, "task": None, "title": None, "reason": reason,
             "passed_over": passed_over}
+
+
+def _review_answer(status: str, epic: EpicFacts, reason: str,
+                   passed_over: list[dict[str, Any]]) -> dict[str, Any]:
+    kind = reviews.PLAN if status == "plan" else reviews.COMPLETION
+    latest = epic.plan_review if kind == reviews.PLAN else epic.completion_review
+    return {"status": status, "epic": epic.id, "task": None, "title": epic.title, "reason": reason,
+            "review": {"kind": kind, "latest": latest}, "passed_over": passed_over}
 
 
 def _answer(status: str, task: TaskFacts, reason: str, passed_over: list[dict[str, Any]]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,12 +44,14 @@ from git_flowctl.coordination.claims import (
     iso,
     short_branch,
 )
+from git_flowctl.gates.process import kill_tree
 from git_flowctl.model import states
 from git_flowctl.model.errors import FlowError, UsageError
 from git_flowctl.model.ulid import new_ulid
 from git_flowctl.repo.writer import Mode, Writer, atomic_write
 
 if TYPE_CHECKING:
+    from git_flowctl.gates.guard import Report
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.workspace import Workspace
 
@@ -114,6 +117,10 @@ class Attempt:
     reason: str | None = None
     kept_worktree: bool = False
     ended_at: float | None = None
+    # The guard after a command that exited 0 (gates/): its thread, then its report.
+    guard_thread: threading.Thread | None = None
+    guard: Report | None = None
+    guard_error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -122,6 +129,7 @@ class Attempt:
             "branch": self.branch, "base": self.base, "commits": self.commits,
             "log": str(self.log_path), "log_sha256": self.log_sha256, "reason": self.reason,
             "worktree": str(self.worktree) if self.kept_worktree else None,
+            "guard": self.guard.as_json() if self.guard is not None else None,
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at) if self.ended_at else None,
             "started": self.started_at, "ended": self.ended_at,
@@ -341,9 +349,11 @@ class Scheduler:
                 continue
             if attempt.kill_deadline is not None:
                 if now >= attempt.kill_deadline:
-                    _kill_group(process, signal.SIGKILL, self._markers(attempt))
+                    kill_tree(process.pid, signal.SIGKILL, self._markers(attempt))
                 continue
-            if self.options.timeout is not None and now - attempt.started > self.options.timeout:
+            guarding = attempt.guard_thread is not None  # --timeout is the command's, not the guard's
+            if not guarding and self.options.timeout is not None \
+                    and now - attempt.started > self.options.timeout:
                 attempt.timed_out = True
                 self._event("timeout", f"{attempt.task} timed out after {self.options.timeout:g}s: "
                                        "killing its processes", attempt.task)
@@ -363,28 +373,90 @@ class Scheduler:
                                 attempt.task)
 
     def _markers(self, attempt: Attempt) -> tuple[str, ...]:
-        """The environment entries every process of this attempt inherits (see _kill_group)."""
+        """The environment entries every process of this attempt inherits (gates.process)."""
         return (f"FLOW_RUN_ID={self.run_id}", f"FLOW_TASK_ID={attempt.task}",
                 f"FLOW_TASK_ATTEMPT={attempt.number}")
 
     def _terminate(self, attempt: Attempt) -> None:
         if attempt.process is not None and attempt.kill_deadline is None:
-            _kill_group(attempt.process, signal.SIGTERM, self._markers(attempt))
+            kill_tree(attempt.process.pid, signal.SIGTERM, self._markers(attempt))
             attempt.kill_deadline = time.monotonic() + self.options.kill_grace
 
     def _reap(self) -> None:
         for attempt in list(self.running.values()):
+            if attempt.guard_thread is not None:
+                if attempt.guard_thread.is_alive():
+                    continue
+                self._finish(attempt, failed=self._guard_failed(attempt))
+                continue
             if attempt.process is None or attempt.process.poll() is None:
                 continue
             # whatever it left behind goes too
-            _kill_group(attempt.process, signal.SIGKILL, self._markers(attempt))
+            kill_tree(attempt.process.pid, signal.SIGKILL, self._markers(attempt))
             attempt.exit_code = attempt.process.returncode
-            self._finish(attempt, failed=attempt.timed_out or attempt.exit_code != 0)
+            attempt.duration = time.monotonic() - attempt.started
+            failed = attempt.timed_out or attempt.exit_code != 0
+            if not failed and not self.aborting and self._start_guard(attempt):
+                continue
+            self._finish(attempt, failed=failed)
+
+    # The guard ------------------------------------------------------------------------------
+
+    def _start_guard(self, attempt: Attempt) -> bool:
+        """After a command that exited 0: run the guard in the task's worktree, in a thread,
+        so the loop goes on (heartbeats, other tasks, Ctrl-C). False when there is nothing to
+        run and the config does not require it."""
+        from git_flowctl.gates.verify import configured_checks, verify
+        from git_flowctl.model.config import CONFIG_PATH, Config
+        from git_flowctl.repo.sources import WorkTreeSource
+
+        source = WorkTreeSource(attempt.worktree)
+        try:
+            wanted = bool(configured_checks(source)) or \
+                Config.parse(source.read(CONFIG_PATH)).require_verify
+        except FlowError as error:
+            attempt.guard_error = error.message
+            wanted = True
+        if not wanted:
+            return False
+        self._event("guard", f"{attempt.task}: its command exited 0; running the guard",
+                    attempt.task)
+        markers = dict(marker.split("=", 1) for marker in self._markers(attempt))
+        keep_in = self.run_dir / "guard" / f"{attempt.task}.{attempt.number}"
+
+        def run_guard() -> None:
+            if attempt.guard_error is not None:
+                return
+            try:
+                attempt.guard = verify(self.ws, base=attempt.base, root=attempt.worktree,
+                                       source=source, markers=markers, keep_in=keep_in,
+                                       stop=lambda: self.aborting)
+            except FlowError as error:
+                attempt.guard_error = error.message
+            except Exception as error:  # reported as the attempt's failure, never lost
+                attempt.guard_error = f"the guard could not run: {type(error).__name__}: {error}"
+
+        attempt.guard_thread = threading.Thread(target=run_guard, name=f"guard {attempt.task}",
+                                                daemon=True)
+        attempt.guard_thread.start()
+        return True
+
+    def _guard_failed(self, attempt: Attempt) -> bool:
+        if attempt.guard_error is not None:
+            attempt.reason = attempt.guard_error
+            return True
+        report = attempt.guard
+        problem = report.problem() if report is not None else "the guard did not run"
+        if problem is not None:
+            attempt.reason = f"the command exited 0, but {problem}"
+            return True
+        return False
 
     # Recording an attempt -------------------------------------------------------------------
 
     def _finish(self, attempt: Attempt, *, failed: bool) -> None:
-        attempt.duration = time.monotonic() - attempt.started
+        if attempt.guard_thread is None:
+            attempt.duration = time.monotonic() - attempt.started
         attempt.ended_at = time.time()
         if attempt.log_handle is not None:
             attempt.log_handle.close()
@@ -429,8 +501,10 @@ class Scheduler:
                         "commits": attempt.commits}
             summary = (f"`{_shell_join(self.options.command)}` exited 0 in {attempt.duration:.1f}s "
                        f"on {attempt.branch} ({_plural(len(attempt.commits), 'commit')}).")
-            self._record(attempt, "done", lambda plan: ops.done(plan, attempt.task, ctx,
-                                                                summary=summary, evidence=evidence))
+            verified = attempt.guard.evidence(attempt.task) if attempt.guard is not None else None
+            self._record(attempt, "done", lambda plan: ops.done(
+                plan, attempt.task, ctx, summary=summary, evidence=evidence,
+                verification=verified))
             attempt.outcome = states.DONE
             self.consecutive_failures = 0
             self._event("done", f"{attempt.task} done in {attempt.duration:.1f}s "
@@ -718,39 +792,6 @@ def send_control(ws: Workspace, word: str, run_id: str | None = None,
 
 
 # Helpers ---------------------------------------------------------------------------------------
-
-
-def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals,
-                markers: tuple[str, ...] = ()) -> None:
-    """The command's process group, and (Linux) every process whose environment carries all of
-    ``markers``: a descendant that left the group with setsid keeps the attempt's FLOW_*
-    variables (the way Jenkins' ProcessTreeKiller finds a build's strays by BUILD_ID)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
-    for pid in _marked_processes(markers) if markers else ():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-def _marked_processes(markers: tuple[str, ...]) -> list[int]:
-    """PIDs (not this process) whose environment holds every ``KEY=VALUE`` of ``markers``."""
-    wanted = [f"\0{marker}\0".encode() for marker in markers]
-    found = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []  # no /proc: the process group is all we can reach
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as handle:
-                environment = b"\0" + handle.read()
-        except OSError:
-            continue  # gone, or another user's
-        if all(marker in environment for marker in wanted):
-            found.append(int(entry))
-    return found
 
 
 def _alive(pid: int) -> bool:

@@ -19,7 +19,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,7 @@ from git_flowctl.guard.validate import (
 from git_flowctl.model.trailers import TASK_KEY, Rename, Trailers, Transition, parse_message
 from git_flowctl.model.ulid import new_ulid
 from git_flowctl.repo import pending
+from git_flowctl.repo.gitindex import open_index
 from git_flowctl.repo.sources import IndexSource, TreeSource
 
 if TYPE_CHECKING:
@@ -104,8 +105,7 @@ def _staged(ws: Workspace, history: History, *, amend: bool = False) -> _Staged:
         parent_commits = list(head.parents)
     else:
         parent_commits = ([head] if head is not None else []) + _commits_in(ws, "MERGE_HEAD")
-    index = ws.repo.index
-    after = Snapshot.load(IndexSource(ws.repo, index, label="index"), history.cache)
+    after = Snapshot.load(IndexSource(ws.repo, open_index(ws), label="index"), history.cache)
     parents = [history.snapshot(commit) for commit in parent_commits] or [Snapshot.empty()]
     return _Staged(head, parent_commits, parents, after)
 
@@ -122,7 +122,7 @@ def _live_pending(ws: Workspace, staged: _Staged) -> dict[str, pending.Entry]:
         return {}
     head_tree = staged.head.tree if staged.head is not None else None
     head_source = TreeSource(ws.repo, head_tree, "HEAD")
-    index_source = IndexSource(ws.repo, ws.repo.index)
+    index_source = IndexSource(ws.repo, open_index(ws))
     committed = {path: head_source.blob_id(path) for path in entries}
     in_index = {path: index_source.blob_id(path) for path in entries}
     return pending.prune(ws.git_dir, committed, in_index)
@@ -172,8 +172,8 @@ def pre_commit(ws: Workspace) -> HookResult:
         renames.extend([*known.renames, *history.reverted_renames(known)])
     for reverted in _commits_in(ws, "REVERT_HEAD"):
         undone = parse_message(reverted.message)
-        foreseen.extend(invert(undone.transitions))
-        renames.extend(invert_renames(undone.renames))
+        foreseen.extend(invert(history.effect(undone)))  # a revert of a revert does it again
+        renames.extend(invert_renames([*undone.renames, *history.reverted_renames(undone)]))
     findings = check_change(staged.parents, staged.after, message=None, foreseen=foreseen,
                             foreseen_evidence=evidence, renames=renames)
     findings.extend(_tree_findings(staged))
@@ -195,7 +195,7 @@ def prepare_commit_msg(ws: Workspace, message_file: Path, source: str | None = N
     present = {item.id for item in existing.transitions}
     present_lines = {line.strip() for line in text.splitlines()}
     live = _live_pending(ws, staged)
-    index = IndexSource(ws.repo, ws.repo.index)
+    index = IndexSource(ws.repo, open_index(ws))
     lines: list[str] = []
 
     def add(candidates: Iterable[str]) -> None:
@@ -398,6 +398,22 @@ def pre_push(ws: Workspace, remote: str | None, lines: Iterable[str]) -> HookRes
                             hide.append(target)
         report = history.check_range(local, hide, tree_baseline=baseline)
         result.commits.extend(check.commit for check in report.commits)
-        result.findings.extend(report.findings())
+        result.findings.extend(_unpushed_hint(item) for item in report.findings())
     history.close()
     return result
+
+
+def _unpushed_hint(item: Finding) -> Finding:
+    """A refused commit is not on the remote yet: the way out is to rewrite it, not a new commit
+    (pre-push checks every commit of the push, so a later repair leaves this one refused)."""
+    if item.commit is None or not item.is_error:
+        return item
+    short = item.commit[:7]
+    rule_hint = _FORCE_REPAIR.sub("", item.hint or "").strip(" ;")
+    return replace(item, hint=f"{short} is not pushed yet: rewrite it (`git rebase -i {short}^`, "
+                              f"then edit or drop it) and push again"
+                              + (f" ({rule_hint})" if rule_hint else ""))
+
+
+# The commit-time advice ("record a repair with --force") cannot help a commit already made.
+_FORCE_REPAIR = re.compile(r"[;,]?\s*a repair is recorded with (?:the command's )?--force")

@@ -24,9 +24,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from git_flowctl.model import ids, states
+from git_flowctl.model import ids, states, verification
+from git_flowctl.model.chains import chain_order
 from git_flowctl.model.config import CONFIG_PATH, Config
-from git_flowctl.model.document import Document, DocumentError, sections
+from git_flowctl.model.document import (
+    CONFLICT_HINT,
+    Document,
+    DocumentError,
+    conflict_marker_line,
+    sections,
+)
 from git_flowctl.model.errors import FlowError
 from git_flowctl.model.graph import find_cycle, format_cycle
 from git_flowctl.model.items import (
@@ -63,6 +70,8 @@ class Rule:
 RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Rule("config-invalid", "structure", ERROR, ".flow/config.yaml does not parse"),
     Rule("file-unreadable", "structure", ERROR, "a file is not UTF-8 frontmatter + Markdown"),
+    Rule("conflict-markers", "structure", ERROR,
+         "a file holds the conflict markers a merge left (<<<<<<<, =======, >>>>>>>)"),
     Rule("field-invalid", "structure", ERROR,
          "a required field is missing or has the wrong type, or the ID does not match the file name"),
     Rule("epic-missing", "structure", ERROR, "a task's epic does not exist"),
@@ -91,12 +100,13 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in (
          "a task entered in_progress or done while a dependency is not satisfied"),
     Rule("evidence-missing", "evidence", ERROR,
          "a task entered done without evidence while config.yaml requires it"),
+    Rule("done-unverified", "evidence", ERROR,
+         "a task entered done without passing guard evidence while config.yaml sets require_verify"),
 )}
 
 # Transitions synthesized for `git revert` of a transition commit carry this action.
 REVERT_ACTION = "revert"
 _BY_AUTHORITY = states.AUTHORITATIVE_ACTIONS | {REVERT_ACTION}
-_CHAIN_SEARCH_LIMIT = 12
 
 
 @dataclass(frozen=True)
@@ -245,15 +255,19 @@ def _id_like(text: str, kind: str) -> bool:
 def parse_item(path: str, raw: bytes, kind: str | None) -> Item:
     """Read one file tolerantly. ``kind`` None (archive): decided by the ID inside."""
     stem = Path(path).name[:-3] if path.endswith(".md") else Path(path).name
+    markers = conflict_marker_line(raw.decode("utf-8", errors="replace")) \
+        if b"<<<<<<<" in raw else None
+    conflicted = [] if markers is None else [finding(
+        "conflict-markers", "merge conflict markers left in the file", file=path, line=markers,
+        hint=CONFLICT_HINT)]
     try:
         doc = Document.parse(raw, path)
     except DocumentError as error:
-        hint = error.hint
-        if b"\n<<<<<<< " in b"\n" + raw:
-            hint = "the file has merge conflict markers: resolve them, then `git add` it"
         guess = kind or ("task" if ids.is_task_id(stem) else "epic" if ids.is_epic_id(stem) else "unknown")
+        # With markers, the parse error is their consequence: report the cause alone.
         return Item(path, guess, stem if guess != "unknown" and _id_like(stem, guess) else None, None,
-                    None, [finding("file-unreadable", error.problem, file=path, line=error.line, hint=hint)])
+                    None, conflicted or [finding("file-unreadable", error.problem, file=path,
+                                                 line=error.line, hint=error.hint)])
     data = doc.data
     raw_id = data.get("id")
     if kind is None:
@@ -273,8 +287,8 @@ def parse_item(path: str, raw: bytes, kind: str | None) -> Item:
         subject = stem
     else:
         subject = None
-    found = [finding("field-invalid", problem.message, file=path, line=problem.line,
-                     hint=problem.hint, subject=subject) for problem in problems]
+    found = [*conflicted, *(finding("field-invalid", problem.message, file=path, line=problem.line,
+                                    hint=problem.hint, subject=subject) for problem in problems)]
     valid_statuses = TASK_STATUSES if kind == "task" else EPIC_STATUSES
     status = data.get("status")
     item = Item(path, kind, subject, status if status in valid_statuses else None, doc, found)
@@ -527,6 +541,9 @@ def _kind_of_path(path: str) -> tuple[bool, str | None]:
 # One change ------------------------------------------------------------------------------------
 
 
+_REVERT_DEPTH = 16  # reverts of reverts followed this far
+
+
 def invert(transitions: Iterable[Transition]) -> list[Transition]:
     """What ``git revert`` of a commit with these trailers does: each change backwards."""
     inverted = []
@@ -555,45 +572,20 @@ def _dedupe(transitions: Iterable[Transition]) -> list[Transition]:
 
 
 def find_chain(links: Sequence[Transition], start: str | None, end: str | None) -> list[Transition] | None:
-    """An order of ``links`` that leads from ``start`` to ``end`` using each once, or None.
-
-    ULIDs sort by time, so the sorted order is nearly always the answer (a squash message lists
-    the newest commit first); a small search covers trailers minted in the same millisecond.
-    """
-    ordered = sorted(links, key=lambda link: link.id)
-
-    def fits(sequence: Sequence[Transition]) -> bool:
-        current = start
-        for link in sequence:
-            if link.source != current:
-                return False
-            current = link.target
-        return current == end
-
-    if fits(ordered):
-        return ordered
-    if len(ordered) > _CHAIN_SEARCH_LIMIT:
-        return None
-
-    def search(current: str | None, remaining: list[Transition]) -> list[Transition] | None:
-        if not remaining:
-            return [] if current == end else None
-        tried: set[tuple[str | None, str]] = set()
-        for index, link in enumerate(remaining):
-            if link.source != current or (link.source, link.target) in tried:
-                continue
-            tried.add((link.source, link.target))
-            rest = search(link.target, remaining[:index] + remaining[index + 1:])
-            if rest is not None:
-                return [link, *rest]
-        return None
-
-    return search(start, ordered)
+    """An order of ``links`` that leads from ``start`` to ``end`` using each once, or None:
+    the ID order, else a small search (``model.chains``, the rule replay follows too)."""
+    return chain_order(links, lambda link: (link.source, link.target), lambda link: link.id,
+                       start, end)
 
 
 def _link_problem(kind: str, link: Transition) -> str | None:
     if link.action in _BY_AUTHORITY:
         return None
+    if link.action == states.RESTORE_ACTION:
+        if link.force or legal_change(kind, link.source, link.target):
+            return None
+        return (f"restore goes only where the state machine goes, not "
+                f"{link.source or 'none'}->{link.target}")
     table = states.ACTIONS if kind == "task" else states.EPIC_ACTIONS
     action = table.get(link.action)
     if action is None:
@@ -797,6 +789,20 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
                     file=task.path, line=task.line("status"), subject=subject,
                     hint=f"finish {', '.join(blocking)} first (`git flow-task ready` lists what can "
                          f"start); a repair is recorded with --force"))
+        if new == states.DONE and strict and after.config.require_verify:
+            fields = {key: value for line in message.evidence if line.subject == subject
+                      for key, value in line.fields} if message is not None else {}
+            result = verification.outcome(fields)
+            if result != verification.PASS:
+                said = {verification.MISSING: "no guard evidence",
+                        verification.SKIPPED: "every guard check skipped",
+                        verification.FAIL: "a failing guard check"}[result]
+                found.append(finding(
+                    "done-unverified",
+                    f"{subject} entered done with {said} (config require_verify)",
+                    file=task.path, line=task.line("status"), subject=subject,
+                    hint=f"finish with `git flow-task done {subject} --verify`, which runs the "
+                         "guard and records its results; a repair is recorded with --force"))
         if new == states.DONE and after.config.require_evidence and subject not in evidence_subjects \
                 and not task.has_evidence:
             found.append(finding(
@@ -865,15 +871,25 @@ class History:
             self._snapshots[key] = Snapshot.load(TreeSource(self.repo, tree, str(commit.id)[:7]), self.cache)
         return self._snapshots[key]
 
-    def reverted(self, trailers: Trailers) -> list[Transition]:
-        """The transitions that the reverts named in ``trailers`` undo, each backwards."""
+    def reverted(self, trailers: Trailers, depth: int = 0) -> list[Transition]:
+        """The transitions that the reverts named in ``trailers`` undo, each backwards. A
+        reverted commit that is itself a revert did the inverse of what it reverted, so a revert
+        of a revert does it again (issue #13, finding 7)."""
         return [step for message in self._reverted_messages(trailers)
-                for step in invert(message.transitions)]
+                for step in invert(self.effect(message, depth + 1))]
 
-    def reverted_renames(self, trailers: Trailers) -> list[Rename]:
+    def effect(self, trailers: Trailers, depth: int = 0) -> list[Transition]:
+        """What a commit with these trailers did: its transitions, and what its reverts undid
+        (down a chain of reverts of reverts, as far as ``_REVERT_DEPTH``)."""
+        if depth >= _REVERT_DEPTH or not trailers.reverts:
+            return list(trailers.transitions)
+        return [*trailers.transitions, *self.reverted(trailers, depth)]
+
+    def reverted_renames(self, trailers: Trailers, depth: int = 0) -> list[Rename]:
         """The renumbers that the reverts named in ``trailers`` undo: each ID back."""
         return [step for message in self._reverted_messages(trailers)
-                for step in invert_renames(message.renames)]
+                for step in invert_renames([*message.renames, *(
+                    self.reverted_renames(message, depth + 1) if depth < _REVERT_DEPTH else [])])]
 
     def _reverted_messages(self, trailers: Trailers) -> list[Trailers]:
         import pygit2

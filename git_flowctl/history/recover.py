@@ -33,6 +33,7 @@ from git_flowctl.model.errors import ConflictError, FlowError
 from git_flowctl.model.items import ARCHIVE_DIR, archived_epic_path, archived_task_path
 from git_flowctl.model.trailers import Trailers, Transition, parse_message
 from git_flowctl.model.ulid import new_ulid
+from git_flowctl.repo.gitcli import missing_objects_error
 
 FLOW = ".flow"
 TASKS = ".flow/tasks/"
@@ -104,7 +105,10 @@ class FileHistory:
 
 
 def read_file_history(git: GitReader, head: str) -> FileHistory:
-    result = git.run("log", "--raw", "-z", "--no-abbrev", "--no-renames", "--encoding=UTF-8",
+    # --full-history: a merge whose .flow/ equals one parent's must not hide the other side's
+    # commits that changed files and changed them back (issue #13, finding 9).
+    result = git.run("log", "--raw", "-z", "--no-abbrev", "--no-renames", "--full-history",
+                     "--encoding=UTF-8",
                      "--format=%x1e%H%x1f%P%x1f%B", head, "--", FLOW)
     if result.returncode != 0:
         detail = result.stderr.decode(errors="replace").strip().splitlines()
@@ -148,6 +152,8 @@ def read_blobs(git: GitReader, blob_ids: Iterable[str]) -> dict[str, bytes]:
             size = int(header[2])
             found[header[0].decode()] = data[position:position + size]
             position += size + 1
+    if len(found) < len(wanted):  # never read as "no status": say why they are missing
+        raise missing_objects_error(git.root, [oid for oid in wanted if oid not in found])
     return found
 
 
@@ -374,16 +380,20 @@ def _deleted(subject: str, wanted: str, files_history: FileHistory, compared: st
                       f"restore it from {blob[:7]} with status {wanted}", blob)
 
 
+def _said(status: str | None) -> str:
+    return status if status is not None else "no status"
+
+
 def _mismatch(subject: str, path: str, actual: str | None, wanted: str,
               files_history: FileHistory, statuses: dict[str, str | None],
               problems: list[HistoryProblem], compared: str) -> Divergence:
-    fix = f"set status to {wanted} ({actual}->{wanted} action=recover)"
+    fix = f"set status to {wanted} ({actual or 'none'}->{wanted} action=recover)"
     last = files_history.last_blob(path)
     committed = statuses.get(last[0]) if last and last[1].new_blob else None
     if compared == "working tree" and committed != actual:
         return Divergence("status", subject, path, actual, wanted, None,
-                          f"the {compared} file says {actual}, its last commit says {committed}: "
-                          "an uncommitted edit", fix)
+                          f"the {compared} file says {_said(actual)}, its last commit says "
+                          f"{_said(committed)}: an uncommitted edit", fix)
     edits = [p for p in problems if p.kind == "untracked_change" and p.id == subject]
     edit = next((p for p in edits if p.target == actual), edits[0] if edits else None)
     if edit is not None:
@@ -392,6 +402,13 @@ def _mismatch(subject: str, path: str, actual: str | None, wanted: str,
                           "Flow-Transition trailer", fix)
     claims = [p for p in problems if p.kind == "trailer_without_change" and p.id == subject
               and p.target == wanted]
+    if claims and last is not None and last[1].commit == claims[0].commit and committed == actual:
+        # That commit's own change made the file say `actual`: its lines disagree among
+        # themselves, and history's reading of them is no ground to move the file (issue #13).
+        return Divergence("status", subject, path, actual, wanted, claims[0].commit,
+                          f"{claims[0].commit[:7]} records {claims[0].source or 'none'}->{wanted} "
+                          f"but its own change made the file {_said(actual)}: its trailers do not chain",
+                          None)
     if claims:
         return Divergence("status", subject, path, actual, wanted, claims[0].commit,
                           f"{claims[0].commit[:7]} records {claims[0].source or 'none'}->{wanted} "

@@ -34,6 +34,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 
 from git_flowctl import __version__
+from git_flowctl.model.chains import chain_order
 from git_flowctl.model.errors import FlowError
 from git_flowctl.model.trailerfast import (
     LOG_BLOCK,
@@ -47,10 +48,17 @@ from git_flowctl.model.trailerfast import (
 TYPE_CHECKING = False  # typing costs start-up time that the lean `log` path avoids
 if TYPE_CHECKING:
     import subprocess
-    from typing import Any, NamedTuple
+    from typing import Any, NamedTuple, TypeVar
 
     from git_flowctl.model.trailerfast import CanonicalLine
-    from git_flowctl.model.trailers import Evidence, Revert, SquashOrigin, Trailers, Transition
+    from git_flowctl.model.trailers import (
+        Evidence,
+        Revert,
+        Review,
+        SquashOrigin,
+        Trailers,
+        Transition,
+    )
 else:
     from git_flowctl.model.tuples import NamedTuple
 
@@ -58,6 +66,7 @@ EVENT_TRANSITION = "transition"
 EVENT_REVERT = "revert"
 EVENT_RENAME = "rename"
 EVENT_ARCHIVE = "archive"
+EVENT_REVIEW = "review"  # a verdict (`Flow-Review`): the subject's state does not change
 CACHE_DIR = "flow-cache"
 
 _FIELD = "\x1f"
@@ -381,6 +390,7 @@ def _prepare(sha: str, author: str, lines: list[CanonicalLine]) -> list[Prepared
     """Canonical lines as transitions ready to fold: (id, subject, target, event text)."""
     evidence = _canonical_evidence(lines) if len(lines) > 1 else {}
     prepared = []
+    sources = []
     for place, (subject, source, target, action, by, ulid, force, _, _) in enumerate(lines):
         if subject:  # a transition (an evidence line has no subject in this place)
             # The event's fields up to _E_REVERTED_BY, each followed by _SEP.
@@ -388,7 +398,35 @@ def _prepare(sha: str, author: str, lines: list[CanonicalLine]) -> list[Prepared
                 f"{EVENT_TRANSITION}\n{subject}\n{'' if source == NONE_STATE else source}\n"
                 f"{target}\n{action}\n{by}\n{ulid}\n{'1' if force else ''}\n\n"
                 f"{evidence.get(place, '')}\n{sha}\n{author}\n\n\n\n")))
+            sources.append(source)
+    if len(prepared) > 1:
+        return _in_chain_order(prepared, [(source, item[2]) for source, item in zip(sources, prepared, strict=True)],
+                               [item[1] for item in prepared], [item[0] for item in prepared])
     return prepared
+
+
+if TYPE_CHECKING:
+    _Item = TypeVar("_Item")
+
+
+def _in_chain_order(items: list[_Item], pairs: list[tuple[str | None, str | None]],
+                    subjects: list[str], ids: list[str]) -> list[_Item]:
+    """One message's transitions with each subject's put in the order ``check`` accepts
+    (``model.chains``: ID order, else the order that chains), each in the places that
+    subject's lines held; the other lines stay where they are (issue #13, finding 3)."""
+    places: dict[str, list[int]] = {}
+    for place, subject in enumerate(subjects):
+        places.setdefault(subject, []).append(place)
+    result = items
+    for held in places.values():
+        if len(held) < 2:
+            continue
+        order = chain_order(held, lambda place: pairs[place], lambda place: ids[place])
+        if order is not None and order != held:
+            result = list(result) if result is items else result
+            for slot, place in zip(held, order, strict=True):
+                result[slot] = items[place]
+    return result
 
 
 _PIPE_SIZE = 1 << 20  # what Linux lets any process ask for (/proc/sys/fs/pipe-max-size)
@@ -718,6 +756,7 @@ class _Fold:
         from git_flowctl.model.trailers import (  # loaded: it parsed this
             Rename,
             Revert,
+            Review,
             Transition,
         )
 
@@ -731,7 +770,14 @@ class _Fold:
         author: _Author = (sha, name, email, stamp, offset, "")
         effect: list[str] = []
         squashed: dict[str, list[str]] = {}  # what each squashed commit did (for their reverts)
-        for step in parsed.steps:
+        steps = parsed.steps
+        links = [step for step in steps if isinstance(step, Transition)]
+        if len(links) > 1:  # each subject's transitions in the order check accepts
+            chained = iter(_in_chain_order(links, [(link.source, link.target) for link in links],
+                                           [link.subject for link in links],
+                                           [link.id for link in links]))
+            steps = [next(chained) if isinstance(step, Transition) else step for step in steps]
+        for step in steps:
             step_author = author if step.origin is None else _squashed_author(author, step.origin)
             if isinstance(step, Transition):
                 done = [f"+{step.id}"] if self._apply(step, evidence.get(id(step)), step_author) else []
@@ -740,6 +786,9 @@ class _Fold:
             elif isinstance(step, Rename):
                 done = [f">{step.old} {step.new}"] if step.old != step.new else []
                 self._rename(step.old, step.new, step_author)
+            elif isinstance(step, Review):
+                self._review(step, step_author)
+                done = []
             else:
                 self._archive(step.subject, step_author)
                 done = []
@@ -828,6 +877,14 @@ class _Fold:
         state = self.states.get(subject, "")
         self._event([EVENT_ARCHIVE, subject, state, state or NONE_STATE, "archive", author[2],
                      "", "", "", "", *author, "", "", state, state], subject)
+
+    def _review(self, step: Review, author: _Author) -> None:
+        """``Flow-Review: <id> kind=... verdict=...``: an event, the state unchanged."""
+        subject = self.current_id(step.subject)
+        state = self.states.get(subject, "")
+        pairs = {"kind": step.kind, "verdict": step.verdict, **dict(step.extra)}
+        self._event([EVENT_REVIEW, subject, state, state or NONE_STATE, "review", step.by,
+                     step.id, "", format_pairs(pairs), "", *author, "", "", state, state], subject)
 
     def _revert(self, step: Revert, squashed: dict[str, list[str]], lookup: Lookup,
                 author: _Author) -> list[str]:
@@ -1260,7 +1317,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 10  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 11  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16

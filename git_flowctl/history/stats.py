@@ -10,7 +10,9 @@ times of the commits (a squashed transition keeps the date of the commit it was 
   (tasks in_progress) at the end of the week and at its peak;
 * failure rate: failed attempts / finished attempts (``fail`` / (``fail`` + ``-> done``));
   retry rate: failed attempts that were started again / failed attempts;
-* forced transitions, and evidence totals (records, commits, tests, PRs, tokens).
+* forced transitions, and evidence totals (records, commits, tests, PRs, tokens);
+* completions whose evidence shows a passing guard (``verified``), and review verdicts per
+  kind (the latest verdict of each task or epic, and every verdict recorded).
 
 ``--since`` keeps the events at or after a date (a task counts for lead and cycle time when its
 completion is in range); ``--epic`` keeps that epic's tasks.
@@ -21,11 +23,12 @@ from __future__ import annotations
 import contextlib
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from git_flowctl.history.replay import EVENT_RENAME, Event, History
-from git_flowctl.model import ids
+from git_flowctl.history.replay import EVENT_RENAME, EVENT_REVIEW, Event, History
+from git_flowctl.model import ids, verification
 from git_flowctl.model.errors import UsageError
 
 DONE, IN_PROGRESS = "done", "in_progress"
@@ -90,7 +93,7 @@ def stats_report(history: History, *, rev: str, epic: str | None = None,
     lead: list[float] = []
     cycle: list[float] = []
     per_week: dict[tuple[int, int], Counter[str]] = {}
-    fails = dones = retried = 0
+    fails = dones = retried = verified = 0
     forced: list[dict[str, Any]] = []
     evidence = Counter[str]()
     evidence_keys = Counter[str]()
@@ -126,6 +129,7 @@ def stats_report(history: History, *, rev: str, epic: str | None = None,
             if event.target == DONE:
                 counts["done"] += 1
                 dones += 1
+                verified += verification.verified(event.evidence)
             if event.action == "fail":
                 counts["failed"] += 1
                 fails += 1
@@ -146,6 +150,8 @@ def stats_report(history: History, *, rev: str, epic: str | None = None,
                             evidence["tokens"] += int(value.replace("_", ""))
 
     weeks = _weeks(history, set(tasks), per_week, cutoff)
+    reviewed = [*tasks, *([epic_id] if epic_id else
+                          [s for s in history.subjects() if "." not in s and not history.renamed(s)])]
     throughput = [week["done"] for week in weeks]
     return {
         "rev": rev,
@@ -178,6 +184,27 @@ def stats_report(history: History, *, rev: str, epic: str | None = None,
             "tokens": evidence["tokens"],
             "keys": dict(sorted(evidence_keys.items())),
         },
+        "verified": {"completions": dones, "verified": verified,
+                     "unverified": dones - verified},
+        "reviews": _reviews(history, reviewed, in_range),
+    }
+
+
+def _reviews(history: History, subjects: list[str],
+             in_range: Callable[[Event], bool]) -> dict[str, Any]:
+    """Verdicts per kind: every one recorded (in range), and the latest of each subject."""
+    recorded: dict[str, Counter[str]] = {}
+    latest: dict[str, dict[str, str]] = {}
+    for event in history.events(subjects):
+        if event.kind != EVENT_REVIEW or not in_range(event):
+            continue
+        kind, verdict = event.extra.get("kind", ""), event.extra.get("verdict", "")
+        recorded.setdefault(kind, Counter())[verdict] += 1
+        latest.setdefault(kind, {})[event.subject] = verdict
+    return {
+        "recorded": {kind: dict(sorted(counts.items())) for kind, counts in sorted(recorded.items())},
+        "latest": {kind: dict(sorted(Counter(by_subject.values()).items()))
+                   for kind, by_subject in sorted(latest.items())},
     }
 
 

@@ -26,8 +26,18 @@ def epic_subjects(history: History) -> set[str]:
     return found
 
 
-def select(history: History, ref: str | None, epic: str | None) -> tuple[list[str] | None, str | None, str | None]:
-    """(subjects to show or None for all, the task or epic ID resolved, the epic resolved)."""
+def tree_ids(git: GitReader, rev: str) -> list[str]:
+    """The task and epic IDs whose files REV's tree holds (one `git ls-tree`)."""
+    result = git.run("ls-tree", "-z", "--name-only", rev, "--", ".flow/tasks/", ".flow/epics/")
+    names = result.stdout.decode("utf-8", "replace").split("\0") if result.returncode == 0 else []
+    return sorted(name.rpartition("/")[2][:-3] for name in names if name.endswith(".md"))
+
+
+def select(history: History, ref: str | None, epic: str | None,
+           git: GitReader | None = None, rev: str = "HEAD") -> tuple[list[str] | None, str | None, str | None]:
+    """(subjects to show or None for all, the task or epic ID resolved, the epic resolved).
+    An ID history has no transition for is looked up among REV's files too (``git``): a
+    shallow clone's history starts at its boundary, and such a task has no events to show."""
     if ref and epic:
         raise UsageError("give a TASK or --epic, not both")
     if epic is None and ref is None:
@@ -38,16 +48,29 @@ def select(history: History, ref: str | None, epic: str | None) -> tuple[list[st
         if parsed is not None and not parsed.is_task:
             epic = ref
         else:
-            found = ids.resolve(ref, subjects, kind="task")
+            try:
+                found = ids.resolve(ref, subjects, kind="task")
+            except FlowError:
+                if git is None:
+                    raise
+                found = ids.resolve(ref, sorted({*subjects, *tree_ids(git, rev)}), kind="task")
             return [found], found, None
     assert epic is not None
-    epic_id = ids.resolve(epic, sorted(epic_subjects(history)), kind="epic")
+    try:
+        epic_id = ids.resolve(epic, sorted(epic_subjects(history)), kind="epic")
+    except FlowError:
+        if git is None:
+            raise
+        known = {*epic_subjects(history), *(ids.epic_of(item) if "." in item else item
+                                            for item in tree_ids(git, rev))}
+        epic_id = ids.resolve(epic, sorted(known), kind="epic")
     chosen = [s for s in history.subjects() if s == epic_id or ids.epic_of(s) == epic_id]
     return chosen, epic_id, epic_id
 
 
-def log_report(history: History, rev: str, ref: str | None, epic: str | None) -> dict[str, Any]:
-    subjects, resolved, epic_id = select(history, ref, epic)
+def log_report(history: History, rev: str, ref: str | None, epic: str | None,
+               git: GitReader | None = None) -> dict[str, Any]:
+    subjects, resolved, epic_id = select(history, ref, epic, git, rev)
     events = history.events(subjects)
     return {
         "rev": rev,
@@ -82,7 +105,7 @@ def fast_log(args: list[str]) -> int | None:
         else:
             git, chain = GitReader.discover_with_chain("HEAD", 32)
             history = replay(git, "HEAD", chain=chain)
-        report = log_report(history, "HEAD", ref, epic)
+        report = log_report(history, "HEAD", ref, epic, git)
     except FlowError:
         return None
     sys.stdout.write(json.dumps({"success": True, **report}, indent=2, ensure_ascii=False) + "\n")

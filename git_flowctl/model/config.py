@@ -8,6 +8,7 @@ from typing import Any
 
 from git_flowctl.model.document import DocumentError, load_yaml
 from git_flowctl.model.layout import CONFIG_PATH as CONFIG_PATH  # re-exported
+from git_flowctl.model.reviews import KINDS as REVIEW_KINDS
 
 DEFAULTS: dict[str, Any] = {
     "prefix": "fn",
@@ -17,7 +18,15 @@ DEFAULTS: dict[str, Any] = {
     "require_evidence": False,
     "link_commits": False,
     "claims": {"remote": None, "lease_seconds": 3600},
+    # Quality gates (issue #15, docs/gates.md)
+    "require_verify": False,
+    "require_review": None,
+    "guard": {},
 }
+
+# Sections whose keys are the project's own names (the guard's commands): every key below them
+# is a known setting.
+OPEN_SECTIONS = frozenset({"guard"})
 
 CONFIG_TEMPLATE = """\
 # git flow-task project settings. Every key is optional; these are the defaults.
@@ -31,6 +40,9 @@ link_commits: false     # prepare-commit-msg adds Flow-Task: ID to code commits
 claims:
   remote: null          # e.g. origin: claims are pushed there, so clones never collide
   lease_seconds: 3600   # a claim expires unless `heartbeat` extends it
+require_verify: false   # `done` must pass the guard (--verify); check and pre-push report done-unverified
+require_review: null    # plan, completion or [plan, completion]: a SHIP verdict is needed first
+guard: {}               # named check commands (`guard detect --write` proposes them)
 """
 
 
@@ -89,14 +101,40 @@ class Config:
     def link_commits(self) -> bool:
         return bool(self.get("link_commits"))
 
+    @property
+    def require_verify(self) -> bool:
+        return bool(self.get("require_verify"))
+
+    @property
+    def require_review(self) -> frozenset[str]:
+        """The review kinds that need a SHIP verdict (``require_review``: a kind or a list)."""
+        from git_flowctl.model.errors import FlowError
+
+        value = self.get("require_review")
+        kinds = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        if value not in (None, False) and (not kinds or any(k not in REVIEW_KINDS for k in kinds)):
+            raise FlowError(f"{CONFIG_PATH}: require_review: {value!r} is not plan, completion "
+                            "or a list of them", hint="git flow-task config set require_review plan")
+        return frozenset(kinds)
+
 
 def known_key(dotted: str) -> bool:
+    if dotted.split(".", 1)[0] in OPEN_SECTIONS:
+        return True
     node: Any = DEFAULTS
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
             return False
         node = node[part]
     return True
+
+
+def coerce_setting(dotted: str, text: str) -> Any:
+    """``coerce_value`` for a setting: a guard command line stays text (``true`` is a command)."""
+    parts = dotted.split(".")
+    if parts[0] == "guard" and (len(parts) == 2 or parts[2:] == ["run"]):
+        return text
+    return coerce_value(text)
 
 
 def coerce_value(text: str) -> Any:

@@ -32,6 +32,29 @@ from git_flowctl.model.markdown import (
 
 _BOM = "\ufeff"
 _TOP_LEVEL_KEY = re.compile(r"""^(?P<key>[A-Za-z_][\w.-]*|"[^"]*"|'[^']*')\s*:(?:\s|$)""")
+# git's conflict markers (`merge.conflictStyle` merge, diff3 or zdiff3; `conflict-marker-size`
+# makes them longer than seven).
+_MARKER_START = re.compile(r"^<{7,}(?: |$)")
+_MARKER_SPLIT = re.compile(r"^={7,}$")
+_MARKER_END = re.compile(r"^>{7,}(?: |$)")
+CONFLICT_HINT = ("resolve the merge conflict: keep the lines you want, delete the `<<<<<<<`, "
+                 "`=======` and `>>>>>>>` lines, then `git add` the file")
+
+
+def conflict_marker_line(text: str) -> int | None:
+    """The line (1-based) of the first ``<<<<<<<`` that a ``=======`` and then a ``>>>>>>>``
+    line follow, as a merge leaves them; None when there is none. The three together, so a lone
+    `=======` (a Markdown underline) is not one. Code fences are not skipped: git puts markers
+    anywhere."""
+    start = split = None
+    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
+        if _MARKER_START.match(line):
+            start, split = number, None
+        elif start is not None and _MARKER_SPLIT.match(line):
+            split = number
+        elif split is not None and _MARKER_END.match(line):
+            return start
+    return None
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -150,6 +173,10 @@ class Document:
             mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
             line = mark.line + 2 if mark is not None else 2
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            marker = conflict_marker_line(text)
+            if marker is not None:
+                raise DocumentError(path, marker, "merge conflict markers in the file",
+                                    hint=CONFLICT_HINT) from None
             raise DocumentError(path, line, f"invalid YAML in frontmatter: {problem}",
                                 hint="quote values that contain `: ` or start with a special character") from None
         if not isinstance(data, dict):

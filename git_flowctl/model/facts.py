@@ -77,6 +77,8 @@ class EpicFacts(NamedTuple):
     priority: int | None
     branch: str | None
     number: int
+    plan_review: str | None = None  # the latest verdicts (model/reviews.py: verdict_in)
+    completion_review: str | None = None
 
     def id_key(self) -> tuple[int, int, str]:
         return (self.number, 0, self.id)
@@ -119,7 +121,8 @@ class PlanFacts:
                  max_retries: int = 2,
                  archived_task: Callable[[str], TaskFacts | None] = lambda _id: None,
                  archived_epic: Callable[[str], EpicFacts | None] = lambda _id: None,
-                 effective: dict[str, str] | None = None) -> None:
+                 effective: dict[str, str] | None = None,
+                 require_review: Callable[[], frozenset[str]] = frozenset) -> None:
         """``effective``: ``effective_states()`` as computed before from the same facts (the
         lean reads keep it with the snapshot, repo/catalog.py ``load_derived``)."""
         self.tasks = tasks
@@ -127,6 +130,9 @@ class PlanFacts:
         self.max_retries = max_retries
         self.archived_task = archived_task
         self.archived_epic = archived_epic
+        # The review kinds a SHIP verdict is needed for (Config.require_review, which refuses a
+        # bad setting only when it is asked: so here).
+        self.require_review = require_review
         self._effective: dict[str, str] | None = effective
         self._some: dict[str, str] = {}  # states resolved one task at a time (state_of)
         self._views: dict[str, str] | None = None
@@ -270,11 +276,11 @@ class PlanFacts:
         blocking = self.unsatisfied_dependencies(task)
         if not blocking:
             return
-        listed = ", ".join(f"{dep} ({self.state_of(dep)})" for dep in blocking)
+        found = {dep: self.state_of(dep) for dep in blocking}
+        listed = ", ".join(f"{dep} ({state})" for dep, state in found.items())
         raise FlowError(
             f"cannot {action} {task.id}: dependencies not satisfied: {listed}",
-            hint="finish those first (`git flow-task ready` lists what can start)",
-            id=task.id, blocked_by=blocking)
+            hint=states.unsatisfied_hint(found), id=task.id, blocked_by=blocking)
 
     def state_counts(self, task_ids: Iterable[str], counted: Iterable[str]) -> dict[str, int]:
         effective = self.effective_states()

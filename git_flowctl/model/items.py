@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from git_flowctl.model import ids
+from git_flowctl.model import ids, reviews
 from git_flowctl.model.document import Document, DocumentError
 from git_flowctl.model.facts import EpicFacts, TaskFacts
 from git_flowctl.model.layout import (  # re-exported: modules import these names from here
@@ -324,7 +324,8 @@ class Epic(_Item):
 
     def facts(self) -> EpicFacts:
         return EpicFacts(self.id, self.title, self.status, self.depends_on_epics, self.priority,
-                         self.branch, self.number)
+                         self.branch, self.number, reviews.verdict_in(self.doc.data, reviews.PLAN),
+                         reviews.verdict_in(self.doc.data, reviews.COMPLETION))
 
 
 def new_task_document(task_id: str, epic_id: str, title: str, *, depends_on: list[str],

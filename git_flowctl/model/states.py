@@ -19,6 +19,7 @@ else:
 TO_DO, IN_PROGRESS, BLOCKED, DONE = "todo", "in_progress", "blocked", "done"
 SKIPPED, FAILED, UP_FOR_RETRY = "skipped", "failed", "up_for_retry"
 UPSTREAM_FAILED, READY, WAITING = "upstream_failed", "ready", "waiting"
+MISSING = "missing"  # a dependency that names no task
 
 FINISHED = frozenset({DONE, SKIPPED})
 STARTABLE = frozenset({TO_DO, UP_FOR_RETRY})
@@ -49,6 +50,8 @@ ACTIONS: dict[str, Action] = {action.name: action for action in (
 
 # Actions that set a state by authority rather than by the table (bulk tools).
 AUTHORITATIVE_ACTIONS = frozenset({"import", "recover"})
+# `checkpoint restore` (issue #15): any change the table has, whichever action has it.
+RESTORE_ACTION = "restore"
 
 EPIC_ACTIONS: dict[str, Action] = {action.name: action for action in (
     Action("create", (None,), ("open",), "a new epic"),
@@ -100,8 +103,34 @@ def _hint_for(action: str, status: str) -> str | None:
         (TO_DO, "done"): "start it first",
         (BLOCKED, "start"): "unblock it first",
         (FAILED, "start"): "retry it first",
+        (IN_PROGRESS, "skip"): "`release` it first (the claim goes back), then skip it",
+        (IN_PROGRESS, "split"): "`release` it first (the claim goes back), then split it",
+        (DONE, "skip"): "it is finished; `reopen` it first to skip it instead",
+        (BLOCKED, "done"): "`unblock` it, then `start` and finish it",
     }
     return hints.get((status, action))
+
+
+# What moves a dependency in each state forward, for the messages of a refused start or done.
+_FORWARD = {
+    TO_DO: "start and finish {deps}",
+    UP_FOR_RETRY: "start and finish {deps} (up for retry)",
+    IN_PROGRESS: "finish {deps} (in progress)",
+    BLOCKED: "`unblock` {deps} once the blocker is gone, then finish it",
+    FAILED: "`retry` {deps}, or `skip` it if the work is not needed",
+    UPSTREAM_FAILED: "{deps} cannot run: an upstream task failed (`git flow-task blocked` shows which)",
+    MISSING: "{deps} does not exist: `dep rm` it, or create it",
+}
+
+
+def unsatisfied_hint(found: Mapping[str, str]) -> str:
+    """The next step for each unsatisfied dependency, grouped by its state."""
+    by_state: dict[str, list[str]] = {}
+    for dep, state in found.items():
+        by_state.setdefault(state, []).append(dep)
+    steps = [(_FORWARD.get(state) or "finish {deps}").format(deps=", ".join(deps))
+             for state, deps in by_state.items()]
+    return "; ".join(steps)
 
 
 def dependency_satisfied(rule: str, dep_states: Mapping[str, str]) -> bool:
@@ -137,8 +166,6 @@ def unsatisfied(rule: str, dep_states: Mapping[str, str]) -> list[str]:
         return list(dep_states)  # all skipped: none succeeded
     return [d for d, s in dep_states.items() if s not in FINISHED]
 
-
-MISSING = "missing"
 
 
 def effective_states(stored: Mapping[str, str], deps: Mapping[str, list[str]],

@@ -5,6 +5,8 @@
     Flow-Task: <task-id>
     Flow-Rename: <old-id> <new-id>
     Flow-Archive: <id>
+    Flow-Review: <id> kind=<plan|completion> verdict=<ship|needs_work|major_rethink> by=<actor> id=<ulid>
+    Flow-Gap: <gap-id> <from>-><to> action=<a> epic=<epic-id> priority=<p> by=<actor> id=<ulid>
 
 ``from`` is ``none`` for a create (and ``to`` is ``none`` when a subject stops existing). Values
 are bare (no space, quote or backslash) or double-quoted with ``\\"`` and ``\\\\`` escapes; no value
@@ -44,9 +46,14 @@ EVIDENCE_KEY = "Flow-Evidence"
 TASK_KEY = "Flow-Task"
 RENAME_KEY = "Flow-Rename"  # `renumber` gave an epic or task a new ID (history follows it)
 ARCHIVE_KEY = "Flow-Archive"  # `epic archive` moved an epic or task under .flow/archive/
+REVIEW_KEY = "Flow-Review"  # `review` recorded a verdict (issue #15)
+GAP_KEY = "Flow-Gap"  # `gap add|resolve` changed the gap registry (issue #15)
+GAP_STATES = ("open", "resolved")
+GAP_PRIORITIES = ("required", "important", "nice")
 
 
-_LINE = Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive)"
+_LINE = Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive"
+             r"|Flow-Review|Flow-Gap)"
              r"[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE | re.ASCII)
 _SUBJECT = Lazy(rf"^{SUBJECT}$", re.ASCII)
 _STATE = Lazy(rf"^{STATE}$")
@@ -147,7 +154,47 @@ class Archive:
         return f"{ARCHIVE_KEY}: {self.subject}"
 
 
-Record = Rename | Archive
+@dataclass(frozen=True)
+class Review:
+    """A verdict on a task or an epic (``review``): it changes no state."""
+
+    subject: str
+    kind: str  # plan | completion
+    verdict: str  # ship | needs_work | major_rethink
+    by: str
+    id: str
+    extra: tuple[tuple[str, str], ...] = ()
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
+
+    def line(self) -> str:
+        pairs = {"kind": self.kind, "verdict": self.verdict, "by": self.by, "id": self.id,
+                 **dict(self.extra)}
+        return f"{REVIEW_KEY}: {self.subject} {format_pairs(pairs)}"
+
+
+@dataclass(frozen=True)
+class GapChange:
+    """A gap added to, resolved in or reopened in an epic's gap registry."""
+
+    subject: str  # the gap's ID
+    source: str | None  # None when added
+    target: str  # open | resolved
+    action: str
+    epic: str
+    priority: str
+    by: str
+    id: str
+    line_number: int = field(default=0, compare=False)
+    origin: SquashOrigin | None = field(default=None, compare=False)
+
+    def line(self) -> str:
+        pairs = {"action": self.action, "epic": self.epic, "priority": self.priority,
+                 "by": self.by, "id": self.id}
+        return f"{GAP_KEY}: {self.subject} {self.source or NONE_STATE}->{self.target} {format_pairs(pairs)}"
+
+
+Record = Rename | Archive | Review | GapChange
 
 
 @dataclass(frozen=True)
@@ -166,10 +213,12 @@ class Trailers:
     reverts: list[str] = field(default_factory=list)
     # Transitions, reverts, renames and archive moves in the order they take effect (squashed
     # messages oldest first, then the commit's own lines), and the squashed commits it holds.
-    steps: list[Transition | Revert | Rename | Archive] = field(default_factory=list)
+    steps: list[Transition | Revert | Rename | Archive | Review] = field(default_factory=list)
     origins: list[SquashOrigin] = field(default_factory=list)
     renames: list[Rename] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+    gaps: list[GapChange] = field(default_factory=list)
 
 
 def parse_transition(value: str, *, line: int = 0,
@@ -198,6 +247,50 @@ def parse_transition(value: str, *, line: int = 0,
     force = pairs.pop("force", "0") not in ("0", "", "false")
     return Transition(subject, None if source == NONE_STATE else source, target, action, by, ulid,
                       force, tuple(pairs.items()), line, origin)
+
+
+def parse_review(value: str, *, line: int = 0,
+                 origin: SquashOrigin | None = None) -> Review | str:
+    """One ``Flow-Review`` value; a reason string when it is malformed."""
+    from git_flowctl.model.reviews import KINDS, VERDICTS
+
+    parts = _BLANKS.split(value.strip(" \t"), maxsplit=1)
+    if not parts or not _SUBJECT.match(parts[0]):
+        return "expected `<id> kind=... verdict=... by=... id=...`"
+    pairs = parse_pairs(parts[1] if len(parts) > 1 else "")
+    if pairs is None:
+        return "values with spaces must be double-quoted (key=\"a b\")"
+    for required in ("kind", "verdict", "by", "id"):
+        if not pairs.get(required):
+            return f"missing {required}="
+    kind, verdict = pairs.pop("kind"), pairs.pop("verdict")
+    if kind not in KINDS:
+        return f"kind={kind} is not {' or '.join(KINDS)}"
+    if verdict not in VERDICTS:
+        return f"verdict={verdict} is not {', '.join(VERDICTS)}"
+    by, ulid = pairs.pop("by"), pairs.pop("id")
+    return Review(parts[0], kind, verdict, by, ulid, tuple(pairs.items()), line, origin)
+
+
+def parse_gap(value: str, *, line: int = 0, origin: SquashOrigin | None = None) -> GapChange | str:
+    """One ``Flow-Gap`` value; a reason string when it is malformed."""
+    parts = _BLANKS.split(value.strip(" \t"), maxsplit=2)
+    expected = "expected `<gap-id> <from>-><to> action=... epic=... priority=... by=... id=...`"
+    if len(parts) < 3 or not _SUBJECT.match(parts[0]) or "->" not in parts[1]:
+        return expected
+    source, target = parts[1].split("->", 1)
+    if source not in (NONE_STATE, *GAP_STATES) or target not in GAP_STATES:
+        return f"{parts[1]!r} is not a change between none, {', '.join(GAP_STATES)}"
+    pairs = parse_pairs(parts[2])
+    if pairs is None:
+        return "values with spaces must be double-quoted (key=\"a b\")"
+    for required in ("action", "epic", "priority", "by", "id"):
+        if not pairs.get(required):
+            return f"missing {required}="
+    if not _SUBJECT.match(pairs["epic"]) or pairs["priority"] not in GAP_PRIORITIES:
+        return expected
+    return GapChange(parts[0], None if source == NONE_STATE else source, target, pairs["action"],
+                     pairs["epic"], pairs["priority"], pairs["by"], pairs["id"], line, origin)
 
 
 @dataclass
@@ -350,6 +443,19 @@ def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | N
             rename = Rename(parts[0], parts[1], number, origin)
             found.renames.append(rename)
             found.steps.append(rename)
+    elif key == REVIEW_KEY.lower():
+        review = parse_review(value, line=number, origin=origin)
+        if isinstance(review, str):
+            found.malformed.append(Malformed(number, raw.strip(), review))
+        else:
+            found.reviews.append(review)
+            found.steps.append(review)
+    elif key == GAP_KEY.lower():
+        gap = parse_gap(value, line=number, origin=origin)
+        if isinstance(gap, str):
+            found.malformed.append(Malformed(number, raw.strip(), gap))
+        else:
+            found.gaps.append(gap)
     elif key == ARCHIVE_KEY.lower():
         if _SUBJECT.match(value):
             found.archived.append(value)

@@ -70,13 +70,14 @@ if TYPE_CHECKING:
 
 PLAN_CACHE = "plan"
 # The settings of config.yaml the lean reads use, stored as ``Config`` reads them.
-SETTINGS = ("max_retries", "default_branch", "claims.remote", "claims.lease_seconds")
+SETTINGS = ("default_branch", "claims.remote", "claims.lease_seconds", "max_retries",
+            "require_review")  # the last two through Config's properties (a bad one: absent)
 RACY_NS = 3_000_000_000  # git's racy window plus coarse (1-2 s) file system timestamps
 KEEP_TREES = 8
 _COMMITS = "commits"
 _KEEP_COMMITS = 64
 _MAGIC = b"flowplan"
-_MARKER = (7, __version__, marshal.version, tuple(sys.version_info[:2]))
+_MARKER = (8, __version__, marshal.version, tuple(sys.version_info[:2]))
 _NOT_PLAN_FILE = ("", None, None, None)  # a listed file that is not .md (counts for `initialized`)
 
 
@@ -415,6 +416,7 @@ def blob_id(raw: bytes) -> str:
 def parse_entry(relpath: str, raw: bytes, blob: str) -> Entry:
     """A file's entry: what ``Plan.load`` reads from it (the only place that parses YAML here)."""
     from git_flowctl.model.document import Document, DocumentError
+    from git_flowctl.model.errors import FlowError
     from git_flowctl.model.items import Epic, Task
 
     if relpath == CONFIG_PATH:
@@ -424,9 +426,11 @@ def parse_entry(relpath: str, raw: bytes, blob: str) -> Entry:
             config = Config.parse(raw)
         except DocumentError as error:
             return (blob, None, (error.path, error.line, error.problem, error.hint), None)
-        settings = {key: config.get(key) for key in SETTINGS if key != "max_retries"}
+        settings = {key: config.get(key) for key in SETTINGS[:-2]}
         with contextlib.suppress(TypeError, ValueError):
             settings["max_retries"] = config.max_retries
+        with contextlib.suppress(DocumentError, FlowError):
+            settings["require_review"] = sorted(config.require_review)
         return (blob, None, None, _marshalled((config.raw, settings)))
     directory, _, name = relpath.rpartition("/")
     if not name.endswith(".md"):

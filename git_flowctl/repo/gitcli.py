@@ -48,6 +48,37 @@ def last_error(result: subprocess.CompletedProcess[bytes]) -> str:
     return lines[-1] if lines else f"git exited {result.returncode}"
 
 
+def promisor_remotes(cwd: str) -> list[str]:
+    """The remotes a partial clone (``git clone --filter``) fetches missing objects from; empty
+    in a full clone. git marks them ``remote.<name>.promisor`` (and, in newer repositories,
+    ``extensions.partialClone``)."""
+    result = run_git(cwd, "config", "-z", "--get-regexp", r"^(remote\..*\.promisor|extensions\.partialclone)$")
+    remotes: list[str] = []
+    for record in result.stdout.decode("utf-8", "replace").split("\0"):
+        key, _, value = record.partition("\n")
+        if key.startswith("remote.") and value.lower() in ("true", "yes", "on", "1"):
+            remotes.append(key[len("remote."):-len(".promisor")])
+        elif key == "extensions.partialclone" and value and value not in remotes:
+            remotes.append(value)
+    return remotes
+
+
+def missing_objects_error(cwd: str, oids: list[str] | None = None) -> FlowError:
+    """What to say when git has no object it was asked for: in a partial clone, git fetches
+    missing blobs from the promisor remote on demand, so it could not reach that remote (issue
+    #13, finding 9); anywhere else the repository is damaged."""
+    shown = f" ({', '.join(oid[:7] for oid in oids[:3])}{', ...' if len(oids) > 3 else ''})" \
+        if oids else ""
+    remotes = promisor_remotes(cwd)
+    if remotes:
+        return FlowError(
+            f"these blobs are not in this partial clone and the remote cannot be reached{shown}",
+            hint=f"reach {remotes[0]} again (`git remote get-url {remotes[0]}`) and repeat the "
+                 "command (git fetches missing blobs on demand), or work in a full clone")
+    return FlowError(f"objects are missing from the repository{shown}",
+                     hint="check the repository with `git fsck`")
+
+
 # Discovery -------------------------------------------------------------------------------------
 
 
@@ -152,6 +183,8 @@ class Reader:
                 raise BrokenPipeError
         except BrokenPipeError:
             self.close()
+            if promisor_remotes(self.root):  # it died fetching a missing blob
+                raise missing_objects_error(self.root) from None
             raise FlowError("git cat-file stopped while reading objects",
                             hint="check the repository with `git fsck`") from None
         return None  # "<name> missing" or "<name> ambiguous"

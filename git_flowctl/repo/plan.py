@@ -146,7 +146,8 @@ class Plan:
             return found.facts() if found is not None else None
 
         return PlanFacts(tasks, epics, max_retries=self.config.max_retries,
-                         archived_task=archived_task, archived_epic=archived_epic)
+                         archived_task=archived_task, archived_epic=archived_epic,
+                         require_review=lambda: self.config.require_review)
 
     @property
     def facts(self) -> PlanFacts:
@@ -168,7 +169,20 @@ class Plan:
             return ids.resolve(ref, self.tasks, kind="task")
         except NotFoundError:
             self._refuse_archived(ref, self.archived_task_ids(), "task")
+            self._refuse_epic_for_task(ref)
             raise
+
+    def _refuse_epic_for_task(self, ref: str) -> None:
+        parsed = ids.parse_id(ref)
+        if parsed is None or parsed.is_task:
+            return
+        try:
+            epic_id = ids.resolve(ref, self.epics, kind="epic")
+        except FlowError:
+            return
+        raise NotFoundError(f"{epic_id} is an epic, not a task",
+                            hint=f"give one of its tasks (`git flow-task ready --epic {epic_id}` "
+                                 f"lists those that can start)", id=epic_id, kind="epic")
 
     def resolve_epic(self, ref: str) -> str:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from git_flowctl.model.layout import CONFIG_PATH, FLOW_DIR, PLAN_DIRS
 from git_flowctl.repo.catalog import Catalog, PlanCache, tree_catalog, work_tree_catalog
@@ -20,15 +20,31 @@ if TYPE_CHECKING:
     import pygit2
 
     from git_flowctl.repo.gitcli import Reader
+    from git_flowctl.repo.gitindex import GitIndex
 
 
-def blob_bytes(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
+def blob_bytes(repo: pygit2.Repository, oid: pygit2.Oid | str) -> bytes:
     import pygit2
 
-    blob = repo[oid]
+    try:
+        blob = repo[oid]
+    except KeyError:
+        return _fetched_blob(repo, str(oid))
     if not isinstance(blob, pygit2.Blob):
         raise TypeError(f"{oid} is not a blob")
     return bytes(blob.data)
+
+
+def _fetched_blob(repo: pygit2.Repository, oid: str) -> bytes:
+    """A blob libgit2 does not have: in a partial clone git fetches it on demand (libgit2
+    cannot); else, or when the remote cannot be reached, a clear error."""
+    from git_flowctl.repo.gitcli import missing_objects_error, run_git
+
+    cwd = repo.workdir or repo.path
+    result = run_git(cwd, "cat-file", "blob", oid)
+    if result.returncode == 0:
+        return result.stdout
+    raise missing_objects_error(cwd, [oid])
 
 
 class Source(Protocol):
@@ -324,13 +340,14 @@ class IndexSource:
     """The staged content: what the next ``git commit`` will record. The index is read into a
     dict once (``{path: (ID, mode)}``; stage 0 entries)."""
 
-    def __init__(self, repo: pygit2.Repository, index: pygit2.Index, label: str = "index") -> None:
+    def __init__(self, repo: pygit2.Repository, index: pygit2.Index | GitIndex,
+                 label: str = "index") -> None:
         self.repo = repo
         self.index = index
         self.label = label
-        self._entries: dict[str, pygit2.Oid] | None = None
+        self._entries: dict[str, Any] | None = None  # path -> pygit2.Oid, or str (GitIndex)
 
-    def _all(self) -> dict[str, pygit2.Oid]:
+    def _all(self) -> dict[str, Any]:
         if self._entries is None:
             self._entries = {entry.path: entry.id for entry in self.index}
         return self._entries

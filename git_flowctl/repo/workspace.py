@@ -172,19 +172,16 @@ class Workspace:
         return result
 
     def config_value(self, key: str) -> str | None:
-        if not self.repo_is_open:
-            return self.reader.config(key)
-        try:
-            value = self.repo.config[key]
-        except KeyError:
-            return None
-        return str(value)
+        """The value git uses for ``key``, through ``git config`` even when pygit2 is open:
+        libgit2 sees neither ``git -c`` (GIT_CONFIG_PARAMETERS), nor GIT_CONFIG_COUNT/KEY/VALUE,
+        nor GIT_CONFIG_GLOBAL (issue #13), and a setting must mean what it means to git."""
+        return self.reader.config(key)
 
     def config_bool(self, key: str) -> bool:
-        try:
-            return bool(self.repo.config.get_bool(key))
-        except (KeyError, Exception):
-            return False
+        """``key`` as git reads a boolean (``git config --type=bool``); False when unset or not
+        a boolean."""
+        result = self.reader.run("config", "--type=bool", "--get", key)
+        return result.returncode == 0 and result.stdout.strip() == b"true"
 
     @cached_property
     def identities(self) -> tuple[Identity, Identity]:
@@ -309,7 +306,25 @@ class Workspace:
     # Sources and plans ----------------------------------------------------------------------
 
     def work_tree_source(self) -> WorkTreeSource:
+        self.require_flow_checked_out()
         return WorkTreeSource(self.root)
+
+    def flow_outside_sparse_checkout(self) -> bool:
+        """`.flow/` is committed but left out of this sparse checkout (its index entries are
+        skip-worktree): the work tree lacks a plan that exists. One `git ls-files`, asked only
+        when the work tree has no `.flow/`."""
+        if (self.root / ".flow").is_dir():
+            return False
+        listed = self.git("ls-files", "-t", "-z", "--", ":/.flow", check=False).stdout
+        return any(record.startswith(b"S ") for record in listed.split(b"\0"))
+
+    def require_flow_checked_out(self) -> None:
+        """Refuse up front in a sparse checkout without `.flow/` (issue #13, finding 5): reading
+        the work tree would find no plan, and writing would leave lone files outside it."""
+        if self.flow_outside_sparse_checkout():
+            raise FlowError(".flow/ is outside your sparse checkout",
+                            hint="include it: `git sparse-checkout add .flow` (read commands also "
+                                 "read a commit without a checkout: --rev HEAD)")
 
     def revision_source(self, rev: str) -> TreeSource | GitTreeSource:
         """REV's tree, read from git objects (no checkout): through pygit2 when it is open."""
@@ -324,9 +339,9 @@ class Workspace:
         return TreeSource(self.repo, self.repo[commit].peel(pygit2.Commit).tree, label=rev)
 
     def index_source(self) -> IndexSource:
-        index = self.repo.index
-        index.read(force=False)
-        return IndexSource(self.repo, index)
+        from git_flowctl.repo.gitindex import open_index
+
+        return IndexSource(self.repo, open_index(self))
 
     @cached_property
     def plan_cache(self) -> PlanCache:

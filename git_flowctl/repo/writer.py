@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from git_flowctl.model.errors import ConflictError, FlowError
 from git_flowctl.model.layout import FLOW_DIR
 from git_flowctl.model.trailers import Evidence, Record, Transition, compose_message
-from git_flowctl.repo import pending
+from git_flowctl.repo import gitindex, pending
 from git_flowctl.repo.catalog import with_writes
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.sources import IndexSource, Source, TreeSource, blob_bytes
@@ -125,6 +125,7 @@ class Writer:
     def apply(self, build: Builder, mode: Mode = Mode.COMMIT) -> Outcome:
         if mode is Mode.DRY_RUN:
             return self._dry_run(build)
+        self.ws.require_flow_checked_out()
         self._refuse_during_operation()
         with self._lock():
             if mode is Mode.STAGE:
@@ -161,8 +162,7 @@ class Writer:
                             hint="another process is committing quickly; try again")
 
     def _stage(self, build: Builder) -> Outcome:
-        index = self.repo.index
-        index.read(force=True)
+        index = gitindex.open_index(self.ws)
         plan = self._plan(IndexSource(self.repo, index))
         change = build(plan)
         message = self._message(change)
@@ -242,8 +242,10 @@ class Writer:
                 flags = self.repo.status_file(path)
             except KeyError:
                 continue  # exists nowhere: a new file
-            except pygit2.GitError:
-                flags = fs.CONFLICTED
+            except pygit2.GitError as exc:
+                if not gitindex.libgit2_cannot_read(exc):
+                    raise
+                flags = gitindex.status_flags(self.ws, path)  # a split or sparse index
             shown = self.ws.rel(path)
             if path in change.restores and not flags & ~(fs.WT_DELETED | fs.INDEX_DELETED):
                 continue  # deleted, and being restored: nothing of the user's is lost
@@ -330,19 +332,23 @@ class Writer:
             detail = result.stderr.decode(errors="replace").strip().splitlines()
             raise FlowError(
                 f"commit.gpgsign is set but signing failed: {detail[-1] if detail else 'no output'}",
-                hint="fix the signing setup (try `git commit --allow-empty -S -m test`) "
-                     "or run with `-c commit.gpgsign=false` semantics: `git config commit.gpgsign false`")
+                hint="fix the signing setup (try `git commit --allow-empty -S -m test`), or "
+                     "record this one unsigned: `git -c commit.gpgsign=false flow-task ...`")
         return pygit2.Oid(hex=result.stdout.decode().strip())
 
     def _update_work_tree(self, writes: dict[str, bytes | None],
                           blobs: dict[str, pygit2.Oid]) -> None:
         import pygit2
 
+        through_git = not gitindex.libgit2_reads_index(self.ws)
         for path, content in writes.items():
             target = self.ws.root / path
             if content is None:
                 with contextlib.suppress(FileNotFoundError):
                     target.unlink()
+                continue
+            if through_git:  # a split or sparse index: libgit2 cannot read the attributes' index
+                atomic_write(target, gitindex.checkout_bytes(self.ws, str(blobs[path]), path))
                 continue
             # Check out as git would: the blob through the path's filters (eol, smudge).
             blob = self.repo[blobs[path]]
@@ -356,9 +362,15 @@ class Writer:
 
         last_error: Exception | None = None
         for attempt in range(_INDEX_ATTEMPTS):
-            index = self.repo.index
             try:
+                index = self.repo.index
                 index.read(force=True)
+            except pygit2.GitError as exc:
+                if not gitindex.libgit2_cannot_read(exc):
+                    raise
+                gitindex.update_entries(self.ws, writes, {p: str(b) for p, b in blobs.items()})
+                return
+            try:
                 for path, content in writes.items():
                     if content is None:
                         with contextlib.suppress(KeyError, OSError, pygit2.GitError):

@@ -233,7 +233,8 @@ class _Reader:
         self.facts = PlanFacts(tasks, epics, max_retries=settings["max_retries"],
                                archived_task=self._archived(ARCHIVE_TASKS_DIR, TaskFacts._make),
                                archived_epic=self._archived(ARCHIVE_EPICS_DIR, EpicFacts._make),
-                               effective=effective if isinstance(effective, dict) else None)
+                               effective=effective if isinstance(effective, dict) else None,
+                               require_review=lambda: _required(settings))
 
     def _settings(self) -> dict[str, Any]:
         """config.yaml's settings as ``Config`` reads them (catalog.SETTINGS)."""
@@ -295,7 +296,7 @@ class _Reader:
             raise Fallback
         found = claimview.namespace_claims(listed, prefixes, claimview.claim_record)
         every = claimview.merged(found[0], found[1] if len(found) > 1 else None, None)
-        return claimview.held_map(every, actor, time.time())
+        return claimview.held_map(every, actor, time.time(), _no_abandoned)
 
     def tip(self) -> leangit.Ref | None:
         """The default branch (``Workspace.default_branch_tip``); None when there is none."""
@@ -443,6 +444,20 @@ def _blocked(reader: _Reader, options: Options) -> dict[str, Any]:
     epic_id = reader.resolve_epic(options.get("--epic"))
     rows = queries.blocked_rows(reader.facts, epic_id)
     return {"epic": epic_id, "blocked": rows, "count": len(rows)}
+
+
+def _required(settings: dict[str, Any]) -> frozenset[str]:
+    """``Config.require_review`` as stored; a setting it refuses is the normal path's to say."""
+    kinds = settings.get("require_review")
+    if not isinstance(kinds, list):
+        raise Fallback
+    return frozenset(kinds)
+
+
+def _no_abandoned(claim: Any) -> bool:
+    """Whether a record of detached-HEAD work is abandoned takes git's word (claims.Claims
+    .abandoned): the normal path asks it."""
+    raise Fallback
 
 
 def _validate(reader: _Reader, options: Options) -> dict[str, Any]:

@@ -8,11 +8,16 @@ one that does not exist.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from git_flowctl.model import states
 from git_flowctl.repo.plan import Plan
+
+if TYPE_CHECKING:
+    from git_flowctl.repo.workspace import Workspace
 
 MAX_EPICS = 8
 MAX_READY = 5
@@ -25,6 +30,26 @@ class Setup:
     actor: str
     actor_source: str  # "FLOW_ACTOR", "git user.email", ...
     hooks: str | None = None  # "installed", "not installed", or None when unknown
+
+
+def setup_for(ws: Workspace) -> Setup:
+    """This repository's setup as `prime` reports it: the actor (and where it comes from) and
+    whether the hooks are installed."""
+    from git_flowctl.views.doctor import PASS, hooks
+
+    actor = ws.actor()
+    return Setup(actor=actor, actor_source=_actor_source(ws, actor),
+                 hooks="installed" if hooks(ws).status == PASS else "not installed")
+
+
+def _actor_source(ws: Workspace, actor: str) -> str:
+    if os.environ.get("FLOW_ACTOR", "").strip() == actor:
+        return "from FLOW_ACTOR"
+    if ws.config_value("user.email") == actor:
+        return "git user.email"
+    if ws.config_value("user.name") == actor:
+        return "git user.name"
+    return "from the environment"
 
 
 def build(plan: Plan, setup: Setup, available: Collection[str]) -> str:
@@ -55,6 +80,15 @@ def build(plan: Plan, setup: Setup, available: Collection[str]) -> str:
         parts.append(f"- Hooks are not installed (`{cmd} hooks install` adds them).")
     parts.append("- `done` requires `--evidence`." if plan.config.require_evidence
                  else "- Evidence on `done` is optional but expected.")
+    if "guard" in available and (plan.config.require_verify or plan.config.get("guard")):
+        lead = ("`done` requires `--verify`" if plan.config.require_verify
+                else "Finish with `done ID --verify`")
+        parts.append(f"- {lead}: it runs the project's checks (`{cmd} guard`) first, refuses "
+                     "unless they pass, and records their results.")
+    if "review" in available and plan.config.require_review:
+        kinds = " and ".join(sorted(plan.config.require_review))
+        parts.append(f"- A SHIP {kinds} review is required (`{cmd} review ID --verdict ...`); "
+                     "`next` says when one is due.")
     parts.append("")
     parts.extend(_loop(cmd, set(available), setup))
     parts.append(

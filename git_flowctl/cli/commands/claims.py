@@ -9,7 +9,7 @@ import click
 
 from git_flowctl.changes import ops
 from git_flowctl.cli import complete
-from git_flowctl.cli.commands.work import claimed_transition, remote_option, resolve_task_id
+from git_flowctl.cli.commands.work import claimed_transition, remote_option
 from git_flowctl.cli.common import context_for, get_output, mode_of, mutating, open_workspace
 from git_flowctl.model.errors import FlowError
 
@@ -111,42 +111,15 @@ def heartbeat_command(task: str | None, remote: str | None, actor: str | None) -
     Exits 3 when the claim is no longer the actor's (the lease ran out and someone reclaimed it):
     stop working on that task.
     """
-    from git_flowctl.coordination.claims import Claims, ClaimTakenError, held_claims
+    from git_flowctl.coordination.work import heartbeat
 
     out = get_output()
     ws = open_workspace(out)
-    who = ws.actor(actor)
-    claims = Claims.open(ws, remote)
-    if task is not None:
-        task_ids = [resolve_task_id(ws, task)]
-    else:
-        task_ids = [claim.task for claim in held_claims(claims, who) if claim.where == "local"]
-    renewed: list[dict[str, Any]] = []
-    lost: list[dict[str, str]] = []
-    notes: list[str] = []
-    for task_id in task_ids:
-        try:
-            claim, note = claims.heartbeat(task_id, who)
-        except ClaimTakenError as error:
-            if task is not None:
-                raise
-            lost.append({"id": task_id, "error": error.message,
-                         "holder": str(error.details.get("holder"))})
-            continue
-        renewed.append(claim.as_json())
-        if note:
-            notes.append(note)
-    payload = {"actor": who, "renewed": renewed, "count": len(renewed), "lost": lost,
-               "lease_seconds": claims.lease_seconds, "note": notes[0] if notes else None}
-    if lost:
-        out.fail(payload, "; ".join(item["error"] for item in lost), exit_code=3)
+    beat = heartbeat(ws, task, remote=remote, actor=actor)
+    if beat.failure is not None:
+        out.fail(beat.payload, beat.failure, exit_code=3)
         return
-    if not task_ids:
-        message = f"{who} holds no claims"
-    else:
-        message = ", ".join(f"{row['id']} until {row['lease_until']}" for row in renewed)
-        message = f"lease extended: {message}" + (f" ({notes[0]})" if notes else "")
-    out.emit({**payload, "message": message})
+    out.emit(beat.payload)
 
 
 @click.command("reclaim")
@@ -162,6 +135,7 @@ def reclaim_command(task: str, remote: str | None, no_commit: bool, dry_run: boo
     todo here is started; one in progress here under the old holder gets the actor as assignee.
     """
     from git_flowctl.coordination.claims import Claims
+    from git_flowctl.coordination.work import resolve_task_id
 
     out = get_output()
     ws = open_workspace(out)

@@ -8,7 +8,13 @@ import click
 
 from git_flowctl.cli import complete
 from git_flowctl.cli.commands.deps import epic_add_dep, epic_rm_dep
-from git_flowctl.cli.commands.planning import epic_archive, epic_close, epic_reopen, epic_set_plan
+from git_flowctl.cli.commands.planning import (
+    epic_archive,
+    epic_close,
+    epic_edit,
+    epic_reopen,
+    epic_set_plan,
+)
 from git_flowctl.cli.common import (
     click_escape,
     context_for,
@@ -34,10 +40,10 @@ if TYPE_CHECKING:
 
 @click.group("epic")
 def epic_group() -> None:
-    """Epics: create, show, close, reopen, set-plan, add-dep, rm-dep, archive."""
+    """Epics: create, show, edit, close, reopen, set-plan, add-dep, rm-dep, archive."""
 
 
-for _command in (epic_close, epic_reopen, epic_set_plan, epic_add_dep, epic_rm_dep, epic_archive):
+for _command in (epic_edit, epic_close, epic_reopen, epic_set_plan, epic_add_dep, epic_rm_dep, epic_archive):
     epic_group.add_command(_command)
 
 

@@ -87,12 +87,12 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
     git = _reader(ws)
     with _progress(out, "reading history") as progress:
         history = replay(git, rev, progress=progress)
-    report = log_report(history, rev, ref, epic)
+    report = log_report(history, rev, ref, epic, git)
     if not follow:
         out.emit(report, lambda console: _render_log(console, report))
         return
     printed: set[tuple[str, str, str]] = set()
-    events = history.events(select(history, ref, epic)[0])
+    events = history.events(select(history, ref, epic, git, rev)[0])
     _emit_events(out, events, printed)
     head = history.head
     try:
@@ -104,7 +104,7 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
                 continue
             head = current
             history = replay(git, rev)
-            _emit_events(out, history.events(select(history, ref, epic)[0]), printed)
+            _emit_events(out, history.events(select(history, ref, epic, git, rev)[0]), printed)
     except KeyboardInterrupt:
         return
 
@@ -124,7 +124,6 @@ def _render_log(console: Console, report: dict[str, Any]) -> None:
     if not report["events"]:
         what = report["id"] or report["epic"] or "this history"
         console.print(f"no transitions for {what} in {report['rev']}", markup=False)
-        return
     for event in report["events"]:
         _render_event(console, event)
     if report["shallow"]:
@@ -136,6 +135,12 @@ def _render_event(console: Console, event: dict[str, Any]) -> None:
 
     when = event["time"].replace("T", " ")[:16]
     change = f"{styled_state(event['from'] or 'none')} -> {styled_state(event['to'])}"
+    if event["event"] == "review":  # a verdict (issue #15): the state does not change
+        verdict = str(event["extra"].get("verdict", "")).upper()
+        style = "green" if verdict == "SHIP" else "red"
+        change = f"{escape(event['extra'].get('kind', ''))} review [{style}]{escape(verdict)}[/{style}]"
+        event = {**event, "action": "by", "extra": {k: v for k, v in event["extra"].items()
+                                                    if k not in ("kind", "verdict")}}
     line = (f"[dim]{when}[/dim] [yellow]{event['commit'][:7]}[/yellow] {escape(event['id'])} "
             f"{change} [bold]{escape(event['action'])}[/bold] {escape(event['by'])}")
     if event["force"]:
@@ -265,6 +270,8 @@ def recover_command(rev: str | None, apply_fixes: bool, message: str | None,
     if apply_fixes and rev:
         raise UsageError("--apply repairs the current branch; --rev only inspects",
                          hint="drop --rev, or check out REV first")
+    if rev is None:
+        ws.require_flow_checked_out()  # the files it compares with are the work tree's
     with _progress(out, "replaying history") as progress:
         diagnosis = diagnose(_reader(ws), rev, progress=progress)
     report = diagnosis.as_json()

@@ -14,6 +14,7 @@ from git_flowctl.cli.output import Output
 
 if TYPE_CHECKING:
     from git_flowctl.guard.githooks import HookResult
+    from git_flowctl.guard.hookinstall import SharedHooksDirError
     from git_flowctl.repo.workspace import Workspace
 
 _REFUSED = {
@@ -34,8 +35,7 @@ def _hook_workspace(out: Output) -> Workspace:
 
 def _report(out: Output, result: HookResult) -> None:
     """Hooks speak on stderr in plain text (git shows it; no rich on this path)."""
-    from git_flowctl.cli.commands.integrity import findings_payload
-    from git_flowctl.guard.reporting import summary, text_lines
+    from git_flowctl.guard.reporting import findings_payload, summary, text_lines
 
     payload = {"hook": result.hook, **findings_payload(result.findings)}
     if result.added:
@@ -129,20 +129,45 @@ def hooks_group() -> None:
     """Install, remove and inspect the plain git hooks and the merge driver."""
 
 
+_MODIFY_HELP = ("Also change the directory core.hooksPath names when it is tracked, managed by "
+                "husky, or global (without it, the command refuses and prints the lines to add "
+                "to your hook manager).")
+
+
+def _refused_here(out: Output, refused: SharedHooksDirError) -> None:
+    """The refusal, then the lines to add instead (JSON carries them as `recipes`)."""
+    if out.json_mode:
+        raise refused
+    from git_flowctl.cli.output import report_error
+
+    report_error(out, refused)
+    sys.stderr.write(str(refused.details.get("recipes", "")) + "\n")
+    out.exit_code = refused.exit_code
+
+
 @hooks_group.command("install")
 @click.option("--merge-driver-only", is_flag=True,
-              help="Only register the merge driver (when the pre-commit framework runs the hooks).")
-def hooks_install(merge_driver_only: bool) -> None:
+              help="Only register the merge driver (when the pre-commit framework, husky or "
+                   "lefthook runs the hooks).")
+@click.option("--modify-hooks-path", is_flag=True, help=_MODIFY_HELP)
+def hooks_install(merge_driver_only: bool, modify_hooks_path: bool) -> None:
     """Install the hook shims (chaining any hook already there) and the merge driver config.
 
     The shims go where git looks for hooks (core.hooksPath is honoured) and call this
     interpreter by its absolute path; run it again after moving or recreating the environment.
+    A core.hooksPath that is tracked, managed by husky, or global is left alone unless
+    --modify-hooks-path is given: the command prints the lines for husky, lefthook or the
+    pre-commit framework instead.
     """
-    from git_flowctl.guard.hookinstall import install
+    from git_flowctl.guard.hookinstall import SharedHooksDirError, install
 
     out = get_output()
     ws = open_workspace(out)
-    result = install(ws, shims=not merge_driver_only)
+    try:
+        result = install(ws, shims=not merge_driver_only, modify_hooks_path=modify_hooks_path)
+    except SharedHooksDirError as refused:
+        _refused_here(out, refused)
+        return
     if out.json_mode:
         out.emit(result)
         return
@@ -153,19 +178,28 @@ def hooks_install(merge_driver_only: bool) -> None:
     if not result["gitattributes"]:
         console.print(f"[yellow]![/yellow] .gitattributes lacks `{result['gitattributes_line']}`: "
                       "run `git flow-task init` to add it (one commit)", highlight=False)
-    if result["hooks_path"]:
-        console.print(f"[dim]core.hooksPath is set: installed in {result['hooks_dir']}[/dim]",
-                      highlight=False)
+    info = result["hooks_dir_info"]
+    if result["hooks_path"] and not merge_driver_only:
+        console.print(f"hooks directory: {info['path']}, {info['description']}", highlight=False,
+                      markup=False)
+    if info["tracked"] and not merge_driver_only:
+        console.print("the hooks directory is tracked: commit the hooks so that everyone runs "
+                      "them (they call `git flow-task` from PATH)", highlight=False, markup=False)
 
 
 @hooks_group.command("uninstall")
-def hooks_uninstall() -> None:
+@click.option("--modify-hooks-path", is_flag=True, help=_MODIFY_HELP)
+def hooks_uninstall(modify_hooks_path: bool) -> None:
     """Remove the shims and the merge driver config; put back the hooks that were there."""
-    from git_flowctl.guard.hookinstall import uninstall
+    from git_flowctl.guard.hookinstall import SharedHooksDirError, uninstall
 
     out = get_output()
     ws = open_workspace(out)
-    result = uninstall(ws)
+    try:
+        result = uninstall(ws, modify_hooks_path=modify_hooks_path)
+    except SharedHooksDirError as refused:
+        _refused_here(out, refused)
+        return
     if out.json_mode:
         out.emit(result)
         return
@@ -187,15 +221,24 @@ def hooks_status() -> None:
         out.emit(result)
         return
     console = out.console
-    console.print(f"hooks directory: {result['hooks_dir']}", highlight=False, markup=False)
+    info = result["hooks_dir_info"]
+    console.print(f"hooks directory: {result['hooks_dir']} ({info['description']})",
+                  highlight=False, markup=False)
     for hook in result["hooks"]:
         state = hook["state"]
-        if state == "installed" and not hook["python_exists"]:
+        if state == "installed" and hook["python"] and not hook["python_exists"]:
             state = f"installed, but {hook['python']} is gone (run `git flow-task hooks install`)"
+        elif state == "installed" and not hook["python"]:
+            state = "installed (calls `git flow-task` from PATH)"
+        elif state == "wired":
+            via = {"block": "through the line `hooks install` added to it",
+                   "script": "the hook calls `git flow-task hook`"}.get(hook["via"], f"through {hook['via']}")
+            state = f"runs flow-task ({via})"
+        elif state == "foreign":
+            state = "another hook, which does not run flow-task"
         chained = f" (runs {Path(hook['chained']).name} first)" if hook["chained"] else ""
         console.print(f"  {hook['name']}: {state}{chained}", highlight=False, markup=False)
     console.print(f"merge driver: {result['merge_driver'] or 'not configured'}", highlight=False,
                   markup=False)
     console.print(f".gitattributes: {'ok' if result['gitattributes'] else 'missing ' + result['gitattributes_line']}",
                   highlight=False, markup=False)
-

@@ -8,9 +8,7 @@ import click
 
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
 from git_flowctl.cli.render import styled_state
-from git_flowctl.coordination.landing import landed_tasks
-from git_flowctl.model.ids import id_sort_key
-from git_flowctl.views.shapes import status_report
+from git_flowctl.views.reads import status_answer
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,13 +21,10 @@ def status_command(rev: str | None) -> None:
     out = get_output()
     ws = open_workspace(out)
     plan = ws.load_plan(rev)
-    report = status_report(plan.facts, plan.initialized)
-    landing = landed_tasks(ws, plan, rev)
-    report["default_branch"] = landing.branch_name
-    report["landed"] = sorted(landing.landed, key=id_sort_key)
-    # The JSON names no source, so `status --rev HEAD~3` prints what `status` printed then.
+    answer = status_answer(ws, plan, rev)
+    report = answer.payload
     out.emit(report, lambda console: _render(console, report, plan.source.label,
-                                             not landing.reading_default))
+                                             answer.mark_landed))
 
 
 def _render(console: Console, report: dict[str, Any], source: str, mark_landed: bool) -> None:

@@ -21,20 +21,6 @@ if TYPE_CHECKING:
 _STYLE = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
 
 
-def findings_payload(findings: list[Finding]) -> dict[str, Any]:
-    """The JSON every integrity command shares (flowctl's validate names where they exist)."""
-    errors = [f for f in findings if f.severity == "error"]
-    warnings = [f for f in findings if f.severity == "warning"]
-    return {
-        "valid": not errors,
-        "findings": [f.as_dict() for f in findings],
-        "errors": [f.message for f in errors],
-        "warnings": [f.message for f in warnings],
-        "total_errors": len(errors),
-        "total_warnings": len(warnings),
-    }
-
-
 def print_findings(console: Console, findings: list[Finding], *, show_commit: bool = True) -> None:
     from rich.markup import escape
 
@@ -82,39 +68,14 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
     Reports every problem with its file, line and rule (docs/validation.md); exits 1 when any
     is an error.
     """
-    from git_flowctl.guard.validate import ItemStore, Snapshot
-    from git_flowctl.model import ids
-    from git_flowctl.repo.catalog import WorkTree
-    from git_flowctl.repo.sources import WorkTreeSource
+    from git_flowctl.guard.reporting import validate_report
 
     out = get_output()
     if fmt == "json":
         out.json_mode = True
-    if rev and staged:
-        raise UsageError("--rev and --staged cannot be combined")
     ws = open_workspace(out)
-    catalog = None
-    if rev or staged:
-        source: Any = ws.revision_source(rev) if rev else ws.index_source()
-    else:  # the work tree, its files' blob IDs from its snapshot (repo/catalog.py)
-        catalog = WorkTree(ws.plan_cache, str(ws.root)).catalog()
-        source = WorkTreeSource(ws.root, catalog=catalog)
-    store = ItemStore(ws.common_dir, ws.root)  # files parsed before, by blob ID
-    snapshot = Snapshot.load(source, store)
-    store.save()
-    if source.read(".flow/config.yaml") is None and not snapshot.items:
-        raise FlowError(f"no .flow/ plan in the {source.label}", hint="run `git flow-task init` first")
-    findings = snapshot.findings()
-    if epic_ref is not None and not all_:
-        epic_id = ids.resolve(epic_ref, snapshot.epics, kind="epic")
-        mine = {epic_id, *(t for t, item in snapshot.tasks.items() if item.epic == epic_id)}
-        paths = {snapshot.epics[epic_id].path, *(snapshot.tasks[t].path for t in mine if t in snapshot.tasks)}
-        findings = [f for f in findings if f.subject in mine or f.file in paths]
-        payload_extra: dict[str, Any] = {"epic": epic_id, "task_count": len(mine) - 1}
-    else:
-        payload_extra = {}
-    payload = {"source": source.label, **payload_extra, **findings_payload(findings),
-               "total_epics": len(snapshot.epics), "total_tasks": len(snapshot.tasks)}
+    report = validate_report(ws, rev=rev, staged=staged, epic_ref=epic_ref, every_epic=all_)
+    payload, findings, snapshot = report.payload, report.findings, report.snapshot
     if fmt == "github":
         from git_flowctl.guard.reporting import github_lines
 
@@ -125,12 +86,12 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
     printed = _emit_result(out, payload, findings, "validate")
     if out.json_mode:
         plain = epic_ref is None and fmt is None
-        if printed is not None and plain and catalog is not None and snapshot.blobs is not None:
+        if printed is not None and plain and report.generation is not None:
             # Every file the validator read is in the work tree's snapshot: `validate --json`
             # of the same files prints this again without validating (views/lean.py).
             from git_flowctl.views.lean import remember_answer
 
-            remember_answer(str(ws.common_dir), str(ws.root), catalog.generation, ["validate"],
+            remember_answer(str(ws.common_dir), str(ws.root), report.generation, ["validate"],
                             printed, out.exit_code)
         return
     from git_flowctl.guard.reporting import summary
@@ -139,10 +100,10 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
     print_findings(console, findings)
     counts = f"{_plural(len(snapshot.epics), 'epic')}, {_plural(len(snapshot.tasks), 'task')}"
     if payload["valid"]:
-        console.print(f"[green]✓[/green] .flow/ in the {source.label} is valid ({counts})"
+        console.print(f"[green]✓[/green] .flow/ in the {report.source} is valid ({counts})"
                       + (f"; {summary(findings)}" if findings else ""), highlight=False)
     else:
-        console.print(f"[red]✗[/red] .flow/ in the {source.label}: {summary(findings)} ({counts})",
+        console.print(f"[red]✗[/red] .flow/ in the {report.source}: {summary(findings)} ({counts})",
                       highlight=False)
 
 
@@ -167,13 +128,25 @@ def check_command(base: str | None, head_rev: str, fmt: str | None, output_file:
     transitions are listed. Exits 1 when anything is an error. Needs the full history (a
     shallow clone is refused).
     """
-    from git_flowctl.guard.validate import History, ItemStore, shallow_commits
-
     out = get_output()
     if fmt is None:
         fmt = "json" if out.json_mode else "human"
     if fmt == "json":
         out.json_mode = True
+    try:
+        _check(out, base, head_rev, fmt, output_file)
+    except FlowError as error:
+        if fmt == "github":
+            from git_flowctl.guard.reporting import github_error_line
+
+            click.echo(github_error_line(error.message, error.hint, title="git flow-task check"))
+        raise
+
+
+def _check(out: Output, base: str | None, head_rev: str, fmt: str, output_file: str | None) -> None:
+    from git_flowctl.guard.reporting import findings_payload
+    from git_flowctl.guard.validate import History, ItemStore, shallow_commits
+
     ws = open_workspace(out)
     head = _commit(ws.repo, head_rev)
     if base is None:

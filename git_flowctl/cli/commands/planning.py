@@ -1,4 +1,4 @@
-"""Shaping the plan: task edit|split, epic close|reopen|set-plan|archive, renumber."""
+"""Shaping the plan: task edit|split, epic edit|close|reopen|set-plan|archive, renumber."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ from git_flowctl.model.items import EPIC_SECTIONS, TRIGGER_RULES
 from git_flowctl.repo.plan import Plan
 
 if TYPE_CHECKING:
-    from git_flowctl.repo.writer import Change
+    from git_flowctl.changes.ops import Context
+    from git_flowctl.repo.workspace import Workspace
+    from git_flowctl.repo.writer import Change, Mode
 
 
 class OptionalNumber(click.ParamType):  # type: ignore[type-arg]
@@ -141,26 +143,43 @@ def task_split(task: str, titles: str, chain: bool, force: bool, no_commit: bool
     on the last), so nothing downstream starts early. One commit.
     """
     from git_flowctl.changes import structure
+    from git_flowctl.coordination.reservations import apply_with_task_numbers
+    from git_flowctl.repo.writer import Writer
 
-    run_mutation(lambda plan, ctx: structure.split_task(plan, task, titles.split("|"), ctx, chain=chain),
-                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
+    out = get_output()
+    ws = open_workspace(out)
+    mode = mode_of(no_commit, dry_run)
+    ctx = context_for(ws, actor, mode, force)
+    parts = titles.split("|")
+
+    def create(plan: Plan, numbers: list[int] | None, taken: set[int]) -> Change:
+        return structure.split_task(plan, task, parts, ctx, chain=chain, numbers=numbers,
+                                    taken_numbers=taken)
+
+    # The parts' numbers are reserved as `task create` reserves one (issue #13, finding 8).
+    emit_outcome(out, apply_with_task_numbers(ws, Writer(ws, message=message), mode, ctx.actor,
+                                              len(parts), create, task_ref=task))
 
 
 @click.command("close")
 @click.argument("epic", shell_complete=complete.epic_ids)
+@click.option("--skip-gap-check", is_flag=True,
+              help="Close even while required or important gaps are open.")
 @force_option
 @mutating
-def epic_close(epic: str, force: bool, no_commit: bool, dry_run: bool, message: str | None,
-               actor: str | None) -> None:
+def epic_close(epic: str, skip_gap_check: bool, force: bool, no_commit: bool, dry_run: bool,
+               message: str | None, actor: str | None) -> None:
     """Close EPIC (open -> done).
 
-    Refused, listing them, while any task is not done or skipped, and while an epic it depends on
-    is open.
+    Refused, listing them, while any task is not done or skipped, while an epic it depends on
+    is open, while a required or important gap is open (`gap list`; --skip-gap-check closes
+    anyway), and, with `require_review: completion`, until a SHIP completion verdict is
+    recorded (`review`).
     """
-    from git_flowctl.changes import structure
+    from git_flowctl.gates.closing import close_epic
 
-    run_mutation(lambda plan, ctx: structure.close_epic(plan, epic, ctx), actor=actor,
-                 no_commit=no_commit, dry_run=dry_run, message=message, force=force)
+    run_mutation(lambda plan, ctx: close_epic(plan, epic, ctx, skip_gap_check=skip_gap_check),
+                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message, force=force)
 
 
 @click.command("reopen")
@@ -174,6 +193,32 @@ def epic_reopen(epic: str, force: bool, no_commit: bool, dry_run: bool, message:
 
     run_mutation(lambda plan, ctx: structure.reopen_epic(plan, epic, ctx), actor=actor,
                  no_commit=no_commit, dry_run=dry_run, message=message, force=force)
+
+
+@click.command("edit")
+@click.argument("epic", shell_complete=complete.epic_ids)
+@click.option("--title", help="A new title (the ID does not change).")
+@click.option("--branch", help='The branch the epic\'s work lands on; "" clears.')
+@click.option("--priority", type=OptionalNumber(int), help="Lower first; none clears.")
+@mutating
+@click.pass_context
+def epic_edit(ctx: click.Context, epic: str, title: str | None, branch: str | None,
+              priority: int | None, no_commit: bool, dry_run: bool, message: str | None,
+              actor: str | None) -> None:
+    """Change EPIC's title, branch or priority (flowctl's epic set-title and set-branch).
+
+    Only the options given change. The ID stays as it is, so references elsewhere keep
+    working; the status is not touched, so the commit carries no Flow-Transition trailer.
+    """
+    from git_flowctl.changes import structure
+
+    given = given_options(ctx)
+    values: dict[str, Any] = {"title": title, "branch": branch, "priority": priority}
+    fields = {key: value for key, value in values.items() if key in given}
+    if not fields:
+        raise UsageError("nothing to edit", hint="give at least one of --title, --branch, --priority")
+    run_mutation(lambda plan, flow_ctx: structure.edit_epic(plan, epic, flow_ctx, fields=fields),
+                 actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)
 
 
 @click.command("set-plan")
@@ -214,18 +259,21 @@ def epic_archive(epic: str, no_commit: bool, dry_run: bool, message: str | None,
 
 
 @click.command("renumber")
-@click.argument("epic", shell_complete=complete.epic_ids, required=False)
-@click.option("--to", type=int, metavar="N", help="The number to give EPIC (must be free everywhere).")
+@click.argument("epic", shell_complete=complete.epic_ids, required=False, metavar="[EPIC|TASK]")
+@click.option("--to", type=int, metavar="N",
+              help="The number to give EPIC or TASK (must be free everywhere).")
 @mutating
 def renumber_command(epic: str | None, to: int | None, no_commit: bool, dry_run: bool,
                      message: str | None, actor: str | None) -> None:
-    """Repair epic number collisions (after a merge), or move EPIC to a free number.
+    """Repair epic number collisions (after a merge), or move EPIC or TASK to a free number.
 
     Without EPIC, every number used by two epics is repaired: the archived epic, else the oldest,
     keeps it; the others take the next free numbers (free on every branch), reserved first as
     `epic create` reserves its number (exit 3 when another clone holds --to's number). IDs, file
     names, depends_on, depends_on_epics, epic fields and full IDs in the text are rewritten in
-    one commit with Flow-Rename trailers.
+    one commit with Flow-Rename trailers. A TASK (fn-1.4) takes the next number of its epic free
+    on every branch and not reserved (as `task create` reserves it), or --to's: run it on a
+    branch before merging when both sides created the same task number.
     """
     from git_flowctl.coordination import numbering
     from git_flowctl.coordination.reservations import EpicNumbers, Reservation, apply_with_numbers
@@ -239,6 +287,9 @@ def renumber_command(epic: str | None, to: int | None, no_commit: bool, dry_run:
     plan = ws.load_plan()
     plan.require_initialized()
     remote = plan.config.get("claims.remote")
+    if epic is not None and "." in epic:  # a task moves within its epic
+        _renumber_task(ws, plan, epic, to, mode, ctx, message, str(remote) if remote else None)
+        return
     numbers = EpicNumbers(ws, plan.config.prefix, str(remote) if remote else None)
 
     def taken_now(prefix: str) -> set[int]:
@@ -268,3 +319,36 @@ def renumber_command(epic: str | None, to: int | None, no_commit: bool, dry_run:
     outcome, _ = apply_with_numbers(numbers, Writer(ws, message=message), mode, reserve=reserve,
                                     build=build)
     emit_outcome(out, outcome)
+
+
+def _renumber_task(ws: Workspace, plan: Plan, task_ref: str, to: int | None, mode: Mode,
+                   ctx: Context, message: str | None, remote: str | None) -> None:
+    from git_flowctl.coordination import numbering
+    from git_flowctl.coordination.reservations import Reservation, TaskNumbers, apply_with_numbers
+    from git_flowctl.model import ids
+    from git_flowctl.repo.writer import Writer
+
+    task = plan.task(task_ref)
+    task_id, epic_id = task.id, task.epic  # a preview rewrites the plan's documents in place
+    numbers = TaskNumbers(ws, epic_id, remote)
+
+    def taken_now() -> set[int]:
+        return numbering.taken_task_numbers(ws, epic_id) | numbers.reserved()
+
+    def reserve(into: list[Reservation]) -> None:
+        numbering.renumber_task(plan, task_id, taken=taken_now(), to=to)  # refuses a taken --to
+        if to is not None:
+            into.append(numbers.reserve_exact(to, ids.make_task_id(epic_id, to), ctx.actor))
+        else:
+            into.append(numbers.reserve(taken_now(), partial(ids.make_task_id, epic_id), ctx.actor))
+
+    def build(current: Plan, reserved: list[Reservation] | None) -> Change:
+        change = numbering.renumber_task(current, task_id, taken=taken_now(), to=to,
+                                         target=reserved[0].number if reserved else None)
+        if reserved:
+            change.result["reservations"] = [r.as_json() for r in reserved]
+        return change
+
+    outcome, _ = apply_with_numbers(numbers, Writer(ws, message=message), mode, reserve=reserve,
+                                    build=build)
+    emit_outcome(get_output(), outcome)

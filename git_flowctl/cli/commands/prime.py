@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
-from git_flowctl.repo.workspace import Workspace
 
 
 @click.command("prime")
@@ -25,27 +23,10 @@ def prime_command(rev: str | None) -> None:
     out = get_output()
     ws = open_workspace(out)
     plan = ws.load_plan(rev)
-    actor = ws.actor()
-    setup = primer.Setup(actor=actor, actor_source=_actor_source(ws, actor), hooks=_hooks(ws))
+    setup = primer.setup_for(ws)
     text = primer.build(plan, setup, available=set(COMMANDS))
     if out.json_mode:
         out.emit({"primer": text, "words": len(text.split()), "characters": len(text),
-                  "actor": actor})
+                  "actor": setup.actor})
     else:
         sys.stdout.write(text)
-
-
-def _hooks(ws: Workspace) -> str:
-    from git_flowctl.views.doctor import PASS, hooks
-
-    return "installed" if hooks(ws).status == PASS else "not installed"
-
-
-def _actor_source(ws: Workspace, actor: str) -> str:
-    if os.environ.get("FLOW_ACTOR", "").strip() == actor:
-        return "from FLOW_ACTOR"
-    if ws.config_value("user.email") == actor:
-        return "git user.email"
-    if ws.config_value("user.name") == actor:
-        return "git user.name"
-    return "from the environment"

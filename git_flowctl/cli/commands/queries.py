@@ -147,6 +147,11 @@ def _render_next(console: Console, answer: dict[str, Any]) -> None:
     if answer["status"] == "work":
         verb = "resume" if answer["reason"] == "resume_in_progress" else "start"
         console.print(f"{verb} [bold]{escape(answer['task'])}[/bold]  {escape(answer['title'])}")
+    elif answer["status"] in ("plan", "completion_review"):
+        kind = answer["review"]["kind"]
+        console.print(f"review the {kind} of [bold]{escape(answer['epic'])}[/bold]  "
+                      f"{escape(answer['title'])} [dim](require_review: a SHIP {kind} verdict "
+                      f"first; `git flow-task review {escape(answer['epic'])} --kind {kind}`)[/dim]")
     else:
         console.print("nothing to do: no task is ready" if answer["reason"] == "none"
                       else "nothing to do: every open epic waits for another epic")

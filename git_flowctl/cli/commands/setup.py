@@ -1,4 +1,4 @@
-"""Setup: init, config get|set, demo."""
+"""Setup: init, detect, config get|set, demo."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from git_flowctl.model.config import (
     CONFIG_PATH,
     DEFAULTS,
     Config,
-    coerce_value,
+    coerce_setting,
     known_key,
     set_config_value,
 )
@@ -111,7 +111,7 @@ def config_set(key: str, value: str, no_commit: bool, dry_run: bool, message: st
     ws = open_workspace(out)
     if not known_key(key):
         raise UsageError(f"unknown setting {key!r}", hint="known: " + ", ".join(_known_keys()))
-    typed = coerce_value(value)
+    typed = coerce_setting(key, value)
 
     def build(plan: Plan) -> Change:
         plan.require_initialized()
@@ -147,3 +147,33 @@ def demo_command(keep: bool) -> None:
     result = run_demo(keep=keep, json_mode=out.json_mode)
     if out.json_mode:
         out.emit(result)
+
+
+@click.command("detect")
+def detect_command() -> None:
+    """Is there a plan here, and is it valid? flowctl's `detect`: exists, valid, path.
+
+    Exits 0 either way (the answer is in the fields); `validate` lists the problems.
+    """
+    from git_flowctl.guard.validate import Snapshot, errors_in
+
+    out = get_output()
+    ws = open_workspace(out)
+    source = ws.work_tree_source()
+    snapshot = Snapshot.load(source)
+    exists = source.read(CONFIG_PATH) is not None or bool(snapshot.items)
+    errors = errors_in(snapshot.findings()) if exists else []
+    path = str(ws.root / ".flow")
+    payload = {"exists": exists, "valid": exists and not errors, "path": path,
+               "errors": len(errors)}
+    if out.json_mode:
+        out.emit(payload)
+        return
+    if not exists:
+        out.console.print(f"no .flow/ plan in the {source.label}: `git flow-task init` creates one",
+                          highlight=False)
+    elif errors:
+        out.console.print(f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''} "
+                          "(`git flow-task validate` lists them)", highlight=False)
+    else:
+        out.console.print(f"{path}: valid", highlight=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,8 +17,8 @@ from git_flowctl.cli.commands.planning import (
     trigger_options,
 )
 from git_flowctl.cli.common import (
-    apply_change,
     context_for,
+    emit_outcome,
     get_output,
     mode_of,
     mutating,
@@ -30,18 +30,12 @@ from git_flowctl.cli.common import (
 )
 from git_flowctl.cli.render import styled_state, task_table
 from git_flowctl.coordination.landing import landed_tasks
-from git_flowctl.model import ids
-from git_flowctl.model.errors import FlowError
-from git_flowctl.model.items import TASK_SECTIONS, Epic, Task
-from git_flowctl.repo.plan import Plan
-from git_flowctl.views.shapes import (
-    epic_detail,
-    epic_summary,
-    mark_landed,
-    task_detail,
-    task_rows,
-    task_summary,
-)
+from git_flowctl.views.reads import mark_landed, show_answer, tasks_answer
+from git_flowctl.views.shapes import epic_summary, task_summary
+
+if TYPE_CHECKING:
+    from git_flowctl.repo.plan import Plan
+    from git_flowctl.repo.writer import Change
 
 
 @click.group("task")
@@ -73,9 +67,14 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
                 message: str | None, actor: str | None) -> None:
     """Create a task in an epic (status todo).
 
-    A dependency may be a task of any epic; one that would close a cycle is refused.
+    A dependency may be a task of any epic; one that would close a cycle is refused. The task's
+    number is one above those of the epic's tasks on every branch, reserved with a create-only
+    ref (refs/flow/task-numbers/<epic>.<M>, pushed to claims.remote when set) as `epic create`
+    reserves epic numbers, so two worktrees or clones creating at once get different numbers.
     """
     from git_flowctl.changes import ops
+    from git_flowctl.coordination.reservations import apply_with_task_number
+    from git_flowctl.repo.writer import Writer
 
     out = get_output()
     ws = open_workspace(out)
@@ -84,58 +83,26 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
     description_text = read_text(description, "the description")
     acceptance_text = read_text(acceptance, "the acceptance")
     extra = trigger_fields(trigger_rule, max_retries, estimate, given_options(click_ctx))
-    apply_change(out, ws, lambda plan: ops.create_task(
-        plan, epic_ref, title, ctx, depends_on=split_list(deps), priority=priority, domain=domain,
-        files=split_list(files), description=description_text, acceptance=acceptance_text,
-        extra={key: value for key, value in extra.items() if value is not None}),
-        mode, message)
+
+    def create(plan: Plan, number: int | None, taken: set[int]) -> Change:
+        return ops.create_task(
+            plan, epic_ref, title, ctx, depends_on=split_list(deps), priority=priority,
+            domain=domain, files=split_list(files), description=description_text,
+            acceptance=acceptance_text, number=number, taken_numbers=taken,
+            extra={key: value for key, value in extra.items() if value is not None})
+
+    emit_outcome(out, apply_with_task_number(ws, epic_ref, Writer(ws, message=message), mode,
+                                             ctx.actor, create))
 
 
 def _show(ref: str, rev: str | None) -> None:
     out, ws, plan = read_plan(rev)
-    try:
-        item = plan.resolve_any(ref)
-    except FlowError as error:
-        archived = plan.resolve_archived(ref) if error.details.get("archived") else None
-        if archived is None:
-            raise
-        _show_archived(plan, archived)
-        return
-    landing = landed_tasks(ws, plan, rev)
-    if isinstance(item, Task):
-        detail = task_detail(plan.facts, plan.facts.tasks[item.id], item.doc.data, item.doc.body)
-        detail["landed"] = item.id in landing.landed
-        detail["default_branch"] = landing.branch_name
+    answer = show_answer(ws, plan, ref, rev)
+    detail = answer.payload
+    if answer.kind == "task":
         out.emit(detail, lambda console: _render_task(console, detail))
     else:
-        assert isinstance(item, Epic)
-        detail = epic_detail(plan.facts, plan.facts.epics[item.id], item.doc.data)
-        mark_landed(detail["tasks"], landing.landed)
-        out.emit(detail, lambda console: _render_epic(console, detail, not landing.reading_default))
-
-
-def _show_archived(plan: Plan, item: Task | Epic) -> None:
-    """An archived epic or task: its stored fields and text, read-only."""
-    out = get_output()
-    detail: dict[str, Any] = {**item.doc.data, "archived": True, "spec_path": item.path}
-    if isinstance(item, Task):
-        detail.update(stored_status=item.status, view_state=item.status, depends_on=item.depends_on,
-                      blocked_by=[], attempts=item.attempts,
-                      max_retries=item.max_retries(plan.config.max_retries), landed=False)
-        for title in TASK_SECTIONS:
-            detail[title.lower().replace(" ", "_")] = item.doc.section(title)
-        out.emit(detail, lambda console: _render_task(console, detail))
-    else:
-        task_ids = sorted((t for t in plan.archived_task_ids() if ids.epic_of(t) == item.id),
-                          key=ids.id_sort_key)
-        rows = []
-        for task_id in task_ids:
-            task = plan.archived_task(task_id)
-            if task is not None:
-                rows.append({"id": task.id, "title": task.title, "status": task.status,
-                             "priority": task.priority, "depends_on": task.depends_on})
-        detail.update(tasks=rows, done=sum(1 for r in rows if r["status"] == "done"))
-        out.emit(detail, lambda console: _render_epic(console, detail))
+        out.emit(detail, lambda console: _render_epic(console, detail, answer.mark_landed))
 
 
 def _render_task(console: object, detail: dict[str, object]) -> None:
@@ -223,12 +190,10 @@ def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: 
                   rev: str | None) -> None:
     """List tasks."""
     out, ws, plan = read_plan(rev)
-    epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    rows = task_rows(plan.facts, epic_id, status_filter, domain)
-    landing = landed_tasks(ws, plan, rev)
-    mark_landed(rows, landing.landed)
-    out.emit({"tasks": rows, "count": len(rows)},
-             lambda console: task_table(console, rows, mark_landed=not landing.reading_default)
+    answer = tasks_answer(ws, plan, epic_ref=epic_ref, statuses=status_filter, domain=domain, rev=rev)
+    rows = answer.payload["tasks"]
+    out.emit(answer.payload,
+             lambda console: task_table(console, rows, mark_landed=answer.mark_landed)
              if rows else console.print("no tasks"))
 
 
@@ -240,7 +205,7 @@ def list_command(rev: str | None) -> None:
     epics = [epic_summary(plan.facts, e) for e in plan.facts.sorted_epics()]
     tasks = [task_summary(plan.facts, t) for t in plan.facts.sorted_tasks()]
     landing = landed_tasks(ws, plan, rev)
-    mark_landed(tasks, landing.landed)
+    mark_landed(tasks, landing)
 
     def render(console: object) -> None:
         from rich.console import Console

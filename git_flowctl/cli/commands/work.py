@@ -6,7 +6,7 @@ reopen drops a finished record, so the claim refs and the branch's commits agree
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,6 +29,9 @@ from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.workspace import Workspace
 from git_flowctl.repo.writer import Builder, Change, Mode, Writer
 
+if TYPE_CHECKING:
+    from git_flowctl.model.trailers import Evidence
+
 remote_option = click.option(
     "--remote", metavar="NAME", help="Push the claim to this git remote (default: claims.remote).")
 
@@ -36,28 +39,15 @@ remote_option = click.option(
 def claimed_transition(out: Output, ws: Workspace, ctx: Context, mode: Mode, message: str | None,
                        task: str, action: str, build: Builder, *, remote: str | None,
                        reclaim: bool = False) -> None:
-    """Record a transition together with its claim step (claims.apply_with_claim), then print."""
-    from git_flowctl.coordination.claims import Claims, apply_with_claim
+    """Record a transition together with its claim step (coordination.work), then print."""
+    from git_flowctl.coordination import work
 
-    task_id = resolve_task_id(ws, task)
-    claims = Claims.open(ws, remote)
-    outcome = apply_with_claim(claims, Writer(ws, message=message), build, mode, task_id=task_id,
-                               action=action, actor=ctx.actor, reclaim=reclaim, force=ctx.force)
+    outcome = work.claimed_transition(ws, ctx, mode, message, task, action, build, remote=remote,
+                                      reclaim=reclaim)
     emit_outcome(out, outcome)
     claim = outcome.change.result.get("claim")
     if claim and not out.json_mode:
         out.console.print(f"  [dim]{_claim_line(claim)}[/dim]", highlight=False)
-
-
-def resolve_task_id(ws: Workspace, ref: str) -> str:
-    """The full ID of a task reference, from the task files' names (no file is parsed)."""
-    from git_flowctl.model import ids
-    from git_flowctl.model.items import TASKS_DIR
-
-    if "/" not in ref and not ref.startswith(".") and (ws.root / TASKS_DIR / f"{ref}.md").is_file():
-        return ref  # a full ID: its file is there (listing thousands of names is for short IDs)
-    names = ws.work_tree_source().list_files(TASKS_DIR)
-    return ids.resolve(ref, [name[:-3] for name in names if name.endswith(".md")], kind="task")
 
 
 def _claim_line(claim: dict[str, Any]) -> str:
@@ -108,18 +98,24 @@ def start_command(task: str, reclaim: bool, remote: str | None, force: bool, no_
               help='Evidence: a JSON object or key=value (repeatable), e.g. commits=abc123 tests="pytest -q".')
 @click.option("--evidence-json", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the evidence JSON object from a file (or - for stdin).")
+@click.option("--verify", is_flag=True,
+              help="Run the guard first; refuse unless it passes, and record its results as evidence.")
 @remote_option
 @force_option
 @mutating
 def done_command(task: str, summary: str | None, summary_file: str | None,
-                 evidence_values: tuple[str, ...], evidence_json: str | None, remote: str | None,
-                 force: bool, no_commit: bool, dry_run: bool, message: str | None,
-                 actor: str | None) -> None:
+                 evidence_values: tuple[str, ...], evidence_json: str | None, verify: bool,
+                 remote: str | None, force: bool, no_commit: bool, dry_run: bool,
+                 message: str | None, actor: str | None) -> None:
     """Finish TASK: in_progress -> done.
 
     Fills the task's `## Done summary` and `## Evidence` sections and records a `Flow-Evidence`
     trailer. Refused while a dependency is not satisfied, and with exit code 3 when the claim is
     no longer the actor's. The claim becomes a record that the task is finished on this branch.
+    With --verify the guard runs first (`git flow-task guard`): a failing check, or every check
+    skipped, refuses with nothing written; otherwise each check's result, duration and output
+    digest go into the commit as `Flow-Evidence`. `require_verify: true` makes --verify
+    necessary.
     """
     out = get_output()
     ws = open_workspace(out)
@@ -133,9 +129,28 @@ def done_command(task: str, summary: str | None, summary_file: str | None,
         text = read_text("-" if evidence_json == "-" else f"@{evidence_json}", "the evidence")
         values.append(text or "")
     evidence = ops.parse_evidence(values)
+    verification = _run_guard_for(out, ws, task, ctx, mode, evidence) if verify else None
     claimed_transition(out, ws, ctx, mode, message, task, "done",
                        lambda plan: ops.done(plan, task, ctx, summary=summary_text,
-                                             evidence=evidence), remote=remote)
+                                             evidence=evidence, verification=verification),
+                       remote=remote)
+
+
+def _run_guard_for(out: Output, ws: Workspace, task: str, ctx: Context, mode: Mode,
+                   evidence: dict[str, Any]) -> list[Evidence]:
+    """``done --verify``: the guard's evidence lines, or its refusal (exit 1, nothing written),
+    with the report printed for people."""
+    from git_flowctl.gates.verify import guard_before_done
+
+    checked = guard_before_done(ws, task, ctx, from_head=mode is Mode.COMMIT, evidence=evidence)
+    if not out.json_mode:
+        from git_flowctl.cli.commands.gates import print_report
+
+        print_report(out.console, checked.report)
+    refusal = checked.refusal()
+    if refusal is not None:
+        raise refusal
+    return checked.evidence()
 
 
 def _simple_command(name: str, doc: str, builder_name: str, reason: str | None = None,

@@ -1,0 +1,46 @@
+"""Refusals name what stands in the way and the command that moves it forward (issue #12,
+item 2)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Repo
+from plans import put_in_state, tid
+
+
+@pytest.mark.parametrize(("state", "step"), [
+    ("blocked", f"`unblock` {tid(1)} once the blocker is gone"),
+    ("failed", f"`retry` {tid(1)}, or `skip` it"),
+    ("in_progress", f"finish {tid(1)} (in progress)"),
+    ("todo", f"start and finish {tid(1)}"),
+])
+def test_a_refused_start_says_how_to_move_its_dependency(flow_repo: Repo, state: str, step: str) -> None:
+    put_in_state(flow_repo, tid(1), state)
+    result = flow_repo.refused("start", tid(2))
+    assert f"dependencies not satisfied: {tid(1)} ({state})" in result.stderr
+    assert f"hint: {step}" in result.stderr
+    assert "finish those first" not in result.stderr
+
+
+def test_a_dependency_whose_upstream_failed(flow_repo: Repo) -> None:
+    flow_repo.ok("task", "create", "--epic", "fn-1", "--title", "Docs", "--deps", "fn-1.2")
+    put_in_state(flow_repo, tid(1), "failed")
+    result = flow_repo.refused("start", tid(4), "--json")
+    assert result.json["blocked_by"] == [tid(2)]
+    assert "an upstream task failed" in result.json["hint"]
+
+
+def test_skip_of_a_task_in_progress_says_release_first(flow_repo: Repo) -> None:
+    flow_repo.ok("start", tid(1))
+    result = flow_repo.refused("skip", tid(1), "--reason", "not needed")
+    assert "hint: `release` it first (the claim goes back), then skip it" in result.stderr
+    assert "--force" not in result.stderr
+
+
+def test_an_epic_where_a_task_is_expected(flow_repo: Repo) -> None:
+    for command in (["start", "fn-1"], ["done", "fn-1"], ["block", "fn-1", "--reason", "x"]):
+        result = flow_repo.refused(*command)
+        assert "error: fn-1-add-oauth-login is an epic, not a task" in result.stderr, command
+        assert "ready --epic fn-1-add-oauth-login" in result.stderr
+    assert "no task 'fn-9'" in flow_repo.refused("start", "fn-9").stderr
+    assert "is an epic" in flow_repo.refused("task", "edit", "fn-1", "--title", "x").stderr
