@@ -135,3 +135,39 @@ if __name__ == "__main__":
     import sys
 
     write_plan(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+
+
+def write_flowctl_plan(root: Path, epics: int, per_epic: int) -> None:
+    """The same shape as flowctl 0.26 keeps it (tests/fixtures/flowctl-0.26): meta.json,
+    config.json, epics/<id>.json, specs/<epic-id>.md, tasks/<id>.json and tasks/<id>.md."""
+    import json
+
+    (root / "epics").mkdir(parents=True, exist_ok=True)
+    (root / "specs").mkdir(exist_ok=True)
+    (root / "tasks").mkdir(exist_ok=True)
+    (root / "meta.json").write_text(json.dumps({"next_epic": epics + 1, "schema_version": 2}))
+    (root / "config.json").write_text(json.dumps({"memory": {"enabled": False}}))
+    stamp = "2026-11-28T10:08:00.000000Z"
+    for epic_number in range(1, epics + 1):
+        epic = epic_id(epic_number)
+        (root / "epics" / f"{epic}.json").write_text(json.dumps({
+            "branch_name": epic, "created_at": stamp,
+            "depends_on_epics": [epic_id(epic_number - 1)] if epic_number % 5 == 0 and epic_number > 1 else [],
+            "id": epic, "next_task": per_epic + 1, "plan_review_status": "unknown",
+            "plan_reviewed_at": None, "spec_path": f".flow/specs/{epic}.md", "status": "open",
+            "title": f"Epic {epic_number}", "updated_at": stamp}, indent=2))
+        (root / "specs" / f"{epic}.md").write_text(f"# {epic} Epic {epic_number}\n\n## Overview\nTBD\n")
+        for number in range(1, per_epic + 1):
+            task = task_id(epic_number, number)
+            deps = [task_id(epic_number, number - 1)] if number > 1 else []
+            status = task_status(epic_number, number, per_epic)
+            (root / "tasks" / f"{task}.json").write_text(json.dumps({
+                "assignee": None, "claim_note": "", "claimed_at": None, "created_at": stamp,
+                "depends_on": deps, "epic": epic, "id": task,
+                "priority": number % 5 if number % 3 == 0 else None,
+                "spec_path": f".flow/tasks/{task}.md",
+                "status": status if status in ("todo", "in_progress", "done", "blocked") else "todo",
+                "title": f"Step {number} of epic {epic_number}", "updated_at": stamp}, indent=2))
+            (root / "tasks" / f"{task}.md").write_text(
+                f"# {task} Step {number} of epic {epic_number}\n\n## Description\nDo it.\n"
+                "## Acceptance\n- [ ] TBD\n\n## Done summary\nTBD\n## Evidence\n- Commits:\n")

@@ -22,10 +22,13 @@ ATOMS = [
     "?", "? a", "a ?", "a\tb", "caf\u00e9", "\u00e9t\u00e9", "a\u00a0", "\u2028", "a\\b", "=", "<<",
     ".inf", ".NaN", "a  b", " a", "a ", "'quoted'", "'it''s'", "'a: #b'", '"double"', '"a\\nb"',
     '"a#b"', "''", '""', "'unclosed", "x\ufeff", "ab_c-d/e.f(g)", "a=b", "a|b", "a>b", "a&b", "a*b",
+    ".flow/tasks/x.md", "/abs/path", ".inf", ".Inf", ".nan", ".5", "./x", "..", ".", ".x y", "/",
+    ".infinity", "-foo",
 ]
 
 
 SAFE = ["todo", "Step 1 of epic 2", "fn-1-auth.2", "w@example.com", "7", "-3", "0", "yes", "null",
+        ".flow/tasks/fn-1.2.md",
         "2026-01-05T10:00:00Z", "'it''s: #1'", '"say"', "caf\u00e9", "a'b", "x/y.z"]
 
 
@@ -95,3 +98,28 @@ def test_the_files_this_tool_writes_need_no_yaml(flow_repo: Repo) -> None:
         text = repo.read(path)
         front = text.split("---\n")[1]
         assert load_simple(front) == document.load_yaml(front), path
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_what_it_writes_is_what_yaml_writes(seed: int) -> None:
+    from git_flowctl.model.frontfast import render_simple
+
+    rng = random.Random(seed)
+    values: list[Any] = [None, True, False, 0, 7, -3, 2**40, 1.5, "", [], {"a": 1}]
+    written = 0
+    for _ in range(4000):
+        roll = rng.random()
+        value: Any = rng.choice(values) if roll < 0.2 else \
+            [rng.choice(SAFE + ATOMS) for _ in range(rng.randint(0, 3))] if roll < 0.4 else \
+            rng.choice(SAFE + ATOMS)
+        key = rng.choice(KEYS)
+        fast = render_simple(key, value)
+        if fast is None:
+            continue
+        written += 1
+        yaml_text = document.dump_yaml({key: value}, flow_leaves=isinstance(value, (list, dict)))
+        if isinstance(value, list) and value:
+            yaml_text = f"{key}: {document.dump_yaml(value).rstrip()}\n"
+        assert fast == yaml_text, (key, value)
+        assert document.load_yaml(fast) == {key: value}
+    assert written > 500

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from git_flowctl.model.errors import FlowError
-from git_flowctl.model.frontfast import load_simple
+from git_flowctl.model.frontfast import load_simple, render_simple
 from git_flowctl.model.markdown import (  # re-exported: modules import these names from here
     Section as Section,
 )
@@ -109,6 +109,9 @@ def dump_yaml(data: Any, *, flow_leaves: bool = True) -> str:
 
 def render_field(key: str, value: Any) -> str:
     """One top-level frontmatter field: ``key: value``, with scalar lists on one line."""
+    simple = render_simple(key, value)  # the same text without YAML (model/frontfast.py)
+    if simple is not None:
+        return simple
     if isinstance(value, (list, dict)) and value and all(
         not isinstance(item, (list, dict)) for item in (value if isinstance(value, list) else value.values())
     ):

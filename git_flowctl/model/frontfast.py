@@ -37,7 +37,9 @@ _PLAIN_CHAR = rf"[^{_NEVER}#:\[\]{{}}\"\\]"
 _PLAIN_END = rf"[^{_NEVER}#:\[\]{{}}\"\\ ]"  # a plain scalar's last character: not a space
 # A plain scalar that starts with a letter or underscore: YAML 1.1 resolves it to null or a
 # boolean for the words below, and to a string otherwise.
-_WORD = rf"[A-Za-z_](?:{_PLAIN_CHAR}*{_PLAIN_END})?"
+_FIRST = r"(?:[A-Za-z_/]|\.(?=[A-Za-z/]))"  # a path (.flow/x, /x) too: no resolver reads those
+_WORD = rf"{_FIRST}(?:{_PLAIN_CHAR}*{_PLAIN_END})?"
+_FLOATS = frozenset({".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"})  # YAML 1.1 floats
 _INTEGER = r"-?(?:0|[1-9][0-9]*)"
 _DATE = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
          r"(?:T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?")
@@ -46,7 +48,7 @@ _DOUBLE = rf'"[^"\\{_NEVER}]*"'
 _SCALAR = rf"{_WORD}|{_INTEGER}|{_DATE}|{_SINGLE}|{_DOUBLE}"
 # In a flow list a plain item also ends at a comma or a bracket, and has single spaces only.
 _FLOW_CHAR = rf"[^{_NEVER}#:\[\]{{}}\",\\ ]"
-_FLOW_WORD = rf"[A-Za-z_](?:{_FLOW_CHAR}| (?={_FLOW_CHAR}))*"
+_FLOW_WORD = rf"{_FIRST}(?:{_FLOW_CHAR}| (?={_FLOW_CHAR}))*"
 _ITEM = rf"{_FLOW_WORD}|{_INTEGER}|{_DATE}|{_SINGLE}|{_DOUBLE}"
 _LIST = rf"\[(?:(?:{_ITEM})(?:, (?:{_ITEM}))*)?\]"
 # Compiled on first use: a lean read that shows no file never needs them.
@@ -82,10 +84,47 @@ def load_simple(text: str) -> dict[str, Any] | None:
         if key in data or key in _NULL or key in _BOOL:
             return None  # a repeated key, or a key YAML would not read as text
         if listed is not None:
-            data[key] = [_scalar(item) for item in _ITEMS.pattern.findall(listed[1:])] \
-                if listed != "[]" else []
+            items = _ITEMS.pattern.findall(listed[1:]) if listed != "[]" else []
+            if not _FLOATS.isdisjoint(items):
+                return None
+            data[key] = [_scalar(item) for item in items]
         elif scalar is not None:
+            if scalar.rstrip(" ") in _FLOATS:
+                return None
             data[key] = _scalar(scalar.rstrip(" ") if scalar[0] not in "'\"" else scalar)
         else:
             data[key] = None
     return data or None  # no line at all: YAML reads an empty document as None
+
+
+# Writing the same form -----------------------------------------------------------------------
+
+# A string YAML's dumper writes as it is, read back the same: ASCII words and paths (what task
+# files hold) with no character that could make it anything else (document.render_field).
+_PLAIN_TEXT = Lazy(r"[A-Za-z_][A-Za-z0-9_ ./@()+-]*")
+
+
+def _plain_text(value: str) -> bool:
+    return value not in _NULL and value not in _BOOL and value[-1] != " " \
+        and _PLAIN_TEXT.fullmatch(value) is not None
+
+
+def render_simple(key: str, value: Any) -> str | None:
+    """``key: value`` as ``document.render_field`` writes it through YAML, for the values
+    that need no YAML (None, booleans, integers, plain words, lists of them); else None."""
+    if key in _NULL or key in _BOOL or not _plain_text(key) or " " in key:
+        return None
+    kind = type(value)
+    if value is None:
+        text = "null"
+    elif kind is bool:
+        text = "true" if value else "false"
+    elif kind is int:
+        text = str(value)
+    elif kind is str and value and _plain_text(value):
+        text = value
+    elif kind is list and all(type(item) is str and item and _plain_text(item) for item in value):
+        text = "[" + ", ".join(value) + "]"
+    else:
+        return None
+    return f"{key}: {text}\n"

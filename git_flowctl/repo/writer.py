@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from git_flowctl.repo.workspace import Workspace
 
 _CAS_ATTEMPTS = 50
+_DURABLE_WRITES = 16  # more files than this are written without an fsync each
+# The attributes that make git's checkout change a blob's bytes (gitattributes(5)).
+_FILTER_ATTRIBUTES = ("filter", "text", "eol", "crlf", "ident", "working-tree-encoding")
 _INDEX_ATTEMPTS = 100
 
 
@@ -341,6 +344,14 @@ class Writer:
         import pygit2
 
         through_git = not gitindex.libgit2_reads_index(self.ws)
+        # A change of many files (an import) is written as git's own checkout writes: each file
+        # atomically, without an fsync each (thousands of them took longer than the rest); the
+        # commit holds the content.
+        durable = len(writes) <= _DURABLE_WRITES
+        autocrlf = None if through_git else self.ws.config_value("core.autocrlf")
+        unfiltered = autocrlf is None or autocrlf.lower() in ("false", "no", "off", "0")
+        filtered = set() if through_git or not unfiltered else self._filtered_paths(
+            [path for path, content in writes.items() if content is not None])
         for path, content in writes.items():
             target = self.ws.root / path
             if content is None:
@@ -348,14 +359,33 @@ class Writer:
                     target.unlink()
                 continue
             if through_git:  # a split or sparse index: libgit2 cannot read the attributes' index
-                atomic_write(target, gitindex.checkout_bytes(self.ws, str(blobs[path]), path))
+                atomic_write(target, gitindex.checkout_bytes(self.ws, str(blobs[path]), path),
+                             durable=durable)
+                continue
+            if unfiltered and path not in filtered:
+                atomic_write(target, content, durable=durable)  # no filter: the blob's bytes
                 continue
             # Check out as git would: the blob through the path's filters (eol, smudge).
             blob = self.repo[blobs[path]]
             assert isinstance(blob, pygit2.Blob)
             with pygit2.BlobIO(blob, as_path=path) as stream:
                 on_disk = stream.read()
-            atomic_write(target, on_disk)
+            atomic_write(target, on_disk, durable=durable)
+
+    def _filtered_paths(self, paths: list[str]) -> set[str]:
+        """The paths whose checkout runs a filter or converts line endings (an attribute of
+        ``_FILTER_ATTRIBUTES`` says something): one `git check-attr` for many paths, libgit2 for
+        a few (each lookup costs tens of microseconds in pygit2, a process a few milliseconds)."""
+        if len(paths) <= _DURABLE_WRITES:
+            return {path for path in paths
+                    if any(self.repo.get_attr(path, name) is not None for name in _FILTER_ATTRIBUTES)}
+        result = self.ws.git("check-attr", "-z", "--stdin", *_FILTER_ATTRIBUTES,
+                             input="\0".join(paths).encode("utf-8", "surrogateescape"), check=False)
+        if result.returncode != 0:
+            return set(paths)  # cannot tell: every file through its filters
+        fields = result.stdout.decode("utf-8", "surrogateescape").split("\0")
+        return {fields[index] for index in range(0, len(fields) - 2, 3)
+                if fields[index + 2] != "unspecified"}
 
     def _update_index(self, writes: dict[str, bytes | None], blobs: dict[str, pygit2.Oid]) -> None:
         import pygit2
@@ -492,8 +522,9 @@ class _Head:
             return False
 
 
-def atomic_write(target: Path, content: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a part (mode kept)."""
+def atomic_write(target: Path, content: bytes, *, durable: bool = True) -> None:
+    """Write a file so that readers see the old content or the new, never a part (mode kept);
+    ``durable``: on disk before this returns (fsync of the file and its directory)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode: int | None = target.stat().st_mode & 0o7777
@@ -504,7 +535,8 @@ def atomic_write(target: Path, content: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if mode is None:
             umask = os.umask(0)
             os.umask(umask)
@@ -515,6 +547,8 @@ def atomic_write(target: Path, content: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         dir_fd = os.open(target.parent, os.O_RDONLY)
         try:
