@@ -18,6 +18,7 @@ Three kinds of check:
 from __future__ import annotations
 
 import os
+import zlib
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -203,7 +204,9 @@ class ItemStore(dict[tuple[str, str], Item]):
     A ``ParseCache`` that loads and saves itself; like every cache, never needed."""
 
     NAME = "items"
+    TREES = "findings"  # the trees' findings by content (not "tree-*": those are catalogs)
     KEEP = 100_000  # beyond this, only the items used by this command are kept
+    KEEP_TREES = 16
 
     def __init__(self, common_dir: str | os.PathLike[str], root: str | os.PathLike[str]) -> None:
         super().__init__()
@@ -216,6 +219,8 @@ class ItemStore(dict[tuple[str, str], Item]):
             self._stored = stored
         self._used: set[tuple[str, str]] = set()
         self._added = False
+        self._trees: dict[str, Any] | None = None
+        self._trees_added = False
 
     def __missing__(self, key: tuple[str, str]) -> Item:
         record = self._stored.get(key)
@@ -238,7 +243,30 @@ class ItemStore(dict[tuple[str, str], Item]):
             self._stored[key] = item.record()
             self._added = True
 
+    def findings(self, content: str) -> list[Finding] | None:
+        """The findings of a tree whose files were ``content`` (Snapshot.load's digest)."""
+        if self._trees is None:
+            stored = self._cache.read(self.TREES)
+            self._trees = stored if isinstance(stored, dict) else {}
+        records = self._trees.get(content)
+        try:
+            return [Finding(*record) for record in records] if records is not None else None
+        except TypeError:
+            return None
+
+    def keep_findings(self, content: str, findings: list[Finding]) -> None:
+        if self._trees is None:
+            self.findings(content)
+        assert self._trees is not None
+        self._trees.pop(content, None)
+        self._trees[content] = [tuple(vars(item).values()) for item in findings]
+        self._trees = dict(list(self._trees.items())[-self.KEEP_TREES:])
+        self._trees_added = True
+
     def save(self) -> None:
+        if self._trees_added and self._trees is not None:
+            self._cache.write(self.TREES, self._trees)
+            self._trees_added = False
         if not self._added:
             return
         stored = self._stored
@@ -361,6 +389,8 @@ class Snapshot:
             table.setdefault(item.id, item)
         self._findings: list[Finding] | None = None
         self._effective: dict[str, str] | None = None
+        self._store: ItemStore | None = None
+        self._content: str | None = None
 
     @classmethod
     def empty(cls, label: str = "empty tree") -> Snapshot:
@@ -398,7 +428,15 @@ class Snapshot:
                 cache[key] = item
             items.append(item)
         items.sort(key=lambda item: (item.archived, item.path))
-        return cls(source.label, config, items, config_findings, blobs)
+        snapshot = cls(source.label, config, items, config_findings, blobs)
+        if isinstance(cache, ItemStore) and blobs is not None:
+            # The tree's findings are a function of its files: kept by their blob IDs (and
+            # config.yaml's), so the hooks of one commit, and `check`, find them once.
+            content = repr((sorted(blobs.items()), source.blob_id(CONFIG_PATH))).encode()
+            snapshot._store = cache
+            snapshot._content = f"{zlib.crc32(content):08x}{zlib.adler32(content):08x}"
+            snapshot._findings = cache.findings(snapshot._content)
+        return snapshot
 
     # Reading ---------------------------------------------------------------------------------
 
@@ -433,6 +471,8 @@ class Snapshot:
         """Structure and graph findings of this tree (computed once)."""
         if self._findings is None:
             self._findings = self._tree_findings()
+            if self._store is not None and self._content is not None:
+                self._store.keep_findings(self._content, self._findings)
         return list(self._findings)
 
     def _tree_findings(self) -> list[Finding]:
