@@ -287,7 +287,7 @@ def main() -> int:
         os.environ.pop(name, None)
     quick = "--quick" in sys.argv
     runs = 15 if quick else 21
-    with tempfile.TemporaryDirectory(prefix="flow-bench-scale-") as temp:
+    with tempfile.TemporaryDirectory(prefix="flow-bench-scale-", ignore_cleanup_errors=True) as temp:
         root = Path(temp)
         home = root / "home"
         home.mkdir()

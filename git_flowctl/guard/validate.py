@@ -373,16 +373,21 @@ class Snapshot:
 
     def __init__(self, label: str, config: Config, items: list[Item],
                  config_findings: list[Finding] | None = None,
-                 blobs: dict[str, str] | None = None) -> None:
+                 blobs: dict[str, str] | None = None,
+                 tables: tuple[dict[str, Item], dict[str, Item]] | None = None) -> None:
+        """``tables``: (tasks, epics) already built (Snapshot.derive); ``items`` is then
+        computed from the files by path when asked for."""
         self.label = label
         self.config = config
-        self.items = items
+        self._items: list[Item] | None = items if tables is None else None
         self.config_findings = config_findings or []
         # path -> blob ID of every plan file, when the source knows them (not the work tree)
         self.blobs = blobs
         self.tasks: dict[str, Item] = {}
         self.epics: dict[str, Item] = {}
-        for item in items:
+        if tables is not None:
+            self.tasks, self.epics = tables
+        for item in items if tables is None else ():
             if item.id is None:
                 continue
             table = self.tasks if item.kind == "task" else self.epics
@@ -390,7 +395,12 @@ class Snapshot:
         self._findings: list[Finding] | None = None
         self._effective: dict[str, str] | None = None
         self._store: ItemStore | None = None
-        self._content: str | None = None
+        self.config_blob: str | None = None
+        self._statuses: dict[str, str | None] | None = None
+        self._by_path: dict[str, Item] | None = None
+        # (the snapshot this one was derived from, the paths that differ): Snapshot.derive
+        self.derived_from: tuple[Snapshot, frozenset[str]] | None = None
+        self._some: dict[str, str] = {}  # effective states resolved one task at a time
 
     @classmethod
     def empty(cls, label: str = "empty tree") -> Snapshot:
@@ -429,27 +439,134 @@ class Snapshot:
             items.append(item)
         items.sort(key=lambda item: (item.archived, item.path))
         snapshot = cls(source.label, config, items, config_findings, blobs)
-        if isinstance(cache, ItemStore) and blobs is not None:
-            # The tree's findings are a function of its files: kept by their blob IDs (and
-            # config.yaml's), so the hooks of one commit, and `check`, find them once.
-            content = repr((sorted(blobs.items()), source.blob_id(CONFIG_PATH))).encode()
+        snapshot.config_blob = source.blob_id(CONFIG_PATH)
+        if isinstance(cache, ItemStore):
             snapshot._store = cache
-            snapshot._content = f"{zlib.crc32(content):08x}{zlib.adler32(content):08x}"
-            snapshot._findings = cache.findings(snapshot._content)
+        return snapshot
+
+    def _replaced(self, label: str, config: Config, config_findings: list[Finding],
+                  blobs: dict[str, str], replaced: dict[str, Item | None]) -> Snapshot | None:
+        """The derived snapshot when every change replaces a file by another version with the
+        same ID (a transition): the tables are copied and updated in place, so they hold what a
+        full build would, in the same order. None otherwise (the caller builds it whole)."""
+        by_path = self.by_path()
+        tables: dict[str, dict[str, Item]] = {"task": dict(self.tasks), "epic": dict(self.epics)}
+        for path, item in replaced.items():
+            old = by_path.get(path)
+            if item is None or old is None or old.id is None or item.id != old.id \
+                    or item.kind != old.kind or old.kind not in tables \
+                    or tables[old.kind].get(old.id) is not old:
+                return None
+            tables[old.kind][old.id] = item
+        snapshot = Snapshot(label, config, [], config_findings, blobs,
+                            tables=(tables["task"], tables["epic"]))
+        snapshot._by_path = dict(by_path)
+        snapshot._by_path.update(replaced)  # type: ignore[arg-type]  # no None: checked above
+        if self._statuses is not None:
+            statuses = dict(self._statuses)
+            for item in replaced.values():
+                assert item is not None and item.id is not None
+                statuses[item.id] = item.status
+            snapshot._statuses = statuses
+        return snapshot
+
+    def _content_key(self) -> str | None:
+        """A digest of the files' blob IDs and config.yaml's: the tree's findings are a
+        function of them, kept in the ItemStore so the hooks of one commit and `check` compute
+        each tree's findings once."""
+        if self.blobs is None:
+            return None
+        content = repr((sorted(self.blobs.items()), self.config_blob)).encode()
+        return f"{zlib.crc32(content):08x}{zlib.adler32(content):08x}"
+
+    def derive(self, label: str, changes: dict[str, str | None], read: Any,
+               cache: ParseCache | None) -> Snapshot:
+        """This snapshot with some files changed (``{path: new blob ID, or None: gone}``):
+        the snapshot of a commit from its parent's, reading only the files that changed
+        (``read(path)`` gives their bytes). History walks a branch this way (issue #11)."""
+        assert self.blobs is not None
+        blobs = dict(self.blobs)
+        replaced: dict[str, Item | None] = {}
+        config, config_findings, config_blob = self.config, self.config_findings, self.config_blob
+        for path, blob in changes.items():
+            if path == CONFIG_PATH:
+                config_findings = []
+                config_blob = blob
+                try:
+                    config = Config.parse(read(path) if blob is not None else None)
+                except DocumentError as error:
+                    config = Config({})
+                    config_findings = [finding("config-invalid", error.problem, file=CONFIG_PATH,
+                                               line=error.line, hint=error.hint)]
+                continue
+            is_plan_file, kind = _kind_of_path(path)
+            if not is_plan_file:
+                continue
+            if blob is None:
+                blobs.pop(path, None)
+                replaced[path] = None
+                continue
+            blobs[path] = blob
+            key = (path, blob)
+            if cache is not None and key in cache:
+                replaced[path] = cache[key]
+                continue
+            raw = read(path)
+            if raw is None:
+                replaced[path] = None
+                blobs.pop(path, None)
+                continue
+            item = parse_item(path, raw, kind)
+            if cache is not None:
+                cache[key] = item
+            replaced[path] = item
+        snapshot = self._replaced(label, config, config_findings, blobs, replaced)
+        if snapshot is None:
+            items = []
+            for item in self.items:
+                if item.path in replaced:
+                    found = replaced.pop(item.path)
+                    if found is not None:
+                        items.append(found)
+                else:
+                    items.append(item)
+            added = [item for item in replaced.values() if item is not None]
+            if added:
+                items.extend(added)
+                items.sort(key=lambda item: (item.archived, item.path))
+            snapshot = Snapshot(label, config, items, config_findings, blobs)
+        snapshot.config_blob = config_blob
+        snapshot._store = self._store
+        snapshot.derived_from = (self, frozenset(changes))
         return snapshot
 
     # Reading ---------------------------------------------------------------------------------
+
+    @property
+    def items(self) -> list[Item]:
+        """Every plan file read, in (archived, path) order."""
+        if self._items is None:
+            assert self._by_path is not None
+            self._items = list(self._by_path.values())
+        return self._items
+
+    def by_path(self) -> dict[str, Item]:
+        if self._by_path is None:
+            self._by_path = {item.path: item for item in self.items}
+        return self._by_path
 
     def item(self, subject: str) -> Item | None:
         return self.tasks.get(subject) or self.epics.get(subject)
 
     def statuses(self) -> dict[str, str | None]:
-        """Every subject's stored status (None: present, but not a valid status)."""
-        result: dict[str, str | None] = {}
-        for table in (self.epics, self.tasks):
-            for subject, item in table.items():
-                result[subject] = item.status
-        return result
+        """Every subject's stored status (None: present, but not a valid status); a copy."""
+        if self._statuses is None:
+            result: dict[str, str | None] = {}
+            for table in (self.epics, self.tasks):
+                for subject, item in table.items():
+                    result[subject] = item.status
+            self._statuses = result
+        return dict(self._statuses)
 
     def effective_states(self) -> dict[str, str]:
         if self._effective is None:
@@ -460,9 +577,38 @@ class Snapshot:
                 {s: t.trigger_rule for s, t in known.items()})
         return self._effective
 
+    def state_of(self, subject: str) -> str:
+        """A task's effective state: ``effective_states()[subject]``, walking only its
+        dependencies until the whole tree is needed, or a cycle makes the walk's answer depend
+        on where it began (as facts.PlanFacts.state_of)."""
+        if self._effective is not None:
+            return self._effective.get(subject, states.MISSING)
+        found = self._some
+        if subject in found:
+            return found[subject]
+        task = self.tasks.get(subject)
+        if task is None or task.status is None:
+            return states.MISSING
+        tasks = self.tasks
+        cycles: list[str] = []
+        known = len(found)
+
+        def stored(item: str) -> str | None:
+            other = tasks.get(item)
+            return other.status if other is not None else None
+
+        resolve = states.effective_resolver(
+            stored, lambda item: tasks[item].depends_on if item in tasks else [],
+            lambda item: tasks[item].trigger_rule if item in tasks else "all_success", found, cycles)
+        state = resolve(subject)
+        if cycles:
+            for added in list(found)[known:]:
+                del found[added]
+            return self.effective_states().get(subject, states.MISSING)
+        return state
+
     def unsatisfied(self, task: Item) -> dict[str, str]:
-        effective = self.effective_states()
-        dep_states = {dep: effective.get(dep, states.MISSING) for dep in task.depends_on}
+        dep_states = {dep: self.state_of(dep) for dep in task.depends_on}
         return {dep: dep_states[dep] for dep in states.unsatisfied(task.trigger_rule, dep_states)}
 
     # The tree rules ----------------------------------------------------------------------------
@@ -470,9 +616,13 @@ class Snapshot:
     def findings(self) -> list[Finding]:
         """Structure and graph findings of this tree (computed once)."""
         if self._findings is None:
-            self._findings = self._tree_findings()
-            if self._store is not None and self._content is not None:
-                self._store.keep_findings(self._content, self._findings)
+            content = self._content_key() if self._store is not None else None
+            if content is not None and self._store is not None:
+                self._findings = self._store.findings(content)
+            if self._findings is None:
+                self._findings = self._tree_findings()
+                if content is not None and self._store is not None:
+                    self._store.keep_findings(content, self._findings)
         return list(self._findings)
 
     def _tree_findings(self) -> list[Finding]:
@@ -705,12 +855,16 @@ def _touched_subjects(parents: Sequence[Snapshot], after: Snapshot) -> set[str] 
     changed: set[str] = set()
     for parent in parents:
         assert parent.blobs is not None
+        if after.derived_from is not None and after.derived_from[0] is parent:
+            changed.update(after.derived_from[1])  # known from the trees' diff
+            continue
         changed.update(path for path, blob in after.blobs.items() if parent.blobs.get(path) != blob)
         changed.update(path for path in parent.blobs if path not in after.blobs)
     subjects: set[str] = set()
     for snapshot in (after, *parents):
-        for item in snapshot.items:
-            if item.path in changed and item.id is not None:
+        for path in changed:
+            item = snapshot.by_path().get(path)
+            if item is not None and item.id is not None:
                 subjects.add(item.id)
     return subjects
 
@@ -903,13 +1057,43 @@ class History:
         if commit is None:
             return Snapshot.empty()
         tree = commit.tree
-        try:
-            key = str(tree[FLOW_DIR].id)
-        except KeyError:
-            key = ""
+        key = _flow_tree(commit) or ""
         if key not in self._snapshots:
-            self._snapshots[key] = Snapshot.load(TreeSource(self.repo, tree, str(commit.id)[:7]), self.cache)
+            self._snapshots[key] = self._derived(commit, key) \
+                or Snapshot.load(TreeSource(self.repo, tree, str(commit.id)[:7]), self.cache)
         return self._snapshots[key]
+
+    def _derived(self, commit: pygit2.Commit, key: str) -> Snapshot | None:
+        """The commit's snapshot from a parent's already read, through the diff of their
+        ``.flow`` trees (a branch of 200 transitions reads 200 files, not 200 plans)."""
+        import pygit2
+
+        for parent in commit.parents:
+            parent_key = _flow_tree(parent) or ""
+            base = self._snapshots.get(parent_key)
+            if base is None or base.blobs is None or not key or not parent_key:
+                continue
+            changes: dict[str, str | None] = {}
+            old, new = self.repo[parent_key], self.repo[key]
+            assert isinstance(old, pygit2.Tree) and isinstance(new, pygit2.Tree)
+            for delta in old.diff_to_tree(new).deltas:
+                if delta.status == pygit2.enums.DeltaStatus.DELETED:
+                    changes[f"{FLOW_DIR}/{delta.old_file.path}"] = None
+                else:
+                    if delta.status == pygit2.enums.DeltaStatus.RENAMED:
+                        changes[f"{FLOW_DIR}/{delta.old_file.path}"] = None
+                    if delta.new_file.mode in (pygit2.enums.FileMode.BLOB,
+                                               pygit2.enums.FileMode.BLOB_EXECUTABLE,
+                                               pygit2.enums.FileMode.LINK):
+                        changes[f"{FLOW_DIR}/{delta.new_file.path}"] = str(delta.new_file.id)
+                    else:
+                        changes[f"{FLOW_DIR}/{delta.new_file.path}"] = None
+            if any(part.startswith(".") for path in changes
+                   for part in path[len(FLOW_DIR) + 1:].split("/")):
+                return None  # a hidden file or directory: a full read decides what counts
+            source = TreeSource(self.repo, commit.tree, str(commit.id)[:7])
+            return base.derive(source.label, changes, source.read, self.cache)
+        return None
 
     def reverted(self, trailers: Trailers, depth: int = 0) -> list[Transition]:
         """The transitions that the reverts named in ``trailers`` undo, each backwards. A
