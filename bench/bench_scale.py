@@ -184,14 +184,23 @@ def _watch_latency(repo: Path, task: str) -> float:
 
 
 def measure_hook(repo: Path, runs: int) -> None:
-    """The pre-commit hook git runs for a commit that changes one task file."""
+    """The pre-commit hook git runs for a commit that changes one task file: a different change
+    each run (a hook runs once per commit), against `python -c pass`, alternately."""
     path = repo / ".flow" / "tasks" / f"{task_id(3, 20)}.md"
     original = path.read_text()
-    path.write_text(original.replace("title: Step 20 of epic 3", "title: Step twenty of epic 3"))
-    git(repo, "add", str(path))
-    flow(repo, "hook", "pre-commit", check=False)
-    value, floor = paired([FLOW, "hook", "pre-commit"], str(repo), runs=runs)
-    report("scale_5000_hook_pre_commit_one_task", value, floor, goal=6.0)
+    floor_command = [sys.executable, "-c", "pass"]
+    values: list[float] = []
+    floors: list[float] = []
+    for attempt in range(runs + 1):
+        path.write_text(original.replace("title: Step 20 of epic 3", f"title: Step 20 of epic 3 ({attempt})"))
+        git(repo, "add", str(path))
+        floors.append(timed(floor_command, repo))
+        values.append(timed([FLOW, "hook", "pre-commit"], repo))
+    # The first run reads HEAD's plan whole (no command read it before): the others do not.
+    report("scale_5000_hook_pre_commit_one_task", statistics.median(values[1:]),
+           statistics.median(floors[1:]), goal=6.0)
+    print(f"INFO scale_5000_hook_pre_commit_first_run {values[0] * 1000:.1f} ms "
+          f"({values[0] / statistics.median(floors[1:]):.1f}x the floor)", flush=True)
     git(repo, "reset", "-q", "--", str(path))
     path.write_text(original)
 

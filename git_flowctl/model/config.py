@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
 
 from git_flowctl.model.document import DocumentError, load_yaml
 from git_flowctl.model.layout import CONFIG_PATH as CONFIG_PATH  # re-exported
 from git_flowctl.model.reviews import KINDS as REVIEW_KINDS
+
+TYPE_CHECKING = False  # typing's import costs the hooks' start-up time (guard/hooklean.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     "prefix": "fn",
@@ -48,6 +51,8 @@ guard: {}               # named check commands (`guard detect --write` proposes 
 
 @dataclass
 class Config:
+    """.flow/config.yaml as parsed; ``get`` falls back to the defaults."""
+
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -11,9 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
 
 from git_flowctl.model.errors import FlowError
 from git_flowctl.model.frontfast import load_simple, render_simple
@@ -29,6 +26,10 @@ from git_flowctl.model.markdown import (
 from git_flowctl.model.markdown import (
     set_section as set_section,
 )
+
+TYPE_CHECKING = False  # typing's import costs the hooks' start-up time (guard/hooklean.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 _BOM = "\ufeff"
 _TOP_LEVEL_KEY = re.compile(r"""^(?P<key>[A-Za-z_][\w.-]*|"[^"]*"|'[^']*')\s*:(?:\s|$)""")
@@ -56,16 +57,29 @@ def conflict_marker_line(text: str) -> int | None:
             return start
     return None
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+def _yaml_classes() -> tuple[Any, Any]:
+    """The loader and dumper, built on first use: YAML is imported only when a file needs it
+    (the form this tool writes does not: model/frontfast.py)."""
+    global _YAML_CLASSES
+    if _YAML_CLASSES is None:
+        import yaml
+
+        base_loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        base_dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+        class _Loader(base_loader):  # type: ignore[misc]
+            """Safe loader that keeps timestamps as the strings they were written as."""
+
+        class _Dumper(base_dumper):  # type: ignore[misc]
+            """Safe dumper that does not quote timestamp-looking strings (the loader reads them back)."""
+
+        _Loader.yaml_implicit_resolvers = _without_timestamps(base_loader.yaml_implicit_resolvers)
+        _Dumper.yaml_implicit_resolvers = _without_timestamps(base_dumper.yaml_implicit_resolvers)
+        _YAML_CLASSES = (_Loader, _Dumper)
+    return _YAML_CLASSES
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc]
-    """Safe loader that keeps timestamps as the strings they were written as."""
-
-
-class _Dumper(_BaseDumper):  # type: ignore[misc]
-    """Safe dumper that does not quote timestamp-looking strings (the loader reads them back)."""
+_YAML_CLASSES: tuple[Any, Any] | None = None
 
 
 def _without_timestamps(resolvers: dict[str, list[tuple[str, Any]]]) -> dict[str, list[tuple[str, Any]]]:
@@ -75,8 +89,10 @@ def _without_timestamps(resolvers: dict[str, list[tuple[str, Any]]]) -> dict[str
     }
 
 
-_Loader.yaml_implicit_resolvers = _without_timestamps(_BaseLoader.yaml_implicit_resolvers)
-_Dumper.yaml_implicit_resolvers = _without_timestamps(_BaseDumper.yaml_implicit_resolvers)
+def _is_yaml_error(exc: BaseException) -> bool:
+    import yaml
+
+    return isinstance(exc, yaml.YAMLError)
 
 
 class DocumentError(FlowError):
@@ -91,14 +107,18 @@ class DocumentError(FlowError):
 
 
 def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)
+    import yaml
+
+    return yaml.load(text, Loader=_yaml_classes()[0])
 
 
 def dump_yaml(data: Any, *, flow_leaves: bool = True) -> str:
     """YAML text for ``data``; lists and mappings of scalars in flow style (``[a, b]``)."""
+    import yaml
+
     dumped: str = yaml.dump(
         data,
-        Dumper=_Dumper,
+        Dumper=_yaml_classes()[1],
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=None if flow_leaves else False,
@@ -121,6 +141,8 @@ def render_field(key: str, value: Any) -> str:
 
 @dataclass
 class _Block:
+    """One top-level frontmatter key and its lines."""
+
     key: str | None
     text: str  # LF line endings, ends with a newline
     line: int  # 1-based line in the file
@@ -171,7 +193,9 @@ class Document:
         try:
             # The form this tool writes needs no YAML (model/frontfast.py, issue #11).
             data = (load_simple(front_text) or load_yaml(front_text)) if front_text.strip() else {}
-        except yaml.YAMLError as exc:
+        except Exception as exc:
+            if not _is_yaml_error(exc):
+                raise
             # An unclosed bracket or quote is reported where it opened, not at the end of input.
             mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
             line = mark.line + 2 if mark is not None else 2

@@ -8,7 +8,6 @@ loader raises on the first problem, the validator reports them all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from git_flowctl.model import ids, reviews
 from git_flowctl.model.document import Document, DocumentError
@@ -43,6 +42,10 @@ from git_flowctl.model.layout import (
 from git_flowctl.model.layout import (
     task_path as task_path,
 )
+
+TYPE_CHECKING = False  # typing's import costs the hooks' start-up time (guard/hooklean.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 TASK_STATUSES = ("todo", "in_progress", "blocked", "done", "skipped", "failed", "up_for_retry")
 EPIC_STATUSES = ("open", "done")

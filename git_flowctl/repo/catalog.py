@@ -76,6 +76,9 @@ RACY_NS = 3_000_000_000  # git's racy window plus coarse (1-2 s) file system tim
 KEEP_TREES = 8
 _COMMITS = "commits"
 _KEEP_COMMITS = 64
+_DIFFS = "diffs"
+_KEEP_DIFFS = 4096
+_KEEP_CHECKED = 4
 _MAGIC = b"flowplan"
 _MARKER = (8, __version__, marshal.version, tuple(sys.version_info[:2]))
 _NOT_PLAN_FILE = ("", None, None, None)  # a listed file that is not .md (counts for `initialized`)
@@ -347,6 +350,32 @@ class PlanCache:
         known[commit] = flow_tree
         self.write(_COMMITS, dict(list(known.items())[-_KEEP_COMMITS:]))
 
+    def load_checked(self, flow_tree: str) -> Any:
+        """The validator's snapshot of a ``.flow`` tree (guard/validate.Snapshot.record)."""
+        return self.read(f"checked-{flow_tree}")
+
+    def has_checked(self, flow_tree: str) -> bool:
+        return os.path.exists(os.path.join(self.directory, f"checked-{flow_tree}"))
+
+    def save_checked(self, flow_tree: str, record: Any) -> None:
+        self.write(f"checked-{flow_tree}", record)
+        self.prune("checked-", _KEEP_CHECKED)
+
+    def tree_diffs(self) -> dict[str, dict[str, str | None]]:
+        """The files that differ between two ``.flow`` trees, by ``"<old tree>:<new tree>"``:
+        ``{path: blob ID in the new tree, or None: not in it}``. Trees are content: a diff,
+        once known (the writer knows the one it makes), never changes. `check` and the hooks
+        walk a branch commit by commit with them (guard/validate.History)."""
+        found = self.read(_DIFFS)
+        return found if isinstance(found, dict) else {}
+
+    def remember_tree_diffs(self, diffs: dict[str, dict[str, str | None]]) -> None:
+        known = self.tree_diffs()
+        for key in diffs:
+            known.pop(key, None)
+        known.update(diffs)
+        self.write(_DIFFS, dict(list(known.items())[-_KEEP_DIFFS:]))
+
 
 def _catalog_of(data: Any) -> Catalog | None:
     try:
@@ -406,11 +435,18 @@ class Known:
 # Building ---------------------------------------------------------------------------------------
 
 
+def sha1_hex(data: bytes) -> str:
+    try:  # hashlib's import (OpenSSL) costs more than a hook's hashes: the builtin module
+        from _sha1 import sha1  # type: ignore[import-not-found]
+    except ImportError:
+        from hashlib import sha1
+    digest: str = sha1(data).hexdigest()
+    return digest
+
+
 def blob_id(raw: bytes) -> str:
     """git's blob ID of these bytes (`git hash-object --no-filters`, SHA-1 repositories)."""
-    import hashlib
-
-    return hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()
+    return sha1_hex(b"blob %d\0" % len(raw) + raw)
 
 
 def parse_entry(relpath: str, raw: bytes, blob: str) -> Entry:

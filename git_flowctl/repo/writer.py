@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from git_flowctl.model.errors import ConflictError, FlowError
-from git_flowctl.model.layout import FLOW_DIR
+from git_flowctl.model.layout import CONFIG_PATH, FLOW_DIR, PLAN_DIRS
 from git_flowctl.model.trailers import Evidence, Record, Transition, compose_message
 from git_flowctl.repo import gitindex, pending
 from git_flowctl.repo.catalog import with_writes
@@ -158,7 +158,7 @@ class Writer:
             if head.advance(self.repo, commit_id, f"flow: {change.subject}"):
                 self._update_work_tree(change.writes, blobs)
                 self._update_index(change.writes, blobs)
-                self._note_in_snapshot(plan, tree_id, change.writes, blobs)
+                self._note_in_snapshot(plan, head.tree, tree_id, commit_id, change.writes, blobs)
                 return Outcome(change, Mode.COMMIT, message, commit=str(commit_id))
             time.sleep(random.uniform(0.001, 0.005) * (1 + attempt))
         raise ConflictError("gave up: the branch kept moving while recording the change",
@@ -423,24 +423,44 @@ class Writer:
             f"the change is committed, but the index stayed locked: {last_error}",
             hint=f"run `git reset -q -- {paths}` to bring the index up to date")
 
-    def _note_in_snapshot(self, plan: Any, tree_id: pygit2.Oid | None,
-                          writes: dict[str, bytes | None], blobs: dict[str, pygit2.Oid]) -> None:
+    def _note_in_snapshot(self, plan: Any, base_tree: pygit2.Tree | None, tree_id: pygit2.Oid | None,
+                          commit_id: pygit2.Oid, writes: dict[str, bytes | None],
+                          blobs: dict[str, pygit2.Oid]) -> None:
         """Tell the plan snapshot (repo/catalog.py) what this change wrote: the catalog of the
-        commit's tree, the base's with the files written (the next read of the work tree finds them there by blob ID), so that the next
-        command parses nothing. The snapshot only saves time: whatever goes wrong here is left
-        for the next read to rebuild."""
-        import pygit2
-
+        commit's tree, the base's with the files written (the next read of the work tree finds
+        them there by blob ID), so that the next command parses nothing; the diff between the
+        two ``.flow`` trees, so that `check` and the hooks walk this commit without comparing
+        trees; and the commit's ``.flow`` tree. The snapshot only saves time: whatever goes
+        wrong here is left for the next read to rebuild."""
         written = {path: (content, str(blobs[path])) if content is not None else None
                    for path, content in writes.items()}
         cache = self.ws.plan_cache
         try:
+            new_flow = _flow_tree_id(self.repo, tree_id)
+            if new_flow is None:
+                return
             base = getattr(plan, "catalog", None)
-            if base is not None and tree_id is not None:
-                tree = self.repo[tree_id]
-                entry = tree[FLOW_DIR] if isinstance(tree, pygit2.Tree) and FLOW_DIR in tree else None
-                if entry is not None and entry.type == pygit2.enums.ObjectType.TREE:
-                    cache.save_tree(str(entry.id), with_writes(base, written))
+            if base is not None:
+                cache.save_tree(new_flow, with_writes(base, written))
+            old_flow = _flow_tree_id(self.repo, base_tree.id if base_tree is not None else None)
+            if old_flow is not None and base is not None:
+                changes: dict[str, str | None] = {}
+                for path, item in written.items():
+                    if not path.startswith(FLOW_DIR + "/"):
+                        continue
+                    blob = item[1] if item is not None else None
+                    known = base.entry(path)
+                    if known is None and (path == CONFIG_PATH or path.rpartition("/")[0] in PLAN_DIRS):
+                        old = None  # the catalog lists every file of these directories
+                    elif known is not None:
+                        old = known[0] or None
+                    else:
+                        assert base_tree is not None
+                        old = TreeSource(self.repo, base_tree, "HEAD").blob_id(path)
+                    if old != blob:
+                        changes[path] = blob
+                cache.remember_tree_diffs({f"{old_flow}:{new_flow}": changes})
+            cache.remember_commit_tree(str(commit_id), new_flow)
         except Exception:
             if os.environ.get("FLOW_DEBUG"):
                 raise
@@ -555,3 +575,16 @@ def atomic_write(target: Path, content: bytes, *, durable: bool = True) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _flow_tree_id(repo: pygit2.Repository, tree_id: pygit2.Oid | None) -> str | None:
+    """The ID of the ``.flow`` tree in the tree ``tree_id`` (None: no such tree)."""
+    import pygit2
+
+    if tree_id is None:
+        return None
+    tree = repo[tree_id]
+    entry = tree[FLOW_DIR] if isinstance(tree, pygit2.Tree) and FLOW_DIR in tree else None
+    if entry is None or entry.type != pygit2.enums.ObjectType.TREE:
+        return None
+    return str(entry.id)
