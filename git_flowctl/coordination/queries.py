@@ -89,8 +89,8 @@ def next_work(plan: PlanFacts, actor: str, epic_id: str | None = None,
     """
     epics = [plan.epics[epic_id]] if epic_id else plan.sorted_epics()
     in_scope = {e.id for e in epics}
-    own = _sorted([t for t in plan.tasks.values()
-                   if t.epic in in_scope and t.status == states.IN_PROGRESS
+    own = _sorted([t for t in plan.with_status(states.IN_PROGRESS)
+                   if t.epic in in_scope
                    and t.assignee == actor and t.id not in exclude])
     if own:
         return _answer("work", own[0], "resume_in_progress", [])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from git_flowctl.model import states
+from git_flowctl.model import ids, states
 from git_flowctl.model.errors import FlowError
 
 TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (tuples.py)
@@ -88,10 +88,16 @@ class Rows(Mapping[str, "Any"]):
     """Stored rows by ID, each made into its facts record on first access: a transition
     looks at a few tasks of a plan of thousands (repo/plan.py)."""
 
-    def __init__(self, rows: dict[str, tuple[object, ...]], make: Callable[[tuple[object, ...]], Any]) -> None:
+    def __init__(self, rows: dict[str, Any], make: Callable[[Any], Any], *,
+                 statuses: Mapping[str, str | None] | None = None, epic_in_id: bool = False) -> None:
+        """``statuses``: every row's status, known without making records (PlanFacts.with_status);
+        ``epic_in_id``: every task's epic is the epic part of its ID (a loaded plan's rule,
+        items.task_field_problems), so that PlanFacts.tasks_of need not look at the others."""
         self._rows = rows
         self._make = make
         self._made: dict[str, Any] = {}
+        self.statuses = statuses
+        self.epic_in_id = epic_in_id
 
     def __getitem__(self, key: str) -> Any:
         found = self._made.get(key)
@@ -137,6 +143,7 @@ class PlanFacts:
         self._some: dict[str, str] = {}  # states resolved one task at a time (state_of)
         self._views: dict[str, str] | None = None
         self._by_epic: dict[str, list[TaskFacts]] | None = None
+        self._ids_by_epic: dict[str, list[str]] | None = None
         self._dependents: dict[str, list[TaskFacts]] | None = None
         self._sorted_tasks: list[TaskFacts] | None = None
 
@@ -144,12 +151,27 @@ class PlanFacts:
 
     def tasks_of(self, epic_id: str) -> list[TaskFacts]:
         """An epic's tasks (by their ``epic`` field) in ID order."""
+        if self._by_epic is None and isinstance(self.tasks, Rows) and self.tasks.epic_in_id:
+            if self._ids_by_epic is None:
+                found: dict[str, list[str]] = {}
+                for task_id in self.tasks:
+                    found.setdefault(ids.epic_of(task_id), []).append(task_id)
+                self._ids_by_epic = found
+            return [self.tasks[task_id] for task_id in
+                    sorted(self._ids_by_epic.get(epic_id, ()), key=ids.id_sort_key)]
         if self._by_epic is None:
             by_epic: dict[str, list[TaskFacts]] = {}
             for task in self.sorted_tasks():
                 by_epic.setdefault(task.epic, []).append(task)
             self._by_epic = by_epic
         return list(self._by_epic.get(epic_id, ()))
+
+    def with_status(self, status: str) -> list[TaskFacts]:
+        """The tasks whose stored status is ``status``, in file-name order."""
+        if isinstance(self.tasks, Rows) and self.tasks.statuses is not None:
+            return [self.tasks[task_id] for task_id, stored in self.tasks.statuses.items()
+                    if stored == status]
+        return [task for task in self.tasks.values() if task.status == status]
 
     def sorted_tasks(self, only: Iterable[str] | None = None) -> list[TaskFacts]:
         """Tasks in ID order (``ids.id_sort_key``): all of them, or those named."""

@@ -88,7 +88,7 @@ class Catalog:
     """One tree's plan files: ``config`` (an entry, or None when absent) and, per plan
     directory, ``{file name: entry}`` in name order."""
 
-    __slots__ = ("config", "dirs", "generation")
+    __slots__ = ("_found", "config", "dirs", "generation")
 
     def __init__(self, config: Entry | None, dirs: dict[str, dict[str, Entry]],
                  generation: str | None = None) -> None:
@@ -97,12 +97,18 @@ class Catalog:
         # A stored work tree catalog's random name for its content (None: not stored): what
         # is derived from it is kept under this name (``PlanCache.load_derived``).
         self.generation = generation
+        self._found: dict[str, Any] = {}  # what the methods below found, by name (computed once)
 
     def entry(self, relpath: str) -> Entry | None:
         if relpath == CONFIG_PATH:
             return self.config
         directory, _, name = relpath.rpartition("/")
-        return self.dirs.get(directory, {}).get(name)
+        entries = self.dirs.get(directory)
+        found = entries.get(name) if entries is not None else None
+        if found is not None and type(found[1]) is bytes:
+            assert entries is not None
+            found = entries[name] = _unpacked_entry(found)
+        return found
 
     def blob(self, relpath: str) -> str | None:
         entry = self.entry(relpath)
@@ -121,25 +127,61 @@ class Catalog:
         """``(name, entry)`` of the directory's .md files, in name order."""
         for name, entry in self.dirs.get(directory, {}).items():
             if name.endswith(".md"):
-                yield name, entry
+                yield name, _unpacked_entry(entry) if type(entry[1]) is bytes else entry
+
+    def row_map(self, directory: str) -> tuple[dict[str, Any], dict[str, str | None]]:
+        """``{ID: row}`` of the directory's files that load, in name order, and ``{ID: status}``
+        of the same (read only: computed once). A row may still be packed (a stored tree
+        catalog's tasks: ``_packed``), for ``unpack_row``; the status is known either way."""
+        key = f"rows:{directory}"
+        if key not in self._found:
+            self._found[key] = self._row_map(directory)
+        found: tuple[dict[str, Any], dict[str, str | None]] = self._found[key]
+        return found
+
+    def _row_map(self, directory: str) -> tuple[dict[str, Any], dict[str, str | None]]:
+        rows: dict[str, Any] = {}
+        statuses: dict[str, str | None] = {}
+        for name, entry in self.dirs.get(directory, {}).items():
+            if entry[1] is not None and name.endswith(".md"):
+                rows[name[:-3]] = entry[1]
+                statuses[name[:-3]] = entry[3]
+        return rows, statuses
 
     def first_error(self) -> tuple[str, int | None, str, str | None] | None:
         """The ``DocumentError`` (path, line, message, hint) ``Plan.load`` raises first:
         config.yaml, then epics, then tasks, each in name order."""
+        if "error" not in self._found:
+            self._found["error"] = self._first_error()
+        found: tuple[str, int | None, str, str | None] | None = self._found["error"]
+        return found
+
+    def _first_error(self) -> tuple[str, int | None, str, str | None] | None:
         if self.config is not None and self.config[2] is not None:
             return tuple(self.config[2])
         for directory in (EPICS_DIR, TASKS_DIR):
-            for _, entry in self.rows(directory):
-                if entry[2] is not None:
+            for name, entry in self.dirs.get(directory, {}).items():
+                if entry[2] is not None and name.endswith(".md"):
                     return tuple(entry[2])
         return None
 
     def missing_epic(self) -> tuple[str, str] | None:
         """(path, epic) of the first task, in name order, whose epic does not exist."""
-        epics = {entry[1][0] for _, entry in self.rows(EPICS_DIR) if entry[1] is not None}
-        for name, entry in self.rows(TASKS_DIR):
-            if entry[1] is not None and entry[1][1] not in epics:
-                return f"{TASKS_DIR}/{name}", entry[1][1]
+        if "missing" not in self._found:
+            self._found["missing"] = self._missing_epic()
+        found: tuple[str, str] | None = self._found["missing"]
+        return found
+
+    def _missing_epic(self) -> tuple[str, str] | None:
+        epics = {name[:-3] for name, entry in self.dirs.get(EPICS_DIR, {}).items()
+                 if entry[1] is not None and name.endswith(".md")}
+        for name, entry in self.dirs.get(TASKS_DIR, {}).items():
+            row = entry[1]
+            if row is None or not name.endswith(".md"):
+                continue
+            epic = entry[4] if type(row) is bytes else row[1]  # packed: the epic beside it
+            if epic not in epics:
+                return f"{TASKS_DIR}/{name}", epic
         return None
 
     def config_data(self) -> dict[str, Any] | None:
@@ -261,11 +303,23 @@ class PlanCache:
     # Catalogs ------------------------------------------------------------------------------
 
     def load_tree(self, flow_tree: str) -> Catalog | None:
-        data = self.read(f"tree-{flow_tree}")
-        return _catalog_of(data)
+        """A tree's catalog: trees are content, so one loaded already in this process (`next
+        --claim` reads HEAD's plan, then the writer does) is the same."""
+        key = (self.directory, flow_tree)
+        found = _LOADED_TREES.get(key)
+        if found is None:
+            found = _catalog_of(self.read(f"tree-{flow_tree}"))
+            if found is not None:
+                _LOADED_TREES.clear()  # one at a time: they are large
+                _LOADED_TREES[key] = found
+        return found
 
     def save_tree(self, flow_tree: str, catalog: Catalog) -> None:
-        self.write(f"tree-{flow_tree}", catalog.dump())
+        """Stored with the tasks' rows packed (``_packed``): a transition loads this catalog
+        and looks at a few of them (issue #11)."""
+        dirs = {directory: {name: _packed(entry) for name, entry in entries.items()}
+                if directory in TASK_DIRS else entries for directory, entries in catalog.dirs.items()}
+        self.write(f"tree-{flow_tree}", (catalog.config, dirs))
         self.prune_trees()
 
     # The work tree's catalog is two files: the stat table (``worktree-*``: per file its blob
@@ -377,6 +431,27 @@ class PlanCache:
         self.write(_DIFFS, dict(list(known.items())[-_KEEP_DIFFS:]))
 
 
+_LOADED_TREES: dict[tuple[str, str], Catalog] = {}  # PlanCache.load_tree
+
+
+def _packed(entry: Entry) -> Entry:
+    """A task's entry as a stored tree catalog keeps it: its row marshalled (loaded only
+    when looked at), and its epic beside it (for ``missing_epic``)."""
+    row = entry[1]
+    if type(row) is not tuple:
+        return entry  # packed already, or no row
+    return (entry[0], marshal.dumps(row), entry[2], entry[3], row[1])
+
+
+def _unpacked_entry(entry: Entry) -> Entry:
+    return (entry[0], unpack_row(entry[1]), entry[2], entry[3])
+
+
+def unpack_row(row: Any) -> Any:
+    """A row as stored in a tree catalog (``row_map``): marshalled, or already a tuple."""
+    return marshal.loads(row) if type(row) is bytes else row
+
+
 def _catalog_of(data: Any) -> Catalog | None:
     try:
         config, dirs = data
@@ -419,6 +494,7 @@ class Known:
                 yield catalog
 
     def find(self, relpath: str, blob: str) -> Entry | None:
+        """The entry (four fields, its row unpacked) of this file version, if a catalog has it."""
         for catalog in self._loaded:  # those at hand first: nearly every lookup ends here
             entry = catalog.entry(relpath)
             if entry is not None and entry[0] == blob:

@@ -26,7 +26,7 @@ from git_flowctl.model.items import (
     archived_epic_path,
     archived_task_path,
 )
-from git_flowctl.repo.catalog import without_gc
+from git_flowctl.repo.catalog import unpack_row, without_gc
 from git_flowctl.repo.sources import Source
 
 if TYPE_CHECKING:
@@ -115,8 +115,10 @@ class Plan:
                 raise DocumentError(path, line, f"task's epic {epic} does not exist",
                                     hint="create it with `git flow-task epic create` or fix `epic:`")
         with without_gc():  # rows become facts records only when looked at (a transition: few)
-            tasks = Rows({row[0]: row for _, (_, row, *_) in catalog.rows(TASKS_DIR)}, TaskFacts._make)
-            epics = Rows({row[0]: row for _, (_, row, *_) in catalog.rows(EPICS_DIR)}, EpicFacts._make)
+            task_rows, statuses = catalog.row_map(TASKS_DIR)
+            tasks = Rows(task_rows, lambda row: TaskFacts._make(unpack_row(row)), statuses=statuses,
+                         epic_in_id=True)  # a task whose epic is not its ID's does not load
+            epics = Rows(catalog.row_map(EPICS_DIR)[0], lambda row: EpicFacts._make(unpack_row(row)))
         plan._facts = plan._facts_of(tasks, epics)
         plan.tasks = LazyItems(source, TASKS_DIR, Task, tasks)
         plan.epics = LazyItems(source, EPICS_DIR, Epic, epics)
