@@ -50,7 +50,6 @@ from git_flowctl.model.items import (
 
 TYPE_CHECKING = False  # typing's import costs the hooks' start-up time (guard/hooklean.py)
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
     from typing import Any
 
@@ -420,7 +419,8 @@ class _Held:
 
 class _Table(dict[str, "Any"]):
     """A table of a snapshot read from the cache (by ID or by path): its values become Items
-    when they are looked at. A hook at 5,000 tasks looks at a few (issue #11)."""
+    when they are looked at. A hook at 5,000 tasks looks at a few (issue #11). Copied only by
+    ``copy`` (``_copy``): ``dict(table)`` would copy what it stores, not Items."""
 
     def __getitem__(self, key: str) -> Item:
         value = dict.__getitem__(self, key)
@@ -430,9 +430,6 @@ class _Table(dict[str, "Any"]):
         value = dict.get(self, key, default)
         return value.get() if type(value) is _Held else value
 
-    def __iter__(self) -> Iterator[str]:  # not dict's own: dict(table) then reads through []
-        return iter(dict.keys(self))
-
     def values(self) -> list[Item]:  # type: ignore[override]
         return [self[key] for key in dict.keys(self)]
 
@@ -441,7 +438,7 @@ class _Table(dict[str, "Any"]):
 
     def copy(self) -> _Table:
         """A copy whose values are made on use, as this one's."""
-        return _Table(dict.items(self))
+        return _Table(self)  # dict's own copy of the stored values (so never ``dict(table)``)
 
     def status(self, key: str) -> str | None:
         """``self[key].status`` without making the Item."""
