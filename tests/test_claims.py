@@ -109,7 +109,7 @@ def test_the_same_actor_is_refused_unless_it_reclaims(flow_repo: Repo) -> None:
     flow_repo.ok("start", "fn-1.1")
     first = claim_target(flow_repo, T1)
     result = other.refused("start", "fn-1.1", code=3)
-    assert "already claimed by alice@example.com" in result.stderr
+    assert "already claimed by you: claimed by alice@example.com" in result.stderr
     assert "--reclaim" in result.stderr
     data = other.ok("start", "fn-1.1", "--reclaim")
     assert data["claim"]["reclaimed_from"] == "alice@example.com"
@@ -389,3 +389,36 @@ def test_a_reverted_start_does_not_block_starting_again(flow_repo: Repo) -> None
     other = worktree(flow_repo, "bob-branch")
     other.git("reset", "-q", "--hard", "HEAD~1")
     other.refused("start", "fn-1.1", code=3, env=as_actor("bob"))
+
+
+def test_a_repository_on_trunk_with_no_remote_lands_on_trunk(flow_repo: Repo) -> None:
+    """No origin, neither main nor master: the main worktree's branch is the default branch (a
+    clone would take it as origin/HEAD), so finished work shows as landed (issue #12)."""
+    flow_repo.git("branch", "-m", "main", "trunk")
+    feature = worktree(flow_repo, "feature")
+    feature.ok("start", "fn-1.1")
+    feature.ok("done", "fn-1.1")
+    listed = flow_repo.ok("claims")
+    assert listed["default_branch"] == "refs/heads/trunk"
+    assert [row["landed"] for row in listed["claims"]] == [False]
+    flow_repo.git("merge", "-q", "--no-edit", "feature")
+    assert [row["id"] for row in flow_repo.ok("claims", "--prune")["pruned"]] == [T1]
+    doctor = {check["name"]: check for check in flow_repo.ok("doctor")["checks"]}
+    assert doctor["default branch"]["status"] == "pass"
+    assert doctor["default branch"]["message"] == "work lands on refs/heads/trunk (found)"
+
+
+def test_no_default_branch_at_all_is_said_by_prune_and_doctor(flow_repo: Repo) -> None:
+    flow_repo.git("branch", "-m", "main", "trunk")
+    flow_repo.git("checkout", "-q", "--detach")  # the main worktree is on no branch
+    data = flow_repo.ok("claims", "--prune")
+    assert data["default_branch"] is None and data["pruned"] == []
+    assert "there is no default branch" in data["prune_note"]
+    assert "there is no default branch" in flow_repo.flow("claims", "--prune").stdout
+    doctor = {check["name"]: check for check in flow_repo.ok("doctor")["checks"]}
+    assert doctor["default branch"]["status"] == "warn"
+    assert doctor["default branch"]["fix"] == "git flow-task config set default_branch NAME"
+    flow_repo.git("checkout", "-q", "trunk")
+    flow_repo.ok("config", "set", "default_branch", "trunk")
+    doctor = {check["name"]: check for check in flow_repo.ok("doctor")["checks"]}
+    assert doctor["default branch"]["message"] == "work lands on refs/heads/trunk (configured)"

@@ -1,5 +1,8 @@
-"""Racing for claims with real processes (issue #7): 8 worktrees of one repository, 3 clones of
-one bare remote. Every task is done exactly once across all branches and every racer ends."""
+"""Racing for claims with real processes (issues #7 and #14): 8 worktrees of one repository, 3
+clones of one bare remote, clones sharing one git identity, worktrees of clones. Every task is
+done exactly once across all branches, every racer ends, each round has exactly one winner and
+every loser names the holder the remote kept. FLOW_STRESS=N runs N times as many tasks and
+rounds (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ pytestmark = pytest.mark.slow
 
 RACER = Path(__file__).with_name("claim_racer.py")
 ROOT = Path(__file__).resolve().parent.parent
-TASKS = 20
+# Each harness runs small counts by default; FLOW_STRESS=N multiplies them (docs/security.md).
+STRESS = max(1, int(os.environ.get("FLOW_STRESS", "1") or 1))
+TASKS = 20 * STRESS
 PROCESS_TIMEOUT = 900  # generous: the machine is shared and loaded
 
 
@@ -169,3 +174,95 @@ def test_three_clones_start_one_task_and_the_losers_exit_3(tmp_path: Path) -> No
     for code, out, _ in results:
         if code == 3:
             assert json.loads(out)["holder"] == holder
+
+
+# Issue #14, item 1: clones that share one git identity -----------------------------------------
+
+def _same_identity_clones(tmp_path: Path, tasks: int, count: int = 3) -> tuple[Path, list[Repo]]:
+    remote = tmp_path / "remote.git"
+    Repo(tmp_path).git("init", "-q", "--bare", "-b", "main", str(remote))
+    seed = make_repo(tmp_path / "seed")
+    seed_plan(seed, tasks=tasks)
+    seed.ok("config", "set", "claims.remote", "origin")
+    seed.git("remote", "add", "origin", str(remote))
+    seed.git("push", "-q", "origin", "main")
+    clones = []
+    for number in range(count):
+        Repo(tmp_path).git("clone", "-q", str(remote), f"clone{number}")
+        clones.append(Repo(tmp_path / f"clone{number}"))
+    return remote, clones
+
+
+def test_clones_sharing_one_identity_get_exactly_one_winner_each_round(tmp_path: Path) -> None:
+    """Three clones of one bare remote, the default git identity in all (no FLOW_ACTOR), all on
+    main, start the same task at once: one wins, the others exit 3 "already claimed by you"."""
+    rounds = 3 * STRESS
+    remote, clones = _same_identity_clones(tmp_path, tasks=rounds)
+    env = {key: value for key, value in os.environ.items() if key != "FLOW_ACTOR"}
+    for number in range(1, rounds + 1):
+        go = tmp_path / f"go{number}"
+        script = (f"import pathlib,time,subprocess,sys\nwhile not pathlib.Path({str(go)!r}).exists(): "
+                  f"time.sleep(0.002)\nsys.exit(subprocess.run([{FLOW_EXE!r}, 'start', "
+                  f"'fn-1.{number}', '--json']).returncode)")
+        starters = [subprocess.Popen([sys.executable, "-c", script], cwd=clone.path, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    for clone in clones]
+        go.touch()
+        results = finish_all(starters)
+        codes = sorted(code for code, _, _ in results)
+        assert codes == [0, 3, 3], (number, results)
+        winner = next(index for index, (code, _, _) in enumerate(results) if code == 0)
+        for code, out, _ in results:
+            if code == 3:
+                answer = json.loads(out)
+                assert "already claimed by you" in answer["error"], answer
+                assert "--reclaim" in answer["hint"]
+        task = f"fn-1-race.{number}"
+        fields = claim_fields(Repo(remote), f"refs/flow/claims/{task}")
+        winner_id = (clones[winner].path / ".git" / "flow-repository-id").read_text().strip()
+        assert fields["repo"] == winner_id and fields["holder"] == "alice@example.com"
+
+
+def test_a_second_start_in_another_clone_with_the_same_identity_exits_3(tmp_path: Path) -> None:
+    remote, (first, second) = _same_identity_clones(tmp_path, tasks=1, count=2)
+    first.ok("start", "fn-1.1")
+    lost = second.refused("start", "fn-1.1", "--json", code=3)
+    assert "already claimed by you" in lost.json["error"] and "--reclaim" in lost.json["hint"]
+    assert second.ok("show", "fn-1.1")["status"] == "todo"  # nothing recorded there
+    # The other clone's claim is not "mine" here: not ready, not resumable, not releasable.
+    assert second.ok("next", "--claim")["status"] == "none"
+    assert second.refused("release", "fn-1.1", "--json").exit_code == 1  # todo here: refused
+    assert claim_fields(Repo(remote), "refs/flow/claims/fn-1-race.1")["repo"] == \
+        (first.path / ".git" / "flow-repository-id").read_text().strip()
+    # Taking it over is explicit.
+    taken = second.ok("start", "fn-1.1", "--reclaim")
+    assert taken["claim"]["reclaimed_from"] == "alice@example.com"
+
+
+def test_every_loser_names_the_holder_the_remote_kept(tmp_path: Path) -> None:
+    """Worktrees of two clones, six distinct actors, start one task at once: a worktree's local
+    claim may be losing the remote push while another loser reads it; every loser must name
+    the claim the remote kept."""
+    rounds = 2 * STRESS
+    remote, clones = _same_identity_clones(tmp_path, tasks=rounds, count=2)
+    places = []
+    for index, clone in enumerate(clones):
+        places.append((clone.path, f"c{index}w0@example.com"))
+        for number in (1, 2):
+            path = tmp_path / f"c{index}w{number}"
+            clone.git("worktree", "add", "-q", "-b", f"w{number}", str(path))
+            places.append((path, f"c{index}w{number}@example.com"))
+    for number in range(1, rounds + 1):
+        go = tmp_path / f"go{number}"
+        script = (f"import pathlib,time,subprocess,sys\nwhile not pathlib.Path({str(go)!r}).exists(): "
+                  f"time.sleep(0.002)\nsys.exit(subprocess.run([{FLOW_EXE!r}, 'start', "
+                  f"'fn-1.{number}', '--json']).returncode)")
+        starters = [spawn([sys.executable, "-c", script], path, actor) for path, actor in places]
+        go.touch()
+        results = finish_all(starters)
+        assert sorted(code for code, _, _ in results) == [0] + [3] * (len(places) - 1), results
+        kept = claim_fields(Repo(remote), f"refs/flow/claims/fn-1-race.{number}")["holder"]
+        winner = next(json.loads(out) for code, out, _ in results if code == 0)
+        assert winner["claim"]["holder"] == kept
+        named = [json.loads(out)["holder"] for code, out, _ in results if code == 3]
+        assert named == [kept] * len(named), (kept, named)

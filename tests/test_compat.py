@@ -48,17 +48,16 @@ FLOWCTL_COMMANDS_THAT_WORK: list[tuple[str, ...]] = [
     ("checkpoint", "save", "--epic", "fn-1"),
     ("checkpoint", "restore", "--epic", "fn-1"),
     ("checkpoint", "delete", "--epic", "fn-1"),
+    ("queue",), ("worker-prompt", "fn-1.2"), ("restart", "fn-1.1", "--dry-run"),
 ]
 
 # flowctl path -> a word the one-line answer must contain (the command that does it here).
 FLOWCTL_COMMANDS_THAT_POINT: dict[tuple[str, ...], str] = {
-    ("task", "reset", "fn-1.1"): "reopen",
+    ("task", "reset", "fn-1.1"): "restart",
     ("task", "set-spec", "fn-1.1", "--file", "x"): "task edit",
     ("epic", "set-plan-review-status", "fn-1", "--status", "ship"): "review",
     ("state-path",): "log",
     ("migrate-state",): "import flowctl",
-    ("restart", "fn-1.1"): "reopen",
-    ("queue",): "board",
     ("memory",): "not part of git flow-task",
     ("prep-chat",): "prime",
     ("rp",): "not part of git flow-task",

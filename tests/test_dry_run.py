@@ -44,6 +44,7 @@ SAMPLES: dict[str, list[str]] = {
     "retry": ["retry", "fn-1.5"],
     "skip": ["skip", "fn-1.3", "--reason", "not needed"],
     "reopen": ["reopen", "fn-1.1", "--cascade"],
+    "restart": ["restart", "fn-1.1", "--force"],  # fn-1.2 downstream is in progress
     "release": ["release", "fn-1.2"],
     "reclaim": ["reclaim", "fn-1.7"],  # claimed by the same actor on the branch `side`
     "renumber": ["renumber", "fn-3"],

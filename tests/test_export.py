@@ -175,3 +175,34 @@ def test_bad_documents_are_refused_with_a_reason(repo: Repo, tmp_path: Path) -> 
     missing = repo.refused("import", "json", str(tmp_path / "absent.json"), code=2)
     assert "no such file" in missing.stderr
     assert repo.head() == head and repo.status() == ""
+
+
+def test_an_export_with_other_settings_imports_with_keep_config(flow_repo: Repo,
+                                                                 tmp_path: Path) -> None:
+    """Issue #14, item 8: a config that differs was a dead end; --keep-config is the way through."""
+    file = tmp_path / "plan.json"
+    file.write_text(json.dumps(export(flow_repo)))
+    other = make_repo(tmp_path / "other")
+    other.ok("init")
+    other.ok("config", "set", "slug_max", "12")
+    refused = other.refused("import", "json", str(file), "--json")
+    assert refused.json["differing"] == [".flow/config.yaml"]
+    assert "--keep-config" in refused.json["hint"]
+    result = other.ok("import", "json", str(file), "--keep-config")
+    assert len(result["tasks"]) == 3 and result["config_written"] is False
+    assert other.ok("config", "get", "slug_max")["value"] == 12
+    # Settings of the wrong type in an export are refused, not written.
+    document = export(flow_repo)
+    document["config"]["slug_max"] = "a b"
+    file.write_text(json.dumps(document))
+    third = make_repo(tmp_path / "third")
+    wrong = third.refused("import", "json", str(file), "--json")
+    assert "slug_max must be" in wrong.json["error"] and "--keep-config" in wrong.json["hint"]
+    assert third.ok("import", "json", str(file), "--keep-config")["config_written"] is True
+
+
+def test_help_with_json_is_json(repo: Repo) -> None:
+    for args in (("start", "--help", "--json"), ("--json", "task", "create", "-h")):
+        data = repo.ok(*args)
+        assert data["help"].startswith("Usage: git flow-task") and data["command"].startswith(
+            "git flow-task ")

@@ -3,6 +3,8 @@ item 2)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import Repo
 from plans import put_in_state, tid
@@ -44,3 +46,32 @@ def test_an_epic_where_a_task_is_expected(flow_repo: Repo) -> None:
         assert "ready --epic fn-1-add-oauth-login" in result.stderr
     assert "no task 'fn-9'" in flow_repo.refused("start", "fn-9").stderr
     assert "is an epic" in flow_repo.refused("task", "edit", "fn-1", "--title", "x").stderr
+
+
+def test_another_actor_holds_it_start_and_done_exit_3_naming_the_holder(flow_repo: Repo) -> None:
+    agent = {"FLOW_ACTOR": "agent-1"}
+    flow_repo.ok("start", tid(1), env=agent)
+    start = flow_repo.refused("start", tid(1), "--json", code=3, env={"FLOW_ACTOR": "agent-2"})
+    assert "claimed by agent-1" in start.json["error"] and start.json["holder"] == "agent-1"
+    assert "git flow-task next" in start.json["hint"] and "--reclaim" in start.json["hint"]
+    done = flow_repo.refused("done", tid(1), "--json", code=3, env={"FLOW_ACTOR": "agent-2"})
+    assert "claimed by agent-1" in done.json["error"] and done.json["holder"] == "agent-1"
+    assert "agent-1 started it on this branch" in done.json["error"]
+    assert "lease ran out" not in done.json["hint"]
+    # the holder itself: starting again is the state machine's answer (exit 1), not a conflict
+    own = flow_repo.refused("start", tid(1), code=1, env=agent)
+    assert "it is already in progress" in own.stderr
+
+
+def test_done_after_a_reclaim_says_the_lease_ran_out(flow_repo: Repo) -> None:
+    flow_repo.ok("config", "set", "claims.lease_seconds", "1")
+    other = flow_repo.path.parent / "other-wt"
+    flow_repo.git("worktree", "add", "-q", "-b", "other", str(other))
+    flow_repo.ok("start", tid(1), env={"FLOW_ACTOR": "agent-1"})
+    time.sleep(2.5)  # the lease ends on a whole second after the start
+    # agent-2 reclaims it in another worktree; then agent-1, who started it here, tries done
+    reclaimed = flow_repo.flow("start", tid(1), "--reclaim", "--json", cwd=other,
+                               env={"FLOW_ACTOR": "agent-2"})
+    assert reclaimed.exit_code == 0, reclaimed
+    done = flow_repo.refused("done", tid(1), "--json", code=3, env={"FLOW_ACTOR": "agent-1"})
+    assert "your lease ran out and it was reclaimed" in done.json["hint"]

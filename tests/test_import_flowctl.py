@@ -91,7 +91,7 @@ def test_fields_without_a_home_are_kept_unchanged(repo: Repo, tmp_path: Path) ->
     task = frontmatter(repo, f".flow/tasks/{EPIC1}.1.md")
     assert task["claim_note"] == ""
     assert task["claimed_at"] == "2026-11-28T10:08:02.952193Z"  # from the state file
-    assert task["spec_path"] == f".flow/tasks/{EPIC1}.1.md"
+    assert "spec_path" not in task  # the spec is this file's body now
     assert task["updated_at"] == "2026-11-28T10:08:03.321564Z"  # the state's, newer
     assert task["created"] == "2026-11-28T10:08:00.012589Z"
     assert "created_at" not in task and "evidence" not in task
@@ -103,7 +103,7 @@ def test_fields_without_a_home_are_kept_unchanged(repo: Repo, tmp_path: Path) ->
     assert epic["next_task"] == 1
     assert epic["plan_review_status"] == "unknown"
     assert epic["plan_reviewed_at"] is None
-    assert epic["spec_path"] == f".flow/specs/{EPIC1}.md"
+    assert "spec_path" not in epic  # specs/ is gone after an in-place import (issue #12)
     assert epic["created"] == "2026-11-28T10:07:58.841585Z"
     config = repo.ok("config", "get", "flowctl")["value"]
     assert config == {"config": {"memory": {"enabled": True},
@@ -123,7 +123,9 @@ def test_spec_bodies_drop_only_a_header_that_repeats_id_and_title(repo: Repo, tm
     assert "## Quick commands\n```bash\npytest -q\n```" in epic1
     task = repo.ok("cat", f"{EPIC1}.3")["body"]
     assert task.startswith("## Description\nTBD\n")
-    assert "## Done summary\nBlocked:\nWaiting on UI design review.\n" in task
+    # the reason moved to blocked_reason; the Done summary no longer repeats it (issue #12)
+    assert "Blocked:" not in task and "## Done summary\n" in task
+    assert repo.ok("show", f"{EPIC1}.3")["blocked_reason"] == "Waiting on UI design review."
 
 
 def test_second_import_of_the_same_data_does_nothing(repo: Repo, tmp_path: Path) -> None:
@@ -233,6 +235,7 @@ def test_older_deps_key_and_definition_status_without_state_file(repo: Repo, tmp
     fourth = repo.ok("show", "fn-1.4")  # blocked by flowctl 0.26: the reason only in the spec
     assert fourth["status"] == "blocked" and fourth["blocked_reason"] == "Needs an API key."
     assert repo.ok("cat", "fn-1.4")["body"].startswith("## Description\nY\n")
+    assert "Blocked:" not in repo.ok("cat", "fn-1.4")["body"]
     body = repo.ok("cat", "fn-1.2")["body"]
     assert body.startswith("# Notes from the kickoff\n")  # not a repeat of id and title: kept
     assert "## Acceptance\n" in body and "## Evidence\n" in body  # missing sections added

@@ -238,9 +238,17 @@ def test_a_default_branch_that_is_an_annotated_tag(flow_repo: Repo) -> None:
     assert status["landed"] == ["fn-1-add-oauth-login.1"]
 
 
+def test_the_main_worktrees_branch_is_the_default_when_nothing_else_names_one(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.git("branch", "-m", "main", "work")
+    status = both_ways(repo, "status")
+    assert status["default_branch"] == "work"
+
+
 def test_no_default_branch_at_all(flow_repo: Repo) -> None:
     repo = flow_repo
     repo.git("branch", "-m", "main", "work")
+    repo.git("checkout", "-q", "--detach")
     status = both_ways(repo, "status")
     assert status["default_branch"] is None and status["landed"] == []
 

@@ -111,6 +111,7 @@ READ_COMMANDS: list[list[str]] = [
     ["tasks"], ["list"], ["epics"], ["status"], ["ready"], ["next"], ["blocked"], ["graph"],
     ["critical-path"], ["config", "get", "max_retries"], ["log"], ["stats"],
     ["export"], ["prime"], ["board"], ["gap", "list"], ["gap", "check", "--epic", "fn-1"],
+    ["files"], ["queue"], ["prompt", "fn-1.2"],
 ]
 # Commands that do not read a plan, or read something other than a revision's tree.
 # The integrity commands (issue #4) read trees their own way (validate --rev/--staged, check
@@ -166,6 +167,8 @@ def test_read_commands_read_the_revision_from_git_objects(flow_repo: Repo, comma
         repo.ok("config", "set", "max_retries", "7")
     if command[0] == "gap":
         repo.ok("gap", "add", "--epic", "fn-1", "--priority", "nice", "Dark mode")
+    if command[0] == "files":
+        repo.ok("task", "edit", "fn-1.2", "--files", "src/auth.py")
     head, status = repo.head(), repo.status()
     now = repo.flow(*command, "--json")
     at_head = repo.flow(*command, "--rev", "HEAD", "--json")

@@ -135,11 +135,13 @@ def test_a_trailer_without_its_change_is_reported(flow_repo: Repo) -> None:
              "by=x id=01JD3Q6X5M3N8Q2R7T9VWXYZ9Z")
     fake = repo.head()
     report = repo.ok("recover")
-    problems = {(p["kind"], p["commit"]) for p in report["problems"]}
-    assert ("trailer_without_change", fake) in problems
-    [divergence] = report["divergences"]
-    assert (divergence["file_status"], divergence["history_status"]) == ("todo", "in_progress")
-    assert divergence["commit"] == fake and "does not change its file" in divergence["evidence"]
+    problems = {(p["kind"], p["commit"]): p["message"] for p in report["problems"]}
+    assert "not believed" in problems[("trailer_without_change", fake)]
+    # History believes the tree, not the line: the task is still todo, nothing to repair.
+    assert report["divergences"] == []
+    assert repo.ok("recover", "--apply")["commit"] is None
+    assert repo.ok("show", "fn-1.1")["status"] == "todo"
+    assert [e["to"] for e in repo.ok("log", "fn-1.1")["events"]] == ["todo"]
 
 
 def test_archived_files_are_not_deleted_and_malformed_lines_do_not_crash(flow_repo: Repo) -> None:

@@ -183,8 +183,13 @@ def test_review_usage_errors(flow_repo: Repo) -> None:
     assert "give --verdict or --run" in repo.refused("review", "fn-1", code=2).stderr
     assert "unknown verdict" in repo.refused("review", "fn-1", "--verdict", "lgtm", code=2).stderr
     assert repo.refused("review", "fn-9", "--verdict", "ship").exit_code == 1
-    repo.ok("config", "set", "require_review", "sometimes")
-    assert "require_review: 'sometimes' is not plan" in repo.refused("next").stderr
+    # A value of the wrong kind is refused when set (issue #14), and reported when read.
+    assert "require_review must be" in repo.refused("config", "set", "require_review",
+                                                    "sometimes").stderr
+    config = repo.read(".flow/config.yaml").replace("require_review: null", "require_review: sometimes")
+    repo.write(".flow/config.yaml", config)
+    repo.commit_all("hand edit")
+    assert "require_review must be null, completion or plan" in repo.refused("next").stderr
 
 
 # Gaps ------------------------------------------------------------------------------------------

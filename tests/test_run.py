@@ -30,6 +30,7 @@ def plan(repo: Repo, *tasks: tuple[str, list[str], list[str]], max_retries: int 
     """Tasks as (title, deps by number, files); returns their IDs."""
     repo.ok("init")
     repo.ok("config", "set", "max_retries", str(max_retries))
+    repo.ok("config", "set", "retry_backoff.base", "0")  # retried at once (test_backoff.py waits)
     repo.ok("epic", "create", "--title", "Run")
     ids = []
     for title, deps, files in tasks:

@@ -12,12 +12,15 @@ from git_flowctl.model.states import ACTIONS
 
 STATES = ("todo", "in_progress", "blocked", "done", "skipped", "failed", "up_for_retry")
 ACTION_ARGS = {"block": ["--reason", "r"], "skip": ["--reason", "r"]}
-USER_ACTIONS = [name for name in ACTIONS if name not in ("create", "split")]
+# expire is recorded by whoever notices an expired lease (tests/test_expiry.py); restart resets
+# downstream tasks too and takes a todo task (tests/test_workflow.py).
+USER_ACTIONS = [name for name in ACTIONS if name not in ("create", "split", "expire", "restart")]
 
 
 def diamond(repo: Repo) -> None:
     """1 -> 2, 1 -> 3, {2, 3} -> 4, with max_retries 1 on task 2."""
     repo.ok("init")
+    repo.ok("config", "set", "retry_backoff.base", "0")  # retried at once (tests/test_backoff.py)
     repo.ok("epic", "create", "--title", "Add OAuth login")
     repo.ok("task", "create", "--epic", "fn-1", "--title", "Schema")
     repo.ok("task", "create", "--epic", "fn-1", "--title", "Middleware", "--deps", "fn-1.1",

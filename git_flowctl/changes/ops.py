@@ -8,7 +8,7 @@ touches git or the disk; the writer does that, so every command shares one path.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from git_flowctl.model.config import CONFIG_PATH, CONFIG_TEMPLATE
 from git_flowctl.model.errors import ConflictError, FlowError, UsageError
 from git_flowctl.model.graph import cycle_through, format_cycle
 from git_flowctl.model.items import Epic, Task, new_epic_document, new_task_document
+from git_flowctl.model.text import one_line_field
 from git_flowctl.model.trailers import Evidence, Transition, parse_pairs
 from git_flowctl.model.ulid import new_ulid
 from git_flowctl.model.verification import outcome, results_of, verified
@@ -92,7 +93,8 @@ def create_epic(plan: Plan, title: str, ctx: Context, *, depends_on_epics: Itera
     """``number``: the one reserved for it (reservations.py); else one more than every epic
     number of the plan and ``taken_numbers``."""
     plan.require_initialized()
-    if not title.strip():
+    title = one_line_field(title, "the title")
+    if not title:
         raise UsageError("an epic needs a title", hint='--title "What this epic delivers"')
     deps = [plan.resolve_epic(ref) for ref in depends_on_epics]
     in_use = {e.number for e in plan.epics.values()}
@@ -102,7 +104,7 @@ def create_epic(plan: Plan, title: str, ctx: Context, *, depends_on_epics: Itera
         raise ConflictError(f"epic number {number} was taken while it was being reserved",
                             hint="run the command again")
     epic_id = ids.make_epic_id(number, title, plan.config.prefix, plan.config.slug_max)
-    doc = new_epic_document(epic_id, title.strip(), depends_on_epics=deps, branch=branch,
+    doc = new_epic_document(epic_id, title, depends_on_epics=deps, branch=branch,
                             priority=priority, created=ctx.now, sections=dict(sections or {}))
     epic = Epic(doc)
     return Change(
@@ -122,7 +124,8 @@ def create_task(plan: Plan, epic_ref: str, title: str, ctx: Context, *,
     """``number``: the one reserved for it (reservations.TaskNumbers); else one above the
     epic's tasks here and ``taken_numbers`` (those on other branches and reserved)."""
     plan.require_initialized()
-    if not title.strip():
+    title = one_line_field(title, "the title")
+    if not title:
         raise UsageError("a task needs a title", hint='--title "What this task does"')
     epic = plan.epic(epic_ref)
     deps = _dedupe(plan.resolve_dependency(ref) for ref in depends_on)
@@ -138,7 +141,7 @@ def create_task(plan: Plan, epic_ref: str, title: str, ctx: Context, *,
     if cycle is not None:
         raise FlowError(f"refused: those dependencies would close the cycle {format_cycle(cycle)}",
                         hint="a task cannot wait for itself; drop one of them", cycle=cycle)
-    doc = new_task_document(task_id, epic.id, title.strip(), depends_on=deps, priority=priority,
+    doc = new_task_document(task_id, epic.id, title, depends_on=deps, priority=priority,
                             domain=domain, files=list(files), created=ctx.now,
                             description=description, acceptance=acceptance, extra=dict(extra or {}))
     task = Task(doc)
@@ -253,18 +256,41 @@ def unblock(plan: Plan, ref: str, ctx: Context) -> Change:
     return _simple(plan, ref, "unblock", states.TO_DO, ctx, blocked_reason=None)
 
 
-def fail(plan: Plan, ref: str, ctx: Context, *, reason: str | None = None) -> Change:
+def _failed_attempt(plan: Plan, ref: str, action: str, ctx: Context,
+                    note: Callable[[int], str] | None, **fields: Any) -> Change:
+    """One more attempt used up (``fail``, ``expire``): up_for_retry while attempts remain,
+    else failed; ``note(attempts)``, when given, becomes the Done summary."""
     task = plan.task(ref)
-    states.check_action(task.id, task.status, "fail", force=ctx.force)
+    states.check_action(task.id, task.status, action, force=ctx.force)
     limit = task.max_retries(plan.config.max_retries)
     target = states.UP_FOR_RETRY if task.attempts < limit else states.FAILED
     attempts = task.attempts + 1
-    change = _simple(plan, ref, "fail", target, ctx, attempts=attempts)
-    if reason:
+    change = _simple(plan, ref, action, target, ctx, attempts=attempts, **fields)
+    if note is not None:
         task = plan.tasks[task.id]
-        task.doc.set_section("Done summary", f"Failed (attempt {attempts}): {reason.strip()}")
+        task.doc.set_section("Done summary", note(attempts))
         change.writes[task.path] = task.render()
     change.result.update(attempts=attempts, max_retries=limit)
+    return change
+
+
+def fail(plan: Plan, ref: str, ctx: Context, *, reason: str | None = None) -> Change:
+    text = reason.strip() if reason else None
+    return _failed_attempt(plan, ref, "fail", ctx,
+                           (lambda attempts: f"Failed (attempt {attempts}): {text}") if text else None)
+
+
+def expire(plan: Plan, ref: str, ctx: Context, *, holder: str, lease_until: str | None) -> Change:
+    """A claim whose lease ran out, recorded as a failed attempt (issue #16): like ``fail``,
+    up_for_retry while attempts remain, else failed; the assignee is cleared. From todo or
+    up_for_retry when the holder recorded its start on another branch: the attempt counts here,
+    where the task is picked up again. The holder is data: it goes into the body, not a trailer."""
+    until = f" at {lease_until}" if lease_until else ""
+    change = _failed_attempt(
+        plan, ref, "expire", ctx,
+        lambda attempts: f"Expired (attempt {attempts}): the lease of {holder} ran out{until}.",
+        assignee=None)
+    change.result.update(holder=holder, lease_until=lease_until)
     return change
 
 
@@ -340,6 +366,63 @@ def reopen(plan: Plan, ref: str, ctx: Context, *, cascade: bool = False) -> Chan
         writes, transitions,
         result={"id": task.id, "status": states.TO_DO, "reopened": reopened,
                 "message": f"reopened {', '.join(reopened)}"})
+
+
+def downstream(plan: Plan, task_id: str) -> list[Task]:
+    """Every task that depends on ``task_id``, directly or through others, in ID order."""
+    seen: set[str] = set()
+    queue = [task_id]
+    while queue:
+        for dependent in plan.dependents(queue.pop(0)):
+            if dependent.id not in seen and dependent.id != task_id:
+                seen.add(dependent.id)
+                queue.append(dependent.id)
+    return plan.sorted_tasks(seen)
+
+
+def restart(plan: Plan, ref: str, ctx: Context) -> Change:
+    """flowctl's ``restart`` (issue #16): TASK and every task downstream of it back to todo,
+    whatever their state, in one commit (``action=restart``). Attempts, the assignee, reasons,
+    the done summary and the evidence are cleared (history keeps them). A task in progress is
+    someone's work: refused unless forced (the claim step gives its claim back)."""
+    task = plan.task(ref)
+    chosen = [task, *downstream(plan, task.id)]
+    busy = [item.id for item in chosen if item.status == states.IN_PROGRESS]
+    if busy and not ctx.force:
+        raise FlowError(f"cannot restart {task.id}: {', '.join(busy)} "
+                        f"{'is' if len(busy) == 1 else 'are'} in progress",
+                        hint="`release` them first (or `fail` them), or --force takes them back "
+                             "and gives their claims back", in_progress=busy)
+    writes: dict[str, bytes | None] = {}
+    transitions = []
+    reset: list[str] = []
+    for item in chosen:
+        old = item.status
+        before = item.render()
+        for key in ("attempts", "assignee", "blocked_reason", "skipped_reason"):
+            item.set(key, None)
+        item.set("status", states.TO_DO)
+        for section in ("Done summary", "Evidence"):
+            if item.doc.section(section):
+                item.doc.set_section(section, "")
+        rendered = item.render()
+        if rendered == before:
+            continue
+        writes[item.path] = rendered
+        reset.append(item.id)
+        if old != states.TO_DO:
+            # force=1 only where it took someone's work: every other change is the table's
+            forced = ctx.force and old == states.IN_PROGRESS
+            transitions.append(transition(item.id, old, states.TO_DO, "restart",
+                                          Context(ctx.actor, ctx.now, forced)))
+    return Change(
+        f"flow: restart {task.id} {_quoted_title(task.title)}"
+        + (f" (+{len(reset) - 1} downstream)" if len(reset) > 1 else ""),
+        writes, transitions,
+        result={"id": task.id, "status": states.TO_DO, "reset": reset,
+                "downstream": [item.id for item in chosen[1:]],
+                "message": f"restarted {', '.join(reset)}" if reset
+                else f"{task.id} and its downstream tasks are todo already"})
 
 
 # Evidence -------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from git_flowctl.model.items import (
     new_task_document,
     task_field_problems,
 )
+from git_flowctl.model.text import one_line_field
 from git_flowctl.model.trailers import Archive, Transition
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.writer import Change
@@ -39,7 +40,7 @@ from git_flowctl.repo.writer import Change
 # Task edits -----------------------------------------------------------------------------------
 
 EDITABLE_TASK_FIELDS = ("title", "priority", "domain", "files", "trigger_rule", "max_retries",
-                        "estimate")
+                        "estimate", "retry_backoff")
 DEFAULT_TRIGGER_RULE = "all_success"
 
 
@@ -50,9 +51,9 @@ def check_task_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         if key not in EDITABLE_TASK_FIELDS:
             raise UsageError(f"{key} cannot be edited", hint=f"editable: {', '.join(EDITABLE_TASK_FIELDS)}")
         if key == "title":
-            if not isinstance(value, str) or not value.strip():
+            value = one_line_field(value, "the title") if isinstance(value, str) else ""
+            if not value:
                 raise UsageError("a task needs a title; --title cannot be empty")
-            value = value.strip()
         elif key == "trigger_rule":
             if value is not None and value not in TRIGGER_RULES:
                 raise UsageError(f"unknown trigger rule {value!r}", hint=f"one of {', '.join(TRIGGER_RULES)}")
@@ -63,10 +64,10 @@ def check_task_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
                 raise UsageError(f"--{key.replace('_', '-')} must be a whole number")
             if key == "max_retries" and value is not None and value < 0:
                 raise UsageError("--max-retries cannot be negative")
-        elif key == "estimate":
+        elif key in ("estimate", "retry_backoff"):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or value < 0):
-                raise UsageError("--estimate must be a number, 0 or more")
+                raise UsageError(f"--{key.replace('_', '-')} must be a number, 0 or more")
         elif key == "domain":
             value = value.strip() if isinstance(value, str) and value.strip() else None
         elif key == "files":
@@ -198,7 +199,7 @@ def split_task(plan: Plan, ref: str, titles: list[str], ctx: Context, *, chain: 
     ``numbers``: those reserved for the parts (reservations.apply_with_task_numbers); else the
     next ones above the epic's tasks here and ``taken_numbers``."""
     task = plan.task(ref)
-    titles = [title.strip() for title in titles]
+    titles = [one_line_field(title, "a title") for title in titles]
     if len(titles) < 2 or not all(titles):
         raise UsageError("a split needs at least two non-empty titles", hint='--titles "Schema|API|UI"')
     old = task.status
@@ -214,7 +215,7 @@ def split_task(plan: Plan, ref: str, titles: list[str], ctx: Context, *, chain: 
     for index, (part_id, title) in enumerate(zip(part_ids, titles, strict=True)):
         deps = task.depends_on if index == 0 or not chain else [part_ids[index - 1]]
         extra: dict[str, Any] = {"split_from": task.id}
-        for key in ("trigger_rule", "max_retries"):
+        for key in ("trigger_rule", "max_retries", "retry_backoff"):
             if key in task.doc.data:
                 extra[key] = task.doc.data[key]
         part = Task(new_task_document(

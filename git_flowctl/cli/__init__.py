@@ -62,6 +62,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "heartbeat": ("claims", "heartbeat_command", "Extend the lease of your claims."),
     "reclaim": ("claims", "reclaim_command", "Take over a claim whose lease has run out."),
     "run": ("run", "run_command", "Run a command for each ready task, N at a time, in worktrees."),
+    "files": ("workflow", "files_command", "Which task owns which paths, and the conflicts between tasks."),
+    "queue": ("workflow", "queue_command", "Per epic: ready, in progress, blocked and waiting, and what blocks them."),
+    "restart": ("workflow", "restart_command", "Back to todo: a task and everything downstream of it."),
+    "prompt": ("workflow", "prompt_command", "Everything one worker needs to do one task (the worker's brief)."),
     "import": ("migrate", "import_group", "Import a plan: from flowctl's .flow/, or an export."),
     "export": ("migrate", "export_command", "Print the whole plan as one versioned JSON document."),
     "prime": ("prime", "prime_command", "A primer for AI agents: the workflow, for this repository."),
@@ -124,6 +128,9 @@ def run(argv: list[str]) -> int:
         report_error(out, UsageError(redirect.message))
         return 2
     try:
+        _refuse_undecodable(args)
+        if json_mode and _asks_for_help(args):
+            return _help_as_json(args, out)
         cli.main(args=args, prog_name="git flow-task", standalone_mode=False, obj=out,
                  complete_var=COMPLETE_VAR)
         return out.exit_code
@@ -213,6 +220,41 @@ def _take_json_flag(argv: list[str]) -> tuple[list[str], bool]:
         else:
             args.append(arg)
     return args, json_mode
+
+
+def _asks_for_help(args: list[str]) -> bool:
+    before = args[:args.index("--")] if "--" in args else args
+    return "--help" in before or "-h" in before
+
+
+def _help_as_json(args: list[str], out: Output) -> int:
+    """``--help`` with ``--json``: the help text in the JSON shape of `help COMMAND`."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.suppress(click.exceptions.Exit):
+        cli.main(args=args, prog_name="git flow-task", standalone_mode=False, obj=out,
+                 complete_var=COMPLETE_VAR)
+    words = []
+    for arg in args:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    out.emit({"command": " ".join(["git flow-task", *words]), "help": buffer.getvalue().rstrip()})
+    return 0
+
+
+def _refuse_undecodable(args: list[str]) -> None:
+    """Arguments that were not UTF-8 (Python keeps their bytes as lone surrogates) would fail
+    wherever they are written; refuse them at the door. What follows ``--`` (a command for
+    `run`) is passed on as it is."""
+    from git_flowctl.model.text import require_utf8
+
+    for place, arg in enumerate(args, start=1):
+        if arg == "--":
+            break
+        require_utf8(arg, f"argument {place}")
 
 
 def _silence_broken_pipe() -> None:

@@ -23,6 +23,7 @@ ALIASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("task", "set-acceptance"): ("task", "edit"),
     ("epic", "set-title"): ("epic", "edit"),
     ("epic", "set-branch"): ("epic", "edit"),
+    ("worker-prompt",): ("prompt",),
 }
 
 # (flowctl command path, flowctl option) -> (our option, prefix of its value). A value prefix of
@@ -39,8 +40,9 @@ OPTION_ALIASES: dict[tuple[tuple[str, ...], str], tuple[str, str]] = {
 
 # flowctl command path -> what to say instead (exit 2). One line each.
 REDIRECTS: dict[tuple[str, ...], str] = {
-    ("task", "reset"): "flowctl's `task reset` is `git flow-task reopen TASK [--cascade]` here "
-                       "(`unblock` for a blocked task, `release` for one in progress)",
+    ("task", "reset"): "flowctl's `task reset` is `git flow-task restart TASK` here (it resets "
+                       "the task and everything downstream; `reopen`, `unblock`, `release` and "
+                       "`retry` reset one task)",
     ("task", "set-spec"): "flowctl's `task set-spec` is `git flow-task task edit TASK "
                           "--description @FILE --acceptance @FILE` here",
     ("epic", "set-plan-review-status"): "flowctl's `epic set-plan-review-status EPIC --status S` "
@@ -50,10 +52,6 @@ REDIRECTS: dict[tuple[str, ...], str] = {
                      "(`git flow-task log`, `git flow-task status`)",
     ("migrate-state",): "flowctl's `migrate-state` is `git flow-task import flowctl .flow` here: "
                         "it brings the state directory into commits",
-    ("restart",): "flowctl's `restart` has no counterpart yet (issue #16): "
-                  "`git flow-task reopen TASK --cascade` resets a done task and its done dependents",
-    ("queue",): "flowctl's `queue` has no counterpart yet (issue #16): `git flow-task board` and "
-                "`git flow-task ready` show what is ready, running and blocked",
     ("memory",): "flowctl's `memory` is an agent integration outside task tracking: "
                  "not part of git flow-task",
     ("prep-chat",): "flowctl's `prep-chat` is an agent integration outside task tracking: "

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import pygit2
 
     from git_flowctl.changes.ops import Context
+    from git_flowctl.model.items import Task
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.workspace import Workspace
     from git_flowctl.repo.writer import Builder, Mode, Outcome, Writer
@@ -50,6 +51,7 @@ REMOTE_CLAIMS_PREFIX = "refs/flow/remote-claims/"
 HELD = "held"
 FINISHED = "done"
 _LOCK_ATTEMPTS = 400  # ~ 2 s of retries while another process holds a claim ref's lock
+_PUSH_WAIT = 10.0  # seconds a claim's push to the remote may take before it is taken as local
 
 
 def claim_ref(task_id: str) -> str:
@@ -94,25 +96,27 @@ class Claim:
     commit: str | None = None  # the done transition (finished records); None when only staged
     finished: str | None = None
     host: str | None = None
+    repo: str | None = None  # the repository that made it (Workspace.repository_id)
     nonce: str = ""
     oid: str | None = None  # the claim commit the ref points at
     where: str = "local"  # "local", or the remote it was mirrored from
 
     @classmethod
     def held(cls, task: str, holder: str, branch: str, lease_seconds: int,
-             *, since: str | None = None) -> Claim:
+             *, since: str | None = None, repo: str | None = None) -> Claim:
         now = time.time()
         return cls(task, HELD, holder, since or iso(now), branch,
-                   until=iso(math.ceil(now + lease_seconds)), host=_hostname(),
+                   until=iso(math.ceil(now + lease_seconds)), host=_hostname(), repo=repo,
                    nonce=new_ulid())
 
-    def finished_record(self, branch: str, commit: str | None) -> Claim:
+    def finished_record(self, branch: str, commit: str | None, repo: str | None) -> Claim:
         return replace(self, state=FINISHED, until=None, branch=branch, commit=commit,
-                       finished=iso(time.time()), host=_hostname(), nonce=new_ulid(),
-                       oid=None, where="local")
+                       finished=iso(time.time()), host=_hostname(), repo=repo,
+                       nonce=new_ulid(), oid=None, where="local")
 
     def renewed(self, lease_seconds: int) -> Claim:
-        fresh = Claim.held(self.task, self.holder, self.branch, lease_seconds, since=self.since)
+        fresh = Claim.held(self.task, self.holder, self.branch, lease_seconds, since=self.since,
+                           repo=self.repo)
         return replace(fresh, host=self.host or fresh.host)
 
     @property
@@ -140,6 +144,8 @@ class Claim:
             pairs["commit"] = self.commit
         if self.host:
             pairs["host"] = self.host
+        if self.repo:
+            pairs["repo"] = self.repo
         pairs["id"] = self.nonce or new_ulid()
         verb = "finished" if self.is_finished else "claim"
         from git_flowctl.model.trailers import format_claim
@@ -155,7 +161,7 @@ class Claim:
         return cls(task, pairs.get("state", HELD), pairs.get("holder", "?"), pairs.get("since", ""),
                    pairs.get("branch", ""), until=pairs.get("until"), commit=pairs.get("commit"),
                    finished=pairs.get("finished"), host=pairs.get("host"),
-                   nonce=pairs.get("id", ""), oid=oid, where=where)
+                   repo=pairs.get("repo"), nonce=pairs.get("id", ""), oid=oid, where=where)
 
     def describe(self) -> str:
         """``bob (since ..., on refs/heads/x)`` for messages."""
@@ -175,7 +181,7 @@ class Claim:
             "lease_until": self.until, "expires_in": None if left is None else round(left),
             "stale": bool(left is not None and left <= 0), "branch": self.branch,
             "commit": self.commit, "finished_at": self.finished, "host": self.host,
-            "where": self.where, "ref": claim_ref(self.task),
+            "repository": self.repo, "where": self.where, "ref": claim_ref(self.task),
         }
 
 
@@ -286,9 +292,13 @@ class ClaimRefs:
             except (pygit2.GitError, OSError) as exc:  # the lock is held: another racer
                 last_error = exc
                 time.sleep(min(0.001 * (attempt + 1), 0.01))
-        raise ConflictError(f"{name} stayed locked: {last_error}",
-                            hint="another git flow-task holds it; if none runs, remove the "
-                                 f"stale {name}.lock under the git directory")
+        from git_flowctl.repo.locks import stale_lock_error
+
+        lock = self.ws.common_dir / f"{name}.lock"
+        if lock.exists():  # held for seconds: a crashed git left it (exit 1, named)
+            raise stale_lock_error(lock, f"the claim ref {name}")
+        raise ConflictError(f"could not update {name}: {last_error}",
+                            hint="another git flow-task may be changing it; try again")
 
     def set_mirror(self, task_id: str, oid: str | None) -> None:
         """Force a mirror ref to what the remote was seen to hold (no compare)."""
@@ -488,22 +498,35 @@ class Claims:
         return claimview.merged(listed[0], listed[1] if self.remote is not None else None,
                                 self.remote_problem)
 
-    def held_map(self, actor: str) -> dict[str, str]:
+    def held_map(self, actor: str, listed: list[Claim] | None = None) -> dict[str, str]:
         """For ``ready``/``next``: task -> holder (claimview.held_map says how); a finished
-        record that nothing holds any more (``abandoned``) holds nothing."""
-        return claimview.held_map(self.all(), actor, time.time(), self.abandoned)
+        record that nothing holds any more (``abandoned``) holds nothing. ``listed``: ``all()``
+        read already by the caller."""
+        return claimview.held_map(self.all() if listed is None else listed, actor, time.time(),
+                                  self.ws.repository_id(create=False), self.abandoned)
 
     # Taking a claim --------------------------------------------------------------------------
 
+    def is_own(self, claim: Claim, actor: str) -> bool:
+        """Made by this actor in this repository (any of its worktrees). A claim of the same
+        identity from another clone is someone else's: the repository ID tells them apart. A
+        claim from before repository IDs falls back to the machine's name."""
+        if claim.holder != actor:
+            return False
+        if claim.repo is None:
+            return claim.host == _hostname()
+        return claim.repo == self.ws.repository_id()
+
     def stale_here(self, claim: Claim, actor: str) -> bool:
-        """The actor's own claim or record, made on this branch of this machine, that this
+        """The actor's own claim or record, made on this branch of this repository, that this
         branch's HEAD no longer bears out (the task is not in progress, or not done, there): the
         transition was reverted or reset away, so it speaks for nothing and the actor may claim
-        or finish the task again. Anyone else is still refused, except from an abandoned record
-        (``abandoned``)."""
+        or finish the task again. Anyone else, including the same identity in another clone
+        (whose HEAD never had the transition), is still refused, except from an abandoned
+        record (``abandoned``)."""
         if self.abandoned(claim):
             return True
-        if claim.holder != actor or claim.host != _hostname() \
+        if claim.repo is None or not self.is_own(claim, actor) \
                 or claim.branch != current_branch(self.ws.repo):
             return False
         expected = states.DONE if claim.is_finished else states.IN_PROGRESS
@@ -542,12 +565,16 @@ class Claims:
 
         Raises ``ClaimTakenError`` naming the holder when the task is held or finished elsewhere.
         """
-        claim = self.local.write(Claim.held(task_id, actor, branch, self.lease_seconds))
+        claim = self.local.write(Claim.held(task_id, actor, branch, self.lease_seconds,
+                                            repo=self.ws.repository_id()))
         previous: Claim | None = None
         for _ in range(_LOCK_ATTEMPTS):
             current = self.local.read(task_id)
             if current is not None and not self.stale_here(current, actor):
-                _check_takeover(current, actor, reclaim, force=force)
+                arbiter = self._as_the_remote_has_it(current)
+                if arbiter is None:
+                    continue  # that claim lost its push and was given back: try again
+                _check_takeover(arbiter, actor, reclaim, force=force)
             if self.local.swap(task_id, current.oid if current else None, claim.oid):
                 previous = current
                 break
@@ -560,6 +587,29 @@ class Claims:
             self._restore_local(acquired)
             raise
         return acquired
+
+    def _as_the_remote_has_it(self, current: Claim) -> Claim | None:
+        """A local claim that refuses us may be another worktree's whose push to the remote is
+        still on its way and may lose: with a remote, the claim the remote holds decides (the
+        arbiter), so wait until it holds one or the local claim goes (None: it was given back
+        after losing). Without a remote, or when it cannot be reached, the local claim."""
+        if self.remote is None or current.where != "local" or self.remote_problem:
+            return current
+        made = parse_iso(current.since) or 0.0
+        # A claim older than a push can take was pushed or stayed local long ago: look once.
+        deadline = time.monotonic() + max(0.0, min(_PUSH_WAIT, made + _PUSH_WAIT - time.time()))
+        while True:
+            if self.remote.fetch(current.task) is not None:
+                return current
+            theirs = self.remote.read(current.task)
+            if theirs is not None:
+                return theirs
+            now = self.local.read(current.task)
+            if now is None or now.oid != current.oid:
+                return None
+            if time.monotonic() > deadline:
+                return current  # a claim made while the remote was out of reach: it stands
+            time.sleep(0.02)
 
     def _acquire_remote(self, acquired: Acquired, actor: str, reclaim: bool, force: bool) -> None:
         task_id, oid = acquired.claim.task, acquired.claim.oid
@@ -612,7 +662,7 @@ class Claims:
                 if self.remote is not None:
                     self.remote.fetch(task_id)
                     theirs = self.remote.read(task_id)
-                    if theirs is not None and theirs.holder != actor:
+                    if theirs is not None and not self.is_own(theirs, actor):
                         raise ClaimTakenError(f"{task_id} is {theirs.describe()} on {self.remote_name}",
                                               holder=theirs.holder, id=task_id)
                 raise FlowError(f"{task_id} is not claimed here",
@@ -678,7 +728,8 @@ class Claims:
         if current is None:
             if self.remote is not None and self.remote.fetch(task_id) is None:
                 theirs = self.remote.read(task_id)
-                if theirs is not None and (theirs.holder != actor or theirs.is_finished) and not force:
+                if theirs is not None and (not self.is_own(theirs, actor) or theirs.is_finished) \
+                        and not force:
                     raise ClaimTakenError(f"{task_id} is {theirs.describe()} on {self.remote_name}",
                                           holder=theirs.holder, id=task_id)
             return None
@@ -694,7 +745,8 @@ class Claims:
                confirmed: Claim | None) -> dict[str, Any]:
         """After ``done``: the claim becomes the record "finished on BRANCH at COMMIT"."""
         base = confirmed or Claim.held(task_id, actor, branch, 0)
-        record = self.local.write(replace(base, holder=actor).finished_record(branch, commit))
+        record = self.local.write(replace(base, holder=actor).finished_record(
+            branch, commit, self.ws.repository_id()))
         expected = confirmed.oid if confirmed else None
         note: str | None = None
         if not self.local.swap(task_id, expected, record.oid):
@@ -726,7 +778,7 @@ class Claims:
         if held is None:
             if self.remote is not None and self.remote.mirror.target(task_id) is not None:
                 theirs = self.remote.read(task_id)
-                if theirs is not None and theirs.holder == actor:
+                if theirs is not None and self.is_own(theirs, actor):
                     held = theirs
             if held is None:
                 return {"id": task_id, "released": False, "note": "there was no claim"}
@@ -803,7 +855,8 @@ class Claims:
 def _same_lineage(theirs: Claim, ours: Claim) -> bool:
     """An earlier version of our own claim (a heartbeat that did not reach the remote)."""
     return (not theirs.is_finished and theirs.holder == ours.holder and bool(theirs.since)
-            and theirs.since == ours.since and theirs.branch == ours.branch)
+            and theirs.since == ours.since and theirs.branch == ours.branch
+            and theirs.repo == ours.repo)
 
 
 def _check_takeover(current: Claim, actor: str, reclaim: bool, remote: str | None = None,
@@ -830,9 +883,9 @@ def _check_takeover(current: Claim, actor: str, reclaim: bool, remote: str | Non
         if reclaim:
             return
         raise ClaimTakenError(
-            f"{task_id} is already {current.describe()}{where}",
-            hint="another worker using your identity may be on it: give each worker its own "
-                 "FLOW_ACTOR, or take it over with --reclaim",
+            f"{task_id} is already claimed by you: {current.describe()}{where}",
+            hint="another worker using your identity (another clone, worktree or agent) may be "
+                 "on it: give each worker its own FLOW_ACTOR, or take it over with --reclaim",
             holder=current.holder, id=task_id)
     if current.expired():
         if reclaim:
@@ -865,7 +918,9 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
 
     branch = current_branch(claims.ws.repo)
     if mode is not Mode.STAGE and not force and not (action == "start" and reclaim):
-        _refuse_illegal(claims.ws, task_id, action)
+        _refuse_illegal(claims, task_id, action, actor)
+    if action == "start" and not force:
+        build = _refusing_held_files(claims, build, task_id, actor)
     if mode is Mode.DRY_RUN:
         if action == "start":
             claims.check_available(task_id, actor, reclaim=reclaim, force=force)
@@ -886,7 +941,10 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
         outcome.change.result["claim"] = acquired.as_json()
         return outcome
     if action == "done":
-        confirmed = claims.confirm(task_id, actor, force=force)
+        try:
+            confirmed = claims.confirm(task_id, actor, force=force)
+        except ClaimTakenError as taken:
+            raise _done_by_another(claims, task_id, actor, taken) from None
         outcome = writer.apply(build, mode)
         outcome.change.result["claim"] = claims.finish(task_id, actor, branch, outcome.commit,
                                                        confirmed)
@@ -899,16 +957,84 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
     raise UsageError(f"no claim step for {action}")
 
 
-def _refuse_illegal(ws: Workspace, task_id: str, action: str) -> None:
-    """The state machine refuses first (exit 1), so "start a task that is in progress" says that,
-    not "you hold its claim" (exit 3). Reads only the task's file at HEAD."""
-    status = _status_at_head(ws, task_id)
-    if status is not None:  # None: unborn, or not committed yet; the transition will say
-        states.check_action(task_id, status, action)
+class FilesHeldError(ClaimTakenError):
+    """The task's ``files`` overlap those of a task someone else holds (issue #16): exit 3."""
+
+
+def _refusing_held_files(claims: Claims, build: Builder, task_id: str, actor: str) -> Builder:
+    """``build`` after a check, on the plan the writer reads, that no task someone else holds
+    owns files this task owns (availability.file_holders); ``--force`` skips it."""
+    from git_flowctl.coordination.availability import file_holders, file_overlaps
+
+    listed = claims.all()
+
+    def checked(plan: Plan) -> Any:
+        if task_id in plan.tasks and plan.tasks[task_id].files:
+            overlaps = file_overlaps(plan, task_id, file_holders(
+                plan, actor, listed, claims.ws.repository_id(create=False)))
+            if overlaps:
+                named = "; ".join(f"{o['held_task']} held by {o['held_by']} ({', '.join(o['paths'])})"
+                                  for o in overlaps)
+                raise FilesHeldError(
+                    f"cannot start {task_id}: its files overlap {named}",
+                    hint="wait until that task is finished or given back (`git flow-task files` "
+                         "shows who owns what), or --force starts it anyway (recorded)",
+                    id=task_id, holder=overlaps[0]["held_by"], files_held=overlaps)
+        return build(plan)
+
+    return checked
+
+
+def _refuse_illegal(claims: Claims, task_id: str, action: str, actor: str) -> None:
+    """The state machine refuses first (exit 1), so "start a task you already started" says that,
+    not "you hold its claim". But when another actor holds the task, that is the answer (exit 3,
+    the holder named), whatever the state machine would say (issue #12). Reads only the task's
+    file at HEAD."""
+    task = _task_at_head(claims.ws, task_id)
+    if task is None:  # unborn, or not committed yet; the transition will say
+        return
+    try:
+        states.check_action(task_id, task.status, action)
+    except FlowError as refused:
+        holder = claims.get(task_id)
+        if holder is None and claims.remote is not None:
+            holder = claims.remote.read(task_id)
+        if holder is not None and not holder.is_finished and not claims.is_own(holder, actor) \
+                and action in ("start", "done"):
+            raise ClaimTakenError(
+                f"{task_id} is {task.status} and {holder.describe()}",
+                hint="pick another task (`git flow-task next`); `git flow-task start "
+                     f"{task_id} --reclaim` takes it over once the lease has run out",
+                holder=holder.holder, id=task_id, status=task.status) from None
+        if task.status == states.IN_PROGRESS and action == "start" and task.assignee \
+                and task.assignee != actor:
+            raise FlowError(f"{refused.message}; {task.assignee} started it",
+                            hint=refused.hint, **refused.details) from None
+        raise
+
+
+def _done_by_another(claims: Claims, task_id: str, actor: str, taken: ClaimTakenError) -> ClaimTakenError:
+    """`done` refused because someone else holds the claim: the hint depends on whether this
+    actor started the task on this branch (then their lease ran out and it was reclaimed) or
+    never held it at all (issue #12)."""
+    task = _task_at_head(claims.ws, task_id)
+    if task is not None and task.assignee == actor:
+        return taken  # started here by this actor: "your lease ran out and it was reclaimed"
+    started = f"{task.assignee} started it on this branch" if task is not None and task.assignee \
+        else "it was not started by you"
+    return ClaimTakenError(f"{taken.message}; {started}",
+                           hint="only the holder finishes it; `git flow-task next` picks a task "
+                                "for you", **taken.details)
 
 
 def _status_at_head(ws: Workspace, task_id: str) -> str | None:
     """The task's stored status in HEAD's tree (only its file is read), None when absent."""
+    task = _task_at_head(ws, task_id)
+    return task.status if task is not None else None
+
+
+def _task_at_head(ws: Workspace, task_id: str) -> Task | None:
+    """The task as HEAD's tree has it (only its file is read), None when absent."""
     import pygit2
 
     from git_flowctl.model.document import Document
@@ -921,12 +1047,12 @@ def _status_at_head(ws: Workspace, task_id: str) -> str | None:
         blob = tree[path]
     except (KeyError, ValueError, pygit2.GitError):
         return None
-    return Task.from_document(Document.parse(blob_bytes(ws.repo, blob.id), path), task_id).status
+    return Task.from_document(Document.parse(blob_bytes(ws.repo, blob.id), path), task_id)
 
 
 def held_claims(claims: Claims, actor: str) -> Iterator[Claim]:
     for claim in claims.all():
-        if claim.holder == actor and not claim.is_finished:
+        if claims.is_own(claim, actor) and not claim.is_finished:
             yield claim
 
 
@@ -943,7 +1069,7 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
     Returns flowctl's ``next`` shape plus ``claimed``, ``claim`` and ``lost_races``.
     """
     from git_flowctl.changes import ops
-    from git_flowctl.coordination import queries
+    from git_flowctl.coordination import availability
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.writer import Mode, Writer
 
@@ -953,28 +1079,44 @@ def claim_next(claims: Claims, ctx: Context, *, epic_ref: str | None = None,
     writer = Writer(ws, message=message)
     lost: list[dict[str, Any]] = []
     exclude: set[str] = set()
+    expired: list[dict[str, Any]] = []
+    swept = mode is not Mode.COMMIT  # expired leases are recorded as commits (issue #16)
     while True:
         plan = Plan.load(ws.index_source()) if mode is Mode.STAGE else ws.load_plan("HEAD")
         plan.require_initialized()
         epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-        every = {claim.task: claim for claim in claims.all()}
+        if not swept:
+            from git_flowctl.coordination import expiry
+
+            swept = True
+            recorded = expiry.sweep(claims, writer, ctx, plan, epic_id=epic_id)
+            expired.extend(item.as_json() for item in recorded)
+            if recorded:
+                continue  # the plan changed: read it again
+        listed = claims.all()
+        every = {claim.task: claim for claim in listed}
         mine_elsewhere = {
             task_id for task_id, claim in every.items()
             if claim.holder == ctx.actor and not claim.is_finished
-            and (task_id not in plan.facts.tasks
-                 or plan.facts.tasks[task_id].status != states.IN_PROGRESS)}
-        answer = queries.next_work(plan.facts, ctx.actor, epic_id, held=claims.held_map(ctx.actor),
-                                   exclude=frozenset(exclude | mine_elsewhere))
-        answer.update(claimed=False, claim=None, lost_races=lost,
+            and (task_id not in plan.tasks or plan.tasks[task_id].status != states.IN_PROGRESS)}
+        answer = availability.next_answer(ws, plan, ctx.actor, epic_id, claims, listed=listed,
+                                          exclude=frozenset(exclude | mine_elsewhere))
+        answer.update(claimed=False, claim=None, lost_races=lost, expired=expired,
                       local_only=claims.remote is None or problem is not None)
         if answer["status"] != "work":
             return answer
         task_id = str(answer["task"])
         if answer["reason"] == "resume_in_progress":
             held = every.get(task_id)
-            if held is not None and (held.is_finished or held.holder != ctx.actor):
+            if held is not None and (held.is_finished or not claims.is_own(held, ctx.actor)):
                 exclude.add(task_id)  # reclaimed by someone else: no longer ours to resume
                 continue
+            if held is not None and held.expired() and mode is not Mode.DRY_RUN:
+                try:  # resumed: the lease runs again
+                    held, _ = claims.heartbeat(task_id, ctx.actor)
+                except ClaimTakenError:
+                    exclude.add(task_id)
+                    continue
             if held is None and mode is not Mode.DRY_RUN:
                 try:
                     held = claims.acquire(task_id, ctx.actor, current_branch(ws.repo)).claim

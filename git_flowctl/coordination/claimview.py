@@ -33,6 +33,8 @@ if TYPE_CHECKING:
         def where(self) -> str: ...
         @property
         def commit(self) -> str | None: ...
+        @property
+        def repo(self) -> str | None: ...
 
     Claimed = TypeVar("Claimed", bound=ClaimLike)
 else:
@@ -56,6 +58,7 @@ class ClaimRecord(NamedTuple):
     oid: str
     where: str
     commit: str | None = None
+    repo: str | None = None  # the repository that made it (Workspace.repository_id)
 
 
 def claim_fields(task: str, message: str) -> dict[str, str] | None:
@@ -75,7 +78,7 @@ def claim_record(task: str, message: str, oid: str, where: str) -> ClaimRecord:
         return ClaimRecord(task, HELD, UNREADABLE, "", None, oid, where)
     return ClaimRecord(task, fields.get("state", HELD), fields.get("holder", "?"),
                        fields.get("branch", ""), fields.get("until"), oid, where,
-                       fields.get("commit"))
+                       fields.get("commit"), fields.get("repo"))
 
 
 def namespace_claims(refs: Iterable[Ref], prefixes: list[tuple[str, str]],
@@ -141,24 +144,27 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146097 + day_of_era - 719468
 
 
-def held_entry(claim: ClaimLike, actor: str, now: float) -> str:
+def held_entry(claim: ClaimLike, actor: str, now: float, mine: str | None) -> str:
     """What ``ready`` and ``next`` say of a claimed task: a finished record never reads as the
     actor's (no branch takes a task finished on another); the actor's own live claim maps to
-    the actor; anyone else's names them, and an expired lease says so."""
+    the actor, unless another clone made it (``mine``: this repository's ID, DESIGN §6);
+    anyone else's names them, and an expired lease says so."""
     if claim.state == FINISHED:
         return f"{claim.holder} (finished on {short_branch(claim.branch)})"
+    if claim.holder == actor and claim.repo not in (None, mine):
+        return f"{actor} (in another clone)"
     if claim.holder == actor:
         return actor
     end = lease_end(claim.until)
     return claim.holder + (" (lease expired)" if end is not None and end - now <= 0 else "")
 
 
-def held_map(claims: Iterable[Claimed], actor: str, now: float,
+def held_map(claims: Iterable[Claimed], actor: str, now: float, mine: str | None,
              abandoned: Callable[[Claimed], bool] = lambda claim: False) -> dict[str, str]:
     """Task -> holder, for ``queries.ready_report`` and ``queries.next_work``. A finished
     record that ``abandoned`` says no branch holds any more (claims.Claims.abandoned: work done
     on a detached HEAD since dropped) holds nothing."""
-    return {claim.task: held_entry(claim, actor, now) for claim in claims
+    return {claim.task: held_entry(claim, actor, now, mine) for claim in claims
             if not (claim.state == FINISHED and may_be_abandoned(claim) and abandoned(claim))}
 
 

@@ -11,7 +11,7 @@ and gives the younger epic a free number, rewriting every reference in one commi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from git_flowctl.changes.ops import Context
@@ -62,14 +62,11 @@ def _tree_names(repo: pygit2.Repository, tree: pygit2.Tree, directory: str) -> l
     return [item.name or "" for item in subtree] if isinstance(subtree, pygit2.Tree) else []
 
 
-def taken_epic_numbers(ws: Workspace, prefix: str) -> set[int]:
-    """Every epic number in use here or on any local or remote-tracking branch (archive too)."""
+def _branch_flow_trees(ws: Workspace) -> Iterator[pygit2.Tree]:
+    """The ``.flow`` tree of every local and remote-tracking branch tip, each distinct tree once
+    (branches mostly share it)."""
     import pygit2
 
-    numbers: set[int] = set()
-    source = ws.work_tree_source()
-    for directory in _EPIC_DIRS:
-        numbers |= _numbers_in(source.list_files(directory), prefix)
     repo = ws.repo
     seen: set[str] = set()
     for reference in repo.references.iterator():
@@ -78,25 +75,32 @@ def taken_epic_numbers(ws: Workspace, prefix: str) -> set[int]:
         if reference.type != pygit2.enums.ReferenceType.DIRECT:
             continue  # origin/HEAD points at a branch listed anyway
         try:
-            commit = repo[reference.target].peel(pygit2.Commit)
-            flow = commit.tree[".flow"]
+            flow = repo[reference.target].peel(pygit2.Commit).tree[".flow"]
         except (KeyError, ValueError, pygit2.GitError):
             continue
         if str(flow.id) in seen:
             continue
         seen.add(str(flow.id))
         flow_tree = repo[flow.id]
-        if not isinstance(flow_tree, pygit2.Tree):
-            continue
+        if isinstance(flow_tree, pygit2.Tree):
+            yield flow_tree
+
+
+def taken_epic_numbers(ws: Workspace, prefix: str) -> set[int]:
+    """Every epic number in use here or on any local or remote-tracking branch (archive too)."""
+    numbers: set[int] = set()
+    source = ws.work_tree_source()
+    for directory in _EPIC_DIRS:
+        numbers |= _numbers_in(source.list_files(directory), prefix)
+    for flow_tree in _branch_flow_trees(ws):
         for directory in ("epics", "archive/epics"):
-            numbers |= _numbers_in(_tree_names(repo, flow_tree, directory), prefix)
+            numbers |= _numbers_in(_tree_names(ws.repo, flow_tree, directory), prefix)
     return numbers
 
 
 def taken_task_numbers(ws: Workspace, epic_id: str) -> set[int]:
     """Every number of ``epic_id``'s tasks in use here or on any local or remote-tracking branch
     (archive too), as ``taken_epic_numbers`` reads epics (issue #13, finding 8)."""
-    import pygit2
 
     def numbers_in(names: Iterable[str]) -> set[int]:
         found = set()
@@ -110,23 +114,9 @@ def taken_task_numbers(ws: Workspace, epic_id: str) -> set[int]:
     source = ws.work_tree_source()
     for directory in (TASKS_DIR, ARCHIVE_TASKS_DIR):
         numbers |= numbers_in(source.list_files(directory))
-    repo = ws.repo
-    seen: set[str] = set()
-    for reference in repo.references.iterator():
-        if not reference.name.startswith(("refs/heads/", "refs/remotes/")) \
-                or reference.type != pygit2.enums.ReferenceType.DIRECT:
-            continue
-        try:
-            flow = repo[reference.target].peel(pygit2.Commit).tree[".flow"]
-        except (KeyError, ValueError, pygit2.GitError):
-            continue
-        if str(flow.id) in seen:
-            continue
-        seen.add(str(flow.id))
-        flow_tree = repo[flow.id]
-        if isinstance(flow_tree, pygit2.Tree):
-            for directory in ("tasks", "archive/tasks"):
-                numbers |= numbers_in(_tree_names(repo, flow_tree, directory))
+    for flow_tree in _branch_flow_trees(ws):
+        for directory in ("tasks", "archive/tasks"):
+            numbers |= numbers_in(_tree_names(ws.repo, flow_tree, directory))
     return numbers
 
 

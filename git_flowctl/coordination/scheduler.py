@@ -20,7 +20,6 @@ each running command's process group and releases its task, so nothing is left h
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import hashlib
 import json
 import os
@@ -29,13 +28,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from git_flowctl.changes import ops
-from git_flowctl.coordination import queries
+from git_flowctl.coordination import availability, runs
 from git_flowctl.coordination.claims import (
     Claims,
     ClaimTakenError,
@@ -44,7 +43,8 @@ from git_flowctl.coordination.claims import (
     iso,
     short_branch,
 )
-from git_flowctl.gates.process import kill_tree
+from git_flowctl.coordination.ownership import files_overlap
+from git_flowctl.gates.process import kill_tree, marked_processes
 from git_flowctl.model import states
 from git_flowctl.model.errors import FlowError, UsageError
 from git_flowctl.model.ulid import new_ulid
@@ -60,6 +60,7 @@ WORKTREES_DIR = "flow-worktrees"
 BRANCH_PREFIX = "flow/"
 CONTROL_WORDS = ("stop", "pause", "resume")
 _POLL_SECONDS = 0.05
+_LOOK_AGAIN_SECONDS = 1.0
 _ENV_DROPPED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
                 "GIT_PREFIX", "GIT_COMMON_DIR")
 
@@ -90,6 +91,12 @@ class Event:
         return {"event": self.kind, "task": self.task, "message": self.message, "at": iso(self.at),
                 **self.data}
 
+    def log_json(self, run_id: str) -> dict[str, Any]:
+        """The line `log --follow --json` prints for it (beside the transitions' lines)."""
+        return {"event": "run", "kind": self.kind, "run_id": run_id, "id": self.task,
+                "message": self.message, "time": iso(self.at), "timestamp": self.at,
+                **{k: v for k, v in self.data.items() if k not in ("summary",)}}
+
 
 @dataclass
 class Attempt:
@@ -117,6 +124,7 @@ class Attempt:
     reason: str | None = None
     kept_worktree: bool = False
     ended_at: float | None = None
+    resumed: bool = False  # a task a dead run left in progress, run again (issue #16)
     # The guard after a command that exited 0 (gates/): its thread, then its report.
     guard_thread: threading.Thread | None = None
     guard: Report | None = None
@@ -130,27 +138,10 @@ class Attempt:
             "log": str(self.log_path), "log_sha256": self.log_sha256, "reason": self.reason,
             "worktree": str(self.worktree) if self.kept_worktree else None,
             "guard": self.guard.as_json() if self.guard is not None else None,
-            "started_at": iso(self.started_at),
+            "started_at": iso(self.started_at), "resumed": self.resumed,
             "ended_at": iso(self.ended_at) if self.ended_at else None,
             "started": self.started_at, "ended": self.ended_at,
         }
-
-
-def files_overlap(first: Iterable[str], second: Iterable[str]) -> bool:
-    """Two tasks' ``files`` overlap: a shared path, a directory and a path inside it, or a glob
-    that matches the other's path."""
-    def norm(path: str) -> str:
-        return path.strip().removeprefix("./").rstrip("/")
-
-    for a in map(norm, first):
-        for b in map(norm, second):
-            if not a or not b:
-                continue
-            if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
-                return True
-            if fnmatch.fnmatchcase(a, b) or fnmatch.fnmatchcase(b, a):
-                return True
-    return False
 
 
 class Scheduler:
@@ -168,6 +159,7 @@ class Scheduler:
         self.branch = current_branch(ws.repo)
         self.run_id = new_ulid().lower()
         self.run_dir = ws.common_dir / RUNS_DIR / self.run_id
+        self._identity = runs.identity()
         self.worktree_root = ws.common_dir / WORKTREES_DIR
         self.running: dict[str, Attempt] = {}
         self.history: dict[str, list[Attempt]] = {}
@@ -182,6 +174,14 @@ class Scheduler:
         self.aborting = False
         self.epic_id: str | None = None
         self._control_seen = 0.0
+        # issue #16: tasks held back (retry backoff, files held by others) and when to look again
+        self.resume_queue: list[str] = []  # tasks a dead run of ours left in progress
+        self.started_at = time.time()
+        self._record_written = 0.0
+        self.held_back: dict[str, str] = {}
+        self.waiting_until: float | None = None  # the first retry backoff that runs out
+        self._look_again = 0.0
+        self._changed = True
 
     # Public ---------------------------------------------------------------------------------
 
@@ -214,22 +214,62 @@ class Scheduler:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
         started = time.time()
-        self._write_state("running")
+        self.started_at = started
+        self._write_state()
         self._event("run", f"run {self.run_id} on {short_branch(self.branch)}: "
                            f"`{_shell_join(self.options.command)}`, {self.options.jobs} at a time",
                     run_id=self.run_id, branch=self.branch)
+        resumable = self._dead_runs_tasks(plan)
         for task in plan.facts.tasks.values():
             if task.status == states.IN_PROGRESS and task.assignee == self.options.actor \
-                    and self._in_scope(task.epic):
+                    and self._in_scope(task.epic) and task.id not in resumable:
                 self.passed_over[task.id] = "already in progress (an earlier run?): release or reclaim it"
         try:
             self._loop()
         finally:
             self._shutdown()
-            self._write_state("finished")
+            runs.remove_record(self.ws.common_dir, self.run_id)  # the run is over
         summary = self._summary(time.time() - started)
         self._event("end", _summary_line(summary), summary=None)
         return summary
+
+    def _dead_runs_tasks(self, plan: Plan) -> set[str]:
+        """The tasks a dead run of this actor on this branch left in progress (issue #16): they
+        are resumed, as new attempts in their worktrees, before anything else starts. Whatever
+        the dead run's commands left running is killed first (found by their FLOW_* markers)."""
+        found: set[str] = set()
+        for record in runs.list_runs(self.ws.common_dir):
+            if record["state"] != "dead" or record.get("branch") != self.branch \
+                    or record.get("actor") != self.options.actor:
+                continue
+            resumed: list[str] = []
+            elsewhere = []  # tasks of another epic than this run's: left for a run of theirs
+            for entry in record.get("running") or []:
+                task = plan.tasks.get(str(entry.get("task")))
+                if task is not None and not self._in_scope(task.epic):
+                    elsewhere.append(entry)
+                    continue
+                if task is None or task.id in found:
+                    continue
+                for stray in marked_processes((f"FLOW_RUN_ID={record['run_id']}",
+                                               f"FLOW_TASK_ID={task.id}")):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(stray, signal.SIGKILL)
+                if task.status == states.IN_PROGRESS and task.assignee == self.options.actor:
+                    found.add(task.id)
+                    resumed.append(task.id)
+                    self.resume_queue.append(task.id)
+            self._event("resume", f"run {record['run_id']} is dead (pid {record.get('pid')} on "
+                                  f"{record.get('host')}): resuming "
+                                  f"{', '.join(resumed) or 'nothing'}",
+                        dead_run=record["run_id"])
+            if elsewhere:
+                runs.write_record(self.ws.common_dir, {
+                    key: value for key, value in record.items() if key not in ("alive", "state")}
+                    | {"running": elsewhere})
+            else:
+                runs.remove_record(self.ws.common_dir, str(record["run_id"]))
+        return found
 
     # The loop -------------------------------------------------------------------------------
 
@@ -241,8 +281,12 @@ class Scheduler:
                 for attempt in self.running.values():
                     self._terminate(attempt)
             self._watch_running()
+            if time.monotonic() - self._record_written > runs.REFRESH_SECONDS:
+                self._write_state()
             started = 0 if self.stopping or self.paused else self._start_ready()
-            if not self.running and (self.stopping or (not self.paused and started == 0)):
+            # an up_for_retry task that comes back later is waited for, not given up (issue #16)
+            idle = not self.paused and started == 0 and self.waiting_until is None
+            if not self.running and (self.stopping or idle):
                 return
             time.sleep(_POLL_SECONDS)
 
@@ -256,15 +300,26 @@ class Scheduler:
         return self.epic_id is None or epic == self.epic_id
 
     def _start_ready(self) -> int:
-        """Start what can start now; returns how many were started."""
-        started = 0
+        """Start what can start now; returns how many were started. The plan is read again
+        after every transition, else once a second (a backoff running out, a claim given back
+        or expired elsewhere)."""
+        now = time.monotonic()
+        if not self._changed and now < self._look_again:
+            return 0
+        self._changed = False
+        self._look_again = now + _LOOK_AGAIN_SECONDS
+        self._record_expired()
+        started = self._resume_dead()
         exclude: set[str] = set(self.running) | set(self.passed_over)
         while len(self.running) < self.options.jobs:
             plan = self.ws.load_plan("HEAD")
-            held = self.claims.held_map(self.options.actor)
+            listed = self.claims.all()
+            held = self.claims.held_map(self.options.actor, listed)
             mine = {task_id for task_id, holder in held.items() if holder == self.options.actor}
-            answer = queries.next_work(plan.facts, self.options.actor, self.epic_id, held=held,
-                                       exclude=frozenset(exclude | mine))
+            answer = availability.next_answer(self.ws, plan, self.options.actor, self.epic_id,
+                                              self.claims, listed=listed,
+                                              exclude=frozenset(exclude | mine))
+            self._note_held_back(answer)
             if answer["status"] != "work":
                 return started
             task_id = str(answer["task"])
@@ -284,6 +339,44 @@ class Scheduler:
                 started += 1
         return started
 
+    def _note_held_back(self, answer: dict[str, Any]) -> None:
+        """Remember why tasks wait (for not_started) and when the first retry comes back."""
+        self.held_back = {}
+        for passed in answer["passed_over"]:
+            if passed.get("reason") == "files":
+                self.held_back[passed["task"]] = (
+                    f"its files overlap {passed['held_task']} (held by {passed['held_by']})")
+        retries = answer.get("retry_later") or []
+        for row in retries:
+            self.held_back[row["id"]] = f"retry after {row['retry_after']}"
+        if answer["status"] == "work" or not retries:
+            self.waiting_until = None
+            return
+        first = retries[0]
+        until = backoff_due(answer["retry_after"])
+        if self.waiting_until is None or abs(until - self.waiting_until) > 0.5:
+            self._event("wait", f"waiting for {first['id']}: its retry comes at "
+                                f"{first['retry_after']}", first["id"],
+                        retry_after=first["retry_after"])
+        self.waiting_until = until
+        self._look_again = min(self._look_again, time.monotonic() + max(0.0, until - time.time()))
+
+    def _record_expired(self) -> None:
+        """Expired leases of others in this run's scope become failed attempts (expiry.py)."""
+        from git_flowctl.coordination import expiry
+
+        try:
+            plan = self.ws.load_plan("HEAD")
+            recorded = expiry.sweep(self.claims, self.writer, self._context(), plan,
+                                    epic_id=self.epic_id)
+        except FlowError as error:
+            self._event("note", f"could not record expired leases: {error.message}")
+            return
+        for item in recorded:
+            self._event("expire", f"{item.task}: the lease of {item.holder} ran out "
+                                  f"({item.lease_until}) -> {item.status or item.note}", item.task,
+                        holder=item.holder, status=item.status, commit=item.commit)
+
     def _start(self, plan: Plan, task_id: str) -> bool:
         ctx = self._context()
         try:
@@ -300,11 +393,41 @@ class Scheduler:
             self.passed_over[task_id] = refused.message
             self._event("skip", f"{task_id}: cannot start: {refused.message}", task_id)
             return False
-        base = str(outcome.commit)
+        return self._launch(plan, task_id, str(outcome.commit))
+
+    def _resume_dead(self) -> int:
+        """Start again the tasks a dead run of ours left in progress; returns how many."""
+        started = 0
+        while self.resume_queue and len(self.running) < self.options.jobs:
+            task_id = self.resume_queue.pop(0)
+            plan = self.ws.load_plan("HEAD")
+            task = plan.tasks.get(task_id)
+            if task is None or task.status != states.IN_PROGRESS \
+                    or task.assignee != self.options.actor:
+                continue  # someone changed it meanwhile (released, expired, done)
+            if any(files_overlap(task.files, plan.tasks[other].files)
+                   for other in self.running if other in plan.tasks):
+                self.resume_queue.append(task_id)
+                break
+            try:  # the dead run's claim is ours: take it over (compare-and-swap)
+                self.claims.acquire(task_id, self.options.actor, self.branch, reclaim=True)
+            except FlowError as taken:
+                self.passed_over[task_id] = f"left in progress by a dead run; {taken.message}"
+                self._event("skip", f"{task_id}: cannot resume: {taken.message}", task_id)
+                continue
+            head = _git_out(self.ws, self.ws.root, "rev-parse", "HEAD")
+            if self._launch(plan, task_id, head, resumed=True):
+                started += 1
+        return started
+
+    def _launch(self, plan: Plan, task_id: str, base: str, *, resumed: bool = False) -> bool:
+        """The attempt's worktree and command, once the task is started (or resumed) here."""
+        ctx = self._context()
         number = plan.tasks[task_id].attempts + 1
         branch = f"{BRANCH_PREFIX}{task_id}"
         log_path = self.run_dir / "logs" / f"{task_id}.{number}.log"
         attempt = Attempt(task_id, number, branch, self.worktree_root / task_id, base, log_path)
+        attempt.resumed = resumed
         self.started_count += 1
         self.history.setdefault(task_id, []).append(attempt)
         self.running[task_id] = attempt
@@ -332,10 +455,11 @@ class Scheduler:
             return True
         attempt.started = time.monotonic()
         attempt.next_heartbeat = attempt.started + self._heartbeat_interval()
-        self._event("start", f"{task_id} started (attempt {number}) on {branch}", task_id,
+        verb = "resumed (left in progress by a dead run)" if resumed else "started"
+        self._event("start", f"{task_id} {verb} (attempt {number}) on {branch}", task_id,
                     attempt=number, branch=branch, worktree=str(attempt.worktree),
-                    pid=attempt.process.pid, log=str(log_path))
-        self._write_state("paused" if self.paused else "running")
+                    pid=attempt.process.pid, log=str(log_path), resumed=resumed or None)
+        self._write_state()
         return True
 
     def _heartbeat_interval(self) -> float:
@@ -490,6 +614,8 @@ class Scheduler:
             self._event("fail", f"{attempt.task} failed: {attempt.reason} -> {attempt.outcome}",
                         attempt.task, attempt=attempt.number, status=attempt.outcome,
                         exit_code=attempt.exit_code, timed_out=attempt.timed_out)
+            if attempt.outcome == states.UP_FOR_RETRY:
+                self._retry_event(attempt)
             limit = self.options.max_failures
             if limit and self.consecutive_failures >= limit and not self.stopping:
                 self.request_stop(f"circuit breaker: {self.consecutive_failures} consecutive "
@@ -512,7 +638,22 @@ class Scheduler:
                         attempt.task, attempt=attempt.number, commits=attempt.commits)
         self._remove_worktree(attempt)
         self.running.pop(attempt.task, None)
-        self._write_state("paused" if self.paused else "running")
+        self._changed = True
+        self._write_state()
+
+    def _retry_event(self, attempt: Attempt) -> None:
+        from git_flowctl.coordination.backoff import Backoff, iso_ms
+
+        try:
+            plan = self.ws.load_plan("HEAD")
+            task = plan.tasks[attempt.task]
+            wait = Backoff.of(plan.config.get("retry_backoff"),
+                              task.doc.data.get("retry_backoff")).delay(task.attempts)
+        except (FlowError, KeyError):
+            return
+        self._event("retry", f"{attempt.task} retry scheduled: up for retry after {wait:g}s "
+                             f"(at {iso_ms(time.time() + wait)})", attempt.task,
+                    attempt=attempt.number, retry_in=wait)
 
     def _record(self, attempt: Attempt, action: str,
                 build: Callable[[Plan], Any]) -> dict[str, Any]:
@@ -617,17 +758,33 @@ class Scheduler:
             self._event("pause", "paused: no new tasks start (`run resume` continues)")
         elif word == "resume" and self.paused:
             self.paused = False
+            self._changed = True
             self._event("resume", "resumed")
-        self._write_state("paused" if self.paused else "running")
+        self._write_state()
 
-    def _write_state(self, state: str) -> None:
+    def _write_state(self) -> None:
+        """The run's record in the registry (runs.py): `run status` and `status` read it."""
         if not self.run_dir.exists():
             return
-        data = {"run_id": self.run_id, "pid": os.getpid(), "state": state,
-                "stopping": self.stopping, "paused": self.paused, "branch": self.branch,
-                "command": self.options.command, "running": sorted(self.running),
-                "control_seen": self._control_seen, "updated_at": iso(time.time())}
-        atomic_write(self.run_dir / "state.json", json.dumps(data, indent=1).encode())
+        now = time.time()
+        record = {
+            "run_id": self.run_id, **self._identity, "branch": self.branch,
+            "actor": self.options.actor, "command": self.options.command,
+            "jobs": self.options.jobs, "epic": self.epic_id, "remote": self.claims.remote_name,
+            "started_at": iso(self.started_at), "started": self.started_at,
+            "updated_at": iso(now), "updated": now,
+            "paused": self.paused, "stopping": self.stopping, "stop_reason": self.stop_reason,
+            "running": [{"task": a.task, "attempt": a.number, "started_at": iso(a.started_at),
+                         "pid": a.process.pid if a.process is not None else None,
+                         "branch": a.branch, "worktree": str(a.worktree), "log": str(a.log_path),
+                         "resumed": a.resumed, "guard": a.guard_thread is not None}
+                        for a in self.running.values()],
+            "attempts": sum(len(a) for a in self.history.values()),
+            "waiting_for_retry": iso(self.waiting_until) if self.waiting_until else None,
+            "control_seen": self._control_seen, "run_dir": str(self.run_dir),
+        }
+        runs.write_record(self.ws.common_dir, record)
+        self._record_written = time.monotonic()
 
     def _shutdown(self) -> None:
         """Stop what still runs (Ctrl-C, run stop, an error): kill, wait, release."""
@@ -647,6 +804,9 @@ class Scheduler:
     def _event(self, kind: str, message: str, task: str | None = None, **data: Any) -> None:
         event = Event(kind, message, task, {k: v for k, v in data.items() if v is not None})
         self.events.append(event)
+        if self.run_dir.exists():  # `log --follow` streams them (runs.EventTail)
+            with contextlib.suppress(OSError):
+                runs.append_event(self.run_dir, event.log_json(self.run_id))
         self._emit(event)
 
     def _context(self) -> ops.Context:
@@ -674,7 +834,7 @@ class Scheduler:
             holder = held.get(task.id)
             waits_for = plan.open_epic_dependencies(plan.facts.epics[task.epic]) \
                 if task.epic in plan.facts.epics else []
-            not_started[task.id] = self.passed_over.get(task.id) or (
+            not_started[task.id] = self.passed_over.get(task.id) or self.held_back.get(task.id) or (
                 f"claimed by {holder}" if holder and holder != self.options.actor
                 else epic_wait_reason(waits_for) if waits_for
                 else plan.view_state(task.id))
@@ -743,67 +903,80 @@ def plan_waves(plan: Plan, actor: str, epic_id: str | None,
 
 
 def active_runs(ws: Workspace) -> list[dict[str, Any]]:
-    """Runs of this repository whose process is alive and not finished."""
-    found = []
-    root = ws.common_dir / RUNS_DIR
-    if not root.is_dir():
-        return []
-    for state_file in sorted(root.glob("*/state.json")):
-        try:
-            data = json.loads(state_file.read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("state") == "finished" or not _alive(int(data.get("pid", 0))):
-            continue
-        found.append(data)
-    return found
+    """Runs of this repository whose process is alive (runs.list_runs)."""
+    return [record for record in runs.list_runs(ws.common_dir) if record["alive"]]
 
 
 def send_control(ws: Workspace, word: str, run_id: str | None = None,
                  wait_seconds: float = 60.0) -> list[dict[str, Any]]:
-    """Ask active runs to stop, pause or resume, and wait until each has seen it."""
+    """Ask a run to stop, pause or resume, and wait until it has seen it. Without ``run_id``
+    the one active run; several active runs need the ID of the one meant."""
     if word not in CONTROL_WORDS:
         raise UsageError(f"unknown run control {word!r}", hint="run stop | run pause | run resume")
-    runs = [r for r in active_runs(ws) if run_id is None or r["run_id"] == run_id]
-    if not runs:
-        raise FlowError("no run is active in this repository" if run_id is None
-                        else f"no active run {run_id}",
-                        hint="`git flow-task run -- COMMAND` starts one")
-    for data in runs:
-        atomic_write(ws.common_dir / RUNS_DIR / data["run_id"] / "control", word.encode() + b"\n")
+    every = runs.list_runs(ws.common_dir)
+    if run_id is not None:
+        chosen = [r for r in every if r["run_id"] == run_id or r["run_id"].startswith(run_id)]
+        if len(chosen) > 1:
+            raise UsageError(f"{run_id!r} names {len(chosen)} runs",
+                             hint="give more of the run ID (`git flow-task run status`)")
+        if not chosen:
+            raise FlowError(f"no run {run_id} in this repository",
+                            hint="`git flow-task run status` lists the runs")
+        if not chosen[0]["alive"]:
+            if word == "stop":
+                return [forget_dead_run(ws, chosen[0])]
+            raise FlowError(f"run {chosen[0]['run_id']} is dead (its process "
+                            f"{chosen[0].get('pid')} on {chosen[0].get('host')} is gone)",
+                            hint="the next `git flow-task run` on its branch resumes its tasks; "
+                                 "`run stop RUN_ID` forgets it")
+    else:
+        chosen = [r for r in every if r["alive"]]
+        if not chosen:
+            raise FlowError("no run is active in this repository",
+                            hint="`git flow-task run -- COMMAND` starts one")
+        if len(chosen) > 1:
+            raise UsageError(f"{len(chosen)} runs are active: name the one to {word}",
+                             hint=f"git flow-task run {word} RUN_ID "
+                                  f"({', '.join(r['run_id'] for r in chosen)})",
+                             runs=[r["run_id"] for r in chosen])
+    data = chosen[0]
+    control = ws.common_dir / RUNS_DIR / data["run_id"] / "control"
+    atomic_write(control, word.encode() + b"\n")
+    wanted = control.stat().st_mtime_ns
     deadline = time.monotonic() + wait_seconds
-    acknowledged = []
-    for data in runs:
-        state_file = ws.common_dir / RUNS_DIR / data["run_id"] / "state.json"
-        control = ws.common_dir / RUNS_DIR / data["run_id"] / "control"
-        wanted = control.stat().st_mtime_ns
-        while True:
-            with contextlib.suppress(OSError, ValueError):
-                current = json.loads(state_file.read_text())
-                if current.get("control_seen") == wanted or current.get("state") == "finished":
-                    acknowledged.append(current)
-                    break
-            if time.monotonic() > deadline:
-                raise FlowError(f"run {data['run_id']} did not acknowledge `{word}` in "
-                                f"{wait_seconds:g}s", hint="is it stuck? its pid is "
-                                f"{data.get('pid')}")
-            time.sleep(0.05)
-    return acknowledged
+    record = Path(runs.record_path(ws.common_dir, data["run_id"]))
+    while True:
+        try:
+            current = json.loads(record.read_text())
+        except FileNotFoundError:
+            return [{**data, "state": "ended"}]  # the run has ended meanwhile
+        except (OSError, ValueError):
+            current = {}
+        if current.get("control_seen") == wanted:
+            return [current]
+        if time.monotonic() > deadline:
+            raise FlowError(f"run {data['run_id']} did not acknowledge `{word}` in "
+                            f"{wait_seconds:g}s", hint=f"is it stuck? its pid is {data.get('pid')}")
+        time.sleep(0.05)
+
+
+def forget_dead_run(ws: Workspace, record: dict[str, Any]) -> dict[str, Any]:
+    """`run stop` of a dead run: what its commands left running (on this host) is killed and
+    its record removed. Its tasks stay in progress under their claims: the next run of the same
+    actor on that branch no longer resumes them, and once their leases run out they are
+    recorded as failed attempts like any other expired lease."""
+    killed = []
+    if record.get("host") == runs.hostname():
+        for stray in marked_processes((f"FLOW_RUN_ID={record['run_id']}",)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(stray, signal.SIGKILL)
+                killed.append(stray)
+    runs.remove_record(ws.common_dir, str(record["run_id"]))
+    return {**record, "state": "forgotten", "killed": killed,
+            "left_in_progress": [entry.get("task") for entry in record.get("running") or []]}
 
 
 # Helpers ---------------------------------------------------------------------------------------
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _sha256(path: Path) -> str | None:
@@ -859,3 +1032,10 @@ def _summary_line(summary: dict[str, Any]) -> str:
     if summary["stopped"]:
         text += f"; stopped: {summary['stopped']}"
     return text
+
+
+def backoff_due(iso_text: str) -> float:
+    """Epoch seconds of a ``retry_after`` (``...T10:00:02.500Z``)."""
+    from datetime import UTC, datetime
+
+    return datetime.strptime(iso_text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()

@@ -38,7 +38,14 @@ from git_flowctl.guard.validate import (
     new_findings,
     shallow_commits,
 )
-from git_flowctl.model.trailers import TASK_KEY, Rename, Trailers, Transition, parse_message
+from git_flowctl.model.trailers import (
+    TASK_KEY,
+    Rename,
+    Trailers,
+    Transition,
+    parse_lines,
+    parse_message,
+)
 from git_flowctl.model.ulid import new_ulid
 from git_flowctl.repo import pending
 from git_flowctl.repo.gitindex import open_index
@@ -162,10 +169,9 @@ def pre_commit(ws: Workspace) -> HookResult:
     foreseen: list[Transition] = []
     evidence: set[str] = set()
     renames: list[Rename] = []
-    texts = ["\n".join(entry.lines) for entry in _live_pending(ws, staged).values()]
-    texts += [_read_text(ws.git_dir / name) for name in ("SQUASH_MSG", "MERGE_MSG")]
-    for text in texts:
-        known = parse_message(text)
+    texts = [parse_lines("\n".join(entry.lines)) for entry in _live_pending(ws, staged).values()]
+    texts += [parse_message(_read_text(ws.git_dir / name)) for name in ("SQUASH_MSG", "MERGE_MSG")]
+    for known in texts:
         foreseen.extend(known.transitions)
         foreseen.extend(history.reverted(known))
         evidence.update(item.subject for item in known.evidence)
@@ -207,7 +213,7 @@ def prepare_commit_msg(ws: Workspace, message_file: Path, source: str | None = N
     for path, exact in sorted(live.items()):
         if exact.blob == index.blob_id(path):
             add(exact.lines)
-    known = parse_message("\n".join(lines))
+    known = parse_lines("\n".join(lines))
     explained = [*existing.transitions, *history.reverted(existing), *known.transitions]
     renames = [*existing.renames, *history.reverted_renames(existing), *known.renames]
     actor: str | None = None
@@ -217,7 +223,7 @@ def prepare_commit_msg(ws: Workspace, message_file: Path, source: str | None = N
         item = staged.after.item(subject)
         entry = live.get(item.path) if item is not None else None
         if entry is not None:  # staged content changed since, but the chain still fits
-            waiting = parse_message("\n".join(entry.lines))
+            waiting = parse_lines("\n".join(entry.lines))
             if _explains([t for t in waiting.transitions if t.subject == subject], olds, new):
                 add(entry.lines)
                 continue
@@ -228,7 +234,7 @@ def prepare_commit_msg(ws: Workspace, message_file: Path, source: str | None = N
             lines.append(Transition(subject, olds[0], new, candidates[0], actor, new_ulid()).line())
     if staged.after.config.link_commits:
         actor = actor or ws.actor()
-        moving = {item.subject for item in parse_message("\n".join(lines)).transitions}
+        moving = {item.subject for item in parse_lines("\n".join(lines)).transitions}
         for task_id, task in sorted(staged.after.tasks.items()):
             if task.status == "in_progress" and task.assignee == actor \
                     and task_id not in existing.task_refs and task_id not in moving:
@@ -246,7 +252,7 @@ def _explains(transitions: Sequence[Transition], olds: Iterable[str | None], new
 def _with_ids(lines: Iterable[str]) -> list[tuple[str, str | None]]:
     result: list[tuple[str, str | None]] = []
     for line in lines:
-        parsed = parse_message(line).transitions
+        parsed = parse_lines(line).transitions
         result.append((line, parsed[0].id if parsed else None))
     return result
 

@@ -144,7 +144,7 @@ def merge_documents(base_raw: bytes, ours_raw: bytes, theirs_raw: bytes, path: s
                                       theirs.body.encode("utf-8"), marker_size)
     result_doc.body = body.decode("utf-8", errors="surrogateescape")
     order = TASK_KEY_ORDER if "epic" in merged else EPIC_KEY_ORDER
-    rendered = result_doc.render(order)
+    rendered: bytes = result_doc.render(order)
     if conflicts:
         rendered = _mark_conflicts(rendered, conflicts, marker_size, ours.newline)
     return MergeResult(rendered, len(conflicts) + body_conflicts, notes)

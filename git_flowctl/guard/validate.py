@@ -75,7 +75,8 @@ class Rule:
 
 # The rule names are a public interface (docs/validation.md); never rename one.
 RULES: dict[str, Rule] = {rule.name: rule for rule in (
-    Rule("config-invalid", "structure", ERROR, ".flow/config.yaml does not parse"),
+    Rule("config-invalid", "structure", ERROR,
+         ".flow/config.yaml does not parse, or a setting has the wrong type"),
     Rule("file-unreadable", "structure", ERROR, "a file is not UTF-8 frontmatter + Markdown"),
     Rule("conflict-markers", "structure", ERROR,
          "a file holds the conflict markers a merge left (<<<<<<<, =======, >>>>>>>)"),
@@ -503,6 +504,14 @@ class Snapshot:
             config = Config({})
             config_findings.append(finding("config-invalid", error.problem, file=CONFIG_PATH,
                                            line=error.line, hint=error.hint))
+        if config.problems:
+            for setting in config.problems:
+                wrong = config._error(setting)
+                config_findings.append(finding("config-invalid", wrong.problem, file=CONFIG_PATH,
+                                               line=wrong.line, hint=wrong.hint))
+            # The other rules read the defaults where a setting is wrong.
+            tops = {setting.split(".")[0] for setting in config.problems}
+            config = Config({k: v for k, v in config.raw.items() if k not in tops})
         items: list[Item] = []
         blobs: dict[str, str] | None = {}
         for path, blob in source.walk_entries(FLOW_DIR):
@@ -548,7 +557,7 @@ class Snapshot:
             for column, value in zip(columns, (item.path, blob, item.kind, item.id, item.status,
                                                marshal.dumps(item.record())), strict=True):
                 column.append(value)
-        return (self.config_blob, self.config.raw,
+        return (self.config_blob, self.config.raw, self.config.problems,
                 [tuple(vars(item).values()) for item in self.config_findings], *columns)
 
     @classmethod
@@ -556,7 +565,8 @@ class Snapshot:
         from git_flowctl.repo.catalog import without_gc
 
         try:
-            config_blob, raw, config_findings, paths, blobs, kinds, subjects, statuses, packed = record
+            (config_blob, raw, problems, config_findings, paths, blobs, kinds, subjects, statuses,
+             packed) = record
             with without_gc():  # thousands of objects, no cycles
                 by_path = _Table()
                 tasks = _Table()
@@ -568,7 +578,7 @@ class Snapshot:
                         table = tasks if kind == "task" else epics
                         if subject not in table:
                             table[subject] = held
-                snapshot = cls(label, Config(raw), [], [Finding(*item) for item in config_findings],
+                snapshot = cls(label, Config(raw, problems), [], [Finding(*item) for item in config_findings],
                                dict(zip(paths, blobs, strict=True)), tables=(tasks, epics))
                 snapshot._by_path = by_path
         except (TypeError, ValueError):

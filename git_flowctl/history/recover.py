@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from git_flowctl.history.agreement import status_of as status_of
 from git_flowctl.history.replay import GitReader, History, Progress, replay
 from git_flowctl.model.config import CONFIG_PATH
-from git_flowctl.model.document import Document, DocumentError
+from git_flowctl.model.document import Document
 from git_flowctl.model.errors import ConflictError, FlowError
 from git_flowctl.model.items import ARCHIVE_DIR, archived_epic_path, archived_task_path
 from git_flowctl.model.trailers import Trailers, Transition, parse_message
@@ -41,7 +42,6 @@ EPICS = ".flow/epics/"
 ARCHIVE = ARCHIVE_DIR + "/"
 AUTHORITATIVE = ("recover", "import")
 _ZERO = re.compile(r"^0+$")
-_STATUS_LINE = re.compile(rb"""^status:[ \t]*(["']?)([a-z_]+)\1[ \t]*(?:#[^\n]*)?\r?$""", re.M)
 
 
 def subject_of(path: str) -> str | None:
@@ -55,22 +55,6 @@ def home_path(subject: str, *, archived: bool = False) -> str:
     if archived:
         return archived_task_path(subject) if "." in subject else archived_epic_path(subject)
     return f"{TASKS if '.' in subject else EPICS}{subject}.md"
-
-
-def status_of(raw: bytes) -> str | None:
-    """The ``status:`` of a task or epic file; None when it has none or does not parse."""
-    text = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
-    if text.startswith(b"---"):
-        end = text.find(b"\n---", 3)
-        if end > 0:
-            found: list[tuple[bytes, bytes]] = _STATUS_LINE.findall(text[:end])
-            if len(found) == 1:
-                return found[0][1].decode()
-    try:
-        value: object = Document.parse(raw, "file").data.get("status")
-    except DocumentError:
-        return None
-    return value if isinstance(value, str) else None
 
 
 # Reading what git knows -----------------------------------------------------------------------
@@ -272,17 +256,53 @@ class Diagnosis:
         }
 
 
+def interrupted_paths(git: GitReader, git_dir: Path,
+                      head: str | None) -> dict[str, tuple[str | None, str | None]]:
+    """The paths a transition committed to HEAD left behind in the work tree and index (it was
+    killed between moving the branch and rewriting them; the writer's journal says so): path ->
+    (blob before, blob after). A path changed since by someone else is not listed."""
+    from git_flowctl.repo.writer import read_journal
+
+    data = read_journal(git_dir)
+    if data is None or data[0] is None or data[0] != head:
+        return {}
+    paths = data[1]  # a --no-commit change cut short is completed by the writer, unreported
+    listing = git.run("ls-files", "-s", "-z", "--", *paths).stdout.decode("utf-8", "replace")
+    staged = {}
+    for item in listing.split("\0"):
+        meta, _, path = item.partition("\t")
+        if meta:
+            staged[path] = meta.split()[1]
+    present = [path for path in paths if (Path(git.root) / path).is_file()]
+    hashed = git.run("hash-object", "--", *present).stdout.decode().split() if present else []
+    on_disk = dict(zip(present, hashed, strict=False))
+    found = {}
+    for path, (before, after) in paths.items():
+        index, work = staged.get(path), on_disk.get(path)
+        if index in (before, after) and work in (before, after) and (index, work) != (after, after):
+            found[path] = (before, after)
+    return found
+
+
 def diagnose(git: GitReader, rev: str | None = None, *,
-             progress: Progress | None = None) -> Diagnosis:
+             progress: Progress | None = None, git_dir: Path | None = None) -> Diagnosis:
+    """``git_dir``: the worktree's git directory, where a transition cut short by a crash left
+    its journal (compared with the working tree only)."""
     history = replay(git, rev or "HEAD", progress=progress)
     head = history.head
     files_history = read_file_history(git, head) if head else FileHistory()
     boundary = _boundary(git) if history.shallow else []
     blob_ids = {b for changes in files_history.changes.values() for c in changes
                 for b in (c.old_blob, c.new_blob) if b}
-    blobs = read_blobs(git, blob_ids)
+    cut_short = interrupted_paths(git, git_dir, head) if git_dir and rev is None else {}
+    blobs = read_blobs(git, blob_ids | {after for _, after in cut_short.values() if after})
     statuses = {blob: status_of(raw) for blob, raw in blobs.items()}
     files = current_files(git, rev)
+    for cut_path, (_, after) in cut_short.items():  # compared as they will be once completed
+        if after is None:
+            files.pop(cut_path, None)
+        elif after in blobs:
+            files[cut_path] = blobs[after]
     head_tree = None
     if head is not None:
         tree = git.run("rev-parse", f"{head}^{{tree}}")
@@ -292,16 +312,25 @@ def diagnose(git: GitReader, rev: str | None = None, *,
                                                             set(boundary)))
     problems += _trailers_without_change(git, history, files_history, statuses)
     for finding in history.findings:
+        if finding.kind == "trailer_without_change":
+            continue  # listed with their subjects below
         problems.append(HistoryProblem(finding.kind, finding.commit, None,
                                        f"line {finding.line}: {finding.message}"
                                        if finding.line else finding.message))
+    for commit, named, target, why in history.not_believed:  # lines its trees do not bear out
+        problems.append(HistoryProblem("trailer_without_change", commit, named, why, None,
+                                       None if target == "none" else target))
 
     by_subject: dict[str, str] = {}
     for file_path in sorted(files):
         subject = subject_of(file_path)
         if subject is not None and (file_path.startswith((TASKS, EPICS)) or subject not in by_subject):
             by_subject[subject] = file_path
-    divergences: list[Divergence] = []
+    divergences: list[Divergence] = [
+        Divergence("interrupted", subject_of(path), path, None, None, head,
+                   f"{(head or '')[:7]} was committed, but the command was stopped before it "
+                   "updated the work tree and the index", "bring the file and its index entry "
+                   "to HEAD's version (no commit)") for path in sorted(cut_short)]
     checked = 0
     known = set(history.subjects())
     compared = "working tree" if rev is None else rev

@@ -181,14 +181,17 @@ class GitReader:
             data = pipe.read()
         return data if process.wait()[0] == 0 else None
 
-    def start(self, *args: str) -> _Git:
+    def start(self, *args: str, stdin: int | None = None) -> _Git:
         """Start git to read what it prints as it prints it. Without ``subprocess``, whose
-        import costs the lean `log` path milliseconds (bench/bench_replay.py)."""
+        import costs the lean `log` path milliseconds (bench/bench_replay.py). ``stdin``: a
+        file descriptor git reads its input from (else nothing)."""
         stdout, stdout_end = os.pipe()
         stderr, stderr_end = os.pipe()
+        given = (os.POSIX_SPAWN_DUP2, stdin, 0) if stdin is not None \
+            else (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)
         try:
             pid = os.posix_spawnp("git", ["git", "-C", self.root, *_GIT_CONFIG, *args], _git_env(),
-                                  file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                                  file_actions=[given,
                                                 (os.POSIX_SPAWN_DUP2, stdout_end, 1),
                                                 (os.POSIX_SPAWN_DUP2, stderr_end, 2)])
         except OSError as exc:
@@ -615,10 +618,21 @@ class _Fold:
                  effects_blob: bytes = b"",
                  findings: list[tuple[str, str, str, int | None]] | None = None,
                  commits: int = 0, renamed: dict[str, str] | None = None,
-                 archived: dict[str, str] | None = None, effects_in_events: bool = False) -> None:
+                 archived: dict[str, str] | None = None, effects_in_events: bool = False,
+                 distrust: dict[str, str] | None = None,
+                 verified: dict[str, int] | None = None,
+                 blob_statuses: dict[str, str] | None = None) -> None:
         """``effects_in_events``: what each commit did is what its events say (a fold made
         newest first: transitions only, each counted by the commit that holds it), so the
-        commit -> effect map is derived from the events when a revert first needs it."""
+        commit -> effect map is derived from the events when a revert first needs it.
+        ``distrust``: ``"<commit> <subject>"`` -> the state they lead to and why (two lines): the
+        lines of that commit for that subject are not believed (its tree disagrees, history/agreement.py); ``verified``: per subject,
+        the last event position whose commit's tree was found to agree."""
+        self.distrust = distrust if distrust is not None else {}
+        self.verified = verified if verified is not None else {}
+        # The status of task and epic file versions (blob -> status) met by the checks lately,
+        # so that a commit going back to an earlier (packed) version needs no git process.
+        self.blob_statuses = blob_statuses if blob_statuses is not None else {}
         self.events: list[str] = events if events is not None else []
         self.renamed = renamed if renamed is not None else {}  # old ID -> new ID (renumber)
         self.archived = archived if archived is not None else {}  # ID -> commit that archived it
@@ -656,20 +670,23 @@ class _Fold:
                 {**self._by_subject_stored,
                  **{k: _positions_blob(v) for k, v in self._by_subject.items()}},
                 b"" if effects_in_events else marshal.dumps(self.effects_map()), self.findings,
-                self.commits, self.renamed, self.archived, effects_in_events)
+                self.commits, self.renamed, self.archived, effects_in_events, self.distrust,
+                self.verified, self.blob_statuses)
 
     @classmethod
     def load(cls, data: tuple[Any, ...]) -> _Fold:
         events, states, ids_text, applied_blob, standing, by_subject, effects_blob, findings, \
-            commits, renamed, archived, effects_in_events = data
+            commits, renamed, archived, effects_in_events, distrust, verified, blob_statuses = data
         shapes = ((events, list), (states, dict), (ids_text, str), (applied_blob, bytes),
                   (standing, dict), (by_subject, dict), (effects_blob, bytes), (findings, list),
-                  (commits, int), (renamed, dict), (archived, dict), (effects_in_events, bool))
+                  (commits, int), (renamed, dict), (archived, dict), (effects_in_events, bool),
+                  (distrust, dict), (verified, dict), (blob_statuses, dict))
         if not all(isinstance(value, kind) for value, kind in shapes) \
                 or not all(isinstance(event, str) for event in events[-1:]):
             raise ValueError("not a replay state")
         return cls(events, states, ids_text, applied_blob, standing, by_subject, effects_blob,
-                   findings, commits, renamed, archived, effects_in_events)
+                   findings, commits, renamed, archived, effects_in_events, distrust, verified,
+                   blob_statuses)
 
     # The lazily decoded parts -----------------------------------------------------------------
 
@@ -770,6 +787,7 @@ class _Fold:
         author: _Author = (sha, name, email, stamp, offset, "")
         effect: list[str] = []
         squashed: dict[str, list[str]] = {}  # what each squashed commit did (for their reverts)
+        distrust = self.distrust
         steps = parsed.steps
         links = [step for step in steps if isinstance(step, Transition)]
         if len(links) > 1:  # each subject's transitions in the order check accepts
@@ -780,16 +798,22 @@ class _Fold:
         for step in steps:
             step_author = author if step.origin is None else _squashed_author(author, step.origin)
             if isinstance(step, Transition):
+                if distrust and f"{sha} {step.subject}" in distrust:
+                    continue
                 done = [f"+{step.id}"] if self._apply(step, evidence.get(id(step)), step_author) else []
             elif isinstance(step, Revert):
                 done = self._revert(step, squashed, lookup, step_author)
             elif isinstance(step, Rename):
+                if distrust and (f"{sha} {step.new}" in distrust or f"{sha} {step.old}" in distrust):
+                    continue
                 done = [f">{step.old} {step.new}"] if step.old != step.new else []
                 self._rename(step.old, step.new, step_author)
             elif isinstance(step, Review):
                 self._review(step, step_author)
                 done = []
             else:
+                if distrust and f"{sha} {step.subject}" in distrust:
+                    continue
                 self._archive(step.subject, step_author)
                 done = []
             effect.extend(done)
@@ -804,9 +828,11 @@ class _Fold:
         (bench/bench_replay.py)."""
         events, states, applied = self.events, self.states, self._applied_new
         by_subject, standing = self._by_subject, self._standing
+        distrust = self.distrust
         done = []
         for ulid, subject, target, head in transitions:
-            if ulid in applied or self._is_applied(ulid):
+            if ulid in applied or self._is_applied(ulid) \
+                    or (distrust and f"{sha} {subject}" in distrust):
                 continue
             index = len(events)
             events.append(f"{head}{states.get(subject, '')}{_SEP}{target}")
@@ -855,6 +881,8 @@ class _Fold:
         if old == new:
             return
         state = self.states.get(old, "")
+        # The merged events are verified only as far as both subjects' were.
+        self.verified[new] = min(self.verified.pop(old, -1), self.verified.get(new, -1))
         if self.renamed.get(new) == old:
             del self.renamed[new]  # renamed back (a revert of the renumber)
         self.renamed[old] = new
@@ -904,6 +932,9 @@ class _Fold:
             undo = _inverse(item)
             if undo[0] == ">":  # a renumber reverted: the files are back under the old IDs
                 old, new = undo[1:].split(" ")
+                if self.distrust and (f"{author[0]} {new}" in self.distrust
+                                      or f"{author[0]} {old}" in self.distrust):
+                    continue
                 if self.current_id(old) == old:
                     self._rename(old, new, author)
                     done.append(undo)
@@ -919,6 +950,8 @@ class _Fold:
         index = self.applied_map()[transition_id]
         fields = self.events[index].split(_SEP)
         subject = self.current_id(fields[_E_SUBJECT])
+        if self.distrust and f"{author[0]} {subject}" in self.distrust:
+            return False  # this commit's tree does not undo it (history/agreement.py)
         standing = self.standing_of(subject, create=True)
         redo = signed_id[0] == "+"
         if (index in standing) == redo:
@@ -1117,6 +1150,8 @@ class _NewestFirst:
         if "reverts commit" in text or "\ncommit " in text or "\r" in text \
                 or text.count(_FIELD) != 3 * (text.count("\0") + 1):
             return False
+        if "\n* " in text:  # may start a squashed message (trailerfast.canonical_lines)
+            return False
         found: list[tuple[str, ...]] = LOG_BLOCK.pattern.findall(f"\0{text}")
         if len(found) - text.count("\0") - 1 != text.lower().count("flow-"):
             return False
@@ -1161,15 +1196,27 @@ class _NewestFirst:
 
 
 class History:
-    """The replayed history of one revision."""
+    """The replayed history of one revision.
+
+    Replay folds every flow line found in trailer blocks; a subject's lines are believed only
+    once the trees of their commits are found to agree (history/agreement.py). Each question
+    checks the subjects it is about first (``log TASK`` reads one task's commits, ``stats`` all of
+    them); a disagreement is recorded as not believed and the history is folded again without
+    those lines. What was checked is cached with the fold.
+    """
 
     def __init__(self, head: str | None, shallow: bool, walked: int, cached_from: str | None,
-                 fold: _Fold) -> None:
+                 fold: _Fold, git: GitReader | None = None,
+                 save: Callable[[_Fold], None] | None = None, unsaved: bool = False) -> None:
         self.head = head
         self.shallow = shallow
         self.walked = walked  # commits read from git for this answer (the rest came from the cache)
         self.cached_from = cached_from  # the cached commit the replay continued from
         self._fold = fold
+        self._git = git  # None: nothing is checked against trees (folds made in tests)
+        self._save = save
+        self._unsaved = unsaved  # the fold is not cached yet (``flush`` caches it)
+        self._statuses: Any = None
 
     @property
     def commits(self) -> int:
@@ -1178,13 +1225,16 @@ class History:
 
     def state(self, subject: str) -> str | None:
         """The replayed state, or None when history does not know the subject (or it is gone)."""
+        self.verify([subject])
         return self._fold.state(subject)
 
     def states(self) -> dict[str, str]:
+        self.verify()
         return {subject: state for subject, state in self._fold.states.items()
                 if state != NONE_STATE}
 
     def subjects(self) -> list[str]:
+        """Every subject a flow line names (believed or not: ``state`` and ``events`` say)."""
         return self._fold.subjects()
 
     def current_id(self, subject: str) -> str:
@@ -1192,10 +1242,12 @@ class History:
         return self._fold.current_id(subject)
 
     def renamed(self, subject: str) -> bool:
+        self.verify([subject])
         return subject in self._fold.renamed
 
     def archived(self, subject: str) -> bool:
         """Moved under .flow/archive/ (``epic archive``)."""
+        self.verify([subject])
         return subject in self._fold.archived
 
     def event(self, index: int) -> Event:
@@ -1204,29 +1256,159 @@ class History:
     def events(self, subjects: Iterable[str] | None = None) -> list[Event]:
         """Events in replay order (parents before children), of some subjects or all."""
         if subjects is None:
+            self.verify()
             return [_decode_event(i, text) for i, text in enumerate(self._fold.events)]
+        subjects = list(subjects)
+        self.verify(subjects)
         indices = sorted({i for s in subjects for i in self._fold.events_of(s)})
         return [self.event(i) for i in indices]
 
     def standing(self, subject: str) -> list[Event]:
         """The transitions of a subject that stand (not reverted), in the order they count."""
+        self.verify([subject])
         return [self.event(i) for i in self._fold.standing_of(subject)]
 
     def transition_ids(self, commit: str) -> list[str]:
         """The transitions a commit made count (``+id``) or undid (``-id``)."""
+        self.verify()
         found = self._fold.effects_map().get(commit)
         return found.split(_SEP) if found else []
 
     @property
     def findings(self) -> list[Finding]:
+        self.verify()
         return [Finding(*item) for item in self._fold.findings]
+
+    @property
+    def not_believed(self) -> list[tuple[str, str, str, str]]:
+        """(commit, subject, the state its lines lead to, why) of the lines not believed so
+        far (``verify`` first to have all of them)."""
+        found = []
+        for key, value in self._fold.distrust.items():
+            commit, _, subject = key.partition(" ")
+            target, _, why = value.partition("\n")
+            found.append((commit, subject, target, why))
+        return found
+
+    # Checking the trees -------------------------------------------------------------------------
+
+    def verify(self, subjects: Iterable[str] | None = None) -> None:
+        """Check the lines of these subjects (all: None) against their commits' trees, and fold
+        again without those the trees do not bear out (history/agreement.py)."""
+        if self._git is None or self.head is None:
+            return
+        for _ in range(256):  # each round distrusts at least one more (commit, subject)
+            fold = self._fold
+            names = fold.subjects() if subjects is None else subjects
+            checks, last = _unchecked(fold, names)
+            if not checks:
+                return
+            if self._statuses is None:
+                from git_flowctl.history.agreement import TreeStatuses
+
+                self._statuses = TreeStatuses(self._git, fold.blob_statuses)
+            found = self._statuses.statuses(list(checks))
+            _remember(fold.blob_statuses, self._statuses.learned)
+            added: dict[str, str] = {}
+            seen_wrong: set[str] = set()
+            for key, (expected, _, kind, owner) in sorted(checks.items(), key=lambda item: item[1][1]):
+                actual = found[key]
+                wanted = None if expected in ("", NONE_STATE) else expected
+                if actual == wanted:
+                    continue
+                # The first disagreement of a subject is certain (all before it agree); a later
+                # one is when a transition sets the state (it does not depend on what came
+                # before); after a revert or rename it may only echo an earlier one.
+                if owner not in seen_wrong or kind == EVENT_TRANSITION:
+                    commit, named = key
+                    added[f"{commit} {named}"] = (  # the state they lead to, then why
+                        f"{wanted or NONE_STATE}\n{commit[:7]} records {named} -> "
+                        f"{wanted or NONE_STATE} but its tree says {_shown(actual)}: its lines "
+                        f"for {named} are not believed")
+                seen_wrong.add(owner)
+            added = {key: why for key, why in added.items() if key not in fold.distrust}
+            if not added:
+                fold.verified.update(last)
+                self._changed()
+                return
+            self._refold(added)
+        raise FlowError("history could not be checked against its trees",
+                        hint="report this with `git flow-task recover --json`")
+
+    def _refold(self, added: dict[str, str]) -> None:
+        assert self._git is not None and self.head is not None
+        distrust = {**self._fold.distrust, **added}
+        fresh = _replay(self._git, self.head, self._save is not None, None, None, None,
+                        not self._unsaved, distrust)
+        self._fold, self.walked, self.cached_from = fresh._fold, fresh.walked, None
+        self._save = fresh._save
+
+    def _changed(self) -> None:
+        """The fold changed (more of it checked): cache it now, or at ``flush`` when the
+        caller asked for one write at the end."""
+        if self._unsaved:
+            return
+        if self._save is not None:
+            self._save(self._fold)
+
+    def flush(self) -> None:
+        """Cache the fold if ``replay(..., save=False)`` left it uncached."""
+        if self._unsaved and self._save is not None:
+            self._save(self._fold)
+        self._unsaved = False
+
+
+_BLOB_STATUSES = 512  # file versions whose status a fold remembers (the latest checked)
+
+
+def _remember(memory: dict[str, str], learned: dict[str, str]) -> None:
+    for blob, status in learned.items():
+        memory.pop(blob, None)
+        memory[blob] = status  # the latest last
+    while len(memory) > _BLOB_STATUSES:
+        del memory[next(iter(memory))]
+
+
+def _shown(status: str | None) -> str:
+    from git_flowctl.history.agreement import UNREADABLE
+
+    if status is None:
+        return "no file"
+    return "an unreadable file" if status == UNREADABLE else status
+
+
+def _unchecked(fold: _Fold, subjects: Iterable[str],
+               ) -> tuple[dict[tuple[str, str], tuple[str, int, str, str]], dict[str, int]]:
+    """The (commit, subject as named there) of each event not checked yet, with the state
+    the subject has after that commit's last event, its position and kind, and the subject it
+    belongs to now; and the last event of each subject (what it is checked up to)."""
+    checks: dict[tuple[str, str], tuple[str, int, str, str]] = {}
+    last: dict[str, int] = {}
+    for subject in subjects:
+        positions = fold.events_of(subject)
+        if not positions:
+            continue
+        done = fold.verified.get(subject, -1)
+        if positions[-1] <= done:
+            continue
+        last[subject] = positions[-1]
+        for position in positions:
+            if position <= done:
+                continue
+            fields = fold.events[position].split(_SEP)
+            if fields[_E_KIND] not in (EVENT_TRANSITION, EVENT_REVERT):
+                continue  # a rename, archive move or review keeps the state: nothing to check
+            checks[(fields[_E_COMMIT], fields[_E_SUBJECT])] = (
+                fields[_E_AFTER], position, fields[_E_KIND], subject)
+    return checks, last
 
 
 def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
            progress: Progress | None = None, chain: list[str] | None = None,
-           chain_records: dict[str, Record] | None = None) -> History:
+           chain_records: dict[str, Record] | None = None, save: bool = True) -> History:
     """The history of ``rev``: continued from the nearest cached state on its first-parent
-    chain when there is one, else replayed from the root; the result is cached. ``chain``: the
+    chain when there is one, else replayed from the root; the result is cached (``save``:
+    now and whenever more of it is checked; else once, at ``History.flush``). ``chain``: the
     start of REV's first-parent chain when the caller already has it, and ``chain_records``
     those commits read already (``GitReader.first_parent_records``)."""
     # A replay makes a few tuples and lists per commit and no reference cycle: the cycle
@@ -1235,16 +1417,19 @@ def replay(git: GitReader, rev: str = "HEAD", *, use_cache: bool = True,
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _replay(git, rev, use_cache, progress, chain, chain_records)
+        return _replay(git, rev, use_cache, progress, chain, chain_records, save)
     finally:
         if collecting:
             gc.enable()
 
 
 def _replay(git: GitReader, rev: str, use_cache: bool, progress: Progress | None,
-            chain: list[str] | None, chain_records: dict[str, Record] | None) -> History:
+            chain: list[str] | None, chain_records: dict[str, Record] | None,
+            save_now: bool = True, distrust: dict[str, str] | None = None) -> History:
+    """``distrust``: lines known not to be believed; the history is then folded from the root
+    (a cached fold may count them)."""
     store = ReplayCache(git.common_dir, git.shallow_marker()) if use_cache else None
-    hit = store.find(git, rev, chain or None) if store is not None else None
+    hit = store.find(git, rev, chain or None) if store is not None and not distrust else None
     if hit is None:
         head = git.resolve(rev)
         if head is None:
@@ -1255,14 +1440,15 @@ def _replay(git: GitReader, rev: str, use_cache: bool, progress: Progress | None
     else:
         head = hit.head
         if hit.commit == head:
-            return History(head, git.shallow, 0, hit.commit, hit.fold)
+            return History(head, git.shallow, 0, hit.commit, hit.fold, git,
+                           _saver(store, head, hit, []), unsaved=False)
     assert head is not None
     expected = 0
     if progress is not None and hit is None:
         counted = git.run("rev-list", "--count", head, "--")
         expected = int(counted.stdout.strip() or 0) if counted.returncode == 0 else 0
     known = _new_on_chain(hit.commit, chain, chain_records) if hit and chain else None
-    newest_first = _NewestFirst(head) if hit is None else None
+    newest_first = _NewestFirst(head) if hit is None and not distrust else None
     records, parsed = known or read_records(git, head, hit.commit if hit else None, progress,
                                             expected, newest_first)
     order: list[str] = []
@@ -1272,14 +1458,30 @@ def _replay(git: GitReader, rev: str, use_cache: bool, progress: Progress | None
         fold = newest_first.fold()
     else:
         order = canonical_order(head, records)
-        fold = hit.fold if hit else _Fold()
+        fold = hit.fold if hit else _Fold(distrust=dict(distrust or {}))
         fold.add_commits(order, records, parsed, message_lookup(git, records))
-    if store is not None:
-        if hit is None:
-            store.save_full(head, fold)
-        else:
-            store.save_after(head, hit.base, [*hit.pending, *(records[sha] for sha in order)], fold)
-    return History(head, git.shallow, walked, hit.commit if hit else None, fold)
+        if distrust:
+            fold.findings.extend((key.split(" ", 1)[0], "trailer_without_change",
+                                  why.split("\n", 1)[-1], None) for key, why in distrust.items())
+    added = [records[sha] for sha in order]
+    save = _saver(store, head, hit, added)
+    if save is not None and save_now:
+        save(fold)
+    return History(head, git.shallow, walked, hit.commit if hit else None, fold, git, save,
+                   unsaved=not save_now)
+
+
+def _saver(store: ReplayCache | None, head: str, hit: _Hit | None,
+           added: list[Record]) -> Callable[[_Fold], None] | None:
+    """How the fold at ``head`` is cached (again, once more of it is checked)."""
+    if store is None:
+        return None
+    if hit is None:
+        return lambda fold: store.save_full(head, fold)
+    base, pending = hit.base, [*hit.pending, *added]
+    if hit.commit == head and hit.base == head:
+        return lambda fold: store.save_full(head, fold)
+    return lambda fold: store.save_after(head, base, pending, fold)
 
 
 def _new_on_chain(cached: str, chain: list[str], records: dict[str, Record] | None,
@@ -1317,7 +1519,7 @@ def message_lookup(git: GitReader, records: dict[str, Record]) -> Lookup:
 
 # The cache --------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 11  # bump whenever what the cache holds changes shape or meaning
+_CACHE_FORMAT = 13  # bump whenever what the cache holds changes shape or meaning
 _MAGIC = b"FLOWRPL1"
 _DELTA_MAX = 200  # commits a delta may add to its full snapshot before a new full one is written
 _KEEP_FILES = 16
@@ -1390,7 +1592,9 @@ class ReplayCache:
         try:
             if kind == "full":
                 return _Hit(head, sha, _Fold.load(data), sha, [])
-            base, raw_records, not_applied = data
+            base, raw_records, not_applied, verified, blob_statuses = data
+            if not isinstance(verified, dict) or not isinstance(blob_statuses, dict):
+                return None
             full = self._read(f"{base}.full")
             if full is None:
                 return None
@@ -1402,6 +1606,7 @@ class ReplayCache:
                 commit, _, author, message = record
                 fold.add_commit(record, _parse(commit, author, message) if message else None,
                                 lookup)
+            fold.verified, fold.blob_statuses = verified, blob_statuses
             return _Hit(head, sha, fold, base, records)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             return None
@@ -1432,7 +1637,8 @@ class ReplayCache:
         if len(records) > _DELTA_MAX:
             self.save_full(head, fold)
         else:
-            self._write(f"{head}.delta", (base, records, fold.applied_since_loaded()))
+            self._write(f"{head}.delta", (base, records, fold.applied_since_loaded(),
+                                          fold.verified, fold.blob_statuses))
 
     def _write(self, name: str, data: Any) -> None:
         payload = marshal.dumps((self.marker, data))

@@ -101,11 +101,12 @@ def fast_log(args: list[str]) -> int | None:
         read = located.first_parent_records("HEAD", 32) if located is not None else None
         if located is not None and read is not None:  # one git process in all
             git, (chain, records) = located, read
-            history = replay(git, "HEAD", chain=chain, chain_records=records)
+            history = replay(git, "HEAD", chain=chain, chain_records=records, save=False)
         else:
             git, chain = GitReader.discover_with_chain("HEAD", 32)
-            history = replay(git, "HEAD", chain=chain)
+            history = replay(git, "HEAD", chain=chain, save=False)
         report = log_report(history, "HEAD", ref, epic, git)
+        history.flush()  # one cache write: the fold with what `log` checked of it
     except FlowError:
         return None
     sys.stdout.write(json.dumps({"success": True, **report}, indent=2, ensure_ascii=False) + "\n")

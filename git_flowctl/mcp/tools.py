@@ -101,7 +101,7 @@ class FlowTools:
     def next(self, *, epic: str | None = None, actor: str | None = None, rev: str | None = None,
              claim: bool = False, remote: str | None = None,
              message: str | None = None) -> dict[str, Any]:
-        from git_flowctl.coordination import queries
+        from git_flowctl.coordination.availability import next_answer
         from git_flowctl.coordination.claims import Claims, claim_next
         from git_flowctl.model.errors import UsageError
         from git_flowctl.repo.writer import Mode
@@ -115,18 +115,18 @@ class FlowTools:
         plan = self._read(ws, rev)
         epic_id = plan.resolve_epic(epic) if epic else None
         who = ws.actor(self._who(actor))
-        return success(queries.next_work(plan.facts, who, epic_id, held=Claims.open(ws).held_map(who)))
+        return success(next_answer(ws, plan, who, epic_id, Claims.open(ws), rev=rev))
 
     def ready(self, *, epic: str | None = None, actor: str | None = None,
               rev: str | None = None) -> dict[str, Any]:
-        from git_flowctl.coordination import queries
+        from git_flowctl.coordination.availability import ready_answer
         from git_flowctl.coordination.claims import Claims
 
         ws = self.workspace()
         plan = self._read(ws, rev)
         epic_id = plan.resolve_epic(epic) if epic else None
         who = ws.actor(self._who(actor))
-        return success(queries.ready_report(plan.facts, who, epic_id, held=Claims.open(ws).held_map(who)))
+        return success(ready_answer(ws, plan, who, epic_id, Claims.open(ws), rev=rev))
 
     # Reading --------------------------------------------------------------------------------
 

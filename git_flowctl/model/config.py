@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from git_flowctl.model.document import DocumentError, load_yaml
@@ -21,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "require_evidence": False,
     "link_commits": False,
     "claims": {"remote": None, "lease_seconds": 3600},
+    # Seconds before an up_for_retry task is offered again (issue #16, coordination/backoff.py)
+    "retry_backoff": {"base": 30, "factor": 2, "max": 600},
     # Quality gates (issue #15, docs/gates.md)
     "require_verify": False,
     "require_review": None,
@@ -37,6 +41,10 @@ CONFIG_TEMPLATE = """\
 prefix: fn              # epic IDs look like fn-1-slug, tasks fn-1-slug.1
 slug_max: 20            # longest slug in an ID, cut at a word boundary
 max_retries: 2          # `fail` gives a task back as up_for_retry this many times
+retry_backoff:          # an up_for_retry task is offered again min(max, base * factor^(n-1))
+  base: 30              #   seconds after its n-th failed attempt (a task's retry_backoff overrides)
+  factor: 2
+  max: 600
 default_branch: null    # branch where work lands; null: origin/HEAD, else main or master
 require_evidence: false # `done` must carry --evidence
 link_commits: false     # prepare-commit-msg adds Flow-Task: ID to code commits
@@ -49,33 +57,99 @@ guard: {}               # named check commands (`guard detect --write` proposes 
 """
 
 
+def _whole(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) \
+        and low <= value <= high
+
+
+def _name_or_null(value: Any) -> bool:
+    """A branch or remote name: one word of printable characters (git refuses the rest)."""
+    return value is None or (isinstance(value, str) and re.fullmatch(r"[^\s\x00-\x1f\x7f]+", value)
+                             is not None and not value.startswith("-"))
+
+
+# What each setting may hold (issue #14: `config set slug_max "a b"` or `prefix null` used to be
+# written and break every later command). Checked by `config set`, by the writer for every
+# config.yaml it commits, when a setting is read, and by `validate` (config-invalid).
+SETTINGS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "prefix": (lambda value: isinstance(value, str)
+               and re.fullmatch(r"[a-z][a-z0-9]{0,15}", value) is not None,
+               "a word of 1 to 16 lower-case letters and digits, starting with a letter (fn)"),
+    "slug_max": (_whole(1, 200), "a whole number from 1 to 200"),
+    "max_retries": (_whole(0, 1000), "a whole number from 0 to 1000"),
+    "default_branch": (_name_or_null, "a branch name, or null"),
+    "require_evidence": (lambda value: isinstance(value, bool), "true or false"),
+    "link_commits": (lambda value: isinstance(value, bool), "true or false"),
+    "claims": (lambda value: value is None or isinstance(value, dict),
+               "a mapping (remote, lease_seconds)"),
+    "claims.remote": (_name_or_null, "a git remote's name, or null"),
+    "claims.lease_seconds": (_whole(0, 10 * 365 * 86400), "a whole number of seconds, 0 or more"),
+    "require_verify": (lambda value: isinstance(value, bool), "true or false"),
+    "require_review": (lambda value: value is None or value is False or value in REVIEW_KINDS
+                       or (isinstance(value, list) and bool(value)
+                           and all(isinstance(kind, str) and kind in REVIEW_KINDS for kind in value)),
+                       f"null, {' or '.join(sorted(REVIEW_KINDS))}, or a list of them"),
+    "guard": (lambda value: value is None or isinstance(value, dict),
+              "a mapping of check names to commands"),
+}
+
+
 @dataclass
 class Config:
     """.flow/config.yaml as parsed; ``get`` falls back to the defaults."""
 
     raw: dict[str, Any] = field(default_factory=dict)
+    # Settings holding a value of the wrong type or range: key -> (line, what it must be).
+    problems: dict[str, tuple[int | None, str]] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: bytes | None, path: str = CONFIG_PATH) -> Config:
         if text is None:
             return cls({})
         try:
-            data = load_yaml(text.decode("utf-8"))
+            decoded = text.decode("utf-8")
+            data = load_yaml(decoded)
         except UnicodeDecodeError:
-            raise DocumentError(path, None, "not valid UTF-8") from None
+            raise DocumentError(path, None, "not valid UTF-8", hint="save it as UTF-8") from None
         except Exception as exc:  # yaml.YAMLError, without importing yaml's names here
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise DocumentError(path, line, f"invalid YAML: {problem}") from None
+            raise DocumentError(path, line, f"invalid YAML: {problem}",
+                                hint=getattr(exc, "hint", None)) from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise DocumentError(path, 1, "config must be a mapping of `key: value` lines")
-        return cls(data)
+        return cls(data, _problems(data, decoded))
+
+    def check(self, path: str = CONFIG_PATH) -> None:
+        """Raise for the first setting with a value of the wrong type or range."""
+        for key in self.problems:
+            raise self._error(key, path)
+
+    def check_key(self, key: str, path: str = CONFIG_PATH) -> None:
+        if key in self.problems:
+            raise self._error(key, path)
+
+    def _error(self, key: str, path: str = CONFIG_PATH) -> DocumentError:
+        line, wanted = self.problems[key]
+        value = self._raw_value(key)
+        return DocumentError(path, line, f"{key} must be {wanted}, not {value!r}",
+                             hint=f"set it with `git flow-task config set {key} VALUE`")
+
+    def _raw_value(self, dotted: str) -> Any:
+        node: Any = self.raw
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
 
     def get(self, dotted: str) -> Any:
-        """A setting by dotted key (``claims.remote``), falling back to the default."""
+        """A setting by dotted key (``claims.remote``), falling back to the default; a known
+        setting holding a value of the wrong type is an error naming it (exit 1)."""
+        for key in self.problems:
+            if key == dotted or key.startswith(f"{dotted}.") or dotted.startswith(f"{key}."):
+                raise self._error(key)
         for source in (self.raw, DEFAULTS):
             node: Any = source
             for part in dotted.split("."):
@@ -121,6 +195,45 @@ class Config:
             raise FlowError(f"{CONFIG_PATH}: require_review: {value!r} is not plan, completion "
                             "or a list of them", hint="git flow-task config set require_review plan")
         return frozenset(kinds)
+
+
+def _problems(data: dict[str, Any], text: str) -> dict[str, tuple[int | None, str]]:
+    found: dict[str, tuple[int | None, str]] = {}
+    for key, (valid, wanted) in SETTINGS.items():
+        node: Any = data
+        present = True
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                present = False
+                break
+            node = node[part]
+        if present and not valid(node):
+            found[key] = (_line_of(text, key), wanted)
+    return found
+
+
+def _line_of(text: str, dotted: str) -> int | None:
+    """The line of a setting in config.yaml (for messages): its last part, under the first."""
+    parts = dotted.split(".")
+    start = 0
+    lines = text.splitlines()
+    for depth, part in enumerate(parts):
+        pattern = re.compile(rf"^{'[ ]+' if depth else ''}{re.escape(part)}[ \t]*:")
+        for number in range(start, len(lines)):
+            if pattern.match(lines[number]):
+                start = number + 1
+                break
+        else:
+            return None
+    return start
+
+
+def check_value(dotted: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the setting ``dotted`` (None: it can)."""
+    rule = SETTINGS.get(dotted)
+    if rule is not None and not rule[0](value):
+        return f"{dotted} must be {rule[1]}, not {value!r}"
+    return None
 
 
 def known_key(dotted: str) -> bool:

@@ -57,9 +57,9 @@ def conflict_marker_line(text: str) -> int | None:
             return start
     return None
 
-def _yaml_classes() -> tuple[Any, Any]:
-    """The loader and dumper, built on first use: YAML is imported only when a file needs it
-    (the form this tool writes does not: model/frontfast.py)."""
+def _yaml_classes() -> tuple[Any, Any, Any]:
+    """The loader, the dumper and ``RefusedYAML``, built on first use: YAML is imported only
+    when a file needs it (the form this tool writes does not: model/frontfast.py, issue #11)."""
     global _YAML_CLASSES
     if _YAML_CLASSES is None:
         import yaml
@@ -67,19 +67,42 @@ def _yaml_classes() -> tuple[Any, Any]:
         base_loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         base_dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
+        class RefusedYAML(yaml.MarkedYAMLError):
+            """Valid YAML this tool does not read (anchors, aliases, a key twice), with a hint."""
+
+            def __init__(self, problem: str, mark: Any, hint: str) -> None:
+                super().__init__(problem=problem, problem_mark=mark)
+                self.hint = hint
+
         class _Loader(base_loader):  # type: ignore[misc]
-            """Safe loader that keeps timestamps as the strings they were written as."""
+            """Safe loader that keeps timestamps as the strings they were written as, and refuses a
+            key given twice in one mapping: YAML keeps the last, a line-based reader (or the writer,
+            or a person) the first, and the two would disagree about a task's status (issue #14)."""
+
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                seen: set[Any] = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        duplicate = key in seen
+                        seen.add(key)
+                    except TypeError:  # an unhashable key: the constructor below reports it
+                        continue
+                    if duplicate:
+                        raise RefusedYAML(f"the key {key!r} is given twice", key_node.start_mark,
+                                          "keep one of the two lines")
+                return super().construct_mapping(node, deep)
 
         class _Dumper(base_dumper):  # type: ignore[misc]
             """Safe dumper that does not quote timestamp-looking strings (the loader reads them back)."""
 
         _Loader.yaml_implicit_resolvers = _without_timestamps(base_loader.yaml_implicit_resolvers)
         _Dumper.yaml_implicit_resolvers = _without_timestamps(base_dumper.yaml_implicit_resolvers)
-        _YAML_CLASSES = (_Loader, _Dumper)
+        _YAML_CLASSES = (_Loader, _Dumper, RefusedYAML)
     return _YAML_CLASSES
 
 
-_YAML_CLASSES: tuple[Any, Any] | None = None
+_YAML_CLASSES: tuple[Any, Any, Any] | None = None
 
 
 def _without_timestamps(resolvers: dict[str, list[tuple[str, Any]]]) -> dict[str, list[tuple[str, Any]]]:
@@ -107,9 +130,26 @@ class DocumentError(FlowError):
 
 
 def load_yaml(text: str) -> Any:
+    """YAML as data: no anchors or aliases (a few lines of them expand to billions of nodes, and
+    one such file stops every command, hook and CI check that reads the plan), no key twice."""
     import yaml
 
+    if "&" in text or "*" in text:  # only then can there be an anchor or an alias
+        _refuse_anchors(text)
     return yaml.load(text, Loader=_yaml_classes()[0])
+
+
+def _refuse_anchors(text: str) -> None:
+    import yaml
+
+    loader, _, refused = _yaml_classes()
+    for event in yaml.parse(text, Loader=loader.__bases__[0]):
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            kind = "an alias" if isinstance(event, yaml.AliasEvent) else "an anchor"
+            sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
+            raise refused(f"{kind} ({sign}{anchor}) is not allowed", event.start_mark,
+                          "write the value out where the alias stands, and drop the anchor")
 
 
 def dump_yaml(data: Any, *, flow_leaves: bool = True) -> str:
@@ -205,7 +245,8 @@ class Document:
                 raise DocumentError(path, marker, "merge conflict markers in the file",
                                     hint=CONFLICT_HINT) from None
             raise DocumentError(path, line, f"invalid YAML in frontmatter: {problem}",
-                                hint="quote values that contain `: ` or start with a special character") from None
+                                hint=getattr(exc, "hint", None) or "quote values that contain "
+                                "`: ` or start with a special character") from None
         if not isinstance(data, dict):
             raise DocumentError(path, 2, "frontmatter must be a mapping of `key: value` lines")
         body = "\n".join(lines[end + 1:])
@@ -226,7 +267,41 @@ class Document:
                 return block.line
         return None
 
-    def render(self, key_order: Sequence[str] = ()) -> bytes:
+    def render(self, key_order: Sequence[str] = ()) -> Rendered:
+        """The file's bytes, changing only what changed. They are read back before they are
+        returned: a layout the minimal rewrite cannot follow (frontmatter indented, or in flow
+        style) is written out in full instead, and a value that cannot be written so that it
+        reads back as itself is refused (issue #14: a rewrite never corrupts a valid file)."""
+        kept = self._render_keeping(key_order)
+        if self._reads_back(kept):
+            return Rendered(kept, self.data, self.body)
+        full = self._render_fresh(key_order)
+        if self._reads_back(full):
+            return Rendered(full, self.data, self.body)
+        raise DocumentError(self.path, None, "the new content would not read back as written",
+                            hint="a value holds something YAML cannot carry here; simplify it")
+
+    def _reads_back(self, raw: bytes) -> bool:
+        try:
+            again = Document.parse(raw, self.path)
+        except DocumentError:
+            return False
+        return identical(again.data, self.data) and again.body == self.body
+
+    def _render_fresh(self, key_order: Sequence[str]) -> bytes:
+        """Every key written anew, in the canonical order (comments and layout are lost)."""
+        keys = [key for key in key_order if key in self.data]
+        keys += [key for key in self.data if key not in keys]
+        front = "".join(render_field(key, self.data[key]) for key in keys)
+        return self._assemble(front, "---")
+
+    def _assemble(self, front: str, closing: str) -> bytes:
+        text = f"---\n{front}{closing}\n{self.body}"
+        if self.newline != "\n":
+            text = text.replace("\n", self.newline)
+        return ((_BOM if self.bom else "") + text).encode("utf-8")
+
+    def _render_keeping(self, key_order: Sequence[str]) -> bytes:
         out: list[str] = []
         written: set[str] = set()
         present = [block.key for block in self._blocks if block.key is not None]
@@ -251,11 +326,7 @@ class Document:
             if key not in written:
                 out.append(render_field(key, value))
                 written.add(key)
-        front = "".join(out)
-        text = f"---\n{front}{self._closing}\n{self.body}"
-        if self.newline != "\n":
-            text = text.replace("\n", self.newline)
-        return ((_BOM if self.bom else "") + text).encode("utf-8")
+        return self._assemble("".join(out), self._closing)
 
     def _new_keys_after(self, key: str, present: list[str], key_order: Sequence[str],
                         written: set[str]) -> Iterable[str]:
@@ -278,6 +349,32 @@ class Document:
 
     def set_section(self, title: str, content: str) -> None:
         self.body = set_section(self.body, title, content)
+
+
+class Rendered(bytes):
+    """A file's bytes and the values they were rendered from (``intended``, ``body``), so the
+    writer can check that what it commits reads back as exactly that."""
+
+    intended: dict[str, Any]
+    body: str
+
+    def __new__(cls, raw: bytes, intended: dict[str, Any], body: str) -> Rendered:
+        made = super().__new__(cls, raw)
+        made.intended = _copy(intended)
+        made.body = body
+        return made
+
+
+def identical(left: Any, right: Any) -> bool:
+    """Equal values of the same types all the way down (``1`` is not ``True``, nor ``"1"``)."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        return left.keys() == right.keys() and all(identical(left[k], right[k]) for k in left)
+    if isinstance(left, list):
+        return len(left) == len(right) and all(identical(a, b) for a, b in zip(left, right,
+                                                                                 strict=True))
+    return bool(left == right) or (left != left and right != right)  # NaN reads back as NaN
 
 
 def _copy(value: Any) -> Any:

@@ -55,6 +55,7 @@ class TaskFacts(NamedTuple):
     epic_number: int
     number: int
     estimate: float | None = None
+    files: tuple[str, ...] = ()  # the paths it owns (coordination/ownership.py)
 
     def sort_key(self) -> tuple[int, int, int, str]:
         """flowctl's order: priority (absent last), then task number, then title."""
@@ -124,7 +125,7 @@ class PlanFacts:
     """
 
     def __init__(self, tasks: Mapping[str, TaskFacts], epics: Mapping[str, EpicFacts], *,
-                 max_retries: int = 2,
+                 max_retries: int | Callable[[], int] = 2,
                  archived_task: Callable[[str], TaskFacts | None] = lambda _id: None,
                  archived_epic: Callable[[str], EpicFacts | None] = lambda _id: None,
                  effective: dict[str, str] | None = None,
@@ -133,7 +134,7 @@ class PlanFacts:
         lean reads keep it with the snapshot, repo/catalog.py ``load_derived``)."""
         self.tasks = tasks
         self.epics = epics
-        self.max_retries = max_retries
+        self._max_retries = max_retries
         self.archived_task = archived_task
         self.archived_epic = archived_epic
         # The review kinds a SHIP verdict is needed for (Config.require_review, which refuses a
@@ -146,6 +147,14 @@ class PlanFacts:
         self._ids_by_epic: dict[str, list[str]] | None = None
         self._dependents: dict[str, list[TaskFacts]] | None = None
         self._sorted_tasks: list[TaskFacts] | None = None
+
+    @property
+    def max_retries(self) -> int:
+        """config.yaml's max_retries, read when asked (a value of the wrong type is an error
+        then, as Config.get says: Plan.load does not ask it)."""
+        if callable(self._max_retries):
+            self._max_retries = self._max_retries()
+        return self._max_retries
 
     # Indexes (built once, on first use) -----------------------------------------------------
 

@@ -53,7 +53,7 @@ TRIGGER_RULES = ("all_success", "none_failed_min_one_success", "all_done")
 
 TASK_KEY_ORDER = (
     "id", "epic", "title", "status", "depends_on", "priority", "estimate", "domain", "files",
-    "assignee", "max_retries", "attempts", "trigger_rule", "blocked_reason", "skipped_reason",
+    "assignee", "max_retries", "attempts", "retry_backoff", "trigger_rule", "blocked_reason", "skipped_reason",
     "created",
 )
 EPIC_KEY_ORDER = ("id", "title", "status", "depends_on_epics", "branch", "priority", "created")
@@ -78,6 +78,18 @@ def _is_str_list(value: Any) -> bool:
 
 def _optional_int(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _backoff_value(value: Any) -> bool:
+    """A task's ``retry_backoff`` (coordination/backoff.py): seconds, or base/factor/max."""
+    def seconds(number: Any) -> bool:
+        return isinstance(number, (int, float)) and not isinstance(number, bool) \
+            and 0 <= number < float("inf")
+
+    if isinstance(value, dict):
+        return all(key in ("base", "factor", "max") and seconds(number)
+                   for key, number in value.items())
+    return seconds(value)
 
 
 def task_field_problems(doc: Document, expected_id: str | None) -> list[Problem]:
@@ -128,6 +140,9 @@ def task_field_problems(doc: Document, expected_id: str | None) -> list[Problem]
     for key in ("domain", "assignee", "blocked_reason", "skipped_reason", "created"):
         if key in data and data[key] is not None and not isinstance(data[key], str):
             add(key, f"`{key}` must be text")
+    if data.get("retry_backoff") is not None and not _backoff_value(data["retry_backoff"]):
+        add("retry_backoff", "`retry_backoff` must be seconds >= 0, or a mapping of base, "
+                             "factor and max (each >= 0)", "retry_backoff: {base: 10, max: 300}")
     rule = data.get("trigger_rule")
     if rule is not None and rule not in TRIGGER_RULES:
         add("trigger_rule", f"`trigger_rule: {rule}` is not one of {', '.join(TRIGGER_RULES)}")
@@ -300,7 +315,7 @@ class Task(_Item):
             self.id, self.epic, self.title, self.status, self.depends_on, self.priority,
             self.domain, self.assignee, self.trigger_rule, self.blocked_reason, self.skipped_reason,
             self.attempts, max_retries if isinstance(max_retries, int) else None,
-            parsed.epic_number if parsed else 0, self.number, self.estimate)
+            parsed.epic_number if parsed else 0, self.number, self.estimate, tuple(self.files))
 
 
 class Epic(_Item):

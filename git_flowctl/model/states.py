@@ -46,6 +46,13 @@ ACTIONS: dict[str, Action] = {action.name: action for action in (
            "replaced by smaller tasks (`task split`); its dependents wait for the parts"),
     Action("reopen", (DONE, SKIPPED), (TO_DO,), "needs work again"),
     Action("release", (IN_PROGRESS,), (TO_DO,), "give the claim back"),
+    # Issue #16: a claim whose lease ran out is a failed attempt, counted on the branch where it
+    # is noticed: in progress there (the holder's own branch, or a run's), or still startable
+    # there (the holder recorded its start on another branch).
+    Action("expire", (IN_PROGRESS, TO_DO, UP_FOR_RETRY), (UP_FOR_RETRY, FAILED),
+           "a claim's lease ran out: a failed attempt, up_for_retry while attempts remain"),
+    Action("restart", (IN_PROGRESS, BLOCKED, DONE, SKIPPED, FAILED, UP_FOR_RETRY), (TO_DO,),
+           "back to todo with everything downstream (`restart`), attempts reset"),
 )}
 
 # Actions that set a state by authority rather than by the table (bulk tools).

@@ -71,15 +71,21 @@ CANONICAL_TRANSITION = Lazy(rf"[ \t]*{_TRANSITION_LINE}[ \t]*", re.ASCII)  # one
 CANONICAL_EVIDENCE = Lazy(rf"[ \t]*{_EVIDENCE_LINE}[ \t]*", re.ASCII)
 # Each of them in "\n" + message: beginning with a newline, the pattern lets re jump from line to
 # line instead of trying every position as `^` in MULTILINE does (a fifth faster on a long log).
-_CANONICAL_LINE = rf"\n[ \t]*Flow-(?:{_TRANSITION_LINE[5:]}|{_EVIDENCE_LINE[5:]})[ \t]*$"
-_CANONICAL_LINES = Lazy(_CANONICAL_LINE, re.ASCII | re.MULTILINE)
+# A line counts only in the trailer block (docs/trailers.md, section 1): the line after it is a
+# flow line too (which must match in turn), or the message ends (a NUL between records). A flow
+# line that is not canonical, or not in the trailer block, is counted by no match, so the count
+# of "flow-" sends the message to the general parser.
+_CANONICAL_LINE = (rf"\n[ \t]*Flow-(?:{_TRANSITION_LINE[5:]}|{_EVIDENCE_LINE[5:]})[ \t]*"
+                   r"(?=\n[ \t]*Flow-|\n*(?:\0|\Z))")
+_CANONICAL_LINES = Lazy(_CANONICAL_LINE, re.ASCII)
 # A block of `git log -z` records in history._LOG_FORMAT, each preceded by a NUL: a record's
 # commit, parents and author (3 groups, empty for a line), or one of its canonical lines (the 9
 # groups of CanonicalLine, empty for a record). history._NewestFirst.add_block reads it, having
 # checked that each record has exactly three separators (what the fields hold is git's: a
-# negated set is matched a quarter faster than hex digits).
-LOG_BLOCK = Lazy(rf"\0([^\x1f]*)\x1f([^\x1f]*)\x1f([^\x1f]*)\x1f|{_CANONICAL_LINE}",
-                 re.ASCII | re.MULTILINE)
+# negated set is matched a quarter faster than hex digits). A record's match takes in its
+# message's first paragraph (the subject), so no flow line there is counted.
+LOG_BLOCK = Lazy(rf"\0([^\x1f]*)\x1f([^\x1f]*)\x1f([^\x1f]*)\x1f[^\n\0]*(?:\n[^\n\0]+)*|{_CANONICAL_LINE}",
+                 re.ASCII)
 
 
 def quote(value: str) -> str:
@@ -127,16 +133,23 @@ CanonicalLine = tuple[str, str, str, str, str, str, str, str, str]
 
 
 def canonical_lines(message: str) -> list[CanonicalLine] | None:
-    """The flow lines of a message that holds only canonical ones (what this tool writes), in
-    order; None when the message holds anything else (another flow line, a squash, a revert, a
-    CR), which ``trailers.parse_message`` then reads line by line. One regular expression finds
-    every canonical line and the count of ``flow-`` says whether that was all, so a long history
-    is read without a Python loop over its lines (bench/bench_replay.py)."""
-    if "reverts commit" in message or "\ncommit " in message or "\r" in message:
+    """The flow lines of a message that holds only canonical ones (what this tool writes), all
+    in its trailer block, in order; None when the message holds anything else (another flow
+    line, a flow line outside the last paragraph, a squash, a revert, a CR, a bullet that may
+    start a squashed message), which ``trailers.parse_message`` then reads line by line. One
+    regular expression finds every canonical line and the count of ``flow-`` says whether that
+    was all, so a long history is read without a Python loop over its lines
+    (bench/bench_replay.py)."""
+    if "reverts commit" in message or "\ncommit " in message or "\r" in message \
+            or "\n* " in message:
         return None
     flow_lines = message.lower().count("flow-")
     if not flow_lines:
         return []
+    # Each line found is followed only by flow lines (the pattern); the subject paragraph comes
+    # before a blank line, so a message with none holds its flow lines in its subject.
+    if message.find("\n\n", 0, len(message.rstrip())) < 0:
+        return None
     found: list[CanonicalLine] = _CANONICAL_LINES.pattern.findall(f"\n{message}")
     # Fewer: a line that is not canonical, or more than one "flow-" on a line.
     return found if len(found) == flow_lines else None

@@ -10,11 +10,14 @@
 
 ``from`` is ``none`` for a create (and ``to`` is ``none`` when a subject stops existing). Values
 are bare (no space, quote or backslash) or double-quoted with ``\\"`` and ``\\\\`` escapes; no value
-holds a newline. Lines are found anywhere in a message, also indented (a ``git merge --squash``
-message indents every squashed message by four spaces), so a squash keeps them; the squashed
-messages are put back in the order their commits were made (git lists them newest first).
-``This reverts commit <sha>`` lines are steps too. Malformed lines become ``Malformed`` findings,
-never exceptions.
+holds a newline. Lines count only in a message's trailer block (its last paragraph, with the
+all-trailer paragraphs just before it; never its subject), and in the trailer block of each
+message a squash holds (``git merge --squash`` indents them under ``commit <sha>`` headers;
+GitHub starts each with ``* ``), so text elsewhere in a message is never read as a transition;
+the squashed messages are put back in the order their commits were made (git lists them newest
+first). ``This reverts commit <40 hex>.``, exactly as ``git revert`` writes it, on a line of its
+own after the subject, is a step too. Malformed lines become ``Malformed`` findings, never
+exceptions.
 """
 
 from __future__ import annotations
@@ -57,7 +60,15 @@ _LINE = Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Renam
              r"[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE | re.ASCII)
 _SUBJECT = Lazy(rf"^{SUBJECT}$", re.ASCII)
 _STATE = Lazy(rf"^{STATE}$")
-_REVERT = Lazy(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
+# git revert's line (sequencer.c): the full ID then "." (", reversing" for a merge), or with
+# --reference the abbreviated ID, then " (<subject>, <date>)." On a line of its own.
+_REVERT = Lazy(r"[ \t]*This reverts commit (?:(?P<sha>[0-9a-f]{40}|[0-9a-f]{64})(?:\.|, reversing)"
+               r"|(?P<short>[0-9a-f]{4,64}) \(.*, \d{4}-\d{2}-\d{2}\)\.)[ \t]*")
+# A line of a trailer block (git's trailer.c: `key: value`, a continuation, or cherry-pick -x's).
+_TRAILER_LINE = Lazy(r"[A-Za-z0-9][A-Za-z0-9-]*[ \t]*:.*|[ \t]+\S.*|\(cherry picked from commit [0-9a-f]+\)",
+                     re.ASCII)
+# GitHub's squash message ends the squashed messages with a line of dashes before co-authors.
+_SEPARATOR = Lazy(r"-{3,}[ \t]*")
 _BLANKS = Lazy(r"[ \t]+")
 # The header git writes before each squashed message (builtin/merge.c, squash_message()).
 _SQUASH_COMMIT = Lazy(r"^commit (?P<sha>[0-9a-f]{40}|[0-9a-f]{64})$")
@@ -353,7 +364,8 @@ def _origin_with(origin: SquashOrigin | None, fields: dict[str, str]) -> SquashO
 
 
 def parse_message(message: str) -> Trailers:
-    """Every flow trailer line in a whole commit message (indented squash copies included)."""
+    """Every flow trailer line in the trailer blocks of a commit message (its own, and those of
+    the messages a squash holds), and its revert lines."""
     if "reverts commit" not in message and "flow-" not in message.lower():
         return Trailers()
     quick = _parse_canonical(message)
@@ -362,16 +374,83 @@ def parse_message(message: str) -> Trailers:
     found = Trailers()
     # Lines end at LF (a CR before it is dropped), as git splits them.
     lines = [line[:-1] if line.endswith("\r") else line for line in message.split("\n")]
-    if "\ncommit " not in message:
-        for number, raw in enumerate(lines, start=1):
-            _parse_line(found, number, raw, None)
-        return found
-    for segment in _segments(lines):
+    segments = _segments(lines) if "\ncommit " in message else _bullet_segments(lines)
+    for segment in segments:
         if segment.origin is not None:
             found.origins.append(segment.origin)
-        for number, raw in segment.lines:
-            _parse_line(found, number, raw, segment.origin)
+        for number, raw, in_block in _readable_lines(segment):
+            if in_block:
+                _parse_line(found, number, raw, segment.origin)
+            else:
+                _parse_revert(found, number, raw, segment.origin)
     return found
+
+
+def parse_lines(text: str) -> Trailers:
+    """Trailer lines the tool keeps outside a commit message (the lines a ``--no-commit``
+    change waits to add, pending.py), each read as a line of a trailer block."""
+    found = Trailers()
+    for number, raw in enumerate(text.split("\n"), start=1):
+        _parse_line(found, number, raw[:-1] if raw.endswith("\r") else raw, None)
+    return found
+
+
+def _paragraphs(lines: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+    """Runs of non-blank lines (a blank line holds nothing but spaces and tabs)."""
+    paragraphs: list[list[tuple[int, str]]] = []
+    current: list[tuple[int, str]] = []
+    for item in lines:
+        if item[1].strip(" \t"):
+            current.append(item)
+        elif current:
+            paragraphs.append(current)
+            current = []
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def _readable_lines(segment: _Segment) -> Iterable[tuple[int, str, bool]]:
+    """The lines of one message that may hold steps, each with whether it is in the trailer
+    block: every paragraph but the first (the subject); the block is the last paragraph and,
+    when it holds only trailer lines, the paragraphs of only trailer lines just before it
+    (GitHub puts co-authors apart)."""
+    paragraphs = _paragraphs(segment.lines)
+    if len(paragraphs) < 2:
+        return
+    indent = 4 if segment.origin is not None else 0  # git indents a squashed message
+    block_start = len(paragraphs) - 1
+    while block_start > 1 and all(_TRAILER_LINE.fullmatch(_dedent(raw, indent))
+                                  for paragraph in paragraphs[block_start - 1:]
+                                  for _, raw in paragraph):
+        block_start -= 1
+    for place, paragraph in enumerate(paragraphs[1:], start=1):
+        for number, raw in paragraph:
+            yield number, raw, place >= block_start
+
+
+def _dedent(raw: str, indent: int) -> str:
+    return raw[indent:] if indent and raw.startswith(" " * indent) else raw
+
+
+def _bullet_segments(lines: list[str]) -> list[_Segment]:
+    """GitHub's squash message: the subject, then each squashed commit's message oldest first,
+    its first line starting with ``* ``, then maybe a line of dashes and co-authors (the
+    message's own lines). A message with no such bullet is one segment."""
+    own = _Segment(None)
+    segments: list[_Segment] = []
+    current = own
+    previous_blank = False
+    for number, raw in enumerate(lines, start=1):
+        starts_paragraph = previous_blank or number == 1
+        if starts_paragraph and number > 1 and raw.startswith("* "):
+            current = _Segment(None)
+            segments.append(current)
+        elif starts_paragraph and current is not own and _SEPARATOR.fullmatch(raw):
+            current = own
+        current.lines.append((number, raw))
+        previous_blank = not raw.strip(" \t")
+    return [*segments, own] if segments else [own]
 
 
 def _parse_canonical(message: str) -> Trailers | None:
@@ -394,12 +473,17 @@ def _parse_canonical(message: str) -> Trailers | None:
     return found
 
 
+def _parse_revert(found: Trailers, number: int, raw: str, origin: SquashOrigin | None) -> None:
+    revert = _REVERT.fullmatch(raw) if "reverts commit" in raw else None
+    if revert:
+        sha = revert.group("sha") or revert.group("short")
+        found.reverts.append(sha)
+        found.steps.append(Revert(sha, number, origin))
+
+
 def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | None) -> None:
     if "flow-" not in raw.lower():
-        revert = _REVERT.search(raw) if "reverts commit" in raw else None
-        if revert:
-            found.reverts.append(revert.group("sha"))
-            found.steps.append(Revert(revert.group("sha"), number, origin))
+        _parse_revert(found, number, raw, origin)
         return
     canonical = CANONICAL_TRANSITION.fullmatch(raw)
     if canonical is not None:
@@ -470,10 +554,15 @@ def _parse_line(found: Trailers, number: int, raw: str, origin: SquashOrigin | N
 
 
 def compose_message(subject: str, body: str | None, trailer_lines: Iterable[str]) -> str:
-    """A commit message: subject, optional body, then one trailer block."""
-    parts = [subject.strip()]
+    """A commit message: subject, optional body, then one trailer block. The subject and body
+    carry user text (titles, ``-m``): the subject is made one line and body lines that would
+    read as flow trailers, reverts or squash headers are quoted (model/text.py), so the trailer
+    block holds only ``trailer_lines``."""
+    from git_flowctl.model.text import neutralize_body, one_line
+
+    parts = [one_line(subject).strip()]
     if body and body.strip():
-        parts.append(body.strip())
+        parts.append(neutralize_body(body.strip()))
     lines = list(trailer_lines)
     if lines:
         parts.append("\n".join(lines))

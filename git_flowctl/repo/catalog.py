@@ -80,7 +80,7 @@ _DIFFS = "diffs"
 _KEEP_DIFFS = 4096
 _KEEP_CHECKED = 4
 _MAGIC = b"flowplan"
-_MARKER = (8, __version__, marshal.version, tuple(sys.version_info[:2]))
+_MARKER = (9, __version__, marshal.version, tuple(sys.version_info[:2]))
 _NOT_PLAN_FILE = ("", None, None, None)  # a listed file that is not .md (counts for `initialized`)
 
 
@@ -193,12 +193,20 @@ class Catalog:
         raw: dict[str, Any] = marshal.loads(self.config[3])[0]
         return raw
 
+    def config_problems(self) -> dict[str, Any]:
+        """``Config.problems``: settings of the wrong type or range, by key."""
+        if self.config is None or self.config[3] is None:
+            return {}
+        found: dict[str, Any] = marshal.loads(self.config[3])[2]
+        return found
+
     def settings(self) -> dict[str, Any] | None:
         """``SETTINGS`` as ``Config`` gives them (a setting it cannot read is absent); None
-        when config.yaml is absent or not stored."""
+        when config.yaml is absent or not stored, or holds a setting of the wrong type (then
+        ``Config.get`` raises, in its words, and the normal path says so)."""
         if self.config is None or self.config[3] is None:
             return None
-        found: dict[str, Any] = marshal.loads(self.config[3])[1]
+        found: dict[str, Any] | None = marshal.loads(self.config[3])[1]
         return found
 
     def dump(self) -> tuple[Any, ...]:
@@ -538,12 +546,14 @@ def parse_entry(relpath: str, raw: bytes, blob: str) -> Entry:
             config = Config.parse(raw)
         except DocumentError as error:
             return (blob, None, (error.path, error.line, error.problem, error.hint), None)
+        if config.problems:
+            return (blob, None, None, _marshalled((config.raw, None, config.problems)))
         settings = {key: config.get(key) for key in SETTINGS[:-2]}
         with contextlib.suppress(TypeError, ValueError):
             settings["max_retries"] = config.max_retries
         with contextlib.suppress(DocumentError, FlowError):
             settings["require_review"] = sorted(config.require_review)
-        return (blob, None, None, _marshalled((config.raw, settings)))
+        return (blob, None, None, _marshalled((config.raw, settings, config.problems)))
     directory, _, name = relpath.rpartition("/")
     if not name.endswith(".md"):
         return (blob, None, None, None)

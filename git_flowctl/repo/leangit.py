@@ -188,7 +188,8 @@ def refs(root: str, *patterns: str, messages: bool = False) -> list[Ref] | None:
 ORIGIN_HEAD = "refs/remotes/origin/HEAD"
 
 
-def default_candidates(configured: str | None, origin_head_target: str | None) -> list[str]:
+def default_candidates(configured: str | None, origin_head_target: str | None,
+                       main_head: str | None = None) -> list[str]:
     """The refs tried for the default branch, in order (``Workspace.default_branch``)."""
     candidates: list[str] = []
     if configured:
@@ -199,15 +200,45 @@ def default_candidates(configured: str | None, origin_head_target: str | None) -
         candidates.append(origin_head_target)
     for name in ("main", "master"):
         candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
+    if main_head:
+        candidates.append(main_head)
     return candidates
 
 
-def default_branch_ref(listed: dict[str, Ref], configured: str | None) -> Ref | None:
+def main_worktree_branch(common_dir: str) -> str | None:
+    """The branch the main worktree has checked out: what a clone of this repository takes as
+    its default branch (its origin/HEAD), so the right answer for a repository with no remote
+    and neither main nor master (issue #12). The file, not `git symbolic-ref`: one read."""
+    try:
+        with open(os.path.join(common_dir, "HEAD"), encoding="utf-8") as handle:
+            text = handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    ref = text.removeprefix("ref:").strip() if text.startswith("ref:") else None
+    return ref if ref and ref.startswith("refs/heads/") else None
+
+
+REPOSITORY_ID_FILE = "flow-repository-id"  # in the common directory (Workspace.repository_id)
+
+
+def read_repository_id(common_dir: str) -> str | None:
+    """This repository's ID as ``Workspace.repository_id(create=False)`` reads it; None when
+    none was made yet (or the file does not hold one)."""
+    try:
+        with open(os.path.join(common_dir, REPOSITORY_ID_FILE), encoding="ascii") as handle:
+            text = handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if text.isalnum() and 10 <= len(text) <= 64 else None
+
+
+def default_branch_ref(listed: dict[str, Ref], configured: str | None,
+                       main_head: str | None = None) -> Ref | None:
     """The default branch among refs listed with ``ORIGIN_HEAD`` and the candidates; None when
     origin/HEAD points at a ref that was not listed (the caller lists it) or none exists."""
     origin_head = listed.get(ORIGIN_HEAD)
     target = origin_head.symref if origin_head is not None and origin_head.symref else None
-    for candidate in default_candidates(configured, target):
+    for candidate in default_candidates(configured, target, main_head):
         if candidate in listed:
             return listed[candidate]
     return None

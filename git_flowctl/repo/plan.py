@@ -104,7 +104,8 @@ class Plan:
         if error is not None:
             raise DocumentError(*error)
         data = catalog.config_data()
-        config = Config(data) if data is not None else Config.parse(source.read(CONFIG_PATH))
+        config = Config(data, catalog.config_problems()) if data is not None \
+            else Config.parse(source.read(CONFIG_PATH))
         plan = cls(source, config, initialized=catalog.initialized)
         if strict:
             missing = catalog.missing_epic()
@@ -147,7 +148,7 @@ class Plan:
             found = self.archived_epic(epic_id)
             return found.facts() if found is not None else None
 
-        return PlanFacts(tasks, epics, max_retries=self.config.max_retries,
+        return PlanFacts(tasks, epics, max_retries=lambda: self.config.max_retries,
                          archived_task=archived_task, archived_epic=archived_epic,
                          require_review=lambda: self.config.require_review)
 

@@ -6,6 +6,7 @@ honoured). Paths in messages are shown relative to where the user stands.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -19,8 +20,13 @@ from git_flowctl.model.errors import FlowError
 from git_flowctl.repo import gitcli
 from git_flowctl.repo.gitcli import NotARepositoryError
 from git_flowctl.repo.leangit import ORIGIN_HEAD as ORIGIN_HEAD  # re-exported
+from git_flowctl.repo.leangit import (
+    REPOSITORY_ID_FILE,
+    find_actor,
+    main_worktree_branch,
+    read_repository_id,
+)
 from git_flowctl.repo.leangit import default_candidates as _default_candidates
-from git_flowctl.repo.leangit import find_actor
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.sources import GitTreeSource, IndexSource, TreeSource, WorkTreeSource
 
@@ -85,6 +91,14 @@ class DefaultBranch(NamedTuple):
     name: str  # the ref, e.g. refs/remotes/origin/main
     commit: str  # the commit it points at
     checked_out: bool  # HEAD is this branch (a symbolic ref to it)
+
+
+def _read_repository_id(path: Path) -> str | None:
+    return read_repository_id(str(path.parent)) if path.name == REPOSITORY_ID_FILE else None
+
+
+def _main_worktree_branch(common_dir: Path) -> str | None:
+    return main_worktree_branch(str(common_dir))
 
 
 class Workspace:
@@ -162,6 +176,34 @@ class Workspace:
         """A repository-relative path as the user should see it from where they stand."""
         return os.path.relpath(self.root / repo_path, self.cwd)
 
+    def repository_id(self, *, create: bool = True) -> str | None:
+        """This repository's ID (a ULID in ``<git-common-dir>/flow-repository-id``), made on
+        first use and shared by its worktrees; clones each have their own. A claim names it, so
+        a clone tells its own claims from those of another clone with the same git identity
+        (DESIGN §6). ``create=False``: None when none was made yet (then no claim is ours)."""
+        path = self.common_dir / REPOSITORY_ID_FILE
+        found = _read_repository_id(path)
+        if found is not None or not create:
+            return found
+        from git_flowctl.model.ulid import new_ulid
+
+        temp = path.with_name(f".{REPOSITORY_ID_FILE}.{os.getpid()}.{new_ulid()}")
+        try:
+            temp.write_text(new_ulid() + "\n", "ascii")
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, path)  # atomic: of two processes making one, the first wins
+        except OSError as exc:
+            raise FlowError(f"cannot record this repository's ID in {path}: {exc.strerror}",
+                            hint="check that the git directory is writable") from None
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        found = _read_repository_id(path)
+        if found is None:
+            raise FlowError(f"{path} does not hold a repository ID",
+                            hint=f"remove it; the next command makes a new one ({path})")
+        return found
+
     # git itself -----------------------------------------------------------------------------
 
     def git(self, *args: str, input: bytes | None = None, check: bool = True,
@@ -201,11 +243,14 @@ class Workspace:
     def actor(self, override: str | None = None) -> str:
         """Who acts: --actor, FLOW_ACTOR, git's email (user.email, GIT_AUTHOR_EMAIL, EMAIL),
         user.name, then $USER."""
+        from git_flowctl.model.text import one_line_field
+
         found = find_actor(override, self.config_value)
         if found is None:
             raise FlowError("no actor: cannot tell who is acting",
                             hint="set FLOW_ACTOR, pass --actor, or set git user.email")
-        return found
+        # It goes into trailers, claim records and commit subjects: one line of UTF-8.
+        return one_line_field(found, "the actor")
 
     def operation_in_progress(self) -> tuple[str, str] | None:
         """(what, how to finish it) while a merge, rebase, cherry-pick, revert or bisect runs."""
@@ -220,14 +265,16 @@ class Workspace:
 
     def default_branch(self, configured: str | None = None) -> str | None:
         """The ref where work lands: config ``default_branch``, else the remote's HEAD
-        (``origin/HEAD``), else main or master (remote-tracking first); None when there is none."""
+        (``origin/HEAD``), else main or master (remote-tracking first), else the branch of the
+        main worktree; None when there is none."""
         if not self.repo_is_open:
             found = self._default_branch_ref(configured)
             return found.name if found else None
         refs = self.repo.references
         origin_head = refs.get(ORIGIN_HEAD)
         target = origin_head.target if origin_head is not None else None
-        for candidate in _default_candidates(configured, target if isinstance(target, str) else None):
+        for candidate in _default_candidates(configured, target if isinstance(target, str) else None,
+                                             _main_worktree_branch(self.common_dir)):
             if candidate in refs:
                 return candidate
         return None
@@ -258,13 +305,14 @@ class Workspace:
     def _default_branch_ref(self, configured: str | None) -> gitcli.Ref | None:
         """git's side of ``default_branch``: one ``for-each-ref`` over the candidates (and a
         second only when origin/HEAD points somewhere else)."""
-        listed = {ref.name: ref for ref in self.reader.refs(ORIGIN_HEAD,
-                                                            *_default_candidates(configured, None))}
+        main_head = _main_worktree_branch(self.common_dir)
+        listed = {ref.name: ref for ref in self.reader.refs(
+            ORIGIN_HEAD, *_default_candidates(configured, None, main_head))}
         origin_head = listed.get(ORIGIN_HEAD)
         target = origin_head.symref if origin_head is not None and origin_head.symref else None
         if target is not None and target not in listed:
             listed.update((ref.name, ref) for ref in self.reader.refs(target))
-        for candidate in _default_candidates(configured, target):
+        for candidate in _default_candidates(configured, target, main_head):
             if candidate in listed:
                 return listed[candidate]
         return None

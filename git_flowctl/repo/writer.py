@@ -15,7 +15,10 @@ the change's files, without touching anything else the user has staged or modifi
    those paths' index entries.
 
 Objects are created before any visible change and the ref moves in one atomic step, so a crash
-leaves the old state or the new one; see docs/architecture.md for the window after step 4.
+leaves the old state or the new one. Between steps 4 and 5 a journal in the git directory
+(``flow-transition.json``: the commit and each path's blob before and after) says what was
+being done, so the next transition, or ``recover --apply``, completes a work tree and index that
+a crash left behind HEAD, and sweeps the temporary files it left (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import contextlib
 import difflib
 import enum
 import errno
+import json
 import os
 import random
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +43,7 @@ from git_flowctl.model.layout import CONFIG_PATH, FLOW_DIR, PLAN_DIRS
 from git_flowctl.model.trailers import Evidence, Record, Transition, compose_message
 from git_flowctl.repo import gitindex, pending
 from git_flowctl.repo.catalog import with_writes
+from git_flowctl.repo.locks import refuse_if_stale, stale_lock_error, wait_until_gone
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.sources import IndexSource, Source, TreeSource, blob_bytes
 
@@ -51,6 +57,7 @@ _DURABLE_WRITES = 16  # more files than this are written without an fsync each
 # The attributes that make git's checkout change a blob's bytes (gitattributes(5)).
 _FILTER_ATTRIBUTES = ("filter", "text", "eol", "crlf", "ident", "working-tree-encoding")
 _INDEX_ATTEMPTS = 100
+JOURNAL = "flow-transition.json"  # in the worktree's git directory, while one is being recorded
 
 
 class Mode(enum.Enum):
@@ -131,6 +138,7 @@ class Writer:
         self.ws.require_flow_checked_out()
         self._refuse_during_operation()
         with self._lock():
+            self.finish_interrupted()
             if mode is Mode.STAGE:
                 return self._stage(build)
             return self._commit(build)
@@ -145,21 +153,35 @@ class Writer:
             message = self._message(change)
             if not change.writes and not change.allow_empty:
                 return Outcome(change, Mode.COMMIT, message, noop=True)
+            check_contents(change)
             self._refuse_dirty(change, head.tree, staged_ok=False)
             tree_id, blobs = self._build_tree(head.tree, change.writes)
             if head.tree is not None and tree_id == head.tree.id and not change.allow_empty:
                 if change.restores:  # HEAD has them already: bring back the files only
                     restored = {path: change.writes[path] for path in change.restores}
+                    self._journal(None, _blob_ids(head.tree, restored), blobs)
                     self._update_work_tree(restored, blobs)
                     self._update_index(restored, blobs)
+                    self._journal_done()
                     return Outcome(change, Mode.COMMIT, message)
                 return Outcome(change, Mode.COMMIT, message, noop=True)
+            # The index is rewritten after the commit: a lock left by a crashed git is met now,
+            # while nothing is committed yet, not after (issue #14).
+            refuse_if_stale(self._index_lock(), "the index")
             commit_id = self._create_commit(tree_id, head.parents, message)
+            self._journal(str(commit_id), _blob_ids(head.tree, change.writes), blobs)
+            _crash_point("before-ref")
             if head.advance(self.repo, commit_id, f"flow: {change.subject}"):
+                _crash_point("after-ref")
                 self._update_work_tree(change.writes, blobs)
-                self._update_index(change.writes, blobs)
+                _crash_point("after-work-tree")
+                self._update_index(change.writes, blobs, committed=True)
+                _crash_point("after-index")
+                self._journal_done()
                 self._note_in_snapshot(plan, head.tree, tree_id, commit_id, change.writes, blobs)
                 return Outcome(change, Mode.COMMIT, message, commit=str(commit_id))
+            self._journal_done()  # lost the race: that commit never became HEAD
+            head.refuse_stale_lock(self.ws)
             time.sleep(random.uniform(0.001, 0.005) * (1 + attempt))
         raise ConflictError("gave up: the branch kept moving while recording the change",
                             hint="another process is committing quickly; try again")
@@ -171,6 +193,7 @@ class Writer:
         message = self._message(change)
         if not change.writes:
             return Outcome(change, Mode.STAGE, message, noop=True)
+        check_contents(change)
         head = _Head.read(self.repo)
         self._refuse_dirty(change, head.tree, staged_ok=True)
         previous = {path: IndexSource(self.repo, index).blob_id(path) for path in change.writes}
@@ -178,9 +201,15 @@ class Writer:
                      for path in change.writes}
         blobs = {path: self.repo.create_blob(content)
                  for path, content in change.writes.items() if content is not None}
+        refuse_if_stale(self._index_lock(), "the index")
+        waiting = self._pending_record(change, blobs, previous, committed)
+        self._journal(None, previous, blobs, waiting)
         self._update_work_tree(change.writes, blobs)
+        _crash_point("staged-work-tree")
         self._update_index(change.writes, blobs)
-        self._record_pending(change, blobs, previous, committed)
+        _crash_point("staged-index")
+        pending.record(self.ws.git_dir, **waiting)
+        self._journal_done()
         return Outcome(change, Mode.STAGE, message)
 
     def _dry_run(self, build: Builder) -> Outcome:
@@ -188,6 +217,7 @@ class Writer:
         plan = self._plan(TreeSource(self.repo, head.tree, label="HEAD"))
         change = build(plan)
         message = self._message(change)
+        check_contents(change)
         self._refuse_dirty(change, head.tree, staged_ok=False)
         diff_parts: list[str] = []
         for path, content in sorted(change.writes.items()):
@@ -387,7 +417,8 @@ class Writer:
         return {fields[index] for index in range(0, len(fields) - 2, 3)
                 if fields[index + 2] != "unspecified"}
 
-    def _update_index(self, writes: dict[str, bytes | None], blobs: dict[str, pygit2.Oid]) -> None:
+    def _update_index(self, writes: dict[str, bytes | None], blobs: dict[str, pygit2.Oid],
+                      *, committed: bool = False) -> None:
         import pygit2
 
         last_error: Exception | None = None
@@ -418,10 +449,14 @@ class Writer:
             except (pygit2.GitError, OSError) as exc:
                 last_error = exc
                 time.sleep(min(0.002 * (attempt + 1), 0.05))
+        lock = self._index_lock()
+        if lock.exists():
+            raise stale_lock_error(lock, "the index", done="the change is committed"
+                                   if committed else "the files are written")
         paths = " ".join(self.ws.rel(p) for p in writes)
         raise FlowError(
-            f"the change is committed, but the index stayed locked: {last_error}",
-            hint=f"run `git reset -q -- {paths}` to bring the index up to date")
+            f"the index could not be updated: {last_error}",
+            hint=f"`git flow-task recover --apply` completes it (or `git reset -q -- {paths}`)")
 
     def _note_in_snapshot(self, plan: Any, base_tree: pygit2.Tree | None, tree_id: pygit2.Oid | None,
                           commit_id: pygit2.Oid, writes: dict[str, bytes | None],
@@ -465,9 +500,98 @@ class Writer:
             if os.environ.get("FLOW_DEBUG"):
                 raise
 
-    def _record_pending(self, change: Change, blobs: dict[str, pygit2.Oid],
-                        previous: dict[str, str | None], committed: dict[str, str | None]) -> None:
-        """Remember the trailers of a --no-commit change for prepare-commit-msg (pending.py)."""
+    # Crashes --------------------------------------------------------------------------------------
+
+    def _index_lock(self) -> Path:
+        index = Path(os.environ.get("GIT_INDEX_FILE") or Path(self.repo.path) / "index")
+        return index.with_name(index.name + ".lock")
+
+    def _journal(self, commit: str | None, befores: dict[str, str | None],
+                 blobs: dict[str, pygit2.Oid], waiting: dict[str, Any] | None = None) -> None:
+        """Say what is about to change in the work tree and index, before it does: the commit
+        (None: the index only), each path's blob before and after (None: absent), and for
+        --no-commit the pending trailers to record once the index holds the change."""
+        paths = {path: [before, str(blobs[path]) if path in blobs else None]
+                 for path, before in befores.items()}
+        data = json.dumps({"commit": commit, "paths": paths, "pending": waiting}).encode()
+        target = self.ws.git_dir / JOURNAL
+        temp = target.with_name(f".{JOURNAL}.{os.getpid()}")
+        temp.write_bytes(data)
+        os.replace(temp, target)
+
+    def _journal_done(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.ws.git_dir / JOURNAL).unlink()
+
+    def interrupted(self) -> dict[str, tuple[str | None, str | None]]:
+        """The paths a crashed transition left behind HEAD (committed, but its work tree or
+        index not updated): path -> (blob before, blob after); {} when there are none."""
+        data = read_journal(self.ws.git_dir)
+        if data is None or data[0] is None:
+            return {}
+        commit, paths, _ = data
+        try:
+            head = str(self.repo.revparse_single("HEAD").id)
+        except (KeyError, ValueError):
+            return {}
+        return paths if head == commit else {}
+
+    def finish_interrupted(self) -> list[str]:
+        """Complete what a crash cut short (the journal), before anything else: the work tree
+        and index of a transition committed to HEAD are brought to HEAD's blobs, where they
+        still hold what the transition found or wrote (a later edit of the user's is left
+        alone); the temporary files it left are removed. Returns the paths completed."""
+        data = read_journal(self.ws.git_dir)
+        if data is None:
+            return []
+        import pygit2
+
+        commit, paths, waiting = data
+        # A commit: only if HEAD is still that commit. --no-commit: the index is the target.
+        cut_short = self.interrupted() if commit is not None else paths if waiting else {}
+        completed: dict[str, bytes | None] = {}
+        blobs: dict[str, pygit2.Oid] = {}
+        consistent = True
+        for path, (before, after) in cut_short.items():
+            index = gitindex.open_index(self.ws)  # a split or sparse index too
+            try:
+                staged: str | None = str(index[path].id)
+            except KeyError:
+                staged = None
+            if staged not in (before, after) or self._work_tree_blob(path) not in (before, after):
+                consistent = False
+                continue  # changed since the crash: the user's now; recover reports it
+            if staged == after and self._work_tree_blob(path) == after:
+                continue
+            if after is None:
+                completed[path] = None
+            else:
+                blob = self.repo[after]
+                assert isinstance(blob, pygit2.Blob)
+                completed[path], blobs[path] = blob.data, blob.id
+        if completed:
+            self._update_work_tree(completed, blobs)
+            self._update_index(completed, blobs, committed=commit is not None)
+        if commit is None and waiting and consistent:
+            pending.record(self.ws.git_dir, **waiting)  # its trailers, for the next `git commit`
+        for path in paths:
+            sweep_temp_files(self.ws.root / path)
+        self._journal_done()
+        return sorted(completed)
+
+    def _work_tree_blob(self, path: str) -> str | None:
+        """The blob the work tree file would be (git's clean filters applied), None if absent.
+        Through git: libgit2 may not read a split index's attributes (gitindex.py)."""
+        if not (self.ws.root / path).is_file():
+            return None
+        result = self.ws.git("hash-object", "--", path, check=False)
+        return result.stdout.decode().strip() or None if result.returncode == 0 else None
+
+    def _pending_record(self, change: Change, blobs: dict[str, pygit2.Oid],
+                        previous: dict[str, str | None],
+                        committed: dict[str, str | None]) -> dict[str, Any]:
+        """What a --no-commit change leaves for prepare-commit-msg (``pending.record``'s
+        arguments): its trailer lines by path, and the blobs they describe."""
         lines_by_path: dict[str, list[str]] = {}
         for transition in change.transitions:
             file_path = _path_for_subject(change, transition.subject)
@@ -476,7 +600,89 @@ class Writer:
             file_path = _path_for_subject(change, item.subject)
             lines_by_path.setdefault(file_path, []).append(item.line())
         staged = {path: str(blobs[path]) if path in blobs else None for path in change.writes}
-        pending.record(self.ws.git_dir, staged, previous, committed, lines_by_path)
+        return {"staged": staged, "previous": previous, "committed": committed,
+                "lines_by_path": lines_by_path}
+
+
+def check_contents(change: Change) -> None:
+    """Read back every file about to be written (issue #14): a task or epic file must parse and,
+    when a Document rendered it, hold exactly the values it was rendered from; config.yaml must
+    parse (`config set` checks the type of what it sets). Refused (exit 1) before anything is
+    written."""
+    from git_flowctl.model.config import CONFIG_PATH, Config
+    from git_flowctl.model.document import Document, DocumentError, Rendered, identical
+
+    for path, content in sorted(change.writes.items()):
+        if content is None:
+            continue
+        try:
+            if path == CONFIG_PATH:
+                Config.parse(content)
+                continue
+            plan_file = path.endswith(".md") and path.startswith(
+                (".flow/tasks/", ".flow/epics/", ".flow/archive/"))
+            if not plan_file and not isinstance(content, Rendered):
+                continue  # not a frontmatter file (.flow/invariants.md is plain Markdown)
+            again = Document.parse(content, path)
+        except DocumentError as exc:
+            raise FlowError(f"refused to write {path}: it would not read back ({exc.problem})",
+                            hint=exc.hint or "nothing was written; fix the value and try again",
+                            file=path) from None
+        if isinstance(content, Rendered) and (not identical(again.data, content.intended)
+                                              or again.body != content.body):
+            changed = sorted(key for key in {*again.data, *content.intended}
+                             if not identical(again.data.get(key), content.intended.get(key)))
+            raise FlowError(f"refused to write {path}: it would read back differently "
+                            f"({', '.join(changed) or 'the body'})",
+                            hint="nothing was written; this is a bug in git flow-task, "
+                                 "please report it with the file", file=path)
+
+
+Journal = tuple[str | None, dict[str, tuple[str | None, str | None]], dict[str, Any] | None]
+
+
+def read_journal(git_dir: Path) -> Journal | None:
+    """The journal a crashed writer left: the commit (None: a --no-commit change or files
+    restored), path -> (blob before, blob after), and the pending trailers of a --no-commit
+    change; None when there is none or it cannot be read (nothing it could describe)."""
+    try:
+        data = json.loads((git_dir / JOURNAL).read_text("utf-8"))
+        commit, waiting = data["commit"], data.get("pending")
+        paths = {str(path): (pair[0], pair[1]) for path, pair in data["paths"].items()}
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None
+    if (commit is not None and not isinstance(commit, str)) \
+            or (waiting is not None and not isinstance(waiting, dict)):
+        return None
+    return commit, paths, waiting
+
+
+def _blob_ids(tree: pygit2.Tree | None, paths: dict[str, bytes | None]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for path in paths:
+        try:
+            found[path] = str(tree[path].id) if tree is not None else None
+        except KeyError:
+            found[path] = None
+    return found
+
+
+def sweep_temp_files(target: Path) -> None:
+    """Remove the temporary files ``atomic_write`` made for ``target`` and left (a crash)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(target.parent):
+            name = entry.name
+            if name.startswith(f".{target.name}.") and name.endswith(".tmp") \
+                    and len(name) == len(target.name) + 14:  # "." name "." 8 random ".tmp"
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _crash_point(name: str) -> None:
+    """Die here when FLOW_CRASH_AT names this point (tests/test_crashes.py kills a transition
+    at each step it can stop between; nothing else sets it)."""
+    if os.environ.get("FLOW_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _path_for_subject(change: Change, subject: str) -> str:
@@ -528,6 +734,14 @@ class _Head:
         commit = repo[reference.target].peel(pygit2.Commit)
         return cls(branch, reference, [commit.id], commit.tree)
 
+    def refuse_stale_lock(self, ws: Workspace) -> None:
+        """After a failed compare-and-swap: a lock on the branch that does not go is one a
+        crashed git left (exit 1, named), not a race to retry."""
+        name = self.branch or "HEAD"
+        lock = (ws.common_dir if name.startswith("refs/") else ws.git_dir) / f"{name}.lock"
+        if not wait_until_gone(lock):
+            raise stale_lock_error(lock, f"the branch {name.removeprefix('refs/heads/')}")
+
     def advance(self, repo: pygit2.Repository, commit_id: pygit2.Oid, reflog: str) -> bool:
         import pygit2
 
@@ -562,6 +776,7 @@ def atomic_write(target: Path, content: bytes, *, durable: bool = True) -> None:
             os.umask(umask)
             mode = 0o666 & ~umask
         os.chmod(temp_name, mode)
+        _crash_point("mid-work-tree")
         os.replace(temp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

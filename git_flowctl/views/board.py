@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from git_flowctl.coordination.availability import Holdbacks
 from git_flowctl.coordination.queries import ready_report
 from git_flowctl.model import ids, states
 from git_flowctl.model.items import EPICS_DIR, TASKS_DIR
@@ -99,7 +100,11 @@ class Board:
 
 
 def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[str],
-          events: list[Event], head: str | None, held: Mapping[str, str] | None = None) -> Board:
+          events: list[Event], head: str | None, held: Mapping[str, str] | None = None,
+          holdbacks: Holdbacks | None = None) -> Board:
+    """``holdbacks`` (availability.py): ready tasks waiting for their retry backoff or for
+    files someone else holds show as waiting, with why, and are not in the ready queue."""
+    kept = holdbacks or Holdbacks()
     shorts = short_forms(plan)
     facts = plan.facts
     chosen = [task for task in facts.sorted_tasks() if epic_id is None or task.epic == epic_id]
@@ -112,6 +117,8 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
             if state == states.READY and task.epic in facts.epics else []
         if epic_waits:  # `next` passes it over until its epic's dependencies close
             state, waits_for = states.WAITING, [f"epic {dep}" for dep in epic_waits]
+        elif state == states.READY and task.id in kept.exclude():
+            state, waits_for = states.WAITING, [str(kept.why(task.id))]
         columns.setdefault(state, []).append(Card(
             task.id, shorts.get(task.id, task.id), task.title, task.epic, state, task.priority,
             task.assignee, task.blocked_reason, waits_for,
@@ -132,7 +139,8 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
                      if dep not in facts.epics or facts.epics[dep].status != "done"]
         epics.append(EpicProgress(epic.id, epic.title, epic.status, len(tasks), finished,
                                   counts, waits_for))
-    ready = [row["id"] for row in ready_report(facts, actor, epic_id, held=held)["ready"]]
+    ready = [row["id"] for row in ready_report(facts, actor, epic_id, held=held)["ready"]
+             if row["id"] not in kept.exclude()]
     return Board(plan.source.label, head, epic_id, epics, columns, ready, critical_path, events)
 
 

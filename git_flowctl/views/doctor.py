@@ -229,9 +229,27 @@ def git_version(ws: Workspace) -> Check:
     return Check("git", PASS, output)
 
 
+def default_branch(ws: Workspace) -> Check:
+    """Where work lands: landed tasks, `claims --prune` and `check`'s default base need it."""
+    from git_flowctl.model.config import CONFIG_PATH, Config
+
+    try:
+        configured = Config.parse(ws.work_tree_source().read(CONFIG_PATH)).get("default_branch")
+    except FlowError:
+        configured = None  # an unreadable config is `files`' and validate's to report
+    found = ws.default_branch(str(configured) if configured else None)
+    if found is None:
+        return Check("default branch", WARN, "no default branch (no default_branch setting, no "
+                     "origin/HEAD, no main or master): work never shows as landed and "
+                     "`claims --prune` keeps every record", "git flow-task config set "
+                     "default_branch NAME")
+    how = "configured" if configured else "found"
+    return Check("default branch", PASS, f"work lands on {found} ({how})")
+
+
 CHECKS: list[Callable[[Workspace], Check]] = [
-    identity, initialized, hooks, merge_driver, files, shallow, cache, git_version,
-    libgit2_version,
+    identity, initialized, hooks, merge_driver, default_branch, files, shallow, cache,
+    git_version, libgit2_version,
 ]
 
 

@@ -123,8 +123,9 @@ def _task_entry(plan: Plan, task: Task) -> dict[str, Any]:
 # import json ------------------------------------------------------------------------------------
 
 
-def read_document(text: str, label: str) -> ImportSet:
-    """An export document, checked, as the files to write."""
+def read_document(text: str, label: str, *, keep_config: bool = False) -> ImportSet:
+    """An export document, checked, as the files to write. ``keep_config``: leave this
+    repository's config.yaml as it is (or as `init` writes it), whatever the document holds."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -152,7 +153,8 @@ def read_document(text: str, label: str) -> ImportSet:
     config = document.get("config") or {}
     if not isinstance(config, dict):
         raise FlowError(f"{label}: `config` must be an object")
-    return ImportSet("json", label, items, _config_merge(config))
+    return ImportSet("json", label, items, _config_merge({} if keep_config else config,
+                                                         keep=keep_config))
 
 
 def _entries(document: dict[str, Any], key: str, label: str) -> list[dict[str, Any]]:
@@ -185,11 +187,20 @@ def _incoming(entry: dict[str, Any], kind: str, label: str, *, archived: bool = 
     return Incoming(kind, item_id, path, doc.render(order), str(data["status"]))
 
 
-def _config_merge(config: dict[str, Any]) -> ConfigMerge:
+def _config_merge(config: dict[str, Any], *, keep: bool = False) -> ConfigMerge:
     """config.yaml from the document: written when absent, compared when present; a document
-    with no settings (exported where there was no config.yaml) leaves it alone."""
+    with no settings (exported where there was no config.yaml) leaves it alone. ``keep``: the
+    repository's own is kept (the defaults written when it has none)."""
+    if config:
+        wrong = Config.parse(dump_yaml(config, flow_leaves=False).encode("utf-8")).problems
+        if wrong:
+            setting = sorted(wrong)[0]
+            raise FlowError(f"the export's config: {setting} must be {wrong[setting][1]}",
+                            hint="import with --keep-config to keep this repository's settings")
 
     def merge(existing: bytes | None) -> ConfigOutcome:
+        if keep and existing is None:
+            return ConfigOutcome(CONFIG_TEMPLATE.encode("utf-8"))
         if not config:
             return ConfigOutcome()
         if existing is not None:

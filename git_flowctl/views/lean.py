@@ -154,7 +154,8 @@ _NEEDS: dict[str, str] = {"status": "tip", "show": "tip", "tasks": "tip", "list"
                           "validate": "", "board": "board"}
 # The modules whose code makes an answer: a stored answer names their files' mtimes too.
 _ANSWER_CODE = ("views/lean.py", "views/shapes.py", "views/jsonout.py", "coordination/queries.py",
-                "coordination/landing.py", "coordination/claimview.py", "model/facts.py",
+                "coordination/landing.py", "coordination/claimview.py", "coordination/runs.py",
+                "model/facts.py",
                 "model/states.py", "model/frontfast.py", "model/markdown.py", "repo/catalog.py")
 # `validate` is computed by the validator (guard/validate.py), through the click command, which
 # keeps its answer here (``remember_answer``); these make it too.
@@ -192,6 +193,8 @@ class _Reader:
         if need == "tip":
             tip = self.tip()
             inputs = (tip.name, tip.oid) if tip is not None else ()
+            if words[0] == "status":
+                inputs += (repr(self.runs()),)
         elif need == "held":
             who = self.actor(options.get("--actor"))
             inputs = (who, tuple(sorted(self.held(who).items())))
@@ -271,8 +274,9 @@ class _Reader:
     def actor(self, override: str | None) -> str:
         if override not in self._actors:
             found = leangit.find_actor(override, lambda key: leangit.config_value(self.place.root, key))
-            if found is None:
-                raise Fallback
+            if found is None or not found.isprintable() or "\u2028" in found or "\u2029" in found \
+                    or not _utf8(found):
+                raise Fallback  # the normal path refuses it (model/text.one_line_field), in its words
             self._actors[override] = found
         return self._actors[override]
 
@@ -296,7 +300,16 @@ class _Reader:
             raise Fallback
         found = claimview.namespace_claims(listed, prefixes, claimview.claim_record)
         every = claimview.merged(found[0], found[1] if len(found) > 1 else None, None)
-        return claimview.held_map(every, actor, time.time(), _no_abandoned)
+        return claimview.held_map(every, actor, time.time(),
+                                  leangit.read_repository_id(self.place.common_dir), _no_abandoned)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """The registered runs, as `status` lists them (coordination/runs.list_runs)."""
+        if not os.path.isdir(os.path.join(self.place.common_dir, "flow-runs", "registry")):
+            return []  # no run was ever registered (runs.registry_dir): nothing to read
+        from git_flowctl.coordination import runs
+
+        return runs.list_runs(self.place.common_dir)
 
     def tip(self) -> leangit.Ref | None:
         """The default branch (``Workspace.default_branch_tip``); None when there is none."""
@@ -304,15 +317,16 @@ class _Reader:
             configured = self._settings().get("default_branch")
             if configured is not None and not isinstance(configured, str):
                 raise Fallback
+            main_head = leangit.main_worktree_branch(self.place.common_dir)
             listed = leangit.refs(self.place.root, leangit.ORIGIN_HEAD,
-                                  *leangit.default_candidates(configured, None))
+                                  *leangit.default_candidates(configured, None, main_head))
             if listed is None:
                 raise Fallback
             by_name = {ref.name: ref for ref in listed}
             origin_head = by_name.get(leangit.ORIGIN_HEAD)
             if origin_head is not None and origin_head.symref and origin_head.symref not in by_name:
                 raise Fallback  # origin/HEAD points elsewhere: the normal path lists that ref
-            found = leangit.default_branch_ref(by_name, configured)
+            found = leangit.default_branch_ref(by_name, configured, main_head)
             if found is not None and found.type != "commit":
                 raise Fallback  # a tag: the normal path peels it
             self._tip = (found,)
@@ -381,6 +395,7 @@ def _status(reader: _Reader, options: Options) -> dict[str, Any]:
     branch, landed = reader.landing()
     report["default_branch"] = branch
     report["landed"] = sorted(landed, key=ids.id_sort_key)
+    report["runs"] = reader.runs()  # flowctl's key: the registered runs (views/reads.status_answer)
     return report
 
 
@@ -431,14 +446,31 @@ def _epics(reader: _Reader, options: Options) -> dict[str, Any]:
 def _ready(reader: _Reader, options: Options) -> dict[str, Any]:
     epic_id = reader.resolve_epic(options.get("--epic"))
     who = reader.actor(options.get("--actor"))
+    _nothing_held_back(reader)
     return queries.ready_report(reader.facts, who, epic_id, held=reader.held(who))
 
 
 def _next(reader: _Reader, options: Options) -> dict[str, Any]:
     epic_id = reader.resolve_epic(options.get("--epic"))
     who = reader.actor(options.get("--actor"))
+    _nothing_held_back(reader)
     return queries.next_work(reader.facts, who, epic_id, held=reader.held(who))
 
+
+def _nothing_held_back(reader: _Reader) -> None:
+    """``ready`` and ``next`` answer here only when coordination/availability.py can hold
+    nothing back: no task waits for a retry backoff (up_for_retry) and none owns files. Else
+    the normal path answers (the backoff runs on time, and reads history)."""
+    if any(task.status == states.UP_FOR_RETRY or task.files for task in reader.facts.tasks.values()):
+        raise Fallback
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False  # lone surrogates: not UTF-8 (model/text.require_utf8)
+    return True
 
 def _blocked(reader: _Reader, options: Options) -> dict[str, Any]:
     epic_id = reader.resolve_epic(options.get("--epic"))

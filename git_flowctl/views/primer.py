@@ -163,7 +163,11 @@ def _loop(cmd: str, available: set[str], setup: Setup) -> list[str]:
             f"1. `{cmd} next --claim --json` picks the best ready task and starts it for you "
             "(claimed, one commit), or resumes your own in-progress one: `{\"status\": "
             "\"work\", \"task\": ID, ...}`. A race lost to another agent moves on by itself. "
-            "`\"status\": \"none\"` means nothing is ready: stop and report.",
+            "`\"status\": \"none\"` means nothing is ready: stop and report (with "
+            "`\"reason\": \"waiting_for_retry\"`, try again at `retry_after`).",
+            f"2. `{cmd} prompt ID`: the task's spec and acceptance, what its dependencies did, "
+            "the files it owns, and the exact commands to finish, fail or block it."
+            if "prompt" in available else
             f"2. `{cmd} show ID --json`: read `description` and `acceptance` first.",
         ]
     else:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from git_flowctl.coordination.landing import Landing, landed_tasks
+from git_flowctl.coordination.runs import list_runs
 from git_flowctl.model import ids
 from git_flowctl.model.errors import FlowError
 from git_flowctl.model.ids import id_sort_key
@@ -98,4 +99,5 @@ def status_answer(ws: Workspace, plan: Plan, rev: str | None) -> Answer:
     landing = landed_tasks(ws, plan, rev)
     report["default_branch"] = landing.branch_name
     report["landed"] = sorted(landing.landed, key=id_sort_key)
+    report["runs"] = list_runs(ws.common_dir)  # flowctl's key: the registered runs (issue #16)
     return Answer(report, mark_landed=not landing.reading_default)

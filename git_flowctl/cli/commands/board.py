@@ -85,16 +85,22 @@ def snapshot(ws: Workspace, epic_ref: str | None, rev: str | None = None) -> Boa
         path = [row["id"] for row in critical_path(plan, epic_id)["path"]]
     except FlowError:
         path = []  # a dependency cycle has no critical path; `validate` names the cycle
-    from git_flowctl.cli.commands.queries import held_claims
+    from git_flowctl.coordination.availability import holdbacks
+    from git_flowctl.coordination.claims import Claims
 
     start = boards.tip(ws, rev)
     events = boards.latest_transitions(ws, plan, start, epic_id=epic_id)
     actor = ws.actor()
-    held = held_claims(ws, actor)
+    claims = Claims.open(ws)
+    listed = claims.all()
+    held = claims.held_map(actor, listed)
+    kept = holdbacks(ws, plan, actor, listed, epic_id=epic_id, rev=rev)
     board = boards.build(plan, epic_id=epic_id, actor=actor, critical_path=path, events=events,
-                         head=start[:7] if start else None, held=held)
+                         head=start[:7] if start else None, held=held, holdbacks=kept)
     generation = plan.catalog.generation if plan.catalog is not None else None
-    if start is not None and held is not None:
+    if start is not None and not kept.exclude():
+        # Kept for the lean path only when nothing is held back: then the board depends on
+        # nothing but the plan, HEAD, the actor and the claims (retry backoffs run on time).
         board.inputs = (generation, start, actor, dict(held))
     return board
 

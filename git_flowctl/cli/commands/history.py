@@ -78,7 +78,9 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
 
     Each line: when, commit, task, from -> to, action, who, and the evidence. A transition
     undone by `git revert` is marked, and the revert is listed too. With --json and --follow,
-    one JSON object per line, one per event.
+    one JSON object per line, one per event; --follow also streams the events of the runs of
+    this repository as they happen (`"event": "run"`: start, done, fail, timeout, retry,
+    breaker, ...).
     """
     from git_flowctl.history.timeline import log_report, select
 
@@ -86,27 +88,55 @@ def log_command(ref: str | None, epic: str | None, follow: bool, rev: str) -> No
     ws = open_workspace(out)
     git = _reader(ws)
     with _progress(out, "reading history") as progress:
-        history = replay(git, rev, progress=progress)
+        history = replay(git, rev, progress=progress, save=False)
     report = log_report(history, rev, ref, epic, git)
+    history.flush()
     if not follow:
         out.emit(report, lambda console: _render_log(console, report))
         return
+    from git_flowctl.coordination.runs import EventTail
+
     printed: set[tuple[str, str, str]] = set()
-    events = history.events(select(history, ref, epic, git, rev)[0])
+    subjects, _, epic_id = select(history, ref, epic, git, rev)
+    events = history.events(subjects)
+    run_events = EventTail(ws.common_dir)  # runs' events from now on (issue #16)
     _emit_events(out, events, printed)
     head = history.head
     try:
         while True:
             time.sleep(FOLLOW_INTERVAL)
+            _emit_run_events(out, run_events.poll(), subjects, epic_id)
             chain = git.first_parents(rev, 1)
             current = chain[0] if chain else None
             if current == head:
                 continue
             head = current
             history = replay(git, rev)
-            _emit_events(out, history.events(select(history, ref, epic, git, rev)[0]), printed)
+            subjects = select(history, ref, epic, git, rev)[0]
+            _emit_events(out, history.events(subjects), printed)
     except KeyboardInterrupt:
         return
+
+
+def _emit_run_events(out: Output, events: list[dict[str, Any]], subjects: list[str] | None,
+                     epic_id: str | None) -> None:
+    """A run's events (start, done, fail, timeout, retry, breaker, ...) as they happen: all of
+    them, or with TASK or --epic those of its tasks."""
+    for event in events:
+        task = event.get("id")
+        if subjects is not None and not (task in subjects or (
+                epic_id is not None and isinstance(task, str) and task.startswith(epic_id + "."))):
+            continue
+        if out.json_mode:
+            sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+        else:
+            from rich.markup import escape
+
+            out.console.print(f"[dim]{escape(str(event.get('time')))}[/dim] run "
+                              f"{escape(str(event.get('run_id'))[-6:])} {escape(str(event.get('kind')))}"
+                              f"  {escape(str(event.get('message')))}")
+    if events:
+        sys.stdout.flush()
 
 
 def _emit_events(out: Output, events: list[Event], printed: set[tuple[str, str, str]]) -> None:
@@ -273,15 +303,18 @@ def recover_command(rev: str | None, apply_fixes: bool, message: str | None,
     if rev is None:
         ws.require_flow_checked_out()  # the files it compares with are the work tree's
     with _progress(out, "replaying history") as progress:
-        diagnosis = diagnose(_reader(ws), rev, progress=progress)
+        diagnosis = diagnose(_reader(ws), rev, progress=progress, git_dir=ws.git_dir)
     report = diagnosis.as_json()
-    report.update(applied=False, commit=None, restored=[], updated=[])
+    report.update(applied=False, commit=None, restored=[], updated=[], completed=[])
     if apply_fixes and diagnosis.fixable:
+        # The writer first completes a transition a crash cut short (its journal), then
+        # records the rest in one commit.
         outcome = Writer(ws, message=message, load=lambda source: source).apply(
             build_recovery(diagnosis, ws.actor(actor)), Mode.COMMIT)
         report.update(applied=True, commit=outcome.commit,
                       restored=outcome.change.result.get("restored", []),
-                      updated=outcome.change.result.get("updated", []))
+                      updated=outcome.change.result.get("updated", []),
+                      completed=[d.path for d in diagnosis.divergences if d.kind == "interrupted"])
     out.emit(report, _recover_renderer(diagnosis, report))
 
 
@@ -313,7 +346,7 @@ def _recover_renderer(diagnosis: Diagnosis, report: dict[str, Any]) -> Callable[
             for problem in report["problems"]:
                 console.print(f"  {problem['kind']}: {escape(problem['message'])}", highlight=False)
         if report["applied"]:
-            done = len(report["restored"]) + len(report["updated"])
+            done = len(report["restored"]) + len(report["updated"]) + len(report["completed"])
             where = (f"in {report['commit'][:7]}" if report["commit"]
                      else "(HEAD already had them: files restored, no commit needed)")
             console.print(f"[green]✓[/green] recovered {done} file(s) {where}")

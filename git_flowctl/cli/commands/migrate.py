@@ -61,9 +61,11 @@ def import_flowctl(path: Path, state_dir: Path | None, no_commit: bool, dry_run:
 
 @import_group.command("json")
 @click.argument("file", metavar="FILE")
+@click.option("--keep-config", is_flag=True,
+              help="Keep this repository's config.yaml (import only epics and tasks).")
 @mutating
-def import_json(file: str, no_commit: bool, dry_run: bool, message: str | None,
-                actor: str | None) -> None:
+def import_json(file: str, keep_config: bool, no_commit: bool, dry_run: bool,
+                message: str | None, actor: str | None) -> None:
     """Import a plan written by `export --json` (FILE, or - for stdin), in one commit."""
     from git_flowctl.views.export import read_document
 
@@ -79,7 +81,8 @@ def import_json(file: str, no_commit: bool, dry_run: bool, message: str | None,
                              hint="write one with `git flow-task export --json > plan.json`") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read {file}: {exc}") from None
-    _run_import(out, ws, read_document(text, file), mode_of(no_commit, dry_run), message, actor)
+    _run_import(out, ws, read_document(text, file, keep_config=keep_config),
+                mode_of(no_commit, dry_run), message, actor)
 
 
 def _run_import(out: Output, ws: Workspace, incoming: ImportSet, mode: Mode,

@@ -67,16 +67,20 @@ def trigger_options(func: Any) -> Any:
                      help="Failed attempts given back as up_for_retry (default: config max_retries)."),
         click.option("--estimate", type=OptionalNumber(float),
                      help="Size of the work, any unit; `critical-path --by estimate` adds them up."),
+        click.option("--retry-backoff", type=OptionalNumber(float), metavar="SECONDS|none",
+                     help="Seconds before a failed attempt is retried, doubling (by "
+                          "retry_backoff.factor) each time (default: config retry_backoff)."),
     ]):
         func = option(func)
     return func
 
 
 def trigger_fields(trigger_rule: str | None, max_retries: int | None, estimate: float | None,
-                   given: set[str]) -> dict[str, Any]:
+                   given: set[str], retry_backoff: float | None = None) -> dict[str, Any]:
     from git_flowctl.changes import structure
 
-    values = {"trigger_rule": trigger_rule, "max_retries": max_retries, "estimate": estimate}
+    values = {"trigger_rule": trigger_rule, "max_retries": max_retries, "estimate": estimate,
+              "retry_backoff": retry_backoff}
     return structure.check_task_fields({key: value for key, value in values.items() if key in given})
 
 
@@ -102,10 +106,11 @@ def given_options(ctx: click.Context) -> set[str]:
 @click.pass_context
 def task_edit(ctx: click.Context, task: str, title: str | None, priority: int | None,
               domain: str | None, files: tuple[str, ...], trigger_rule: str | None,
-              max_retries: int | None, estimate: float | None, description: str | None,
-              acceptance: str | None, no_commit: bool, dry_run: bool, message: str | None,
-              actor: str | None) -> None:
-    """Change TASK's title, priority, domain, files, trigger rule, retries, estimate or text.
+              max_retries: int | None, estimate: float | None, retry_backoff: float | None,
+              description: str | None, acceptance: str | None, no_commit: bool, dry_run: bool,
+              message: str | None, actor: str | None) -> None:
+    """Change TASK's title, priority, domain, files, trigger rule, retries, estimate, retry
+    backoff or text.
 
     Only the options given change; `none` (or "") clears a field. The status is not touched, so
     the commit carries no Flow-Transition trailer.
@@ -115,13 +120,15 @@ def task_edit(ctx: click.Context, task: str, title: str | None, priority: int | 
     given = given_options(ctx)
     values: dict[str, Any] = {"title": title, "priority": priority, "domain": domain,
                               "files": split_list(files), "trigger_rule": trigger_rule,
-                              "max_retries": max_retries, "estimate": estimate}
+                              "max_retries": max_retries, "estimate": estimate,
+                              "retry_backoff": retry_backoff}
     fields = {key: value for key, value in values.items() if key in given}
     description_text = read_text(description, "the description")
     acceptance_text = read_text(acceptance, "the acceptance")
     if not fields and description_text is None and acceptance_text is None:
         raise UsageError("nothing to edit", hint="give at least one of --title, --priority, --domain, "
-                         "--files, --trigger-rule, --max-retries, --estimate, --description, --acceptance")
+                         "--files, --trigger-rule, --max-retries, --estimate, --retry-backoff, "
+                         "--description, --acceptance")
     run_mutation(lambda plan, flow_ctx: structure.edit_task(
         plan, task, flow_ctx, fields=fields, description=description_text, acceptance=acceptance_text),
         actor=actor, no_commit=no_commit, dry_run=dry_run, message=message)

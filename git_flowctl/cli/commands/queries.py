@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -30,13 +29,6 @@ def actor_option(func: Any) -> Any:
                         help="Whose view (default: FLOW_ACTOR, git user.email, user.name, $USER).")(func)
 
 
-def held_claims(ws: Workspace, actor: str) -> Mapping[str, str] | None:
-    """Task ID -> who holds a claim on it, or where it was finished (claims.Claims.held_map)."""
-    from git_flowctl.coordination.claims import Claims
-
-    return Claims.open(ws).held_map(actor)
-
-
 def _load(rev: str | None) -> tuple[Workspace, Plan]:
     _out, ws, plan = read_plan(rev)
     return ws, plan
@@ -52,11 +44,14 @@ def ready_command(epic_ref: str | None, actor: str | None, rev: str | None) -> N
     Ready: todo or up_for_retry with every dependency satisfied under its trigger rule. Each list
     is sorted by priority (absent last), task number, title.
     """
+    from git_flowctl.coordination.availability import ready_answer
+    from git_flowctl.coordination.claims import Claims
+
     out = get_output()
     ws, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     who = ws.actor(actor)
-    report = queries.ready_report(plan.facts, who, epic_id, held=held_claims(ws, who))
+    report = ready_answer(ws, plan, who, epic_id, Claims.open(ws), rev=rev)
     out.emit(report, lambda console: _render_ready(console, report))
 
 
@@ -101,10 +96,13 @@ def next_command(epic_ref: str | None, actor: str | None, rev: str | None, claim
     if claim:
         _claim_next(out, epic_ref, actor, rev, remote, message)
         return
+    from git_flowctl.coordination.availability import next_answer
+    from git_flowctl.coordination.claims import Claims
+
     ws, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     who = ws.actor(actor)
-    answer = queries.next_work(plan.facts, who, epic_id, held=held_claims(ws, who))
+    answer = next_answer(ws, plan, who, epic_id, Claims.open(ws), rev=rev)
     out.emit(answer, lambda console: _render_next(console, answer))
 
 
@@ -124,6 +122,10 @@ def _claim_next(out: Output, epic_ref: str | None, actor: str | None, rev: str |
 def _render_claimed(console: Console, answer: dict[str, Any]) -> None:
     from rich.markup import escape
 
+    for expired in answer.get("expired", []):
+        console.print(f"[dim]expired {escape(expired['id'])}: the lease of "
+                      f"{escape(str(expired['holder']))} ran out; recorded as a failed attempt "
+                      f"({escape(str(expired['status'] or expired['note']))})[/dim]")
     for lost in answer["lost_races"]:
         console.print(f"[dim]lost {escape(lost['id'])} to {escape(str(lost['holder']))}[/dim]")
     if answer["status"] != "work":
@@ -152,10 +154,18 @@ def _render_next(console: Console, answer: dict[str, Any]) -> None:
         console.print(f"review the {kind} of [bold]{escape(answer['epic'])}[/bold]  "
                       f"{escape(answer['title'])} [dim](require_review: a SHIP {kind} verdict "
                       f"first; `git flow-task review {escape(answer['epic'])} --kind {kind}`)[/dim]")
+    elif answer["reason"] == "waiting_for_retry":
+        console.print(f"nothing to do now: {escape(answer['retry_later'][0]['id'])} comes back "
+                      f"for a retry at {escape(answer['retry_after'])}")
     else:
         console.print("nothing to do: no task is ready" if answer["reason"] == "none"
                       else "nothing to do: every open epic waits for another epic")
     for passed in answer["passed_over"]:
+        if passed.get("reason") == "files":
+            console.print(f"  passed over {escape(passed['task'])}: its files "
+                          f"{escape(', '.join(passed['paths']))} overlap {escape(passed['held_task'])}"
+                          f" (held by {escape(passed['held_by'])})")
+            continue
         console.print(f"  passed over {escape(passed['epic'])}: waits for "
                       f"{escape(', '.join(passed['waiting_on']))}")
 

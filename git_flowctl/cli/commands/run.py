@@ -13,7 +13,7 @@ import click
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace
 from git_flowctl.cli.output import Output
-from git_flowctl.model.errors import UsageError
+from git_flowctl.model.errors import FlowError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,9 +58,15 @@ def run_command(command: tuple[str, ...], epic: str | None, jobs: int, timeout: 
     fail (retried while retries remain). Dependents start as soon as their dependencies are done;
     tasks whose `files` overlap never run at once.
 
+    A run registers itself while it lives: `run status` (from any terminal) lists the runs of
+    this repository, what each runs now, and the dead ones (their process is gone: the next
+    run on the same branch resumes their tasks). Expired leases of others are recorded as
+    failed attempts; an up_for_retry task is waited for until its retry backoff has passed.
+
     \b
     git flow-task run --jobs 2 --timeout 600 -- ./agent.sh
-    git flow-task run stop | pause | resume [RUN_ID]    (from another terminal)
+    git flow-task run status [RUN_ID]                  (from another terminal)
+    git flow-task run stop | pause | resume [RUN_ID]   (RUN_ID when several are active)
     """
     out = get_output()
     ctx = click.get_current_context()
@@ -71,8 +77,12 @@ def run_command(command: tuple[str, ...], epic: str | None, jobs: int, timeout: 
         if command[0] in CONTROL_WORDS and len(command) <= 2:
             _control(out, ws, command[0], command[1] if len(command) == 2 else None)
             return
+        if command[0] == "status" and len(command) <= 2:
+            _status(out, ws, command[1] if len(command) == 2 else None)
+            return
         raise UsageError(f"put the command after `--`: git flow-task run -- {' '.join(command)}",
-                         hint="`run stop`, `run pause` and `run resume` control a run")
+                         hint="`run status` shows the runs; `run stop`, `run pause` and "
+                              "`run resume` control one")
     if not command:
         raise UsageError("run needs a command after `--`", hint="git flow-task run -- make test")
     from git_flowctl.coordination.scheduler import RunOptions, Scheduler
@@ -229,10 +239,52 @@ def _render_summary(console: Console, summary: dict[str, Any]) -> None:
     console.print(escape(_summary_line(summary)))
 
 
+def _status(out: Output, ws: Any, run_id: str | None) -> None:
+    from git_flowctl.coordination import runs
+
+    listed = runs.list_runs(ws.common_dir)
+    if run_id is not None:
+        listed = [r for r in listed if r["run_id"] == run_id or r["run_id"].startswith(run_id)]
+        if not listed:
+            raise FlowError(f"no run {run_id} in this repository",
+                            hint="`git flow-task run status` lists the runs")
+    payload = {"runs": listed, "count": len(listed),
+               "active": sum(1 for r in listed if r["alive"]),
+               "dead": sum(1 for r in listed if not r["alive"])}
+    out.emit(payload, lambda console: _render_status(console, listed))
+
+
+def _render_status(console: Console, listed: list[dict[str, Any]]) -> None:
+    from rich.markup import escape
+
+    from git_flowctl.coordination.claims import short_branch
+
+    if not listed:
+        console.print("no run is registered in this repository")
+    for record in listed:
+        state = record["state"]
+        style = {"dead": "red", "paused": "yellow", "stopping": "yellow"}.get(state, "green")
+        console.print(f"[{style}]{state}[/{style}] run {escape(record['run_id'])} on "
+                      f"{escape(short_branch(record.get('branch') or ''))} by "
+                      f"{escape(str(record.get('actor')))} since {escape(str(record.get('started_at')))}"
+                      f" [dim](pid {record.get('pid')} on {escape(str(record.get('host')))}, "
+                      f"{record.get('jobs')} at a time)[/dim]")
+        for entry in record.get("running") or []:
+            console.print(f"  {escape(str(entry['task']))}  attempt {entry['attempt']}  since "
+                          f"{escape(str(entry['started_at']))}")
+        if record.get("waiting_for_retry"):
+            console.print(f"  [dim]waiting for a retry at {escape(record['waiting_for_retry'])}[/dim]")
+        if state == "dead":
+            console.print("  [dim]its process is gone: the next `git flow-task run` on its branch "
+                          "resumes its tasks[/dim]")
+
+
 def _control(out: Output, ws: Any, word: str, run_id: str | None) -> None:
     from git_flowctl.coordination.scheduler import send_control
 
     runs = send_control(ws, word, run_id)
     ids = ", ".join(run["run_id"] for run in runs)
     past = {"stop": "stopping", "pause": "paused", "resume": "resumed"}[word]
+    if runs and runs[0].get("state") == "forgotten":
+        past = "forgot the dead"
     out.emit({"action": word, "runs": runs, "message": f"{past}: run {ids}"})

@@ -20,11 +20,12 @@ from git_flowctl.model.config import (
     CONFIG_PATH,
     DEFAULTS,
     Config,
+    check_value,
     coerce_setting,
     known_key,
     set_config_value,
 )
-from git_flowctl.model.document import dump_yaml
+from git_flowctl.model.document import dump_yaml, identical
 from git_flowctl.model.errors import FlowError, UsageError
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.writer import Change, Mode, Writer
@@ -112,12 +113,23 @@ def config_set(key: str, value: str, no_commit: bool, dry_run: bool, message: st
     if not known_key(key):
         raise UsageError(f"unknown setting {key!r}", hint="known: " + ", ".join(_known_keys()))
     typed = coerce_setting(key, value)
+    wrong = check_value(key, typed)
+    if wrong is not None:
+        raise FlowError(wrong, hint=f"for example `git flow-task config set {key} "
+                                    f"{_example(key)}`")
 
     def build(plan: Plan) -> Change:
         plan.require_initialized()
         raw = plan.source.read(CONFIG_PATH)
         new_text = set_config_value(raw.decode("utf-8") if raw else "", key, typed)
-        Config.parse(new_text.encode("utf-8"))  # never write a config that does not read back
+        written = Config.parse(new_text.encode("utf-8"))  # never write what does not read back
+        before = Config.parse(raw) if raw else Config({})
+        for wrong in written.problems:
+            if wrong not in before.problems:  # fixing one setting never waits for the others
+                written.check_key(wrong)
+        if not identical(written.get(key), typed):
+            raise FlowError(f"{key} would not read back as {typed!r} from {CONFIG_PATH}",
+                            hint="nothing was written; edit the file by hand")
         return Change(f"flow: config {key}={value}", {CONFIG_PATH: new_text.encode("utf-8")},
                       result={"key": key, "value": typed, "message": f"{key} = {typed}"})
 
@@ -135,6 +147,15 @@ def config_set(key: str, value: str, no_commit: bool, dry_run: bool, message: st
     else:
         outcome.change.result["claims_refspec_added"] = ensure_claims_refspec(ws, str(typed))
     emit_outcome(out, outcome)
+
+
+_EXAMPLES = {"prefix": "fn", "slug_max": "20", "max_retries": "2", "default_branch": "main",
+             "require_evidence": "true", "link_commits": "false", "claims.remote": "origin",
+             "claims.lease_seconds": "3600", "require_verify": "true", "require_review": "plan"}
+
+
+def _example(key: str) -> str:
+    return _EXAMPLES.get(key, "VALUE")
 
 
 @click.command("demo")

@@ -63,8 +63,8 @@ task_group.add_command(task_split)
 def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple[str, ...],
                 priority: int | None, domain: str | None, files: tuple[str, ...],
                 description: str | None, acceptance: str | None, trigger_rule: str | None,
-                max_retries: int | None, estimate: float | None, no_commit: bool, dry_run: bool,
-                message: str | None, actor: str | None) -> None:
+                max_retries: int | None, estimate: float | None, retry_backoff: float | None,
+                no_commit: bool, dry_run: bool, message: str | None, actor: str | None) -> None:
     """Create a task in an epic (status todo).
 
     A dependency may be a task of any epic; one that would close a cycle is refused. The task's
@@ -82,7 +82,8 @@ def task_create(click_ctx: click.Context, epic_ref: str, title: str, deps: tuple
     ctx = context_for(ws, actor, mode)
     description_text = read_text(description, "the description")
     acceptance_text = read_text(acceptance, "the acceptance")
-    extra = trigger_fields(trigger_rule, max_retries, estimate, given_options(click_ctx))
+    extra = trigger_fields(trigger_rule, max_retries, estimate, given_options(click_ctx),
+                           retry_backoff)
 
     def create(plan: Plan, number: int | None, taken: set[int]) -> Change:
         return ops.create_task(

@@ -124,12 +124,13 @@ def build_change(plan: Plan, incoming: ImportSet, ctx: Context) -> Change:
     if config.conflict:
         differing.append(config.conflict)
     if differing:
+        hint = ("an import never overwrites; compare with `git flow-task show ID`, "
+                "then remove or rename what is in the way")
+        if config.conflict and incoming.source == "json":
+            hint += "; --keep-config imports the plan and keeps this repository's config.yaml"
         raise FlowError(
             f"cannot import: {len(differing)} already here with different content: "
-            + ", ".join(differing),
-            hint="an import never overwrites; compare with `git flow-task show ID`, "
-                 "then remove or rename what is in the way",
-            differing=differing)
+            + ", ".join(differing), hint=hint, differing=differing)
     if config.content is not None:
         if not plan.initialized:  # what `init` would add besides config.yaml comes along
             writes.update({path: content for path, content in ops.init(plan).writes.items()

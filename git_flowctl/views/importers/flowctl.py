@@ -10,12 +10,15 @@ IDs kept. The mapping (docs/flowctl.md has it as a table):
   ``domain``, ``files``, ``assignee``, ``blocked_reason``, ``skipped_reason``, ``branch_name`` ->
   ``branch``, ``created_at`` -> ``created``; ``evidence`` becomes the ``## Evidence`` section and a
   ``Flow-Evidence`` trailer;
-- every other key (``claim_note``, ``claimed_at``, ``spec_path``, ``updated_at``,
-  ``plan_review_status``, ``next_task``, ...) is written to the frontmatter unchanged, nulls
-  included: nothing is dropped. ``updated_at`` keeps flowctl's last value and is never updated
+- ``spec_path`` is dropped: the spec is the body of the item's own file now (and an in-place
+  import deletes ``specs/``);
+- every other key (``claim_note``, ``claimed_at``, ``updated_at``, ``plan_review_status``,
+  ``next_task``, ...) is written to the frontmatter unchanged, nulls included. ``updated_at`` keeps flowctl's last value and is never updated
   again (from the import on, times come from commit history);
 - the spec becomes the body, minus flowctl's ``# <id> <title>`` first line when it only repeats
-  the ID and title; required sections missing from a spec are added empty;
+  the ID and title, and minus the ``Blocked:`` note `block` appended to the Done summary once
+  its text is the task's ``blocked_reason``; required sections missing from a spec are added
+  empty;
 - ``config.json`` and ``meta.json`` go under a ``flowctl:`` key of ``.flow/config.yaml``: none of
   flowctl 0.26's settings (memory, planSync, review, scouts) has a meaning here.
 """
@@ -56,10 +59,12 @@ _TASK_HOMES = {"id": "id", "epic": "epic", "title": "title", "status": "status",
                "depends_on": "depends_on", "deps": "depends_on", "priority": "priority",
                "domain": "domain", "files": "files", "assignee": "assignee",
                "blocked_reason": "blocked_reason", "skipped_reason": "skipped_reason",
-               "created_at": "created", "evidence": None}
+               "created_at": "created", "evidence": None, "spec_path": None}
 _EPIC_HOMES = {"id": "id", "title": "title", "status": "status",
                "depends_on_epics": "depends_on_epics", "branch_name": "branch",
-               "priority": "priority", "created_at": "created"}
+               "priority": "priority", "created_at": "created", "spec_path": None}
+# `spec_path` (flowctl: specs/<epic>.md, tasks/<task>.md) is dropped: the spec is now the body of
+# the item's own file, and an in-place import deletes specs/ (issue #12).
 # flowctl's order of evidence lines in a spec (`- Commits:`, `- Tests:`, `- PRs:`).
 _EVIDENCE_ORDER = ("commits", "tests", "prs")
 
@@ -303,6 +308,8 @@ def _task(file: Path, root: Path, state: dict[str, Any], epic_ids: set[str],
                                      domain=None, files=[], created=None, description=None,
                                      acceptance=None).body
     body = _body(spec, task_id, title, TASK_SECTIONS, default_body)
+    if reason and status == "blocked":
+        body = _without_blocked_note(body, reason)
     if evidence:
         body = set_section(body, "Evidence", render_evidence(evidence))
     doc = Document.new(task_path(task_id), _ordered(fields, TASK_KEY_ORDER, extras), body)
@@ -347,6 +354,18 @@ def _reason_from_spec(spec: str) -> str | None:
     summary = get_section(spec, "Done summary") or ""
     _, marker, reason = summary.partition("Blocked:")
     return (reason.strip() or None) if marker else None
+
+
+def _without_blocked_note(body: str, reason: str) -> str:
+    """Once the reason is in ``blocked_reason``, the ``Blocked:`` note flowctl's `block` appended
+    to the Done summary says it a second time, in the section meant for the finished work."""
+    summary = get_section(body, "Done summary")
+    if summary is None:
+        return body
+    before, marker, after = summary.partition("Blocked:")
+    if not marker or " ".join(after.split()) != " ".join(reason.split()):
+        return body
+    return set_section(body, "Done summary", before.strip())
 
 
 def _check_graph(epics: list[Incoming], tasks: list[Incoming], read: _Read) -> None:
