@@ -220,3 +220,36 @@ def test_an_old_file_with_unchanged_stat_data_is_trusted(
     monkeypatch.setattr("builtins.open", counting_open)
     _catalog(repo)
     assert not [name for name in reads if name.endswith(".md")]
+
+
+def test_tree_catalogs_stored_as_deltas_equal_whole_reads(tmp_path: Path) -> None:
+    """After each commit the writer stores the new tree's catalog as a delta from its base
+    (the files it wrote), one in ``_MAX_DELTAS`` whole; loaded, each equals the catalog built
+    from the tree, also when the whole ones a chain starts from are gone."""
+    from git_flowctl.repo.plan import Plan
+    from git_flowctl.repo.workspace import Workspace
+
+    repo = _plan(tmp_path / "repo")
+    repo.git("checkout", "-q", "main")
+    tasks = [_task(epic, number) for number in range(3, PER_EPIC + 1) for epic in range(1, EPICS + 1)]
+    for task in tasks[:catalog._MAX_DELTAS // 2 + 2]:  # two commits each
+        repo.ok("start", task)
+        repo.ok("done", task)
+    directory = repo.path / ".git" / "flow-cache" / "plan"
+    names = sorted(path.name for path in directory.iterdir())
+    assert any(name.startswith("treed-") for name in names)
+    assert sum(name.startswith("tree-") for name in names) >= 2  # one stored whole on the way
+
+    def facts() -> tuple[object, ...]:
+        catalog._LOADED_TREES.clear()  # as a new command finds it
+        ws = Workspace(repo.path)
+        plan = Plan.load(ws.revision_source("HEAD"), cache=ws.plan_cache)
+        return (dict(plan.facts.tasks.items()), dict(plan.facts.epics.items()), plan.config.raw)
+
+    stored = facts()
+    for path in directory.iterdir():
+        if path.name.startswith("tree-"):
+            path.unlink()  # a chain whose start is gone: built from the tree again
+    assert facts() == stored
+    shutil.rmtree(directory)
+    assert facts() == stored

@@ -88,7 +88,7 @@ class Catalog:
     """One tree's plan files: ``config`` (an entry, or None when absent) and, per plan
     directory, ``{file name: entry}`` in name order."""
 
-    __slots__ = ("_found", "config", "dirs", "generation")
+    __slots__ = ("_found", "config", "depth", "dirs", "generation")
 
     def __init__(self, config: Entry | None, dirs: dict[str, dict[str, Entry]],
                  generation: str | None = None) -> None:
@@ -98,6 +98,7 @@ class Catalog:
         # is derived from it is kept under this name (``PlanCache.load_derived``).
         self.generation = generation
         self._found: dict[str, Any] = {}  # what the methods below found, by name (computed once)
+        self.depth = 0  # a stored tree catalog: how many deltas lead to it from a whole one
 
     def entry(self, relpath: str) -> Entry | None:
         if relpath == CONFIG_PATH:
@@ -275,13 +276,13 @@ class PlanCache:
             return False
         return True
 
-    def tree_names(self) -> list[str]:
-        """The tree catalogs, newest first."""
+    def tree_names(self, prefix: str = "tree-") -> list[str]:
+        """The tree catalogs (``treed-``: the deltas), newest first."""
         found = []
         try:
             with os.scandir(self.directory) as entries:
                 for item in entries:
-                    if item.name.startswith("tree-"):
+                    if item.name.startswith(prefix):
                         with contextlib.suppress(OSError):
                             found.append((item.stat().st_mtime_ns, item.name))
         except OSError:
@@ -310,24 +311,43 @@ class PlanCache:
 
     # Catalogs ------------------------------------------------------------------------------
 
-    def load_tree(self, flow_tree: str) -> Catalog | None:
+    def load_tree(self, flow_tree: str, depth: int = 0) -> Catalog | None:
         """A tree's catalog: trees are content, so one loaded already in this process (`next
-        --claim` reads HEAD's plan, then the writer does) is the same."""
+        --claim` reads HEAD's plan, then the writer does) is the same. Stored whole, or as a
+        delta from another tree's (``save_tree``)."""
         key = (self.directory, flow_tree)
         found = _LOADED_TREES.get(key)
-        if found is None:
-            found = _catalog_of(self.read(f"tree-{flow_tree}"))
-            if found is not None:
-                _LOADED_TREES.clear()  # one at a time: they are large
-                _LOADED_TREES[key] = found
+        if found is not None:
+            return found
+        found = _catalog_of(self.read(f"tree-{flow_tree}"))
+        if found is None and depth <= _MAX_DELTAS:
+            delta = self.read(f"treed-{flow_tree}")
+            if isinstance(delta, tuple) and len(delta) == 4 and delta[0] == "delta" \
+                    and isinstance(delta[3], dict):
+                base = self.load_tree(str(delta[1]), depth + 1)
+                if base is not None:
+                    found = with_entries(base, delta[3])
+                    found.depth = base.depth + 1
+        if found is not None:
+            _LOADED_TREES.clear()  # one at a time: they are large
+            _LOADED_TREES[key] = found
         return found
 
-    def save_tree(self, flow_tree: str, catalog: Catalog) -> None:
-        """Stored with the tasks' rows packed (``_packed``): a transition loads this catalog
-        and looks at a few of them (issue #11)."""
+    def save_tree(self, flow_tree: str, catalog: Catalog, *, base: str | None = None,
+                  entries: dict[str, Entry | None] | None = None) -> None:
+        """Stored whole, with the tasks' rows packed (``_packed``: a transition loads this
+        catalog and looks at a few of them); or, with ``base`` (the tree it was made from) and
+        the ``entries`` written, as a delta from the base's: a transition at 50,000 tasks writes
+        its one file, not the plan's catalog again (issue #11). One in ``_MAX_DELTAS`` is stored
+        whole, so that a chain stays short."""
+        if base is not None and entries is not None and catalog.depth < _MAX_DELTAS:
+            self.write(f"treed-{flow_tree}", ("delta", base, catalog.depth, entries))
+            self.prune("treed-", KEEP_DELTAS)
+            return
         dirs = {directory: {name: _packed(entry) for name, entry in entries.items()}
                 if directory in TASK_DIRS else entries for directory, entries in catalog.dirs.items()}
         self.write(f"tree-{flow_tree}", (catalog.config, dirs))
+        catalog.depth = 0
         self.prune_trees()
 
     # The work tree's catalog is two files: the stat table (``worktree-*``: per file its blob
@@ -440,6 +460,8 @@ class PlanCache:
 
 
 _LOADED_TREES: dict[tuple[str, str], Catalog] = {}  # PlanCache.load_tree
+_MAX_DELTAS = 16  # a chain of deltas this long, and the next tree catalog is stored whole
+KEEP_DELTAS = 64
 
 
 def _packed(entry: Entry) -> Entry:
@@ -490,12 +512,14 @@ class Known:
             return
         if self._pending is None:
             self._pending = ([self.cache._rows_name] if self._work_tree else []) \
-                + self.cache.tree_names()[:KEEP_TREES]
+                + self.cache.tree_names("treed-")[:KEEP_DELTAS] + self.cache.tree_names()[:KEEP_TREES]
         while self._pending:
             name = self._pending.pop(0)
             data = self.cache.read(name)
             if name == self.cache._rows_name:  # the work tree's rows, of any generation
                 data = data[1:] if isinstance(data, tuple) and len(data) == 3 else None
+            elif name.startswith("treed-"):  # a delta: the entries it wrote
+                data = _delta_files(data)
             catalog = _catalog_of(data)
             if catalog is not None:
                 self._loaded.append(catalog)
@@ -617,27 +641,57 @@ def tree_catalog(cache: PlanCache | None, flow_tree: str | None, listing: Callab
     return catalog
 
 
-def with_writes(base: Catalog, writes: dict[str, tuple[bytes, str] | None]) -> Catalog:
-    """``base`` with some files written (``{path: (content, blob ID)}``) or deleted (None):
-    the catalog of the tree a transition commits, from the one it was built on."""
+def written_entries(writes: dict[str, tuple[bytes, str] | None]) -> dict[str, Entry | None]:
+    """The entries of files written (``{path: (content, blob ID)}``) or deleted (None)."""
+    return {path: parse_entry(path, *written) if written is not None else None
+            for path, written in writes.items()
+            if path == CONFIG_PATH or path.rpartition("/")[0] in PLAN_DIRS}
+
+
+def with_entries(base: Catalog, written: dict[str, Entry | None]) -> Catalog:
+    """``base`` with these entries (None: the file is gone): the catalog of the tree a
+    transition commits, from the one it was built on. The directories not written are shared
+    with ``base``."""
     config = base.config
-    dirs = {directory: dict(entries) for directory, entries in base.dirs.items()}
-    for path, written in writes.items():
+    dirs = dict(base.dirs)
+    copied: set[str] = set()
+    for path, entry in written.items():
         directory, _, name = path.rpartition("/")
-        if path != CONFIG_PATH and directory not in PLAN_DIRS:
-            continue
-        entry = parse_entry(path, *written) if written is not None else None
         if path == CONFIG_PATH:
             config = entry
-        elif entry is None:
-            dirs.get(directory, {}).pop(name, None)
-        else:
-            entries = dirs.setdefault(directory, {})
-            known = name in entries
-            entries[name] = entry
-            if not known:  # a new file: names stay in order
-                dirs[directory] = dict(sorted(entries.items()))
+            continue
+        if directory not in PLAN_DIRS:
+            continue
+        if directory not in copied:
+            dirs[directory] = dict(dirs.get(directory, {}))
+            copied.add(directory)
+        entries = dirs[directory]
+        if entry is None:
+            entries.pop(name, None)
+            continue
+        known = name in entries
+        entries[name] = entry
+        if not known:  # a new file: names stay in order
+            dirs[directory] = dict(sorted(entries.items()))
     return Catalog(config, dirs)
+
+
+def _delta_files(data: Any) -> tuple[Any, ...] | None:
+    """A stored delta (``PlanCache.save_tree``) as a catalog of the files it wrote (for
+    ``Known``: a read after a transition finds the file it wrote there)."""
+    if not isinstance(data, tuple) or len(data) != 4 or not isinstance(data[3], dict):
+        return None
+    config: Entry | None = None
+    dirs: dict[str, dict[str, Entry]] = {}
+    for path, entry in data[3].items():
+        if entry is None:
+            continue
+        if path == CONFIG_PATH:
+            config = entry
+        else:
+            directory, _, name = path.rpartition("/")
+            dirs.setdefault(directory, {})[name] = entry
+    return (config, dirs)
 
 
 def _pack(stats: dict[str, Stat]) -> Packed:

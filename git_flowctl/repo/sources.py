@@ -150,52 +150,61 @@ class WorkTreeSource:
 class TreeSource:
     """A commit's tree (``--rev``), or the HEAD tree the writer builds on.
 
-    Each directory is listed once (``{name: (type, object ID)}``) and every lookup after that
-    is a dict lookup: pygit2's ``tree["dir/sub/file"]`` reads the subtrees again on every call
-    (1.3 ms each in a 5,000-entry directory, issue #11)."""
+    A directory listed (``{name: (type, object ID)}``: ``list_files``, ``walk_entries``) is
+    listed once; a file looked up by path is found in its directory's tree object, kept, by
+    name: pygit2's ``tree["dir/sub/file"]`` reads the subtrees again on every call (1.3 ms each
+    in a 5,000-entry directory), and listing that directory costs more than a few lookups
+    (issue #11)."""
 
     def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree | None, label: str) -> None:
         self.repo = repo
         self.tree = tree
         self.label = label
         self._dirs: dict[str, dict[str, tuple[int, pygit2.Oid]] | None] = {}
-        self._lookups: dict[str, int] = {}  # paths looked up one by one, per directory
+        self._trees: dict[str, pygit2.Tree | None] = {}  # directory -> its tree object
 
     def _listing(self, directory: str) -> dict[str, tuple[int, pygit2.Oid]] | None:
         """``{name: (object type, ID)}`` of a directory ("" is the root), None when absent."""
-        import pygit2
 
         directory = directory.strip("/")
         if directory in self._dirs:
             return self._dirs[directory]
-        found: dict[str, tuple[int, pygit2.Oid]] | None = None
-        tree: object = None
-        if not directory:
-            tree = self.tree
-        else:
-            parent, _, name = directory.rpartition("/")
-            entry = (self._listing(parent) or {}).get(name)
-            if entry is not None and entry[0] == pygit2.enums.ObjectType.TREE:
-                tree = self.repo[entry[1]]
-        if isinstance(tree, pygit2.Tree):
-            found = {item.name: (item.type, item.id) for item in tree if item.name}
+        tree = self._tree(directory)
+        found: dict[str, tuple[int, pygit2.Oid]] | None = \
+            {item.name: (item.type, item.id) for item in tree if item.name} if tree is not None else None
         self._dirs[directory] = found
         return found
 
     def _entry(self, path: str) -> tuple[int, pygit2.Oid] | None:
         path = path.strip("/")
         parent, _, name = path.rpartition("/")
-        if parent not in self._dirs and self.tree is not None:
-            # A few files of a large directory (a transition reads one task): look each up;
-            # listing the directory pays off from the fourth.
-            seen = self._lookups[parent] = self._lookups.get(parent, 0) + 1
-            if seen <= 3:
-                try:
-                    found = self.tree[path]
-                except KeyError:
-                    return None
-                return (found.type, found.id)
-        return (self._listing(parent) or {}).get(name)
+        if parent in self._dirs:
+            return (self._dirs[parent] or {}).get(name)
+        tree = self._tree(parent)
+        if tree is None or not name:
+            return None
+        try:
+            found = tree[name]
+        except KeyError:
+            return None
+        return (found.type, found.id)
+
+    def _tree(self, directory: str) -> pygit2.Tree | None:
+        """A directory's tree object ("" is the root), None when there is no such directory."""
+        import pygit2
+
+        if directory in self._trees:
+            return self._trees[directory]
+        found: object = None
+        if not directory:
+            found = self.tree
+        else:
+            entry = self._entry(directory)
+            if entry is not None and entry[0] == pygit2.enums.ObjectType.TREE:
+                found = self.repo[entry[1]]
+        tree = found if isinstance(found, pygit2.Tree) else None
+        self._trees[directory] = tree
+        return tree
 
     def is_file(self, path: str) -> bool:
         import pygit2

@@ -42,7 +42,7 @@ from git_flowctl.model.errors import ConflictError, FlowError
 from git_flowctl.model.layout import CONFIG_PATH, FLOW_DIR, PLAN_DIRS
 from git_flowctl.model.trailers import Evidence, Record, Transition, compose_message
 from git_flowctl.repo import gitindex, pending
-from git_flowctl.repo.catalog import with_writes
+from git_flowctl.repo.catalog import with_entries, written_entries
 from git_flowctl.repo.locks import refuse_if_stale, stale_lock_error, wait_until_gone
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.sources import IndexSource, Source, TreeSource, blob_bytes
@@ -475,9 +475,12 @@ class Writer:
             if new_flow is None:
                 return
             base = getattr(plan, "catalog", None)
-            if base is not None:
-                cache.save_tree(new_flow, with_writes(base, written))
             old_flow = _flow_tree_id(self.repo, base_tree.id if base_tree is not None else None)
+            if base is not None:
+                entries = written_entries(written)
+                catalog = with_entries(base, entries)
+                catalog.depth = base.depth + 1
+                cache.save_tree(new_flow, catalog, base=old_flow, entries=entries)
             if old_flow is not None and base is not None:
                 changes: dict[str, str | None] = {}
                 for path, item in written.items():
