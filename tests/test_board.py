@@ -223,3 +223,34 @@ def test_a_task_claimed_in_another_worktree_leaves_the_ready_queue(imported: Rep
     out = imported.flow("board").stdout
     assert "ready (1)\n    fn-2-billing-dashboard-fur-kunden.1  Invoice table  " \
            "(claimed by bob)" in out
+
+
+def test_a_redraw_reads_only_what_changed(imported: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`board --watch` redraws from the plan's snapshot: after a transition the only plan file
+    read again is the one it wrote, and nothing is parsed (the writer's new tree catalog has
+    it)."""
+    import time
+
+    from git_flowctl.cli.commands.board import snapshot
+    from git_flowctl.repo import catalog
+    from git_flowctl.repo.workspace import Workspace
+
+    old = time.time_ns() - 3600 * 1_000_000_000  # files older than the racy window
+    for path in (imported.path / ".flow").rglob("*"):
+        os.utime(path, ns=(old, old))
+    ws = Workspace(imported.path)
+    snapshot(ws, None)
+    imported.ok("start", "fn-2.1", env={"FLOW_ACTOR": "bob"})
+    read: list[str] = []
+    parsed: list[str] = []
+    real_read, real_parse = catalog._Refresh.read, catalog.parse_entry
+    monkeypatch.setattr(catalog._Refresh, "read",
+                        lambda self, path: read.append(path) or real_read(self, path))
+    monkeypatch.setattr(catalog, "parse_entry",
+                        lambda path, raw, blob: parsed.append(path) or real_parse(path, raw, blob))
+    board = snapshot(Workspace(imported.path), None)
+    assert any(card.id.startswith("fn-2") and card.assignee == "bob"
+               for card in board.columns["in_progress"])
+    assert [path for path in read if path.endswith(".md")] == [
+        f".flow/tasks/{card.id}.md" for card in board.columns["in_progress"] if card.assignee == "bob"]
+    assert parsed == []

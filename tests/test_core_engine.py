@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import FLOW_EXE, Repo, make_repo
 
+from git_flowctl.model.items import new_task_document
+
 ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
 TASK1 = ".flow/tasks/fn-1-add-oauth-login.1.md"
 TASK2 = ".flow/tasks/fn-1-add-oauth-login.2.md"
@@ -353,3 +355,26 @@ def test_file_mode_is_kept(flow_repo: Repo) -> None:
     repo.ok("start", "fn-1.1")
     assert path.stat().st_mode & 0o777 == 0o755
     assert repo.git("ls-tree", "HEAD", TASK1).startswith("100755")
+
+
+@pytest.mark.parametrize("count", [2, 24], ids=["a-few-files", "many-files"])
+def test_checkout_filters_apply_to_every_file_written(repo: Repo, count: int) -> None:
+    """Files are written as git's checkout writes them: through eol conversion when the
+    attributes ask for it (looked up with libgit2 for a few files, `git check-attr` for many),
+    and as the blob's bytes otherwise; `git status` is clean either way."""
+    repo.write(".gitattributes", ".flow/tasks/*.md text eol=crlf\n")
+    repo.commit_all("attributes")
+    repo.ok("init")
+    repo.ok("epic", "create", "--title", "Bulk")
+    change = {f".flow/tasks/fn-1-bulk.{n}.md": new_task_document(
+        f"fn-1-bulk.{n}", "fn-1-bulk", f"Task {n}", depends_on=[], priority=None, domain=None,
+        files=[], created=None, description=None, acceptance=None).render() for n in range(1, count + 1)}
+    from git_flowctl.repo.workspace import Workspace
+    from git_flowctl.repo.writer import Change, Writer
+
+    Writer(Workspace(repo.path)).apply(lambda plan: Change("bulk", dict(change)))
+    for path in change:
+        assert b"\r\n" in (repo.path / path).read_bytes(), path
+    assert repo.status() == ""
+    epic = (repo.path / ".flow/epics/fn-1-bulk.md").read_bytes()
+    assert b"\r\n" not in epic  # no attribute for epics: the blob's bytes

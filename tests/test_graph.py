@@ -125,6 +125,7 @@ def test_a_hand_made_cycle_is_reported_not_drawn(flow_repo: Repo) -> None:
 
 
 def test_networkx_is_imported_only_by_graph_commands(flow_repo: Repo) -> None:
+    """The critical path (of `critical-path` and `board`) walks the facts without networkx."""
     code = (
         "import sys\n"
         "from git_flowctl.entry import main\n"
@@ -133,7 +134,7 @@ def test_networkx_is_imported_only_by_graph_commands(flow_repo: Repo) -> None:
     )
     for args, expected in ((["status"], "none"), (["ready"], "none"),
                            (["dep", "add", "fn-1.3", "fn-1.2", "--dry-run"], "none"),
-                           (["graph"], "NX"), (["critical-path"], "NX")):
+                           (["graph"], "NX"), (["critical-path"], "none"), (["board"], "none")):
         result = subprocess.run([sys.executable, "-c", code, *args], cwd=flow_repo.path,
                                 capture_output=True, text=True)
         assert result.stderr.endswith(expected), (args, result.stderr)

@@ -413,7 +413,7 @@ def test_deleting_the_cache_changes_no_answer(flow_repo: Repo) -> None:
     _busy_history(repo)
     cache = repo.path / ".git" / "flow-cache"
     warm = _outputs(repo)
-    assert (cache / "replay").is_dir() and (cache / "documents.pickle").is_file()
+    assert (cache / "replay").is_dir() and any((cache / "plan").iterdir())
     assert _outputs(repo) == warm  # answered from the cache
     shutil.rmtree(cache)
     assert _outputs(repo) == warm  # rebuilt from nothing
@@ -623,26 +623,36 @@ def test_history_follows_a_renumbered_task_and_an_archived_epic(flow_repo: Repo)
     assert repo.ok("recover")["clean"] is True
 
 
-def test_plans_read_from_git_objects_reuse_parsed_files_by_blob(flow_repo: Repo) -> None:
-    from git_flowctl.repo.cache import DocumentCache, cache_report
+def test_plans_read_from_git_objects_come_from_the_tree_catalog(
+        flow_repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from git_flowctl.repo import catalog
+    from git_flowctl.repo.cache import cache_report
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.workspace import Workspace
 
     repo = flow_repo
     ws = Workspace(repo.path)
     source = ws.revision_source("HEAD")
-    cold = Plan.load(source, cache=DocumentCache(ws.common_dir))
-    warm_cache = DocumentCache(ws.common_dir)
-    warm = Plan.load(source, cache=warm_cache)
-    assert len(warm_cache._used) == 4  # the epic and three tasks came from the cache
+    cold = Plan.load(source, cache=ws.plan_cache)
+    parsed: list[str] = []
+    real_parse = catalog.parse_entry
+    monkeypatch.setattr(catalog, "parse_entry",
+                        lambda path, raw, blob: parsed.append(path) or real_parse(path, raw, blob))
+    warm = Plan.load(ws.revision_source("HEAD"), cache=ws.plan_cache)
+    assert parsed == []  # the tree's catalog, keyed by its .flow tree ID, answered
+    assert warm.facts.tasks == cold.facts.tasks
     assert {t.id: t.render() for t in warm.tasks.values()} == {t.id: t.render() for t in cold.tasks.values()}
-    warm.task("fn-1.1").set("status", "done")  # callers edit documents: each gets a fresh copy
-    assert Plan.load(source, cache=DocumentCache(ws.common_dir)).task("fn-1.1").status == "todo"
+    warm.task("fn-1.1").set("status", "done")  # callers edit documents: each plan has its own
+    assert Plan.load(source, cache=ws.plan_cache).task("fn-1.1").status == "todo"
     report = cache_report(ws.common_dir)
     assert report["exists"] and report["files"] >= 1 and report["bytes"] > 0
-    (repo.path / ".git" / "flow-cache" / "documents.pickle").write_bytes(b"\x80\x05garbage")
-    again = Plan.load(source, cache=DocumentCache(ws.common_dir))
+    for stored in (repo.path / ".git" / "flow-cache" / "plan").iterdir():
+        stored.write_bytes(b"flowplan" + b"garbage")
+    catalog._LOADED_TREES.clear()  # as the next command finds it: a new process
+    again = Plan.load(ws.revision_source("HEAD"), cache=ws.plan_cache)
     assert again.task("fn-1.2").depends_on == ["fn-1-add-oauth-login.1"]
+    assert sorted(parsed) == sorted(path for path in repo.git("ls-files", ".flow").split()
+                                    if path.endswith((".md", ".yaml")))
 
 
 def _canonical_history(seed: int, copies: bool) -> dict[str, Any]:

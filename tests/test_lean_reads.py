@@ -22,8 +22,10 @@ from typing import Any
 import pytest
 from conftest import Repo, make_repo
 
-from git_flowctl.repo.cache import CACHE_DIR, DocumentCache
+from git_flowctl.repo.cache import CACHE_DIR
+from git_flowctl.repo.catalog import PlanCache
 from git_flowctl.repo.workspace import Workspace
+from git_flowctl.views import lean
 
 CLAIM = "refs/flow/claims/"
 MIRROR = "refs/flow/remote-claims/origin/"
@@ -35,6 +37,9 @@ def reads_through(way: str) -> Iterator[None]:
     """``git``: opening pygit2 fails the command (so the test). ``pygit2``: every workspace
     opens it first, so every read takes the pygit2 side."""
     with pytest.MonkeyPatch.context() as patch:
+        # The lean path (views/lean.py) answers these without a Workspace at all;
+        # tests/test_lean_path.py compares it with the normal path. Here: the normal path.
+        patch.setattr(lean, "answer", lambda args: None)
         if way == "git":
             def refuse(self: Workspace) -> None:
                 raise AssertionError("a read on the work tree opened pygit2")
@@ -359,23 +364,28 @@ def test_the_actor_falls_back_to_user_name(flow_repo: Repo) -> None:
 # Parsed files reused by content ---------------------------------------------------------------
 
 
-def test_work_tree_reads_reuse_parsed_files_by_their_blob_id(flow_repo: Repo) -> None:
-    """The document cache (cache.py) serves the work tree too, keyed by git's blob ID of the
-    bytes on disk: a file committed (or read at a revision) before is parsed once, and a hand
-    edit is a new key, never a stale answer."""
+def test_work_tree_reads_keep_each_file_by_its_blob_id(flow_repo: Repo) -> None:
+    """The work tree's catalog (repo/catalog.py) records git's blob ID of the bytes on disk:
+    a hand edit is a new entry, never a stale answer, and a garbled catalog is rebuilt."""
     repo = flow_repo
     path = ".flow/tasks/fn-1-add-oauth-login.2.md"
     first = repo.ok("show", "fn-1.2")
     blob = repo.git("hash-object", "--no-filters", path).strip()
     ws = Workspace(repo.path)
-    assert DocumentCache(ws.common_dir).get(blob, path) is not None
+    cache = PlanCache(ws.common_dir, ws.root)
+
+    def stored_blob() -> str | None:
+        found = cache.load_work_tree()
+        return found[1].blob(path) if found is not None else None
+
+    assert stored_blob() == blob
     repo.write(path, repo.read(path).replace("title: Implement JWT middleware", "title: Edited by hand"))
     assert repo.ok("show", "fn-1.2")["title"] == "Edited by hand"
-    edited = repo.git("hash-object", "--no-filters", path).strip()
-    assert DocumentCache(ws.common_dir).get(edited, path) is not None
-    (ws.common_dir / CACHE_DIR / "documents.pickle").write_bytes(b"\x80\x05garbage")
+    assert stored_blob() == repo.git("hash-object", "--no-filters", path).strip()
+    (ws.common_dir / CACHE_DIR / "plan" / cache.work_tree_name).write_bytes(b"\x80\x05garbage")
     repo.git("checkout", "--", path)
     assert repo.ok("show", "fn-1.2") == first
+    assert stored_blob() == blob
 
 
 def test_the_cache_directory_is_one_name() -> None:

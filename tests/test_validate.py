@@ -162,3 +162,51 @@ def test_validate_one_epic(flow_repo: Repo) -> None:
     other = repo.ok("validate", "--epic", "fn-2")
     assert other["valid"] is True and other["task_count"] == 1
     assert repo.refused("validate", "--epic", "fn-9").exit_code == 1
+
+
+def test_a_branchs_snapshots_derived_commit_by_commit_equal_whole_reads(flow_repo: Repo) -> None:
+    """History reads each commit's plan from its parent's and the files that changed
+    (issue #11); every snapshot, and every tree's findings, equal a whole read of that tree:
+    transitions, a new task, a deleted one, a config change, a duplicate ID, an archive move."""
+    import pygit2
+
+    from git_flowctl.repo.sources import TreeSource
+
+    repo = flow_repo
+    base = repo.head()
+    repo.ok("start", "fn-1.1")
+    repo.ok("done", "fn-1.1")
+    repo.ok("task", "create", "--epic", "fn-1", "--title", "Extra")
+    repo.ok("config", "set", "max_retries", "5")
+    repo.write(".flow/tasks/fn-1-add-oauth-login.9.md",
+               repo.read(".flow/tasks/fn-1-add-oauth-login.3.md"))  # a copy: duplicate id
+    repo.commit_all("duplicate")
+    repo.git("rm", "-q", ".flow/tasks/fn-1-add-oauth-login.9.md")
+    repo.commit_all("undo duplicate")
+    repo.ok("start", "fn-1.2")
+    repo.ok("done", "fn-1.2")
+    repo.ok("start", "fn-1.3")
+    repo.ok("done", "fn-1.3")
+    repo.ok("start", "fn-1.4")
+    repo.ok("done", "fn-1.4")
+    repo.ok("epic", "close", "fn-1")
+    repo.ok("epic", "archive", "fn-1")
+    pyrepo = pygit2.Repository(str(repo.path))
+    history = validate.History(pyrepo)
+    walker = pyrepo.walk(pyrepo.head.target, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+    walker.hide(pygit2.Oid(hex=base))
+    history.snapshot(pyrepo[base])
+    derived = 0
+    for commit in walker:
+        history.check_commit(commit)
+        ours = history.snapshot(commit)
+        whole = validate.Snapshot.load(TreeSource(pyrepo, commit.tree, "whole"))
+        derived += ours.derived_from is not None
+        assert [(i.path, i.id, i.status) for i in ours.items] == \
+            [(i.path, i.id, i.status) for i in whole.items], commit.message
+        assert list(ours.tasks) == list(whole.tasks) and list(ours.epics) == list(whole.epics)
+        assert ours.statuses() == whole.statuses()
+        assert ours.blobs == whole.blobs
+        assert ours.config.raw == whole.config.raw
+        assert [f.key() for f in ours.findings()] == [f.key() for f in whole.findings()]
+    assert derived >= 10

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from git_flowctl.model.document import DocumentError
 from git_flowctl.model.errors import FlowError
+from git_flowctl.views.jsonout import print_json as print_json  # re-exported
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -92,11 +92,6 @@ class TrimmedLines:
     @property
     def encoding(self) -> str:
         return str(getattr(self._file, "encoding", None) or "utf-8")
-
-
-def print_json(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
 
 
 def report_error(out: Output, error: FlowError) -> None:

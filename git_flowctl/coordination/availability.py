@@ -27,6 +27,7 @@ from git_flowctl.model import states
 
 if TYPE_CHECKING:
     from git_flowctl.coordination.claims import Claim, Claims
+    from git_flowctl.model.facts import TaskFacts
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.workspace import Workspace
 
@@ -112,25 +113,25 @@ def file_holders(plan: Plan, actor: str, listed: list[Claim],
                  repository: str | None = None) -> list[Holder]:
     """Tasks someone other than ``actor`` (in this repository) holds, that own files: a claim
     that is not a finished record (live or expired), or in progress here under another
-    assignee."""
+    assignee. (The plan's facts: at 5,000 tasks no file is read, issue #11.)"""
+    facts = plan.facts
     found: dict[str, Holder] = {}
     for claim in listed:
-        task = plan.tasks.get(claim.task)
+        task = facts.tasks.get(claim.task)
         if claim.is_finished or own(claim, actor, repository) or task is None or not task.files:
             continue
         if task.status in states.FINISHED:
             continue
         found[task.id] = Holder(task.id, claim.holder, tuple(task.files))
-    for task in plan.tasks.values():
-        if task.status == states.IN_PROGRESS and task.assignee not in (None, actor) \
-                and task.files and task.id not in found:
+    for task in facts.with_status(states.IN_PROGRESS):
+        if task.assignee not in (None, actor) and task.files and task.id not in found:
             found[task.id] = Holder(task.id, str(task.assignee), tuple(task.files))
     return list(found.values())
 
 
 def file_overlaps(plan: Plan, task_id: str, holders: list[Holder]) -> list[dict[str, Any]]:
     """The held tasks whose files overlap ``task_id``'s, with the paths (of ``task_id``)."""
-    task = plan.tasks[task_id]
+    task = plan.facts.tasks[task_id]
     found = []
     for held in holders:
         if held.task == task_id:
@@ -147,28 +148,37 @@ def holdbacks(ws: Workspace, plan: Plan, actor: str, listed: list[Claim], *,
     """The ready tasks (in ``epic_id``) held back now, and why. Reads history only when one
     of them is up_for_retry with a backoff (backoff.retry_after)."""
     result = Holdbacks()
+    facts = plan.facts
     repository = ws.repository_id(create=False)
     taken = {claim.task for claim in listed
              if claim.is_finished or not own(claim, actor, repository)}
-    waiting_epics = {epic.id for epic in plan.epics.values() if plan.open_epic_dependencies(epic)}
-    candidates = [task for task in plan.tasks.values()
-                  if (epic_id is None or task.epic == epic_id) and task.id not in taken
-                  and task.epic not in waiting_epics and plan.view_state(task.id) == states.READY]
-    if not candidates:
-        return result
+    waiting_epics: set[str] | None = None
+
+    def candidate(task: TaskFacts) -> bool:
+        """A ready task (in ``epic_id``) nobody else holds, whose epic does not wait."""
+        nonlocal waiting_epics
+        if (epic_id is not None and task.epic != epic_id) or task.id in taken:
+            return False
+        if waiting_epics is None:
+            waiting_epics = {epic.id for epic in facts.epics.values()
+                             if facts.open_epic_dependencies(epic)}
+        return task.epic not in waiting_epics and facts.view_state(task.id) == states.READY
+
+    # Only up_for_retry tasks wait for a backoff, and only tasks with files for their owners:
+    # the facts say which, so a plan of 5,000 tasks is not walked for them (issue #11).
     waiting: dict[str, tuple[int, backoff.Backoff]] = {}
     configured = plan.config.get("retry_backoff")
-    for task in candidates:
-        if task.status == states.UP_FOR_RETRY:
-            waiting[task.id] = (task.attempts,
-                                backoff.Backoff.of(configured, task.doc.data.get("retry_backoff")))
+    for task in facts.with_status(states.UP_FOR_RETRY):
+        if candidate(task):
+            waiting[task.id] = (task.attempts, backoff.Backoff.of(
+                configured, plan.tasks[task.id].doc.data.get("retry_backoff")))
     if waiting:
         result.retry_after = backoff.retry_after(str(ws.root), str(ws.common_dir), rev or "HEAD",
                                                  waiting, now)
     holders = file_holders(plan, actor, listed, repository)
     if holders:
-        for task in candidates:
-            if task.files and task.id not in result.retry_after:
+        for task in facts.tasks.values():
+            if task.files and task.id not in result.retry_after and candidate(task):
                 overlaps = file_overlaps(plan, task.id, holders)
                 if overlaps:
                     result.files[task.id] = overlaps
@@ -182,7 +192,7 @@ def next_answer(ws: Workspace, plan: Plan, actor: str, epic_id: str | None, clai
     listed = claims.all() if listed is None else listed
     held = claims.held_map(actor, listed)
     kept = holdbacks(ws, plan, actor, listed, epic_id=epic_id, rev=rev)
-    answer = queries.next_work(plan, actor, epic_id, held=held, exclude=exclude | kept.exclude())
+    answer = queries.next_work(plan.facts, actor, epic_id, held=held, exclude=exclude | kept.exclude())
     return kept.annotate_next(answer, plan)
 
 
@@ -190,7 +200,7 @@ def ready_answer(ws: Workspace, plan: Plan, actor: str, epic_id: str | None, cla
                  rev: str | None = None) -> dict[str, Any]:
     """``ready``: queries.ready_report with the claims, the held-back tasks under blocked."""
     listed = claims.all()
-    report = queries.ready_report(plan, actor, epic_id, held=claims.held_map(actor, listed))
+    report = queries.ready_report(plan.facts, actor, epic_id, held=claims.held_map(actor, listed))
     return holdbacks(ws, plan, actor, listed, epic_id=epic_id, rev=rev).annotate_ready(report)
 
 
@@ -201,15 +211,16 @@ _OPEN = frozenset({states.TO_DO, states.IN_PROGRESS, states.BLOCKED, states.UP_F
 
 def _ancestors(plan: Plan) -> dict[str, frozenset[str]]:
     """Every task's transitive dependencies (an iterative walk; cycles tolerated)."""
+    tasks = plan.facts.tasks
     found: dict[str, frozenset[str]] = {}
-    for start in plan.tasks:
+    for start in tasks:
         if start in found:
             continue
         stack: list[tuple[str, int]] = [(start, 0)]
         on_path: set[str] = {start}
         while stack:
             task_id, index = stack[-1]
-            deps = [d for d in plan.tasks[task_id].depends_on if d in plan.tasks]
+            deps = [d for d in tasks[task_id].depends_on if d in tasks]
             if index < len(deps):
                 stack[-1] = (task_id, index + 1)
                 dep = deps[index]
@@ -233,7 +244,7 @@ def files_report(plan: Plan, actor: str, listed: list[Claim],
     the conflicts: two open tasks (neither waits on the other, so they may run at once) whose
     files overlap. Finished, failed and upstream_failed tasks own nothing any more."""
     holders = {claim.task: claim.holder for claim in listed if not claim.is_finished}
-    tasks = [task for task in plan.sorted_tasks()
+    tasks = [task for task in plan.facts.sorted_tasks()
              if task.files and (epic_id is None or task.epic == epic_id)]
     live = [task for task in tasks if task.status in _OPEN
             and plan.state_of(task.id) != states.UPSTREAM_FAILED]
@@ -243,7 +254,7 @@ def files_report(plan: Plan, actor: str, listed: list[Claim],
         holder = holders.get(task.id) or (task.assignee if task.status == states.IN_PROGRESS
                                           else None)
         rows.append({"id": task.id, "title": task.title, "status": plan.state_of(task.id),
-                     "files": task.files, "held_by": holder, "owns": task in live})
+                     "files": list(task.files), "held_by": holder, "owns": task in live})
         if task in live:
             for path in task.files:
                 owners.setdefault(ownership.normalize(path), []).append(task.id)

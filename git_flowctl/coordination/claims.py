@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from git_flowctl.coordination import claimview
 from git_flowctl.model import states
 from git_flowctl.model.config import CONFIG_PATH, Config
 from git_flowctl.model.errors import ConflictError, FlowError, UsageError
@@ -71,12 +72,8 @@ def iso(timestamp: float) -> str:
 
 
 def parse_iso(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
+    """A lease's ``until`` as a Unix time (claimview.lease_end: the lean reads use it too)."""
+    return claimview.lease_end(text or None)
 
 
 class ClaimTakenError(ConflictError):
@@ -157,15 +154,10 @@ class Claim:
 
     @classmethod
     def from_message(cls, task: str, message: str, oid: str, where: str = "local") -> Claim:
-        from git_flowctl.model.trailers import (
-            parse_claim,  # here: reads with no claims skip its import
-        )
-
-        parsed = parse_claim(message)
-        if parsed is None or parsed[0] != task:
+        pairs = claimview.claim_fields(task, message)
+        if pairs is None:
             # Not ours to interpret: treat it as held by nobody we know, so nothing takes it.
-            return cls(task, HELD, "(unreadable claim)", "", "", oid=oid, where=where)
-        _, pairs = parsed
+            return cls(task, HELD, claimview.UNREADABLE, "", "", oid=oid, where=where)
         return cls(task, pairs.get("state", HELD), pairs.get("holder", "?"), pairs.get("since", ""),
                    pairs.get("branch", ""), until=pairs.get("until"), commit=pairs.get("commit"),
                    finished=pairs.get("finished"), host=pairs.get("host"),
@@ -199,8 +191,7 @@ def _hostname() -> str:
     return socket.gethostname()
 
 
-def short_branch(branch: str) -> str:
-    return branch.removeprefix("refs/heads/") or "(no branch)"
+short_branch = claimview.short_branch
 
 
 def current_branch(repo: pygit2.Repository) -> str:
@@ -323,15 +314,9 @@ def read_namespaces(namespaces: list[ClaimRefs]) -> list[list[Claim]]:
     ws = namespaces[0].ws
     if ws.repo_is_open:
         return [refs._all_from_repo() for refs in namespaces]
-    found: list[list[Claim]] = [[] for _ in namespaces]
-    for ref in ws.reader.refs(*(refs.prefix for refs in namespaces), messages=True):
-        for claims, refs in zip(found, namespaces, strict=True):
-            task_id = ref.name.removeprefix(refs.prefix)
-            if task_id != ref.name and "/" not in task_id:
-                message = ref.message if ref.type == "commit" else ""
-                claims.append(Claim.from_message(task_id, message, ref.oid, refs.where))
-                break
-    return [sorted(claims, key=lambda claim: claim.task) for claims in found]
+    listed = ws.reader.refs(*(refs.prefix for refs in namespaces), messages=True)
+    return claimview.namespace_claims(listed, [(refs.prefix, refs.where) for refs in namespaces],
+                                      Claim.from_message)
 
 
 # The remote -------------------------------------------------------------------------------------
@@ -512,32 +497,15 @@ class Claims:
         someone else's change), unless the remote could not be reached."""
         namespaces = [self.local] if self.remote is None else [self.local, self.remote.mirror]
         listed = read_namespaces(namespaces)
-        found = {claim.task: claim for claim in listed[0]}
-        if self.remote is not None:
-            for claim in listed[1]:
-                local = found.get(claim.task)
-                if local is None or (local.oid != claim.oid and not self.remote_problem):
-                    found[claim.task] = claim
-        return [found[task] for task in sorted(found)]
+        return claimview.merged(listed[0], listed[1] if self.remote is not None else None,
+                                self.remote_problem)
 
     def held_map(self, actor: str, listed: list[Claim] | None = None) -> dict[str, str]:
-        """For ``ready``/``next``: task -> holder. A finished record never reads as the actor's,
-        so no branch takes a task finished on another; the actor's own live claims map to it.
-        ``listed``: ``all()`` read already by the caller."""
-        held: dict[str, str] = {}
-        mine = self.ws.repository_id(create=False)
-        for claim in self.all() if listed is None else listed:
-            if claim.is_finished and self.abandoned(claim):
-                continue  # work on no branch: nothing holds the task any more
-            if claim.is_finished:
-                held[claim.task] = f"{claim.holder} (finished on {short_branch(claim.branch)})"
-            elif claim.holder == actor and claim.repo not in (None, mine):
-                held[claim.task] = f"{actor} (in another clone)"
-            elif claim.holder == actor:
-                held[claim.task] = actor
-            else:
-                held[claim.task] = claim.holder + (" (lease expired)" if claim.expired() else "")
-        return held
+        """For ``ready``/``next``: task -> holder (claimview.held_map says how); a finished
+        record that nothing holds any more (``abandoned``) holds nothing. ``listed``: ``all()``
+        read already by the caller."""
+        return claimview.held_map(self.all() if listed is None else listed, actor, time.time(),
+                                  self.ws.repository_id(create=False), self.abandoned)
 
     # Taking a claim --------------------------------------------------------------------------
 

@@ -517,8 +517,7 @@ class Lander:
         """Merge, check and commit in the scratch worktree: (the landing commit, what it
         records). Raises _Failed for a conflict or a failing guard."""
         parents, code_tip = self._integrate(scratch, candidate, base.commit)
-        plan = Plan.load(WorkTreeSource(scratch, label=f"{self.target_name} + {candidate.branch_name}"),
-                         cache=self.ws.document_cache)
+        plan = Plan.load(WorkTreeSource(scratch, label=f"{self.target_name} + {candidate.branch_name}"))
         task = plan.tasks.get(candidate.task)
         state = task.status if task is not None else None
         if state == states.DONE and parents == [base.commit] and code_tip == base.commit \
@@ -883,7 +882,7 @@ class Lander:
         return result.stdout if result.returncode == 0 else None
 
     def _plan_at(self, rev: str) -> Plan:
-        return Plan.load(self.ws.revision_source(rev), strict=False, cache=self.ws.document_cache)
+        return Plan.load(self.ws.revision_source(rev), strict=False, cache=self.ws.plan_cache)
 
     def _tree_with(self, commit: str, writes: Mapping[str, bytes | None]) -> str:
         """``commit``'s tree with ``writes`` applied, built in a temporary index."""

@@ -9,24 +9,24 @@ that the default branch does not contain means the code has not landed, whatever
 
 The default branch is read from git objects (config ``default_branch``, else ``origin/HEAD``,
 else main or master, remote-tracking first): through pygit2 when the command has it open, else
-with one ``git for-each-ref`` and the workspace's ``git cat-file --batch``
-(Workspace.default_branch_tip, files_at). Only the tasks done in the plan being read are looked
-up there, and a file whose blob is the same on both sides needs no parsing; the ``flow/``
-branches are asked about once (``git for-each-ref --no-merged``), only when a done task is done
-there too.
+with one ``git for-each-ref`` (Workspace.default_branch_tip). Whether a done task is done there
+too is a question about blob IDs: the default branch's plan is a catalog keyed by its ``.flow``
+tree ID (repo/catalog.py), so one lookup per done task answers it, and only a file whose blob
+differs on the two sides needs its stored status (issue #11: one ``cat-file`` request per done
+task made `status` cost the plan's size).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from git_flowctl.model import states
-from git_flowctl.model.document import Document, DocumentError
-from git_flowctl.model.items import archived_task_path, task_path
-from git_flowctl.repo.plan import Plan
+from git_flowctl.model.layout import archived_task_path, task_path
 
+TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (model/tuples.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from git_flowctl.repo.catalog import Catalog
+    from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.workspace import DefaultBranch, Workspace
 
 TASK_BRANCHES = "refs/heads/flow/"  # `run` keeps each task's code on flow/<task-id>
@@ -37,23 +37,48 @@ def task_branch(task_id: str) -> str:
     return f"{TASK_BRANCHES}{task_id}"
 
 
-@dataclass
 class Landing:
-    default_branch: str | None  # the ref compared against, e.g. refs/remotes/origin/main
-    landed: set[str] = field(default_factory=set)
-    reading_default: bool = False  # the plan read *is* the default branch
-    # Done in the plan read but not landed: not done on the default branch, or done there while
-    # its flow/ branch is not merged into it.
-    not_landed: set[str] = field(default_factory=set)
+    """The default branch compared against, and the tasks landed on it."""
+
+    def __init__(self, default_branch: str | None, landed: set[str] | None = None,
+                 reading_default: bool = False) -> None:
+        self.default_branch = default_branch  # the ref compared against, e.g. refs/remotes/origin/main
+        self.landed = landed if landed is not None else set()
+        self.reading_default = reading_default  # the plan read *is* the default branch
+        # Done in the plan read but not landed: not done on the default branch, or done there
+        # while its flow/ branch is not merged into it.
+        self.not_landed: set[str] = set()
 
     @property
     def branch_name(self) -> str | None:
-        if self.default_branch is None:
-            return None
-        for prefix in ("refs/heads/", "refs/remotes/"):
-            if self.default_branch.startswith(prefix):
-                return self.default_branch[len(prefix):]
-        return self.default_branch
+        return branch_name(self.default_branch)
+
+
+def branch_name(ref: str | None) -> str | None:
+    if ref is None:
+        return None
+    for prefix in ("refs/heads/", "refs/remotes/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix):]
+    return ref
+
+
+def landed_of(done: Iterable[str], blob_here: Callable[[str], str | None], there: Catalog) -> set[str]:
+    """The done tasks that are done on the default branch too: its file (live, or archived
+    there) has the same blob as here, or says ``status: done``."""
+    landed = set()
+    for task_id in done:
+        for path in (task_path(task_id), archived_task_path(task_id)):
+            entry = there.entry(path)
+            if entry is None:
+                continue
+            if entry[0] == blob_here(task_path(task_id)):
+                landed.add(task_id)
+                break
+            if entry[3] == states.DONE:  # its `status:` there (a file that does not parse: None)
+                landed.add(task_id)
+            break
+    return landed
 
 
 def landed_tasks(ws: Workspace, plan: Plan, rev: str | None = None) -> Landing:
@@ -61,27 +86,15 @@ def landed_tasks(ws: Workspace, plan: Plan, rev: str | None = None) -> Landing:
     if tip is None:
         return Landing(None)
     landing = Landing(tip.name, reading_default=_reads_default(ws, rev, tip))
-    done = [task for task in plan.tasks.values() if task.status == states.DONE]
-    there = ws.files_at(tip.commit, [path for task in done
-                                     for path in (task_path(task.id), archived_task_path(task.id))])
-    for task in done:
-        for path in (task_path(task.id), archived_task_path(task.id)):
-            if path not in there:
-                continue
-            blob_id, raw = there[path]
-            if blob_id == plan.source.blob_id(task.path):
-                landing.landed.add(task.id)
-                break
-            try:
-                status = Document.parse(raw or b"", path).data.get("status")
-            except DocumentError:
-                status = None  # a broken file there is not evidence of landing
-            if status == states.DONE:
-                landing.landed.add(task.id)
-            break
+    done = [task.id for task in plan.facts.tasks.values() if task.status == states.DONE]
+    if done:
+        there = ws.revision_source(tip.commit).catalog(ws.plan_cache)
+        here = plan.catalog
+        landing.landed = landed_of(done, here.blob if here is not None else plan.source.blob_id,
+                                   there)
     if landing.landed:
         landing.landed -= unmerged_task_branches(ws, tip.commit)
-    landing.not_landed = {task.id for task in done} - landing.landed
+    landing.not_landed = set(done) - landing.landed
     return landing
 
 

@@ -3,27 +3,32 @@
 Ordering is flowctl's: epics in number order; inside an epic, tasks by priority (absent last),
 task number, title. ``held`` maps task IDs to the actor holding a claim on them (issue #7); a
 task someone else holds is not offered.
+
+Built on the plan's facts (model/facts.py), so the click commands and the lean read path
+(views/lean.py) give the same answers; standard library only at import time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from git_flowctl.model import reviews, states
-from git_flowctl.model.items import Epic, Task
-from git_flowctl.repo.plan import Plan
+
+TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (model/tuples.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from git_flowctl.model.facts import EpicFacts, PlanFacts, TaskFacts
 
 
-def _epic_deps_open(plan: Plan, epic: Epic) -> list[str]:
+def _epic_deps_open(plan: PlanFacts, epic: EpicFacts) -> list[str]:
     return plan.open_epic_dependencies(epic)
 
 
-def _sorted(tasks: list[Task]) -> list[Task]:
+def _sorted(tasks: list[TaskFacts]) -> list[TaskFacts]:
     return sorted(tasks, key=lambda t: t.sort_key())
 
 
-def is_ready(plan: Plan, task: Task, actor: str | None = None,
+def is_ready(plan: PlanFacts, task: TaskFacts, actor: str | None = None,
              held: Mapping[str, str] | None = None) -> bool:
     if plan.view_state(task.id) != states.READY:
         return False
@@ -31,7 +36,7 @@ def is_ready(plan: Plan, task: Task, actor: str | None = None,
     return holder is None or holder == actor
 
 
-def ready_report(plan: Plan, actor: str, epic_id: str | None = None,
+def ready_report(plan: PlanFacts, actor: str, epic_id: str | None = None,
                  held: Mapping[str, str] | None = None) -> dict[str, Any]:
     chosen = [t for t in plan.tasks.values() if epic_id is None or t.epic == epic_id]
     ready: list[dict[str, Any]] = []
@@ -59,8 +64,8 @@ def ready_report(plan: Plan, actor: str, epic_id: str | None = None,
                 blocked.append({"id": task.id, "title": task.title,
                                 "blocked_by": [f"epic={dep}" for dep in waiting_epics[task.epic]]})
             else:
-                ready.append({"id": task.id, "title": task.title, "depends_on": task.depends_on,
-                              "priority": task.priority})
+                ready.append({"id": task.id, "title": task.title,
+                              "depends_on": list(task.depends_on), "priority": task.priority})
         elif state == states.UPSTREAM_FAILED:
             failed_deps = [d for d, s in plan.dependency_states(task).items()
                            if s in (states.FAILED, states.UPSTREAM_FAILED)]
@@ -70,7 +75,7 @@ def ready_report(plan: Plan, actor: str, epic_id: str | None = None,
             "blocked": blocked}
 
 
-def next_work(plan: Plan, actor: str, epic_id: str | None = None,
+def next_work(plan: PlanFacts, actor: str, epic_id: str | None = None,
               held: Mapping[str, str] | None = None,
               exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The one thing the actor should do next.
@@ -84,13 +89,13 @@ def next_work(plan: Plan, actor: str, epic_id: str | None = None,
     """
     epics = [plan.epics[epic_id]] if epic_id else plan.sorted_epics()
     in_scope = {e.id for e in epics}
-    own = _sorted([t for t in plan.tasks.values()
-                   if t.epic in in_scope and t.status == states.IN_PROGRESS
+    own = _sorted([t for t in plan.with_status(states.IN_PROGRESS)
+                   if t.epic in in_scope
                    and t.assignee == actor and t.id not in exclude])
     if own:
         return _answer("work", own[0], "resume_in_progress", [])
     passed_over: list[dict[str, Any]] = []
-    required = plan.config.require_review
+    required = plan.require_review()
     for epic in epics:
         if epic.status == "done":
             continue
@@ -98,7 +103,7 @@ def next_work(plan: Plan, actor: str, epic_id: str | None = None,
         if waiting_on:
             passed_over.append({"epic": epic.id, "waiting_on": waiting_on})
             continue
-        if reviews.PLAN in required and reviews.verdict_in(epic.doc.data, reviews.PLAN) != reviews.SHIP:
+        if reviews.PLAN in required and epic.plan_review != reviews.SHIP:
             return _review_answer("plan", epic, "needs_plan_review", passed_over)
         tasks = plan.tasks_of(epic.id)
         candidates = [t for t in _sorted(tasks)
@@ -107,21 +112,41 @@ def next_work(plan: Plan, actor: str, epic_id: str | None = None,
             return _answer("work", candidates[0], "ready_task", passed_over)
         if reviews.COMPLETION in required and tasks \
                 and all(t.status in states.FINISHED for t in tasks) \
-                and reviews.verdict_in(epic.doc.data, reviews.COMPLETION) != reviews.SHIP:
+                and epic.completion_review != reviews.SHIP:
             return _review_answer("completion_review", epic, "needs_completion_review", passed_over)
     reason = "blocked_by_epic_deps" if passed_over else "none"
     return {"status": "none", "epic": None, "task": None, "title": None, "reason": reason,
             "passed_over": passed_over}
 
 
-def _review_answer(status: str, epic: Epic, reason: str,
+def _review_answer(status: str, epic: EpicFacts, reason: str,
                    passed_over: list[dict[str, Any]]) -> dict[str, Any]:
     kind = reviews.PLAN if status == "plan" else reviews.COMPLETION
+    latest = epic.plan_review if kind == reviews.PLAN else epic.completion_review
     return {"status": status, "epic": epic.id, "task": None, "title": epic.title, "reason": reason,
-            "review": {"kind": kind, "latest": reviews.verdict_in(epic.doc.data, kind)},
-            "passed_over": passed_over}
+            "review": {"kind": kind, "latest": latest}, "passed_over": passed_over}
 
 
-def _answer(status: str, task: Task, reason: str, passed_over: list[dict[str, Any]]) -> dict[str, Any]:
+def _answer(status: str, task: TaskFacts, reason: str, passed_over: list[dict[str, Any]]) -> dict[str, Any]:
     return {"status": status, "epic": task.epic, "task": task.id, "title": task.title,
             "reason": reason, "passed_over": passed_over}
+
+
+def blocked_rows(plan: PlanFacts, epic_id: str | None) -> list[dict[str, Any]]:
+    """`blocked`: tasks that cannot start, and why, in flowctl's order."""
+    rows: list[dict[str, Any]] = []
+    for task in sorted(plan.tasks.values(), key=lambda t: t.sort_key()):
+        if epic_id is not None and task.epic != epic_id:
+            continue
+        state = plan.view_state(task.id)
+        if state == states.BLOCKED:
+            rows.append({"id": task.id, "title": task.title, "status": state,
+                         "blocked_by": ["status=blocked"], "reason": task.blocked_reason})
+        elif state in (states.WAITING, states.UPSTREAM_FAILED):
+            effective = plan.effective_states()
+            waiting_on = plan.unsatisfied_dependencies(task)
+            rows.append({"id": task.id, "title": task.title, "status": state,
+                         "blocked_by": waiting_on,
+                         "waiting_on": {dep: effective.get(dep, states.MISSING) for dep in waiting_on},
+                         "reason": None})
+    return rows

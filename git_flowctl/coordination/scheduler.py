@@ -233,7 +233,7 @@ class Scheduler:
                            f"`{_shell_join(self.options.command)}`, {self.options.jobs} at a time",
                     run_id=self.run_id, branch=self.branch)
         resumable = self._dead_runs_tasks(plan)
-        for task in plan.tasks.values():
+        for task in plan.facts.tasks.values():
             if task.status == states.IN_PROGRESS and task.assignee == self.options.actor \
                     and self._in_scope(task.epic) and task.id not in resumable:
                 self.passed_over[task.id] = "already in progress (an earlier run?): release or reclaim it"
@@ -907,7 +907,7 @@ class Scheduler:
         for task_id, attempts in self.history.items():
             tasks[task_id] = {"status": plan.state_of(task_id),
                               "attempts": [a.as_json() for a in attempts]}
-        in_scope = [t for t in plan.sorted_tasks() if self._in_scope(t.epic)]
+        in_scope = [t for t in plan.facts.sorted_tasks() if self._in_scope(t.epic)]
         by_state: dict[str, list[str]] = {}
         for task in in_scope:
             by_state.setdefault(plan.state_of(task.id), []).append(task.id)
@@ -917,8 +917,8 @@ class Scheduler:
             if task.id in self.history or plan.state_of(task.id) in states.FINISHED:
                 continue
             holder = held.get(task.id)
-            waits_for = plan.open_epic_dependencies(plan.epics[task.epic]) \
-                if task.epic in plan.epics else []
+            waits_for = plan.open_epic_dependencies(plan.facts.epics[task.epic]) \
+                if task.epic in plan.facts.epics else []
             not_started[task.id] = self.passed_over.get(task.id) or self.held_back.get(task.id) or (
                 f"claimed by {holder}" if holder and holder != self.options.actor
                 else epic_wait_reason(waits_for) if waits_for
@@ -973,15 +973,16 @@ def epic_wait_reason(waits_for: list[str]) -> str:
 def plan_waves(plan: Plan, actor: str, epic_id: str | None,
                held: dict[str, str]) -> dict[str, Any]:
     """The dependency levels a run would go through if every task succeeded (``--dry-run``)."""
-    in_scope = [t for t in plan.sorted_tasks() if epic_id is None or t.epic == epic_id]
-    simulated = dict(plan.effective_states())
+    facts = plan.facts
+    in_scope = [t for t in facts.sorted_tasks() if epic_id is None or t.epic == epic_id]
+    simulated = dict(facts.effective_states())
     pending: list[str] = []
     excluded: dict[str, str] = {}
     for task in in_scope:
         state = simulated[task.id]
         holder = held.get(task.id)
-        waits_for = plan.open_epic_dependencies(plan.epics[task.epic]) \
-            if task.epic in plan.epics else []
+        waits_for = facts.open_epic_dependencies(facts.epics[task.epic]) \
+            if task.epic in facts.epics else []
         if state not in states.STARTABLE:
             if state not in states.FINISHED:
                 excluded[task.id] = state
@@ -994,11 +995,11 @@ def plan_waves(plan: Plan, actor: str, epic_id: str | None,
     waves: list[list[str]] = []
     while pending:
         wave = [task_id for task_id in pending if states.dependency_satisfied(
-            plan.tasks[task_id].trigger_rule,
-            {dep: simulated.get(dep, states.MISSING) for dep in plan.tasks[task_id].depends_on})]
+            facts.tasks[task_id].trigger_rule,
+            {dep: simulated.get(dep, states.MISSING) for dep in facts.tasks[task_id].depends_on})]
         if not wave:
             break
-        waves.append(sorted(wave, key=lambda t: plan.tasks[t].sort_key()))
+        waves.append(sorted(wave, key=lambda t: facts.tasks[t].sort_key()))
         for task_id in wave:
             simulated[task_id] = states.DONE
             pending.remove(task_id)

@@ -24,6 +24,8 @@ def resolve_task_id(ws: Workspace, ref: str) -> str:
     from git_flowctl.model.errors import FlowError, NotFoundError
     from git_flowctl.model.items import EPICS_DIR
 
+    if "/" not in ref and not ref.startswith(".") and (ws.root / TASKS_DIR / f"{ref}.md").is_file():
+        return ref  # a full ID: its file is there (listing thousands of names is for short IDs)
     source = ws.work_tree_source()
     names = source.list_files(TASKS_DIR)
     try:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from git_flowctl.guard.validate import (
     Finding,
     History,
+    ItemStore,
     Snapshot,
     actions_for,
     changed_subjects,
@@ -163,7 +164,7 @@ def _comment_char(ws: Workspace) -> str:
 
 
 def pre_commit(ws: Workspace) -> HookResult:
-    history = History(ws.repo)
+    history = History(ws.repo, cache=ItemStore(ws.common_dir, ws.root))
     staged = _staged(ws, history)
     foreseen: list[Transition] = []
     evidence: set[str] = set()
@@ -182,6 +183,7 @@ def pre_commit(ws: Workspace) -> HookResult:
     findings = check_change(staged.parents, staged.after, message=None, foreseen=foreseen,
                             foreseen_evidence=evidence, renames=renames)
     findings.extend(_tree_findings(staged))
+    history.close()
     return HookResult("pre-commit", findings)
 
 
@@ -190,7 +192,7 @@ def pre_commit(ws: Workspace) -> HookResult:
 
 def prepare_commit_msg(ws: Workspace, message_file: Path, source: str | None = None,
                        sha: str | None = None) -> HookResult:
-    history = History(ws.repo)
+    history = History(ws.repo, cache=ItemStore(ws.common_dir, ws.root))
     head = _head_commit(ws.repo)
     amend = source == "commit" and head is not None and sha is not None and str(head.id).startswith(sha)
     staged = _staged(ws, history, amend=amend)
@@ -271,7 +273,7 @@ def _append_trailers(message_file: Path, lines: list[str]) -> None:
 
 
 def commit_msg(ws: Workspace, message_file: Path) -> HookResult:
-    history = History(ws.repo)
+    history = History(ws.repo, cache=ItemStore(ws.common_dir, ws.root))
     text = clean_message(_read_text(message_file), _comment_char(ws))
     trailers = parse_message(text)
     head = _head_commit(ws.repo)
@@ -280,6 +282,7 @@ def commit_msg(ws: Workspace, message_file: Path) -> HookResult:
                             foreseen=history.reverted(trailers),
                             renames=history.reverted_renames(trailers))
     findings.extend(_tree_findings(staged))
+    history.close()
     return HookResult("commit-msg", findings)
 
 
@@ -365,7 +368,7 @@ def pre_push(ws: Workspace, remote: str | None, lines: Iterable[str]) -> HookRes
     import pygit2
 
     updates = parse_push_lines(lines) or _updates_from_pre_commit_env(ws)
-    history = History(ws.repo, shallow_commits(ws.common_dir))
+    history = History(ws.repo, shallow_commits(ws.common_dir), ItemStore(ws.common_dir, ws.root))
     result = HookResult("pre-push")
     for update in updates:
         if ZERO_SHA.match(update.local_sha) or update.remote_ref.startswith("refs/flow/") \
@@ -402,6 +405,7 @@ def pre_push(ws: Workspace, remote: str | None, lines: Iterable[str]) -> HookRes
         report = history.check_range(local, hide, tree_baseline=baseline)
         result.commits.extend(check.commit for check in report.commits)
         result.findings.extend(_unpushed_hint(item) for item in report.findings())
+    history.close()
     return result
 
 

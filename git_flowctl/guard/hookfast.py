@@ -30,6 +30,36 @@ def _git_quietly(*args: str) -> int | None:
     return os.waitstatus_to_exitcode(status)
 
 
+def _git_output(*args: str) -> bytes | None:
+    """What git prints, or None when it could not run or failed."""
+    try:
+        devnull = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return None
+    reading, writing = os.pipe()
+    try:
+        actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, writing, 1),
+                   (os.POSIX_SPAWN_DUP2, devnull, 2)]
+        pid = os.posix_spawnp("git", ["git", *args], os.environ, file_actions=actions)
+    except OSError:
+        os.close(reading)
+        return None
+    finally:
+        os.close(writing)
+        os.close(devnull)
+    with open(reading, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    return data if os.waitstatus_to_exitcode(status) == 0 else None
+
+
+def staged_under_flow() -> bytes | None:
+    """What the index git is committing changes under .flow/ against HEAD: `git diff-index`'s
+    raw listing (empty: nothing), or None when git could not say (an unborn branch)."""
+    return _git_output("diff-index", "--cached", "-z", "--raw", "--no-renames", "--no-abbrev",
+                       "HEAD", "--", ":/.flow")
+
+
 def nothing_staged_under_flow() -> bool:
     """True when the index git is committing (GIT_INDEX_FILE) has no change under .flow/."""
     return _git_quietly("diff", "--cached", "--quiet", "--no-ext-diff", "--", ":/.flow") == 0

@@ -65,6 +65,9 @@ class Validation:
     findings: list[Finding]
     snapshot: Snapshot
     source: str  # "working tree", "index", "commit abc1234"
+    # The work tree's snapshot generation when every file read is in it (repo/catalog.py):
+    # the answer may be kept for the same files (views/lean.py).
+    generation: str | None = None
 
     @property
     def failure(self) -> str | None:
@@ -76,14 +79,23 @@ def validate_report(ws: Workspace, *, rev: str | None = None, staged: bool = Fal
                     epic_ref: str | None = None, every_epic: bool = False) -> Validation:
     """Check every epic and task file of the work tree, the index (``staged``) or REV; with
     ``epic_ref`` (and not ``every_epic``) only that epic's findings are reported."""
-    from git_flowctl.guard.validate import Snapshot
+    from git_flowctl.guard.validate import ItemStore, Snapshot
     from git_flowctl.model import ids
     from git_flowctl.model.errors import FlowError, UsageError
+    from git_flowctl.repo.catalog import WorkTree
+    from git_flowctl.repo.sources import WorkTreeSource
 
     if rev and staged:
         raise UsageError("--rev and --staged cannot be combined")
-    source = ws.revision_source(rev) if rev else ws.index_source() if staged else ws.work_tree_source()
-    snapshot = Snapshot.load(source)
+    catalog = None
+    if rev or staged:
+        source: Any = ws.revision_source(rev) if rev else ws.index_source()
+    else:  # the work tree, its files' blob IDs from its snapshot (repo/catalog.py)
+        catalog = WorkTree(ws.plan_cache, str(ws.root)).catalog()
+        source = WorkTreeSource(ws.root, catalog=catalog)
+    store = ItemStore(ws.common_dir, ws.root)  # files parsed before, by blob ID (issue #11)
+    snapshot = Snapshot.load(source, store)
+    store.save()
     if source.read(".flow/config.yaml") is None and not snapshot.items:
         raise FlowError(f"no .flow/ plan in the {source.label}", hint="run `git flow-task init` first")
     findings = snapshot.findings()
@@ -96,7 +108,8 @@ def validate_report(ws: Workspace, *, rev: str | None = None, staged: bool = Fal
         extra = {"epic": epic_id, "task_count": len(mine) - 1}
     payload = {"source": source.label, **extra, **findings_payload(findings),
                "total_epics": len(snapshot.epics), "total_tasks": len(snapshot.tasks)}
-    return Validation(payload, findings, snapshot, source.label)
+    generation = catalog.generation if catalog is not None and snapshot.blobs is not None else None
+    return Validation(payload, findings, snapshot, source.label, generation)
 
 
 def _escape_data(text: str) -> str:

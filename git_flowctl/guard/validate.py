@@ -17,11 +17,11 @@ Three kinds of check:
 
 from __future__ import annotations
 
+import os
+import zlib
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from git_flowctl.model import ids, states, verification
 from git_flowctl.model.chains import chain_order
@@ -47,11 +47,17 @@ from git_flowctl.model.items import (
     epic_field_problems,
     task_field_problems,
 )
-from git_flowctl.model.trailers import Rename, Trailers, Transition, parse_message
-from git_flowctl.repo.sources import Source, TreeSource
 
+TYPE_CHECKING = False  # typing's import costs the hooks' start-up time (guard/hooklean.py)
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
     import pygit2
+
+    from git_flowctl.model.trailers import Rename, Trailers, Transition
+    from git_flowctl.repo.catalog import PlanCache
+    from git_flowctl.repo.sources import Source
 
 ERROR, WARNING, NOTICE = "error", "warning", "notice"
 SEVERITIES = (ERROR, WARNING, NOTICE)
@@ -59,6 +65,8 @@ SEVERITIES = (ERROR, WARNING, NOTICE)
 
 @dataclass(frozen=True)
 class Rule:
+    """One rule the validator applies (the table in docs/validation.md)."""
+
     name: str
     group: str
     severity: str
@@ -113,6 +121,8 @@ _BY_AUTHORITY = states.AUTHORITATIVE_ACTIONS | {REVERT_ACTION}
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem a rule found: where, why, and what to do about it."""
+
     rule: str
     message: str
     file: str | None = None
@@ -170,13 +180,131 @@ class Item:
     trigger_rule: str = "all_success"
     assignee: str | None = None
     has_evidence: bool = False
+    lines: dict[str, int] | None = None  # the lines of LINE_KEYS, for an item read from the store
 
     def line(self, key: str) -> int | None:
-        return self.doc.line_of(key) if self.doc is not None else None
+        if self.doc is not None:
+            return self.doc.line_of(key)
+        return self.lines.get(key) if self.lines is not None else None
+
+    def record(self) -> tuple[Any, ...]:
+        """The item as ``ItemStore`` keeps it (marshal: no Document, the lines it needs)."""
+        lines = {key: line for key in LINE_KEYS if (line := self.line(key)) is not None}
+        return (self.kind, self.id, self.status, [tuple(vars(f).values()) for f in self.findings],
+                self.epic, list(self.depends_on), self.trigger_rule, self.assignee,
+                self.has_evidence, lines)
+
+    @classmethod
+    def from_record(cls, path: str, record: Any) -> Item:
+        kind, subject, status, findings, epic, depends_on, rule, assignee, evidence, lines = record
+        return cls(path, kind, subject, status, None, [Finding(*item) for item in findings], epic,
+                   list(depends_on), rule, assignee, evidence, dict(lines))
 
     @property
     def archived(self) -> bool:
-        return self.path.startswith(ARCHIVE_DIR + "/")
+        return _archived(self.path)
+
+
+def _archived(path: str) -> bool:
+    return path.startswith(ARCHIVE_DIR + "/")
+
+
+# The keys whose lines findings name (Item.line): what a stored item keeps of its document.
+LINE_KEYS = ("id", "epic", "status", "depends_on", "depends_on_epics")
+
+
+# The parts of a tree's findings, in the order findings() gives them (Snapshot.finding_parts).
+PARTS = ("config", "items", "duplicates", "task-graph", "cycle", "epic-graph", "epic-cycle", "epics-done")
+Parts = tuple[list[Finding], ...]
+
+
+class ItemStore(dict[tuple[str, str], Item]):
+    """Items by (path, blob ID), kept under the common directory (flow-cache/plan/items) so
+    that `validate`, the hooks and `check` parse each file version once, ever (issue #11).
+    A ``ParseCache`` that loads and saves itself; like every cache, never needed."""
+
+    NAME = "items"
+    TREES = "findings"  # the trees' findings by content (not "tree-*": those are catalogs)
+    KEEP = 100_000  # beyond this, only the items used by this command are kept
+    KEEP_TREES = 16
+
+    def __init__(self, common_dir: str | os.PathLike[str], root: str | os.PathLike[str]) -> None:
+        super().__init__()
+        from git_flowctl.repo.catalog import PlanCache
+
+        self._cache = PlanCache(common_dir, root)
+        self._loaded: dict[tuple[str, str], Any] | None = None  # read on first use
+        self._used: set[tuple[str, str]] = set()
+        self._added = False
+        self._trees: dict[str, Any] | None = None
+        self._trees_added = False
+
+    @property
+    def _stored(self) -> dict[tuple[str, str], Any]:
+        if self._loaded is None:
+            stored = self._cache.read(self.NAME)
+            self._loaded = stored if isinstance(stored, dict) else {}
+        return self._loaded
+
+    def __missing__(self, key: tuple[str, str]) -> Item:
+        record = self._stored.get(key)
+        if record is None:
+            raise KeyError(key)
+        try:
+            item = Item.from_record(key[0], record)
+        except (TypeError, ValueError):
+            raise KeyError(key) from None
+        self[key] = item
+        return item
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self._stored
+
+    @property
+    def plan_cache(self) -> PlanCache:
+        return self._cache
+
+    def __setitem__(self, key: tuple[str, str], item: Item) -> None:
+        dict.__setitem__(self, key, item)
+        self._used.add(key)
+        if key not in self._stored:
+            self._stored[key] = item.record()
+            self._added = True
+
+    def finding_parts(self, content: str) -> Parts | None:
+        """The findings of a tree whose content is named ``content`` (Snapshot.content), in
+        their parts (``Snapshot.finding_parts``)."""
+        if self._trees is None:
+            stored = self._cache.read(self.TREES)
+            self._trees = stored if isinstance(stored, dict) else {}
+        records = self._trees.get(content)
+        try:
+            parts = tuple([Finding(*record) for record in part] for part in records) \
+                if records is not None else None
+        except TypeError:
+            return None
+        return parts if parts is not None and len(parts) == len(PARTS) else None
+
+    def keep_finding_parts(self, content: str, parts: Parts) -> None:
+        if self._trees is None:
+            self.finding_parts(content)
+        assert self._trees is not None
+        self._trees.pop(content, None)
+        self._trees[content] = [[tuple(vars(item).values()) for item in part] for part in parts]
+        self._trees = dict(list(self._trees.items())[-self.KEEP_TREES:])
+        self._trees_added = True
+
+    def save(self) -> None:
+        if self._trees_added and self._trees is not None:
+            self._cache.write(self.TREES, self._trees)
+            self._trees_added = False
+        if not self._added:
+            return
+        stored = self._stored
+        if len(stored) > self.KEEP:
+            stored = {key: record for key, record in stored.items() if key in self._used}
+        self._cache.write(self.NAME, stored)
+        self._added = False
 
 
 def _id_like(text: str, kind: str) -> bool:
@@ -185,7 +313,8 @@ def _id_like(text: str, kind: str) -> bool:
 
 def parse_item(path: str, raw: bytes, kind: str | None) -> Item:
     """Read one file tolerantly. ``kind`` None (archive): decided by the ID inside."""
-    stem = Path(path).name[:-3] if path.endswith(".md") else Path(path).name
+    name = path.rpartition("/")[2]
+    stem = name[:-3] if path.endswith(".md") else name
     markers = conflict_marker_line(raw.decode("utf-8", errors="replace")) \
         if b"<<<<<<<" in raw else None
     conflicted = [] if markers is None else [finding(
@@ -271,27 +400,97 @@ def _section_findings(doc: Document, raw: bytes, kind: str, subject: str | None)
 ParseCache = dict[tuple[str, str], Item]
 
 
+class _Held:
+    """A stored file not made an ``Item`` yet (``Snapshot.from_record``), shared by the tables
+    that list it so that they make the same one: its status, and its record still marshalled."""
+
+    __slots__ = ("item", "packed", "path", "status")
+
+    def __init__(self, path: str, status: str | None, packed: bytes) -> None:
+        self.path = path
+        self.status = status
+        self.packed = packed
+        self.item: Item | None = None
+
+    def get(self) -> Item:
+        if self.item is None:
+            import marshal
+
+            self.item = Item.from_record(self.path, marshal.loads(self.packed))
+        return self.item
+
+
+class _Table(dict[str, "Any"]):
+    """A table of a snapshot read from the cache (by ID or by path): its values become Items
+    when they are looked at. A hook at 5,000 tasks looks at a few (issue #11). Copied only by
+    ``copy`` (``_copy``): ``dict(table)`` would copy what it stores, not Items."""
+
+    def __getitem__(self, key: str) -> Item:
+        value = dict.__getitem__(self, key)
+        return value.get() if type(value) is _Held else value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = dict.get(self, key, default)
+        return value.get() if type(value) is _Held else value
+
+    def values(self) -> list[Item]:  # type: ignore[override]
+        return [self[key] for key in dict.keys(self)]
+
+    def items(self) -> list[tuple[str, Item]]:  # type: ignore[override]
+        return [(key, self[key]) for key in dict.keys(self)]
+
+    def copy(self) -> _Table:
+        """A copy whose values are made on use, as this one's."""
+        return _Table(self)  # dict's own copy of the stored values (so never ``dict(table)``)
+
+    def status(self, key: str) -> str | None:
+        """``self[key].status`` without making the Item."""
+        value = dict.__getitem__(self, key)
+        return value.status  # type: ignore[no-any-return]  # an Item's or a _Held's: the same
+
+
+def _copy(table: dict[str, Item]) -> dict[str, Item]:
+    return table.copy() if isinstance(table, _Table) else dict(table)
+
+
 class Snapshot:
     """Every epic and task file of one tree (work tree, index or commit), read tolerantly."""
 
     def __init__(self, label: str, config: Config, items: list[Item],
                  config_findings: list[Finding] | None = None,
-                 blobs: dict[str, str] | None = None) -> None:
+                 blobs: dict[str, str] | None = None,
+                 tables: tuple[dict[str, Item], dict[str, Item]] | None = None) -> None:
+        """``tables``: (tasks, epics) already built (Snapshot.derive); ``items`` is then
+        computed from the files by path when asked for."""
         self.label = label
         self.config = config
-        self.items = items
+        self._items: list[Item] | None = items if tables is None else None
         self.config_findings = config_findings or []
         # path -> blob ID of every plan file, when the source knows them (not the work tree)
         self.blobs = blobs
         self.tasks: dict[str, Item] = {}
         self.epics: dict[str, Item] = {}
-        for item in items:
+        if tables is not None:
+            self.tasks, self.epics = tables
+        for item in items if tables is None else ():
             if item.id is None:
                 continue
             table = self.tasks if item.kind == "task" else self.epics
             table.setdefault(item.id, item)
-        self._findings: list[Finding] | None = None
+        self._parts: Parts | None = None
+        # derived by ``_replaced``: the same IDs at the same paths (finding_parts follows them)
+        self._simple = False
+        # what names this snapshot's content for the ItemStore: a commit's ``.flow`` tree ID,
+        # or (None) the digest of its blob IDs
+        self.content: str | None = None
         self._effective: dict[str, str] | None = None
+        self._store: ItemStore | None = None
+        self.config_blob: str | None = None
+        self._statuses: dict[str, str | None] | None = None
+        self._by_path: dict[str, Item] | None = None
+        # (the snapshot this one was derived from, the paths that differ): Snapshot.derive
+        self.derived_from: tuple[Snapshot, frozenset[str]] | None = None
+        self._some: dict[str, str] = {}  # effective states resolved one task at a time
 
     @classmethod
     def empty(cls, label: str = "empty tree") -> Snapshot:
@@ -337,20 +536,201 @@ class Snapshot:
                 cache[key] = item
             items.append(item)
         items.sort(key=lambda item: (item.archived, item.path))
-        return cls(source.label, config, items, config_findings, blobs)
+        snapshot = cls(source.label, config, items, config_findings, blobs)
+        snapshot.config_blob = source.blob_id(CONFIG_PATH)
+        if isinstance(cache, ItemStore):
+            snapshot._store = cache
+        return snapshot
+
+    def record(self) -> tuple[Any, ...] | None:
+        """The snapshot as the cache keeps it (marshal), or None when its blobs are unknown:
+        config.yaml's blob, settings and findings; then, file by file in order, its path, blob,
+        kind, ID and status, and its whole Item record marshalled on its own. ``from_record``
+        gives it back without reading or parsing a file, each Item made when looked at."""
+        import marshal
+
+        if self.blobs is None or len(self.items) != len(self.blobs):
+            return None  # a file listed but not read
+        columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
+        for item in self.items:
+            blob = self.blobs.get(item.path)
+            if blob is None:
+                return None
+            for column, value in zip(columns, (item.path, blob, item.kind, item.id, item.status,
+                                               marshal.dumps(item.record())), strict=True):
+                column.append(value)
+        return (self.config_blob, self.config.raw, self.config.problems,
+                [tuple(vars(item).values()) for item in self.config_findings], *columns)
+
+    @classmethod
+    def from_record(cls, label: str, record: Any) -> Snapshot | None:
+        from git_flowctl.repo.catalog import without_gc
+
+        try:
+            (config_blob, raw, problems, config_findings, paths, blobs, kinds, subjects, statuses,
+             packed) = record
+            with without_gc():  # thousands of objects, no cycles
+                by_path = _Table()
+                tasks = _Table()
+                epics = _Table()
+                for path, kind, subject, status, row in zip(paths, kinds, subjects, statuses, packed,
+                                                             strict=True):
+                    held = by_path[path] = _Held(path, status, row)
+                    if subject is not None:
+                        table = tasks if kind == "task" else epics
+                        if subject not in table:
+                            table[subject] = held
+                snapshot = cls(label, Config(raw, problems), [], [Finding(*item) for item in config_findings],
+                               dict(zip(paths, blobs, strict=True)), tables=(tasks, epics))
+                snapshot._by_path = by_path
+        except (TypeError, ValueError):
+            return None
+        snapshot.config_blob = config_blob
+        return snapshot
+
+    def _replaced(self, label: str, config: Config, config_findings: list[Finding],
+                  blobs: dict[str, str], replaced: dict[str, Item | None]) -> Snapshot | None:
+        """The derived snapshot when every change replaces a file by another version with the
+        same ID (a transition): the tables are copied and updated in place, so they hold what a
+        full build would, in the same order. None otherwise (the caller builds it whole)."""
+        by_path = self.by_path()
+        tables: dict[str, dict[str, Item]] = {"task": _copy(self.tasks), "epic": _copy(self.epics)}
+        for path, item in replaced.items():
+            old = by_path.get(path)
+            if item is None or old is None or old.id is None or item.id != old.id \
+                    or item.kind != old.kind or old.kind not in tables \
+                    or tables[old.kind].get(old.id) is not old:
+                return None
+            tables[old.kind][old.id] = item
+        snapshot = Snapshot(label, config, [], config_findings, blobs,
+                            tables=(tables["task"], tables["epic"]))
+        snapshot._simple = True
+        snapshot._by_path = _copy(by_path)
+        for path, item in replaced.items():
+            snapshot._by_path[path] = item  # type: ignore[assignment]  # no None: checked above
+        if self._statuses is not None:
+            statuses = dict(self._statuses)
+            for item in replaced.values():
+                assert item is not None and item.id is not None
+                statuses[item.id] = item.status
+            snapshot._statuses = statuses
+        return snapshot
+
+    def _content_key(self) -> str | None:
+        """What names the files' content: ``content`` when set (a commit's ``.flow`` tree
+        ID; a derived snapshot's base and changes), else a digest of the files' blob IDs and
+        config.yaml's. The tree's findings are a function of it, kept in the ItemStore so
+        the hooks of one commit and `check` compute each tree's findings once."""
+        if self.content is not None:
+            return self.content
+        if self.blobs is None:
+            return None
+        content = repr((sorted(self.blobs.items()), self.config_blob)).encode()
+        return f"{zlib.crc32(content):08x}{zlib.adler32(content):08x}"
+
+    def derive(self, label: str, changes: dict[str, str | None], read: Any,
+               cache: ParseCache | None) -> Snapshot:
+        """This snapshot with some files changed (``{path: new blob ID, or None: gone}``):
+        the snapshot of a commit from its parent's, reading only the files that changed
+        (``read(path)`` gives their bytes). History walks a branch this way (issue #11)."""
+        assert self.blobs is not None
+        blobs = dict(self.blobs)
+        replaced: dict[str, Item | None] = {}
+        config, config_findings, config_blob = self.config, self.config_findings, self.config_blob
+        for path, blob in changes.items():
+            if path == CONFIG_PATH:
+                config_findings = []
+                config_blob = blob
+                try:
+                    config = Config.parse(read(path) if blob is not None else None)
+                except DocumentError as error:
+                    config = Config({})
+                    config_findings = [finding("config-invalid", error.problem, file=CONFIG_PATH,
+                                               line=error.line, hint=error.hint)]
+                continue
+            is_plan_file, kind = _kind_of_path(path)
+            if not is_plan_file:
+                continue
+            if blob is None:
+                blobs.pop(path, None)
+                replaced[path] = None
+                continue
+            blobs[path] = blob
+            key = (path, blob)
+            if cache is not None and key in cache:
+                replaced[path] = cache[key]
+                continue
+            raw = read(path)
+            if raw is None:
+                replaced[path] = None
+                blobs.pop(path, None)
+                continue
+            item = parse_item(path, raw, kind)
+            if cache is not None:
+                cache[key] = item
+            replaced[path] = item
+        snapshot = self._replaced(label, config, config_findings, blobs, replaced)
+        if snapshot is None:
+            items = []
+            for item in self.items:
+                if item.path in replaced:
+                    found = replaced.pop(item.path)
+                    if found is not None:
+                        items.append(found)
+                else:
+                    items.append(item)
+            added = [item for item in replaced.values() if item is not None]
+            if added:
+                items.extend(added)
+                items.sort(key=lambda item: (item.archived, item.path))
+            snapshot = Snapshot(label, config, items, config_findings, blobs)
+        snapshot.config_blob = config_blob
+        snapshot._store = self._store
+        snapshot.derived_from = (self, frozenset(changes))
+        if self.content is not None:
+            from git_flowctl.repo.catalog import sha1_hex
+
+            snapshot.content = f"derived:{sha1_hex(repr((self.content, sorted(changes.items()))).encode())}"
+        return snapshot
 
     # Reading ---------------------------------------------------------------------------------
+
+    @property
+    def items(self) -> list[Item]:
+        """Every plan file read, in (archived, path) order."""
+        if self._items is None:
+            assert self._by_path is not None
+            self._items = list(self._by_path.values())
+        return self._items
+
+    def by_path(self) -> dict[str, Item]:
+        if self._by_path is None:
+            self._by_path = {item.path: item for item in self.items}
+        return self._by_path
 
     def item(self, subject: str) -> Item | None:
         return self.tasks.get(subject) or self.epics.get(subject)
 
     def statuses(self) -> dict[str, str | None]:
-        """Every subject's stored status (None: present, but not a valid status)."""
-        result: dict[str, str | None] = {}
-        for table in (self.epics, self.tasks):
-            for subject, item in table.items():
-                result[subject] = item.status
-        return result
+        """Every subject's stored status (None: present, but not a valid status); a copy."""
+        return dict(self._status_table())
+
+    def _status_table(self) -> dict[str, str | None]:
+        """``statuses()`` itself, not a copy: for reading only."""
+        if self._statuses is None:
+            result: dict[str, str | None] = {}
+            for table in (self.epics, self.tasks):
+                if isinstance(table, _Table):
+                    for subject in dict.keys(table):
+                        result[subject] = table.status(subject)
+                    continue
+                for subject, item in table.items():
+                    result[subject] = item.status
+            self._statuses = result
+        return self._statuses
+
+    def has(self, subject: str) -> bool:
+        return subject in self.tasks or subject in self.epics
 
     def effective_states(self) -> dict[str, str]:
         if self._effective is None:
@@ -361,26 +741,141 @@ class Snapshot:
                 {s: t.trigger_rule for s, t in known.items()})
         return self._effective
 
+    def state_of(self, subject: str) -> str:
+        """A task's effective state: ``effective_states()[subject]``, walking only its
+        dependencies until the whole tree is needed, or a cycle makes the walk's answer depend
+        on where it began (as facts.PlanFacts.state_of)."""
+        if self._effective is not None:
+            return self._effective.get(subject, states.MISSING)
+        found = self._some
+        if subject in found:
+            return found[subject]
+        task = self.tasks.get(subject)
+        if task is None or task.status is None:
+            return states.MISSING
+        tasks = self.tasks
+        cycles: list[str] = []
+        known = len(found)
+
+        def stored(item: str) -> str | None:
+            other = tasks.get(item)
+            return other.status if other is not None else None
+
+        resolve = states.effective_resolver(
+            stored, lambda item: tasks[item].depends_on if item in tasks else [],
+            lambda item: tasks[item].trigger_rule if item in tasks else "all_success", found, cycles)
+        state = resolve(subject)
+        if cycles:
+            for added in list(found)[known:]:
+                del found[added]
+            return self.effective_states().get(subject, states.MISSING)
+        return state
+
     def unsatisfied(self, task: Item) -> dict[str, str]:
-        effective = self.effective_states()
-        dep_states = {dep: effective.get(dep, states.MISSING) for dep in task.depends_on}
+        dep_states = {dep: self.state_of(dep) for dep in task.depends_on}
         return {dep: dep_states[dep] for dep in states.unsatisfied(task.trigger_rule, dep_states)}
 
     # The tree rules ----------------------------------------------------------------------------
 
     def findings(self) -> list[Finding]:
         """Structure and graph findings of this tree (computed once)."""
-        if self._findings is None:
-            self._findings = self._tree_findings()
-        return list(self._findings)
+        return [item for part in self.finding_parts() for item in part]
+
+    def finding_parts(self) -> Parts:
+        """``findings()`` in its parts (``PARTS``), whose concatenation it is. A snapshot
+        derived by a transition (``Snapshot.derive``) computes them from its base's and the
+        files that changed; a tree seen before finds them in the ItemStore by its content."""
+        if self._parts is not None:
+            return self._parts
+        chain: list[Snapshot] = []  # derived snapshots whose parts follow from their base's
+        snapshot: Snapshot = self
+        while True:
+            found = snapshot._stored_parts()
+            if found is not None:
+                snapshot._parts = found
+                break
+            if snapshot.derived_from is None or not snapshot._simple:
+                snapshot._parts = snapshot._all_parts()
+                snapshot._keep_parts()
+                break
+            chain.append(snapshot)
+            snapshot = snapshot.derived_from[0]
+            if snapshot._parts is not None:
+                break
+        for derived in reversed(chain):
+            assert derived.derived_from is not None
+            derived._parts = derived._parts_after(*derived.derived_from)
+            if derived is self or (derived.content or "").startswith("tree:"):
+                derived._keep_parts()  # a commit's tree: the next hook or check asks again
+        assert self._parts is not None
+        return self._parts
+
+    def _stored_parts(self) -> Parts | None:
+        if self._parts is not None:
+            return self._parts
+        content = self._content_key() if self._store is not None else None
+        return self._store.finding_parts(content) if content is not None and self._store is not None else None
+
+    def _keep_parts(self) -> None:
+        content = self._content_key() if self._store is not None else None
+        if content is not None and self._store is not None and self._parts is not None:
+            self._store.keep_finding_parts(content, self._parts)
+
+    def _all_parts(self) -> Parts:
+        return (list(self.config_findings), [item for each in self.items for item in each.findings],
+                self._duplicates(), self._task_graph(), self._cycle(), self._epic_graph(),
+                self._epic_cycle(), self._epics_done())
+
+    def _parts_after(self, base: Snapshot, paths: frozenset[str]) -> Parts:
+        """The parts of this snapshot, derived by ``_replaced`` from ``base`` (the same IDs at
+        the same paths, only their content changed), from ``base``'s: only what the changed
+        files can affect is computed again (the rules below, part by part)."""
+        assert base._parts is not None
+        _, _, duplicates, task_graph, cycle, epic_graph, epic_cycle, epics_done = base._parts
+        before, after = base.by_path(), self.by_path()
+        olds = [before[path] for path in sorted(paths) if path in before]
+        news = [after[path] for path in sorted(paths) if path in after]
+        changed = {item.id for item in (*olds, *news) if item.id is not None}
+        tasks = {item.id for item in news if item.kind == "task" and item.id is not None}
+        epic_changed = any(item.kind != "task" for item in (*olds, *news))
+        # Duplicates: the changed items head their ID's group (``_replaced``), so only a line
+        # of an epic that repeats another's number can move.
+        if any(item.subject in changed for item in duplicates):
+            duplicates = self._duplicates()
+        # The missing epic or dependencies of a task: its own fields against IDs that stayed.
+        kept = [item for item in task_graph if item.subject not in tasks]
+        added = [item for task_id in sorted(tasks) for item in self._task_links(task_id, self.tasks[task_id])]
+        task_graph = sorted([*kept, *added], key=lambda item: item.subject or "") if added else kept
+        old_deps = {item.id: item.depends_on for item in olds}
+        if any(old_deps.get(item.id) != item.depends_on for item in news if item.kind == "task") \
+                or any(item.subject in changed for item in cycle):
+            cycle = self._cycle()
+        if epic_changed:
+            epic_graph, epic_cycle, epics_done = self._epic_graph(), self._epic_cycle(), self._epics_done()
+        else:
+            touched = {item.epic for item in (*olds, *news) if item.epic is not None}
+            kept = [item for item in epics_done if item.subject not in touched]
+            added = [item for epic_id in sorted(touched)
+                     if epic_id in self.epics and self.epics[epic_id].status == "done"
+                     for item in self._epic_done(epic_id, self.epics[epic_id], self._tasks_of(epic_id))]
+            epics_done = sorted([*kept, *added], key=lambda item: item.subject or "") if added else kept
+        return (list(self.config_findings), self._items_after(base._parts[1], paths), duplicates,
+                task_graph, cycle, epic_graph, epic_cycle, epics_done)
+
+    def _items_after(self, before: list[Finding], paths: frozenset[str]) -> list[Finding]:
+        """The files' own findings: the base's, those of the changed files replaced. Each
+        names its file, and they come in the files' order ((archived, path): ``items``)."""
+        if any(item.file is None for item in before):
+            return [item for each in self.items for item in each.findings]
+        mine = self.by_path()
+        kept = [item for item in before if item.file not in paths]
+        added = [item for path in sorted(paths) if path in mine for item in mine[path].findings]
+        if not added:
+            return kept
+        return sorted([*kept, *added], key=lambda item: (_archived(item.file or ""), item.file or ""))
 
     def _tree_findings(self) -> list[Finding]:
-        found = list(self.config_findings)
-        for item in self.items:
-            found.extend(item.findings)
-        found.extend(self._duplicates())
-        found.extend(self._graph())
-        return found
+        return [item for part in self._all_parts() for item in part]
 
     def _duplicates(self) -> list[Finding]:
         found: list[Finding] = []
@@ -410,28 +905,38 @@ class Snapshot:
                          f"until then the short ID {prefix}-{number} is ambiguous"))
         return found
 
-    def _graph(self) -> list[Finding]:
+    def _task_graph(self) -> list[Finding]:
+        return [item for task_id, task in sorted(self.tasks.items()) for item in self._task_links(task_id, task)]
+
+    def _task_links(self, task_id: str, task: Item) -> list[Finding]:
+        """A task's epic and dependencies that do not exist."""
         found: list[Finding] = []
-        for task_id, task in sorted(self.tasks.items()):
-            if task.epic is not None and ids.is_epic_id(task.epic) and task.epic not in self.epics:
+        if task.epic is not None and ids.is_epic_id(task.epic) and task.epic not in self.epics:
+            found.append(finding(
+                "epic-missing", f"task {task_id} belongs to epic {task.epic}, which does not exist",
+                file=task.path, line=task.line("epic"), subject=task_id,
+                hint="create the epic (`git flow-task epic create`) or correct `epic:`"))
+        for dep in task.depends_on:
+            if ids.is_task_id(dep) and dep not in self.tasks:
                 found.append(finding(
-                    "epic-missing", f"task {task_id} belongs to epic {task.epic}, which does not exist",
-                    file=task.path, line=task.line("epic"), subject=task_id,
-                    hint="create the epic (`git flow-task epic create`) or correct `epic:`"))
-            for dep in task.depends_on:
-                if ids.is_task_id(dep) and dep not in self.tasks:
-                    found.append(finding(
-                        "dependency-missing", f"{task_id} depends on {dep}, which does not exist",
-                        file=task.path, line=task.line("depends_on"), subject=task_id,
-                        hint=f"remove it (`git flow-task dep rm {task_id} {dep}`) or create the task"))
+                    "dependency-missing", f"{task_id} depends on {dep}, which does not exist",
+                    file=task.path, line=task.line("depends_on"), subject=task_id,
+                    hint=f"remove it (`git flow-task dep rm {task_id} {dep}`) or create the task"))
+        return found
+
+    def _cycle(self) -> list[Finding]:
         cycle = find_cycle({t: [d for d in item.depends_on if d in self.tasks]
                             for t, item in self.tasks.items()})
-        if cycle:
-            first = self.tasks[cycle[0]]
-            found.append(finding(
-                "dependency-cycle", f"dependency cycle: {format_cycle(cycle)}",
-                file=first.path, line=first.line("depends_on"), subject=cycle[0],
-                hint="remove one of these dependencies; a cycle can never start"))
+        if not cycle:
+            return []
+        first = self.tasks[cycle[0]]
+        return [finding(
+            "dependency-cycle", f"dependency cycle: {format_cycle(cycle)}",
+            file=first.path, line=first.line("depends_on"), subject=cycle[0],
+            hint="remove one of these dependencies; a cycle can never start")]
+
+    def _epic_graph(self) -> list[Finding]:
+        found: list[Finding] = []
         for epic_id, epic in sorted(self.epics.items()):
             for dep in epic.depends_on:
                 if ids.is_epic_id(dep) and dep not in self.epics:
@@ -439,30 +944,48 @@ class Snapshot:
                         "epic-dependency-missing", f"epic {epic_id} depends on {dep}, which does not exist",
                         file=epic.path, line=epic.line("depends_on_epics"), subject=epic_id,
                         hint="remove it from `depends_on_epics` or create that epic"))
+        return found
+
+    def _epic_cycle(self) -> list[Finding]:
         epic_cycle = find_cycle({e: [d for d in item.depends_on if d in self.epics]
                                  for e, item in self.epics.items()})
-        if epic_cycle:
-            first = self.epics[epic_cycle[0]]
-            found.append(finding(
-                "epic-dependency-cycle", f"epic dependency cycle: {format_cycle(epic_cycle)}",
-                file=first.path, line=first.line("depends_on_epics"), subject=epic_cycle[0],
-                hint="remove one of these epic dependencies"))
-        for epic_id, epic in sorted(self.epics.items()):
-            if epic.status != "done":
-                continue
-            unfinished = [f"{t} ({item.status})" for t, item in sorted(self.tasks.items(), key=lambda kv: ids.id_sort_key(kv[0]))
-                          if item.epic == epic_id and item.status is not None
-                          and item.status not in states.FINISHED]
-            open_deps = [f"epic {d} (open)" for d in epic.depends_on
-                         if d in self.epics and self.epics[d].status == "open"]
-            if unfinished or open_deps:
-                found.append(finding(
-                    "epic-done-unfinished",
-                    f"epic {epic_id} is done but {', '.join(unfinished + open_deps)} "
-                    f"{'is' if len(unfinished + open_deps) == 1 else 'are'} not finished",
-                    file=epic.path, line=epic.line("status"), subject=epic_id,
-                    hint="reopen the epic, or finish or skip what is open first"))
-        return found
+        if not epic_cycle:
+            return []
+        first = self.epics[epic_cycle[0]]
+        return [finding(
+            "epic-dependency-cycle", f"epic dependency cycle: {format_cycle(epic_cycle)}",
+            file=first.path, line=first.line("depends_on_epics"), subject=epic_cycle[0],
+            hint="remove one of these epic dependencies")]
+
+    def _epics_done(self) -> list[Finding]:
+        if not any(epic.status == "done" for epic in self.epics.values()):
+            return []
+        by_epic: dict[str, list[tuple[str, Item]]] = defaultdict(list)
+        for task_id, task in self.tasks.items():
+            if task.epic is not None:
+                by_epic[task.epic].append((task_id, task))
+        return [item for epic_id, epic in sorted(self.epics.items())
+                for item in self._epic_done(epic_id, epic, by_epic.get(epic_id, []))]
+
+    def _tasks_of(self, epic_id: str) -> list[tuple[str, Item]]:
+        return [(task_id, task) for task_id, task in self.tasks.items() if task.epic == epic_id]
+
+    def _epic_done(self, epic_id: str, epic: Item, tasks: list[tuple[str, Item]]) -> list[Finding]:
+        """A done epic with unfinished tasks or open epic dependencies (``tasks``: its own)."""
+        if epic.status != "done":
+            return []
+        unfinished = [f"{t} ({item.status})" for t, item in sorted(tasks, key=lambda kv: ids.id_sort_key(kv[0]))
+                      if item.status is not None and item.status not in states.FINISHED]
+        open_deps = [f"epic {d} (open)" for d in epic.depends_on
+                     if d in self.epics and self.epics[d].status == "open"]
+        if not unfinished and not open_deps:
+            return []
+        return [finding(
+            "epic-done-unfinished",
+            f"epic {epic_id} is done but {', '.join(unfinished + open_deps)} "
+            f"{'is' if len(unfinished + open_deps) == 1 else 'are'} not finished",
+            file=epic.path, line=epic.line("status"), subject=epic_id,
+            hint="reopen the epic, or finish or skip what is open first")]
 
 
 def _kind_of_path(path: str) -> tuple[bool, str | None]:
@@ -489,6 +1012,8 @@ def invert(transitions: Iterable[Transition]) -> list[Transition]:
     for item in transitions:
         if item.source is None:
             continue  # reverting a create deletes the file: reported as file-deleted
+        from git_flowctl.model.trailers import Transition
+
         inverted.append(Transition(item.subject, item.target, item.source, REVERT_ACTION, item.by,
                                    f"{item.id}.revert"))
     return inverted
@@ -496,6 +1021,8 @@ def invert(transitions: Iterable[Transition]) -> list[Transition]:
 
 def invert_renames(renames: Iterable[Rename]) -> list[Rename]:
     """What ``git revert`` of a renumber commit does: the files go back to the old IDs."""
+    from git_flowctl.model.trailers import Rename
+
     return [Rename(item.new, item.old) for item in renames]
 
 
@@ -565,16 +1092,23 @@ def changed_subjects(parents: Sequence[Snapshot], after: Snapshot,
     subject (``Flow-Rename: old new``, from ``renumber``) is compared under its new ID with the
     status its old ID had, and its old ID is not reported as deleted.
     """
-    bases = [parent.statuses() for parent in parents] or [{}]
-    present: list[set[str]] = [{*parent.tasks, *parent.epics} for parent in parents] or [set()]
+    renames = list(renames)
+    # The parents' tables are read, not copied (a branch of 200 commits at 50,000 tasks), unless
+    # renames change them; ``renamed_to[i]`` holds what the renames add to parent i's subjects.
+    bases = [parent.statuses() if renames else parent._status_table() for parent in parents] or [{}]
+    renamed_to: list[set[str]] = [set() for _ in bases]
     renamed_away: set[str] = set()
     for rename in renames:
-        for base, names in zip(bases, present, strict=True):
+        for base, names in zip(bases, renamed_to, strict=True):
             if rename.old in base and rename.new not in base:
                 base[rename.new] = base[rename.old]
                 names.add(rename.new)
         renamed_away.add(rename.old)
-    now = after.statuses()
+
+    def present(index: int, subject: str) -> bool:
+        return subject in renamed_to[index] or (index < len(parents) and parents[index].has(subject))
+
+    now = after._status_table()
     subjects = _touched_subjects(parents, after)
     if subjects is None:
         subjects = set(now).union(*bases)
@@ -589,8 +1123,8 @@ def changed_subjects(parents: Sequence[Snapshot], after: Snapshot,
         olds = [base.get(subject) for base in bases]
         if any(subject in base and base.get(subject) is None for base in bases):
             continue
-        if any(old == new and (subject in names) == (subject in now)
-               for old, names in zip(olds, present, strict=True)):
+        if any(old == new and present(index, subject) == (subject in now)
+               for index, old in enumerate(olds)):
             continue
         result[subject] = (olds, new)
     return result
@@ -604,12 +1138,16 @@ def _touched_subjects(parents: Sequence[Snapshot], after: Snapshot) -> set[str] 
     changed: set[str] = set()
     for parent in parents:
         assert parent.blobs is not None
+        if after.derived_from is not None and after.derived_from[0] is parent:
+            changed.update(after.derived_from[1])  # known from the trees' diff
+            continue
         changed.update(path for path, blob in after.blobs.items() if parent.blobs.get(path) != blob)
         changed.update(path for path in parent.blobs if path not in after.blobs)
     subjects: set[str] = set()
     for snapshot in (after, *parents):
-        for item in snapshot.items:
-            if item.path in changed and item.id is not None:
+        for path in changed:
+            item = snapshot.by_path().get(path)
+            if item is not None and item.id is not None:
                 subjects.add(item.id)
     return subjects
 
@@ -664,10 +1202,10 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
         if subject not in changes:
             if not strict or not trailers:
                 continue
-            now = after.statuses().get(subject)
+            now = after._status_table().get(subject)
             # A file with no readable status before (flowctl's spec at this path, replaced by
             # `import flowctl` in place) may be explained by a trailer from none.
-            unreadable_before = any(subject in p.statuses() and p.statuses()[subject] is None
+            unreadable_before = any(subject in p._status_table() and p._status_table()[subject] is None
                                     for p in parents)
             if find_chain(trailers, now, now) is None and not (
                     unreadable_before and find_chain(trailers, None, now) is not None):
@@ -772,6 +1310,8 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
 
 @dataclass
 class CommitCheck:
+    """One commit's findings (`check`, pre-push)."""
+
     commit: str
     summary: str
     findings: list[Finding]
@@ -779,6 +1319,8 @@ class CommitCheck:
 
 @dataclass
 class RangeReport:
+    """The commits of a range and the tree at its head, checked."""
+
     head: str
     base: str | None
     commits: list[CommitCheck]
@@ -799,23 +1341,99 @@ class HistoryError(FlowError):
 class History:
     """Commits' snapshots and checks, with one parse per distinct file version."""
 
-    def __init__(self, repo: pygit2.Repository, shallow: Collection[str] = ()) -> None:
+    def __init__(self, repo: pygit2.Repository, shallow: Collection[str] = (),
+                 cache: ParseCache | None = None) -> None:
+        """``cache``: parsed files by (path, blob ID); an ``ItemStore`` keeps them across
+        commands (``close`` stores what this one parsed)."""
         self.repo = repo
-        self.cache: ParseCache = {}
+        self.cache: ParseCache = cache if cache is not None else {}
         self._snapshots: dict[str, Snapshot] = {}
         self.shallow = set(shallow)
+        self._diffs: dict[str, dict[str, str | None]] | None = None  # PlanCache.tree_diffs
+        self._new_diffs: dict[str, dict[str, str | None]] = {}
+
+    def close(self) -> None:
+        if isinstance(self.cache, ItemStore):
+            self.cache.save()
+            if self._new_diffs:
+                self.cache.plan_cache.remember_tree_diffs(self._new_diffs)
+                self._new_diffs = {}
+
+    def _tree_diff(self, old_tree: str, new_tree: str) -> dict[str, str | None]:
+        """The plan files that differ between two ``.flow`` trees: ``{path: new blob ID, or
+        None: gone}``, from the stored diffs (the writer stores the one it makes) or else
+        from comparing the trees (then stored)."""
+        import pygit2
+
+        key = f"{old_tree}:{new_tree}"
+        if self._diffs is None:
+            self._diffs = self.cache.plan_cache.tree_diffs() if isinstance(self.cache, ItemStore) else {}
+        found = self._diffs.get(key)
+        if isinstance(found, dict):
+            return found
+        changes: dict[str, str | None] = {}
+        old, new = self.repo[old_tree], self.repo[new_tree]
+        assert isinstance(old, pygit2.Tree) and isinstance(new, pygit2.Tree)
+        for delta in old.diff_to_tree(new).deltas:
+            if delta.status == pygit2.enums.DeltaStatus.DELETED:
+                changes[f"{FLOW_DIR}/{delta.old_file.path}"] = None
+            else:
+                if delta.status == pygit2.enums.DeltaStatus.RENAMED:
+                    changes[f"{FLOW_DIR}/{delta.old_file.path}"] = None
+                if delta.new_file.mode in (pygit2.enums.FileMode.BLOB,
+                                           pygit2.enums.FileMode.BLOB_EXECUTABLE,
+                                           pygit2.enums.FileMode.LINK):
+                    changes[f"{FLOW_DIR}/{delta.new_file.path}"] = str(delta.new_file.id)
+                else:
+                    changes[f"{FLOW_DIR}/{delta.new_file.path}"] = None
+        self._diffs[key] = self._new_diffs[key] = changes
+        return changes
 
     def snapshot(self, commit: pygit2.Commit | None) -> Snapshot:
         if commit is None:
             return Snapshot.empty()
-        tree = commit.tree
-        try:
-            key = str(tree[FLOW_DIR].id)
-        except KeyError:
-            key = ""
+        key = _flow_tree(commit) or ""
         if key not in self._snapshots:
-            self._snapshots[key] = Snapshot.load(TreeSource(self.repo, tree, str(commit.id)[:7]), self.cache)
+            label = str(commit.id)[:7]
+            snapshot = self._derived(commit, key) or self._stored(key, label)
+            if snapshot is None:
+                from git_flowctl.repo.sources import TreeSource
+
+                snapshot = Snapshot.load(TreeSource(self.repo, commit.tree, label), self.cache)
+                record = snapshot.record() if key and isinstance(self.cache, ItemStore) else None
+                if record is not None and isinstance(self.cache, ItemStore):
+                    self.cache.plan_cache.save_checked(key, record)
+            if key:
+                snapshot.content = f"tree:{key}"
+            self._snapshots[key] = snapshot
         return self._snapshots[key]
+
+    def _stored(self, key: str, label: str) -> Snapshot | None:
+        """The snapshot of a ``.flow`` tree that a command before this one read whole."""
+        if not key or not isinstance(self.cache, ItemStore):
+            return None
+        snapshot = Snapshot.from_record(label, self.cache.plan_cache.load_checked(key))
+        if snapshot is not None:
+            snapshot._store = self.cache
+        return snapshot
+
+    def _derived(self, commit: pygit2.Commit, key: str) -> Snapshot | None:
+        """The commit's snapshot from a parent's already read, through the diff of their
+        ``.flow`` trees (a branch of 200 transitions reads 200 files, not 200 plans)."""
+        for parent in commit.parents:
+            parent_key = _flow_tree(parent) or ""
+            base = self._snapshots.get(parent_key)
+            if base is None or base.blobs is None or not key or not parent_key:
+                continue
+            changes = self._tree_diff(parent_key, key)
+            if any(part.startswith(".") for path in changes
+                   for part in path[len(FLOW_DIR) + 1:].split("/")):
+                return None  # a hidden file or directory: a full read decides what counts
+            from git_flowctl.repo.sources import TreeSource
+
+            source = TreeSource(self.repo, commit.tree, str(commit.id)[:7])
+            return base.derive(source.label, changes, source.read, self.cache)
+        return None
 
     def reverted(self, trailers: Trailers, depth: int = 0) -> list[Transition]:
         """The transitions that the reverts named in ``trailers`` undo, each backwards. A
@@ -846,6 +1464,8 @@ class History:
                 target = self.repo.revparse_single(sha).peel(pygit2.Commit)
             except (KeyError, ValueError, pygit2.GitError):
                 continue
+            from git_flowctl.model.trailers import parse_message
+
             found.append(parse_message(target.message))
         return found
 
@@ -857,6 +1477,8 @@ class History:
                      "fetch-depth: 0 (GitHub Actions) or GIT_DEPTH: 0 (GitLab CI)")
         parents = [self.snapshot(parent) for parent in commit.parents]
         after = self.snapshot(commit)
+        from git_flowctl.model.trailers import parse_message
+
         trailers = parse_message(commit.message)
         flow_changed = not parents or any(_flow_tree(p) != _flow_tree(commit) for p in commit.parents)
         if not flow_changed and not trailers.transitions and not trailers.malformed \

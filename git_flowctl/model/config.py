@@ -6,12 +6,14 @@ import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from git_flowctl.model.document import DocumentError, load_yaml
+from git_flowctl.model.layout import CONFIG_PATH as CONFIG_PATH  # re-exported
 from git_flowctl.model.reviews import KINDS as REVIEW_KINDS
 
-CONFIG_PATH = ".flow/config.yaml"
+TYPE_CHECKING = False  # typing's import costs the hooks' start-up time (guard/hooklean.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     "prefix": "fn",
@@ -104,6 +106,8 @@ SETTINGS: dict[str, tuple[Callable[[Any], bool], str]] = {
 
 @dataclass
 class Config:
+    """.flow/config.yaml as parsed; ``get`` falls back to the defaults."""
+
     raw: dict[str, Any] = field(default_factory=dict)
     # Settings holding a value of the wrong type or range: key -> (line, what it must be).
     problems: dict[str, tuple[int | None, str]] = field(default_factory=dict)

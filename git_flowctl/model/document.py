@@ -11,16 +11,28 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
 
 from git_flowctl.model.errors import FlowError
+from git_flowctl.model.frontfast import load_simple, render_simple
+from git_flowctl.model.markdown import (  # re-exported: modules import these names from here
+    Section as Section,
+)
+from git_flowctl.model.markdown import (
+    get_section as get_section,
+)
+from git_flowctl.model.markdown import (
+    sections as sections,
+)
+from git_flowctl.model.markdown import (
+    set_section as set_section,
+)
+
+TYPE_CHECKING = False  # typing's import costs the hooks' start-up time (guard/hooklean.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 _BOM = "\ufeff"
 _TOP_LEVEL_KEY = re.compile(r"""^(?P<key>[A-Za-z_][\w.-]*|"[^"]*"|'[^']*')\s*:(?:\s|$)""")
-_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})")
-_HEADING = re.compile(r"^## +(?P<title>.*?)\s*#*\s*$")
 # git's conflict markers (`merge.conflictStyle` merge, diff3 or zdiff3; `conflict-marker-size`
 # makes them longer than seven).
 _MARKER_START = re.compile(r"^<{7,}(?: |$)")
@@ -45,32 +57,52 @@ def conflict_marker_line(text: str) -> int | None:
             return start
     return None
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+def _yaml_classes() -> tuple[Any, Any, Any]:
+    """The loader, the dumper and ``RefusedYAML``, built on first use: YAML is imported only
+    when a file needs it (the form this tool writes does not: model/frontfast.py, issue #11)."""
+    global _YAML_CLASSES
+    if _YAML_CLASSES is None:
+        import yaml
+
+        base_loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        base_dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+        class RefusedYAML(yaml.MarkedYAMLError):
+            """Valid YAML this tool does not read (anchors, aliases, a key twice), with a hint."""
+
+            def __init__(self, problem: str, mark: Any, hint: str) -> None:
+                super().__init__(problem=problem, problem_mark=mark)
+                self.hint = hint
+
+        class _Loader(base_loader):  # type: ignore[misc]
+            """Safe loader that keeps timestamps as the strings they were written as, and refuses a
+            key given twice in one mapping: YAML keeps the last, a line-based reader (or the writer,
+            or a person) the first, and the two would disagree about a task's status (issue #14)."""
+
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                seen: set[Any] = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        duplicate = key in seen
+                        seen.add(key)
+                    except TypeError:  # an unhashable key: the constructor below reports it
+                        continue
+                    if duplicate:
+                        raise RefusedYAML(f"the key {key!r} is given twice", key_node.start_mark,
+                                          "keep one of the two lines")
+                return super().construct_mapping(node, deep)
+
+        class _Dumper(base_dumper):  # type: ignore[misc]
+            """Safe dumper that does not quote timestamp-looking strings (the loader reads them back)."""
+
+        _Loader.yaml_implicit_resolvers = _without_timestamps(base_loader.yaml_implicit_resolvers)
+        _Dumper.yaml_implicit_resolvers = _without_timestamps(base_dumper.yaml_implicit_resolvers)
+        _YAML_CLASSES = (_Loader, _Dumper, RefusedYAML)
+    return _YAML_CLASSES
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc]
-    """Safe loader that keeps timestamps as the strings they were written as, and refuses a
-    key given twice in one mapping: YAML keeps the last, a line-based reader (or the writer,
-    or a person) the first, and the two would disagree about a task's status (issue #14)."""
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key: the constructor below reports it
-                continue
-            if duplicate:
-                raise RefusedYAML(f"the key {key!r} is given twice", key_node.start_mark,
-                                  "keep one of the two lines")
-        return super().construct_mapping(node, deep)
-
-
-class _Dumper(_BaseDumper):  # type: ignore[misc]
-    """Safe dumper that does not quote timestamp-looking strings (the loader reads them back)."""
+_YAML_CLASSES: tuple[Any, Any, Any] | None = None
 
 
 def _without_timestamps(resolvers: dict[str, list[tuple[str, Any]]]) -> dict[str, list[tuple[str, Any]]]:
@@ -80,8 +112,10 @@ def _without_timestamps(resolvers: dict[str, list[tuple[str, Any]]]) -> dict[str
     }
 
 
-_Loader.yaml_implicit_resolvers = _without_timestamps(_BaseLoader.yaml_implicit_resolvers)
-_Dumper.yaml_implicit_resolvers = _without_timestamps(_BaseDumper.yaml_implicit_resolvers)
+def _is_yaml_error(exc: BaseException) -> bool:
+    import yaml
+
+    return isinstance(exc, yaml.YAMLError)
 
 
 class DocumentError(FlowError):
@@ -98,34 +132,33 @@ class DocumentError(FlowError):
 def load_yaml(text: str) -> Any:
     """YAML as data: no anchors or aliases (a few lines of them expand to billions of nodes, and
     one such file stops every command, hook and CI check that reads the plan), no key twice."""
+    import yaml
+
     if "&" in text or "*" in text:  # only then can there be an anchor or an alias
         _refuse_anchors(text)
-    return yaml.load(text, Loader=_Loader)
+    return yaml.load(text, Loader=_yaml_classes()[0])
 
 
 def _refuse_anchors(text: str) -> None:
-    for event in yaml.parse(text, Loader=_BaseLoader):
+    import yaml
+
+    loader, _, refused = _yaml_classes()
+    for event in yaml.parse(text, Loader=loader.__bases__[0]):
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
             kind = "an alias" if isinstance(event, yaml.AliasEvent) else "an anchor"
             sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
-            raise RefusedYAML(f"{kind} ({sign}{anchor}) is not allowed", event.start_mark,
-                              "write the value out where the alias stands, and drop the anchor")
-
-
-class RefusedYAML(yaml.MarkedYAMLError):
-    """Valid YAML this tool does not read (anchors, aliases, a key twice), with a hint."""
-
-    def __init__(self, problem: str, mark: Any, hint: str) -> None:
-        super().__init__(problem=problem, problem_mark=mark)
-        self.hint = hint
+            raise refused(f"{kind} ({sign}{anchor}) is not allowed", event.start_mark,
+                          "write the value out where the alias stands, and drop the anchor")
 
 
 def dump_yaml(data: Any, *, flow_leaves: bool = True) -> str:
     """YAML text for ``data``; lists and mappings of scalars in flow style (``[a, b]``)."""
+    import yaml
+
     dumped: str = yaml.dump(
         data,
-        Dumper=_Dumper,
+        Dumper=_yaml_classes()[1],
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=None if flow_leaves else False,
@@ -136,6 +169,9 @@ def dump_yaml(data: Any, *, flow_leaves: bool = True) -> str:
 
 def render_field(key: str, value: Any) -> str:
     """One top-level frontmatter field: ``key: value``, with scalar lists on one line."""
+    simple = render_simple(key, value)  # the same text without YAML (model/frontfast.py)
+    if simple is not None:
+        return simple
     if isinstance(value, (list, dict)) and value and all(
         not isinstance(item, (list, dict)) for item in (value if isinstance(value, list) else value.values())
     ):
@@ -145,6 +181,8 @@ def render_field(key: str, value: Any) -> str:
 
 @dataclass
 class _Block:
+    """One top-level frontmatter key and its lines."""
+
     key: str | None
     text: str  # LF line endings, ends with a newline
     line: int  # 1-based line in the file
@@ -193,8 +231,11 @@ class Document:
         front_lines = lines[1:end]
         front_text = "\n".join(front_lines) + ("\n" if front_lines else "")
         try:
-            data = load_yaml(front_text) if front_text.strip() else {}
-        except yaml.YAMLError as exc:
+            # The form this tool writes needs no YAML (model/frontfast.py, issue #11).
+            data = (load_simple(front_text) or load_yaml(front_text)) if front_text.strip() else {}
+        except Exception as exc:
+            if not _is_yaml_error(exc):
+                raise
             # An unclosed bracket or quote is reported where it opened, not at the end of input.
             mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
             line = mark.line + 2 if mark is not None else 2
@@ -362,63 +403,3 @@ def _split_blocks(front_lines: list[str]) -> list[_Block]:
         else:
             blocks.append(_Block(key=None, text=line + "\n", line=number))
     return blocks
-
-
-# Sections ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Section:
-    title: str
-    heading_line: int  # 0-based index into the body's lines
-    end_line: int  # index of the next heading, or len(lines)
-
-
-def sections(body: str) -> list[Section]:
-    """``## `` sections of a Markdown body, ignoring lines inside code fences."""
-    lines = body.split("\n")
-    found: list[Section] = []
-    fence: str | None = None
-    for index, line in enumerate(lines):
-        fence_match = _FENCE.match(line)
-        if fence_match:
-            marker = fence_match.group("fence")
-            if fence is None:
-                fence = marker
-            elif marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker):].strip():
-                fence = None
-            continue
-        if fence is None:
-            heading = _HEADING.match(line)
-            if heading:
-                if found:
-                    found[-1].end_line = index
-                found.append(Section(heading.group("title"), index, len(lines)))
-    return found
-
-
-def get_section(body: str, title: str) -> str | None:
-    lines = body.split("\n")
-    for section in sections(body):
-        if section.title.lower() == title.lower():
-            return "\n".join(lines[section.heading_line + 1: section.end_line]).strip("\n")
-    return None
-
-
-def set_section(body: str, title: str, content: str) -> str:
-    """Replace a section's content, or append the section when the body has none."""
-    lines = body.split("\n")
-    content_lines = content.strip("\n").split("\n") if content.strip() else []
-    for section in sections(body):
-        if section.title.lower() == title.lower():
-            has_next = section.end_line < len(lines)
-            replacement = content_lines + ([""] if has_next else [])
-            if not has_next:
-                # Keep exactly one trailing newline at the end of the file.
-                replacement = [*content_lines, ""]
-            new_lines = lines[: section.heading_line + 1] + replacement + lines[section.end_line:]
-            return "\n".join(new_lines)
-    stripped = body.rstrip("\n")
-    prefix = stripped + "\n\n" if stripped else ""
-    tail = "\n".join(content_lines)
-    return f"{prefix}## {title}\n{tail}\n" if tail else f"{prefix}## {title}\n"

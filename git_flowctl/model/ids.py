@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 
 from git_flowctl.model.errors import FlowError, NotFoundError
 
@@ -132,13 +132,20 @@ def resolve(ref: str, known: Iterable[str], kind: str = "task or epic") -> str:
 
     Unknown and ambiguous references are errors that name the candidates; never an empty result.
     """
+    if isinstance(known, (Mapping, Set)) and ref in known:  # no need to list them for this
+        return ref
     known_ids = list(known)
     if ref in known_ids:
         return ref
     wanted = parse_id(ref)
     candidates: list[str] = []
     if wanted is not None:
+        # Only IDs that start with the short form's prefix and number can match: parsing every
+        # ID of a 50,000-task plan for each lookup would cost the plan's size (issue #11).
+        head = f"{wanted.prefix}-{wanted.epic_number}"
         for other_id in known_ids:
+            if not other_id.startswith(head) or other_id[len(head):len(head) + 1] not in ("", "-", "."):
+                continue
             other = parse_id(other_id)
             if (other is None or other.prefix != wanted.prefix
                     or other.epic_number != wanted.epic_number

@@ -8,17 +8,44 @@ loader raises on the first problem, the validator reports them all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from git_flowctl.model import ids
+from git_flowctl.model import ids, reviews
 from git_flowctl.model.document import Document, DocumentError
+from git_flowctl.model.facts import EpicFacts, TaskFacts
+from git_flowctl.model.layout import (  # re-exported: modules import these names from here
+    ARCHIVE_DIR as ARCHIVE_DIR,
+)
+from git_flowctl.model.layout import (
+    ARCHIVE_EPICS_DIR as ARCHIVE_EPICS_DIR,
+)
+from git_flowctl.model.layout import (
+    ARCHIVE_TASKS_DIR as ARCHIVE_TASKS_DIR,
+)
+from git_flowctl.model.layout import (
+    EPICS_DIR as EPICS_DIR,
+)
+from git_flowctl.model.layout import (
+    FLOW_DIR as FLOW_DIR,
+)
+from git_flowctl.model.layout import (
+    TASKS_DIR as TASKS_DIR,
+)
+from git_flowctl.model.layout import (
+    archived_epic_path as archived_epic_path,
+)
+from git_flowctl.model.layout import (
+    archived_task_path as archived_task_path,
+)
+from git_flowctl.model.layout import (
+    epic_path as epic_path,
+)
+from git_flowctl.model.layout import (
+    task_path as task_path,
+)
 
-FLOW_DIR = ".flow"
-TASKS_DIR = ".flow/tasks"
-EPICS_DIR = ".flow/epics"
-ARCHIVE_DIR = ".flow/archive"
-ARCHIVE_EPICS_DIR = ".flow/archive/epics"
-ARCHIVE_TASKS_DIR = ".flow/archive/tasks"
+TYPE_CHECKING = False  # typing's import costs the hooks' start-up time (guard/hooklean.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 TASK_STATUSES = ("todo", "in_progress", "blocked", "done", "skipped", "failed", "up_for_retry")
 EPIC_STATUSES = ("open", "done")
@@ -33,22 +60,6 @@ EPIC_KEY_ORDER = ("id", "title", "status", "depends_on_epics", "branch", "priori
 
 TASK_SECTIONS = ("Description", "Acceptance", "Done summary", "Evidence")
 EPIC_SECTIONS = ("Overview", "Scope", "Approach", "Acceptance", "References")
-
-
-def task_path(task_id: str) -> str:
-    return f"{TASKS_DIR}/{task_id}.md"
-
-
-def epic_path(epic_id: str) -> str:
-    return f"{EPICS_DIR}/{epic_id}.md"
-
-
-def archived_task_path(task_id: str) -> str:
-    return f"{ARCHIVE_TASKS_DIR}/{task_id}.md"
-
-
-def archived_epic_path(epic_id: str) -> str:
-    return f"{ARCHIVE_EPICS_DIR}/{epic_id}.md"
 
 
 @dataclass
@@ -296,6 +307,16 @@ class Task(_Item):
         parsed = ids.parse_id(self.id)
         return (priority, parsed.epic_number if parsed else 0, self.number, self.title)
 
+    def facts(self) -> TaskFacts:
+        """What the read commands and gates need of this task (model/facts.py)."""
+        parsed = ids.parse_id(self.id)
+        max_retries = self.doc.data.get("max_retries")
+        return TaskFacts(
+            self.id, self.epic, self.title, self.status, self.depends_on, self.priority,
+            self.domain, self.assignee, self.trigger_rule, self.blocked_reason, self.skipped_reason,
+            self.attempts, max_retries if isinstance(max_retries, int) else None,
+            parsed.epic_number if parsed else 0, self.number, self.estimate, tuple(self.files))
+
 
 class Epic(_Item):
     kind = "epic"
@@ -318,6 +339,11 @@ class Epic(_Item):
     @property
     def number(self) -> int:
         return ids.epic_number(self.id)
+
+    def facts(self) -> EpicFacts:
+        return EpicFacts(self.id, self.title, self.status, self.depends_on_epics, self.priority,
+                         self.branch, self.number, reviews.verdict_in(self.doc.data, reviews.PLAN),
+                         reviews.verdict_in(self.doc.data, reviews.COMPLETION))
 
 
 def new_task_document(task_id: str, epic_id: str, title: str, *, depends_on: list[str],

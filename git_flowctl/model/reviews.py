@@ -8,8 +8,10 @@ its plan verdict. Tasks carry the same two fields. The verdict itself is the rev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (model/tuples.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 SHIP, NEEDS_WORK, MAJOR_RETHINK = "ship", "needs_work", "major_rethink"
 VERDICTS = (SHIP, NEEDS_WORK, MAJOR_RETHINK)

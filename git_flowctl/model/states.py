@@ -7,10 +7,14 @@ written, so it clears by itself when the upstream task is retried and done. View
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
 from git_flowctl.model.errors import FlowError
+
+TYPE_CHECKING = False  # typing and dataclasses cost start-up time that the lean reads avoid
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any, NamedTuple
+else:
+    from git_flowctl.model.tuples import NamedTuple
 
 TO_DO, IN_PROGRESS, BLOCKED, DONE = "todo", "in_progress", "blocked", "done"
 SKIPPED, FAILED, UP_FOR_RETRY = "skipped", "failed", "up_for_retry"
@@ -21,8 +25,7 @@ FINISHED = frozenset({DONE, SKIPPED})
 STARTABLE = frozenset({TO_DO, UP_FOR_RETRY})
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(NamedTuple):
     name: str
     sources: tuple[str | None, ...]
     targets: tuple[str, ...]
@@ -189,23 +192,68 @@ def effective_states(stored: Mapping[str, str], deps: Mapping[str, list[str]],
     upstream task is retried the derived state disappears.
     """
     result: dict[str, str] = {}
-    visiting: set[str] = set()
-
-    def resolve(task_id: str) -> str:
-        if task_id in result:
-            return result[task_id]
-        if task_id not in stored:
-            return MISSING
-        state = stored[task_id]
-        if state in STARTABLE and task_id not in visiting:
-            visiting.add(task_id)
-            dep_states = {d: resolve(d) for d in deps.get(task_id, [])}
-            visiting.discard(task_id)
-            if can_never_run(rules.get(task_id, "all_success"), dep_states):
-                state = UPSTREAM_FAILED
-        result[task_id] = state
-        return state
-
+    resolve = effective_resolver(stored.get, lambda task_id: deps.get(task_id, []),
+                                 lambda task_id: rules.get(task_id, "all_success"), result)
     for task_id in stored:
         resolve(task_id)
     return result
+
+
+def effective_resolver(stored_of: Callable[[str], str | None],
+                       deps_of: Callable[[str], Sequence[str]],
+                       rule_of: Callable[[str], str],
+                       result: dict[str, str],
+                       cycles: list[str] | None = None) -> Callable[[str], str]:
+    """``effective_states`` one task at a time: ``resolve(task_id)`` fills ``result`` with the
+    task and what it needed, in the order the whole computation would. A depth-first walk with
+    its own stack, so a chain of 50,000 dependencies does not hit Python's recursion limit; a
+    task met again while its own dependencies are being resolved (a cycle) counts with its
+    stored state, and is added to ``cycles`` (the answer then depends on where the walk
+    began: see facts.PlanFacts.state_of)."""
+    visiting: set[str] = set()
+    # A frame: [task, stored state, its dependencies, next index, their states, pending dependency]
+    stack: list[list[Any]] = []
+
+    def enter(task_id: str) -> str | None:
+        """The task's state when known now; None when its frame was pushed."""
+        if task_id in result:
+            return result[task_id]
+        state = stored_of(task_id)
+        if state is None:
+            return MISSING
+        if state in STARTABLE:
+            if task_id not in visiting:
+                visiting.add(task_id)
+                stack.append([task_id, state, deps_of(task_id), 0, {}, None])
+                return None
+            if cycles is not None:
+                cycles.append(task_id)
+        result[task_id] = state
+        return state
+
+    def resolve(task_id: str) -> str:
+        known = enter(task_id)
+        if known is not None:
+            return known
+        while stack:
+            frame = stack[-1]
+            deps = frame[2]
+            if frame[3] < len(deps):
+                dep = deps[frame[3]]
+                frame[3] += 1
+                found = enter(dep)
+                if found is None:
+                    frame[5] = dep
+                else:
+                    frame[4][dep] = found
+                continue
+            current, state, _, _, dep_states, _ = stack.pop()
+            visiting.discard(current)
+            if can_never_run(rule_of(current), dep_states):
+                state = UPSTREAM_FAILED
+            result[current] = state
+            if stack:
+                stack[-1][4][stack[-1][5]] = state
+        return result[task_id]
+
+    return resolve

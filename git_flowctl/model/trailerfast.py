@@ -52,6 +52,9 @@ class Lazy:
         return self.pattern.split(text, maxsplit=maxsplit)
 
 
+_CLAIM_LINE = Lazy(r"^[ \t]*Flow-Claim[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE)
+_SUBJECT_ONLY = Lazy(rf"^{SUBJECT}$", re.ASCII)
+CLAIM_KEY = "Flow-Claim"
 _PAIR = Lazy(rf'(?P<key>{KEY})=(?P<value>"(?:[^"\\]|\\.)*"|[^ \t"]*)(?=[ \t]|$)', re.ASCII)
 _BARE = Lazy(r'^[^ \t"\\]+$')
 # The lines as this tool writes them (bare values, keys in order): read in one step. Anything
@@ -151,3 +154,18 @@ def canonical_lines(message: str) -> list[CanonicalLine] | None:
     # Fewer: a line that is not canonical, or more than one "flow-" on a line.
     return found if len(found) == flow_lines else None
 
+
+def parse_claim(message: str) -> tuple[str, dict[str, str]] | None:
+    """The subject and fields of the first well-formed ``Flow-Claim`` line, else None (the
+    one line of a claim commit: docs/claims.md)."""
+    for raw in message.splitlines():
+        match = _CLAIM_LINE.match(raw)
+        if match is None:
+            continue
+        parts = match.group("value").split(None, 1)
+        if not parts or not _SUBJECT_ONLY.match(parts[0]):
+            continue
+        pairs = parse_pairs(parts[1]) if len(parts) == 2 else {}
+        if pairs is not None:
+            return parts[0], pairs
+    return None

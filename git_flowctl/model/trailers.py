@@ -38,7 +38,9 @@ from git_flowctl.model.trailerfast import (
 )
 
 # The grammar's quoting is defined in trailerfast.py and is part of this module's interface.
+from git_flowctl.model.trailerfast import CLAIM_KEY as CLAIM_KEY
 from git_flowctl.model.trailerfast import format_pairs as format_pairs
+from git_flowctl.model.trailerfast import parse_claim as parse_claim
 from git_flowctl.model.trailerfast import parse_pairs as parse_pairs
 from git_flowctl.model.trailerfast import quote as quote
 from git_flowctl.model.trailerfast import unquote as unquote
@@ -616,24 +618,9 @@ def compose_message(subject: str, body: str | None, trailer_lines: Iterable[str]
 # The one line of a claim commit (the object a ``refs/flow/claims/<task-id>`` ref points at). It
 # never appears in a branch's history, so ``parse_message`` does not look for it.
 
-CLAIM_KEY = "Flow-Claim"
-_CLAIM_LINE = re.compile(r"^[ \t]*Flow-Claim[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$", re.IGNORECASE)
+# The claim line is read by `ready` and `next` on their lean path too: CLAIM_KEY and
+# parse_claim live in trailerfast.py.
 
 
 def format_claim(subject: str, pairs: Mapping[str, str]) -> str:
     return f"{CLAIM_KEY}: {subject} {format_pairs(pairs)}"
-
-
-def parse_claim(message: str) -> tuple[str, dict[str, str]] | None:
-    """The subject and fields of the first well-formed ``Flow-Claim`` line, else None."""
-    for raw in message.splitlines():
-        match = _CLAIM_LINE.match(raw)
-        if match is None:
-            continue
-        parts = match.group("value").split(None, 1)
-        if not parts or not _SUBJECT.match(parts[0]):
-            continue
-        pairs = parse_pairs(parts[1]) if len(parts) == 2 else {}
-        if pairs is not None:
-            return parts[0], pairs
-    return None

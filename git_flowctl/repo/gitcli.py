@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from git_flowctl.model.errors import FlowError
+from git_flowctl.repo.leangit import Ref as Ref  # re-exported: the refs every reader sees
+from git_flowctl.repo.leangit import parse_refs, refs_format
 
 
 class NotARepositoryError(FlowError):
@@ -123,17 +125,6 @@ def _not_a_repository(cwd: str) -> NotARepositoryError:
 # Reading ---------------------------------------------------------------------------------------
 
 
-class Ref(NamedTuple):
-    """One ref as ``git for-each-ref`` shows it."""
-
-    name: str
-    oid: str  # what it points at (a symbolic ref: its target's object)
-    type: str  # commit, tag, tree or blob
-    symref: str  # the ref a symbolic ref points to; "" otherwise
-    checked_out: bool  # HEAD is a symbolic ref to this one
-    message: str  # the commit's (or tag's) message, when asked for; else ""
-
-
 class GitObject(NamedTuple):
     oid: str
     type: str
@@ -168,19 +159,10 @@ class Reader:
         """Refs matching ``patterns`` (``git for-each-ref`` rules: a pattern names a ref or a
         hierarchy, ``refs/flow/claims/`` holds all below), sorted by name. Broken refs are
         skipped, as git skips them. ``messages`` also reads each commit's message."""
-        fields = "%(refname)%00%(objectname)%00%(objecttype)%00%(symref)%00%(HEAD)%00" \
-            + ("%(contents)" if messages else "") + "%00"
-        result = self.run("for-each-ref", f"--format={fields}", "--", *patterns)
+        result = self.run("for-each-ref", refs_format(messages), "--", *patterns)
         if result.returncode != 0:
             raise FlowError(f"cannot list refs: {last_error(result)}")
-        # Each record is six NUL-terminated fields and git's newline; only the message may hold
-        # newlines, and nothing holds a NUL, so the next record's name starts after "\n".
-        tokens = result.stdout.decode("utf-8", "replace").split("\0")
-        found: list[Ref] = []
-        for start in range(0, len(tokens) - 6, 6):
-            name, oid, kind, symref, head, message = tokens[start:start + 6]
-            found.append(Ref(name.lstrip("\n"), oid, kind, symref, head == "*", message))
-        return found
+        return parse_refs(result.stdout)
 
     def object(self, name: str) -> GitObject | None:
         """The object ``name`` names (an object ID, ``REV^{commit}``, ``REV:PATH``), or None

@@ -1,15 +1,21 @@
-"""A plan: every epic and task of one tree, read from a ``Source``, with ID resolution."""
+"""A plan: every epic and task of one tree, read from a ``Source``, with ID resolution.
+
+The plan's facts (model/facts.py) come from the source's catalog (repo/catalog.py): a command
+reads the whole plan without parsing it. ``tasks`` and ``epics`` are mappings whose items are
+parsed from their file only when one is asked for (``LazyItems``), so `show` of one task, or a
+transition of one, parses that task and not the plan (issue #11).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from git_flowctl.model import ids, states
+from git_flowctl.model import ids
 from git_flowctl.model.config import CONFIG_PATH, Config
 from git_flowctl.model.document import Document, DocumentError
 from git_flowctl.model.errors import FlowError, NotFoundError
+from git_flowctl.model.facts import EpicFacts, PlanFacts, Rows, TaskFacts
 from git_flowctl.model.items import (
     ARCHIVE_EPICS_DIR,
     ARCHIVE_TASKS_DIR,
@@ -20,56 +26,138 @@ from git_flowctl.model.items import (
     archived_epic_path,
     archived_task_path,
 )
+from git_flowctl.repo.catalog import unpack_row, without_gc
 from git_flowctl.repo.sources import Source
 
 if TYPE_CHECKING:
-    from git_flowctl.repo.cache import DocumentCache
+    from git_flowctl.repo.catalog import Catalog, PlanCache
+
+Item = TypeVar("Item", Task, Epic)
 
 
 class NotInitializedError(FlowError):
     pass
 
 
-@dataclass
+class LazyItems(Mapping[str, Item], Generic[Item]):
+    """Tasks or epics by ID, in file-name order; each parsed from its file on first access
+    (then kept, so an edit a builder makes to it is what later reads see). Items may also be
+    put in directly (``import``'s plan of files that are ours)."""
+
+    def __init__(self, source: Source | None, directory: str, kind: type[Item],
+                 known: Iterable[str]) -> None:
+        self._source = source
+        self._directory = directory
+        self._kind: type[Item] = kind
+        self._ids = dict.fromkeys(known)
+        self._loaded: dict[str, Item] = {}
+
+    def __getitem__(self, item_id: str) -> Item:
+        found = self._loaded.get(item_id)
+        if found is not None:
+            return found
+        if item_id not in self._ids or self._source is None:
+            raise KeyError(item_id)
+        path = f"{self._directory}/{item_id}.md"
+        raw = self._source.read(path)
+        if raw is None:
+            raise DocumentError(path, None, "cannot be read")
+        loaded: Item = self._kind.from_document(Document.parse(raw, path), item_id)
+        self._loaded[item_id] = loaded
+        return loaded
+
+    def __setitem__(self, item_id: str, item: Item) -> None:
+        self._ids[item_id] = None
+        self._loaded[item_id] = item
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 class Plan:
-    source: Source
-    config: Config
-    epics: dict[str, Epic] = field(default_factory=dict)
-    tasks: dict[str, Task] = field(default_factory=dict)
-    initialized: bool = True
-    _effective: dict[str, str] | None = field(default=None, repr=False)
-    _archived: dict[str, Task | Epic | None] = field(default_factory=dict, repr=False)
+    def __init__(self, source: Source, config: Config, *, facts: PlanFacts | None = None,
+                 initialized: bool = True) -> None:
+        self.source = source
+        self.config = config
+        self.initialized = initialized
+        names = (facts.tasks, facts.epics) if facts is not None else ((), ())
+        self.tasks: LazyItems[Task] = LazyItems(source, TASKS_DIR, Task, names[0])
+        self.epics: LazyItems[Epic] = LazyItems(source, EPICS_DIR, Epic, names[1])
+        self._facts = facts
+        self._archived: dict[str, Task | Epic | None] = {}
+        self.catalog: Catalog | None = None
 
     @classmethod
-    def load(cls, source: Source, *, strict: bool = True, cache: DocumentCache | None = None) -> Plan:
-        """Read every epic and task. ``strict`` raises on the first bad file (file and line).
-
-        With a ``cache``, files whose blob ID the source knows are parsed once per blob.
-        """
-        config_bytes = source.read(CONFIG_PATH)
-        config = Config.parse(config_bytes)
-        plan = cls(source=source, config=config)
-        plan.initialized = config_bytes is not None or bool(source.list_files(TASKS_DIR)) \
-            or bool(source.list_files(EPICS_DIR))
-        for name in source.list_files(EPICS_DIR):
-            if not name.endswith(".md"):
-                continue
-            epic = Epic.from_document(_read_doc(source, f"{EPICS_DIR}/{name}", cache), name[:-3])
-            plan.epics[epic.id] = epic
-        for name in source.list_files(TASKS_DIR):
-            if not name.endswith(".md"):
-                continue
-            task = Task.from_document(_read_doc(source, f"{TASKS_DIR}/{name}", cache), name[:-3])
-            plan.tasks[task.id] = task
+    def load(cls, source: Source, *, strict: bool = True, cache: PlanCache | None = None) -> Plan:
+        """Every epic and task, as facts. Any file that does not load raises (file and line),
+        config.yaml first, then epics and tasks in name order; ``strict`` also refuses a task
+        whose epic does not exist. With a ``cache`` the facts come from the snapshot, and only
+        files it does not know are parsed."""
+        catalog = source.catalog(cache)
+        error = catalog.first_error()
+        if error is not None:
+            raise DocumentError(*error)
+        data = catalog.config_data()
+        config = Config(data, catalog.config_problems()) if data is not None \
+            else Config.parse(source.read(CONFIG_PATH))
+        plan = cls(source, config, initialized=catalog.initialized)
         if strict:
-            for task in plan.tasks.values():
-                if task.epic not in plan.epics:
-                    raise DocumentError(task.path, task.doc.line_of("epic"),
-                                        f"task's epic {task.epic} does not exist",
-                                        hint="create it with `git flow-task epic create` or fix `epic:`")
-        if cache is not None:
-            cache.flush()
+            missing = catalog.missing_epic()
+            if missing is not None:
+                path, epic = missing
+                raw = source.read(path)
+                line = Document.parse(raw, path).line_of("epic") if raw is not None else None
+                raise DocumentError(path, line, f"task's epic {epic} does not exist",
+                                    hint="create it with `git flow-task epic create` or fix `epic:`")
+        with without_gc():  # rows become facts records only when looked at (a transition: few)
+            task_rows, statuses = catalog.row_map(TASKS_DIR)
+            tasks = Rows(task_rows, lambda row: TaskFacts._make(unpack_row(row)), statuses=statuses,
+                         epic_in_id=True)  # a task whose epic is not its ID's does not load
+            epics = Rows(catalog.row_map(EPICS_DIR)[0], lambda row: EpicFacts._make(unpack_row(row)))
+        plan._facts = plan._facts_of(tasks, epics)
+        plan.tasks = LazyItems(source, TASKS_DIR, Task, tasks)
+        plan.epics = LazyItems(source, EPICS_DIR, Epic, epics)
+        plan.catalog = catalog
         return plan
+
+    @classmethod
+    def of_items(cls, source: Source, config: Config, epics: Iterable[Epic],
+                 tasks: Iterable[Task], *, initialized: bool) -> Plan:
+        """A plan of items already parsed (``import``, which skips files that are not ours)."""
+        plan = cls(source, config, initialized=initialized)
+        for epic in epics:
+            plan.epics[epic.id] = epic
+        for task in tasks:
+            plan.tasks[task.id] = task
+        plan._facts = plan._facts_of({t.id: t.facts() for t in plan.tasks.values()},
+                                     {e.id: e.facts() for e in plan.epics.values()})
+        return plan
+
+    def _facts_of(self, tasks: Mapping[str, TaskFacts], epics: Mapping[str, EpicFacts]) -> PlanFacts:
+        def archived_task(task_id: str) -> TaskFacts | None:
+            found = self.archived_task(task_id)
+            return found.facts() if found is not None else None
+
+        def archived_epic(epic_id: str) -> EpicFacts | None:
+            found = self.archived_epic(epic_id)
+            return found.facts() if found is not None else None
+
+        return PlanFacts(tasks, epics, max_retries=lambda: self.config.max_retries,
+                         archived_task=archived_task, archived_epic=archived_epic,
+                         require_review=lambda: self.config.require_review)
+
+    @property
+    def facts(self) -> PlanFacts:
+        """The plan as facts, as it was read (edits a builder makes to items are not in it)."""
+        if self._facts is None:
+            self._facts = self._facts_of({}, {})
+        return self._facts
 
     def require_initialized(self) -> None:
         if not self.initialized:
@@ -164,16 +252,9 @@ class Plan:
                 pass
             raise
 
-    def open_epic_dependencies(self, epic: Epic) -> list[str]:
+    def open_epic_dependencies(self, epic: Epic | EpicFacts) -> list[str]:
         """The epics ``epic`` depends on that are not closed (archived ones are closed)."""
-        waiting = []
-        for dep in epic.depends_on_epics:
-            if dep in self.epics:
-                if self.epics[dep].status != "done":
-                    waiting.append(dep)
-            elif self.archived_epic(dep) is None:
-                waiting.append(dep)
-        return waiting
+        return self.facts.open_epic_dependencies(epic.facts() if isinstance(epic, Epic) else epic)
 
     def dependencies_of(self, task_id: str) -> list[str]:
         """A task's dependencies, live or archived (for graph walks)."""
@@ -195,80 +276,39 @@ class Plan:
         return self.task(ref) if parsed.is_task else self.epic(ref)
 
     def tasks_of(self, epic_id: str) -> list[Task]:
-        return sorted((t for t in self.tasks.values() if t.epic == epic_id),
-                      key=lambda t: ids.id_sort_key(t.id))
+        return [self.tasks[t.id] for t in self.facts.tasks_of(epic_id)]
 
     def sorted_tasks(self, only: Iterable[str] | None = None) -> list[Task]:
-        chosen = self.tasks.values() if only is None else (self.tasks[i] for i in only)
-        return sorted(chosen, key=lambda t: ids.id_sort_key(t.id))
+        return [self.tasks[t.id] for t in self.facts.sorted_tasks(only)]
 
     def sorted_epics(self) -> list[Epic]:
-        return sorted(self.epics.values(), key=lambda e: ids.id_sort_key(e.id))
+        return [self.epics[e.id] for e in self.facts.sorted_epics()]
 
     def dependents(self, task_id: str) -> list[Task]:
-        return [t for t in self.sorted_tasks() if task_id in t.depends_on]
+        return [self.tasks[t.id] for t in self.facts.dependents(task_id)]
 
-    # States ---------------------------------------------------------------------------------
+    # States (model/facts.py computes them, once per plan) -------------------------------------
 
     def effective_states(self) -> dict[str, str]:
         """Stored states with ``upstream_failed`` derived (computed once per plan)."""
-        if self._effective is None:
-            stored = {t.id: t.status for t in self.tasks.values()}
-            for task in list(self.tasks.values()):
-                for dep in task.depends_on:
-                    if dep not in stored and (archived := self.archived_task(dep)) is not None:
-                        stored[dep] = archived.status  # done or skipped: archive needs a closed epic
-            self._effective = states.effective_states(
-                stored,
-                {t.id: t.depends_on for t in self.tasks.values()},
-                {t.id: t.trigger_rule for t in self.tasks.values()},
-            )
-        return self._effective
+        return self.facts.effective_states()
 
     def state_of(self, task_id: str) -> str:
-        return self.effective_states().get(task_id, states.MISSING)
+        return self.facts.state_of(task_id)
 
-    def dependency_states(self, task: Task) -> dict[str, str]:
-        effective = self.effective_states()
-        return {dep: effective.get(dep, states.MISSING) for dep in task.depends_on}
+    def dependency_states(self, task: Task | TaskFacts) -> dict[str, str]:
+        return self.facts.dependency_states(task)
 
-    def unsatisfied_dependencies(self, task: Task) -> list[str]:
-        return states.unsatisfied(task.trigger_rule, self.dependency_states(task))
+    def unsatisfied_dependencies(self, task: Task | TaskFacts) -> list[str]:
+        return self.facts.unsatisfied_dependencies(task)
 
     def view_state(self, task_id: str) -> str:
         """What a board shows: ``ready`` and ``waiting`` split out of todo/up_for_retry."""
-        state = self.state_of(task_id)
-        if state in states.STARTABLE:
-            return states.WAITING if self.unsatisfied_dependencies(self.tasks[task_id]) else states.READY
-        return state
+        return self.facts.view_state(task_id)
 
-    def gate(self, task: Task, action: str) -> None:
+    def gate(self, task: Task | TaskFacts, action: str) -> None:
         """Refuse to start or finish a task whose dependencies are not satisfied, naming each."""
-        blocking = self.unsatisfied_dependencies(task)
-        if not blocking:
-            return
-        effective = self.effective_states()
-        found = {dep: effective.get(dep, states.MISSING) for dep in blocking}
-        listed = ", ".join(f"{dep} ({state})" for dep, state in found.items())
-        raise FlowError(
-            f"cannot {action} {task.id}: dependencies not satisfied: {listed}",
-            hint=states.unsatisfied_hint(found), id=task.id, blocked_by=blocking)
+        self.facts.gate(task, action)
 
     def next_task_number(self, epic_id: str) -> int:
-        numbers = [t.number for t in self.tasks.values() if t.epic == epic_id]
-        return max(numbers, default=0) + 1
-
-
-def _read_doc(source: Source, path: str, cache: DocumentCache | None = None) -> Document:
-    blob_id = source.blob_id(path) if cache is not None else None
-    if blob_id is not None and cache is not None:
-        cached = cache.get(blob_id, path)
-        if cached is not None:
-            return cached
-    raw = source.read(path)
-    if raw is None:
-        raise DocumentError(path, None, "cannot be read")
-    doc = Document.parse(raw, path)
-    if blob_id is not None and cache is not None:
-        cache.put(blob_id, doc)
-    return doc
+        return self.facts.next_task_number(epic_id)

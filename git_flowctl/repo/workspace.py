@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
@@ -20,13 +19,21 @@ from typing import TYPE_CHECKING, NamedTuple
 from git_flowctl.model.errors import FlowError
 from git_flowctl.repo import gitcli
 from git_flowctl.repo.gitcli import NotARepositoryError
+from git_flowctl.repo.leangit import ORIGIN_HEAD as ORIGIN_HEAD  # re-exported
+from git_flowctl.repo.leangit import (
+    REPOSITORY_ID_FILE,
+    find_actor,
+    main_worktree_branch,
+    read_repository_id,
+)
+from git_flowctl.repo.leangit import default_candidates as _default_candidates
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.sources import GitTreeSource, IndexSource, TreeSource, WorkTreeSource
 
 if TYPE_CHECKING:
     import pygit2
 
-    from git_flowctl.repo.cache import DocumentCache
+    from git_flowctl.repo.catalog import PlanCache
 
 _IDENT = re.compile(r"^(?P<name>.*?) <(?P<email>[^>]*)> (?P<time>-?\d+) (?P<offset>[+-]\d{4})$")
 
@@ -76,7 +83,6 @@ def parse_ident(text: str) -> Identity | None:
                     -minutes if offset[0] == "-" else minutes)
 
 
-ORIGIN_HEAD = "refs/remotes/origin/HEAD"
 
 
 class DefaultBranch(NamedTuple):
@@ -87,44 +93,15 @@ class DefaultBranch(NamedTuple):
     checked_out: bool  # HEAD is this branch (a symbolic ref to it)
 
 
-def _default_candidates(configured: str | None, origin_head_target: str | None,
-                        main_head: str | None = None) -> list[str]:
-    """The refs tried for the default branch, in order (``Workspace.default_branch``)."""
-    candidates: list[str] = []
-    if configured:
-        candidates += [f"refs/remotes/origin/{configured}", f"refs/heads/{configured}"]
-        if configured.startswith("refs/"):
-            candidates.append(configured)  # a full ref name
-    if origin_head_target:
-        candidates.append(origin_head_target)
-    for name in ("main", "master"):
-        candidates += [f"refs/remotes/origin/{name}", f"refs/heads/{name}"]
-    if main_head:
-        candidates.append(main_head)
-    return candidates
-
-
-REPOSITORY_ID_FILE = "flow-repository-id"
-
-
 def _read_repository_id(path: Path) -> str | None:
-    try:
-        text = path.read_text("ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return text if text.isalnum() and 10 <= len(text) <= 64 else None
+    return read_repository_id(str(path.parent)) if path.name == REPOSITORY_ID_FILE else None
 
 
 def _main_worktree_branch(common_dir: Path) -> str | None:
-    """The branch the main worktree has checked out: what a clone of this repository takes as
-    its default branch (its origin/HEAD), so the right answer for a repository with no remote
-    and neither main nor master (issue #12). The file, not `git symbolic-ref`: one read."""
-    try:
-        text = (common_dir / "HEAD").read_text("utf-8").strip()
-    except OSError:
-        return None
-    ref = text.removeprefix("ref:").strip() if text.startswith("ref:") else None
-    return ref if ref and ref.startswith("refs/heads/") else None
+    return main_worktree_branch(str(common_dir))
+
+
+_TREE_CACHE_LIMIT = 64 << 20  # bytes: a tree object up to this size stays parsed in libgit2's cache
 
 
 class Workspace:
@@ -177,6 +154,9 @@ class Workspace:
     def _open_repo(self) -> pygit2.Repository:
         import pygit2
 
+        # libgit2 caches no tree larger than 4 KiB: a .flow/tasks of 5,000 files (240 KiB)
+        # was read and parsed again for every path looked up in it (1.3 ms each, issue #11).
+        pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.TREE, _TREE_CACHE_LIMIT)
         flags = pygit2.enums.RepositoryOpenFlag.DEFAULT
         if self._from_env or os.environ.get("GIT_DIR"):
             flags = pygit2.enums.RepositoryOpenFlag.FROM_ENV  # GIT_INDEX_FILE and friends
@@ -285,23 +265,12 @@ class Workspace:
         user.name, then $USER."""
         from git_flowctl.model.text import one_line_field
 
-        for candidate in self._actor_candidates(override):
-            if candidate and candidate.strip():
-                # It goes into trailers, claim records and commit subjects: one line of UTF-8.
-                return one_line_field(candidate.strip(), "the actor")
-        raise FlowError("no actor: cannot tell who is acting",
-                        hint="set FLOW_ACTOR, pass --actor, or set git user.email")
-
-    def _actor_candidates(self, override: str | None) -> Iterator[str | None]:
-        """In order, each looked up only when those before it are unset (config runs `git`)."""
-        yield override
-        yield os.environ.get("FLOW_ACTOR")
-        yield self.config_value("user.email")
-        yield os.environ.get("GIT_AUTHOR_EMAIL")
-        yield os.environ.get("EMAIL")
-        yield self.config_value("user.name")
-        yield os.environ.get("USER")
-        yield os.environ.get("USERNAME")
+        found = find_actor(override, self.config_value)
+        if found is None:
+            raise FlowError("no actor: cannot tell who is acting",
+                            hint="set FLOW_ACTOR, pass --actor, or set git user.email")
+        # It goes into trailers, claim records and commit subjects: one line of UTF-8.
+        return one_line_field(found, "the actor")
 
     def operation_in_progress(self) -> tuple[str, str] | None:
         """(what, how to finish it) while a merge, rebase, cherry-pick, revert or bisect runs."""
@@ -443,12 +412,12 @@ class Workspace:
         return IndexSource(self.repo, open_index(self))
 
     @cached_property
-    def document_cache(self) -> DocumentCache:
-        """Parsed files by blob ID, under the common directory (git_flowctl/cache.py)."""
-        from git_flowctl.repo.cache import DocumentCache
+    def plan_cache(self) -> PlanCache:
+        """The plan snapshots under the common directory (repo/catalog.py)."""
+        from git_flowctl.repo.catalog import PlanCache
 
-        return DocumentCache(self.common_dir)
+        return PlanCache(self.common_dir, self.root)
 
     def load_plan(self, rev: str | None = None, *, strict: bool = True) -> Plan:
         source = self.revision_source(rev) if rev else self.work_tree_source()
-        return Plan.load(source, strict=strict, cache=self.document_cache)
+        return Plan.load(source, strict=strict, cache=self.plan_cache)

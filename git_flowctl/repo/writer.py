@@ -39,8 +39,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from git_flowctl.model.errors import ConflictError, FlowError
+from git_flowctl.model.layout import CONFIG_PATH, FLOW_DIR, PLAN_DIRS
 from git_flowctl.model.trailers import Evidence, Record, Transition, compose_message
 from git_flowctl.repo import gitindex, pending
+from git_flowctl.repo.catalog import with_entries, written_entries
 from git_flowctl.repo.locks import refuse_if_stale, stale_lock_error, wait_until_gone
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.sources import IndexSource, Source, TreeSource, blob_bytes
@@ -51,6 +53,9 @@ if TYPE_CHECKING:
     from git_flowctl.repo.workspace import Workspace
 
 _CAS_ATTEMPTS = 50
+_DURABLE_WRITES = 16  # more files than this are written without an fsync each
+# The attributes that make git's checkout change a blob's bytes (gitattributes(5)).
+_FILTER_ATTRIBUTES = ("filter", "text", "eol", "crlf", "ident", "working-tree-encoding")
 _INDEX_ATTEMPTS = 100
 JOURNAL = "flow-transition.json"  # in the worktree's git directory, while one is being recorded
 
@@ -123,8 +128,7 @@ class Writer:
     def _plan(self, source: Source) -> Any:
         if self._load is not None:
             return self._load(source)
-        return Plan.load(source, cache=self.ws.document_cache if isinstance(source, TreeSource)
-                         else None)
+        return Plan.load(source, cache=self.ws.plan_cache)
 
     # The one entry point ----------------------------------------------------------------------
 
@@ -174,6 +178,7 @@ class Writer:
                 self._update_index(change.writes, blobs, committed=True)
                 _crash_point("after-index")
                 self._journal_done()
+                self._note_in_snapshot(plan, head.tree, tree_id, commit_id, change.writes, blobs)
                 return Outcome(change, Mode.COMMIT, message, commit=str(commit_id))
             self._journal_done()  # lost the race: that commit never became HEAD
             head.refuse_stale_lock(self.ws)
@@ -276,25 +281,49 @@ class Writer:
 
     def _build_tree(self, base: pygit2.Tree | None,
                     writes: dict[str, bytes | None]) -> tuple[pygit2.Oid, dict[str, pygit2.Oid]]:
+        """The base tree with ``writes`` applied: only the trees along the written paths are
+        rebuilt (git-revise style), so a commit of one file costs the same in a plan of 50
+        tasks or 50,000 (an in-memory index read and wrote every entry: issue #11)."""
+        blobs = {path: self.repo.create_blob(content)
+                 for path, content in writes.items() if content is not None}
+        changes: dict[str, pygit2.Oid | None] = {path: blobs.get(path) for path in writes}
+        tree_id = self._rebuilt(base, changes)
+        return (tree_id if tree_id is not None else self.repo.TreeBuilder().write()), blobs
+
+    def _rebuilt(self, tree: pygit2.Tree | None, changes: dict[str, pygit2.Oid | None]) -> pygit2.Oid | None:
+        """``tree`` with ``changes`` (path below it -> blob, or None to delete); None when
+        nothing is left in it (git keeps no empty trees)."""
         import pygit2
 
-        index = pygit2.Index()
-        if base is not None:
-            index.read_tree(base)
-        blobs: dict[str, pygit2.Oid] = {}
-        for path, content in writes.items():
-            if content is None:
-                with contextlib.suppress(KeyError, OSError, pygit2.GitError):
-                    index.remove(path)
+        builder = self.repo.TreeBuilder(tree) if tree is not None else self.repo.TreeBuilder()
+        below: dict[str, dict[str, pygit2.Oid | None]] = {}
+        for path, blob in changes.items():
+            name, _, rest = path.partition("/")
+            if rest:
+                below.setdefault(name, {})[rest] = blob
                 continue
-            blob_id = self.repo.create_blob(content)
-            blobs[path] = blob_id
-            try:
-                mode = index[path].mode
-            except KeyError:
-                mode = pygit2.enums.FileMode.BLOB
-            index.add(pygit2.IndexEntry(path, blob_id, mode))
-        return index.write_tree(self.repo), blobs
+            existing = builder.get(name)
+            if blob is None:
+                if existing is not None:
+                    builder.remove(name)
+                continue
+            mode = existing.filemode if existing is not None \
+                and existing.type == pygit2.enums.ObjectType.BLOB else pygit2.enums.FileMode.BLOB
+            builder.insert(name, blob, mode)
+        for name, sub_changes in below.items():
+            existing = builder.get(name)
+            subtree = self.repo[existing.id] if existing is not None \
+                and existing.type == pygit2.enums.ObjectType.TREE else None
+            assert subtree is None or isinstance(subtree, pygit2.Tree)
+            rebuilt = self._rebuilt(subtree, sub_changes)
+            if rebuilt is None:
+                if existing is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, rebuilt, pygit2.enums.FileMode.TREE)
+        if len(builder) == 0:
+            return None
+        return builder.write()
 
     def _create_commit(self, tree_id: pygit2.Oid, parents: list[pygit2.Oid], message: str) -> pygit2.Oid:
         import pygit2
@@ -327,6 +356,14 @@ class Writer:
         import pygit2
 
         through_git = not gitindex.libgit2_reads_index(self.ws)
+        # A change of many files (an import) is written as git's own checkout writes: each file
+        # atomically, without an fsync each (thousands of them took longer than the rest); the
+        # commit holds the content.
+        durable = len(writes) <= _DURABLE_WRITES
+        autocrlf = None if through_git else self.ws.config_value("core.autocrlf")
+        unfiltered = autocrlf is None or autocrlf.lower() in ("false", "no", "off", "0")
+        filtered = set() if through_git or not unfiltered else self._filtered_paths(
+            [path for path, content in writes.items() if content is not None])
         for path, content in writes.items():
             target = self.ws.root / path
             if content is None:
@@ -334,14 +371,33 @@ class Writer:
                     target.unlink()
                 continue
             if through_git:  # a split or sparse index: libgit2 cannot read the attributes' index
-                atomic_write(target, gitindex.checkout_bytes(self.ws, str(blobs[path]), path))
+                atomic_write(target, gitindex.checkout_bytes(self.ws, str(blobs[path]), path),
+                             durable=durable)
+                continue
+            if unfiltered and path not in filtered:
+                atomic_write(target, content, durable=durable)  # no filter: the blob's bytes
                 continue
             # Check out as git would: the blob through the path's filters (eol, smudge).
             blob = self.repo[blobs[path]]
             assert isinstance(blob, pygit2.Blob)
             with pygit2.BlobIO(blob, as_path=path) as stream:
                 on_disk = stream.read()
-            atomic_write(target, on_disk)
+            atomic_write(target, on_disk, durable=durable)
+
+    def _filtered_paths(self, paths: list[str]) -> set[str]:
+        """The paths whose checkout runs a filter or converts line endings (an attribute of
+        ``_FILTER_ATTRIBUTES`` says something): one `git check-attr` for many paths, libgit2 for
+        a few (each lookup costs tens of microseconds in pygit2, a process a few milliseconds)."""
+        if len(paths) <= _DURABLE_WRITES:
+            return {path for path in paths
+                    if any(self.repo.get_attr(path, name) is not None for name in _FILTER_ATTRIBUTES)}
+        result = self.ws.git("check-attr", "-z", "--stdin", *_FILTER_ATTRIBUTES,
+                             input="\0".join(paths).encode("utf-8", "surrogateescape"), check=False)
+        if result.returncode != 0:
+            return set(paths)  # cannot tell: every file through its filters
+        fields = result.stdout.decode("utf-8", "surrogateescape").split("\0")
+        return {fields[index] for index in range(0, len(fields) - 2, 3)
+                if fields[index + 2] != "unspecified"}
 
     def _update_index(self, writes: dict[str, bytes | None], blobs: dict[str, pygit2.Oid],
                       *, committed: bool = False) -> None:
@@ -383,6 +439,51 @@ class Writer:
         raise FlowError(
             f"the index could not be updated: {last_error}",
             hint=f"`git flow-task recover --apply` completes it (or `git reset -q -- {paths}`)")
+
+    def _note_in_snapshot(self, plan: Any, base_tree: pygit2.Tree | None, tree_id: pygit2.Oid | None,
+                          commit_id: pygit2.Oid, writes: dict[str, bytes | None],
+                          blobs: dict[str, pygit2.Oid]) -> None:
+        """Tell the plan snapshot (repo/catalog.py) what this change wrote: the catalog of the
+        commit's tree, the base's with the files written (the next read of the work tree finds
+        them there by blob ID), so that the next command parses nothing; the diff between the
+        two ``.flow`` trees, so that `check` and the hooks walk this commit without comparing
+        trees; and the commit's ``.flow`` tree. The snapshot only saves time: whatever goes
+        wrong here is left for the next read to rebuild."""
+        written = {path: (content, str(blobs[path])) if content is not None else None
+                   for path, content in writes.items()}
+        cache = self.ws.plan_cache
+        try:
+            new_flow = _flow_tree_id(self.repo, tree_id)
+            if new_flow is None:
+                return
+            base = getattr(plan, "catalog", None)
+            old_flow = _flow_tree_id(self.repo, base_tree.id if base_tree is not None else None)
+            if base is not None:
+                entries = written_entries(written)
+                catalog = with_entries(base, entries)
+                catalog.depth = base.depth + 1
+                cache.save_tree(new_flow, catalog, base=old_flow, entries=entries)
+            if old_flow is not None and base is not None:
+                changes: dict[str, str | None] = {}
+                for path, item in written.items():
+                    if not path.startswith(FLOW_DIR + "/"):
+                        continue
+                    blob = item[1] if item is not None else None
+                    known = base.entry(path)
+                    if known is None and (path == CONFIG_PATH or path.rpartition("/")[0] in PLAN_DIRS):
+                        old = None  # the catalog lists every file of these directories
+                    elif known is not None:
+                        old = known[0] or None
+                    else:
+                        assert base_tree is not None
+                        old = TreeSource(self.repo, base_tree, "HEAD").blob_id(path)
+                    if old != blob:
+                        changes[path] = blob
+                cache.remember_tree_diffs({f"{old_flow}:{new_flow}": changes})
+            cache.remember_commit_tree(str(commit_id), new_flow)
+        except Exception:
+            if os.environ.get("FLOW_DEBUG"):
+                raise
 
     # Crashes --------------------------------------------------------------------------------------
 
@@ -668,8 +769,9 @@ class _Head:
             return False
 
 
-def atomic_write(target: Path, content: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a part (mode kept)."""
+def atomic_write(target: Path, content: bytes, *, durable: bool = True) -> None:
+    """Write a file so that readers see the old content or the new, never a part (mode kept);
+    ``durable``: on disk before this returns (fsync of the file and its directory)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode: int | None = target.stat().st_mode & 0o7777
@@ -680,7 +782,8 @@ def atomic_write(target: Path, content: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if mode is None:
             umask = os.umask(0)
             os.umask(umask)
@@ -692,9 +795,24 @@ def atomic_write(target: Path, content: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         dir_fd = os.open(target.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _flow_tree_id(repo: pygit2.Repository, tree_id: pygit2.Oid | None) -> str | None:
+    """The ID of the ``.flow`` tree in the tree ``tree_id`` (None: no such tree)."""
+    import pygit2
+
+    if tree_id is None:
+        return None
+    tree = repo[tree_id]
+    entry = tree[FLOW_DIR] if isinstance(tree, pygit2.Tree) and FLOW_DIR in tree else None
+    if entry is None or entry.type != pygit2.enums.ObjectType.TREE:
+        return None
+    return str(entry.id)

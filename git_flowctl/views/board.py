@@ -79,6 +79,9 @@ class Board:
     ready: list[str]
     critical_path: list[str]
     events: list[Event] = field(default_factory=list)
+    # What it was drawn from besides the commit: (plan snapshot's generation, HEAD, actor,
+    # claims held), for cli/commands/board.py to keep the drawing (views/lean.py).
+    inputs: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     def shown_columns(self) -> list[str]:
         return [name for name in COLUMNS if name in ALWAYS_SHOWN or self.columns.get(name)]
@@ -106,14 +109,15 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
     None when there is no default branch, and then cards say nothing about it."""
     kept = holdbacks or Holdbacks()
     shorts = short_forms(plan)
-    chosen = [task for task in plan.sorted_tasks() if epic_id is None or task.epic == epic_id]
+    facts = plan.facts
+    chosen = [task for task in facts.sorted_tasks() if epic_id is None or task.epic == epic_id]
     on_path = set(critical_path)
     columns: dict[str, list[Card]] = {name: [] for name in COLUMNS}
     for task in sorted(chosen, key=lambda t: t.sort_key()):
-        state = plan.view_state(task.id)
-        waits_for = plan.unsatisfied_dependencies(task) if state == states.WAITING else []
-        epic_waits = plan.open_epic_dependencies(plan.epics[task.epic]) \
-            if state == states.READY and task.epic in plan.epics else []
+        state = facts.view_state(task.id)
+        waits_for = facts.unsatisfied_dependencies(task) if state == states.WAITING else []
+        epic_waits = facts.open_epic_dependencies(facts.epics[task.epic]) \
+            if state == states.READY and task.epic in facts.epics else []
         if epic_waits:  # `next` passes it over until its epic's dependencies close
             state, waits_for = states.WAITING, [f"epic {dep}" for dep in epic_waits]
         elif state == states.READY and task.id in kept.exclude():
@@ -126,20 +130,20 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
             and (held or {}).get(task.id) not in (None, actor) else None,
             (task.id in landed) if landed is not None and state == states.DONE else None))
     epics = []
-    for epic in plan.sorted_epics():
+    for epic in facts.sorted_epics():
         if epic_id is not None and epic.id != epic_id:
             continue
-        tasks = plan.tasks_of(epic.id)
+        tasks = facts.tasks_of(epic.id)
         counts: dict[str, int] = {}
         for task in tasks:
-            state = plan.view_state(task.id)
+            state = facts.view_state(task.id)
             counts[state] = counts.get(state, 0) + 1
         finished = sum(1 for task in tasks if task.status in states.FINISHED)
         waits_for = [dep for dep in epic.depends_on_epics
-                     if dep not in plan.epics or plan.epics[dep].status != "done"]
+                     if dep not in facts.epics or facts.epics[dep].status != "done"]
         epics.append(EpicProgress(epic.id, epic.title, epic.status, len(tasks), finished,
                                   counts, waits_for))
-    ready = [row["id"] for row in ready_report(plan, actor, epic_id, held=held)["ready"]
+    ready = [row["id"] for row in ready_report(facts, actor, epic_id, held=held)["ready"]
              if row["id"] not in kept.exclude()]
     return Board(plan.source.label, head, epic_id, epics, columns, ready, critical_path, events)
 

@@ -65,7 +65,7 @@ def export_plan(plan: Plan, *, commit: str | None) -> dict[str, Any]:
                               for epic in plan.sorted_epics() for dep in epic.depends_on_epics],
         "archive": _archive(plan),
         "counts": {"epics": len(epics), "tasks": len(tasks),
-                   "states": state_counts(plan, list(plan.tasks))},
+                   "states": state_counts(plan.facts, list(plan.tasks))},
     }
 
 
@@ -102,7 +102,7 @@ def _epic_entry(plan: Plan, epic: Epic) -> dict[str, Any]:
             "total": len(tasks),
             "done": sum(1 for task in tasks if task.status == "done"),
             "finished": sum(1 for task in tasks if task.status in ("done", "skipped")),
-            "states": state_counts(plan, [task.id for task in tasks]),
+            "states": state_counts(plan.facts, [task.id for task in tasks]),
         },
     }
 

@@ -1,6 +1,7 @@
 """The dependency graph as pictures and analyses: layers, critical path, ASCII, Mermaid, DOT.
 
-networkx is imported inside these functions only, so no other command pays for it. Edges point
+networkx is imported inside the drawing functions only, so no other command pays for it; the
+critical path (also on every `board`) is a topological walk of the plan's facts without it. Edges point
 the way work flows, from a dependency to the task that waits for it. A view of one epic also
 shows the tasks of other epics (or of the archive) that its tasks depend on, marked external.
 """
@@ -127,37 +128,40 @@ def critical_path(plan: Plan, epic_id: str | None = None, by: str = "count") -> 
     estimate weighs 1 and is listed in ``unestimated``. Ties go to the lower ID, so the answer is
     the same every time.
     """
-    import networkx as nx
-
     if by not in ("count", "estimate"):
         raise FlowError(f"unknown weight {by!r}", hint="--by count or --by estimate")
-    scope = {t.id for t in plan.tasks.values() if epic_id is None or t.epic == epic_id}
-    unfinished = {t.id for t in plan.tasks.values() if t.status not in states.FINISHED}
-    graph = nx.DiGraph()
-    pending = [task_id for task_id in scope if task_id in unfinished]
-    graph.add_nodes_from(pending)
+    tasks = plan.facts.tasks  # facts: no file is parsed (issue #11)
+    scope = {t.id for t in tasks.values() if epic_id is None or t.epic == epic_id}
+    unfinished = {t.id for t in tasks.values() if t.status not in states.FINISHED}
+    nodes = [task_id for task_id in scope if task_id in unfinished]
+    predecessors: dict[str, set[str]] = {task_id: set() for task_id in nodes}
+    successors: dict[str, list[str]] = {task_id: [] for task_id in nodes}
+    pending = list(nodes)
     while pending:  # pull in unfinished prerequisites from other epics
         task_id = pending.pop()
-        for dep in plan.tasks[task_id].depends_on:
+        for dep in tasks[task_id].depends_on:
             if dep in unfinished:
-                if dep not in graph:
+                if dep not in predecessors:
+                    predecessors[dep] = set()
+                    successors[dep] = []
                     pending.append(dep)
-                graph.add_edge(dep, task_id)
+                if dep not in predecessors[task_id]:
+                    predecessors[task_id].add(dep)
+                    successors[dep].append(task_id)
 
     def weight(task_id: str) -> float:
-        estimate = plan.tasks[task_id].estimate
+        estimate = tasks[task_id].estimate
         return 1.0 if by == "count" or estimate is None else estimate
 
-    try:
-        order = list(nx.lexicographical_topological_sort(graph, key=ids.id_sort_key))
-    except nx.NetworkXUnfeasible:
-        cycle = find_cycle({t.id: t.depends_on for t in plan.tasks.values()}) or []
+    order = _lexicographic_order(predecessors, successors)
+    if order is None:
+        cycle = find_cycle({t.id: t.depends_on for t in tasks.values()}) or []
         raise FlowError(f"the plan has a dependency cycle: {format_cycle(cycle)}",
                         hint="remove one of these dependencies (`git flow-task dep rm`)") from None
     best: dict[str, float] = {}
     previous: dict[str, str | None] = {}
     for task_id in order:
-        preds = _ordered(graph.predecessors(task_id))
+        preds = _ordered(predecessors[task_id])
         choice = max(preds, key=lambda p: best[p], default=None)  # max keeps the first of equals
         best[task_id] = weight(task_id) + (best[choice] if choice is not None else 0.0)
         previous[task_id] = choice
@@ -170,11 +174,11 @@ def critical_path(plan: Plan, epic_id: str | None = None, by: str = "count") -> 
         path.reverse()
     rows = []
     for task_id in path:
-        task = plan.tasks[task_id]
+        task = tasks[task_id]
         rows.append({"id": task_id, "title": task.title, "epic": task.epic,
-                     "status": plan.view_state(task_id), "estimate": task.estimate,
+                     "status": plan.facts.view_state(task_id), "estimate": task.estimate,
                      "external": task_id not in scope})
-    estimates = [plan.tasks[t].estimate for t in path]
+    estimates = [tasks[t].estimate for t in path]
     return {
         "epic": epic_id,
         "by": by,
@@ -182,9 +186,30 @@ def critical_path(plan: Plan, epic_id: str | None = None, by: str = "count") -> 
         "length": len(path),
         "total_estimate": sum(e for e in estimates if e is not None) if by == "estimate" else None,
         "weight": best[path[-1]] if path else 0,
-        "unestimated": [t for t in path if plan.tasks[t].estimate is None] if by == "estimate" else [],
-        "unfinished": len(graph),
+        "unestimated": [t for t in path if tasks[t].estimate is None] if by == "estimate" else [],
+        "unfinished": len(predecessors),
     }
+
+
+def _lexicographic_order(predecessors: dict[str, set[str]],
+                         successors: dict[str, list[str]]) -> list[str] | None:
+    """Kahn's topological order taking the lowest ID (``ids.id_sort_key``) among the tasks
+    ready at each step (networkx's lexicographical_topological_sort, without importing it:
+    keys are unique, so the order is the same); None when a cycle remains."""
+    import heapq
+
+    waiting = {task_id: len(preds) for task_id, preds in predecessors.items()}
+    heap = [(ids.id_sort_key(task_id), task_id) for task_id, count in waiting.items() if count == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        _, task_id = heapq.heappop(heap)
+        order.append(task_id)
+        for child in successors[task_id]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(heap, (ids.id_sort_key(child), child))
+    return order if len(order) == len(waiting) else None
 
 
 # Renderings -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from git_flowctl.model.errors import FlowError
 from git_flowctl.model.ids import id_sort_key
 from git_flowctl.model.items import TASK_SECTIONS, Epic, Task
 from git_flowctl.repo.plan import Plan
-from git_flowctl.views.shapes import epic_detail, status_report, task_detail, task_summary
+from git_flowctl.views.shapes import epic_detail, status_report, task_detail, task_rows
 
 if TYPE_CHECKING:
     from git_flowctl.repo.workspace import Workspace
@@ -52,12 +52,12 @@ def show_answer(ws: Workspace, plan: Plan, ref: str, rev: str | None) -> Answer:
         return _archived_answer(plan, archived)
     landing = landed_tasks(ws, plan, rev)
     if isinstance(item, Task):
-        detail = task_detail(plan, item)
+        detail = task_detail(plan.facts, plan.facts.tasks[item.id], item.doc.data, item.doc.body)
         detail["landed"] = item.id in landing.landed
         detail["default_branch"] = landing.branch_name
         return Answer(detail, "task")
     assert isinstance(item, Epic)
-    detail = epic_detail(plan, item)
+    detail = epic_detail(plan.facts, plan.facts.epics[item.id], item.doc.data)
     mark_landed(detail["tasks"], landing)
     return Answer(detail, "epic", mark_landed=not landing.reading_default,
                   mark_not_landed=landing.reading_default)
@@ -90,16 +90,7 @@ def tasks_answer(ws: Workspace, plan: Plan, *, epic_ref: str | None = None,
     """`tasks`: the rows of the tasks that pass every filter (a status filter matches the stored
     state or the derived one: ready, waiting, upstream_failed)."""
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    rows = []
-    for task in plan.sorted_tasks():
-        if epic_id and task.epic != epic_id:
-            continue
-        if domain and task.domain != domain:
-            continue
-        if statuses and plan.state_of(task.id) not in statuses \
-                and plan.view_state(task.id) not in statuses:
-            continue
-        rows.append(task_summary(plan, task))
+    rows = task_rows(plan.facts, epic_id, statuses, domain)
     landing = landed_tasks(ws, plan, rev)
     mark_landed(rows, landing)
     return Answer({"tasks": rows, "count": len(rows)}, mark_landed=not landing.reading_default,
@@ -109,7 +100,7 @@ def tasks_answer(ws: Workspace, plan: Plan, *, epic_ref: str | None = None,
 def status_answer(ws: Workspace, plan: Plan, rev: str | None) -> Answer:
     """`status`: counts per state and epic, the ready tasks, and what landed. The JSON names no
     source, so `status --rev HEAD~3` prints what `status` printed then."""
-    report = status_report(plan)
+    report = status_report(plan.facts, plan.initialized)
     landing = landed_tasks(ws, plan, rev)
     report["default_branch"] = landing.branch_name
     report["landed"] = sorted(landing.landed, key=id_sort_key)

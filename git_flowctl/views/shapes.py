@@ -1,75 +1,87 @@
-"""Read models: the JSON shapes commands print (flowctl's field names where it had the concept)."""
+"""Read models: the JSON shapes commands print (flowctl's field names where it had the concept).
+
+Built from the plan's facts (model/facts.py), never from parsed files, so a report over the
+whole plan costs no parsing; `show` adds the one file's frontmatter and body. The click
+commands and the lean read path (views/lean.py) both call these, so they print the same JSON.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
-
 from git_flowctl.model import states
-from git_flowctl.model.items import TASK_SECTIONS, Epic, Task
-from git_flowctl.repo.plan import Plan
+from git_flowctl.model.layout import epic_path, task_path
+from git_flowctl.model.markdown import get_section
+
+TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (model/tuples.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    from git_flowctl.model.facts import EpicFacts, PlanFacts, TaskFacts
+
+TASK_SECTIONS = ("Description", "Acceptance", "Done summary", "Evidence")  # items.TASK_SECTIONS
 
 
 def _section_key(title: str) -> str:
     return title.lower().replace(" ", "_")
 
 
-def task_summary(plan: Plan, task: Task) -> dict[str, Any]:
+def task_summary(facts: PlanFacts, task: TaskFacts) -> dict[str, Any]:
     """The row shape of `tasks`: flowctl's id, epic, title, status, priority, domain, depends_on."""
     return {
         "id": task.id,
         "epic": task.epic,
         "title": task.title,
-        "status": plan.state_of(task.id),
+        "status": facts.state_of(task.id),
         "priority": task.priority,
         "domain": task.domain,
-        "depends_on": task.depends_on,
+        "depends_on": list(task.depends_on),
     }
 
 
-def task_detail(plan: Plan, task: Task) -> dict[str, Any]:
-    data: dict[str, Any] = {key: value for key, value in task.doc.data.items()}
-    effective = plan.state_of(task.id)
+def task_detail(facts: PlanFacts, task: TaskFacts, frontmatter: Mapping[str, Any],
+                body: str) -> dict[str, Any]:
+    """`show TASK`: every frontmatter field, the derived states and the body's sections."""
+    data: dict[str, Any] = dict(frontmatter)
     data.update({
         "id": task.id,
-        "status": effective,
+        "status": facts.state_of(task.id),
         "stored_status": task.status,
-        "view_state": plan.view_state(task.id),
-        "depends_on": task.depends_on,
+        "view_state": facts.view_state(task.id),
+        "depends_on": list(task.depends_on),
         "trigger_rule": task.trigger_rule,
         "attempts": task.attempts,
-        "max_retries": task.max_retries(plan.config.max_retries),
-        "blocked_by": plan.unsatisfied_dependencies(task),
-        "dependents": [t.id for t in plan.dependents(task.id)],
-        "spec_path": task.path,
+        "max_retries": task.max_retries(facts.max_retries),
+        "blocked_by": facts.unsatisfied_dependencies(task),
+        "dependents": [t.id for t in facts.dependents(task.id)],
+        "spec_path": task_path(task.id),
     })
     for title in TASK_SECTIONS:
-        data[_section_key(title)] = task.doc.section(title)
+        data[_section_key(title)] = get_section(body, title)
     return data
 
 
-def epic_summary(plan: Plan, epic: Epic) -> dict[str, Any]:
-    tasks = plan.tasks_of(epic.id)
+def epic_summary(facts: PlanFacts, epic: EpicFacts) -> dict[str, Any]:
+    tasks = facts.tasks_of(epic.id)
     finished = sum(1 for t in tasks if t.status in states.FINISHED)
     return {
         "id": epic.id,
         "title": epic.title,
         "status": epic.status,
-        "depends_on_epics": epic.depends_on_epics,
+        "depends_on_epics": list(epic.depends_on_epics),
         "tasks": len(tasks),
         "done": sum(1 for t in tasks if t.status == states.DONE),
         "finished": finished,
     }
 
 
-def epic_detail(plan: Plan, epic: Epic) -> dict[str, Any]:
-    data: dict[str, Any] = {key: value for key, value in epic.doc.data.items()}
-    data.update(epic_summary(plan, epic))
-    data["spec_path"] = epic.path
+def epic_detail(facts: PlanFacts, epic: EpicFacts, frontmatter: Mapping[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = dict(frontmatter)
+    data.update(epic_summary(facts, epic))
+    data["spec_path"] = epic_path(epic.id)
     data["tasks"] = [
-        {"id": t.id, "title": t.title, "status": plan.state_of(t.id), "priority": t.priority,
-         "depends_on": t.depends_on}
-        for t in plan.tasks_of(epic.id)
+        {"id": t.id, "title": t.title, "status": facts.state_of(t.id), "priority": t.priority,
+         "depends_on": list(t.depends_on)}
+        for t in facts.tasks_of(epic.id)
     ]
     return data
 
@@ -78,25 +90,48 @@ COUNTED_STATES = ("todo", "in_progress", "blocked", "done", "skipped", "failed",
                   "upstream_failed")
 
 
-def state_counts(plan: Plan, task_ids: list[str]) -> dict[str, int]:
-    counts = Counter(plan.state_of(task_id) for task_id in task_ids)
-    return {state: counts.get(state, 0) for state in COUNTED_STATES}
+def state_counts(facts: PlanFacts, task_ids: Iterable[str]) -> dict[str, int]:
+    return facts.state_counts(task_ids, COUNTED_STATES)
 
 
-def status_report(plan: Plan) -> dict[str, Any]:
-    epics = plan.sorted_epics()
+def status_report(facts: PlanFacts, initialized: bool) -> dict[str, Any]:
+    epics = facts.sorted_epics()
     per_epic = []
     for epic in epics:
-        ids_of_epic = [t.id for t in plan.tasks_of(epic.id)]
+        ids_of_epic = [t.id for t in facts.tasks_of(epic.id)]
         per_epic.append({"id": epic.id, "title": epic.title, "status": epic.status,
-                         "total": len(ids_of_epic), "tasks": state_counts(plan, ids_of_epic)})
-    ready = [t.id for t in plan.sorted_tasks() if plan.view_state(t.id) == states.READY]
+                         "total": len(ids_of_epic), "tasks": state_counts(facts, ids_of_epic)})
+    views = facts.view_states()
+    ready = [t.id for t in facts.sorted_tasks() if views[t.id] == states.READY]
     return {
-        "flow_exists": plan.initialized,
+        "flow_exists": initialized,
         "epics": {"open": sum(1 for e in epics if e.status == "open"),
                   "done": sum(1 for e in epics if e.status == "done")},
-        "tasks": state_counts(plan, list(plan.tasks)),
-        "total_tasks": len(plan.tasks),
+        "tasks": state_counts(facts, list(facts.tasks)),
+        "total_tasks": len(facts.tasks),
         "ready": ready,
         "per_epic": per_epic,
     }
+
+
+def task_rows(facts: PlanFacts, epic_id: str | None = None, statuses: Iterable[str] = (),
+              domain: str | None = None) -> list[dict[str, Any]]:
+    """`tasks`: the rows of the tasks chosen (before landing is marked), in ID order."""
+    wanted = frozenset(statuses)
+    rows = []
+    for task in facts.sorted_tasks():
+        if epic_id and task.epic != epic_id:
+            continue
+        if domain and task.domain != domain:
+            continue
+        if wanted and facts.state_of(task.id) not in wanted and facts.view_state(task.id) not in wanted:
+            continue
+        rows.append(task_summary(facts, task))
+    return rows
+
+
+def mark_landed(rows: list[dict[str, Any]], landed: Iterable[str]) -> list[dict[str, Any]]:
+    chosen = landed if isinstance(landed, (set, frozenset)) else set(landed)
+    for row in rows:
+        row["landed"] = row["id"] in chosen
+    return rows

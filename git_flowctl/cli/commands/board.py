@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 @click.command("board")
 @click.option("--epic", "epic_ref", shell_complete=complete.epic_ids, metavar="EPIC", help="Only this epic.")
 @click.option("--watch", is_flag=True, help="Redraw whenever a ref moves or .flow/ changes; Ctrl-C stops.")
-@click.option("--interval", type=float, default=1.0, show_default=True, metavar="SECONDS",
-              help="How often --watch checks for changes.")
+@click.option("--interval", type=float, default=0.25, show_default=True, metavar="SECONDS",
+              help="How often --watch checks for changes (a check is a few stats; a redraw "
+                   "reads only the files that changed).")
 @click.option("--plain", is_flag=True, help="Plain text even on a terminal.")
 @rev_option
 def board_command(epic_ref: str | None, watch: bool, interval: float, plain: bool,
@@ -48,11 +49,31 @@ def board_command(epic_ref: str | None, watch: bool, interval: float, plain: boo
             out.console.print(render_rich(board))
         else:
             sys.stdout.write(render_plain(board))
+        if rev is None and (out.json_mode or plain):
+            _keep(ws, board, epic_ref, out.json_mode)
         return
     try:
         _watch(ws, epic_ref, rev, interval, rich=rich, json_mode=out.json_mode)
     except KeyboardInterrupt:
         return  # Ctrl-C is how a watch ends: not an error
+
+
+def _keep(ws: Workspace, board: Board, epic_ref: str | None, json_mode: bool) -> None:
+    """Keep the board printed for the lean path to print again while nothing it shows has
+    changed (views/lean.py: the plan's snapshot, HEAD, the actor, the claims)."""
+    from git_flowctl.views.jsonout import dumps
+    from git_flowctl.views.lean import board_inputs, landing_inputs, remember_answer
+
+    if board.inputs is None:
+        return
+    generation, head, actor, held = board.inputs
+    landing = landing_inputs(str(ws.root))
+    if landing is None:
+        return
+    words = ["board", *(["--epic", epic_ref] if epic_ref else []), *([] if json_mode else ["--plain"])]
+    text = dumps({"success": True, **board.as_dict()}) + "\n" if json_mode else render_plain(board)
+    remember_answer(str(ws.common_dir), str(ws.root), generation, words, text, 0,
+                    board_inputs(head, actor, held) + landing)
 
 
 def snapshot(ws: Workspace, epic_ref: str | None, rev: str | None = None) -> Board:
@@ -76,11 +97,19 @@ def snapshot(ws: Workspace, epic_ref: str | None, rev: str | None = None) -> Boa
     actor = ws.actor()
     claims = Claims.open(ws)
     listed = claims.all()
+    held = claims.held_map(actor, listed)
+    kept = holdbacks(ws, plan, actor, listed, epic_id=epic_id, rev=rev)
     landing = landed_tasks(ws, plan, rev)
-    return boards.build(plan, epic_id=epic_id, actor=actor, critical_path=path, events=events,
-                        head=start[:7] if start else None, held=claims.held_map(actor, listed),
-                        holdbacks=holdbacks(ws, plan, actor, listed, epic_id=epic_id, rev=rev),
-                        landed=landing.landed if landing.default_branch is not None else None)
+    board = boards.build(plan, epic_id=epic_id, actor=actor, critical_path=path, events=events,
+                         head=start[:7] if start else None, held=held, holdbacks=kept,
+                         landed=landing.landed if landing.default_branch is not None else None)
+    generation = plan.catalog.generation if plan.catalog is not None else None
+    if start is not None and not kept.exclude():
+        # Kept for the lean path only when nothing is held back: then the board depends on
+        # nothing but the plan, HEAD, the actor, the claims and where work landed (retry
+        # backoffs run on time).
+        board.inputs = (generation, start, actor, dict(held))
+    return board
 
 
 def _watch(ws: Workspace, epic_ref: str | None, rev: str | None, interval: float, *,

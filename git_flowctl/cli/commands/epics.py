@@ -126,7 +126,7 @@ def epic_show(epic: str, rev: str | None) -> None:
 def epics_command(rev: str | None) -> None:
     """List epics with their progress."""
     out, _ws, plan = read_plan(rev)
-    rows = [epic_summary(plan, epic) for epic in plan.sorted_epics()]
+    rows = [epic_summary(plan.facts, epic) for epic in plan.facts.sorted_epics()]
 
     def render(console: object) -> None:
         from rich.console import Console

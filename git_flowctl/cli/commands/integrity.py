@@ -34,18 +34,22 @@ def print_findings(console: Console, findings: list[Finding], *, show_commit: bo
             console.print(f"    [dim]hint: {escape(item.hint)}[/dim]", highlight=False)
 
 
-def _emit_result(out: Output, payload: dict[str, Any], findings: list[Finding], what: str) -> None:
+def _emit_result(out: Output, payload: dict[str, Any], findings: list[Finding], what: str) -> str | None:
+    """Print the result (JSON), or set the exit code (human output printed by the caller);
+    returns the JSON document printed."""
     from git_flowctl.guard.reporting import summary
+    from git_flowctl.views.jsonout import dumps
 
     errors = [f for f in findings if f.severity == "error"]
     if out.json_mode:
         if errors:
             out.fail(payload, f"{what}: {summary(findings)}")
-        else:
-            out.emit(payload)
-        return
+            return dumps({"success": False, "error": f"{what}: {summary(findings)}", **payload}) + "\n"
+        out.emit(payload)
+        return dumps({"success": True, **payload}) + "\n"
     if errors:
         out.exit_code = 1
+    return None
 
 
 @click.command("validate")
@@ -79,8 +83,16 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
             click.echo(line)
         out.exit_code = 1 if not payload["valid"] else 0
         return
-    _emit_result(out, payload, findings, "validate")
+    printed = _emit_result(out, payload, findings, "validate")
     if out.json_mode:
+        plain = epic_ref is None and fmt is None
+        if printed is not None and plain and report.generation is not None:
+            # Every file the validator read is in the work tree's snapshot: `validate --json`
+            # of the same files prints this again without validating (views/lean.py).
+            from git_flowctl.views.lean import remember_answer
+
+            remember_answer(str(ws.common_dir), str(ws.root), report.generation, ["validate"],
+                            printed, out.exit_code)
         return
     from git_flowctl.guard.reporting import summary
 
@@ -133,7 +145,7 @@ def check_command(base: str | None, head_rev: str, fmt: str | None, output_file:
 
 def _check(out: Output, base: str | None, head_rev: str, fmt: str, output_file: str | None) -> None:
     from git_flowctl.guard.reporting import findings_payload
-    from git_flowctl.guard.validate import History, shallow_commits
+    from git_flowctl.guard.validate import History, ItemStore, shallow_commits
 
     ws = open_workspace(out)
     head = _commit(ws.repo, head_rev)
@@ -147,9 +159,10 @@ def _check(out: Output, base: str | None, head_rev: str, fmt: str, output_file: 
     else:
         base_oid = _commit(ws.repo, base).id
         base_label = base
-    history = History(ws.repo, shallow_commits(ws.common_dir))
+    history = History(ws.repo, shallow_commits(ws.common_dir), ItemStore(ws.common_dir, ws.root))
     report = history.check_range(head, [base_oid] if base_oid is not None else [],
                                  base=str(base_oid) if base_oid is not None else None)
+    history.close()
     findings = report.findings()
     text = _render_check(out, report, base_label, fmt)
     if output_file is not None and text is not None:

@@ -10,6 +10,7 @@ from git_flowctl.cli import complete
 from git_flowctl.cli.common import context_for, get_output, open_workspace, read_plan, rev_option
 from git_flowctl.cli.output import Output
 from git_flowctl.cli.render import styled_state
+from git_flowctl.coordination import queries
 from git_flowctl.model import states
 from git_flowctl.model.errors import UsageError
 from git_flowctl.repo.plan import Plan
@@ -178,28 +179,9 @@ def blocked_command(epic_ref: str | None, rev: str | None) -> None:
     out = get_output()
     _, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    rows = blocked_rows(plan, epic_id)
+    rows = queries.blocked_rows(plan.facts, epic_id)
     out.emit({"epic": epic_id, "blocked": rows, "count": len(rows)},
              lambda console: _render_blocked(console, rows))
-
-
-def blocked_rows(plan: Plan, epic_id: str | None) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for task in sorted(plan.tasks.values(), key=lambda t: t.sort_key()):
-        if epic_id is not None and task.epic != epic_id:
-            continue
-        state = plan.view_state(task.id)
-        if state == states.BLOCKED:
-            rows.append({"id": task.id, "title": task.title, "status": state,
-                         "blocked_by": ["status=blocked"], "reason": task.blocked_reason})
-        elif state in (states.WAITING, states.UPSTREAM_FAILED):
-            effective = plan.effective_states()
-            waiting_on = plan.unsatisfied_dependencies(task)
-            rows.append({"id": task.id, "title": task.title, "status": state,
-                         "blocked_by": waiting_on,
-                         "waiting_on": {dep: effective.get(dep, states.MISSING) for dep in waiting_on},
-                         "reason": None})
-    return rows
 
 
 def _render_blocked(console: Console, rows: list[dict[str, Any]]) -> None:

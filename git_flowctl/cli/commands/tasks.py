@@ -209,8 +209,8 @@ def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: 
 def list_command(rev: str | None) -> None:
     """List every epic and its tasks."""
     out, ws, plan = read_plan(rev)
-    epics = [epic_summary(plan, e) for e in plan.sorted_epics()]
-    tasks = [task_summary(plan, t) for t in plan.sorted_tasks()]
+    epics = [epic_summary(plan.facts, e) for e in plan.facts.sorted_epics()]
+    tasks = [task_summary(plan.facts, t) for t in plan.facts.sorted_tasks()]
     landing = landed_tasks(ws, plan, rev)
     mark_landed(tasks, landing)
 

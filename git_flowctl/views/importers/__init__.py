@@ -74,7 +74,8 @@ def load_plan_past_foreign_files(source: Source) -> Plan:
     byte, so a foreign or broken file in the way is reported, never overwritten silently.
     """
     config_bytes = source.read(CONFIG_PATH)
-    plan = Plan(source=source, config=Config.parse(config_bytes))
+    epics: list[Epic] = []
+    tasks: list[Task] = []
     for directory, kind in ((EPICS_DIR, Epic), (TASKS_DIR, Task)):
         for name in source.list_files(directory):
             raw = source.read(f"{directory}/{name}") if name.endswith(".md") else None
@@ -85,11 +86,11 @@ def load_plan_past_foreign_files(source: Source) -> Plan:
             except DocumentError:
                 continue
             if isinstance(item, Epic):
-                plan.epics[item.id] = item
+                epics.append(item)
             else:
-                plan.tasks[item.id] = item
-    plan.initialized = config_bytes is not None or bool(plan.epics or plan.tasks)
-    return plan
+                tasks.append(item)
+    return Plan.of_items(source, Config.parse(config_bytes), epics, tasks,
+                         initialized=config_bytes is not None or bool(epics or tasks))
 
 
 def build_change(plan: Plan, incoming: ImportSet, ctx: Context) -> Change:

@@ -382,9 +382,12 @@ def _check_graph(epics: list[Incoming], tasks: list[Incoming], read: _Read) -> N
     if cycle:
         read.warnings.append(f"dependency cycle: {format_cycle(cycle)} "
                              "(`git flow-task validate` reports it until one link is removed)")
+    open_by_epic: dict[str, list[str]] = {}  # one pass: a plan of 5,000 tasks (issue #11)
+    for task in tasks:
+        if task.status not in ("done", "skipped"):
+            open_by_epic.setdefault(ids.epic_of(task.id), []).append(task.id)
     for epic in epics:
-        open_tasks = [task.id for task in tasks
-                      if ids.epic_of(task.id) == epic.id and task.status not in ("done", "skipped")]
+        open_tasks = open_by_epic.get(epic.id, [])
         if epic.status == "done" and open_tasks:
             read.warnings.append(f"{epic.id} is done, but not its tasks {', '.join(open_tasks)}: "
                                  "reopen the epic or finish them")
