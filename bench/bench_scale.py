@@ -9,8 +9,9 @@ as a RATIO line with its goal.
 
 - reads (all `--json`): at 5,000 tasks at most 6x; at 50,000 at most 20x, and 60x for `tasks`,
   `list` and `validate`, whose output or work grows with the plan; peak RSS at 50,000 at most
-  200 MB. A read of a plan that has not changed since the last read is answered from the plan
-  snapshot; the first read after a change computes: INFO lines give those times.
+  200 MB, of a repeated read and of the first read after an edit. A read of a plan that has not
+  changed since the last read is answered from the plan snapshot; the first read after a change
+  computes: INFO lines give those times (the issue sets no separate goal for them).
 - a cold read (the snapshot deleted) at 5,000: at most 60x; the read after it is warm (6x).
 - `board --plain` at 5,000: at most 10x; `board --watch` redraws within 1 s of a transition.
 - the pre-commit hook on a commit that changes one task at 5,000: at most 6x; `check --base`
@@ -79,12 +80,19 @@ def timed(argv: Sequence[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
+# Runs the command given and prints its peak RSS: the largest of this small process's children.
+_PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+         "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
 def peak_rss(argv: Sequence[str], cwd: Path) -> float:
-    """The command's own peak resident set size in bytes (wait4's rusage of that child)."""
-    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, _, usage = os.wait4(process.pid, 0)
-    process.returncode = 0
-    return float(usage.ru_maxrss) * 1024  # Linux: kilobytes
+    """The command's own peak resident set size in bytes. Not this process's wait4 rusage of
+    it: Linux keeps the largest RSS across exec, so a child forked from this script (tens of MB
+    after writing a plan) would report this script's size. A fresh interpreter runs it instead
+    and reports its child's (at least that interpreter's ~10 MB)."""
+    result = subprocess.run([sys.executable, "-c", _PEAK, *argv], cwd=cwd, capture_output=True,
+                            text=True, check=True)
+    return float(result.stdout.split()[-1]) * 1024  # Linux: kilobytes
 
 
 def reads(epics: int) -> list[tuple[str, list[str]]]:
@@ -123,12 +131,21 @@ def measure_after_change(repo: Path, epics: int) -> None:
     path = repo / ".flow" / "tasks" / f"{task_id(epics // 3, 19)}.md"
     original = path.read_text()
     floor = statistics.median(timed(FLOOR, repo) for _ in range(5))
-    for name, args in reads(epics):
+    def edit() -> None:
         path.write_text(path.read_text().replace("title: Step", "title: Edited step", 1)
                         if "Edited" not in path.read_text() else original)
+
+    for name, args in reads(epics):
+        edit()
         value = timed([FLOW, *args], repo)
         print(f"INFO scale_{size}_{name}_first_read_after_an_edit {value * 1000:.1f} ms "
               f"({value / floor:.1f}x the floor)", flush=True)
+    if size > 5000:
+        for name, args in reads(epics):
+            edit()
+            rss = peak_rss([FLOW, *args], repo)
+            report(f"scale_{size}_{name}_first_read_after_an_edit_peak_rss", rss / MB, RSS_GOAL_MB,
+                   goal=1.0, unit="MB")
     path.write_text(original)
     flow(repo, "status", "--json")
 
