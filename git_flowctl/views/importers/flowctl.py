@@ -35,7 +35,7 @@ from typing import Any
 from git_flowctl.changes.ops import render_evidence
 from git_flowctl.model import ids
 from git_flowctl.model.config import CONFIG_TEMPLATE, Config
-from git_flowctl.model.document import Document, dump_yaml, get_section, set_section
+from git_flowctl.model.document import Document, Rendered, dump_yaml, get_section, set_section
 from git_flowctl.model.errors import FlowError
 from git_flowctl.model.graph import find_cycle, format_cycle
 from git_flowctl.model.items import (
@@ -372,7 +372,10 @@ def _check_graph(epics: list[Incoming], tasks: list[Incoming], read: _Read) -> N
     task_ids = {task.id for task in tasks}
     edges: dict[str, list[str]] = {}
     for task in tasks:
-        deps = Document.parse(task.content, task.path).data.get("depends_on") or []
+        # What the file holds: a Rendered carries the values it was checked to read back as.
+        data = task.content.intended if isinstance(task.content, Rendered) \
+            else Document.parse(task.content, task.path).data
+        deps = data.get("depends_on") or []
         edges[task.id] = list(deps)
         missing = [dep for dep in deps if dep not in task_ids]
         if missing:
