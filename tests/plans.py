@@ -31,7 +31,8 @@ def put_in_state(repo: Repo, task: str, state: str) -> None:
         repo.ok("task", "edit", task, "--max-retries", "0")
         repo.ok("fail", task)
     elif state == "up_for_retry":
-        repo.ok("task", "edit", task, "--max-retries", "3")
+        # no backoff: the task may start again at once (a backoff holds it back, issue #12)
+        repo.ok("task", "edit", task, "--max-retries", "3", "--retry-backoff", "0")
         repo.ok("fail", task)
     else:
         assert state == "in_progress", state

@@ -20,6 +20,8 @@ from git_flowctl.repo.plan import Plan
 if TYPE_CHECKING:
     import networkx as nx
 
+    from git_flowctl.coordination.queries import Offer
+
 FORMATS = ("ascii", "mermaid", "dot")
 ARCHIVED, MISSING = "archived", states.MISSING
 
@@ -86,14 +88,17 @@ def _ordered(node_ids: Any) -> list[str]:
     return sorted(node_ids, key=ids.id_sort_key)
 
 
-def build(plan: Plan, epic_id: str | None = None) -> GraphView:
-    """The graph of one epic (with its outside dependencies) or of every live task."""
+def build(plan: Plan, epic_id: str | None = None, offer: Offer | None = None) -> GraphView:
+    """The graph of one epic (with its outside dependencies) or of every live task. A node's
+    state is what ``offer`` says the actor may do (queries.Offer: a task someone else holds is
+    waiting); without one, the plan's own view."""
     import networkx as nx
 
+    state_of = offer.state if offer is not None else plan.view_state
     view = GraphView(epic_id)
     chosen = [t for t in plan.sorted_tasks() if epic_id is None or t.epic == epic_id]
     for task in chosen:
-        view.nodes[task.id] = Node(task.id, task.title, task.epic, plan.view_state(task.id), False,
+        view.nodes[task.id] = Node(task.id, task.title, task.epic, state_of(task.id), False,
                                    task.estimate, task.priority)
     for task in chosen:
         for dep in task.depends_on:
