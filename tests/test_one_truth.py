@@ -265,3 +265,31 @@ def test_json_of_every_next_answer_names_a_suggestion(flow_repo: Repo) -> None:
     resumed = flow_repo.ok("next")
     assert resumed["suggest"] == f"git flow-task done {tid(1)}"
     assert json.loads(flow_repo.flow("next", "--json").stdout)["success"] is True
+
+
+def test_an_up_for_retry_task_says_so_on_the_board_and_in_the_graph(flow_repo: Repo) -> None:
+    repo = flow_repo
+    repo.ok("task", "edit", tid(1), "--max-retries", "2", "--retry-backoff", "0")
+    repo.ok("start", tid(1))
+    repo.ok("fail", tid(1), "--reason", "flaky")
+    card = next(card for card in repo.ok("board")["columns"]["ready"] if card["id"] == tid(1))
+    assert card["retry"] == "retry 1 of 2"
+    assert "fn-1-add-oauth-login.1  Design token schema  (retry 1 of 2)" in repo.flow("board").stdout
+    node = next(node for node in repo.ok("graph")["nodes"] if node["id"] == tid(1))
+    assert (node["status"], node["retry"]) == ("ready", "retry 1 of 2")
+    assert "[ready, retry 1 of 2] fn-1.1" in repo.flow("graph").stdout
+    mermaid = repo.flow("graph", "--format", "mermaid").stdout
+    assert f'{mermaid_id(tid(1))}["fn-1.1 Design token schema<br/>ready, retry 1 of 2"]:::ready' \
+        in mermaid
+
+
+def test_blocked_and_next_name_the_epic_a_task_waits_for(flow_repo: Repo) -> None:
+    repo = epic_waiting_plan(flow_repo)
+    rows = {row["id"]: row for row in repo.ok("blocked")["blocked"]}
+    assert rows[INVOICES]["blocked_by"] == [f"epic={PREFIX}"]
+    assert rows[INVOICES]["waiting_on"] == {PREFIX: "open"}
+    assert f"{PREFIX} (open)" in repo.flow("blocked").stdout
+    repo.ok("start", tid(1))
+    human = repo.flow("next", "--actor", "bob").stdout
+    assert "nothing to do: what is left waits for work in progress under other assignees" in human
+    assert f"passed over {BILLING}: waits for {PREFIX}" in human

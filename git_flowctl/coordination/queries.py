@@ -255,8 +255,11 @@ def blocked_rows(plan: PlanFacts, epic_id: str | None) -> list[dict[str, Any]]:
         elif state in (states.WAITING, states.UPSTREAM_FAILED):
             effective = plan.effective_states()
             waiting_on = plan.unsatisfied_dependencies(task)
+            epics = plan.epic_waits(task.epic) if state == states.WAITING else []
             rows.append({"id": task.id, "title": task.title, "status": state,
-                         "blocked_by": waiting_on,
-                         "waiting_on": {dep: effective.get(dep, states.MISSING) for dep in waiting_on},
+                         "blocked_by": waiting_on + [f"epic={epic}" for epic in epics],
+                         "waiting_on": {**{dep: effective.get(dep, states.MISSING)
+                                           for dep in waiting_on},
+                                        **dict.fromkeys(epics, "open")},
                          "reason": None})
     return rows
