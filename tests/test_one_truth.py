@@ -293,3 +293,13 @@ def test_blocked_and_next_name_the_epic_a_task_waits_for(flow_repo: Repo) -> Non
     human = repo.flow("next", "--actor", "bob").stdout
     assert "nothing to do: what is left waits for work in progress under other assignees" in human
     assert f"passed over {BILLING}: waits for {PREFIX}" in human
+
+
+def test_next_claim_says_who_took_the_only_ready_task(flow_repo: Repo, tmp_path: Path) -> None:
+    """The quoted case: `next --claim` said `none` with `lost_races: []`."""
+    repo = flow_repo
+    bob_starts_on_his_branch(repo, tmp_path, tid(1))
+    answer = repo.ok("next", "--claim")
+    assert (answer["status"], answer["reason"]) == ("none", "claimed_by_others"), answer
+    assert answer["claimed_by"] == [{"task": tid(1), "holder": "bob"}]
+    assert "the ready tasks are claimed by other agents" in repo.flow("next", "--claim").stdout
