@@ -22,6 +22,7 @@ from pathlib import Path
 from conftest import Repo, make_repo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from plans import put_in_state
 from test_one_truth import ready_everywhere
 
 STRESS = max(1, int(os.environ.get("FLOW_STRESS", "1") or 1))
@@ -77,26 +78,11 @@ def build(repo: Repo, spec: PlanSpec) -> list[str]:
 
 
 def apply_fate(repo: Repo, task: str, fate: str) -> None:
-    if fate in ("todo", "bob"):
-        return
-    if fate == "skipped":
-        repo.flow("skip", task, "--reason", "not needed")
-        return
-    if fate == "blocked":
-        repo.flow("block", task, "--reason", "waiting")
-        return
-    if fate == "retry_now":
-        repo.ok("task", "edit", task, "--max-retries", "3", "--retry-backoff", "0")
-    elif fate == "retry_later":
-        repo.ok("task", "edit", task, "--max-retries", "3", "--retry-backoff", "3600")
-    elif fate == "failed":
-        repo.ok("task", "edit", task, "--max-retries", "0")
-    if repo.flow("start", task).exit_code != 0:
-        return  # not ready at this point: it stays todo
-    if fate == "done":
-        repo.ok("done", task)
-    elif fate in ("failed", "retry_now", "retry_later"):
-        repo.ok("fail", task, "--reason", "flaky")
+    if fate == "bob":
+        return  # bob starts it on his branch once the plan is built
+    state, backoff = {"retry_now": ("up_for_retry", "0"),
+                      "retry_later": ("up_for_retry", "3600")}.get(fate, (fate, "0"))
+    put_in_state(repo, task, state, may_refuse=True, retry_backoff=backoff)
 
 
 @settings(max_examples=8 * STRESS, deadline=None,
