@@ -303,3 +303,11 @@ def test_next_claim_says_who_took_the_only_ready_task(flow_repo: Repo, tmp_path:
     assert (answer["status"], answer["reason"]) == ("none", "claimed_by_others"), answer
     assert answer["claimed_by"] == [{"task": tid(1), "holder": "bob"}]
     assert "the ready tasks are claimed by other agents" in repo.flow("next", "--claim").stdout
+
+
+def test_blocked_lists_a_task_another_agent_holds(flow_repo: Repo, tmp_path: Path) -> None:
+    repo = flow_repo
+    bob_starts_on_his_branch(repo, tmp_path, tid(1))
+    rows = {row["id"]: row for row in repo.ok("blocked")["blocked"]}
+    assert rows[tid(1)]["status"] == "waiting" and rows[tid(1)]["blocked_by"] == ["claimed_by=bob"]
+    assert "claimed_by=bob" in repo.flow("blocked").stdout

@@ -242,8 +242,11 @@ def _answer(status: str, task: TaskFacts, reason: str, passed_over: list[dict[st
             "reason": reason, "passed_over": passed_over}
 
 
-def blocked_rows(plan: PlanFacts, epic_id: str | None) -> list[dict[str, Any]]:
-    """`blocked`: tasks that cannot start, and why, in flowctl's order."""
+def blocked_rows(plan: PlanFacts, epic_id: str | None,
+                 offer: Offer | None = None) -> list[dict[str, Any]]:
+    """`blocked`: tasks that cannot start, and why, in flowctl's order. With ``offer``, a task
+    the plan calls ready that the actor may not start (someone else holds it, or it is held
+    back) is listed too, waiting, with ``blocked_by`` saying why (``Offer.waiting_on``)."""
     rows: list[dict[str, Any]] = []
     for task in sorted(plan.tasks.values(), key=lambda t: t.sort_key()):
         if epic_id is not None and task.epic != epic_id:
@@ -261,5 +264,9 @@ def blocked_rows(plan: PlanFacts, epic_id: str | None) -> list[dict[str, Any]]:
                          "waiting_on": {**{dep: effective.get(dep, states.MISSING)
                                            for dep in waiting_on},
                                         **dict.fromkeys(epics, "open")},
+                         "reason": None})
+        elif state == states.READY and offer is not None and not offer.is_ready(task.id):
+            rows.append({"id": task.id, "title": task.title, "status": states.WAITING,
+                         "blocked_by": offer.waiting_on(task.id), "waiting_on": {},
                          "reason": None})
     return rows

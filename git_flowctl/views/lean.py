@@ -150,7 +150,7 @@ def answer(args: list[str]) -> int | None:
 # What an answer depends on besides the plan and the command line: the default branch
 # (landing), or the actor and the claims (ready, next).
 _NEEDS: dict[str, str] = {"status": "tip", "show": "tip", "tasks": "tip", "list": "tip",
-                          "epics": "", "ready": "held", "next": "held", "blocked": "",
+                          "epics": "", "ready": "held", "next": "held", "blocked": "held",
                           "validate": "", "board": "board"}
 # The modules whose code makes an answer: a stored answer names their files' mtimes too.
 _ANSWER_CODE = ("views/lean.py", "views/shapes.py", "views/jsonout.py", "coordination/queries.py",
@@ -514,7 +514,7 @@ def _utf8(text: str) -> bool:
 
 def _blocked(reader: _Reader, options: Options) -> dict[str, Any]:
     epic_id = reader.resolve_epic(options.get("--epic"))
-    rows = queries.blocked_rows(reader.facts, epic_id)
+    rows = queries.blocked_rows(reader.facts, epic_id, reader.offer())
     return {"epic": epic_id, "blocked": rows, "count": len(rows)}
 
 

@@ -196,10 +196,12 @@ def _render_next(console: Console, answer: dict[str, Any]) -> None:
 def blocked_command(epic_ref: str | None, rev: str | None) -> None:
     """Tasks that cannot start, and why: status blocked (with its reason), waiting on
     dependencies, or upstream_failed (a dependency failed)."""
+    from git_flowctl.views.reads import offer_for
+
     out = get_output()
-    _, plan = _load(rev)
+    ws, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    rows = queries.blocked_rows(plan.facts, epic_id)
+    rows = queries.blocked_rows(plan.facts, epic_id, offer_for(ws, plan, rev))
     out.emit({"epic": epic_id, "blocked": rows, "count": len(rows)},
              lambda console: _render_blocked(console, rows))
 
@@ -212,6 +214,7 @@ def _render_blocked(console: Console, rows: list[dict[str, Any]]) -> None:
         return
     for row in rows:
         why = row["reason"] if row["status"] == states.BLOCKED else ", ".join(
-            f"{dep} ({state})" for dep, state in row["waiting_on"].items())
+            f"{dep} ({state})" for dep, state in row["waiting_on"].items()) or ", ".join(
+            row["blocked_by"])
         console.print(f"{escape(row['id'])}  {styled_state(row['status'])}  {escape(row['title'])}"
                       f"  [dim]{escape(why or '')}[/dim]")
