@@ -541,9 +541,9 @@ def test_land_through_the_server(repo: Repo, tmp_path: Path) -> None:
 
 
 def test_run_status_through_the_server_sees_a_live_run(repo: Repo, tmp_path: Path) -> None:
+    from test_run import plan as run_plan
     from test_run import wait_for
     from test_run_registry import WAIT, blocking_command, run_status, spawn_run
-    from test_run_registry import plan as run_plan
 
     first, second = run_plan(repo, ("First", [], ["a.txt"]), ("Second", [], ["b.txt"]))
     process = spawn_run(repo, "--jobs", "2", "--", blocking_command(tmp_path))
