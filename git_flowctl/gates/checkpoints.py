@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from git_flowctl.changes.ops import Context, transition
-from git_flowctl.gates.gaps import GAPS_DIR
 from git_flowctl.model import ids, states
 from git_flowctl.model.document import Document, DocumentError
 from git_flowctl.model.errors import FlowError, NotFoundError, UsageError
 from git_flowctl.model.items import TASKS_DIR, Task, epic_path
+from git_flowctl.model.layout import GAPS_DIR
 from git_flowctl.model.trailers import Transition
 from git_flowctl.repo.writer import Change
 

@@ -47,6 +47,7 @@ from git_flowctl.model.items import (
     epic_field_problems,
     task_field_problems,
 )
+from git_flowctl.model.layout import ARCHIVE_GAPS_DIR
 
 TYPE_CHECKING = False  # typing's import costs the hooks' start-up time (guard/hooklean.py)
 if TYPE_CHECKING:
@@ -997,7 +998,8 @@ def _kind_of_path(path: str) -> tuple[bool, str | None]:
         return True, "task"
     if parent == EPICS_DIR:
         return True, "epic"
-    return path.startswith(ARCHIVE_DIR + "/"), None
+    # An archived epic's gaps (.flow/archive/gaps/<epic>/) are not plan files.
+    return path.startswith(ARCHIVE_DIR + "/") and not path.startswith(ARCHIVE_GAPS_DIR + "/"), None
 
 
 # One change ------------------------------------------------------------------------------------
