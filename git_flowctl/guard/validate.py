@@ -772,6 +772,13 @@ class Snapshot:
             return self.effective_states().get(subject, states.MISSING)
         return state
 
+    def open_epic_dependencies(self, epic_id: str | None) -> list[str]:
+        """The open epics ``epic_id`` depends on (facts.PlanFacts.epic_waits)."""
+        epic = self.epics.get(epic_id) if epic_id is not None else None
+        if epic is None:
+            return []
+        return [dep for dep in epic.depends_on if dep in self.epics and self.epics[dep].status == "open"]
+
     def unsatisfied(self, task: Item) -> dict[str, str]:
         dep_states = {dep: self.state_of(dep) for dep in task.depends_on}
         return {dep: dep_states[dep] for dep in states.unsatisfied(task.trigger_rule, dep_states)}
@@ -1280,8 +1287,19 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
                     "gate-unsatisfied",
                     f"{subject} entered {new} but its dependencies are not satisfied: {listed}",
                     file=task.path, line=task.line("status"), subject=subject,
-                    hint=f"finish {', '.join(blocking)} first (`git flow-task ready` lists what can "
-                         f"start); a repair is recorded with --force"))
+                    hint=f"{states.unsatisfied_hint(blocking)} (`git flow-task ready` lists what "
+                         f"can start); a repair is recorded with --force"))
+            # Started here (in progress now, or done from a state `start` leaves): its epic's
+            # dependencies were open (docs/states.md#epic-dependencies).
+            started = new == states.IN_PROGRESS or base in states.STARTABLE
+            waits = after.open_epic_dependencies(task.epic) if started else []
+            if waits:
+                found.append(finding(
+                    "gate-unsatisfied",
+                    f"{subject} entered {new} while its epic {task.epic} waits for epic "
+                    f"{', '.join(waits)} (open)",
+                    file=task.path, line=task.line("status"), subject=subject,
+                    hint=f"{states.epic_wait_hint(waits)}; a repair is recorded with --force"))
         if new == states.DONE and strict and after.config.require_verify:
             fields = {key: value for line in message.evidence if line.subject == subject
                       for key, value in line.fields} if message is not None else {}

@@ -115,12 +115,9 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
     columns: dict[str, list[Card]] = {name: [] for name in COLUMNS}
     for task in sorted(chosen, key=lambda t: t.sort_key()):
         state = facts.view_state(task.id)
-        waits_for = facts.unsatisfied_dependencies(task) if state == states.WAITING else []
-        epic_waits = facts.open_epic_dependencies(facts.epics[task.epic]) \
-            if state == states.READY and task.epic in facts.epics else []
-        if epic_waits:  # `next` passes it over until its epic's dependencies close
-            state, waits_for = states.WAITING, [f"epic {dep}" for dep in epic_waits]
-        elif state == states.READY and task.id in kept.exclude():
+        waits_for = [f"epic {dep}" if dep in facts.epics else dep for dep in facts.waiting_on(task)] \
+            if state == states.WAITING else []
+        if state == states.READY and task.id in kept.exclude():
             state, waits_for = states.WAITING, [str(kept.why(task.id))]
         columns.setdefault(state, []).append(Card(
             task.id, shorts.get(task.id, task.id), task.title, task.epic, state, task.priority,

@@ -52,6 +52,10 @@ class GraphView:
     epic: str | None
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[tuple[str, str]] = field(default_factory=list)  # (dependency, dependent)
+    # (epic depended on, epic, is it open): `depends_on_epics` of the epics shown
+    epic_edges: list[tuple[str, str, bool]] = field(default_factory=list)
+    # what an open epic dependency means between tasks (facts.PlanFacts.epic_links)
+    epic_links: list[tuple[str, str]] = field(default_factory=list)
     layers: list[list[str]] = field(default_factory=list)
     waves: list[list[str]] = field(default_factory=list)
 
@@ -60,6 +64,9 @@ class GraphView:
             "epic": self.epic,
             "nodes": [node.as_dict() for node in self.nodes.values()],
             "edges": [{"from": dep, "to": task} for dep, task in self.edges],
+            "epic_edges": [{"from": dep, "to": epic, "open": is_open}
+                           for dep, epic, is_open in self.epic_edges],
+            "epic_links": [{"from": last, "to": first} for last, first in self.epic_links],
             "layers": self.layers,
             "waves": self.waves,
         }
@@ -71,6 +78,7 @@ def _digraph(view: GraphView) -> nx.DiGraph:
     graph = nx.DiGraph()
     graph.add_nodes_from(view.nodes)
     graph.add_edges_from(view.edges)
+    graph.add_edges_from(view.epic_links)
     return graph
 
 
@@ -92,6 +100,18 @@ def build(plan: Plan, epic_id: str | None = None) -> GraphView:
             if dep not in view.nodes:
                 view.nodes[dep] = _outside_node(plan, dep)
             view.edges.append((dep, task.id))
+    facts = plan.facts
+    for epic_id in sorted({task.epic for task in chosen}, key=ids.id_sort_key):
+        epic = facts.epics.get(epic_id)
+        if epic is None:
+            continue
+        waits = set(facts.epic_waits(epic_id))
+        view.epic_edges += [(dep, epic_id, dep in waits) for dep in epic.depends_on_epics]
+        for last, first in facts.epic_links(epic_id):
+            if first in view.nodes and not view.nodes[first].external:
+                if last not in view.nodes:
+                    view.nodes[last] = _outside_node(plan, last)
+                view.epic_links.append((last, first))
     graph = _digraph(view)
     try:
         view.layers = [_ordered(layer) for layer in nx.topological_generations(graph)]
@@ -136,10 +156,18 @@ def critical_path(plan: Plan, epic_id: str | None = None, by: str = "count") -> 
     nodes = [task_id for task_id in scope if task_id in unfinished]
     predecessors: dict[str, set[str]] = {task_id: set() for task_id in nodes}
     successors: dict[str, list[str]] = {task_id: [] for task_id in nodes}
+    facts = plan.facts
+    links: dict[str, list[str]] = {}  # an epic's first tasks wait for an open epic's last ones
+    linked: set[str] = set()  # the epics whose links are in ``links``
     pending = list(nodes)
     while pending:  # pull in unfinished prerequisites from other epics
         task_id = pending.pop()
-        for dep in tasks[task_id].depends_on:
+        epic_id = tasks[task_id].epic
+        if epic_id not in linked:
+            linked.add(epic_id)
+            for last, first in facts.epic_links(epic_id):
+                links.setdefault(first, []).append(last)
+        for dep in [*tasks[task_id].depends_on, *links.get(task_id, ())]:
             if dep in unfinished:
                 if dep not in predecessors:
                     predecessors[dep] = set()
@@ -238,6 +266,8 @@ def render_ascii(view: GraphView) -> str:
     waits: dict[str, list[str]] = {}
     for dep, task in view.edges:
         waits.setdefault(task, []).append(names[dep])
+    for last, first in view.epic_links:
+        waits.setdefault(first, []).append(f"{names[last]} (epic)")
     width = max(len(names[n]) for n in view.nodes)
     state_width = max(len(node.state) for node in view.nodes.values()) + 2
     lines: list[str] = []
@@ -251,6 +281,11 @@ def render_ascii(view: GraphView) -> str:
             if waits.get(node_id):
                 text += "  <- " + ", ".join(waits[node_id])
             lines.append(text.rstrip())
+    if view.epic_edges:
+        lines.append("")
+        lines.append("epic dependencies (no task of an epic starts before those it depends on close):")
+        for dep, epic, is_open in view.epic_edges:
+            lines.append(f"  {epic} waits for {dep}" if is_open else f"  {epic} after {dep} (closed)")
     if view.waves:
         lines.append("")
         lines.append("unfinished work, in waves that can run in parallel:")
@@ -277,6 +312,8 @@ def render_mermaid(view: GraphView) -> str:
     for dep, task in view.edges:
         arrow = "-.->" if view.nodes[dep].external else "-->"
         lines.append(f"  {_mermaid_id(dep)} {arrow} {_mermaid_id(task)}")
+    for last, first in view.epic_links:  # a thick arrow: an epic dependency
+        lines.append(f"  {_mermaid_id(last)} ==>|epic| {_mermaid_id(first)}")
     for state in sorted({node.state for node in view.nodes.values()}):
         lines.append(f"  classDef {state} fill:{COLOURS.get(state, '#ffffff')},stroke:#555")
     return "\n".join(lines) + "\n"
@@ -306,6 +343,8 @@ def render_dot(view: GraphView) -> str:
         lines.append("  }")
     for dep, task in view.edges:
         lines.append(f"  {_dot_quote(dep)} -> {_dot_quote(task)};")
+    for last, first in view.epic_links:
+        lines.append(f'  {_dot_quote(last)} -> {_dot_quote(first)} [style=bold, label="epic"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
