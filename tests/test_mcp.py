@@ -110,6 +110,7 @@ def test_an_agent_creates_claims_and_finishes_a_task(flow_repo: Repo) -> None:
 
 def test_block_fail_release_heartbeat_and_a_dry_run(flow_repo: Repo) -> None:
     repo = flow_repo
+    repo.ok("config", "set", "retry_backoff.base", "0")  # the failed task starts again at once
     head = repo.head()
 
     async def agent() -> None:

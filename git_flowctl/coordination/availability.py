@@ -198,13 +198,32 @@ def holdbacks(ws: Workspace, plan: Plan, actor: str, listed: list[Claim], *,
     return result
 
 
+def refuse_backoff(ws: Workspace, plan: Plan, task_id: str, actor: str,
+                   listed: list[Claim]) -> None:
+    """`start` of an up_for_retry task whose retry backoff has not run out: refused (exit 1),
+    as ``ready`` and ``next`` hold it back (queries.Offer). --force starts it anyway. (Files
+    someone else holds are refused by claims._refusing_held_back, exit 3.)"""
+    from git_flowctl.model.errors import FlowError
+
+    task = plan.facts.tasks.get(task_id)
+    if task is None or task.status != states.UP_FOR_RETRY:
+        return
+    kept = holdbacks(ws, plan, actor, listed)
+    if task_id in kept.retry_after:
+        when = backoff.iso_ms(kept.retry_after[task_id])
+        raise FlowError(f"cannot start {task_id}: it is up for retry after {when} (retry_backoff)",
+                        hint="wait until then (`git flow-task ready` shows when), or start it "
+                             "now with --force (recorded)", id=task_id, retry_after=when)
+
+
 def offer(ws: Workspace, plan: Plan, actor: str, claims: Claims | None = None, *,
           rev: str | None = None) -> queries.Offer:
     """What ``actor`` may start now (queries.Offer), from the plan, the claims and what is held
     back: the one answer `status`, `show`, `tasks`, `graph` and `board` give."""
     from git_flowctl.coordination.claims import Claims
 
-    claims = Claims.open(ws) if claims is None else claims
+    # the plan's own settings: a revision read (--rev) needs no checkout of .flow/
+    claims = Claims.open(ws, config=plan.config) if claims is None else claims
     listed = claims.all()
     kept = holdbacks(ws, plan, actor, listed, rev=rev)
     return queries.Offer(plan.facts, actor, claims.held_map(actor, listed), kept.reasons())

@@ -177,17 +177,16 @@ def _nothing(plan: PlanFacts, offer: Offer, epics: list[EpicFacts], exclude: fro
                           suggest=f"git flow-task epic close {epic.id}")
             return answer
     tasks = [t for epic in free for t in _sorted(plan.tasks_of(epic.id))]
+    elsewhere = _finished_elsewhere(plan, offer, tasks)
+    if elsewhere:
+        answer.update(reason="waiting_on_other_branch", waiting_on=elsewhere,
+                      suggest=f"git merge {elsewhere[0]['branch']}")
+        return answer
     claimed = [{"task": t.id, "holder": offer.holder(t.id)} for t in tasks
                if plan.view_state(t.id) == states.READY and offer.holder(t.id) is not None]
     if claimed:
         answer.update(reason="claimed_by_others", claimed_by=claimed,
                       suggest="git flow-task claims")
-        return answer
-    elsewhere = _finished_elsewhere(plan, offer, tasks)
-    if elsewhere:
-        branch = elsewhere[0]["branch"]
-        answer.update(reason="waiting_on_other_branch", waiting_on=elsewhere,
-                      suggest=f"git merge {branch}")
         return answer
     busy = [{"task": t.id, "assignee": t.assignee} for t in tasks
             if plan.state_of(t.id) == states.IN_PROGRESS and t.id not in exclude]
@@ -211,16 +210,21 @@ def _nothing(plan: PlanFacts, offer: Offer, epics: list[EpicFacts], exclude: fro
 
 
 def _finished_elsewhere(plan: PlanFacts, offer: Offer, tasks: list[TaskFacts]) -> list[dict[str, Any]]:
-    """Waiting tasks whose unsatisfied dependencies are finished on another branch (a finished
-    claim record names it, claimview.held_entry): merging that branch frees them."""
+    """Work finished on another branch (a finished claim record names it, claimview
+    .held_entry) that this branch waits for: a ready task done there, or a waiting task's
+    unsatisfied dependency. Merging that branch is the next step."""
     found = []
     for task in tasks:
-        if plan.view_state(task.id) != states.WAITING:
-            continue
-        for dep in plan.unsatisfied_dependencies(task):
-            branch = finished_on(offer.held.get(dep, ""))
+        view = plan.view_state(task.id)
+        if view == states.READY:
+            branch = finished_on(offer.held.get(task.id, ""))
             if branch is not None:
-                found.append({"task": task.id, "dependency": dep, "branch": branch})
+                found.append({"task": task.id, "dependency": None, "branch": branch})
+        elif view == states.WAITING:
+            for dep in plan.unsatisfied_dependencies(task):
+                branch = finished_on(offer.held.get(dep, ""))
+                if branch is not None:
+                    found.append({"task": task.id, "dependency": dep, "branch": branch})
     return found
 
 
@@ -251,8 +255,11 @@ def blocked_rows(plan: PlanFacts, epic_id: str | None) -> list[dict[str, Any]]:
         elif state in (states.WAITING, states.UPSTREAM_FAILED):
             effective = plan.effective_states()
             waiting_on = plan.unsatisfied_dependencies(task)
+            epics = plan.epic_waits(task.epic) if state == states.WAITING else []
             rows.append({"id": task.id, "title": task.title, "status": state,
-                         "blocked_by": waiting_on,
-                         "waiting_on": {dep: effective.get(dep, states.MISSING) for dep in waiting_on},
+                         "blocked_by": waiting_on + [f"epic={epic}" for epic in epics],
+                         "waiting_on": {**{dep: effective.get(dep, states.MISSING)
+                                           for dep in waiting_on},
+                                        **dict.fromkeys(epics, "open")},
                          "reason": None})
     return rows

@@ -322,6 +322,14 @@ class PlanFacts:
         its epic depends on (``epic_waits``). Empty: it is ready."""
         return self.unsatisfied_dependencies(task) + self.epic_waits(task.epic)
 
+    def retry_note(self, task_id: str) -> str | None:
+        """``retry 1 of 2`` for an up_for_retry task (its failed attempts, of max_retries), so
+        that views tell it from a fresh ready task; None otherwise."""
+        task = self.tasks.get(task_id)
+        if task is None or task.status != states.UP_FOR_RETRY:
+            return None
+        return f"retry {task.attempts} of {task.max_retries(self.max_retries)}"
+
     def view_state(self, task_id: str) -> str:
         """What every view shows: ``ready`` and ``waiting`` (``waiting_on``) split out of
         todo/up_for_retry; the one definition `start` gates on (``gate``)."""

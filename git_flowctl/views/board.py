@@ -44,6 +44,7 @@ class Card:
     critical: bool = False
     held_by: str | None = None  # a ready task another actor has claimed (issue #7)
     landed: bool | None = None  # a done task: its code is on the default branch (issue #17)
+    retry: str | None = None  # an up_for_retry task: "retry 1 of 2" (facts.retry_note)
 
 
 @dataclass
@@ -125,7 +126,8 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
             task.id in on_path,
             (held or {}).get(task.id) if state == states.READY
             and (held or {}).get(task.id) not in (None, actor) else None,
-            (task.id in landed) if landed is not None and state == states.DONE else None))
+            (task.id in landed) if landed is not None and state == states.DONE else None,
+            facts.retry_note(task.id)))
     epics = []
     for epic in facts.sorted_epics():
         if epic_id is not None and epic.id != epic_id:

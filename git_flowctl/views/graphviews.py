@@ -20,6 +20,8 @@ from git_flowctl.repo.plan import Plan
 if TYPE_CHECKING:
     import networkx as nx
 
+    from git_flowctl.coordination.queries import Offer
+
 FORMATS = ("ascii", "mermaid", "dot")
 ARCHIVED, MISSING = "archived", states.MISSING
 
@@ -41,10 +43,16 @@ class Node:
     external: bool
     estimate: float | None = None
     priority: int | None = None
+    retry: str | None = None  # an up_for_retry task: "retry 1 of 2" (facts.retry_note)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "epic": self.epic, "status": self.state,
-                "external": self.external, "estimate": self.estimate}
+                "external": self.external, "estimate": self.estimate, "retry": self.retry}
+
+    @property
+    def shown_state(self) -> str:
+        """The state as drawn: an up_for_retry task says so beside ready or waiting."""
+        return f"{self.state}, {self.retry}" if self.retry else self.state
 
 
 @dataclass
@@ -86,15 +94,18 @@ def _ordered(node_ids: Any) -> list[str]:
     return sorted(node_ids, key=ids.id_sort_key)
 
 
-def build(plan: Plan, epic_id: str | None = None) -> GraphView:
-    """The graph of one epic (with its outside dependencies) or of every live task."""
+def build(plan: Plan, epic_id: str | None = None, offer: Offer | None = None) -> GraphView:
+    """The graph of one epic (with its outside dependencies) or of every live task. A node's
+    state is what ``offer`` says the actor may do (queries.Offer: a task someone else holds is
+    waiting); without one, the plan's own view."""
     import networkx as nx
 
+    state_of = offer.state if offer is not None else plan.view_state
     view = GraphView(epic_id)
     chosen = [t for t in plan.sorted_tasks() if epic_id is None or t.epic == epic_id]
     for task in chosen:
-        view.nodes[task.id] = Node(task.id, task.title, task.epic, plan.view_state(task.id), False,
-                                   task.estimate, task.priority)
+        view.nodes[task.id] = Node(task.id, task.title, task.epic, state_of(task.id), False,
+                                   task.estimate, task.priority, plan.facts.retry_note(task.id))
     for task in chosen:
         for dep in task.depends_on:
             if dep not in view.nodes:
@@ -130,7 +141,7 @@ def _outside_node(plan: Plan, task_id: str) -> Node:
     task = plan.tasks.get(task_id)
     if task is not None:
         return Node(task.id, task.title, task.epic, plan.view_state(task.id), True, task.estimate,
-                    task.priority)
+                    task.priority, plan.facts.retry_note(task.id))
     archived = plan.archived_task(task_id)
     if archived is not None:
         return Node(task_id, archived.title, archived.epic, ARCHIVED, True)
@@ -269,13 +280,13 @@ def render_ascii(view: GraphView) -> str:
     for last, first in view.epic_links:
         waits.setdefault(first, []).append(f"{names[last]} (epic)")
     width = max(len(names[n]) for n in view.nodes)
-    state_width = max(len(node.state) for node in view.nodes.values()) + 2
+    state_width = max(len(node.shown_state) for node in view.nodes.values()) + 2
     lines: list[str] = []
     for number, layer in enumerate(view.layers, start=1):
         lines.append(f"layer {number}")
         for node_id in layer:
             node = view.nodes[node_id]
-            text = f"  {('[' + node.state + ']').ljust(state_width)} {names[node_id].ljust(width)}  {node.title}"
+            text = f"  {('[' + node.shown_state + ']').ljust(state_width)} {names[node_id].ljust(width)}  {node.title}"
             if node.external:
                 text += f"  (outside {view.epic or 'the view'})" if view.epic else "  (outside)"
             if waits.get(node_id):
@@ -308,7 +319,7 @@ def render_mermaid(view: GraphView) -> str:
     for node_id in _ordered(view.nodes):
         node = view.nodes[node_id]
         label = _mermaid_label(f"{names[node_id]} {node.title}")
-        lines.append(f'  {_mermaid_id(node_id)}["{label}<br/>{node.state}"]:::{node.state}')
+        lines.append(f'  {_mermaid_id(node_id)}["{label}<br/>{node.shown_state}"]:::{node.state}')
     for dep, task in view.edges:
         arrow = "-.->" if view.nodes[dep].external else "-->"
         lines.append(f"  {_mermaid_id(dep)} {arrow} {_mermaid_id(task)}")
@@ -335,7 +346,7 @@ def render_dot(view: GraphView) -> str:
         lines.append(f"    label={_dot_quote(epic)};")
         for node_id in members:
             node = view.nodes[node_id]
-            attrs = [f"label={_dot_quote(names[node_id] + chr(10) + node.title + chr(10) + '[' + node.state + ']')}",
+            attrs = [f"label={_dot_quote(names[node_id] + chr(10) + node.title + chr(10) + '[' + node.shown_state + ']')}",
                      f"fillcolor={_dot_quote(COLOURS.get(node.state, '#ffffff'))}"]
             if node.external:
                 attrs.append('style="rounded,filled,dashed"')

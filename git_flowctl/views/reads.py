@@ -42,12 +42,10 @@ def mark_landed(rows: list[dict[str, Any]], landing: Landing) -> list[dict[str, 
     return rows
 
 
-def _offer(ws: Workspace, plan: Plan, rev: str | None) -> Offer:
-    """What the actor may start now (availability.offer); a past revision (``--rev``) shows
-    the plan's own view, without today's claims."""
-    if rev is not None:
-        return Offer(plan.facts)
-    return availability.offer(ws, plan, ws.actor())
+def offer_for(ws: Workspace, plan: Plan, rev: str | None) -> Offer:
+    """What the actor may start now (availability.offer), with today's claims: a revision read
+    (``--rev``) answers as a checkout of that revision would."""
+    return availability.offer(ws, plan, ws.actor(), rev=rev)
 
 
 def show_answer(ws: Workspace, plan: Plan, ref: str, rev: str | None) -> Answer:
@@ -63,7 +61,7 @@ def show_answer(ws: Workspace, plan: Plan, ref: str, rev: str | None) -> Answer:
     landing = landed_tasks(ws, plan, rev)
     if isinstance(item, Task):
         detail = task_detail(plan.facts, plan.facts.tasks[item.id], item.doc.data, item.doc.body,
-                             _offer(ws, plan, rev))
+                             offer_for(ws, plan, rev))
         detail["landed"] = item.id in landing.landed
         detail["default_branch"] = landing.branch_name
         return Answer(detail, "task")
@@ -101,7 +99,7 @@ def tasks_answer(ws: Workspace, plan: Plan, *, epic_ref: str | None = None,
     """`tasks`: the rows of the tasks that pass every filter (a status filter matches the stored
     state or the derived one: ready, waiting, upstream_failed)."""
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    rows = task_rows(plan.facts, _offer(ws, plan, rev), epic_id, statuses, domain)
+    rows = task_rows(plan.facts, offer_for(ws, plan, rev), epic_id, statuses, domain)
     landing = landed_tasks(ws, plan, rev)
     mark_landed(rows, landing)
     return Answer({"tasks": rows, "count": len(rows)}, mark_landed=not landing.reading_default,
@@ -111,7 +109,7 @@ def tasks_answer(ws: Workspace, plan: Plan, *, epic_ref: str | None = None,
 def status_answer(ws: Workspace, plan: Plan, rev: str | None) -> Answer:
     """`status`: counts per state and epic, the ready tasks, and what landed. The JSON names no
     source, so `status --rev HEAD~3` prints what `status` printed then."""
-    report = status_report(plan.facts, plan.initialized, _offer(ws, plan, rev))
+    report = status_report(plan.facts, plan.initialized, offer_for(ws, plan, rev))
     landing = landed_tasks(ws, plan, rev)
     report["default_branch"] = landing.branch_name
     report["landed"] = sorted(landing.landed, key=id_sort_key)
