@@ -14,24 +14,36 @@ def tid(number: int, epic: str = PREFIX) -> str:
     return f"{epic}.{number}"
 
 
-def put_in_state(repo: Repo, task: str, state: str) -> None:
-    """Drive a fresh todo task (no dependencies) into ``state`` with real transitions."""
+def put_in_state(repo: Repo, task: str, state: str, *, may_refuse: bool = False,
+                 retry_backoff: str = "0") -> None:
+    """Drive a fresh todo task (no dependencies) into ``state`` with real transitions. With
+    ``may_refuse`` a task that cannot start (its dependencies) stays as it is. An up_for_retry
+    task gets ``retry_backoff`` seconds (0: it may start again at once; a backoff holds it
+    back, issue #12)."""
+
+    def act(*args: str) -> bool:
+        if may_refuse:
+            return repo.flow(*args).exit_code == 0
+        repo.ok(*args)
+        return True
+
     if state == "todo":
         return
     if state == "blocked":
-        repo.ok("block", task, "--reason", "waiting on review")
+        act("block", task, "--reason", "waiting on review")
         return
     if state == "skipped":
-        repo.ok("skip", task, "--reason", "not needed")
+        act("skip", task, "--reason", "not needed")
         return
-    repo.ok("start", task)
+    if state == "failed":
+        repo.ok("task", "edit", task, "--max-retries", "0")
+    elif state == "up_for_retry":
+        repo.ok("task", "edit", task, "--max-retries", "3", "--retry-backoff", retry_backoff)
+    if not act("start", task):
+        return
     if state == "done":
         repo.ok("done", task, "--summary", "ok")
-    elif state == "failed":
-        repo.ok("task", "edit", task, "--max-retries", "0")
-        repo.ok("fail", task)
-    elif state == "up_for_retry":
-        repo.ok("task", "edit", task, "--max-retries", "3")
+    elif state in ("failed", "up_for_retry"):
         repo.ok("fail", task)
     else:
         assert state == "in_progress", state

@@ -153,3 +153,19 @@ def test_run_waits_for_the_backoff_two_then_four_seconds(repo: Repo, tmp_path: P
     assert attempts[2]["started"] >= fail_times[1] + 4  # then no sooner than 4 s after that
     assert attempts[1]["started"] < fail_times[0] + 2 + 5  # and it did wait, not give up
     assert "retry scheduled" in result.stderr and "waiting for" in result.stderr
+
+
+def test_config_set_of_a_number_over_the_backoff_mapping_replaces_the_block(flow_repo: Repo) -> None:
+    """`config set retry_backoff 3600` replaced only the `retry_backoff:` line, whose comment
+    made it look like a one-line value, and left `base:`/`factor:`/`max:` under a scalar: the
+    read-back refused it as invalid YAML at line 7, a message about a file the user never
+    touched (found while writing issue #12's tests)."""
+    repo = flow_repo
+    assert repo.ok("config", "set", "retry_backoff", "3600")["value"] == 3600
+    text = repo.read(".flow/config.yaml")
+    assert "retry_backoff: 3600" in text and "  factor: 2" not in text
+    assert "max_retries: 2          # `fail` gives a task back" in text  # other lines kept
+    assert repo.ok("config", "get", "retry_backoff")["value"] == 3600
+    # a one-line value keeps its comment and is replaced in place
+    repo.ok("config", "set", "max_retries", "4")
+    assert "max_retries: 4          # `fail` gives a task back" in repo.read(".flow/config.yaml")

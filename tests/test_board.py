@@ -39,8 +39,10 @@ def imported(repo: Repo, tmp_path: Path) -> Repo:
 def test_a_task_whose_epic_waits_is_shown_waiting_for_that_epic(repo: Repo, tmp_path: Path) -> None:
     import_fixture(repo, tmp_path)
     out = repo.flow("board").stdout
-    assert "  fn-2-billing-dashboard-fur-kunden.1  Invoice table  " \
+    # on the critical path (*): it waits for fn-1's last tasks through the epic dependency
+    assert "  * fn-2-billing-dashboard-fur-kunden.1  Invoice table  " \
            "(waits for epic fn-1-add-oauth-login)" in out
+    assert "Critical path (4 tasks, marked *): fn-1.2 -> fn-1.4 -> fn-2.1 -> fn-2.2" in out
     assert re.search(r"fn-2-billing-dashboard-fur-kunden +\[-+\] 0/2  open  Billing dashboard "
                      r"für Kunden  \(waits for fn-1-add-oauth-login\)", out), out
     data = repo.ok("board")

@@ -84,13 +84,18 @@ def test_document_holds_fields_extra_bodies_and_derived_states(flow_repo: Repo) 
     archived = document["archive"]["tasks"][0]
     assert archived["id"] == "fn-3-old-work.1" and archived["status"] == "done"
     assert archived["path"] == ".flow/archive/tasks/fn-3-old-work.1.md" and "derived" not in archived
-    assert tasks["fn-2-billing.2"]["derived"]["view_state"] == "ready"  # archived dep satisfied
+    after_cleanup = tasks["fn-2-billing.2"]["derived"]
+    assert after_cleanup["blocked_by"] == []  # its archived dependency is satisfied
+    # but its epic waits for fn-1, which is open (docs/states.md#epic-dependencies)
+    assert after_cleanup["view_state"] == "waiting" and after_cleanup["waiting_on"] == ["fn-1-add-oauth-login"]
     invoices = tasks["fn-2-billing.1"]
     assert invoices["extra"] == {"reviewer": "bob"}
     assert invoices["domain"] == "backend" and invoices["files"] == ["src/billing.py"]
     assert "- [ ] invoices list" in invoices["body"]
     assert invoices["derived"] == {"state": "todo", "view_state": "waiting",
-                                   "blocked_by": ["fn-1-add-oauth-login.3"], "dependents": []}
+                                   "blocked_by": ["fn-1-add-oauth-login.3"],
+                                   "waiting_on": ["fn-1-add-oauth-login.3", "fn-1-add-oauth-login"],
+                                   "dependents": []}
     done = tasks["fn-1-add-oauth-login.1"]
     assert "## Evidence\n- Commits: abc1234\n- Tests: pytest -q" in done["body"]
     assert {"task": "fn-2-billing.1", "depends_on": "fn-1-add-oauth-login.3"} \

@@ -317,6 +317,7 @@ def test_stats_gives_the_lead_and_cycle_times_computed_by_hand(repo: Repo) -> No
     monday = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # ISO week 2026-W02
     hour = timedelta(hours=1)
     repo.ok("init", env=at(monday))
+    repo.ok("config", "set", "retry_backoff.base", "0", env=at(monday))  # retried at once
     repo.ok("epic", "create", "--title", "Metrics", env=at(monday))
     repo.ok("epic", "create", "--title", "Other", env=at(monday))
     # (created, started, done) offsets in hours; lead = done - created, cycle = done - started

@@ -99,6 +99,7 @@ def test_messages_reasons_summaries_and_evidence_change_no_belief(worked: tuple[
                                                                   text: str) -> None:
     repo, done = worked
     text = text.replace("{done}", done)
+    repo.ok("config", "set", "retry_backoff.base", "0")  # fail, then start again at once
     base = repo.head()
     before = beliefs(repo)
     repo.ok("task", "edit", "fn-1.2", "--priority", "5", "-m", text)  # no trailer of its own

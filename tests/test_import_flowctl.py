@@ -144,7 +144,7 @@ def test_second_import_of_the_same_data_does_nothing(repo: Repo, tmp_path: Path)
 def test_import_over_tasks_that_differ_is_refused_and_lists_them(repo: Repo, tmp_path: Path) -> None:
     flow_dir, state_dir = fixture_copy(tmp_path)
     repo.ok("import", "flowctl", str(flow_dir), "--state-dir", str(state_dir))
-    repo.ok("start", f"{EPIC2}.1")
+    repo.ok("start", f"{EPIC2}.1", "--force")  # its epic waits for epic 1
     repo.ok("block", f"{EPIC1}.4", "--reason", "waiting")
     head = repo.head()
     refused = repo.refused("import", "flowctl", str(flow_dir), "--state-dir", str(state_dir),

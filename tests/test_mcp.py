@@ -24,7 +24,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
-from git_flowctl.mcp.server import TOOL_NAMES
+from git_flowctl.mcp.server import PROMPT_NAMES, TOOL_NAMES
 
 ID1, ID2, ID3 = "fn-1-add-oauth-login.1", "fn-1-add-oauth-login.2", "fn-1-add-oauth-login.3"
 
@@ -110,6 +110,7 @@ def test_an_agent_creates_claims_and_finishes_a_task(flow_repo: Repo) -> None:
 
 def test_block_fail_release_heartbeat_and_a_dry_run(flow_repo: Repo) -> None:
     repo = flow_repo
+    repo.ok("config", "set", "retry_backoff.base", "0")  # the failed task starts again at once
     head = repo.head()
 
     async def agent() -> None:
@@ -388,3 +389,203 @@ def test_done_with_verify_runs_the_guard_and_refuses_a_failing_one(flow_repo: Re
     run(agent)
     assert repo.git("rev-list", "--count", f"{head}..HEAD").strip() == "1"
     assert f"Flow-Evidence: {ID1} guard.test=pass" in repo.message()
+
+
+# The agent loop's tools (issue #16's commands through the agents' door) -------------------------
+
+
+def _loop_plan(repo: Repo) -> None:
+    """test_workflow's chain (1 <- 2 <- 3 <- 4 failed, 5 apart, 6 on 1), plus two open tasks
+    whose files overlap, one of them held by bob."""
+    from test_workflow import chain
+
+    chain(repo)
+    repo.ok("task", "create", "--epic", "fn-1", "--title", "Api", "--files", "src/api/**")
+    repo.ok("task", "create", "--epic", "fn-1", "--title", "Routes", "--files", "src/api/routes.py")
+    repo.ok("start", "fn-1.7", env={"FLOW_ACTOR": "bob"})
+
+
+def test_the_loop_reads_return_exactly_the_cli_json(repo: Repo) -> None:
+    _loop_plan(repo)
+    cli = {
+        "prompt": repo.ok("prompt", "fn-1.5"),
+        "queue": repo.ok("queue"),
+        "queue_all": repo.ok("queue", "--all"),
+        "files": repo.ok("files"),
+        "files_epic": repo.ok("files", "--epic", "fn-1"),
+        "interrupted": repo.ok("status", "--interrupted"),
+        "status": repo.ok("status"),
+        "runs": repo.ok("run", "status"),
+    }
+    assert cli["files"]["conflicts"] and cli["queue"]["epics"]  # what is compared is not empty
+    unknown = repo.flow("prompt", "fn-1.99", "--json")
+    assert unknown.exit_code == 1
+    prompt_text = repo.flow("prompt", "fn-1.5").stdout
+
+    async def agent() -> None:
+        async with served(repo) as (session, _):
+            assert await call(session, "prompt", task="fn-1.5") == cli["prompt"]
+            assert await call(session, "queue") == cli["queue"]
+            assert await call(session, "queue", all=True) == cli["queue_all"]
+            assert await call(session, "files") == cli["files"]
+            assert await call(session, "files", epic="fn-1") == cli["files_epic"]
+            assert await call(session, "status", interrupted=True) == cli["interrupted"]
+            assert await call(session, "status") == cli["status"]
+            assert await call(session, "run_status") == cli["runs"]
+            missing = await refused(session, "prompt", task="fn-1.99")
+            assert {k: missing[k] for k in ("error", "hint")} == \
+                {k: unknown.json[k] for k in ("error", "hint")} and missing["exit_code"] == 1
+            nothing = await refused(session, "run_status", run_id="01NOSUCHRUN")
+            assert nothing["exit_code"] == 1 and "no run 01NOSUCHRUN" in nothing["error"]
+            # `prompt` is also an MCP prompt, for clients that offer prompts to their user
+            assert [p.name for p in (await session.list_prompts()).prompts] == list(PROMPT_NAMES)
+            brief = await session.get_prompt("worker", {"task": "fn-1.5"})
+            (message,) = brief.messages
+            assert message.role == "user" and message.content.text == prompt_text  # type: ignore[union-attr]
+            with pytest.raises(MCPError) as error:
+                await session.get_prompt("worker", {"task": "fn-1.99"})
+            assert unknown.json["error"] in str(error.value)
+            assert str(unknown.json["hint"]) in str(error.value)
+
+    run(agent)
+
+
+def test_the_loop_reads_take_the_servers_actor(repo: Repo) -> None:
+    """Whose view `queue`, `files` and `prompt` give: the server's actor unless a call names one."""
+    _loop_plan(repo)
+    as_bob = {"queue": repo.ok("queue", "--actor", "bob"), "files": repo.ok("files", "--actor", "bob"),
+              "prompt": repo.ok("prompt", "fn-1.8", "--actor", "bob")}
+    as_alice = repo.ok("files", "--actor", "alice")
+    assert as_bob["files"] != as_alice  # bob's own claim is not "held by another" for bob
+
+    async def agent() -> None:
+        async with served(repo, actor="bob") as (session, _):
+            assert await call(session, "queue") == as_bob["queue"]
+            assert await call(session, "files") == as_bob["files"]
+            assert await call(session, "prompt", task="fn-1.8") == as_bob["prompt"]
+            assert await call(session, "files", actor="alice") == as_alice
+
+    run(agent)
+
+
+def test_restart_through_the_server(repo: Repo) -> None:
+    from test_workflow import T, chain, statuses
+
+    chain(repo)
+    base = repo.head()
+
+    async def agent() -> None:
+        async with served(repo, actor="agent-1") as (session, _):
+            before = statuses(repo)
+            dry = await call(session, "restart", task="fn-1.2", dry_run=True)
+            assert dry["would_reset"] == [T[2], T[3], T[4]] and dry["commit"] is None
+            assert repo.head() == base and repo.status() == "" and statuses(repo) == before
+            done = await call(session, "restart", task="fn-1.2")
+            assert done["reset"] == [T[2], T[3], T[4]] and done["commit"] == repo.head()
+            assert done["claims_dropped"] == [T[2], T[3]]  # 4 failed: its claim went then
+            repo.ok("start", T[2], env={"FLOW_ACTOR": "bob"})
+            busy = await refused(session, "restart", task="fn-1.1")
+            assert busy["exit_code"] == 1 and T[2] in busy["error"] and "in progress" in busy["error"]
+            forced = await call(session, "restart", task="fn-1.1", force=True)
+            assert forced["reset"] == [T[1], T[2]] and T[2] in forced["claims_dropped"]
+            tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+            assert tools["restart"].annotations.destructive_hint is True
+
+    run(agent)
+    message = repo.message()
+    assert re.search(rf"^Flow-Transition: {re.escape(T[2])} in_progress->todo action=restart "
+                     r"by=agent-1 .*force=1", message, re.M), message
+    claims = {row["id"] for row in repo.ok("claims")["claims"]}
+    assert not claims & {T[1], T[2], T[3], T[4]}
+    assert repo.flow("check", "--base", base).exit_code == 0
+
+
+def test_land_through_the_server(repo: Repo, tmp_path: Path) -> None:
+    from test_land import first_parents, plan, script, status_at
+    from test_land import run as run_tasks
+
+    first, second, other = plan(repo, ("First", []), ("Second", []), ("Other", [1]))
+    command = script(tmp_path / "cmd.sh",
+                     f'if [ "$FLOW_TASK_ID" = "{other}" ]; then echo other > other.txt\n'
+                     'else echo "line of $FLOW_TASK_ID" > shared.txt; fi\n'
+                     'git add -A && git commit -q -m "work on $FLOW_TASK_ID"\n')
+    run_tasks(repo, "--", command)
+    cli_dry = repo.ok("land", "--all-done", "--dry-run")
+    cli_waits = repo.flow("land", other, "--json")
+    assert cli_waits.exit_code == 1
+    before = repo.head()
+
+    async def agent() -> None:
+        async with served(repo) as (session, _):
+            dry = await call(session, "land", all_done=True, dry_run=True)
+            assert dry == cli_dry and dry["order"] == [first, second, other]
+            assert repo.head() == before
+            waits = await refused(session, "land", tasks=[other])  # its dependency has not landed
+            assert {k: waits[k] for k in ("error", "hint")} == \
+                {k: cli_waits.json[k] for k in ("error", "hint")} and waits["exit_code"] == 1
+            usage = await refused(session, "land", tasks=[first], remote="origin")
+            assert usage["exit_code"] == 2 and "--push" in usage["hint"]
+            assert (await refused(session, "land"))["exit_code"] == 2  # nothing named
+            # the second task's line conflicts with the first's: it does not land, the rest does
+            landed = await refused(session, "land", tasks=[first, second, other])
+            assert landed["exit_code"] == 1 and "1 of 3 task(s) did not land" in landed["error"]
+            assert landed["landed"] == [first, other] and landed["failed"] == [second]
+            outcome = {task["id"]: task for task in landed["tasks"]}[second]
+            assert outcome["outcome"] == "failed" and outcome["paths"] == ["shared.txt"]
+
+    run(agent)
+    assert repo.git("show", "main:shared.txt").strip() == f"line of {first}"
+    assert repo.git("show", "main:other.txt").strip() == "other"
+    assert status_at(repo, second) == "failed"
+    assert len(first_parents(repo, before)) == 3  # two landings and the failure's record
+    assert repo.flow("check", "--base", before).exit_code == 0
+
+
+def test_run_status_through_the_server_sees_a_live_run(repo: Repo, tmp_path: Path) -> None:
+    from test_run import plan as run_plan
+    from test_run import wait_for
+    from test_run_registry import WAIT, blocking_command, run_status, spawn_run
+
+    first, second = run_plan(repo, ("First", [], ["a.txt"]), ("Second", [], ["b.txt"]))
+    process = spawn_run(repo, "--jobs", "2", "--", blocking_command(tmp_path))
+    try:
+        wait_for(lambda: len((run_status(repo)["runs"] or [{}])[0].get("running") or []) == 2,
+                 "both tasks to run")
+
+        async def agent() -> None:
+            async with served(repo) as (session, _):
+                listed = await call(session, "run_status")
+                (record,) = listed["runs"]
+                assert record["pid"] == process.pid and record["state"] == "running"
+                assert sorted(entry["task"] for entry in record["running"]) == [first, second]
+                assert (listed["count"], listed["active"], listed["dead"]) == (1, 1, 0)
+                one = await call(session, "run_status", run_id=record["run_id"][:8])
+                assert [r["run_id"] for r in one["runs"]] == [record["run_id"]]
+                status = await call(session, "status")
+                assert [r["run_id"] for r in status["runs"]] == [record["run_id"]]
+
+        run(agent)
+    finally:
+        (tmp_path / "go").touch()
+        process.communicate(timeout=WAIT)
+    assert process.returncode == 0
+
+
+def test_the_agents_page_documents_every_tool_and_argument(flow_repo: Repo) -> None:
+    """docs/agents.md's tool table: one row per tool, naming exactly the tool's arguments."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "agents.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| (.+) \|$", text, re.M)
+    own = {tool: set(re.findall(r"`([a-z_]+)`", arguments.partition("and as ")[0]))
+           for tool, arguments in rows}
+    documented = {tool: own[tool] | (own[like.strip("` ")] if like else set())
+                  for tool, arguments in rows for like in [arguments.partition("and as ")[2]]}
+
+    async def agent() -> None:
+        async with served(flow_repo) as (session, _):
+            listed = (await session.list_tools()).tools
+            schemas = {tool.name: set(tool.input_schema["properties"]) for tool in listed}
+            assert sorted(documented) == sorted(schemas)
+            for name, properties in schemas.items():
+                assert documented[name] == properties, name
+
+    run(agent)

@@ -38,7 +38,7 @@ def test_primer_explains_the_workflow_for_this_repository(repo: Repo, tmp_path: 
     assert "epics `fn-N-slug`, tasks `fn-N-slug.M`" in text
     assert "`fn-1-add-oauth-login` Add OAuth login: 1/4 finished, 1 in_progress, 1 blocked" in text
     assert "waits for fn-1-add-oauth-login" in text
-    assert "Ready now: `fn-2-billing-dashboard-fur-kunden.1`." in text
+    assert "Nothing is ready now." in text  # fn-2 waits for epic fn-1; fn-1.4 for fn-1.3
     assert "You act as `alice@example.com` (git user.email)" in text
     assert "`git flow-task next --claim --json` picks the best ready task and starts it" in text
     assert "Claims are local to this repository (no `claims.remote`)" in text

@@ -59,11 +59,16 @@ def test_next_passes_over_epics_whose_epic_dependencies_are_open(flow_repo: Repo
     repo.ok("task", "create", "--epic", "fn-2", "--title", "Invoices", "--priority", "0")
     repo.ok("start", "fn-1.1")
     answer = repo.ok("next", "--actor", "bob")
-    assert answer["status"] == "none" and answer["reason"] == "blocked_by_epic_deps"
+    # fn-1 waits for nothing: its one startable task is in progress under another actor
+    assert answer["status"] == "none" and answer["reason"] == "in_progress_elsewhere"
+    assert answer["in_progress"] == [{"task": f"{PREFIX}.1", "assignee": "alice@example.com"}]
     assert answer["passed_over"] == [{"epic": "fn-2-billing", "waiting_on": [PREFIX]}]
     for task in ("fn-1.2", "fn-1.3"):
         repo.ok("skip", task, "--reason", "later")
     repo.ok("done", "fn-1.1")
+    answer = repo.ok("next", "--actor", "bob")  # fn-1 is finished but open: close it
+    assert (answer["reason"], answer["epic"]) == ("all_done_close_epic", PREFIX)
+    assert answer["suggest"] == f"git flow-task epic close {PREFIX}"
     repo.ok("epic", "close", "fn-1")
     answer = repo.ok("next", "--actor", "bob")
     assert (answer["task"], answer["passed_over"]) == ("fn-2-billing.1", [])

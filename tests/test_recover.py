@@ -17,8 +17,9 @@ TASK = ".flow/tasks/fn-1-add-oauth-login.{}.md"
 
 def _ten_tasks_twenty_transitions(repo: Repo) -> None:
     repo.ok("init")
+    repo.ok("config", "set", "retry_backoff.base", "0")  # a failed task starts again at once
     repo.ok("epic", "create", "--title", "Add OAuth login")
-    repo.ok("epic", "create", "--title", "Billing", "--deps", "fn-1")
+    repo.ok("epic", "create", "--title", "Billing")
     for number in range(1, 8):
         deps = ["--deps", f"fn-1.{number - 1}"] if number > 1 else []
         repo.ok("task", "create", "--epic", "fn-1", "--title", f"Step {number}", *deps,

@@ -32,6 +32,7 @@ from git_flowctl.model.items import (
     new_task_document,
     task_field_problems,
 )
+from git_flowctl.model.layout import ARCHIVE_GAPS_DIR, GAPS_DIR
 from git_flowctl.model.text import one_line_field
 from git_flowctl.model.trailers import Archive, Transition
 from git_flowctl.repo.plan import Plan
@@ -415,11 +416,12 @@ def change_epic_dependencies(plan: Plan, ref: str, ctx: Context, *, add: Iterabl
 
 
 def archive_epic(plan: Plan, ref: str, ctx: Context) -> Change:
-    """Move a closed epic and its tasks under ``.flow/archive/`` in one commit.
+    """Move a closed epic, its tasks and its gaps under ``.flow/archive/`` in one commit.
 
     Only a closed epic is archived, so its tasks are all done or skipped: a live task that depends
     on one of them stays satisfied (docs/states.md#archive). The files move unchanged; their IDs,
-    and so their numbers, stay taken.
+    and so their numbers, stay taken. The epic's gap folder moves whole, to
+    ``.flow/archive/gaps/<epic-id>/`` (docs/gates.md#gaps): the gaps keep their state and IDs.
     """
     epic = plan.epic(ref)
     if epic.status != "done":
@@ -429,8 +431,11 @@ def archive_epic(plan: Plan, ref: str, ctx: Context) -> Change:
                         hint=f"close it first: `git flow-task epic close {epic.id}`", id=epic.id)
     moves: list[tuple[str, str, str]] = [(epic.id, epic.path, archived_epic_path(epic.id))]
     moves += [(t.id, t.path, archived_task_path(t.id)) for t in plan.tasks_of(epic.id)]
+    gap_folder = f"{GAPS_DIR}/{epic.id}/"
+    gap_moves = [(path, f"{ARCHIVE_GAPS_DIR}/{epic.id}/{path[len(gap_folder):]}")
+                 for path in plan.source.walk_files(gap_folder.rstrip("/"))]
     writes: dict[str, bytes | None] = {}
-    for _item_id, old_path, new_path in moves:
+    for old_path, new_path in [(old, new) for _, old, new in moves] + gap_moves:
         if plan.source.read(new_path) is not None:
             raise FlowError(f"cannot archive {epic.id}: {new_path} already exists",
                             hint="an earlier archive holds that ID; `git flow-task renumber` repairs it")
@@ -445,6 +450,8 @@ def archive_epic(plan: Plan, ref: str, ctx: Context) -> Change:
         f"flow: archive epic {epic.id} {_quoted_title(epic.title)} ({len(task_ids)} tasks)",
         writes, records=[Archive(item_id) for item_id in archived_ids],
         result={"id": epic.id, "archived": archived_ids, "path": archived_epic_path(epic.id),
-                "depended_on_by": still_needed,
-                "message": f"archived {epic.id} and {len(task_ids)} task{'' if len(task_ids) == 1 else 's'}"})
+                "gaps": [new for _, new in gap_moves], "depended_on_by": still_needed,
+                "message": f"archived {epic.id} and {len(task_ids)} task{'' if len(task_ids) == 1 else 's'}"
+                           + (f" (and {len(gap_moves)} gap{'' if len(gap_moves) == 1 else 's'})"
+                              if gap_moves else "")})
 

@@ -60,6 +60,16 @@ class Holdbacks:
                     + ", ".join(first["paths"]))
         return None
 
+    def reasons(self) -> dict[str, str]:
+        """Task -> why it is held back, as ``ready`` words it in ``blocked_by``
+        (queries.Offer's ``held_back``)."""
+        found = {task_id: f"retry_after={backoff.iso_ms(when)}"
+                 for task_id, when in self.retry_after.items()}
+        for task_id, overlaps in self.files.items():
+            found.setdefault(task_id, ", ".join(f"files={o['held_task']} ({o['held_by']})"
+                                                for o in overlaps))
+        return found
+
     def retry_rows(self) -> list[dict[str, Any]]:
         return [{"id": task_id, "retry_after": backoff.iso_ms(when)}
                 for task_id, when in sorted(self.retry_after.items(), key=lambda kv: kv[1])]
@@ -71,10 +81,14 @@ class Holdbacks:
             for overlap in self.files[task_id]:
                 answer["passed_over"].append({"task": task_id, "title": plan.tasks[task_id].title,
                                               "reason": "files", **overlap})
-        if answer["status"] == "none" and self.retry_after:
+        if answer["status"] != "none" or answer["reason"] in _ACTIONABLE:
+            return answer
+        if self.retry_after:
             rows = self.retry_rows()
             answer.update(reason="waiting_for_retry", retry_after=rows[0]["retry_after"],
-                          retry_later=rows)
+                          retry_later=rows, suggest=None)
+        elif self.files and answer["reason"] == "none":
+            answer.update(reason="files_held_by_others", suggest=None)
         return answer
 
     def annotate_ready(self, report: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +111,10 @@ class Holdbacks:
                 kept.append(row)
         report["ready"] = kept
         return report
+
+
+# `next` reasons with something to do now (queries._nothing): a backoff does not hide them.
+_ACTIONABLE = frozenset({"all_done_close_epic", "claimed_by_others", "waiting_on_other_branch"})
 
 
 def own(claim: Claim, actor: str, repository: str | None) -> bool:
@@ -152,17 +170,12 @@ def holdbacks(ws: Workspace, plan: Plan, actor: str, listed: list[Claim], *,
     repository = ws.repository_id(create=False)
     taken = {claim.task for claim in listed
              if claim.is_finished or not own(claim, actor, repository)}
-    waiting_epics: set[str] | None = None
 
     def candidate(task: TaskFacts) -> bool:
-        """A ready task (in ``epic_id``) nobody else holds, whose epic does not wait."""
-        nonlocal waiting_epics
+        """A ready task (in ``epic_id``) nobody else holds."""
         if (epic_id is not None and task.epic != epic_id) or task.id in taken:
             return False
-        if waiting_epics is None:
-            waiting_epics = {epic.id for epic in facts.epics.values()
-                             if facts.open_epic_dependencies(epic)}
-        return task.epic not in waiting_epics and facts.view_state(task.id) == states.READY
+        return facts.view_state(task.id) == states.READY
 
     # Only up_for_retry tasks wait for a backoff, and only tasks with files for their owners:
     # the facts say which, so a plan of 5,000 tasks is not walked for them (issue #11).
@@ -183,6 +196,37 @@ def holdbacks(ws: Workspace, plan: Plan, actor: str, listed: list[Claim], *,
                 if overlaps:
                     result.files[task.id] = overlaps
     return result
+
+
+def refuse_backoff(ws: Workspace, plan: Plan, task_id: str, actor: str,
+                   listed: list[Claim]) -> None:
+    """`start` of an up_for_retry task whose retry backoff has not run out: refused (exit 1),
+    as ``ready`` and ``next`` hold it back (queries.Offer). --force starts it anyway. (Files
+    someone else holds are refused by claims._refusing_held_back, exit 3.)"""
+    from git_flowctl.model.errors import FlowError
+
+    task = plan.facts.tasks.get(task_id)
+    if task is None or task.status != states.UP_FOR_RETRY:
+        return
+    kept = holdbacks(ws, plan, actor, listed)
+    if task_id in kept.retry_after:
+        when = backoff.iso_ms(kept.retry_after[task_id])
+        raise FlowError(f"cannot start {task_id}: it is up for retry after {when} (retry_backoff)",
+                        hint="wait until then (`git flow-task ready` shows when), or start it "
+                             "now with --force (recorded)", id=task_id, retry_after=when)
+
+
+def offer(ws: Workspace, plan: Plan, actor: str, claims: Claims | None = None, *,
+          rev: str | None = None) -> queries.Offer:
+    """What ``actor`` may start now (queries.Offer), from the plan, the claims and what is held
+    back: the one answer `status`, `show`, `tasks`, `graph` and `board` give."""
+    from git_flowctl.coordination.claims import Claims
+
+    # the plan's own settings: a revision read (--rev) needs no checkout of .flow/
+    claims = Claims.open(ws, config=plan.config) if claims is None else claims
+    listed = claims.all()
+    kept = holdbacks(ws, plan, actor, listed, rev=rev)
+    return queries.Offer(plan.facts, actor, claims.held_map(actor, listed), kept.reasons())
 
 
 def next_answer(ws: Workspace, plan: Plan, actor: str, epic_id: str | None, claims: Claims, *,

@@ -930,7 +930,7 @@ def apply_with_claim(claims: Claims, writer: Writer, build: Builder, mode: Mode,
     if mode is not Mode.STAGE and not force and not (action == "start" and reclaim):
         _refuse_illegal(claims, task_id, action, actor)
     if action == "start" and not force:
-        build = _refusing_held_files(claims, build, task_id, actor)
+        build = _refusing_held_back(claims, build, task_id, actor)
     if mode is Mode.DRY_RUN:
         if action == "start":
             claims.check_available(task_id, actor, reclaim=reclaim, force=force)
@@ -971,14 +971,16 @@ class FilesHeldError(ClaimTakenError):
     """The task's ``files`` overlap those of a task someone else holds (issue #16): exit 3."""
 
 
-def _refusing_held_files(claims: Claims, build: Builder, task_id: str, actor: str) -> Builder:
+def _refusing_held_back(claims: Claims, build: Builder, task_id: str, actor: str) -> Builder:
     """``build`` after a check, on the plan the writer reads, that no task someone else holds
-    owns files this task owns (availability.file_holders); ``--force`` skips it."""
-    from git_flowctl.coordination.availability import file_holders, file_overlaps
+    owns files this task owns (availability.file_holders), and that no retry backoff holds it
+    back (availability.refuse_backoff); ``--force`` skips both."""
+    from git_flowctl.coordination.availability import file_holders, file_overlaps, refuse_backoff
 
     listed = claims.all()
 
     def checked(plan: Plan) -> Any:
+        refuse_backoff(claims.ws, plan, task_id, actor, listed)
         if task_id in plan.tasks and plan.tasks[task_id].files:
             overlaps = file_overlaps(plan, task_id, file_holders(
                 plan, actor, listed, claims.ws.repository_id(create=False)))

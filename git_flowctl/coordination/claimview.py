@@ -159,6 +159,13 @@ def held_entry(claim: ClaimLike, actor: str, now: float, mine: str | None) -> st
     return claim.holder + (" (lease expired)" if end is not None and end - now <= 0 else "")
 
 
+def finished_on(holder: str) -> str | None:
+    """The branch a ``held_entry`` of a finished record names; None for a live claim."""
+    marker = " (finished on "
+    at = holder.rfind(marker)
+    return holder[at + len(marker):-1] if at != -1 and holder.endswith(")") else None
+
+
 def held_map(claims: Iterable[Claimed], actor: str, now: float, mine: str | None,
              abandoned: Callable[[Claimed], bool] = lambda claim: False) -> dict[str, str]:
     """Task -> holder, for ``queries.ready_report`` and ``queries.next_work``. A finished

@@ -1073,6 +1073,36 @@ def _last_line(result: subprocess.CompletedProcess[bytes]) -> str:
     return lines[-1] if lines else f"git exited {result.returncode}"
 
 
+@dataclass(frozen=True)
+class LandAnswer:
+    """What `land` answers: the dry run's plan or the landings' result, and when a task did not
+    land, the failure's message and exit code (3 when a landing lost a race, else 1)."""
+
+    payload: dict[str, Any]
+    failure: str | None = None
+    exit_code: int = 0
+
+
+def land_answer(ws: Workspace, tasks: Sequence[str], options: LandOptions, *,
+                branch: str | None = None, all_done: bool = False, dry_run: bool = False,
+                emit: Emit | None = None) -> LandAnswer:
+    """The `land` command's domain, shared by the CLI and the MCP server (issue #18)."""
+    if options.remote is not None and not options.push:
+        raise UsageError("--remote names where --push pushes", hint="add --push")
+    lander = Lander(ws, options, emit=emit)
+    candidates, passed = lander.resolve(list(tasks), all_done=all_done, branch=branch)
+    if dry_run:
+        return LandAnswer(lander.describe(candidates, passed))
+    result = lander.land(candidates, passed)
+    bad = [task for task in result["tasks"] if task["outcome"] not in ("landed", "already_landed")]
+    if not bad:
+        return LandAnswer(result)
+    lost = any(task["outcome"] == "error" and task.get("exit_code") == 3 for task in bad)
+    message = f"{len(bad)} of {len(result['tasks'])} task(s) did not land: " \
+        + ", ".join(f"{task['id']} ({task['outcome']})" for task in bad)
+    return LandAnswer(result, message, 3 if lost else 1)
+
+
 def _push_problem(text: str) -> str:
     for line in text.splitlines():
         if line.startswith("!"):

@@ -314,4 +314,39 @@ def _rewrite_all(plan: Plan, renames: dict[str, str]) -> dict[str, bytes | None]
             writes[new_path] = rendered
         elif rendered != original:
             writes[doc.path] = rendered
+    writes.update(_rewrite_gaps(plan, renames, pattern))
+    return writes
+
+
+def _rewrite_gaps(plan: Plan, renames: dict[str, str], pattern: re.Pattern[str]) -> dict[str, bytes | None]:
+    """The gap registry follows (docs/gates.md#gaps): a renamed epic's gap folder moves to its
+    new ID (live or archived), and every ID a gap file names (``epic``, ``task``, text) is
+    rewritten. A gap keeps its own ID: its ``Flow-Gap`` trailers in history name it."""
+    from git_flowctl.gates.gaps import KEY_ORDER
+    from git_flowctl.model.layout import GAP_DIRS, is_gap_path
+
+    writes: dict[str, bytes | None] = {}
+    for directory in GAP_DIRS:
+        for path in plan.source.walk_files(directory):
+            if not is_gap_path(path):
+                continue
+            raw = plan.source.read(path)
+            if raw is None:
+                continue
+            folder = path.split("/")[-2]
+            new_path = f"{directory}/{renames.get(folder, folder)}/{path.rsplit('/', 1)[-1]}"
+            doc = Document.parse(raw, path)
+            original = doc.render(KEY_ORDER)
+            for key, value in list(doc.data.items()):
+                doc.data[key] = _rewrite_value(value, renames, pattern)
+            doc.body = rewrite_text(doc.body, renames, pattern)
+            rendered = doc.render(KEY_ORDER)
+            if new_path != path:
+                if plan.source.read(new_path) is not None:
+                    raise FlowError(f"cannot renumber {folder}: {new_path} already exists",
+                                    hint="pick another number with --to")
+                writes[path] = None
+                writes[new_path] = rendered
+            elif rendered != original:
+                writes[path] = rendered
     return writes

@@ -140,6 +140,22 @@ def list_runs(common_dir: str | os.PathLike[str], now: float | None = None) -> l
     return sorted(found, key=lambda r: (str(r.get("started_at", "")), str(r["run_id"])))
 
 
+def status_report(common_dir: str | os.PathLike[str], run_id: str | None = None) -> dict[str, Any]:
+    """`run status [RUN-ID]`'s answer: the runs (or the one RUN-ID, or an ID's prefix, names),
+    how many, and how many are alive and dead. An ID that names no run is refused."""
+    listed = list_runs(common_dir)
+    if run_id is not None:
+        listed = [r for r in listed if r["run_id"] == run_id or r["run_id"].startswith(run_id)]
+        if not listed:
+            from git_flowctl.model.errors import FlowError
+
+            raise FlowError(f"no run {run_id} in this repository",
+                            hint="`git flow-task run status` lists the runs")
+    return {"runs": listed, "count": len(listed),
+            "active": sum(1 for r in listed if r["alive"]),
+            "dead": sum(1 for r in listed if not r["alive"])}
+
+
 def write_record(common_dir: str | os.PathLike[str], record: dict[str, Any]) -> None:
     """Replace the run's record in one step (a reader sees the old one or the new one)."""
     folder = registry_dir(common_dir)

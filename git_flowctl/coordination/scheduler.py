@@ -53,6 +53,7 @@ from git_flowctl.repo.writer import Mode, Writer, atomic_write
 if TYPE_CHECKING:
     from git_flowctl.coordination.land import Outcome as LandOutcome
     from git_flowctl.coordination.land import RunLanding
+    from git_flowctl.coordination.queries import Offer
     from git_flowctl.gates.guard import Report
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.workspace import Workspace
@@ -206,8 +207,8 @@ class Scheduler:
         """The waves the run would go through if every task succeeded."""
         plan = self.ws.load_plan("HEAD")
         self.epic_id = plan.resolve_epic(self.options.epic) if self.options.epic else None
-        return plan_waves(plan, self.options.actor, self.epic_id,
-                          self.claims.held_map(self.options.actor))
+        return plan_waves(plan, availability.offer(self.ws, plan, self.options.actor, self.claims,
+                                                   rev="HEAD"), self.epic_id)
 
     def run(self) -> dict[str, Any]:
         self._check_command()
@@ -917,8 +918,7 @@ class Scheduler:
             if task.id in self.history or plan.state_of(task.id) in states.FINISHED:
                 continue
             holder = held.get(task.id)
-            waits_for = plan.open_epic_dependencies(plan.facts.epics[task.epic]) \
-                if task.epic in plan.facts.epics else []
+            waits_for = plan.facts.epic_waits(task.epic)
             not_started[task.id] = self.passed_over.get(task.id) or self.held_back.get(task.id) or (
                 f"claimed by {holder}" if holder and holder != self.options.actor
                 else epic_wait_reason(waits_for) if waits_for
@@ -970,9 +970,10 @@ def epic_wait_reason(waits_for: list[str]) -> str:
     return f"its epic waits for epic {', '.join(waits_for)} to close"
 
 
-def plan_waves(plan: Plan, actor: str, epic_id: str | None,
-               held: dict[str, str]) -> dict[str, Any]:
-    """The dependency levels a run would go through if every task succeeded (``--dry-run``)."""
+def plan_waves(plan: Plan, offer: Offer, epic_id: str | None) -> dict[str, Any]:
+    """The dependency levels a run would go through if every task succeeded (``--dry-run``).
+    The first wave is what ``offer`` calls ready now; a task someone else holds, one held back
+    (a retry backoff, files someone else holds) and one whose epic waits are left out, with why."""
     facts = plan.facts
     in_scope = [t for t in facts.sorted_tasks() if epic_id is None or t.epic == epic_id]
     simulated = dict(facts.effective_states())
@@ -980,16 +981,18 @@ def plan_waves(plan: Plan, actor: str, epic_id: str | None,
     excluded: dict[str, str] = {}
     for task in in_scope:
         state = simulated[task.id]
-        holder = held.get(task.id)
-        waits_for = facts.open_epic_dependencies(facts.epics[task.epic]) \
-            if task.epic in facts.epics else []
+        holder = offer.holder(task.id)
+        waits_for = facts.epic_waits(task.epic)
+        held_back = offer.held_back.get(task.id)
         if state not in states.STARTABLE:
             if state not in states.FINISHED:
                 excluded[task.id] = state
-        elif holder is not None and holder != actor:
+        elif holder is not None:
             excluded[task.id] = f"claimed by {holder}"
         elif waits_for:
             excluded[task.id] = epic_wait_reason(waits_for)
+        elif held_back is not None and not facts.unsatisfied_dependencies(task):
+            excluded[task.id] = held_back
         else:
             pending.append(task.id)
     waves: list[list[str]] = []

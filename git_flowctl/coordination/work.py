@@ -57,6 +57,29 @@ def claimed_transition(ws: Workspace, ctx: Context, mode: Mode, message: str | N
                             action=action, actor=ctx.actor, reclaim=reclaim, force=ctx.force)
 
 
+def restart(ws: Workspace, ctx: Context, mode: Mode, message: str | None, task: str) -> Outcome:
+    """Back to todo: TASK and every task downstream of it (changes/ops.py's restart), then the
+    claims and finished records of the reset tasks dropped: they are todo again. A dry run
+    lists ``would_reset``; a recorded one ``claims_dropped``."""
+    from git_flowctl.changes import ops
+    from git_flowctl.coordination.claims import Claims
+    from git_flowctl.repo.writer import Mode, Writer
+
+    outcome = Writer(ws, message=message).apply(lambda plan: ops.restart(plan, task, ctx), mode)
+    reset = list(outcome.change.result.get("reset", []))
+    if mode is Mode.DRY_RUN:
+        outcome.change.result["would_reset"] = reset
+        return outcome
+    claims = Claims.open(ws)
+    dropped = []
+    for task_id in reset:
+        held = claims.get(task_id)
+        if held is not None and claims.drop(task_id, held, ctx.actor).get("released"):
+            dropped.append(task_id)
+    outcome.change.result["claims_dropped"] = dropped
+    return outcome
+
+
 @dataclass(frozen=True)
 class Heartbeat:
     payload: dict[str, Any]

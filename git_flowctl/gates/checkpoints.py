@@ -21,12 +21,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from git_flowctl.changes.ops import Context, transition
-from git_flowctl.gates.gaps import GAPS_DIR
-from git_flowctl.model import ids, states
+from git_flowctl.model import ids, reviews, states
 from git_flowctl.model.document import Document, DocumentError
 from git_flowctl.model.errors import FlowError, NotFoundError, UsageError
 from git_flowctl.model.items import TASKS_DIR, Task, epic_path
-from git_flowctl.model.trailers import Transition
+from git_flowctl.model.layout import GAPS_DIR
+from git_flowctl.model.trailers import (
+    GAP_PRIORITIES,
+    GAP_STATES,
+    GapChange,
+    Record,
+    Review,
+    Transition,
+)
+from git_flowctl.model.ulid import new_ulid
 from git_flowctl.repo.writer import Change
 
 if TYPE_CHECKING:
@@ -221,8 +229,10 @@ def restore(plan: Plan, checkpoint: Checkpoint, then: dict[str, bytes], ctx: Con
         _refuse_unsatisfied(plan, then, restored_status)
     kept = sorted(path for path in now if path not in then)
     names = [t.subject for t in transitions]
+    records = _restored_records(checkpoint.epic, writes, now, ctx)
     return Change(
         f"flow: restore {checkpoint.epic} to checkpoint {checkpoint.name}", writes, transitions,
+        records=records,
         result={"epic": checkpoint.epic, "name": checkpoint.name, "checkpoint": checkpoint.commit,
                 "restored": sorted(writes), "status_changes": [
                     {"id": t.subject, "from": t.source, "to": t.target} for t in transitions],
@@ -230,6 +240,43 @@ def restore(plan: Plan, checkpoint: Checkpoint, then: dict[str, bytes], ctx: Con
                 "message": f"{checkpoint.epic} restored to {checkpoint.name}: "
                            f"{len(writes)} file{'s' if len(writes) != 1 else ''}"
                            + (f", status of {', '.join(names)}" if names else "")})
+
+
+def _restored_records(epic_id: str, writes: dict[str, bytes | None], now: dict[str, bytes],
+                      ctx: Context) -> list[Record]:
+    """What a restore does to the gate records, as their trailers say it (docs/gates.md): a
+    ``Flow-Gap`` line for each gap whose status or priority comes back, and a ``Flow-Review``
+    line for each verdict brought back (a verdict taken away needs none), each
+    ``action=restore``. The validator holds them against the files as it holds a gap's or a
+    review's own commit."""
+    from git_flowctl.gates.gaps import Gap
+
+    records: list[Record] = []
+    for path, raw in sorted(writes.items()):
+        if raw is None:
+            continue
+        old_raw = now.get(path)
+        try:
+            new_doc = Document.parse(raw, path)
+            old_doc = Document.parse(old_raw, path) if old_raw is not None else None
+        except DocumentError:
+            continue  # a file that does not parse says no state; the validator leaves it too
+        if _subject(path) is None:
+            new, old = Gap(new_doc), Gap(old_doc) if old_doc is not None else None
+            if new.status not in GAP_STATES or new.priority not in GAP_PRIORITIES:
+                continue
+            if old is None or (old.status, old.priority) != (new.status, new.priority):
+                records.append(GapChange(new.id, old.status if old is not None else None,
+                                         new.status, states.RESTORE_ACTION, epic_id, new.priority,
+                                         ctx.actor, new_ulid()))
+            continue
+        for kind in reviews.KINDS:
+            verdict = reviews.verdict_in(new_doc.data, kind)
+            before = reviews.verdict_in(old_doc.data, kind) if old_doc is not None else None
+            if verdict is not None and verdict != before:
+                records.append(Review(str(_subject(path)), kind, verdict, ctx.actor, new_ulid(),
+                                      (("action", states.RESTORE_ACTION),)))
+    return records
 
 
 def _refuse_unsatisfied(plan: Plan, then: dict[str, bytes],

@@ -1,7 +1,7 @@
 """The gap registry (issue #15, docs/gates.md#gaps): what an epic still lacks, by priority.
 
-One file per gap, beside the epic: ``.flow/gaps/<epic-id>/<gap-id>.md``, frontmatter only, in
-flowctl's field names::
+One file per gap, in a folder per epic: ``.flow/gaps/<epic-id>/<gap-id>.md``, frontmatter only,
+in flowctl's field names::
 
     ---
     id: gap-1a2b3c4d
@@ -19,6 +19,12 @@ with no conflict and no merge driver. Each change is a commit with a ``Flow-Gap`
 
 A gap is ``open`` or ``resolved`` (``gap resolve``, with evidence). ``required`` and
 ``important`` gaps block: ``gap check`` fails and ``epic close`` refuses while one is open.
+
+A gap follows its epic: ``epic archive`` moves the folder to ``.flow/archive/gaps/<epic-id>/``
+(read-only from then on, as the epic is), and ``renumber`` moves it to the epic's new ID and
+rewrites the IDs its files name. A gap keeps its own ID through both: the ID names the gap (its
+``Flow-Gap`` trailers in history name it), so ``gap add`` also finds a gap already there by its
+text (an epic renumbered since the gap was added has another hash).
 """
 
 from __future__ import annotations
@@ -30,7 +36,13 @@ from typing import TYPE_CHECKING, Any
 from git_flowctl.changes.ops import Context
 from git_flowctl.model.document import Document, DocumentError
 from git_flowctl.model.errors import FlowError, NotFoundError, UsageError
-from git_flowctl.model.trailers import GAP_PRIORITIES, GAP_STATES, GapChange
+from git_flowctl.model.layout import ARCHIVE_GAPS_DIR, GAPS_DIR, gap_path, is_gap_path
+from git_flowctl.model.trailers import (
+    GAP_PRIORITIES,
+    GAP_PRIORITY_ALIASES,
+    GAP_STATES,
+    GapChange,
+)
 from git_flowctl.model.ulid import new_ulid
 from git_flowctl.repo.writer import Change
 
@@ -38,12 +50,9 @@ if TYPE_CHECKING:
     from git_flowctl.repo.plan import Plan
     from git_flowctl.repo.sources import Source
 
-GAPS_DIR = ".flow/gaps"
 OPEN, RESOLVED = GAP_STATES
 BLOCKING = ("required", "important")
 KEY_ORDER = ("id", "epic", "capability", "priority", "status", "task", "source", "evidence")
-# flowctl wrote "nice-to-have"; the issue says "nice": both are read, "nice" is written.
-_PRIORITY_ALIASES = {"nice-to-have": "nice"}
 
 
 def gap_id(epic_id: str, capability: str) -> str:
@@ -51,12 +60,8 @@ def gap_id(epic_id: str, capability: str) -> str:
     return "gap-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
 
 
-def gap_path(epic_id: str, gap: str) -> str:
-    return f"{GAPS_DIR}/{epic_id}/{gap}.md"
-
-
 def normalize_priority(text: str) -> str:
-    value = _PRIORITY_ALIASES.get(text.strip().lower(), text.strip().lower())
+    value = GAP_PRIORITY_ALIASES.get(text.strip().lower(), text.strip().lower())
     if value not in GAP_PRIORITIES:
         raise UsageError(f"unknown gap priority {text!r}",
                          hint="--priority required, important or nice")
@@ -90,7 +95,7 @@ class Gap:
     @property
     def priority(self) -> str:
         value = self._text("priority") or "required"
-        return _PRIORITY_ALIASES.get(value, value)
+        return GAP_PRIORITY_ALIASES.get(value, value)
 
     @property
     def status(self) -> str:
@@ -125,8 +130,8 @@ def _load(source: Source, path: str) -> Gap | None:
 def gaps_of(source: Source, epic_id: str | None = None) -> list[Gap]:
     """The gaps of one epic (one folder is read) or of every epic, by epic then ID."""
     directory = f"{GAPS_DIR}/{epic_id}" if epic_id else GAPS_DIR
-    paths = [path for path in source.walk_files(directory) if path.endswith(".md")
-             and path.count("/") == GAPS_DIR.count("/") + 2]
+    paths = [path for path in source.walk_files(directory)
+             if is_gap_path(path) and path.startswith(GAPS_DIR + "/")]
     found = [gap for gap in (_load(source, path) for path in sorted(paths)) if gap is not None]
     return found
 
@@ -139,6 +144,14 @@ def find(source: Source, ref: str) -> Gap:
     exact = [path for path in candidates if path.rsplit("/", 1)[-1][:-3] == ref]
     chosen = exact or candidates
     if not chosen:
+        archived = [path for path in source.walk_files(ARCHIVE_GAPS_DIR)
+                    if is_gap_path(path) and path.rsplit("/", 1)[-1][:-3].startswith(ref)]
+        if archived:
+            epic_id = archived[0].split("/")[-2]
+            raise FlowError(f"gap {archived[0].rsplit('/', 1)[-1][:-3]} is archived with epic "
+                            f"{epic_id} (under .flow/archive/gaps/): it is read-only",
+                            hint="an archived epic's gaps stay as they were archived",
+                            id=epic_id, archived=True)
         raise NotFoundError(f"no gap {ref}", hint="`git flow-task gap list` shows the gaps")
     if len(chosen) > 1:
         names = ", ".join(path.rsplit("/", 1)[-1][:-3] for path in chosen[:5])
@@ -159,8 +172,9 @@ def add(plan: Plan, epic_ref: str, capability: str, priority: str, ctx: Context,
     task_id = plan.resolve_task(task) if task else None
     identifier = gap_id(epic.id, text)
     path = gap_path(epic.id, identifier)
-    existing = _load(plan.source, path)
+    existing = _load(plan.source, path) or _same_text(plan.source, epic.id, text)
     if existing is not None:
+        identifier = existing.id
         return Change(f"flow: gap add {identifier}", {}, result={
             "id": identifier, "created": False, "gap": existing.as_json(),
             "message": f"gap {identifier} is already in {epic.id} ({existing.status})"})
@@ -176,6 +190,14 @@ def add(plan: Plan, epic_ref: str, capability: str, priority: str, ctx: Context,
                   records=[trailer],
                   result={"id": identifier, "created": True, "gap": gap.as_json(),
                           "message": f"gap {identifier} added to {epic.id}: [{priority}] {text}"})
+
+
+def _same_text(source: Source, epic_id: str, text: str) -> Gap | None:
+    """A gap of the epic with this text under another ID: one added before the epic was
+    renumbered (its ID hashes the old epic ID)."""
+    wanted = text.strip().lower()
+    return next((gap for gap in gaps_of(source, epic_id)
+                 if gap.capability.strip().lower() == wanted), None)
 
 
 def resolve(plan: Plan, ref: str, ctx: Context, *, evidence: str | None = None) -> Change:

@@ -54,6 +54,7 @@ from git_flowctl.repo.sources import IndexSource, TreeSource
 if TYPE_CHECKING:
     import pygit2
 
+    from git_flowctl.guard.records import GapStates
     from git_flowctl.repo.workspace import Workspace
 
 ZERO_SHA = re.compile(r"^0+$")
@@ -79,6 +80,7 @@ class _Staged:
     parent_commits: list[pygit2.Commit]
     parents: list[Snapshot]
     after: Snapshot
+    source: IndexSource  # what ``after`` was read from
 
 
 def _head_commit(repo: pygit2.Repository) -> pygit2.Commit | None:
@@ -112,9 +114,29 @@ def _staged(ws: Workspace, history: History, *, amend: bool = False) -> _Staged:
         parent_commits = list(head.parents)
     else:
         parent_commits = ([head] if head is not None else []) + _commits_in(ws, "MERGE_HEAD")
-    after = Snapshot.load(IndexSource(ws.repo, open_index(ws), label="index"), history.cache)
+    source = IndexSource(ws.repo, open_index(ws), label="index")
+    after = Snapshot.load(source, history.cache)
     parents = [history.snapshot(commit) for commit in parent_commits] or [Snapshot.empty()]
-    return _Staged(head, parent_commits, parents, after)
+    return _Staged(head, parent_commits, parents, after, source)
+
+
+def _staged_gaps(ws: Workspace, staged: _Staged, trailers: Trailers,
+                 reverted: Sequence[Trailers]) -> GapStates | None:
+    """The gaps the staged change touches or the message names (guard/records.py), against
+    each parent; None when there are none. The index's gap files were listed with the plan's."""
+    from git_flowctl.guard import records
+
+    named = [*trailers.gaps, *(line for message in reverted for line in message.gaps)]
+    parents = [TreeSource(ws.repo, commit.tree, str(commit.id)[:7])
+               for commit in staged.parent_commits] or [TreeSource(ws.repo, None, "empty tree")]
+    now = staged.after.gap_blobs if staged.after.gap_blobs is not None \
+        else records.gap_entries(staged.source)
+    changed: set[str] = set()
+    for parent in parents:
+        changed |= records.changed_gap_paths(records.gap_entries(parent), now)
+    if not changed and not named:
+        return None
+    return records.gap_states(parents, staged.source, changed, named)
 
 
 def _tree_findings(staged: _Staged) -> list[Finding]:
@@ -278,9 +300,11 @@ def commit_msg(ws: Workspace, message_file: Path) -> HookResult:
     trailers = parse_message(text)
     head = _head_commit(ws.repo)
     staged = _staged(ws, history, amend=_looks_like_amend(trailers, head))
+    reverted = history.reverted_messages(trailers)
     findings = check_change(staged.parents, staged.after, message=trailers,
                             foreseen=history.reverted(trailers),
-                            renames=history.reverted_renames(trailers))
+                            renames=history.reverted_renames(trailers),
+                            gaps=_staged_gaps(ws, staged, trailers, reverted), reverted=reverted)
     findings.extend(_tree_findings(staged))
     history.close()
     return HookResult("commit-msg", findings)
@@ -289,13 +313,17 @@ def commit_msg(ws: Workspace, message_file: Path) -> HookResult:
 def _looks_like_amend(trailers: Trailers, head: pygit2.Commit | None) -> bool:
     """`git commit --amend` keeps HEAD's trailers and replaces HEAD: the parents are HEAD's.
 
-    git does not tell a commit-msg hook that it amends; a message that repeats a transition ID
-    of HEAD's own message does (IDs are unique per transition).
+    git does not tell a commit-msg hook that it amends; a message that repeats a transition,
+    gap or review line's ID of HEAD's own message does (IDs are unique per line).
     """
-    if head is None or not trailers.transitions:
+    def line_ids(message: Trailers) -> set[str]:
+        return {item.id for item in message.transitions} | {item.id for item in message.gaps} \
+            | {item.id for item in message.reviews}
+
+    mine = line_ids(trailers)
+    if head is None or not mine:
         return False
-    head_ids = {item.id for item in parse_message(head.message).transitions}
-    return any(item.id in head_ids for item in trailers.transitions)
+    return bool(mine & line_ids(parse_message(head.message)))
 
 
 # pre-push --------------------------------------------------------------------------------------

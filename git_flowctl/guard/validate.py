@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from git_flowctl.model import ids, states, verification
+from git_flowctl.model import ids, reviews, states, verification
 from git_flowctl.model.chains import chain_order
 from git_flowctl.model.config import CONFIG_PATH, Config
 from git_flowctl.model.document import (
@@ -47,6 +47,7 @@ from git_flowctl.model.items import (
     epic_field_problems,
     task_field_problems,
 )
+from git_flowctl.model.layout import ARCHIVE_GAPS_DIR, is_gap_path
 
 TYPE_CHECKING = False  # typing's import costs the hooks' start-up time (guard/hooklean.py)
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ if TYPE_CHECKING:
 
     import pygit2
 
-    from git_flowctl.model.trailers import Rename, Trailers, Transition
+    from git_flowctl.guard.records import GapState, GapStates
+    from git_flowctl.model.trailers import GapChange, Rename, Review, Trailers, Transition
     from git_flowctl.repo.catalog import PlanCache
     from git_flowctl.repo.sources import Source
 
@@ -106,6 +108,19 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Rule("task-ref-unknown", "transitions", WARNING, "a Flow-Task trailer names no existing task"),
     Rule("landed-not-done", "transitions", ERROR,
          "a Flow-Landed trailer whose task is not done in the commit's tree"),
+    Rule("gap-trailer-missing", "gates", ERROR,
+         "a gap was added, resolved, reopened, re-prioritized or deleted without a Flow-Gap trailer"),
+    Rule("gap-trailer-mismatch", "gates", ERROR,
+         "a gap changed but its Flow-Gap trailers do not lead from its old state to the new one"),
+    Rule("gap-trailer-without-change", "gates", ERROR,
+         "a Flow-Gap trailer whose change the commit does not make"),
+    Rule("review-trailer-missing", "gates", ERROR,
+         "a review verdict (plan_review_status, completion_review_status) set without a "
+         "Flow-Review trailer"),
+    Rule("review-trailer-mismatch", "gates", ERROR,
+         "a review verdict changed to another verdict than its Flow-Review trailer says"),
+    Rule("review-trailer-without-change", "gates", ERROR,
+         "a Flow-Review trailer whose verdict the commit's tree does not hold"),
     Rule("gate-unsatisfied", "gates", ERROR,
          "a task entered in_progress or done while a dependency is not satisfied"),
     Rule("evidence-missing", "evidence", ERROR,
@@ -181,6 +196,8 @@ class Item:
     assignee: str | None = None
     has_evidence: bool = False
     lines: dict[str, int] | None = None  # the lines of LINE_KEYS, for an item read from the store
+    # The latest verdict of each review kind (model/reviews.KINDS order: plan, completion)
+    reviews: tuple[str | None, ...] = (None, None)
 
     def line(self, key: str) -> int | None:
         if self.doc is not None:
@@ -192,13 +209,14 @@ class Item:
         lines = {key: line for key in LINE_KEYS if (line := self.line(key)) is not None}
         return (self.kind, self.id, self.status, [tuple(vars(f).values()) for f in self.findings],
                 self.epic, list(self.depends_on), self.trigger_rule, self.assignee,
-                self.has_evidence, lines)
+                self.has_evidence, lines, tuple(self.reviews))
 
     @classmethod
     def from_record(cls, path: str, record: Any) -> Item:
-        kind, subject, status, findings, epic, depends_on, rule, assignee, evidence, lines = record
+        kind, subject, status, findings, epic, depends_on, rule, assignee, evidence, lines, \
+            verdicts = record
         return cls(path, kind, subject, status, None, [Finding(*item) for item in findings], epic,
-                   list(depends_on), rule, assignee, evidence, dict(lines))
+                   list(depends_on), rule, assignee, evidence, dict(lines), tuple(verdicts))
 
     @property
     def archived(self) -> bool:
@@ -210,7 +228,8 @@ def _archived(path: str) -> bool:
 
 
 # The keys whose lines findings name (Item.line): what a stored item keeps of its document.
-LINE_KEYS = ("id", "epic", "status", "depends_on", "depends_on_epics")
+LINE_KEYS = ("id", "epic", "status", "depends_on", "depends_on_epics", "plan_review_status",
+             "completion_review_status")
 
 
 # The parts of a tree's findings, in the order findings() gives them (Snapshot.finding_parts).
@@ -352,6 +371,7 @@ def parse_item(path: str, raw: bytes, kind: str | None) -> Item:
     valid_statuses = TASK_STATUSES if kind == "task" else EPIC_STATUSES
     status = data.get("status")
     item = Item(path, kind, subject, status if status in valid_statuses else None, doc, found)
+    item.reviews = tuple(reviews.verdict_in(data, review_kind) for review_kind in reviews.KINDS)
     found.extend(_section_findings(doc, raw, kind, subject))
     if kind == "task":
         epic = data.get("epic")
@@ -578,6 +598,8 @@ class Snapshot:
         # (the snapshot this one was derived from, the paths that differ): Snapshot.derive
         self.derived_from: tuple[Snapshot, frozenset[str]] | None = None
         self._some: dict[str, str] = {}  # effective states resolved one task at a time
+        # The gap files of a tree read whole (``load``) with their blob IDs; None: not listed
+        self.gap_blobs: dict[str, str | None] | None = None
 
     @classmethod
     def empty(cls, label: str = "empty tree") -> Snapshot:
@@ -603,9 +625,12 @@ class Snapshot:
             config = Config({k: v for k, v in config.raw.items() if k not in tops})
         items: list[Item] = []
         blobs: dict[str, str] | None = {}
+        gap_blobs: dict[str, str | None] = {}
         for path, blob in source.walk_entries(FLOW_DIR):
             is_plan_file, kind = _kind_of_path(path)
             if not is_plan_file:
+                if is_gap_path(path):
+                    gap_blobs[path] = blob  # listed anyway: the gap rules compare them
                 continue
             if blob is None:
                 blobs = None
@@ -625,6 +650,7 @@ class Snapshot:
         items.sort(key=lambda item: (item.archived, item.path))
         snapshot = cls(source.label, config, items, config_findings, blobs)
         snapshot.config_blob = source.blob_id(CONFIG_PATH)
+        snapshot.gap_blobs = gap_blobs
         if isinstance(cache, ItemStore):
             snapshot._store = cache
         return snapshot
@@ -864,6 +890,13 @@ class Snapshot:
             return self.effective_states().get(subject, states.MISSING)
         return state
 
+    def open_epic_dependencies(self, epic_id: str | None) -> list[str]:
+        """The open epics ``epic_id`` depends on (facts.PlanFacts.epic_waits)."""
+        epic = self.epics.get(epic_id) if epic_id is not None else None
+        if epic is None:
+            return []
+        return [dep for dep in epic.depends_on if dep in self.epics and self.epics[dep].status == "open"]
+
     def unsatisfied(self, task: Item) -> dict[str, str]:
         dep_states = {dep: self.state_of(dep) for dep in task.depends_on}
         return {dep: dep_states[dep] for dep in states.unsatisfied(task.trigger_rule, dep_states)}
@@ -1090,7 +1123,8 @@ def _kind_of_path(path: str) -> tuple[bool, str | None]:
         return True, "task"
     if parent == EPICS_DIR:
         return True, "epic"
-    return path.startswith(ARCHIVE_DIR + "/"), None
+    # An archived epic's gaps (.flow/archive/gaps/<epic>/) are not plan files.
+    return path.startswith(ARCHIVE_DIR + "/") and not path.startswith(ARCHIVE_GAPS_DIR + "/"), None
 
 
 # One change ------------------------------------------------------------------------------------
@@ -1247,13 +1281,16 @@ def _touched_subjects(parents: Sequence[Snapshot], after: Snapshot) -> set[str] 
 
 def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trailers | None,
                  foreseen: Sequence[Transition] = (), foreseen_evidence: Collection[str] = (),
-                 renames: Sequence[Rename] = (), commit: str | None = None) -> list[Finding]:
+                 renames: Sequence[Rename] = (), commit: str | None = None,
+                 gaps: GapStates | None = None, reverted: Sequence[Trailers] = ()) -> list[Finding]:
     """The transition, trailer, gate and evidence rules for one change (parents -> after).
 
     ``message`` holds the commit message's trailers; None before a message exists (pre-commit),
     when trailers are not required and ``foreseen`` ones (a --no-commit chain, a squash message)
     only explain changes. ``foreseen`` also carries synthesized revert transitions; ``renames``
-    the ``Flow-Rename`` records known besides the message's own.
+    the ``Flow-Rename`` records known besides the message's own. ``gaps``: the states of the gaps
+    the change touches (guard/records.py), for the gap rules; ``reverted``: the messages of the
+    commits the change reverts, whose ``Flow-Gap`` and ``Flow-Review`` lines it undoes.
     """
     strict = message is not None
     renames = [*renames, *(message.renames if message else [])]
@@ -1371,8 +1408,19 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
                     "gate-unsatisfied",
                     f"{subject} entered {new} but its dependencies are not satisfied: {listed}",
                     file=task.path, line=task.line("status"), subject=subject,
-                    hint=f"finish {', '.join(blocking)} first (`git flow-task ready` lists what can "
-                         f"start); a repair is recorded with --force"))
+                    hint=f"{states.unsatisfied_hint(blocking)} (`git flow-task ready` lists what "
+                         f"can start); a repair is recorded with --force"))
+            # Started here (in progress now, or done from a state `start` leaves): its epic's
+            # dependencies were open (docs/states.md#epic-dependencies).
+            started = new == states.IN_PROGRESS or base in states.STARTABLE
+            waits = after.open_epic_dependencies(task.epic) if started else []
+            if waits:
+                found.append(finding(
+                    "gate-unsatisfied",
+                    f"{subject} entered {new} while its epic {task.epic} waits for epic "
+                    f"{', '.join(waits)} (open)",
+                    file=task.path, line=task.line("status"), subject=subject,
+                    hint=f"{states.epic_wait_hint(waits)}; a repair is recorded with --force"))
         if new == states.DONE and strict and after.config.require_verify:
             fields = {key: value for line in message.evidence if line.subject == subject
                       for key, value in line.fields} if message is not None else {}
@@ -1393,9 +1441,142 @@ def check_change(parents: Sequence[Snapshot], after: Snapshot, *, message: Trail
                 "evidence-missing", f"{subject} entered done without evidence (config require_evidence)",
                 file=task.path, line=task.line("status"), subject=subject,
                 hint="finish with `git flow-task done --evidence commits=... tests=...`"))
+    if message is not None:
+        found.extend(review_findings(parents, after, message, renames, reverted))
+        if gaps is not None:
+            found.extend(gap_findings(gaps, message, reverted, after.epics))
     if commit is not None:
         found = [replace(item, commit=commit) for item in found]
     return found
+
+
+# Gaps and reviews: their trailers against the files (docs/validation.md#gaps-and-reviews) ------
+
+
+def review_findings(parents: Sequence[Snapshot], after: Snapshot, message: Trailers,
+                    renames: Sequence[Rename] = (), reverted: Sequence[Trailers] = ()) -> list[Finding]:
+    """A verdict set in a file (``plan_review_status``, ``completion_review_status``) needs the
+    ``Flow-Review`` trailer of its subject and kind that says it; a trailer needs its verdict in
+    the tree. A verdict removed needs nothing (it only takes a judgment back: no gate opens), nor
+    one that ``import`` or ``recover`` sets by authority, nor one a revert puts back."""
+    said: dict[tuple[str, str], list[Review]] = defaultdict(list)
+    for line in message.reviews:
+        said[(line.subject, line.kind)].append(line)
+    undone = {(line.subject, line.kind) for trailers in reverted for line in trailers.reviews}
+    by_authority = {link.subject for link in message.transitions if link.action in _BY_AUTHORITY}
+    old_id = {rename.new: rename.old for rename in renames}
+    touched = _touched_subjects(parents, after)
+    subjects = set(after.tasks) | set(after.epics) if touched is None else set(touched)
+    subjects |= {subject for subject, _ in said}
+    found: list[Finding] = []
+    for subject in sorted(subjects, key=ids.id_sort_key):
+        item = after.item(subject)
+        if item is None and subject not in {s for s, _ in said}:
+            continue
+        befores = [parent.item(subject) or parent.item(old_id.get(subject, subject)) for parent in parents]
+        for index, kind in enumerate(reviews.KINDS):
+            new = item.reviews[index] if item is not None else None
+            olds = [before.reviews[index] if before is not None else None for before in befores] or [None]
+            lines = sorted(said.get((subject, kind), []), key=lambda line: line.id)
+            where: dict[str, Any] = {
+                "file": item.path if item else None, "subject": subject,
+                "line": item.line(reviews.status_field(kind)) if item else None}
+            if all(old != new for old in olds):
+                if new is None or (subject, kind) in undone or subject in by_authority:
+                    continue
+                if not lines:
+                    found.append(finding(
+                        "review-trailer-missing",
+                        f"{subject}'s {kind} verdict changed {olds[0] or 'none'} -> {new} with no "
+                        f"Flow-Review trailer", **where,
+                        hint=f"record verdicts with `git flow-task review {subject} --verdict {new} "
+                             f"--kind {kind}`; a verdict is not edited by hand"))
+                elif lines[-1].verdict != new:
+                    found.append(finding(
+                        "review-trailer-mismatch",
+                        f"{subject}'s {kind} verdict changed {olds[0] or 'none'} -> {new}, but its "
+                        f"Flow-Review trailer says {lines[-1].verdict}", **where,
+                        hint="the trailer must name the verdict the file records"))
+            elif lines and lines[-1].verdict != new:
+                found.append(finding(
+                    "review-trailer-without-change",
+                    f"the Flow-Review trailer for {subject} says {kind} {lines[-1].verdict}, but "
+                    f"this commit leaves its {kind} verdict {new or 'none'}"
+                    + ("" if item is not None else f" ({subject} is absent)"), **where,
+                    hint=f"remove the trailer, or stage the {reviews.status_field(kind)} change "
+                         "it describes"))
+    return found
+
+
+def gap_findings(gaps: GapStates, message: Trailers, reverted: Sequence[Trailers] = (),
+                 epics: Collection[str] = ()) -> list[Finding]:
+    """A gap whose state (status, priority) changes needs ``Flow-Gap`` trailers that lead from
+    its old state to the new one; a trailer needs its change. A gap is one gap wherever its file
+    is (a move by ``renumber`` or ``epic archive`` changes nothing), a revert may undo what the
+    reverted commit's trailers did, and a gap deleted with its epic (``epics``: the epics after
+    the change) is the epic's ``file-deleted``."""
+    said: dict[str, list[GapChange]] = defaultdict(list)
+    for line in message.gaps:
+        said[line.subject].append(line)
+    undone = {line.subject for trailers in reverted for line in trailers.gaps}
+    found: list[Finding] = []
+    for gap in sorted(set(gaps.after).union(*gaps.before, said)):
+        new = gaps.after.get(gap)
+        olds = [before.get(gap) for before in gaps.before] or [None]
+        known = [state for state in (new, *olds) if state is not None]
+        if any(not state.readable for state in known):
+            continue  # a file that does not say its state: `gap list` names it
+        lines = said.get(gap, [])
+        now = new.status if new is not None else None
+        where: dict[str, Any] = {"file": known[0].path if known else None, "subject": gap}
+        if all(_gap_key(old) != _gap_key(new) for old in olds):
+            if gap in undone:
+                continue
+            if new is None and known and known[0].path.split("/")[-2] not in epics:
+                continue  # gone with its epic
+            change = f"{_gap_text(olds[0])} -> {_gap_text(new)}"
+            if not lines:
+                found.append(finding(
+                    "gap-trailer-missing", f"gap {gap} changed {change} with no Flow-Gap trailer",
+                    **where,
+                    hint="change gaps with `git flow-task gap add|resolve` (with --no-commit and "
+                         "the hooks installed, the trailer is added to your commit); a gap is "
+                         "resolved, not deleted"))
+                continue
+            chain = next((chain for old in dict.fromkeys(o.status if o else None for o in olds)
+                          if (chain := _gap_chain(lines, old, now)) is not None), None)
+            if chain is None or (new is not None and chain[-1].priority != new.priority):
+                found.append(finding(
+                    "gap-trailer-mismatch",
+                    f"gap {gap} changed {change}, but its Flow-Gap trailers say {_said(lines)}",
+                    **where, hint="the trailers must lead from the committed state to the new one"))
+            continue
+        chain = _gap_chain(lines, now, now) if lines else None
+        if lines and (chain is None or (new is not None and chain[-1].priority != new.priority)):
+            found.append(finding(
+                "gap-trailer-without-change",
+                f"the Flow-Gap trailer for {gap} says {_said(lines)}, but this commit leaves it "
+                f"{_gap_text(new)}", **where,
+                hint="remove the trailer, or stage the gap file change it describes"))
+    return found
+
+
+def _gap_key(state: GapState | None) -> tuple[str | None, str | None] | None:
+    return None if state is None else (state.status, state.priority)
+
+
+def _gap_text(state: GapState | None) -> str:
+    return "none" if state is None else state.text()
+
+
+def _said(lines: Sequence[GapChange]) -> str:
+    return ", ".join(f"{line.source or 'none'}->{line.target} [{line.priority}]"
+                     for line in sorted(lines, key=lambda line: line.id))
+
+
+def _gap_chain(lines: Sequence[GapChange], start: str | None, end: str | None) -> list[GapChange] | None:
+    return chain_order(lines, lambda line: (line.source, line.target), lambda line: line.id,
+                       start, end)
 
 
 # History ---------------------------------------------------------------------------------------
@@ -1557,6 +1738,55 @@ class History:
                 for step in invert_renames([*message.renames, *(
                     self.reverted_renames(message, depth + 1) if depth < _REVERT_DEPTH else [])])]
 
+    def reverted_messages(self, trailers: Trailers, depth: int = 0) -> list[Trailers]:
+        """The messages of the commits ``trailers`` reverts, and of the ones those revert (down
+        a chain of reverts of reverts, as far as ``_REVERT_DEPTH``): whose ``Flow-Gap`` and
+        ``Flow-Review`` lines a revert undoes or redoes."""
+        found = []
+        for message in self._reverted_messages(trailers):
+            found.append(message)
+            if depth + 1 < _REVERT_DEPTH:
+                found.extend(self.reverted_messages(message, depth + 1))
+        return found
+
+    def gap_states(self, commit: pygit2.Commit, parents: Sequence[pygit2.Commit],
+                   trailers: Trailers, reverted: Sequence[Trailers]) -> GapStates | None:
+        """The gaps a commit touches or its trailers name (guard/records.py); None when there
+        are none. Which gap files changed comes from the ``.flow`` trees' diff when it is known
+        (the snapshots were derived through it), else from the gap directories' tree IDs: a
+        commit that touches no gap file reads none."""
+        from git_flowctl.guard import records
+        from git_flowctl.repo.sources import TreeSource
+
+        named = [*trailers.gaps, *(line for message in reverted for line in message.gaps)]
+        flow = _flow_tree(commit)
+        trees: list[pygit2.Tree | None] = [parent.tree for parent in parents] or [None]
+        changed: set[str] = set()
+        compare: list[pygit2.Tree | None] = []  # parents whose diff is not known
+        bases: list[pygit2.Commit | None] = [*parents] or [None]
+        for parent in bases:
+            parent_flow = _flow_tree(parent) if parent is not None else None
+            if parent_flow == flow:
+                continue
+            known = self._diffs.get(f"{parent_flow}:{flow}") if self._diffs and parent_flow else None
+            if isinstance(known, dict):
+                changed.update(path for path in known if records.is_gap_path(path))
+            else:
+                compare.append(parent.tree if parent is not None else None)
+        if compare:
+            mine = records.gap_subtrees(commit.tree)
+            compare = [tree for tree in compare if records.gap_subtrees(tree) != mine]
+        if not changed and not compare and not named:
+            return None
+        after = TreeSource(self.repo, commit.tree, str(commit.id)[:7])
+        sources = [TreeSource(self.repo, tree, "parent") for tree in trees]
+        if compare:
+            now = records.gap_entries(after)
+            for tree in compare:
+                source = TreeSource(self.repo, tree, "parent")
+                changed |= records.changed_gap_paths(records.gap_entries(source), now)
+        return records.gap_states(sources, after, changed, named)
+
     def _reverted_messages(self, trailers: Trailers) -> list[Trailers]:
         import pygit2
 
@@ -1584,11 +1814,15 @@ class History:
         trailers = parse_message(commit.message)
         flow_changed = not parents or any(self._flow_tree(p) != self._flow_tree(commit) for p in commit.parents)
         if not flow_changed and not trailers.transitions and not trailers.malformed \
-                and not trailers.task_refs and not trailers.landings:
+                and not trailers.task_refs and not trailers.landings and not trailers.gaps \
+                and not trailers.reviews:
             return []
+        reverted = self.reverted_messages(trailers)
         return check_change(parents or [Snapshot.empty()], after, message=trailers,
                             foreseen=self.reverted(trailers),
-                            renames=self.reverted_renames(trailers), commit=str(commit.id))
+                            renames=self.reverted_renames(trailers), commit=str(commit.id),
+                            gaps=self.gap_states(commit, list(commit.parents), trailers, reverted),
+                            reverted=reverted)
 
     def check_range(self, head: pygit2.Commit, hide: Iterable[pygit2.Oid], *,
                     tree_baseline: Snapshot | None = None, base: str | None = None) -> RangeReport:

@@ -32,6 +32,7 @@ from git_flowctl.model.config import CONFIG_PATH
 from git_flowctl.model.document import Document
 from git_flowctl.model.errors import ConflictError, FlowError
 from git_flowctl.model.items import ARCHIVE_DIR, archived_epic_path, archived_task_path
+from git_flowctl.model.layout import ARCHIVE_GAPS_DIR
 from git_flowctl.model.trailers import Trailers, Transition, parse_message
 from git_flowctl.model.ulid import new_ulid
 from git_flowctl.repo.gitcli import missing_objects_error
@@ -46,7 +47,8 @@ _ZERO = re.compile(r"^0+$")
 
 def subject_of(path: str) -> str | None:
     """The task or epic ID a ``.flow`` path holds (``.flow/tasks/<id>.md``, archived ones too)."""
-    if not path.endswith(".md") or not path.startswith((TASKS, EPICS, ARCHIVE)):
+    if not path.endswith(".md") or not path.startswith((TASKS, EPICS, ARCHIVE)) \
+            or path.startswith(ARCHIVE_GAPS_DIR + "/"):  # an archived epic's gaps: no subject
         return None
     return path.rsplit("/", 1)[-1][:-3]
 

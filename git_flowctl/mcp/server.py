@@ -24,7 +24,8 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from git_flowctl import __version__
@@ -32,25 +33,32 @@ from git_flowctl.mcp.tools import FlowTools, error_payload, internal_error
 from git_flowctl.model.errors import FlowError, NotFoundError
 
 TOOL_NAMES = ("next", "ready", "show", "tasks", "status", "start", "done", "block", "fail",
-              "release", "heartbeat", "log", "task_create", "dep_add", "validate")
+              "release", "heartbeat", "log", "task_create", "dep_add", "validate", "prompt",
+              "queue", "files", "restart", "run_status", "land")
+PROMPT_NAMES = ("worker",)
 
 PREFACE = """\
 # This MCP server
 
 Its tools are the `git flow-task` commands the primer below names: `next`, `ready`, `show`, \
 `tasks`, `status`, `start`, `done`, `block`, `fail`, `release`, `heartbeat`, `log`, \
-`task_create`, `dep_add`, `validate`. Call the tool where the primer says to run the command \
-(`next` with `claim: true` for `next --claim`); the arguments are the command's options and \
-the result is its `--json` object. A refusal is a tool error with the same `error` and `hint`, \
-and `exit_code` 1 (refused: read the hint, do not retry unchanged), 2 (usage: fix the \
-arguments) or 3 (lost a race or claimed by another: pick another task). Resources: \
-`flow://status`, `flow://task/{id}`.
+`task_create`, `dep_add`, `validate`, `prompt`, `queue`, `files`, `restart`, `run_status` \
+(`run status`), `land`. Call the tool where the primer says to run the command (`next` with \
+`claim: true` for `next --claim`, `status` with `interrupted: true` for `status \
+--interrupted`); the arguments are the command's options and the result is its `--json` \
+object. A refusal is a tool error with the same `error` and `hint`, and `exit_code` 1 \
+(refused: read the hint, do not retry unchanged), 2 (usage: fix the arguments) or 3 (lost a \
+race or claimed by another: pick another task). Resources: `flow://status`, \
+`flow://task/{id}`. Prompt: `worker` (a task's brief, as the `prompt` tool gives it).
 
 """
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                         open_world_hint=False)
+# `restart` throws away finished work's record (summaries, evidence, attempts; history keeps it).
+RESETS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
+                         open_world_hint=False)
 # `next` reads, unless claim=true starts the task: hints describe the tool, so it is a writer.
 
 TaskRef = Annotated[str, Field(description="A task ID: full (fn-1-slug.2) or short (fn-1.2).")]
@@ -128,9 +136,47 @@ def build_server(root: Path, *, actor: str | None, instructions: str) -> MCPServ
         return call(lambda: tools.tasks(epic=epic, status=status or (), domain=domain, rev=rev))
 
     @server.tool(annotations=READ)
-    def status(rev: Rev = None) -> CallToolResult:
-        """Counts per state, per epic, what is ready, and what landed on the default branch."""
-        return call(lambda: tools.status(rev=rev))
+    def status(rev: Rev = None,
+               interrupted: Annotated[bool, Field(
+                   description="Only the open epics whose work has started and is not finished, "
+                               "with what is in progress and the call that goes on.")] = False,
+               ) -> CallToolResult:
+        """Counts per state, per epic, what is ready, what landed on the default branch, and the
+        runs of this repository (`runs`). With interrupted: `status --interrupted`."""
+        return call(lambda: tools.status(rev=rev, interrupted=interrupted))
+
+    @server.tool(annotations=READ)
+    def queue(all: Annotated[bool, Field(description="Closed epics too.")] = False,
+              actor: Actor = None, rev: Rev = None) -> CallToolResult:
+        """Per open epic: how many tasks are ready, in progress, blocked and waiting, and what
+        blocks each (blocked: status blocked, upstream_failed, claimed by another, retry backoff,
+        files held by another; waiting: unfinished dependencies)."""
+        return call(lambda: tools.queue(all=all, actor=actor, rev=rev))
+
+    @server.tool(annotations=READ)
+    def files(epic: EpicRef = None, actor: Actor = None, rev: Rev = None) -> CallToolResult:
+        """Which open task owns which paths (its `files`: paths, directories, globs), and the
+        conflicts between tasks that may run at once, with who holds them."""
+        return call(lambda: tools.files(epic=epic, actor=actor, rev=rev))
+
+    @server.tool(annotations=READ)
+    def prompt(task: TaskRef,
+               actor: Annotated[str | None, Field(
+                   description="Who will work on it (default: the server's actor).")] = None,
+               rev: Rev = None) -> CallToolResult:
+        """Everything one worker needs to do TASK (flowctl's worker-prompt): `prompt` is the
+        brief (spec, acceptance, the dependencies' done summaries and evidence, owned files,
+        the exact commands to finish, fail or block it); its parts are fields too."""
+        return call(lambda: tools.prompt(task, actor=actor, rev=rev))
+
+    @server.tool(annotations=READ)
+    def run_status(run_id: Annotated[str | None, Field(
+                       description="Only this run (its ID or a prefix of it).")] = None,
+                   ) -> CallToolResult:
+        """The runs of this repository (`run status`): each one's state (running, paused,
+        stopping, dead), pid, host, branch, actor, jobs, and the tasks it runs now with their
+        attempts. A dead run's tasks are resumed by the next `run` on its branch."""
+        return call(lambda: tools.run_status(run_id))
 
     @server.tool(annotations=WRITE)
     def start(task: TaskRef,
@@ -194,6 +240,47 @@ def build_server(root: Path, *, actor: str | None, instructions: str) -> MCPServ
         """Give TASK back: in_progress -> todo, the assignee cleared, the claim given back."""
         return call(lambda: tools.release(task, remote=remote, force=force, actor=actor,
                                           message=message, dry_run=dry_run, no_commit=no_commit))
+
+    @server.tool(annotations=RESETS)
+    def restart(task: TaskRef, force: Annotated[bool, Field(
+                    description="Also reset tasks in progress (their claims are given back); "
+                                "recorded as force=1.")] = False,
+                actor: Actor = None, message: Message = None, dry_run: DryRun = False,
+                no_commit: NoCommit = False) -> CallToolResult:
+        """Back to todo: TASK and every task downstream of it, from any state, in one commit
+        (`reset`; with dry_run `would_reset`). Attempts, assignee, reasons, done summary and
+        evidence are cleared (history keeps them). Refused while one of them is in progress,
+        unless force."""
+        return call(lambda: tools.restart(task, force=force, actor=actor, message=message,
+                                          dry_run=dry_run, no_commit=no_commit))
+
+    @server.tool(annotations=WRITE)
+    def land(tasks: Annotated[list[str] | None, Field(
+                 description="The tasks to land (or all_done).")] = None,
+             all_done: Annotated[bool, Field(
+                 description="Every done task whose branch is not on the target yet.")] = False,
+             into: Annotated[str | None, Field(
+                 description="The branch to land on (default: the default branch).")] = None,
+             strategy: Annotated[str | None, Field(
+                 description="merge, rebase or squash (default: land.strategy, else merge).")] = None,
+             branch: Annotated[str | None, Field(
+                 description="The branch to land, for one task (default: flow/<task-id>, else "
+                             "its claim's).")] = None,
+             push: Annotated[bool, Field(
+                 description="Push each landing to the target's remote.")] = False,
+             remote: Annotated[str | None, Field(
+                 description="The remote push pushes to.")] = None,
+             dry_run: Annotated[bool, Field(
+                 description="Return the order and what each landing would do; change "
+                             "nothing.")] = False,
+             actor: Actor = None) -> CallToolResult:
+        """Merge finished task branches into the target with their state, one at a time in
+        dependency order (a task in progress gets its done in the landing commit). A conflict
+        or a failing guard lands nothing of that task; a task that did not land makes this a
+        tool error carrying the whole result (exit_code 3 when it lost a race)."""
+        return call(lambda: tools.land(tasks or (), into=into, strategy=strategy, branch=branch,
+                                       all_done=all_done, push=push, remote=remote,
+                                       dry_run=dry_run, actor=actor))
 
     @server.tool(annotations=WRITE)
     def heartbeat(task: Annotated[str | None, Field(
@@ -283,6 +370,16 @@ def build_server(root: Path, *, actor: str | None, instructions: str) -> MCPServ
     def task_resource(id: str) -> str:
         """A task (or an epic): `show`'s JSON."""
         return resource(lambda: tools.show(id))
+
+    @server.prompt(name="worker", title="Work on a task")
+    def worker(task: Annotated[str, Field(description="The task: fn-1.2 or its full ID.")]) -> str:
+        """The worker's brief for TASK (`prompt TASK`): what to do, what its dependencies left,
+        and the exact calls to start, finish, fail or block it."""
+        with lock:
+            try:
+                return str(tools.prompt(task)["prompt"])
+            except FlowError as error:
+                raise MCPError(INVALID_PARAMS, _one_line(error)) from None
 
     return server
 

@@ -145,11 +145,50 @@ class FlowTools:
         return success(tasks_answer(ws, plan, epic_ref=epic, statuses=tuple(status),
                                     domain=domain, rev=rev).payload)
 
-    def status(self, *, rev: str | None = None) -> dict[str, Any]:
+    def status(self, *, rev: str | None = None, interrupted: bool = False) -> dict[str, Any]:
         from git_flowctl.views.reads import status_answer
 
         ws = self.workspace()
+        if interrupted:
+            from git_flowctl.views.workflow import interrupted_report
+
+            return success(interrupted_report(self._read(ws, rev)))
         return success(status_answer(ws, ws.load_plan(rev), rev).payload)
+
+    def queue(self, *, all: bool = False, actor: str | None = None,
+              rev: str | None = None) -> dict[str, Any]:
+        from git_flowctl.coordination.claims import Claims
+        from git_flowctl.views.workflow import queue_report
+
+        ws = self.workspace()
+        plan = self._read(ws, rev)
+        return success(queue_report(ws, plan, ws.actor(self._who(actor)), Claims.open(ws),
+                                    every_epic=all))
+
+    def files(self, *, epic: str | None = None, actor: str | None = None,
+              rev: str | None = None) -> dict[str, Any]:
+        from git_flowctl.coordination.availability import files_report
+        from git_flowctl.coordination.claims import Claims
+
+        ws = self.workspace()
+        plan = self._read(ws, rev)
+        epic_id = plan.resolve_epic(epic) if epic else None
+        return success(files_report(plan, ws.actor(self._who(actor)), Claims.open(ws).all(),
+                                    epic_id))
+
+    def prompt(self, task: str, *, actor: str | None = None,
+               rev: str | None = None) -> dict[str, Any]:
+        from git_flowctl.coordination.claims import Claims
+        from git_flowctl.views.workflow import prompt_answer
+
+        ws = self.workspace()
+        plan = self._read(ws, rev)
+        return success(prompt_answer(ws, plan, task, ws.actor(self._who(actor)), Claims.open(ws)))
+
+    def run_status(self, run_id: str | None = None) -> dict[str, Any]:
+        from git_flowctl.coordination.runs import status_report
+
+        return success(status_report(self.workspace().common_dir, run_id))
 
     def log(self, task: str | None = None, *, epic: str | None = None,
             rev: str = "HEAD") -> dict[str, Any]:
@@ -260,6 +299,34 @@ class FlowTools:
         if beat.failure is not None:
             raise _with_payload(ConflictError(beat.failure), beat.payload)
         return success(beat.payload)
+
+    def restart(self, task: str, *, force: bool = False, actor: str | None = None,
+                message: str | None = None, dry_run: bool = False,
+                no_commit: bool = False) -> dict[str, Any]:
+        from git_flowctl.changes.acting import mode_of
+        from git_flowctl.coordination.work import restart
+
+        ws = self.workspace()
+        mode = mode_of(no_commit, dry_run)
+        ctx = self._context(ws, actor, mode, force)
+        return success(restart(ws, ctx, mode, message, task).payload())
+
+    def land(self, tasks: Sequence[str] = (), *, into: str | None = None,
+             strategy: str | None = None, branch: str | None = None, all_done: bool = False,
+             push: bool = False, remote: str | None = None, dry_run: bool = False,
+             actor: str | None = None) -> dict[str, Any]:
+        from git_flowctl.coordination.land import LandOptions, land_answer
+
+        ws = self.workspace()
+        options = LandOptions(ws.actor(self._who(actor)), into=into, strategy=strategy, push=push,
+                              remote=remote)
+        answer = land_answer(ws, list(tasks), options, branch=branch, all_done=all_done,
+                             dry_run=dry_run)
+        if answer.failure is not None:
+            failure = ConflictError(answer.failure) if answer.exit_code == 3 \
+                else FlowError(answer.failure)
+            raise _with_payload(failure, answer.payload)
+        return success(answer.payload)
 
     # Shaping the plan -----------------------------------------------------------------------
 

@@ -300,7 +300,11 @@ def set_config_value(text: str, dotted: str, value: Any) -> str:
                 if depth == len(parts) - 1:
                     rest = match.group("rest")
                     comment = re.search(r"\s+#.*$", rest)
-                    if (rest.strip() and not rest.strip().startswith(("|", ">", "#"))) or comment:
+                    value_text = (rest[:comment.start()] if comment else rest).strip()
+                    follows = next((ln for ln in lines[number + 1:]
+                                    if ln.strip() and not ln.lstrip().startswith("#")), "")
+                    block = not value_text and follows.startswith(indent + " ")  # a mapping or list
+                    if (value_text and not value_text.startswith(("|", ">"))) or (comment and not block):
                         suffix = comment.group(0) if comment else ""
                         lines[number] = f"{indent}{part}{match.group('sep')} {scalar}{suffix}{match.group('nl') or chr(10)}"
                         return "".join(lines)

@@ -143,6 +143,7 @@ class PlanFacts:
         self._effective: dict[str, str] | None = effective
         self._some: dict[str, str] = {}  # states resolved one task at a time (state_of)
         self._views: dict[str, str] | None = None
+        self._epic_waits: dict[str, list[str]] = {}
         self._by_epic: dict[str, list[TaskFacts]] | None = None
         self._ids_by_epic: dict[str, list[str]] | None = None
         self._dependents: dict[str, list[TaskFacts]] | None = None
@@ -218,6 +219,36 @@ class PlanFacts:
                 waiting.append(dep)
         return waiting
 
+    def epic_waits(self, epic_id: str | None) -> list[str]:
+        """The open epics that ``epic_id`` depends on. No task of an epic starts while one is
+        open: an epic dependency is a dependency of every task of the epic
+        (docs/states.md#epic-dependencies)."""
+        if epic_id is None:
+            return []
+        found = self._epic_waits.get(epic_id)
+        if found is None:
+            epic = self.epics.get(epic_id)
+            found = self.open_epic_dependencies(epic) if epic is not None else []
+            self._epic_waits[epic_id] = found
+        return list(found)
+
+    def epic_links(self, epic_id: str) -> list[tuple[str, str]]:
+        """What an epic dependency means between tasks, for pictures and the critical path:
+        (a task of an open epic ``epic_id`` depends on, a task of ``epic_id``) for the last
+        tasks of the one (no task of their epic depends on them) and the first of the other (they
+        depend on no task of their epic). Every task of the epic waits for every task of the
+        other (``epic_waits``); these links are the fewest that say so."""
+        firsts = [task.id for task in self.tasks_of(epic_id)
+                  if not any(dep in self.tasks and self.tasks[dep].epic == epic_id
+                             for dep in task.depends_on)]
+        links = []
+        for dep_epic in self.epic_waits(epic_id):
+            inside = self.tasks_of(dep_epic)
+            needed = {dep for task in inside for dep in task.depends_on}
+            lasts = [task.id for task in inside if task.id not in needed]
+            links += [(last, first) for last in lasts for first in firsts]
+        return links
+
     # States ---------------------------------------------------------------------------------
 
     def effective_states(self) -> dict[str, str]:
@@ -286,13 +317,27 @@ class PlanFacts:
     def unsatisfied_dependencies(self, task: HasDependencies) -> list[str]:
         return states.unsatisfied(task.trigger_rule, self.dependency_states(task))
 
+    def waiting_on(self, task: TaskFacts) -> list[str]:
+        """What a startable task waits for: its unsatisfied dependencies, then the open epics
+        its epic depends on (``epic_waits``). Empty: it is ready."""
+        return self.unsatisfied_dependencies(task) + self.epic_waits(task.epic)
+
+    def retry_note(self, task_id: str) -> str | None:
+        """``retry 1 of 2`` for an up_for_retry task (its failed attempts, of max_retries), so
+        that views tell it from a fresh ready task; None otherwise."""
+        task = self.tasks.get(task_id)
+        if task is None or task.status != states.UP_FOR_RETRY:
+            return None
+        return f"retry {task.attempts} of {task.max_retries(self.max_retries)}"
+
     def view_state(self, task_id: str) -> str:
-        """What a board shows: ``ready`` and ``waiting`` split out of todo/up_for_retry."""
+        """What every view shows: ``ready`` and ``waiting`` (``waiting_on``) split out of
+        todo/up_for_retry; the one definition `start` gates on (``gate``)."""
         if self._views is not None:
             return self._views[task_id]
         state = self.state_of(task_id)
         if state in states.STARTABLE:
-            return states.WAITING if self.unsatisfied_dependencies(self.tasks[task_id]) else states.READY
+            return states.WAITING if self.waiting_on(self.tasks[task_id]) else states.READY
         return state
 
     def view_states(self) -> dict[str, str]:
@@ -302,16 +347,27 @@ class PlanFacts:
             self._views = {task_id: self.view_state(task_id) for task_id in self.tasks}
         return self._views
 
-    def gate(self, task: HasDependencies, action: str) -> None:
-        """Refuse to start or finish a task whose dependencies are not satisfied, naming each."""
+    def gate(self, task: HasDependencies, action: str, epic_id: str | None = None) -> None:
+        """Refuse to start or finish a task whose dependencies are not satisfied, naming each;
+        ``start`` also refuses while its epic (``epic_id``) waits for an open epic. Work already
+        under way finishes (docs/states.md#epic-dependencies)."""
         blocking = self.unsatisfied_dependencies(task)
-        if not blocking:
+        epics = self.epic_waits(epic_id) if action == "start" else []
+        if not blocking and not epics:
             return
         found = {dep: self.state_of(dep) for dep in blocking}
-        listed = ", ".join(f"{dep} ({state})" for dep, state in found.items())
-        raise FlowError(
-            f"cannot {action} {task.id}: dependencies not satisfied: {listed}",
-            hint=states.unsatisfied_hint(found), id=task.id, blocked_by=blocking)
+        said = ["dependencies not satisfied: "
+                + ", ".join(f"{dep} ({state})" for dep, state in found.items())] if found else []
+        if epics:
+            said.append(f"its epic {epic_id} waits for epic {', '.join(epics)} (open)")
+        hints = [states.unsatisfied_hint(found)] if found else []
+        if epics:
+            hints.append(states.epic_wait_hint(epics))
+        raise FlowError(f"cannot {action} {task.id}: " + "; ".join(said),
+                        hint="; ".join(hints),
+                        id=task.id, blocked_by=blocking + epics,
+                        waiting_on=[*({"task": dep, "state": state} for dep, state in found.items()),
+                                    *({"epic": epic, "state": "open"} for epic in epics)])
 
     def state_counts(self, task_ids: Iterable[str], counted: Iterable[str]) -> dict[str, int]:
         effective = self.effective_states()

@@ -148,6 +148,13 @@ def unsatisfied_hint(found: Mapping[str, str]) -> str:
     return "; ".join(steps)
 
 
+def epic_wait_hint(epics: list[str]) -> str:
+    """The next step for an epic whose epic dependencies are open."""
+    listed = ", ".join(epics)
+    return (f"finish the tasks of {listed} and close {'it' if len(epics) == 1 else 'them'} "
+            f"(`git flow-task epic close {epics[0]}`), or start it anyway with --force (recorded)")
+
+
 def dependency_satisfied(rule: str, dep_states: Mapping[str, str]) -> bool:
     """Does a task with trigger rule ``rule`` have what it needs from its dependencies?
 

@@ -55,6 +55,8 @@ GAP_KEY = "Flow-Gap"  # `gap add|resolve` changed the gap registry (issue #15)
 LANDED_KEY = "Flow-Landed"  # `land` brought a task's branch onto this branch (issue #17)
 GAP_STATES = ("open", "resolved")
 GAP_PRIORITIES = ("required", "important", "nice")
+# flowctl wrote "nice-to-have"; the issue says "nice": both are read, "nice" is written.
+GAP_PRIORITY_ALIASES = {"nice-to-have": "nice"}
 
 
 _LINE = Lazy(r"^[ \t]*(?P<key>Flow-Transition|Flow-Evidence|Flow-Task|Flow-Rename|Flow-Archive"

@@ -80,7 +80,7 @@ _DIFFS = "diffs"
 _KEEP_DIFFS = 4096
 _KEEP_CHECKED = 4
 _MAGIC = b"flowplan"
-_MARKER = (9, __version__, marshal.version, tuple(sys.version_info[:2]))
+_MARKER = (10, __version__, marshal.version, tuple(sys.version_info[:2]))
 _NOT_PLAN_FILE = ("", None, None, None)  # a listed file that is not .md (counts for `initialized`)
 
 

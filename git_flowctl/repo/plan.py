@@ -307,8 +307,9 @@ class Plan:
         return self.facts.view_state(task_id)
 
     def gate(self, task: Task | TaskFacts, action: str) -> None:
-        """Refuse to start or finish a task whose dependencies are not satisfied, naming each."""
-        self.facts.gate(task, action)
+        """Refuse to start or finish a task whose dependencies are not satisfied, naming each
+        (and to start one whose epic waits for an open epic: facts.PlanFacts.gate)."""
+        self.facts.gate(task, action, task.epic)
 
     def next_task_number(self, epic_id: str) -> int:
         return self.facts.next_task_number(epic_id)

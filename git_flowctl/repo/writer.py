@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from git_flowctl.model.errors import ConflictError, FlowError
-from git_flowctl.model.layout import CONFIG_PATH, FLOW_DIR, PLAN_DIRS
+from git_flowctl.model.layout import CONFIG_PATH, FLOW_DIR, PLAN_DIRS, is_gap_path
 from git_flowctl.model.trailers import Evidence, Record, Transition, compose_message
 from git_flowctl.repo import gitindex, pending
 from git_flowctl.repo.catalog import with_entries, written_entries
@@ -369,6 +369,8 @@ class Writer:
             if content is None:
                 with contextlib.suppress(FileNotFoundError):
                     target.unlink()
+                if is_gap_path(path):
+                    _remove_emptied_folders(target, self.ws.root / FLOW_DIR)
                 continue
             if through_git:  # a split or sparse index: libgit2 cannot read the attributes' index
                 atomic_write(target, gitindex.checkout_bytes(self.ws, str(blobs[path]), path),
@@ -650,6 +652,18 @@ def _blob_ids(tree: pygit2.Tree | None, paths: dict[str, bytes | None]) -> dict[
         except KeyError:
             found[path] = None
     return found
+
+
+def _remove_emptied_folders(removed: Path, top: Path) -> None:
+    """The folders a removed gap file leaves empty go, as `git rm` removes them (an archived or
+    renumbered epic's gap folder, then ``.flow/gaps`` when it was the last)."""
+    folder = removed.parent
+    while folder != top and top in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (or not ours to remove): what is above is not empty either
+        folder = folder.parent
 
 
 def sweep_temp_files(target: Path) -> None:

@@ -44,6 +44,7 @@ class Card:
     critical: bool = False
     held_by: str | None = None  # a ready task another actor has claimed (issue #7)
     landed: bool | None = None  # a done task: its code is on the default branch (issue #17)
+    retry: str | None = None  # an up_for_retry task: "retry 1 of 2" (facts.retry_note)
 
 
 @dataclass
@@ -115,12 +116,9 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
     columns: dict[str, list[Card]] = {name: [] for name in COLUMNS}
     for task in sorted(chosen, key=lambda t: t.sort_key()):
         state = facts.view_state(task.id)
-        waits_for = facts.unsatisfied_dependencies(task) if state == states.WAITING else []
-        epic_waits = facts.open_epic_dependencies(facts.epics[task.epic]) \
-            if state == states.READY and task.epic in facts.epics else []
-        if epic_waits:  # `next` passes it over until its epic's dependencies close
-            state, waits_for = states.WAITING, [f"epic {dep}" for dep in epic_waits]
-        elif state == states.READY and task.id in kept.exclude():
+        waits_for = [f"epic {dep}" if dep in facts.epics else dep for dep in facts.waiting_on(task)] \
+            if state == states.WAITING else []
+        if state == states.READY and task.id in kept.exclude():
             state, waits_for = states.WAITING, [str(kept.why(task.id))]
         columns.setdefault(state, []).append(Card(
             task.id, shorts.get(task.id, task.id), task.title, task.epic, state, task.priority,
@@ -128,7 +126,8 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
             task.id in on_path,
             (held or {}).get(task.id) if state == states.READY
             and (held or {}).get(task.id) not in (None, actor) else None,
-            (task.id in landed) if landed is not None and state == states.DONE else None))
+            (task.id in landed) if landed is not None and state == states.DONE else None,
+            facts.retry_note(task.id)))
     epics = []
     for epic in facts.sorted_epics():
         if epic_id is not None and epic.id != epic_id:

@@ -14,7 +14,7 @@ say whether it came from the working tree or ``--rev HEAD``: with a clean tree t
      "epics": [{"id", "path", <every epic field, null when absent>, "extra": {...},
                 "body": "...", "derived": {"tasks", "total", "done", "finished", "states"}}],
      "tasks": [{"id", "path", <every task field, null when absent>, "extra": {...},
-                "body": "...", "derived": {"state", "view_state", "blocked_by", "dependents"}}],
+                "body": "...", "derived": {"state", "view_state", "blocked_by", "waiting_on", "dependents"}}],
      "dependencies": [{"task", "depends_on"}], "epic_dependencies": [{"epic", "depends_on"}],
      "archive": {"epics": [...], "tasks": [...]},   `epic archive`d items, stored parts only
      "counts": {"epics", "tasks", "states": {...}}}
@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from git_flowctl.model import ids
+from git_flowctl.model import ids, states
 from git_flowctl.model.config import CONFIG_PATH, CONFIG_TEMPLATE, Config
 from git_flowctl.model.document import Document, DocumentError, dump_yaml, load_yaml
 from git_flowctl.model.errors import FlowError
@@ -115,6 +115,8 @@ def _task_entry(plan: Plan, task: Task) -> dict[str, Any]:
             "state": plan.state_of(task.id),
             "view_state": plan.view_state(task.id),
             "blocked_by": plan.unsatisfied_dependencies(task),
+            "waiting_on": plan.facts.waiting_on(plan.facts.tasks[task.id])
+            if plan.state_of(task.id) in states.STARTABLE else [],
             "dependents": [other.id for other in plan.dependents(task.id)],
         },
     }

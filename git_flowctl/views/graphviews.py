@@ -20,6 +20,8 @@ from git_flowctl.repo.plan import Plan
 if TYPE_CHECKING:
     import networkx as nx
 
+    from git_flowctl.coordination.queries import Offer
+
 FORMATS = ("ascii", "mermaid", "dot")
 ARCHIVED, MISSING = "archived", states.MISSING
 
@@ -41,10 +43,16 @@ class Node:
     external: bool
     estimate: float | None = None
     priority: int | None = None
+    retry: str | None = None  # an up_for_retry task: "retry 1 of 2" (facts.retry_note)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "epic": self.epic, "status": self.state,
-                "external": self.external, "estimate": self.estimate}
+                "external": self.external, "estimate": self.estimate, "retry": self.retry}
+
+    @property
+    def shown_state(self) -> str:
+        """The state as drawn: an up_for_retry task says so beside ready or waiting."""
+        return f"{self.state}, {self.retry}" if self.retry else self.state
 
 
 @dataclass
@@ -52,6 +60,10 @@ class GraphView:
     epic: str | None
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[tuple[str, str]] = field(default_factory=list)  # (dependency, dependent)
+    # (epic depended on, epic, is it open): `depends_on_epics` of the epics shown
+    epic_edges: list[tuple[str, str, bool]] = field(default_factory=list)
+    # what an open epic dependency means between tasks (facts.PlanFacts.epic_links)
+    epic_links: list[tuple[str, str]] = field(default_factory=list)
     layers: list[list[str]] = field(default_factory=list)
     waves: list[list[str]] = field(default_factory=list)
 
@@ -60,6 +72,9 @@ class GraphView:
             "epic": self.epic,
             "nodes": [node.as_dict() for node in self.nodes.values()],
             "edges": [{"from": dep, "to": task} for dep, task in self.edges],
+            "epic_edges": [{"from": dep, "to": epic, "open": is_open}
+                           for dep, epic, is_open in self.epic_edges],
+            "epic_links": [{"from": last, "to": first} for last, first in self.epic_links],
             "layers": self.layers,
             "waves": self.waves,
         }
@@ -71,6 +86,7 @@ def _digraph(view: GraphView) -> nx.DiGraph:
     graph = nx.DiGraph()
     graph.add_nodes_from(view.nodes)
     graph.add_edges_from(view.edges)
+    graph.add_edges_from(view.epic_links)
     return graph
 
 
@@ -78,20 +94,35 @@ def _ordered(node_ids: Any) -> list[str]:
     return sorted(node_ids, key=ids.id_sort_key)
 
 
-def build(plan: Plan, epic_id: str | None = None) -> GraphView:
-    """The graph of one epic (with its outside dependencies) or of every live task."""
+def build(plan: Plan, epic_id: str | None = None, offer: Offer | None = None) -> GraphView:
+    """The graph of one epic (with its outside dependencies) or of every live task. A node's
+    state is what ``offer`` says the actor may do (queries.Offer: a task someone else holds is
+    waiting); without one, the plan's own view."""
     import networkx as nx
 
+    state_of = offer.state if offer is not None else plan.view_state
     view = GraphView(epic_id)
     chosen = [t for t in plan.sorted_tasks() if epic_id is None or t.epic == epic_id]
     for task in chosen:
-        view.nodes[task.id] = Node(task.id, task.title, task.epic, plan.view_state(task.id), False,
-                                   task.estimate, task.priority)
+        view.nodes[task.id] = Node(task.id, task.title, task.epic, state_of(task.id), False,
+                                   task.estimate, task.priority, plan.facts.retry_note(task.id))
     for task in chosen:
         for dep in task.depends_on:
             if dep not in view.nodes:
                 view.nodes[dep] = _outside_node(plan, dep)
             view.edges.append((dep, task.id))
+    facts = plan.facts
+    for epic_id in sorted({task.epic for task in chosen}, key=ids.id_sort_key):
+        epic = facts.epics.get(epic_id)
+        if epic is None:
+            continue
+        waits = set(facts.epic_waits(epic_id))
+        view.epic_edges += [(dep, epic_id, dep in waits) for dep in epic.depends_on_epics]
+        for last, first in facts.epic_links(epic_id):
+            if first in view.nodes and not view.nodes[first].external:
+                if last not in view.nodes:
+                    view.nodes[last] = _outside_node(plan, last)
+                view.epic_links.append((last, first))
     graph = _digraph(view)
     try:
         view.layers = [_ordered(layer) for layer in nx.topological_generations(graph)]
@@ -110,7 +141,7 @@ def _outside_node(plan: Plan, task_id: str) -> Node:
     task = plan.tasks.get(task_id)
     if task is not None:
         return Node(task.id, task.title, task.epic, plan.view_state(task.id), True, task.estimate,
-                    task.priority)
+                    task.priority, plan.facts.retry_note(task.id))
     archived = plan.archived_task(task_id)
     if archived is not None:
         return Node(task_id, archived.title, archived.epic, ARCHIVED, True)
@@ -136,10 +167,18 @@ def critical_path(plan: Plan, epic_id: str | None = None, by: str = "count") -> 
     nodes = [task_id for task_id in scope if task_id in unfinished]
     predecessors: dict[str, set[str]] = {task_id: set() for task_id in nodes}
     successors: dict[str, list[str]] = {task_id: [] for task_id in nodes}
+    facts = plan.facts
+    links: dict[str, list[str]] = {}  # an epic's first tasks wait for an open epic's last ones
+    linked: set[str] = set()  # the epics whose links are in ``links``
     pending = list(nodes)
     while pending:  # pull in unfinished prerequisites from other epics
         task_id = pending.pop()
-        for dep in tasks[task_id].depends_on:
+        epic_id = tasks[task_id].epic
+        if epic_id not in linked:
+            linked.add(epic_id)
+            for last, first in facts.epic_links(epic_id):
+                links.setdefault(first, []).append(last)
+        for dep in [*tasks[task_id].depends_on, *links.get(task_id, ())]:
             if dep in unfinished:
                 if dep not in predecessors:
                     predecessors[dep] = set()
@@ -238,19 +277,26 @@ def render_ascii(view: GraphView) -> str:
     waits: dict[str, list[str]] = {}
     for dep, task in view.edges:
         waits.setdefault(task, []).append(names[dep])
+    for last, first in view.epic_links:
+        waits.setdefault(first, []).append(f"{names[last]} (epic)")
     width = max(len(names[n]) for n in view.nodes)
-    state_width = max(len(node.state) for node in view.nodes.values()) + 2
+    state_width = max(len(node.shown_state) for node in view.nodes.values()) + 2
     lines: list[str] = []
     for number, layer in enumerate(view.layers, start=1):
         lines.append(f"layer {number}")
         for node_id in layer:
             node = view.nodes[node_id]
-            text = f"  {('[' + node.state + ']').ljust(state_width)} {names[node_id].ljust(width)}  {node.title}"
+            text = f"  {('[' + node.shown_state + ']').ljust(state_width)} {names[node_id].ljust(width)}  {node.title}"
             if node.external:
                 text += f"  (outside {view.epic or 'the view'})" if view.epic else "  (outside)"
             if waits.get(node_id):
                 text += "  <- " + ", ".join(waits[node_id])
             lines.append(text.rstrip())
+    if view.epic_edges:
+        lines.append("")
+        lines.append("epic dependencies (no task of an epic starts before those it depends on close):")
+        for dep, epic, is_open in view.epic_edges:
+            lines.append(f"  {epic} waits for {dep}" if is_open else f"  {epic} after {dep} (closed)")
     if view.waves:
         lines.append("")
         lines.append("unfinished work, in waves that can run in parallel:")
@@ -273,10 +319,12 @@ def render_mermaid(view: GraphView) -> str:
     for node_id in _ordered(view.nodes):
         node = view.nodes[node_id]
         label = _mermaid_label(f"{names[node_id]} {node.title}")
-        lines.append(f'  {_mermaid_id(node_id)}["{label}<br/>{node.state}"]:::{node.state}')
+        lines.append(f'  {_mermaid_id(node_id)}["{label}<br/>{node.shown_state}"]:::{node.state}')
     for dep, task in view.edges:
         arrow = "-.->" if view.nodes[dep].external else "-->"
         lines.append(f"  {_mermaid_id(dep)} {arrow} {_mermaid_id(task)}")
+    for last, first in view.epic_links:  # a thick arrow: an epic dependency
+        lines.append(f"  {_mermaid_id(last)} ==>|epic| {_mermaid_id(first)}")
     for state in sorted({node.state for node in view.nodes.values()}):
         lines.append(f"  classDef {state} fill:{COLOURS.get(state, '#ffffff')},stroke:#555")
     return "\n".join(lines) + "\n"
@@ -298,7 +346,7 @@ def render_dot(view: GraphView) -> str:
         lines.append(f"    label={_dot_quote(epic)};")
         for node_id in members:
             node = view.nodes[node_id]
-            attrs = [f"label={_dot_quote(names[node_id] + chr(10) + node.title + chr(10) + '[' + node.state + ']')}",
+            attrs = [f"label={_dot_quote(names[node_id] + chr(10) + node.title + chr(10) + '[' + node.shown_state + ']')}",
                      f"fillcolor={_dot_quote(COLOURS.get(node.state, '#ffffff'))}"]
             if node.external:
                 attrs.append('style="rounded,filled,dashed"')
@@ -306,6 +354,8 @@ def render_dot(view: GraphView) -> str:
         lines.append("  }")
     for dep, task in view.edges:
         lines.append(f"  {_dot_quote(dep)} -> {_dot_quote(task)};")
+    for last, first in view.epic_links:
+        lines.append(f'  {_dot_quote(last)} -> {_dot_quote(first)} [style=bold, label="epic"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

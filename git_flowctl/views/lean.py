@@ -150,7 +150,7 @@ def answer(args: list[str]) -> int | None:
 # What an answer depends on besides the plan and the command line: the default branch
 # (landing), or the actor and the claims (ready, next).
 _NEEDS: dict[str, str] = {"status": "tip", "show": "tip", "tasks": "tip", "list": "tip",
-                          "epics": "", "ready": "held", "next": "held", "blocked": "",
+                          "epics": "", "ready": "held", "next": "held", "blocked": "held",
                           "validate": "", "board": "board"}
 # The modules whose code makes an answer: a stored answer names their files' mtimes too.
 _ANSWER_CODE = ("views/lean.py", "views/shapes.py", "views/jsonout.py", "coordination/queries.py",
@@ -192,7 +192,8 @@ class _Reader:
         need = _NEEDS[words[0]]
         inputs: tuple[Any, ...] = ()
         if need == "tip":
-            inputs = self.landing_key()
+            who = self.actor(None)  # what is ready: the actor's view (queries.Offer)
+            inputs = (*self.landing_key(), who, tuple(sorted(self.held(who).items())))
             if words[0] == "status":
                 inputs += (repr(self.runs()),)
         elif need == "held":
@@ -279,6 +280,12 @@ class _Reader:
                 raise Fallback  # the normal path refuses it (model/text.one_line_field), in its words
             self._actors[override] = found
         return self._actors[override]
+
+    def offer(self) -> queries.Offer:
+        """What the actor may start (queries.Offer). A task a backoff or its files could hold
+        back steps aside (``_LeanHeldBack``): availability.py reads history and claims for it."""
+        who = self.actor(None)
+        return queries.Offer(self.facts, who, self.held(who), _LeanHeldBack(self.facts))
 
     def held(self, actor: str) -> dict[str, str]:
         """``Claims.open(ws).held_map(actor)`` (queries.held_claims), without pygit2."""
@@ -404,7 +411,7 @@ class _Reader:
 
 
 def _status(reader: _Reader, options: Options) -> dict[str, Any]:
-    report = shapes.status_report(reader.facts, True)
+    report = shapes.status_report(reader.facts, True, reader.offer())
     branch, landed = reader.landing()
     report["default_branch"] = branch
     report["landed"] = sorted(landed, key=ids.id_sort_key)
@@ -429,7 +436,7 @@ def _show(reader: _Reader, options: Options) -> dict[str, Any]:
     branch, landed = reader.landing()
     if is_task:
         data, body = reader.task_file(task_path(found))
-        detail = shapes.task_detail(facts, facts.tasks[found], data, body)
+        detail = shapes.task_detail(facts, facts.tasks[found], data, body, reader.offer())
         detail["landed"] = found in landed
         detail["default_branch"] = branch
         return detail
@@ -441,7 +448,8 @@ def _show(reader: _Reader, options: Options) -> dict[str, Any]:
 
 def _tasks(reader: _Reader, options: Options) -> dict[str, Any]:
     epic_id = reader.resolve_epic(options.get("--epic"))
-    rows = shapes.task_rows(reader.facts, epic_id, options.get("--status", ()), options.get("--domain"))
+    rows = shapes.task_rows(reader.facts, reader.offer(), epic_id, options.get("--status", ()),
+                            options.get("--domain"))
     shapes.mark_landed(rows, reader.landing()[1])
     return {"tasks": rows, "count": len(rows)}
 
@@ -473,6 +481,22 @@ def _next(reader: _Reader, options: Options) -> dict[str, Any]:
     return queries.next_work(reader.facts, who, epic_id, held=reader.held(who))
 
 
+class _LeanHeldBack(dict[str, str]):
+    """queries.Offer's ``held_back`` on the lean path: only an up_for_retry task (a backoff)
+    or one that owns files can be held back (availability.holdbacks); asked about one, the
+    normal path answers."""
+
+    def __init__(self, facts: PlanFacts) -> None:
+        super().__init__()
+        self.facts = facts
+
+    def get(self, task_id: str, default: Any = None) -> Any:
+        task = self.facts.tasks[task_id]
+        if task.status == states.UP_FOR_RETRY or task.files:
+            raise Fallback
+        return default
+
+
 def _nothing_held_back(reader: _Reader) -> None:
     """``ready`` and ``next`` answer here only when coordination/availability.py can hold
     nothing back: no task waits for a retry backoff (up_for_retry) and none owns files. Else
@@ -490,7 +514,7 @@ def _utf8(text: str) -> bool:
 
 def _blocked(reader: _Reader, options: Options) -> dict[str, Any]:
     epic_id = reader.resolve_epic(options.get("--epic"))
-    rows = queries.blocked_rows(reader.facts, epic_id)
+    rows = queries.blocked_rows(reader.facts, epic_id, reader.offer())
     return {"epic": epic_id, "blocked": rows, "count": len(rows)}
 
 

@@ -9,7 +9,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from git_flowctl.coordination import availability
 from git_flowctl.coordination.landing import Landing, landed_tasks
+from git_flowctl.coordination.queries import Offer
 from git_flowctl.coordination.runs import list_runs
 from git_flowctl.model import ids
 from git_flowctl.model.errors import FlowError
@@ -40,6 +42,12 @@ def mark_landed(rows: list[dict[str, Any]], landing: Landing) -> list[dict[str, 
     return rows
 
 
+def offer_for(ws: Workspace, plan: Plan, rev: str | None) -> Offer:
+    """What the actor may start now (availability.offer), with today's claims: a revision read
+    (``--rev``) answers as a checkout of that revision would."""
+    return availability.offer(ws, plan, ws.actor(), rev=rev)
+
+
 def show_answer(ws: Workspace, plan: Plan, ref: str, rev: str | None) -> Answer:
     """`show ID`: a task (fields, derived state, sections) or an epic with its tasks; an archived
     one read-only."""
@@ -52,7 +60,8 @@ def show_answer(ws: Workspace, plan: Plan, ref: str, rev: str | None) -> Answer:
         return _archived_answer(plan, archived)
     landing = landed_tasks(ws, plan, rev)
     if isinstance(item, Task):
-        detail = task_detail(plan.facts, plan.facts.tasks[item.id], item.doc.data, item.doc.body)
+        detail = task_detail(plan.facts, plan.facts.tasks[item.id], item.doc.data, item.doc.body,
+                             offer_for(ws, plan, rev))
         detail["landed"] = item.id in landing.landed
         detail["default_branch"] = landing.branch_name
         return Answer(detail, "task")
@@ -67,7 +76,7 @@ def _archived_answer(plan: Plan, item: Task | Epic) -> Answer:
     detail: dict[str, Any] = {**item.doc.data, "archived": True, "spec_path": item.path}
     if isinstance(item, Task):
         detail.update(stored_status=item.status, view_state=item.status, depends_on=item.depends_on,
-                      blocked_by=[], attempts=item.attempts,
+                      blocked_by=[], waiting_on=[], attempts=item.attempts,
                       max_retries=item.max_retries(plan.config.max_retries), landed=False)
         for title in TASK_SECTIONS:
             detail[title.lower().replace(" ", "_")] = item.doc.section(title)
@@ -90,7 +99,7 @@ def tasks_answer(ws: Workspace, plan: Plan, *, epic_ref: str | None = None,
     """`tasks`: the rows of the tasks that pass every filter (a status filter matches the stored
     state or the derived one: ready, waiting, upstream_failed)."""
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    rows = task_rows(plan.facts, epic_id, statuses, domain)
+    rows = task_rows(plan.facts, offer_for(ws, plan, rev), epic_id, statuses, domain)
     landing = landed_tasks(ws, plan, rev)
     mark_landed(rows, landing)
     return Answer({"tasks": rows, "count": len(rows)}, mark_landed=not landing.reading_default,
@@ -100,7 +109,7 @@ def tasks_answer(ws: Workspace, plan: Plan, *, epic_ref: str | None = None,
 def status_answer(ws: Workspace, plan: Plan, rev: str | None) -> Answer:
     """`status`: counts per state and epic, the ready tasks, and what landed. The JSON names no
     source, so `status --rev HEAD~3` prints what `status` printed then."""
-    report = status_report(plan.facts, plan.initialized)
+    report = status_report(plan.facts, plan.initialized, offer_for(ws, plan, rev))
     landing = landed_tasks(ws, plan, rev)
     report["default_branch"] = landing.branch_name
     report["landed"] = sorted(landing.landed, key=id_sort_key)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any
 
+    from git_flowctl.coordination.queries import Offer
     from git_flowctl.model.facts import EpicFacts, PlanFacts, TaskFacts
 
 TASK_SECTIONS = ("Description", "Acceptance", "Done summary", "Evidence")  # items.TASK_SECTIONS
@@ -39,14 +40,16 @@ def task_summary(facts: PlanFacts, task: TaskFacts) -> dict[str, Any]:
 
 
 def task_detail(facts: PlanFacts, task: TaskFacts, frontmatter: Mapping[str, Any],
-                body: str) -> dict[str, Any]:
-    """`show TASK`: every frontmatter field, the derived states and the body's sections."""
+                body: str, offer: Offer) -> dict[str, Any]:
+    """`show TASK`: every frontmatter field, the derived states and the body's sections.
+    ``view_state`` and ``waiting_on`` are what the actor may do (queries.Offer)."""
     data: dict[str, Any] = dict(frontmatter)
     data.update({
         "id": task.id,
         "status": facts.state_of(task.id),
         "stored_status": task.status,
-        "view_state": facts.view_state(task.id),
+        "view_state": offer.state(task.id),
+        "waiting_on": offer.waiting_on(task.id),
         "depends_on": list(task.depends_on),
         "trigger_rule": task.trigger_rule,
         "attempts": task.attempts,
@@ -94,7 +97,7 @@ def state_counts(facts: PlanFacts, task_ids: Iterable[str]) -> dict[str, int]:
     return facts.state_counts(task_ids, COUNTED_STATES)
 
 
-def status_report(facts: PlanFacts, initialized: bool) -> dict[str, Any]:
+def status_report(facts: PlanFacts, initialized: bool, offer: Offer) -> dict[str, Any]:
     epics = facts.sorted_epics()
     per_epic = []
     for epic in epics:
@@ -102,7 +105,8 @@ def status_report(facts: PlanFacts, initialized: bool) -> dict[str, Any]:
         per_epic.append({"id": epic.id, "title": epic.title, "status": epic.status,
                          "total": len(ids_of_epic), "tasks": state_counts(facts, ids_of_epic)})
     views = facts.view_states()
-    ready = [t.id for t in facts.sorted_tasks() if views[t.id] == states.READY]
+    ready = [t.id for t in facts.sorted_tasks()
+             if views[t.id] == states.READY and offer.is_ready(t.id)]
     return {
         "flow_exists": initialized,
         "epics": {"open": sum(1 for e in epics if e.status == "open"),
@@ -114,9 +118,10 @@ def status_report(facts: PlanFacts, initialized: bool) -> dict[str, Any]:
     }
 
 
-def task_rows(facts: PlanFacts, epic_id: str | None = None, statuses: Iterable[str] = (),
-              domain: str | None = None) -> list[dict[str, Any]]:
-    """`tasks`: the rows of the tasks chosen (before landing is marked), in ID order."""
+def task_rows(facts: PlanFacts, offer: Offer, epic_id: str | None = None,
+              statuses: Iterable[str] = (), domain: str | None = None) -> list[dict[str, Any]]:
+    """`tasks`: the rows of the tasks chosen (before landing is marked), in ID order; ``ready``
+    and ``waiting`` choose by what the actor may start (queries.Offer)."""
     wanted = frozenset(statuses)
     rows = []
     for task in facts.sorted_tasks():
@@ -124,7 +129,7 @@ def task_rows(facts: PlanFacts, epic_id: str | None = None, statuses: Iterable[s
             continue
         if domain and task.domain != domain:
             continue
-        if wanted and facts.state_of(task.id) not in wanted and facts.view_state(task.id) not in wanted:
+        if wanted and facts.state_of(task.id) not in wanted and offer.state(task.id) not in wanted:
             continue
         rows.append(task_summary(facts, task))
     return rows

@@ -198,7 +198,10 @@ def _card_note(card: Card) -> str:
     if card.state == "blocked" and card.blocked_reason:
         return f"  ({card.blocked_reason})"
     if card.waits_for:
-        return f"  (waits for {', '.join(_short(task_id) for task_id in card.waits_for)})"
+        retry = f"{card.retry}, " if card.retry else ""
+        return f"  ({retry}waits for {', '.join(_short(task_id) for task_id in card.waits_for)})"
+    if card.retry:
+        return f"  ({card.retry})"
     if card.priority is not None and card.state == "ready":
         return f"  p{card.priority}"
     return ""

@@ -30,9 +30,11 @@ def graph_command(epic_ref: str | None, fmt: str, rev: str | None) -> None:
     depth; `waves` groups the unfinished ones: wave 1 can run now (all together), wave 2 once
     wave 1 is done, and so on. JSON: nodes, edges, layers, waves, and the drawing as `text`.
     """
-    out, _ws, plan = read_plan(rev)
+    from git_flowctl.views.reads import offer_for
+
+    out, ws, plan = read_plan(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    view = graphviews.build(plan, epic_id)
+    view = graphviews.build(plan, epic_id, offer_for(ws, plan, rev))
     text = graphviews.render(view, fmt)
     if out.json_mode:
         out.emit({**view.as_dict(), "format": fmt, "text": text})

@@ -55,34 +55,26 @@ def land_command(tasks: tuple[str, ...], into: str | None, strategy: str | None,
     git flow-task land fn-1.2 fn-1.3
     git flow-task land --all-done --push
     """
-    from git_flowctl.coordination.land import Lander, LandOptions
+    from git_flowctl.coordination.land import LandOptions, land_answer
 
     out = get_output()
     ws = open_workspace(out)
-    if remote is not None and not push:
-        from git_flowctl.model.errors import UsageError
-
-        raise UsageError("--remote names where --push pushes", hint="add --push")
-    lander = Lander(ws, LandOptions(ws.actor(actor), into=into, strategy=strategy, push=push,
-                                    remote=remote), emit=_progress(out))
-    candidates, passed = lander.resolve(list(tasks), all_done=all_done, branch=branch)
+    answer = land_answer(ws, tasks, LandOptions(ws.actor(actor), into=into, strategy=strategy,
+                                                push=push, remote=remote),
+                         branch=branch, all_done=all_done, dry_run=dry_run, emit=_progress(out))
     if dry_run:
-        plan = lander.describe(candidates, passed)
+        plan = answer.payload
         out.emit(plan, lambda console: _render_plan(console, plan))
         return
-    result = lander.land(candidates, passed)
-    bad = [task for task in result["tasks"] if task["outcome"] not in ("landed", "already_landed")]
-    if not bad:
+    result = answer.payload
+    if answer.failure is None:
         out.emit(result, lambda console: _render_result(console, result))
         return
-    lost = any(task["outcome"] == "error" and task.get("exit_code") == 3 for task in bad)
-    message = f"{len(bad)} of {len(result['tasks'])} task(s) did not land: " \
-        + ", ".join(f"{task['id']} ({task['outcome']})" for task in bad)
     if out.json_mode:
-        out.fail(result, message, exit_code=3 if lost else 1)
+        out.fail(result, answer.failure, exit_code=answer.exit_code)
     else:
         _render_result(out.console, result)
-        out.fail({}, message, exit_code=3 if lost else 1)
+        out.fail({}, answer.failure, exit_code=answer.exit_code)
 
 
 def _progress(out: Any) -> Any:

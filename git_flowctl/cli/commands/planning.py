@@ -254,10 +254,11 @@ def epic_set_plan(epic: str, file_name: str, section: str | None, no_commit: boo
 @mutating
 def epic_archive(epic: str, no_commit: bool, dry_run: bool, message: str | None,
                  actor: str | None) -> None:
-    """Move a closed EPIC and its tasks under .flow/archive/ in one commit.
+    """Move a closed EPIC, its tasks and its gaps under .flow/archive/ in one commit.
 
     Their IDs stay taken. Live tasks that depend on archived ones stay satisfied (an archived task
-    keeps the done or skipped state it was archived with).
+    keeps the done or skipped state it was archived with). The gaps move to
+    .flow/archive/gaps/<epic-id>/ and are read-only from then on.
     """
     from git_flowctl.changes import structure
 
@@ -278,7 +279,8 @@ def renumber_command(epic: str | None, to: int | None, no_commit: bool, dry_run:
     keeps it; the others take the next free numbers (free on every branch), reserved first as
     `epic create` reserves its number (exit 3 when another clone holds --to's number). IDs, file
     names, depends_on, depends_on_epics, epic fields and full IDs in the text are rewritten in
-    one commit with Flow-Rename trailers. A TASK (fn-1.4) takes the next number of its epic free
+    one commit with Flow-Rename trailers; a renumbered epic's gap folder moves with it (the gaps
+    keep their IDs) and gap files that name a renamed ID are rewritten. A TASK (fn-1.4) takes the next number of its epic free
     on every branch and not reserved (as `task create` reserves it), or --to's: run it on a
     branch before merging when both sides created the same task number.
     """

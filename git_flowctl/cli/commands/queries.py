@@ -89,8 +89,13 @@ def next_command(epic_ref: str | None, actor: str | None, rev: str | None, claim
     reported); the best ready task is the one with the lowest priority value, then number. Tasks
     claimed by others, or finished on another branch, are not offered. With --claim the task is
     claimed and started in one step (your own in-progress task is resumed).
-    JSON: status (work|none), epic, task, reason (resume_in_progress, ready_task,
-    blocked_by_epic_deps, none), passed_over; with --claim also claimed, claim, lost_races.
+    JSON: status (work|none), epic, task, reason, passed_over, and suggest: the command that
+    moves things forward (null when only waiting helps). With nothing to do, reason says why:
+    all_done_close_epic (every task of `epic` finished: close it), waiting_on_other_branch (the
+    work is finished on a branch to merge), claimed_by_others (claimed_by names who),
+    in_progress_elsewhere, all_blocked, failed_upstream, waiting_for_retry,
+    files_held_by_others, blocked_by_epic_deps (only when that is the cause), none. With
+    --claim also claimed, claim, lost_races.
     """
     out = get_output()
     if claim:
@@ -143,6 +148,19 @@ def _render_claimed(console: Console, answer: dict[str, Any]) -> None:
         console.print(f"  [dim]{escape(claim['note'])}[/dim]")
 
 
+# `next` with nothing to do: why, in words (queries._nothing gives the reason).
+_NOTHING = {
+    "all_done_close_epic": "every task of {epic} is finished; close the epic",
+    "waiting_on_other_branch": "the work it waits for is finished on another branch",
+    "claimed_by_others": "the ready tasks are claimed by other agents",
+    "in_progress_elsewhere": "what is left waits for work in progress under other assignees",
+    "all_blocked": "what is left is blocked",
+    "failed_upstream": "what is left waits for a task that failed",
+    "files_held_by_others": "the ready tasks' files are held by other agents",
+    "blocked_by_epic_deps": "every open epic waits for another epic",
+}
+
+
 def _render_next(console: Console, answer: dict[str, Any]) -> None:
     from rich.markup import escape
 
@@ -158,8 +176,10 @@ def _render_next(console: Console, answer: dict[str, Any]) -> None:
         console.print(f"nothing to do now: {escape(answer['retry_later'][0]['id'])} comes back "
                       f"for a retry at {escape(answer['retry_after'])}")
     else:
-        console.print("nothing to do: no task is ready" if answer["reason"] == "none"
-                      else "nothing to do: every open epic waits for another epic")
+        console.print(f"nothing to do: {_NOTHING.get(answer['reason'], 'no task is ready')}"
+                      .format(**{key: escape(str(value)) for key, value in answer.items()}))
+    if answer.get("suggest"):
+        console.print(f"  next step: [bold]{escape(answer['suggest'])}[/bold]")
     for passed in answer["passed_over"]:
         if passed.get("reason") == "files":
             console.print(f"  passed over {escape(passed['task'])}: its files "
@@ -176,10 +196,12 @@ def _render_next(console: Console, answer: dict[str, Any]) -> None:
 def blocked_command(epic_ref: str | None, rev: str | None) -> None:
     """Tasks that cannot start, and why: status blocked (with its reason), waiting on
     dependencies, or upstream_failed (a dependency failed)."""
+    from git_flowctl.views.reads import offer_for
+
     out = get_output()
-    _, plan = _load(rev)
+    ws, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
-    rows = queries.blocked_rows(plan.facts, epic_id)
+    rows = queries.blocked_rows(plan.facts, epic_id, offer_for(ws, plan, rev))
     out.emit({"epic": epic_id, "blocked": rows, "count": len(rows)},
              lambda console: _render_blocked(console, rows))
 
@@ -192,6 +214,7 @@ def _render_blocked(console: Console, rows: list[dict[str, Any]]) -> None:
         return
     for row in rows:
         why = row["reason"] if row["status"] == states.BLOCKED else ", ".join(
-            f"{dep} ({state})" for dep, state in row["waiting_on"].items())
+            f"{dep} ({state})" for dep, state in row["waiting_on"].items()) or ", ".join(
+            row["blocked_by"])
         console.print(f"{escape(row['id'])}  {styled_state(row['status'])}  {escape(row['title'])}"
                       f"  [dim]{escape(why or '')}[/dim]")

@@ -13,7 +13,7 @@ import click
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace
 from git_flowctl.cli.output import Output
-from git_flowctl.model.errors import FlowError, UsageError
+from git_flowctl.model.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -251,16 +251,8 @@ def _render_summary(console: Console, summary: dict[str, Any]) -> None:
 def _status(out: Output, ws: Any, run_id: str | None) -> None:
     from git_flowctl.coordination import runs
 
-    listed = runs.list_runs(ws.common_dir)
-    if run_id is not None:
-        listed = [r for r in listed if r["run_id"] == run_id or r["run_id"].startswith(run_id)]
-        if not listed:
-            raise FlowError(f"no run {run_id} in this repository",
-                            hint="`git flow-task run status` lists the runs")
-    payload = {"runs": listed, "count": len(listed),
-               "active": sum(1 for r in listed if r["alive"]),
-               "dead": sum(1 for r in listed if not r["alive"])}
-    out.emit(payload, lambda console: _render_status(console, listed))
+    payload = runs.status_report(ws.common_dir, run_id)
+    out.emit(payload, lambda console: _render_status(console, payload["runs"]))
 
 
 def _render_status(console: Console, listed: list[dict[str, Any]]) -> None:

@@ -19,7 +19,8 @@ INSTALL_HINT = "pip install 'git-flowctl[mcp]' (or pipx inject git-flowctl 'mcp>
               help="Who acts by default (else FLOW_ACTOR, git user.email, user.name, $USER).")
 def mcp_command(repo: Path | None, actor: str | None) -> None:
     """Serve this repository to AI agents over MCP (stdio): tools next, ready, show, tasks,
-    status, start, done, block, fail, release, heartbeat, log, task_create, dep_add, validate.
+    status, start, done, block, fail, release, heartbeat, log, task_create, dep_add, validate,
+    prompt, queue, files, restart, run_status, land; the prompt `worker`.
 
     Each tool takes the command's options and returns its --json object; a refusal is a tool
     error with the same error and hint and the exit code. The resources flow://status and

@@ -125,33 +125,13 @@ def restart_command(task: str, force: bool, no_commit: bool, dry_run: bool,
     the finished claim records of reset tasks are dropped. A task in progress is someone's work:
     refused unless --force, which also gives its claim back. --dry-run lists `would_reset`.
     """
-    from git_flowctl.changes import ops
-    from git_flowctl.repo.writer import Mode, Writer
+    from git_flowctl.coordination.work import restart
 
     out = get_output()
     ws = open_workspace(out)
     mode = mode_of(no_commit, dry_run)
     ctx = context_for(ws, actor, mode, force)
-    outcome = Writer(ws, message=message).apply(lambda plan: ops.restart(plan, task, ctx), mode)
-    reset = list(outcome.change.result.get("reset", []))
-    if mode is Mode.DRY_RUN:
-        outcome.change.result["would_reset"] = reset
-    else:
-        outcome.change.result["claims_dropped"] = _drop_claims(ws, reset, ctx.actor)
-    emit_outcome(out, outcome)
-
-
-def _drop_claims(ws: Any, task_ids: list[str], actor: str) -> list[str]:
-    """The claims and finished records of restarted tasks go: they are todo again."""
-    from git_flowctl.coordination.claims import Claims
-
-    claims = Claims.open(ws)
-    dropped = []
-    for task_id in task_ids:
-        held = claims.get(task_id)
-        if held is not None and claims.drop(task_id, held, actor).get("released"):
-            dropped.append(task_id)
-    return dropped
+    emit_outcome(out, restart(ws, ctx, mode, message, task))
 
 
 @click.command("prompt")
