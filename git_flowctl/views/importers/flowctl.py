@@ -36,6 +36,7 @@ from git_flowctl.changes.ops import render_evidence
 from git_flowctl.model import ids
 from git_flowctl.model.config import CONFIG_TEMPLATE, Config
 from git_flowctl.model.document import Document, Rendered, dump_yaml, get_section, set_section
+from git_flowctl.model.document import sections as markdown_sections
 from git_flowctl.model.errors import FlowError
 from git_flowctl.model.graph import find_cycle, format_cycle
 from git_flowctl.model.items import (
@@ -338,8 +339,9 @@ def _body(spec: str | None, item_id: str, title: str, sections: Iterable[str], d
         while lines and not lines[0].strip():
             lines.pop(0)
     body = "\n".join(lines).rstrip("\n") + "\n"
+    present = {found.title.lower() for found in markdown_sections(body)}  # one pass, not one per title
     for section in sections:
-        if get_section(body, section) is None:
+        if section.lower() not in present:
             body = set_section(body, section, "")
     return body
 
