@@ -210,6 +210,8 @@ def test_a_long_chain_of_transitions_shares_its_tables_and_equals_whole_reads(st
             [(key, item.record()) for key, item in whole.tasks.items()]
         assert dict(snapshot.blobs or {}) == whole.blobs and len(snapshot.tasks) == len(whole.tasks)
         assert list(snapshot.by_path()) == list(whole.by_path())
+        assert snapshot.tasks.keys() | whole.epics.keys() == whole.tasks.keys() | whole.epics.keys()
+        assert dict(snapshot.statuses()) == {**snapshot._status_table()}
         assert snapshot.statuses() == whole.statuses() and list(snapshot.statuses()) == list(whole.statuses())
         assert snapshot.findings() == whole.findings(), step
         assert all(subject in snapshot.tasks and snapshot.tasks.get(subject) is snapshot.tasks[subject]

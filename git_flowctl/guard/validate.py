@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, KeysView, Sequence
 from dataclasses import dataclass, field, replace
 
 from git_flowctl.model import ids, reviews, states, verification
@@ -512,8 +512,8 @@ class _Layered(dict[str, "Any"]):
 
     __hash__ = None
 
-    def keys(self) -> list[str]:  # type: ignore[override]
-        return list(self.root)
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        return self.root.keys()  # the same keys (a view: set operations work as on a dict's)
 
     def values(self) -> list[Any]:  # type: ignore[override]
         return [self[key] for key in self.root]
