@@ -34,6 +34,7 @@ def guard_config(repo: Repo, entries: dict[str, Any], **settings: Any) -> None:
     data.update(settings)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     repo.commit_all("configure the guard")
+    repo.flow("guard", "trust")  # written by hand here: this clone trusts its own commands
 
 
 def process_gone(pid: int) -> bool:
@@ -445,6 +446,7 @@ def test_invariants_show_check_and_guard_includes_them(flow_repo: Repo) -> None:
     repo.write(".flow/invariants.md", INVARIANTS)
     repo.write("domain/core.py", "import os\n")
     repo.commit_all("invariants")
+    repo.ok("guard", "trust")
     shown = repo.ok("invariants", "show")
     assert [(i["name"], i["key"], i["verify"], i["timeout"]) for i in shown["invariants"]] == [
         ("The domain imports no CLI", "invariant.the-domain-imports-no-cli",

@@ -127,6 +127,7 @@ NOT_PLAN_READERS = {"help", "completion", "demo", "detect", "validate", "check",
                     "recover", "claims", "heartbeat",  # claims and heartbeat read claim refs
                     "doctor",
                     "invariants",  # .flow/invariants.md of the work tree, whose commands it runs
+                    "guard",  # the work tree's guard commands, which it runs or trusts
                     "checkpoint",  # refs/flow/checkpoints/: a checkpoint is itself a revision
                     "mcp"}  # a server: its read tools take rev per call
 

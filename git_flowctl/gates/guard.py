@@ -15,8 +15,9 @@ file matches ``when``); its output is kept under the git directory (``flow-guard
 digest, duration and result become ``Flow-Evidence`` pairs (model/verification.py). A report
 passes when at least one check passed and none failed: skipped checks prove nothing.
 
-The commands come from the repository's config: running ``guard`` runs them, as ``make test``
-would. Nothing runs them implicitly (hooks and ``check`` only read the evidence).
+The commands come from the repository's config: they run only once this clone has trusted
+each command line (trust.py, ``guard trust``), and nothing runs them implicitly (hooks and
+``check`` only read the evidence).
 """
 
 from __future__ import annotations
@@ -302,7 +303,9 @@ def run_checks(ws: Workspace, checks: Sequence[Check], *, cwd: Path | None = Non
     (default: a new folder under ``<git-dir>/flow-guard/``, the newest runs kept); ``stop``:
     asked before each check, True fails the rest unrun (``run`` is stopping)."""
     from git_flowctl.gates.process import run_with_deadline
+    from git_flowctl.gates.trust import require_trusted
 
+    require_trusted(ws, checks)  # a command the repository brought runs once trusted here
     root = cwd or ws.root
     run_id = new_ulid().lower()
     directory = keep_in or ws.git_dir / GUARD_DIR / run_id

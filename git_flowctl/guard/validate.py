@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, KeysView, Sequence
+from collections.abc import Collection, Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from git_flowctl.model import ids, reviews, states, verification
@@ -1051,15 +1051,8 @@ class Snapshot:
         return found
 
     def _cycle(self) -> list[Finding]:
-        cycle = find_cycle({t: [d for d in item.depends_on if d in self.tasks]
-                            for t, item in self.tasks.items()})
-        if not cycle:
-            return []
-        first = self.tasks[cycle[0]]
-        return [finding(
-            "dependency-cycle", f"dependency cycle: {format_cycle(cycle)}",
-            file=first.path, line=first.line("depends_on"), subject=cycle[0],
-            hint="remove one of these dependencies; a cycle can never start")]
+        return _cycle_finding(self.tasks, "dependency-cycle", "dependency cycle", "depends_on",
+                              "remove one of these dependencies; a cycle can never start")
 
     def _epic_graph(self) -> list[Finding]:
         found: list[Finding] = []
@@ -1073,15 +1066,8 @@ class Snapshot:
         return found
 
     def _epic_cycle(self) -> list[Finding]:
-        epic_cycle = find_cycle({e: [d for d in item.depends_on if d in self.epics]
-                                 for e, item in self.epics.items()})
-        if not epic_cycle:
-            return []
-        first = self.epics[epic_cycle[0]]
-        return [finding(
-            "epic-dependency-cycle", f"epic dependency cycle: {format_cycle(epic_cycle)}",
-            file=first.path, line=first.line("depends_on_epics"), subject=epic_cycle[0],
-            hint="remove one of these epic dependencies")]
+        return _cycle_finding(self.epics, "epic-dependency-cycle", "epic dependency cycle",
+                              "depends_on_epics", "remove one of these epic dependencies")
 
     def _epics_done(self) -> list[Finding]:
         if not any(epic.status == "done" for epic in self.epics.values()):
@@ -1112,6 +1098,18 @@ class Snapshot:
             f"{'is' if len(unfinished + open_deps) == 1 else 'are'} not finished",
             file=epic.path, line=epic.line("status"), subject=epic_id,
             hint="reopen the epic, or finish or skip what is open first")]
+
+
+def _cycle_finding(items: Mapping[str, Item], rule: str, said: str, key: str,
+                   hint: str) -> list[Finding]:
+    """The first dependency cycle among ``items`` (tasks or epics), at its first one's ``key``."""
+    cycle = find_cycle({subject: [dep for dep in item.depends_on if dep in items]
+                        for subject, item in items.items()})
+    if not cycle:
+        return []
+    first = items[cycle[0]]
+    return [finding(rule, f"{said}: {format_cycle(cycle)}", file=first.path,
+                    line=first.line(key), subject=cycle[0], hint=hint)]
 
 
 def _kind_of_path(path: str) -> tuple[bool, str | None]:

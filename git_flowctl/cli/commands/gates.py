@@ -123,9 +123,51 @@ def guard_detect_command(write: bool, no_commit: bool, dry_run: bool, message: s
         return
     from git_flowctl.cli.common import apply_change
     from git_flowctl.gates.guard import write_proposals
+    from git_flowctl.gates.trust import trust
+    from git_flowctl.repo.writer import Mode
 
-    apply_change(out, ws, lambda plan: write_proposals(plan, proposals),
-                 mode_of(no_commit, dry_run), message)
+    mode = mode_of(no_commit, dry_run)
+    apply_change(out, ws, lambda plan: write_proposals(plan, proposals), mode, message)
+    if mode is not Mode.DRY_RUN:  # proposed by this tool, written at the user's request
+        trust(ws, [(f"guard.{p.name}", p.run) for p in proposals])
+
+
+@guard_group.command("trust")
+@click.option("--list", "list_only", is_flag=True,
+              help="List the command lines and whether each is trusted; trust nothing.")
+def guard_trust_command(list_only: bool) -> None:
+    """Trust the command lines of this repository's guard and invariants, for this clone.
+
+    The guard runs commands that come with the repository (.flow/config.yaml's `guard:`, the
+    `verify:` lines of .flow/invariants.md); a clone, a pull or a merged branch can change
+    them. `guard`, `done --verify`, `invariants check`, `run` and `land` run only command lines
+    trusted here, and refuse otherwise. This records each one (its SHA-256, under .git/, never
+    committed); read them first. A command line that changes needs trusting again.
+    """
+    from git_flowctl.gates.trust import trust, untrusted
+    from git_flowctl.gates.verify import configured_checks
+
+    out = get_output()
+    ws = open_workspace(out)
+    checks = configured_checks(ws.work_tree_source())
+    strangers = {check.key for check in untrusted(ws, checks)}
+    rows: list[dict[str, Any]] = [{"check": check.key, "run": check.run, "origin": check.origin,
+                                   "trusted": check.key not in strangers} for check in checks]
+    added = [] if list_only else trust(ws, [(check.key, check.run) for check in checks
+                                          if check.key in strangers])
+    payload = {"checks": rows, "trusted_now": added, "listed_only": list_only}
+
+    def render(console: Console) -> None:
+        from rich.markup import escape
+
+        if not rows:
+            console.print("no guard commands or invariants to trust", highlight=False)
+        for row in rows:
+            state = "trusted" if row["trusted"] else ("untrusted" if list_only else "trusted now")
+            console.print(f"{escape(row['check'])}: {escape(row['run'])} [dim]({state}; "
+                          f"{escape(row['origin'])})[/dim]", highlight=False)
+
+    out.emit(payload, render)
 
 
 @click.group("invariants")

@@ -136,6 +136,12 @@ def config_set(key: str, value: str, no_commit: bool, dry_run: bool, message: st
     mode = mode_of(no_commit, dry_run)
     if key != "claims.remote" or not typed or mode is Mode.DRY_RUN:
         apply_change(out, ws, build, mode, message)
+        parts = key.split(".")
+        if parts[0] == "guard" and parts[2:] in ([], ["run"]) and isinstance(typed, str) \
+                and mode is not Mode.DRY_RUN:
+            from git_flowctl.gates.trust import trust
+
+            trust(ws, [(f"guard.{parts[1]}", typed.strip())])  # typed here: the user's own
         return
     from git_flowctl.coordination.claims import ensure_claims_refspec
 
