@@ -168,3 +168,55 @@ def test_derived_findings_equal_whole_findings(seed: int) -> None:
             assert derived.state_of(subject) == whole.state_of(subject)
         snapshot = derived
     assert derived_simply >= 20
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["read", "stored"])
+def test_a_long_chain_of_transitions_shares_its_tables_and_equals_whole_reads(stored: bool) -> None:
+    """A branch of transitions derives each snapshot from the one before without copying its
+    tables (``validate._layer``: the base's table and the values replaced since, flattened into
+    a new table once they grow). Every link of a long chain, from a base read whole or stored
+    (its items made when looked at), holds what the same files read whole hold, in the same
+    order, and its findings are the same."""
+    rng = random.Random(11)
+    epics, per_epic = 6, 8
+    files = plan(rng, epics, per_epic)
+    base = validate.Snapshot.load(MemorySource(files))
+    if stored:
+        found = validate.Snapshot.from_record("stored", base.record())
+        assert found is not None
+        base = found
+    base.content = "tree:start"
+    base.finding_parts()
+    base.statuses()
+    snapshot = base
+    kinds: set[str] = set()
+    # not the task whose copy holds its ID (the copy's file name comes first): not a transition
+    tasks = sorted(path for path in files if path.startswith(TASKS_DIR) and task_id(1, 1) not in path)
+    for step in range(150):
+        changes: dict[str, bytes | None] = {}
+        for path in rng.sample(tasks, rng.choice([1, 1, 2])):  # a transition: a new status
+            old_status = next(line for line in files[path].split(b"\n") if line.startswith(b"status:"))
+            changes[path] = files[path].replace(old_status, f"status: {rng.choice(STATUSES)}".encode())
+        files.update({path: text for path, text in changes.items() if text is not None})
+        source = MemorySource(files, label=f"step {step}")
+        snapshot = snapshot.derive(source.label, {path: source.blob_id(path) for path in changes},
+                                   source.read, None)
+        assert snapshot._simple
+        kinds.add(type(snapshot.tasks).__name__)
+        if step % 10 and step != 149:
+            continue
+        whole = validate.Snapshot.load(source)
+        assert [(key, item.record()) for key, item in snapshot.tasks.items()] == \
+            [(key, item.record()) for key, item in whole.tasks.items()]
+        assert dict(snapshot.blobs or {}) == whole.blobs and len(snapshot.tasks) == len(whole.tasks)
+        assert list(snapshot.by_path()) == list(whole.by_path())
+        assert snapshot.tasks.keys() | whole.epics.keys() == whole.tasks.keys() | whole.epics.keys()
+        assert dict(snapshot.statuses()) == {**snapshot._status_table()}
+        assert snapshot.statuses() == whole.statuses() and list(snapshot.statuses()) == list(whole.statuses())
+        assert snapshot.findings() == whole.findings(), step
+        assert all(subject in snapshot.tasks and snapshot.tasks.get(subject) is snapshot.tasks[subject]
+                   for subject in whole.tasks)
+        for subject in whole.tasks:
+            assert snapshot.state_of(subject) == whole.state_of(subject)
+    assert "_Layered" in kinds and kinds - {"_Layered"}  # shared, and flattened on the way
+    assert base.statuses() == validate.Snapshot.load(MemorySource(plan(random.Random(11), epics, per_epic))).statuses()

@@ -29,7 +29,7 @@ ATOMS = [
 
 SAFE = ["todo", "Step 1 of epic 2", "fn-1-auth.2", "w@example.com", "7", "-3", "0", "yes", "null",
         ".flow/tasks/fn-1.2.md",
-        "2026-01-05T10:00:00Z", "'it''s: #1'", '"say"', "caf\u00e9", "a'b", "x/y.z"]
+        "2026-01-05T10:00:00Z", "2026-11-28T10:08:00.000000Z", "'it''s: #1'", '"say"', "caf\u00e9", "a'b", "x/y.z"]
 
 
 def _atom(rng: random.Random) -> str:

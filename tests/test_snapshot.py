@@ -1,10 +1,12 @@
 """The plan snapshot (repo/catalog.py) never changes an answer (issue #11).
 
-Randomized sequences of what people and git do to a work tree: checking out a branch whose
-.flow/ differs in ten tasks, hand edits, `git stash` and `stash pop`, `git reset --hard`,
-touches that change only the mtime, same-size edits within the same timestamp as the read
-before, new and deleted files, and transitions. After each step every read is answered with the
-snapshot as it stands and again with the cache deleted, and the outputs must be equal.
+Randomized sequences of what people and git do to a work tree, each doing every one of them at
+least once: checking out a branch whose .flow/ differs in ten tasks, hand edits, `git stash`
+and `stash pop`, `git reset --hard`, touches that change only the mtime, same-size edits within
+the same timestamp as the read before, new and deleted files, and transitions. After each step
+every read the lean path answers (and `board --plain`) is answered with the snapshot as it
+stands and again with the cache deleted, and the outputs must be equal. A cold read (a fresh
+clone, or the cache deleted) is followed by a warm one.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from git_flowctl.repo.catalog import PlanCache, work_tree_catalog
 
 EPICS = 3
 PER_EPIC = 10
-READS = [("status",), ("tasks",), ("ready",), ("blocked",), ("list",)]
+# Every read the lean path answers (views/lean.py), with --json; `show` of a task is added per step.
+READS = [("status",), ("tasks",), ("list",), ("epics",), ("ready",), ("ready", "--epic", "fn-2"),
+         ("next",), ("blocked",), ("validate",), ("show", "fn-1"), ("board",)]
+# What people and git do to a work tree (issue #11's list, and more): each sequence does each.
+KINDS = ["checkout", "edit", "stash", "reset", "touch", "same-second", "new", "delete", "transition"]
 
 
 def _epic(number: int) -> str:
@@ -69,6 +75,8 @@ def _answers(repo: Repo, extra: list[tuple[str, ...]]) -> list[str]:
     for args in READS + extra:
         result = repo.flow(*args, "--json")
         found.append(f"{result.exit_code}:{result.stdout}")
+    plain = repo.flow("board", "--plain")
+    found.append(f"{plain.exit_code}:{plain.stdout}")
     return found
 
 
@@ -104,11 +112,9 @@ def _edit(path: Path, rng: random.Random) -> None:
     path.write_text(text)
 
 
-def _step(repo: Repo, rng: random.Random) -> str:
+def _step(repo: Repo, rng: random.Random, kind: str) -> str:
     files = _task_files(repo)
     dirty = bool(repo.status().strip())
-    kind = rng.choice(["checkout", "edit", "stash", "reset", "touch", "same-second", "new",
-                       "delete", "transition", "edit"])
     if kind == "checkout":
         if dirty:
             repo.git("stash", "-q", "-u")
@@ -117,11 +123,17 @@ def _step(repo: Repo, rng: random.Random) -> str:
     elif kind == "edit":
         _edit(rng.choice(files), rng)
     elif kind == "stash":
+        if not dirty and not repo.git("stash", "list").strip():
+            _edit(rng.choice(files), rng)  # something to stash
+            dirty = True
         if dirty:
             repo.git("stash", "-q", "-u")
-        elif repo.git("stash", "list").strip():
+        else:
             repo.git("stash", "pop", "-q", check=False)
     elif kind == "reset":
+        if not dirty:
+            _edit(rng.choice(files), rng)  # something to throw away
+            repo.flow("status", "--json")  # read as edited, then reset
         repo.git("reset", "-q", "--hard")
     elif kind == "touch":
         path = rng.choice(files)
@@ -145,28 +157,81 @@ def _step(repo: Repo, rng: random.Random) -> str:
     elif kind == "delete":
         rng.choice(files).unlink()
     else:
+        if dirty:
+            repo.git("stash", "-q", "-u")  # the writer wants the task file clean
         ready = repo.flow("ready", "--json")
-        if ready.exit_code == 0 and ready.json["ready"] and not dirty:
+        if ready.exit_code == 0 and ready.json["ready"]:
             task = ready.json["ready"][0]["id"]
-            repo.flow("start", task, "--json")
-            repo.flow("done", task, "--json")
+            assert repo.flow("start", task, "--json").exit_code == 0
+            assert repo.flow("done", task, "--json").exit_code == 0
     return kind
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_every_answer_equals_the_answer_with_the_cache_deleted(tmp_path: Path, seed: int) -> None:
+    """Each sequence does every kind of step at least once, in a random order with random
+    repeats; after each, every read (warm, and once more from the snapshot it left) equals
+    the read with the cache deleted."""
     repo = _plan(tmp_path / "repo")
     rng = random.Random(seed)
-    seen: set[str] = set()
-    for _ in range(14):
-        kind = _step(repo, rng)
-        seen.add(kind)
+    kinds = KINDS + [rng.choice(KINDS) for _ in range(5)]
+    rng.shuffle(kinds)
+    for kind in kinds:
+        _step(repo, rng, kind)
         files = _task_files(repo)
         extra = [("show", rng.choice(files).stem)] if files else []
         warm = _answers(repo, extra)
         assert warm == _answers(repo, extra), kind  # answered again from the snapshot
         assert warm == _fresh_answers(repo, extra), kind
-    assert len(seen) >= 5
+
+
+# A cold read, then a warm one --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["deleted", "clone"])
+@pytest.mark.parametrize("args", [("status",), ("show", "fn-1-e1.3"), ("tasks",), ("list",), ("epics",),
+                                  ("ready",), ("ready", "--epic", "fn-2"), ("next",), ("blocked",),
+                                  ("validate",), ("board",)], ids=lambda args: "-".join(args))
+def test_the_read_after_a_cold_read_is_warm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            how: str, args: tuple[str, ...]) -> None:
+    """A cold read (no flow-cache/: a fresh clone, or the cache deleted) answers and leaves
+    the snapshot; the read after it prints the answer kept: no plan file read or parsed, the
+    normal (click) path not entered."""
+    from git_flowctl import cli
+    from git_flowctl.views import lean
+
+    repo = _plan(tmp_path / "repo")
+    if how == "clone":
+        repo.git("clone", "-q", str(repo.path), str(tmp_path / "clone"))
+        repo = Repo(tmp_path / "clone")
+    shutil.rmtree(repo.path / ".git" / "flow-cache", ignore_errors=True)
+    old = time.time_ns() - 3600 * 1_000_000_000  # files older than the racy window
+    for path in (repo.path / ".flow").rglob("*"):
+        os.utime(path, ns=(old, old))
+    cold = repo.flow(*args, "--json")
+    assert cold.exit_code == 0 and cold.json["success"] is True, cold
+
+    read: list[str] = []
+    parsed: list[str] = []
+    kept: list[int] = []
+    real_read, real_parse, real_answer = catalog._Refresh.read, catalog.parse_entry, lean.read_answer
+
+    def read_answer(cache: PlanCache, key: tuple[object, ...] | None) -> tuple[str, int] | None:
+        found = real_answer(cache, key)
+        kept.append(found is not None)
+        return found
+
+    def normal_path(argv: list[str]) -> int:
+        raise AssertionError(f"the normal path answered {argv}")
+
+    monkeypatch.setattr(catalog._Refresh, "read", lambda self, path: read.append(path) or real_read(self, path))
+    monkeypatch.setattr(catalog, "parse_entry",
+                        lambda path, raw, blob: parsed.append(path) or real_parse(path, raw, blob))
+    monkeypatch.setattr(lean, "read_answer", read_answer)
+    monkeypatch.setattr(cli, "run", normal_path)
+    warm = repo.flow(*args, "--json")
+    assert (warm.exit_code, warm.stdout) == (cold.exit_code, cold.stdout)
+    assert kept == [True] and read == [] and parsed == []
 
 
 # The racy rule itself ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from git_flowctl.model import ids, reviews, states, verification
@@ -443,7 +443,7 @@ class _Held:
 class _Table(dict[str, "Any"]):
     """A table of a snapshot read from the cache (by ID or by path): its values become Items
     when they are looked at. A hook at 5,000 tasks looks at a few (issue #11). Copied only by
-    ``copy`` (``_copy``): ``dict(table)`` would copy what it stores, not Items."""
+    ``copy`` (``_layer``): ``dict(table)`` would copy what it stores, not Items."""
 
     def __getitem__(self, key: str) -> Item:
         value = dict.__getitem__(self, key)
@@ -469,8 +469,95 @@ class _Table(dict[str, "Any"]):
         return value.status  # type: ignore[no-any-return]  # an Item's or a _Held's: the same
 
 
-def _copy(table: dict[str, Item]) -> dict[str, Item]:
-    return table.copy() if isinstance(table, _Table) else dict(table)
+class _Layered(dict[str, "Any"]):
+    """A table of a snapshot derived by a transition (``Snapshot._replaced``): a flat table
+    (``root``, never changed) with some values replaced (``over``), never a key added or
+    removed, so it holds and iterates what a copy of the base updated in place would, in the
+    same order. Deriving adds the changes to a copy of ``over``, not of the table: a branch of
+    200 transitions at 5,000 tasks copies a few hundred entries, not 200 tables of 5,000
+    (issue #11). ``_layer`` flattens it into a new root when ``over`` grows.
+
+    A dict only to its type: nothing is stored in the dict itself, and every reading method
+    is answered from the two tables (``dict(layered)`` goes through ``keys`` and lookups)."""
+
+    __slots__ = ("over", "root")
+
+    def __init__(self, root: dict[str, Any], over: dict[str, Any]) -> None:
+        super().__init__()
+        self.root = root
+        self.over = over
+
+    def __getitem__(self, key: str) -> Any:
+        over = self.over
+        return over[key] if key in over else self.root[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        over = self.over
+        return over[key] if key in over else self.root.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.root
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.root)
+
+    def __len__(self) -> int:
+        return len(self.root)
+
+    def __bool__(self) -> bool:
+        return bool(self.root)
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self.items()) == other
+
+    __hash__ = None
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        return self.root.keys()  # the same keys (a view: set operations work as on a dict's)
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return [self[key] for key in self.root]
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return [(key, self[key]) for key in self.root]
+
+    def copy(self) -> dict[str, Any]:
+        return dict(self.items())
+
+    def status(self, key: str) -> str | None:
+        """``self[key].status`` without making an Item of a stored one (``_Table.status``)."""
+        over = self.over
+        if key in over:
+            return over[key].status  # type: ignore[no-any-return]
+        root = self.root
+        return root.status(key) if isinstance(root, _Table) else root[key].status
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise TypeError("a derived snapshot's table is read only")
+
+    def __repr__(self) -> str:
+        return f"_Layered({len(self.root)} entries, {len(self.over)} replaced)"
+
+
+_FLATTEN_AT = 32  # replaced entries kept beside a root before a new root is made (and 1/8 of it)
+
+
+def _layer(table: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``table`` with the values of ``changes`` replaced (every key already in it): a
+    ``_Layered`` over its flat root, or, once the replaced entries reach an eighth of it, a
+    new flat table (a ``_Table`` when the root is one, so that stored records stay unmade)."""
+    if isinstance(table, _Layered):
+        root, over = table.root, {**table.over, **changes}
+    else:
+        root, over = table, dict(changes)
+    if len(over) <= _FLATTEN_AT or len(over) * 8 <= len(root):
+        return _Layered(root, over)
+    if isinstance(root, _Table):
+        flat: dict[str, Any] = root.copy()
+        for key, value in over.items():
+            dict.__setitem__(flat, key, value)
+        return flat
+    return {**root, **over}
 
 
 class Snapshot:
@@ -617,29 +704,29 @@ class Snapshot:
     def _replaced(self, label: str, config: Config, config_findings: list[Finding],
                   blobs: dict[str, str], replaced: dict[str, Item | None]) -> Snapshot | None:
         """The derived snapshot when every change replaces a file by another version with the
-        same ID (a transition): the tables are copied and updated in place, so they hold what a
-        full build would, in the same order. None otherwise (the caller builds it whole)."""
+        same ID (a transition): the tables are this one's with those values replaced
+        (``_layer``: not copied), so they hold what a full build would, in the same order.
+        None otherwise (the caller builds it whole)."""
         by_path = self.by_path()
-        tables: dict[str, dict[str, Item]] = {"task": _copy(self.tasks), "epic": _copy(self.epics)}
+        tables: dict[str, dict[str, Item]] = {"task": self.tasks, "epic": self.epics}
+        changes: dict[str, dict[str, Item]] = {"task": {}, "epic": {}}
+        paths: dict[str, Item] = {}
         for path, item in replaced.items():
             old = by_path.get(path)
             if item is None or old is None or old.id is None or item.id != old.id \
                     or item.kind != old.kind or old.kind not in tables \
                     or tables[old.kind].get(old.id) is not old:
                 return None
-            tables[old.kind][old.id] = item
+            changes[old.kind][old.id] = item
+            paths[path] = item
         snapshot = Snapshot(label, config, [], config_findings, blobs,
-                            tables=(tables["task"], tables["epic"]))
+                            tables=(_layer(self.tasks, changes["task"]) if changes["task"] else self.tasks,
+                                    _layer(self.epics, changes["epic"]) if changes["epic"] else self.epics))
         snapshot._simple = True
-        snapshot._by_path = _copy(by_path)
-        for path, item in replaced.items():
-            snapshot._by_path[path] = item  # type: ignore[assignment]  # no None: checked above
+        snapshot._by_path = _layer(by_path, paths) if paths else by_path
         if self._statuses is not None:
-            statuses = dict(self._statuses)
-            for item in replaced.values():
-                assert item is not None and item.id is not None
-                statuses[item.id] = item.status
-            snapshot._statuses = statuses
+            statuses = {item.id: item.status for item in paths.values() if item.id is not None}
+            snapshot._statuses = _layer(self._statuses, statuses) if statuses else self._statuses
         return snapshot
 
     def _content_key(self) -> str | None:
@@ -660,7 +747,7 @@ class Snapshot:
         the snapshot of a commit from its parent's, reading only the files that changed
         (``read(path)`` gives their bytes). History walks a branch this way (issue #11)."""
         assert self.blobs is not None
-        blobs = dict(self.blobs)
+        blobs: dict[str, str] = {}  # the changed files' (the others: self.blobs)
         replaced: dict[str, Item | None] = {}
         config, config_findings, config_blob = self.config, self.config_findings, self.config_blob
         for path, blob in changes.items():
@@ -678,25 +765,31 @@ class Snapshot:
             if not is_plan_file:
                 continue
             if blob is None:
-                blobs.pop(path, None)
                 replaced[path] = None
                 continue
-            blobs[path] = blob
             key = (path, blob)
             if cache is not None and key in cache:
+                blobs[path] = blob
                 replaced[path] = cache[key]
                 continue
             raw = read(path)
             if raw is None:
                 replaced[path] = None
-                blobs.pop(path, None)
                 continue
+            blobs[path] = blob
             item = parse_item(path, raw, kind)
             if cache is not None:
                 cache[key] = item
             replaced[path] = item
-        snapshot = self._replaced(label, config, config_findings, blobs, replaced)
+        snapshot: Snapshot | None = None
+        if all(path in self.blobs for path in blobs) and all(item is not None for item in replaced.values()):
+            snapshot = self._replaced(label, config, config_findings, _layer(self.blobs, blobs)
+                                      if blobs else self.blobs, replaced)
         if snapshot is None:
+            blobs = {**self.blobs, **blobs}
+            for path, gone in replaced.items():
+                if gone is None:
+                    blobs.pop(path, None)
             items = []
             for item in self.items:
                 if item.path in replaced:
@@ -746,8 +839,8 @@ class Snapshot:
         if self._statuses is None:
             result: dict[str, str | None] = {}
             for table in (self.epics, self.tasks):
-                if isinstance(table, _Table):
-                    for subject in dict.keys(table):
+                if isinstance(table, (_Table, _Layered)):
+                    for subject in (table.root if isinstance(table, _Layered) else dict.keys(table)):
                         result[subject] = table.status(subject)
                     continue
                 for subject, item in table.items():
@@ -1530,6 +1623,7 @@ class History:
         self.shallow = set(shallow)
         self._diffs: dict[str, dict[str, str | None]] | None = None  # PlanCache.tree_diffs
         self._new_diffs: dict[str, dict[str, str | None]] = {}
+        self._flow_trees: dict[pygit2.Oid, str | None] = {}
 
     def close(self) -> None:
         if isinstance(self.cache, ItemStore):
@@ -1568,10 +1662,18 @@ class History:
         self._diffs[key] = self._new_diffs[key] = changes
         return changes
 
+    def _flow_tree(self, commit: pygit2.Commit) -> str | None:
+        """The commit's ``.flow`` tree ID, looked up once per commit (a commit of a range is
+        asked for as a parent, as itself and in between)."""
+        key = commit.id
+        if key not in self._flow_trees:
+            self._flow_trees[key] = _flow_tree(commit)
+        return self._flow_trees[key]
+
     def snapshot(self, commit: pygit2.Commit | None) -> Snapshot:
         if commit is None:
             return Snapshot.empty()
-        key = _flow_tree(commit) or ""
+        key = self._flow_tree(commit) or ""
         if key not in self._snapshots:
             label = str(commit.id)[:7]
             snapshot = self._derived(commit, key) or self._stored(key, label)
@@ -1600,7 +1702,7 @@ class History:
         """The commit's snapshot from a parent's already read, through the diff of their
         ``.flow`` trees (a branch of 200 transitions reads 200 files, not 200 plans)."""
         for parent in commit.parents:
-            parent_key = _flow_tree(parent) or ""
+            parent_key = self._flow_tree(parent) or ""
             base = self._snapshots.get(parent_key)
             if base is None or base.blobs is None or not key or not parent_key:
                 continue
@@ -1708,7 +1810,7 @@ class History:
         from git_flowctl.model.trailers import parse_message
 
         trailers = parse_message(commit.message)
-        flow_changed = not parents or any(_flow_tree(p) != _flow_tree(commit) for p in commit.parents)
+        flow_changed = not parents or any(self._flow_tree(p) != self._flow_tree(commit) for p in commit.parents)
         if not flow_changed and not trailers.transitions and not trailers.malformed \
                 and not trailers.task_refs and not trailers.landings and not trailers.gaps \
                 and not trailers.reviews:

@@ -102,6 +102,9 @@ def load_simple(text: str) -> dict[str, Any] | None:
 # A string YAML's dumper writes as it is, read back the same: ASCII words and paths (what task
 # files hold) with no character that could make it anything else (document.render_field).
 _PLAIN_TEXT = Lazy(r"[A-Za-z_][A-Za-z0-9_ ./@()+-]*")
+# A UTC time as flowctl writes `created_at`: YAML's dumper writes it plain (ours resolves no
+# timestamps), and both readers read it back as text.
+_UTC_TIME = Lazy(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
 
 
 def _plain_text(value: str) -> bool:
@@ -121,8 +124,10 @@ def render_simple(key: str, value: Any) -> str | None:
         text = "true" if value else "false"
     elif kind is int:
         text = str(value)
-    elif kind is str and value and _plain_text(value):
+    elif kind is str and value and (_plain_text(value) or _UTC_TIME.fullmatch(value) is not None):
         text = value
+    elif kind is str and not value:
+        text = "''"
     elif kind is list and all(type(item) is str and item and _plain_text(item) for item in value):
         text = "[" + ", ".join(value) + "]"
     else:

@@ -35,7 +35,8 @@ from typing import Any
 from git_flowctl.changes.ops import render_evidence
 from git_flowctl.model import ids
 from git_flowctl.model.config import CONFIG_TEMPLATE, Config
-from git_flowctl.model.document import Document, dump_yaml, get_section, set_section
+from git_flowctl.model.document import Document, Rendered, dump_yaml, get_section, set_section
+from git_flowctl.model.document import sections as markdown_sections
 from git_flowctl.model.errors import FlowError
 from git_flowctl.model.graph import find_cycle, format_cycle
 from git_flowctl.model.items import (
@@ -338,8 +339,9 @@ def _body(spec: str | None, item_id: str, title: str, sections: Iterable[str], d
         while lines and not lines[0].strip():
             lines.pop(0)
     body = "\n".join(lines).rstrip("\n") + "\n"
+    present = {found.title.lower() for found in markdown_sections(body)}  # one pass, not one per title
     for section in sections:
-        if get_section(body, section) is None:
+        if section.lower() not in present:
             body = set_section(body, section, "")
     return body
 
@@ -372,7 +374,10 @@ def _check_graph(epics: list[Incoming], tasks: list[Incoming], read: _Read) -> N
     task_ids = {task.id for task in tasks}
     edges: dict[str, list[str]] = {}
     for task in tasks:
-        deps = Document.parse(task.content, task.path).data.get("depends_on") or []
+        # What the file holds: a Rendered carries the values it was checked to read back as.
+        data = task.content.intended if isinstance(task.content, Rendered) \
+            else Document.parse(task.content, task.path).data
+        deps = data.get("depends_on") or []
         edges[task.id] = list(deps)
         missing = [dep for dep in deps if dep not in task_ids]
         if missing:
