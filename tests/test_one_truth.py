@@ -311,3 +311,10 @@ def test_blocked_lists_a_task_another_agent_holds(flow_repo: Repo, tmp_path: Pat
     rows = {row["id"]: row for row in repo.ok("blocked")["blocked"]}
     assert rows[tid(1)]["status"] == "waiting" and rows[tid(1)]["blocked_by"] == ["claimed_by=bob"]
     assert "claimed_by=bob" in repo.flow("blocked").stdout
+
+
+def test_prime_names_only_what_the_actor_may_start(flow_repo: Repo, tmp_path: Path) -> None:
+    repo = flow_repo
+    assert f"Ready now: `{tid(1)}`." in repo.ok("prime")["primer"]
+    bob_starts_on_his_branch(repo, tmp_path, tid(1))
+    assert "Nothing is ready now." in repo.ok("prime")["primer"]

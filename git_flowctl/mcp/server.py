@@ -404,8 +404,11 @@ def instructions_for(root: Path, available: Collection[str]) -> str:
 
     ws = Workspace(root)
     try:
+        from git_flowctl.views.reads import offer_for
+
         plan = ws.load_plan(strict=False)
-        return PREFACE + primer.build(plan, primer.setup_for(ws), available=available)
+        return PREFACE + primer.build(plan, primer.setup_for(ws), available=available,
+                                      offer=offer_for(ws, plan, None))
     except FlowError as error:
         return PREFACE + (f"The plan could not be read ({_one_line(error)}); the `validate` "
                           "tool lists the problems.\n")

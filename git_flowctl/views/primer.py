@@ -17,6 +17,7 @@ from git_flowctl.model import states
 from git_flowctl.repo.plan import Plan
 
 if TYPE_CHECKING:
+    from git_flowctl.coordination.queries import Offer
     from git_flowctl.repo.workspace import Workspace
 
 MAX_EPICS = 8
@@ -52,7 +53,9 @@ def _actor_source(ws: Workspace, actor: str) -> str:
     return "from the environment"
 
 
-def build(plan: Plan, setup: Setup, available: Collection[str]) -> str:
+def build(plan: Plan, setup: Setup, available: Collection[str], offer: Offer | None = None) -> str:
+    """The primer; "Ready now" names what ``offer`` (queries.Offer: the actor's claims and
+    holdbacks) calls ready, or, without one, what the plan does."""
     prefix = plan.config.prefix
     cmd = "git flow-task"
     parts = [
@@ -66,7 +69,7 @@ def build(plan: Plan, setup: Setup, available: Collection[str]) -> str:
     parts.append(f"- IDs: epics `{prefix}-N-slug`, tasks `{prefix}-N-slug.M`; short forms work "
                  f"(`{prefix}-2`, `{prefix}-2.3`).")
     if plan.initialized:
-        parts.extend(_plan_lines(plan))
+        parts.extend(_plan_lines(plan, offer))
     else:
         parts.append(f"- No plan yet: `{cmd} init`, then `{cmd} epic create --title ...` and "
                      f"`{cmd} task create --epic {prefix}-1 --title ...`.")
@@ -116,7 +119,7 @@ _READS = (("status --json", "counts"), ("ready --json", "what can start"),
           ("log ID", "its history"))
 
 
-def _plan_lines(plan: Plan) -> list[str]:
+def _plan_lines(plan: Plan, offer: Offer | None) -> list[str]:
     lines: list[str] = []
     open_epics = [epic for epic in plan.sorted_epics() if epic.status != "done"]
     done_epics = len(plan.epics) - len(open_epics)
@@ -144,8 +147,10 @@ def _plan_lines(plan: Plan) -> list[str]:
         lines.append(f"  - `{epic.id}` {epic.title}: " + ", ".join(details))
     if len(open_epics) > MAX_EPICS:
         lines.append(f"  - and {len(open_epics) - MAX_EPICS} more")
+    is_ready = offer.is_ready if offer is not None else (
+        lambda task_id: plan.view_state(task_id) == states.READY)
     ready = [task.id for task in sorted(plan.tasks.values(), key=lambda t: t.sort_key())
-             if plan.view_state(task.id) == states.READY]
+             if is_ready(task.id)]
     if ready:
         shown = ", ".join(f"`{task_id}`" for task_id in ready[:MAX_READY])
         more = f" and {len(ready) - MAX_READY} more" if len(ready) > MAX_READY else ""

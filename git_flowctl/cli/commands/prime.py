@@ -22,9 +22,11 @@ def prime_command(rev: str | None) -> None:
 
     out = get_output()
     ws = open_workspace(out)
+    from git_flowctl.views.reads import offer_for
+
     plan = ws.load_plan(rev)
     setup = primer.setup_for(ws)
-    text = primer.build(plan, setup, available=set(COMMANDS))
+    text = primer.build(plan, setup, available=set(COMMANDS), offer=offer_for(ws, plan, rev))
     if out.json_mode:
         out.emit({"primer": text, "words": len(text.split()), "characters": len(text),
                   "actor": setup.actor})
