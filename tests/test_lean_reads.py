@@ -391,7 +391,7 @@ def test_work_tree_reads_keep_each_file_by_its_blob_id(flow_repo: Repo) -> None:
 def test_the_cache_directory_is_one_name() -> None:
     from git_flowctl.history import replay as history
 
-    assert CACHE_DIR == history.CACHE_DIR  # cache.py names it without importing history
+    assert CACHE_DIR == history.CACHE_DIR  # history takes cache.py's name
 
 
 # No pygit2 in the process -----------------------------------------------------------------------

@@ -44,6 +44,7 @@ from git_flowctl.model.trailerfast import (
     format_pairs,
     parse_pairs,
 )
+from git_flowctl.repo.cache import CACHE_DIR, read_file, write_file
 
 TYPE_CHECKING = False  # typing costs start-up time that the lean `log` path avoids
 if TYPE_CHECKING:
@@ -69,7 +70,6 @@ EVENT_RENAME = "rename"
 EVENT_ARCHIVE = "archive"
 EVENT_REVIEW = "review"  # a verdict (`Flow-Review`): the subject's state does not change
 EVENT_LANDED = "landed"  # `land` brought the task's branch here (`Flow-Landed`): no state change
-CACHE_DIR = "flow-cache"
 
 _FIELD = "\x1f"
 # The commit, its parents, the author (name, email, then Unix time and offset from UTC as +hhmm
@@ -1627,23 +1627,7 @@ class ReplayCache:
             return None
 
     def _read(self, name: str) -> Any:
-        try:
-            with open(os.path.join(self.directory, name), "rb") as handle:
-                raw = handle.read()
-        except OSError:
-            return None
-        if len(raw) < 12 or raw[:8] != _MAGIC:
-            return None
-        payload = memoryview(raw)[12:]  # not a copy
-        if int.from_bytes(raw[8:12], "big") != zlib.adler32(payload):
-            return None
-        try:
-            marker, data = marshal.loads(payload)
-        except (ValueError, EOFError, TypeError):
-            return None
-        if tuple(marker) != self.marker:
-            return None
-        return data
+        return read_file(os.path.join(self.directory, name), _MAGIC, self.marker)
 
     def save_full(self, head: str, fold: _Fold) -> None:
         self._write(f"{head}.full", fold.dump())
@@ -1656,17 +1640,7 @@ class ReplayCache:
                                           fold.verified, fold.blob_statuses))
 
     def _write(self, name: str, data: Any) -> None:
-        payload = marshal.dumps((self.marker, data))
-        blob = _MAGIC + zlib.adler32(payload).to_bytes(4, "big") + payload
-        temp = os.path.join(self.directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
-        try:
-            os.makedirs(self.directory, exist_ok=True)
-            with open(temp, "wb") as handle:
-                handle.write(blob)
-            os.replace(temp, os.path.join(self.directory, name))
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+        if not write_file(self.directory, name, _MAGIC, self.marker, data):
             return  # a cache that cannot be written only costs speed
         self._prune()
 

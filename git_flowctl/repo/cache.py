@@ -25,6 +25,53 @@ if TYPE_CHECKING:
 CACHE_DIR = "flow-cache"  # history.CACHE_DIR too (a test keeps them equal)
 
 
+def read_file(path: str, magic: bytes, marker: tuple[Any, ...]) -> Any:
+    """The data of a cache file written by ``write_file`` with this ``magic`` and ``marker``;
+    None when it is missing, damaged (checksum), or of another format or version."""
+    import marshal
+    import zlib
+
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    if len(raw) < 12 or raw[:8] != magic:
+        return None
+    payload = memoryview(raw)[12:]  # not a copy
+    if int.from_bytes(raw[8:12], "big") != zlib.adler32(payload):
+        return None
+    try:
+        found, data = marshal.loads(payload)
+    except (ValueError, EOFError, TypeError):
+        return None
+    return data if tuple(found) == tuple(marker) else None
+
+
+def write_file(directory: str, name: str, magic: bytes, marker: tuple[Any, ...], data: Any) -> bool:
+    """Store ``data`` under ``directory/name``: magic, checksum, marshal; through a temporary
+    file renamed into place. False when it could not be (a cache costs only speed)."""
+    import marshal
+    import zlib
+
+    try:
+        payload = marshal.dumps((marker, data))
+    except ValueError:
+        return False
+    blob = magic + zlib.adler32(payload).to_bytes(4, "big") + payload
+    temp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(temp, "wb") as handle:
+            handle.write(blob)
+        os.replace(temp, os.path.join(directory, name))
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        return False
+    return True
+
+
 def cache_report(common_dir: Path | str) -> dict[str, Any]:
     """What the cache holds (for `doctor`): its path, files and size in bytes."""
     root = os.path.join(common_dir, CACHE_DIR)

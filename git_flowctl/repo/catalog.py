@@ -51,7 +51,7 @@ from git_flowctl.model.layout import (
     TASK_DIRS,
     TASKS_DIR,
 )
-from git_flowctl.repo.cache import CACHE_DIR
+from git_flowctl.repo.cache import CACHE_DIR, read_file, write_file
 
 TYPE_CHECKING = False  # typing costs start-up time that the lean reads avoid (model/tuples.py)
 if TYPE_CHECKING:
@@ -240,44 +240,16 @@ class PlanCache:
         self.work_tree_name = f"worktree-{zlib.crc32(self.root.encode('utf-8', 'surrogateescape')):08x}"
 
     def read(self, name: str) -> Any:
-        try:
-            with open(os.path.join(self.directory, name), "rb") as handle:
-                raw = handle.read()
-        except OSError:
-            return None
-        if len(raw) < 12 or raw[:8] != _MAGIC:
-            return None
-        payload = memoryview(raw)[12:]
-        if int.from_bytes(raw[8:12], "big") != zlib.adler32(payload):
-            return None
-        try:
-            with without_gc():
-                marker, data = marshal.loads(payload)
-        except (ValueError, EOFError, TypeError):
-            return None
-        return data if marker == _MARKER else None
+        with without_gc():
+            return read_file(os.path.join(self.directory, name), _MAGIC, _MARKER)
 
     def write(self, name: str, data: Any) -> bool:
         """Store ``data`` (atomically); False when it could not be (a cache costs only speed)."""
-        try:
-            payload = marshal.dumps((_MARKER, data))
-        except ValueError:
-            return False
-        blob = _MAGIC + zlib.adler32(payload).to_bytes(4, "big") + payload
-        temp = os.path.join(self.directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
-        try:
-            os.makedirs(self.directory, exist_ok=True)
-            with open(temp, "wb") as handle:
-                handle.write(blob)
-            os.replace(temp, os.path.join(self.directory, name))
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            return False
-        return True
+        return write_file(self.directory, name, _MAGIC, _MARKER, data)
 
     def tree_names(self, prefix: str = "tree-") -> list[str]:
-        """The tree catalogs (``treed-``: the deltas), newest first."""
+        """The files whose names start with ``prefix`` (``tree-``: tree catalogs; ``treed-``:
+        their deltas), newest first."""
         found = []
         try:
             with os.scandir(self.directory) as entries:
@@ -295,17 +267,7 @@ class PlanCache:
 
     def prune(self, prefix: str, keep: int) -> None:
         """Keep the newest ``keep`` files whose names start with ``prefix``."""
-        found = []
-        try:
-            with os.scandir(self.directory) as entries:
-                for item in entries:
-                    if item.name.startswith(prefix):
-                        with contextlib.suppress(OSError):
-                            found.append((item.stat().st_mtime_ns, item.name))
-        except OSError:
-            return
-        found.sort(reverse=True)
-        for _, name in found[keep:]:
+        for name in self.tree_names(prefix)[keep:]:
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(self.directory, name))
 
