@@ -318,3 +318,19 @@ def test_prime_names_only_what_the_actor_may_start(flow_repo: Repo, tmp_path: Pa
     assert f"Ready now: `{tid(1)}`." in repo.ok("prime")["primer"]
     bob_starts_on_his_branch(repo, tmp_path, tid(1))
     assert "Nothing is ready now." in repo.ok("prime")["primer"]
+
+
+def test_a_branch_name_from_a_claim_record_is_suggested_only_when_plain(flow_repo: Repo,
+                                                                         tmp_path: Path) -> None:
+    """A claim record (maybe another clone's, through the claims remote) names its branch, and
+    git allows `;`, `$` and parentheses in one: that text never becomes a suggested command."""
+    repo = flow_repo
+    hostile = "x;id$(uname)"
+    bob = tmp_path / "bob"
+    repo.git("worktree", "add", "-q", str(bob), "-b", hostile)
+    repo.ok("start", tid(1), cwd=bob, env={"FLOW_ACTOR": "bob"})
+    repo.ok("done", tid(1), cwd=bob, env={"FLOW_ACTOR": "bob"})
+    nothing = repo.ok("next")
+    assert nothing["reason"] == "waiting_on_other_branch"
+    assert nothing["waiting_on"][0]["branch"] == hostile  # reported, as data
+    assert nothing["suggest"] == "git flow-task claims"

@@ -179,8 +179,12 @@ def _nothing(plan: PlanFacts, offer: Offer, epics: list[EpicFacts], exclude: fro
     tasks = [t for epic in free for t in _sorted(plan.tasks_of(epic.id))]
     elsewhere = _finished_elsewhere(plan, offer, tasks)
     if elsewhere:
+        branch = elsewhere[0]["branch"]
+        # the name comes from a claim record, maybe another clone's: a command only when it
+        # is a plain branch name, never text an agent's shell would read as more
         answer.update(reason="waiting_on_other_branch", waiting_on=elsewhere,
-                      suggest=f"git merge {elsewhere[0]['branch']}")
+                      suggest=f"git merge {branch}" if _plain_branch(branch)
+                      else "git flow-task claims")
         return answer
     claimed = [{"task": t.id, "holder": offer.holder(t.id)} for t in tasks
                if plan.view_state(t.id) == states.READY and offer.holder(t.id) is not None]
@@ -207,6 +211,15 @@ def _nothing(plan: PlanFacts, offer: Offer, epics: list[EpicFacts], exclude: fro
         answer.update(reason="blocked_by_epic_deps",
                       suggest=f"git flow-task show {passed_over[0]['waiting_on'][0]}")
     return answer
+
+
+_BRANCH_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-")
+
+
+def _plain_branch(name: str) -> bool:
+    """Letters, digits, ``._/-``, not starting with ``-``: safe to print as a command word."""
+    return bool(name) and not name.startswith("-") and ".." not in name \
+        and set(name) <= _BRANCH_CHARACTERS
 
 
 def _finished_elsewhere(plan: PlanFacts, offer: Offer, tasks: list[TaskFacts]) -> list[dict[str, Any]]:
