@@ -76,3 +76,43 @@ def grep_history(repo: Repo, needle: str) -> str:
 def clone(source: Path, target: Path) -> Repo:
     subprocess.run(["git", "clone", "-q", str(source), str(target)], check=True)
     return Repo(target)
+
+
+# Plans written as files (the documented format), for tests that need many tasks fast -----------
+
+
+def epic_name(number: int) -> str:
+    return f"fn-{number}-e{number}"
+
+
+def task_name(epic: int, number: int) -> str:
+    return f"{epic_name(epic)}.{number}"
+
+
+def task_text(epic: int, number: int, status: str = "todo", deps: list[str] | None = None,
+              title: str | None = None) -> str:
+    """A task file; by default it depends on the task before it in its epic."""
+    deps = deps if deps is not None else ([task_name(epic, number - 1)] if number > 1 else [])
+    return (f"---\nid: {task_name(epic, number)}\nepic: {epic_name(epic)}\n"
+            f"title: {title or f'Task {number} of {epic}'}\nstatus: {status}\n"
+            f"depends_on: [{', '.join(deps)}]\n"
+            f"---\n## Description\nTBD\n\n## Acceptance\n- [ ] TBD\n\n## Done summary\n\n## Evidence\n")
+
+
+def written_plan(root: Path, epics: int, per_epic: int) -> Repo:
+    """A repository whose plan (``epics`` x ``per_epic`` chained tasks, the first two of each
+    epic done) is written as files and committed."""
+    from conftest import make_repo
+
+    repo = make_repo(root)
+    repo.write(".flow/config.yaml", "prefix: fn\nmax_retries: 2\n")
+    for epic in range(1, epics + 1):
+        repo.write(f".flow/epics/{epic_name(epic)}.md",
+                   f"---\nid: {epic_name(epic)}\ntitle: Epic {epic}\nstatus: open\ndepends_on_epics: []\n---\n"
+                   "## Overview\nTBD\n\n## Scope\nTBD\n\n## Approach\nTBD\n\n## Acceptance\nTBD\n\n"
+                   "## References\nTBD\n")
+        for number in range(1, per_epic + 1):
+            repo.write(f".flow/tasks/{task_name(epic, number)}.md",
+                       task_text(epic, number, "done" if number <= 2 else "todo"))
+    repo.commit_all("plan")
+    return repo

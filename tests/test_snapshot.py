@@ -18,7 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Repo, make_repo
+from conftest import Repo
+from plans import task_name as _task
+from plans import task_text as _task_text
+from plans import written_plan
 
 from git_flowctl.repo import catalog
 from git_flowctl.repo.catalog import PlanCache, work_tree_catalog
@@ -32,33 +35,8 @@ READS = [("status",), ("tasks",), ("list",), ("epics",), ("ready",), ("ready", "
 KINDS = ["checkout", "edit", "stash", "reset", "touch", "same-second", "new", "delete", "transition"]
 
 
-def _epic(number: int) -> str:
-    return f"fn-{number}-e{number}"
-
-
-def _task(epic: int, number: int) -> str:
-    return f"{_epic(epic)}.{number}"
-
-
-def _task_text(epic: int, number: int, status: str = "todo", title: str | None = None) -> str:
-    deps = f"[{_task(epic, number - 1)}]" if number > 1 else "[]"
-    return (f"---\nid: {_task(epic, number)}\nepic: {_epic(epic)}\n"
-            f"title: {title or f'Task {number} of {epic}'}\nstatus: {status}\ndepends_on: {deps}\n"
-            f"---\n## Description\nTBD\n\n## Acceptance\n- [ ] TBD\n\n## Done summary\n\n## Evidence\n")
-
-
 def _plan(root: Path) -> Repo:
-    repo = make_repo(root)
-    repo.write(".flow/config.yaml", "prefix: fn\nmax_retries: 2\n")
-    for epic in range(1, EPICS + 1):
-        repo.write(f".flow/epics/{_epic(epic)}.md",
-                   f"---\nid: {_epic(epic)}\ntitle: Epic {epic}\nstatus: open\ndepends_on_epics: []\n---\n"
-                   "## Overview\nTBD\n\n## Scope\nTBD\n\n## Approach\nTBD\n\n## Acceptance\nTBD\n\n"
-                   "## References\nTBD\n")
-        for number in range(1, PER_EPIC + 1):
-            status = "done" if number <= 2 else "todo"
-            repo.write(f".flow/tasks/{_task(epic, number)}.md", _task_text(epic, number, status))
-    repo.commit_all("plan")
+    repo = written_plan(root, EPICS, PER_EPIC)
     repo.git("checkout", "-q", "-b", "other")
     rng = random.Random(7)
     for epic, number in rng.sample([(e, n) for e in range(1, EPICS + 1) for n in range(3, PER_EPIC + 1)], 10):
