@@ -80,7 +80,7 @@ _DIFFS = "diffs"
 _KEEP_DIFFS = 4096
 _KEEP_CHECKED = 4
 _MAGIC = b"flowplan"
-_MARKER = (10, __version__, marshal.version, tuple(sys.version_info[:2]))
+_MARKER = (11, __version__, marshal.version, tuple(sys.version_info[:2]))
 _NOT_PLAN_FILE = ("", None, None, None)  # a listed file that is not .md (counts for `initialized`)
 
 
@@ -209,6 +209,14 @@ class Catalog:
             return None
         found: dict[str, Any] | None = marshal.loads(self.config[3])[1]
         return found
+
+    def blobs_only(self) -> Catalog:
+        """The same files and generation with only their blob IDs: what the validator looks
+        up, without holding every row (tens of megabytes at 50,000 tasks) while it runs."""
+        dirs = {directory: {name: (entry[0], None, None, None) for name, entry in entries.items()}
+                for directory, entries in self.dirs.items()}
+        config = (self.config[0], None, None, None) if self.config is not None else None
+        return Catalog(config, dirs, self.generation)
 
     def dump(self) -> tuple[Any, ...]:
         return (self.config, self.dirs)
