@@ -145,11 +145,15 @@ def _step(repo: Repo, rng: random.Random, kind: str) -> str:
     return kind
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_every_answer_equals_the_answer_with_the_cache_deleted(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_every_answer_equals_the_answer_with_the_cache_deleted(tmp_path: Path, seed: int,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Each sequence does every kind of step at least once, in a random order with random
     repeats; after each, every read (warm, and once more from the snapshot it left) equals
-    the read with the cache deleted."""
+    the read with the cache deleted. With seed 4 no changed file's bytes are kept from the
+    stat pass (as when a cold read of a large plan passes the budget): each is read again."""
+    if seed == 4:
+        monkeypatch.setattr(catalog, "_PENDING_BYTES", 0)
     repo = _plan(tmp_path / "repo")
     rng = random.Random(seed)
     kinds = KINDS + [rng.choice(KINDS) for _ in range(5)]

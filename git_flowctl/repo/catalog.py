@@ -462,6 +462,7 @@ class PlanCache:
 
 
 _LOADED_TREES: dict[tuple[str, str], Catalog] = {}  # PlanCache.load_tree
+_PENDING_BYTES = 4 << 20  # the bytes of changed files kept from the stat pass to the parse
 _PARSE_FIRST = 32  # a work tree's new blobs parsed before whole tree catalogs are looked in
 _DELTA_ROWS = 256  # a work tree's rows delta this long (or a sixteenth of the files): whole again
 _MAX_DELTAS = 16  # a chain of deltas this long, and the next tree catalog is stored whole
@@ -773,10 +774,12 @@ class WorkTree:
     nothing changed, which is all a stored answer needs. ``catalog()`` brings in the rows,
     parses only new blobs, and stores the catalog again when anything changed."""
 
-    def __init__(self, cache: PlanCache | None, root: str) -> None:
+    def __init__(self, cache: PlanCache | None, root: str,
+                 stats: tuple[int, str, Entry | None, dict[str, Packed]] | None = None) -> None:
+        """``stats``: ``cache.load_stats()`` when the caller has read it already."""
         self.cache = cache
         self.root = root
-        stored = cache.load_stats() if cache is not None else None
+        stored = stats if stats is not None or cache is None else cache.load_stats()
         self.stored_generation: str | None = None
         taken, self.stored_config = 0, None
         old_dirs: dict[str, Packed] = {}
@@ -824,6 +827,8 @@ class WorkTree:
         changed: dict[str, Entry | None] | None = {} if rows is not None else None
         rows = rows or Catalog(None, {})
         known = Known(self.cache, rows, work_tree=False, trees_after=_PARSE_FIRST)
+        tables = refresh.tables()
+        store = refresh.changed(refresh.taken - RACY_NS)  # before the parse takes what is pending
         config = None
         if refresh.config is not None:
             config = self._entry(CONFIG_PATH, refresh.config, rows.config, known, changed)
@@ -831,7 +836,6 @@ class WorkTree:
         if changed is not None and rows.config is not None and config is None:
             changed[CONFIG_PATH] = None
         dirs: dict[str, dict[str, Entry]] = {}
-        tables = refresh.tables()
         pending = refresh.pending
         for directory, table in tables.items():
             old = rows.dirs.get(directory, {})
@@ -848,7 +852,7 @@ class WorkTree:
                 changed.update((f"{directory}/{name}", None) for name in old if name not in entries)
         catalog = Catalog(config, dirs)
         if self.cache is not None:
-            if refresh.changed(refresh.taken - RACY_NS):
+            if store:
                 config_stat = (*config, *refresh.config[1:]) \
                     if config is not None and refresh.config is not None else None
                 self.cache.save_work_tree(refresh.taken, catalog, config_stat, tables, changed)
@@ -860,13 +864,14 @@ class WorkTree:
     def _entry(self, relpath: str, stat: Stat, old: Entry | None, known: Known,
                changed: dict[str, Entry | None] | None) -> Entry:
         """The entry of a file the rows do not hold as it is (it goes in ``changed``)."""
-        pending = self._refresh.pending.get(relpath)
-        if pending is None and old is not None and old[0] == stat[0]:
+        changed_file = relpath in self._refresh.pending
+        pending = self._refresh.pending.pop(relpath, None)
+        if not changed_file and old is not None and old[0] == stat[0]:
             return old
-        if pending is None and not stat[0]:
+        if not changed_file and not stat[0]:
             entry = _NOT_PLAN_FILE
-        elif pending is None:
-            raw = self._refresh.read(relpath)  # the rows were for other content: read it
+        elif pending is None:  # the rows were for other content, or its bytes were not kept
+            raw = self._refresh.read(relpath)
             raw = b"" if raw is None else raw
             blob = blob_id(raw)
             entry = known.find(relpath, blob) or parse_entry(relpath, raw, blob)
@@ -896,7 +901,10 @@ class _Refresh:
         self.taken = time.time_ns()
         self.config: Stat | None = None
         self._tables: dict[str, _Table] = {directory: _Table.empty() for directory in PLAN_DIRS}
-        self.pending: dict[str, bytes] = {}
+        # The files whose blob is not the stored one, with their bytes while they are few
+        # (None: read again when parsed; a cold read of 50,000 files held them all).
+        self.pending: dict[str, bytes | None] = {}
+        self._pending_bytes = 0
         self.reread_mtimes: list[int] = []  # of the files read again (changed, new or racy)
         self.unchanged = False  # every plan file is as stored (the common case, checked first)
 
@@ -1020,7 +1028,8 @@ class _Refresh:
         blob = blob_id(raw)
         self.reread_mtimes.append(sig[0])
         if old is None or old[0] != blob:
-            self.pending[relpath] = raw
+            self._pending_bytes += len(raw)
+            self.pending[relpath] = raw if self._pending_bytes <= _PENDING_BYTES else None
         return (blob, *sig)
 
     def tables(self) -> dict[str, _Table]:

@@ -123,7 +123,7 @@ def answer(args: list[str]) -> int | None:
         place = leangit.locate()
         if place is None:
             raise Fallback
-        reader = _Reader(place)
+        reader = _Reader(place, _COMMANDS[words[0]] in _REPEATED_ONLY)
         found = read_answer(reader.cache, reader.answer_key(reader.work_tree.generation, words, options))
         if found is None:
             if _COMMANDS[words[0]] in _REPEATED_ONLY:
@@ -174,10 +174,15 @@ KEEP_ANSWERS = 32
 
 
 class _Reader:
-    def __init__(self, place: leangit.Place) -> None:
+    def __init__(self, place: leangit.Place, repeat_only: bool = False) -> None:
+        """``repeat_only``: the command is answered here only from a stored answer (then,
+        with no snapshot stored, it steps aside before reading every plan file)."""
         self.place = place
         self.cache = PlanCache(place.common_dir, place.root)
-        self.work_tree = WorkTree(self.cache, place.root)  # lists and stats the plan files
+        stats = self.cache.load_stats() if repeat_only else None
+        if repeat_only and stats is None:
+            raise Fallback
+        self.work_tree = WorkTree(self.cache, place.root, stats)  # lists and stats the plan files
         self._tip: tuple[leangit.Ref | None] | None = None
         self._task_branches: tuple[tuple[str, str], ...] = ()  # flow/<task-id> branches and tips
         self._actors: dict[str | None, str] = {}
