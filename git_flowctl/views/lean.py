@@ -241,12 +241,16 @@ class _Reader:
                 tasks[row[0]] = TaskFacts._make(row)
         self.derived = self.cache.load_derived(catalog.generation)
         self.derived_changed = False
-        effective = self.derived.get("effective")
         self.facts = PlanFacts(tasks, epics, max_retries=settings["max_retries"],
                                archived_task=self._archived(ARCHIVE_TASKS_DIR, TaskFacts._make),
                                archived_epic=self._archived(ARCHIVE_EPICS_DIR, EpicFacts._make),
-                               effective=effective if isinstance(effective, dict) else None,
-                               require_review=lambda: _required(settings))
+                               require_review=lambda: _required(settings), derived=self.derived)
+        if not self.derived and catalog.follows is not None:
+            # Only task files changed since a generation whose states were derived: follow them.
+            before, paths = catalog.follows
+            if all(path.startswith(f"{TASKS_DIR}/") for path in paths):
+                self.facts.follow(self.cache.load_derived(before),
+                                  [path[len(TASKS_DIR) + 1:-3] for path in paths if path.endswith(".md")])
 
     def _settings(self) -> dict[str, Any]:
         """config.yaml's settings as ``Config`` reads them (catalog.SETTINGS)."""
@@ -258,9 +262,10 @@ class _Reader:
 
     def keep_derived(self) -> None:
         """Keep what this read derived from the snapshot for the next read of it."""
-        if "effective" not in self.derived and self.facts._effective is not None:
-            self.derived["effective"] = self.facts._effective
-            self.derived_changed = True
+        for key, value in self.facts.derived().items():
+            if key not in self.derived:
+                self.derived[key] = value
+                self.derived_changed = True
         if self.derived_changed:
             self.cache.save_derived(self.catalog.generation, self.derived)
 
