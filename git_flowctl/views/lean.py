@@ -245,12 +245,14 @@ class _Reader:
                                archived_task=self._archived(ARCHIVE_TASKS_DIR, TaskFacts._make),
                                archived_epic=self._archived(ARCHIVE_EPICS_DIR, EpicFacts._make),
                                require_review=lambda: _required(settings), derived=self.derived)
+        # Only task files changed since a generation whose facts were derived: follow them.
+        self.before: tuple[dict[str, Any], list[str]] | None = None
         if not self.derived and catalog.follows is not None:
-            # Only task files changed since a generation whose states were derived: follow them.
-            before, paths = catalog.follows
+            generation, paths = catalog.follows
             if all(path.startswith(f"{TASKS_DIR}/") for path in paths):
-                self.facts.follow(self.cache.load_derived(before),
-                                  [path[len(TASKS_DIR) + 1:-3] for path in paths if path.endswith(".md")])
+                self.before = (self.cache.load_derived(generation),
+                               [path[len(TASKS_DIR) + 1:-3] for path in paths if path.endswith(".md")])
+                self.facts.follow(*self.before)
 
     def _settings(self) -> dict[str, Any]:
         """config.yaml's settings as ``Config`` reads them (catalog.SETTINGS)."""
@@ -371,10 +373,21 @@ class _Reader:
             if known[tip.oid] and self._task_branches:
                 raise Fallback  # whether a flow/ branch is merged: landing.unmerged_task_branches
             return landing.branch_name(tip.name), set(known[tip.oid])
-        done = [task.id for task in self.facts.tasks.values() if task.status == states.DONE]
-        if not done:
-            return landing.branch_name(tip.name), set()
-        landed = landing.landed_of(done, self.catalog.blob, self._tree_catalog(tip.oid))
+        derived, changed = self.before if self.before is not None else ({}, [])
+        before = derived.get("landed")
+        if isinstance(before, dict) and isinstance(before.get(tip.oid), list):
+            # Landed on this tip before the changed tasks changed: look at those again only.
+            tasks = self.facts.tasks
+            done = [task_id for task_id in changed
+                    if task_id in tasks and tasks[task_id].status == states.DONE]
+            landed = set(before[tip.oid]).difference(changed)
+            if done:
+                landed |= landing.landed_of(done, self.catalog.blob, self._tree_catalog(tip.oid))
+        else:
+            done = [task.id for task in self.facts.tasks.values() if task.status == states.DONE]
+            if not done:
+                return landing.branch_name(tip.name), set()
+            landed = landing.landed_of(done, self.catalog.blob, self._tree_catalog(tip.oid))
         if landed and self._task_branches:
             raise Fallback  # whether a flow/ branch is merged: landing.unmerged_task_branches
         known.clear()  # the newest tip only: the default branch moves forward
