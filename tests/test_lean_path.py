@@ -177,7 +177,6 @@ def test_a_default_branch_without_its_catalog_is_left_to_the_normal_path_once(fl
 WRAPPER = """
 import json, sys
 from git_flowctl.views import lean
-from git_flowctl.views.text import width
 code = lean.answer(sys.argv[1:])
 heavy = sorted({name.split(".")[0] for name in sys.modules
                 if name.split(".")[0] in ("pygit2", "rich", "click", "yaml", "networkx")}
@@ -478,3 +477,21 @@ def test_human_reads_load_nothing_heavy(world: World, args: tuple[str, ...]) -> 
     code, heavy = json.loads(result.stderr.rsplit("LOADED ", 1)[1])
     assert code == 0 and heavy == [], result.stderr
     assert result.stdout.strip() and "\x1b[" not in result.stdout
+
+
+ENTRY_WRAPPER = WRAPPER.replace("from git_flowctl.views import lean\ncode = lean.answer(sys.argv[1:])",
+                                "from git_flowctl.entry import main\ncode = main(sys.argv[1:])")
+
+
+def test_human_tasks_through_the_console_entry_loads_nothing_heavy(world: World) -> None:  # noqa: F811
+    """entry.main sends a human read to the lean path, to a pipe and with colours (FORCE_COLOR:
+    the terminal's mode) alike: no click, rich, YAML or pygit2 either way."""
+    assert "entry import main" in ENTRY_WRAPPER
+    env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    for extra, coloured in (({}, False), ({"FORCE_COLOR": "1"}, True)):
+        world.alice.flow("tasks", env=extra)
+        result = subprocess.run([sys.executable, "-c", ENTRY_WRAPPER, "tasks"], cwd=world.alice.path,
+                                capture_output=True, text=True, env={**env, **DAVE, **extra})
+        code, heavy = json.loads(result.stderr.rsplit("LOADED ", 1)[1])
+        assert code == 0 and heavy == [], result.stderr
+        assert ("\x1b[" in result.stdout) == coloured and world.ids["fn-1.1"] in result.stdout
