@@ -258,10 +258,39 @@ def test_the_validator_parses_each_file_version_once(flow_repo: Repo, monkeypatc
     for args in (("validate", "--rev", "HEAD"), ("validate",), ("validate", "--staged")):
         assert repo.flow(*args, "--json").exit_code == 0
     assert parsed == []  # every file version came from the item store
-    store = repo.path / ".git" / "flow-cache" / "plan" / "items"
-    store.write_bytes(b"flowplan garbage")
+    for name in ("items", "items-added"):
+        (repo.path / ".git" / "flow-cache" / "plan" / name).write_bytes(b"flowplan garbage")
     assert repo.flow("validate", "--rev", "HEAD", "--json").exit_code == 0
     assert parsed  # a damaged store is rebuilt
+
+
+def test_the_item_store_keeps_items_added_lately_apart(flow_repo: Repo,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hand edit adds one item: it goes to the small file of items added lately, and the
+    store of every item is not written again (50,000 of them, issue #11); once the added ones
+    are many, they are written into it. Either way each version is parsed once."""
+    from git_flowctl.guard import validate
+
+    repo = flow_repo
+    monkeypatch.setattr(validate.ItemStore, "KEEP_ADDED", 3)
+    directory = repo.path / ".git" / "flow-cache" / "plan"
+    assert repo.flow("validate", "--json").exit_code == 0  # more items than 3: stored whole
+    whole = (directory / "items").read_bytes()
+    path = ".flow/tasks/fn-1-add-oauth-login.2.md"
+    repo.write(path, repo.read(path).replace("title: Implement JWT middleware", "title: Edited"))
+    assert repo.flow("validate", "--json").exit_code == 0
+    assert (directory / "items").read_bytes() == whole
+    assert (directory / "items-added").stat().st_size > 0
+    parsed: list[str] = []
+    real = validate.parse_item
+    monkeypatch.setattr(validate, "parse_item",
+                        lambda path, raw, kind: parsed.append(path) or real(path, raw, kind))
+    assert repo.flow("validate", "--json").exit_code == 0
+    assert parsed == []  # the edited version came from the items added
+    for title in ("One", "Two", "Three"):
+        repo.write(path, repo.read(path).replace("title: ", f"title: {title} ", 1))
+        assert repo.flow("validate", "--json").exit_code == 0
+    assert (directory / "items").read_bytes() != whole  # the added ones written into it
 
 
 def test_board_is_repeated_from_the_snapshot_while_nothing_it_shows_changed(world: World) -> None:  # noqa: F811

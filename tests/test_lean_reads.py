@@ -376,7 +376,7 @@ def test_work_tree_reads_keep_each_file_by_its_blob_id(flow_repo: Repo) -> None:
 
     def stored_blob() -> str | None:
         found = cache.load_work_tree()
-        return found[1].blob(path) if found is not None else None
+        return found.blob(path) if found is not None else None
 
     assert stored_blob() == blob
     repo.write(path, repo.read(path).replace("title: Implement JWT middleware", "title: Edited by hand"))

@@ -296,3 +296,65 @@ def test_tree_catalogs_stored_as_deltas_equal_whole_reads(tmp_path: Path) -> Non
     assert facts() == stored
     shutil.rmtree(directory)
     assert facts() == stored
+
+
+# The work tree's rows after a few files changed ----------------------------------------------------
+
+
+def test_a_hand_edit_stores_the_rows_as_a_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read after one file changed stores the entries changed since the whole rows file
+    (``rowsd-*``), not every row again (50,000 at a time, issue #11); many changes, and the
+    rows are stored whole again. Each answer equals the answer with the cache deleted, also
+    when the whole rows file a delta builds on is gone."""
+    repo = _plan(tmp_path / "repo")
+    directory = repo.path / ".git" / "flow-cache" / "plan"
+    repo.ok("status")
+    whole = next(directory.glob("rows-*"))
+    before = whole.read_bytes()
+    files = _task_files(repo)
+    rng = random.Random(3)
+    for path in files[:3]:
+        _edit(path, rng)
+        assert _answers(repo, []) == _fresh_answers(repo, [])
+    assert whole.read_bytes() == before  # not written again
+    delta = next(directory.glob("rowsd-*"))
+    assert delta.stat().st_size < len(before) / 4
+
+    whole.unlink()  # the base of the delta is gone: the files are read again
+    _edit(files[4], rng)
+    assert _answers(repo, []) == _fresh_answers(repo, [])
+    rebuilt = whole.read_bytes()
+
+    monkeypatch.setattr(catalog, "_DELTA_ROWS", 2)
+    for path in files[5:9]:  # more changed files than a delta holds: whole again
+        _edit(path, rng)
+    assert _answers(repo, []) == _fresh_answers(repo, [])
+    assert whole.read_bytes() != rebuilt
+
+
+def test_a_hand_edit_is_parsed_not_looked_for_in_whole_tree_catalogs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blob made by a hand edit is in no stored catalog: it is parsed, and the tree
+    catalogs (tens of megabytes at 50,000 tasks) are not loaded to look for it. After a
+    checkout that changed many files, they are: a branch read before is in its catalog."""
+    from git_flowctl.repo.plan import Plan
+    from git_flowctl.repo.workspace import Workspace
+
+    repo = _plan(tmp_path / "repo")
+    ws = Workspace(repo.path)
+    for rev in ("main", "other"):
+        Plan.load(ws.revision_source(rev), cache=ws.plan_cache)  # their tree catalogs stored
+    _catalog(repo)
+    read: list[str] = []
+    real_read = PlanCache.read
+    monkeypatch.setattr(PlanCache, "read", lambda self, name: read.append(name) or real_read(self, name))
+    _edit(_task_files(repo)[0], random.Random(1))
+    _catalog(repo)
+    assert read and not [name for name in read if name.startswith("tree-")]
+
+    monkeypatch.setattr(catalog, "_PARSE_FIRST", 2)
+    read.clear()
+    repo.git("checkout", "-q", "--", ".")
+    repo.git("checkout", "-q", "other")  # ten tasks differ
+    _catalog(repo)
+    assert [name for name in read if name.startswith("tree-")]

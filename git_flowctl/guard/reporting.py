@@ -91,7 +91,7 @@ def validate_report(ws: Workspace, *, rev: str | None = None, staged: bool = Fal
     if rev or staged:
         source: Any = ws.revision_source(rev) if rev else ws.index_source()
     else:  # the work tree, its files' blob IDs from its snapshot (repo/catalog.py)
-        catalog = WorkTree(ws.plan_cache, str(ws.root)).catalog()
+        catalog = WorkTree(ws.plan_cache, str(ws.root)).catalog().blobs_only()
         source = WorkTreeSource(ws.root, catalog=catalog)
     store = ItemStore(ws.common_dir, ws.root)  # files parsed before, by blob ID (issue #11)
     snapshot = Snapshot.load(source, store)

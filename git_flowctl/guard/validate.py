@@ -17,6 +17,8 @@ Three kinds of check:
 
 from __future__ import annotations
 
+import contextlib
+import marshal
 import os
 import zlib
 from collections import defaultdict
@@ -240,9 +242,17 @@ Parts = tuple[list[Finding], ...]
 class ItemStore(dict[tuple[str, str], Item]):
     """Items by (path, blob ID), kept under the common directory (flow-cache/plan/items) so
     that `validate`, the hooks and `check` parse each file version once, ever (issue #11).
-    A ``ParseCache`` that loads and saves itself; like every cache, never needed."""
+    A ``ParseCache`` that loads and saves itself; like every cache, never needed.
+
+    Each item is stored marshalled on its own and made into an ``Item`` when used, and the
+    items added lately go to a small file of their own (``ADDED``) until there are many: at
+    50,000 tasks, loading every record as objects, and writing them all again after a hand
+    edit, cost more memory than the rest of `validate`. Records are content (path and blob
+    ID), so two files written by different commands never disagree."""
 
     NAME = "items"
+    ADDED = "items-added"
+    KEEP_ADDED = 2048  # more added than this: written into NAME
     TREES = "findings"  # the trees' findings by content (not "tree-*": those are catalogs)
     KEEP = 100_000  # beyond this, only the items used by this command are kept
     KEEP_TREES = 16
@@ -253,8 +263,9 @@ class ItemStore(dict[tuple[str, str], Item]):
 
         self._cache = PlanCache(common_dir, root)
         self._loaded: dict[tuple[str, str], Any] | None = None  # read on first use
+        self._stored_added: dict[tuple[str, str], Any] = {}  # what ADDED held
+        self._new: dict[tuple[str, str], bytes] = {}  # added by this command
         self._used: set[tuple[str, str]] = set()
-        self._added = False
         self._trees: dict[str, Any] | None = None
         self._trees_added = False
 
@@ -262,7 +273,10 @@ class ItemStore(dict[tuple[str, str], Item]):
     def _stored(self) -> dict[tuple[str, str], Any]:
         if self._loaded is None:
             stored = self._cache.read(self.NAME)
+            added = self._cache.read(self.ADDED)
+            self._stored_added = added if isinstance(added, dict) else {}
             self._loaded = stored if isinstance(stored, dict) else {}
+            self._loaded.update(self._stored_added)
         return self._loaded
 
     def __missing__(self, key: tuple[str, str]) -> Item:
@@ -270,8 +284,8 @@ class ItemStore(dict[tuple[str, str], Item]):
         if record is None:
             raise KeyError(key)
         try:
-            item = Item.from_record(key[0], record)
-        except (TypeError, ValueError):
+            item = Item.from_record(key[0], marshal.loads(record) if type(record) is bytes else record)
+        except (TypeError, ValueError, EOFError):
             raise KeyError(key) from None
         self[key] = item
         return item
@@ -287,8 +301,8 @@ class ItemStore(dict[tuple[str, str], Item]):
         dict.__setitem__(self, key, item)
         self._used.add(key)
         if key not in self._stored:
-            self._stored[key] = item.record()
-            self._added = True
+            with contextlib.suppress(ValueError):  # marshal cannot store it: parsed next time
+                self._stored[key] = self._new[key] = marshal.dumps(item.record())
 
     def finding_parts(self, content: str) -> Parts | None:
         """The findings of a tree whose content is named ``content`` (Snapshot.content), in
@@ -317,13 +331,19 @@ class ItemStore(dict[tuple[str, str], Item]):
         if self._trees_added and self._trees is not None:
             self._cache.write(self.TREES, self._trees)
             self._trees_added = False
-        if not self._added:
+        if not self._new:
             return
-        stored = self._stored
-        if len(stored) > self.KEEP:
-            stored = {key: record for key, record in stored.items() if key in self._used}
-        self._cache.write(self.NAME, stored)
-        self._added = False
+        if len(self._stored_added) + len(self._new) <= self.KEEP_ADDED:
+            self._stored_added.update(self._new)
+            self._cache.write(self.ADDED, self._stored_added)
+        else:
+            stored = self._stored
+            if len(stored) > self.KEEP:
+                stored = {key: record for key, record in stored.items() if key in self._used}
+            if self._cache.write(self.NAME, stored):
+                self._stored_added = {}
+                self._cache.write(self.ADDED, {})
+        self._new = {}
 
 
 def _id_like(text: str, kind: str) -> bool:

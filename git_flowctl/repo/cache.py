@@ -58,12 +58,12 @@ def write_file(directory: str, name: str, magic: bytes, marker: tuple[Any, ...],
         payload = marshal.dumps((marker, data))
     except ValueError:
         return False
-    blob = magic + zlib.adler32(payload).to_bytes(4, "big") + payload
     temp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
     try:
         os.makedirs(directory, exist_ok=True)
-        with open(temp, "wb") as handle:
-            handle.write(blob)
+        with open(temp, "wb") as handle:  # header and payload apart: no copy of a large payload
+            handle.write(magic + zlib.adler32(payload).to_bytes(4, "big"))
+            handle.write(payload)
         os.replace(temp, os.path.join(directory, name))
     except OSError:
         with contextlib.suppress(OSError):

@@ -80,7 +80,7 @@ _DIFFS = "diffs"
 _KEEP_DIFFS = 4096
 _KEEP_CHECKED = 4
 _MAGIC = b"flowplan"
-_MARKER = (10, __version__, marshal.version, tuple(sys.version_info[:2]))
+_MARKER = (11, __version__, marshal.version, tuple(sys.version_info[:2]))
 _NOT_PLAN_FILE = ("", None, None, None)  # a listed file that is not .md (counts for `initialized`)
 
 
@@ -210,6 +210,14 @@ class Catalog:
         found: dict[str, Any] | None = marshal.loads(self.config[3])[1]
         return found
 
+    def blobs_only(self) -> Catalog:
+        """The same files and generation with only their blob IDs: what the validator looks
+        up, without holding every row (tens of megabytes at 50,000 tasks) while it runs."""
+        dirs = {directory: {name: (entry[0], None, None, None) for name, entry in entries.items()}
+                for directory, entries in self.dirs.items()}
+        config = (self.config[0], None, None, None) if self.config is not None else None
+        return Catalog(config, dirs, self.generation)
+
     def dump(self) -> tuple[Any, ...]:
         return (self.config, self.dirs)
 
@@ -238,6 +246,9 @@ class PlanCache:
         self.directory = os.path.join(os.fspath(common_dir), CACHE_DIR, PLAN_CACHE)
         self.root = os.fspath(root)
         self.work_tree_name = f"worktree-{zlib.crc32(self.root.encode('utf-8', 'surrogateescape')):08x}"
+        # What ``load_rows`` read: (the generation of the whole rows file, the entries changed
+        # since, by path), for ``save_work_tree`` to store a delta from it.
+        self.rows_base: tuple[str, dict[str, Entry | None]] | None = None
 
     def read(self, name: str) -> Any:
         with without_gc():
@@ -315,10 +326,16 @@ class PlanCache:
     # The work tree's catalog is two files: the stat table (``worktree-*``: per file its blob
     # ID and stat data), enough to tell that nothing changed, and the rows (``rows-*``: per
     # file its entry), read only when facts are needed. Both name the generation they belong to.
+    # After a few files changed, the rows are stored as a delta (``rowsd-*``: the entries changed
+    # since a whole rows file), so that a hand edit at 50,000 tasks does not write them all again.
 
     @property
     def _rows_name(self) -> str:
         return self.work_tree_name.replace("worktree-", "rows-")
+
+    @property
+    def _rows_delta_name(self) -> str:
+        return self.work_tree_name.replace("worktree-", "rowsd-")
 
     def load_stats(self) -> tuple[int, str, Entry | None, dict[str, Packed]] | None:
         """(when it was taken, its generation, config.yaml's whole entry with its stat data,
@@ -334,7 +351,23 @@ class PlanCache:
         return taken, generation, config, dirs
 
     def load_rows(self, generation: str) -> Catalog | None:
-        """The entries (without stat data) of the work tree catalog of this generation."""
+        """The entries (without stat data) of the work tree catalog of this generation: a
+        whole rows file, or one with the delta stored since (``save_work_tree``)."""
+        self.rows_base = None
+        delta = self.read(self._rows_delta_name)
+        if isinstance(delta, tuple) and len(delta) == 3 and delta[0] == generation \
+                and isinstance(delta[1], str) and isinstance(delta[2], dict):
+            base = self._whole_rows(delta[1])
+            if base is None:
+                return None
+            self.rows_base = (delta[1], delta[2])
+            return with_entries(base, delta[2])
+        found = self._whole_rows(generation)
+        if found is not None:
+            self.rows_base = (generation, {})
+        return found
+
+    def _whole_rows(self, generation: str) -> Catalog | None:
         data = self.read(self._rows_name)
         try:
             stored, config, dirs = data
@@ -342,25 +375,32 @@ class PlanCache:
             return None
         return _catalog_of((config, dirs)) if stored == generation else None
 
-    def load_work_tree(self) -> tuple[int, Catalog] | None:
-        """(when it was taken, the whole catalog with stat data) of this work tree."""
+    def load_work_tree(self) -> Catalog | None:
+        """The work tree's stored catalog (for tests: a read compares the files with it)."""
         stats = self.load_stats()
-        rows = self.load_rows(stats[1]) if stats is not None else None
-        if stats is None or rows is None:
-            return None
-        taken, generation, config, dirs = stats
-        return taken, _joined(_stat_of(config), _unpacked(dirs), rows, generation)
+        return self.load_rows(stats[1]) if stats is not None else None
 
-    def save_work_tree(self, taken: int, catalog: Catalog) -> None:
+    def save_work_tree(self, taken: int, catalog: Catalog, config_stat: Entry | None,
+                       tables: dict[str, _Table], changed: dict[str, Entry | None] | None) -> None:
+        """Store the work tree's catalog under a new generation: its stat ``tables``,
+        config.yaml's entry with its stat data, and the rows. ``changed``: the entries that
+        differ from the rows ``load_rows`` gave (None: a file gone), when it gave any; then
+        the rows are stored as a delta from the whole rows file while the changes are few."""
         generation = os.urandom(8).hex()
         config = catalog.config
-        rows = (generation, config[:4] if config is not None else None,
-                {directory: {name: entry[:4] for name, entry in entries.items()}
-                 for directory, entries in catalog.dirs.items()})
-        stats = (self.root, taken, generation, config,
-                 {directory: _pack({name: (entry[0], *entry[4:]) for name, entry in entries.items()})
-                  for directory, entries in catalog.dirs.items()})
-        stored = self.write(self._rows_name, rows) and self.write(self.work_tree_name, stats)
+        stats = (self.root, taken, generation, config_stat,
+                 {directory: table.pack() for directory, table in tables.items()})
+        base = self.rows_base
+        stored = False
+        if base is not None and changed is not None:
+            delta = {**base[1], **changed}
+            files = sum(len(entries) for entries in catalog.dirs.values())
+            if len(delta) <= max(_DELTA_ROWS, files // 16):
+                stored = self.write(self._rows_delta_name, (generation, base[0], delta))
+        if not stored:
+            rows = (generation, config, catalog.dirs)
+            stored = self.write(self._rows_name, rows)
+        stored = stored and self.write(self.work_tree_name, stats)
         catalog.generation = generation if stored else None
 
     @property
@@ -422,6 +462,8 @@ class PlanCache:
 
 
 _LOADED_TREES: dict[tuple[str, str], Catalog] = {}  # PlanCache.load_tree
+_PARSE_FIRST = 32  # a work tree's new blobs parsed before whole tree catalogs are looked in
+_DELTA_ROWS = 256  # a work tree's rows delta this long (or a sixteenth of the files): whole again
 _MAX_DELTAS = 16  # a chain of deltas this long, and the next tree catalog is stored whole
 KEEP_DELTAS = 64
 
@@ -459,29 +501,37 @@ def _catalog_of(data: Any) -> Catalog | None:
 
 class Known:
     """Entries of the stored catalogs, looked up by ``(path, blob ID)``: the catalogs given,
-    then the work tree's (unless given), then tree catalogs newest first, each loaded only when
-    an entry is still missing."""
+    then the work tree's (unless given), then the deltas and whole tree catalogs newest first,
+    each loaded only when an entry is still missing. ``trees_after``: whole tree catalogs (tens
+    of megabytes at 50,000 tasks) are loaded only after that many entries were missed: a hand
+    edit makes a blob no catalog knows, cheaper to parse than to look for."""
 
-    def __init__(self, cache: PlanCache | None, *given: Catalog, work_tree: bool = True) -> None:
+    def __init__(self, cache: PlanCache | None, *given: Catalog, work_tree: bool = True,
+                 trees_after: int = 0) -> None:
         self.cache = cache
         self._loaded: list[Catalog] = list(given)
         self._pending: list[str] | None = None
         self._work_tree = work_tree
+        self._trees_after = trees_after
+        self._misses = 0
 
     def _sources(self) -> Iterator[Catalog]:
         yield from list(self._loaded)
         if self.cache is None:
             return
         if self._pending is None:
-            self._pending = ([self.cache._rows_name] if self._work_tree else []) \
+            self._pending = ([self.cache._rows_delta_name, self.cache._rows_name]
+                             if self._work_tree else []) \
                 + self.cache.tree_names("treed-")[:KEEP_DELTAS] + self.cache.tree_names()[:KEEP_TREES]
         while self._pending:
+            if self._pending[0].startswith("tree-") and self._misses < self._trees_after:
+                return
             name = self._pending.pop(0)
             data = self.cache.read(name)
             if name == self.cache._rows_name:  # the work tree's rows, of any generation
                 data = data[1:] if isinstance(data, tuple) and len(data) == 3 else None
-            elif name.startswith("treed-"):  # a delta: the entries it wrote
-                data = _delta_files(data)
+            elif name == self.cache._rows_delta_name or name.startswith("treed-"):
+                data = _delta_files(data)  # a delta: the entries it wrote
             catalog = _catalog_of(data)
             if catalog is not None:
                 self._loaded.append(catalog)
@@ -494,11 +544,13 @@ class Known:
             if entry is not None and entry[0] == blob:
                 return entry[:4]
         if self._pending is not None and not self._pending:
+            self._misses += 1
             return None
         for catalog in self._sources():
             entry = catalog.entry(relpath)
             if entry is not None and entry[0] == blob:
                 return entry[:4]
+        self._misses += 1
         return None
 
 
@@ -617,6 +669,7 @@ def with_entries(base: Catalog, written: dict[str, Entry | None]) -> Catalog:
     config = base.config
     dirs = dict(base.dirs)
     copied: set[str] = set()
+    grown: set[str] = set()
     for path, entry in written.items():
         directory, _, name = path.rpartition("/")
         if path == CONFIG_PATH:
@@ -631,21 +684,23 @@ def with_entries(base: Catalog, written: dict[str, Entry | None]) -> Catalog:
         if entry is None:
             entries.pop(name, None)
             continue
-        known = name in entries
+        if name not in entries:
+            grown.add(directory)
         entries[name] = entry
-        if not known:  # a new file: names stay in order
-            dirs[directory] = dict(sorted(entries.items()))
+    for directory in grown:  # new files: names stay in order
+        dirs[directory] = dict(sorted(dirs[directory].items()))
     return Catalog(config, dirs)
 
 
 def _delta_files(data: Any) -> tuple[Any, ...] | None:
-    """A stored delta (``PlanCache.save_tree``) as a catalog of the files it wrote (for
-    ``Known``: a read after a transition finds the file it wrote there)."""
-    if not isinstance(data, tuple) or len(data) != 4 or not isinstance(data[3], dict):
+    """A stored delta (a tree's: ``PlanCache.save_tree``; the work tree's rows:
+    ``save_work_tree``) as a catalog of the files it wrote (for ``Known``: a read after a
+    transition finds the file it wrote there)."""
+    if not isinstance(data, tuple) or len(data) not in (3, 4) or not isinstance(data[-1], dict):
         return None
     config: Entry | None = None
     dirs: dict[str, dict[str, Entry]] = {}
-    for path, entry in data[3].items():
+    for path, entry in data[-1].items():
         if entry is None:
             continue
         if path == CONFIG_PATH:
@@ -656,53 +711,58 @@ def _delta_files(data: Any) -> tuple[Any, ...] | None:
     return (config, dirs)
 
 
-def _pack(stats: dict[str, Stat]) -> Packed:
-    """A directory's stat table as marshal loads it fastest (a 50,000-file table as tuples
-    took longer to load than the rest of a read): the names, their blob IDs joined by
-    newlines, and the stat data as two arrays of machine integers."""
-    times = array("q")
-    sizes = array("Q")
-    for _, mtime, ctime, size, inode in stats.values():
-        times.extend((mtime, ctime))
-        sizes.extend((size, inode))
-    return (list(stats), "\n".join(stat[0] for stat in stats.values()), times.tobytes(),
-            sizes.tobytes())
+class _Table:
+    """A directory's stat table as columns, as it is stored (``pack``: a 50,000-file table as
+    tuples took longer to load than the rest of a read, and held tens of megabytes): the names
+    in order, their blob IDs ("" for a file that is not .md, listed, never read), and the stat
+    data as machine integers, (mtime, ctime) and (size, inode) per file."""
 
+    __slots__ = ("blobs", "names", "sizes", "times")
 
-def _arrays(packed: Packed) -> tuple[list[str], array[int], array[int]]:
-    names, _, times_raw, sizes_raw = packed
-    times = array("q")
-    times.frombytes(times_raw)
-    sizes = array("Q")
-    sizes.frombytes(sizes_raw)
-    return names, times, sizes
+    def __init__(self, names: list[str], blobs: list[str], times: array[int],
+                 sizes: array[int]) -> None:
+        self.names = names
+        self.blobs = blobs
+        self.times = times
+        self.sizes = sizes
 
+    @classmethod
+    def empty(cls) -> _Table:
+        return cls([], [], array("q"), array("Q"))
 
-def _unpacked(dirs: dict[str, Packed]) -> dict[str, dict[str, Stat]]:
-    found: dict[str, dict[str, Stat]] = {}
-    for directory, packed in dirs.items():
-        names, times, sizes = _arrays(packed)
-        blobs = packed[1].split("\n") if names else []
-        found[directory] = {name: (blobs[index], times[2 * index], times[2 * index + 1],
-                                   sizes[2 * index], sizes[2 * index + 1])
-                            for index, name in enumerate(names)}
-    return found
+    @classmethod
+    def unpack(cls, packed: Packed) -> _Table:
+        names, joined, times_raw, sizes_raw = packed
+        times = array("q")
+        times.frombytes(times_raw)
+        sizes = array("Q")
+        sizes.frombytes(sizes_raw)
+        return cls(names, joined.split("\n") if names else [], times, sizes)
+
+    def pack(self) -> Packed:
+        return (self.names, "\n".join(self.blobs), self.times.tobytes(), self.sizes.tobytes())
+
+    def add(self, name: str, stat: Stat) -> None:
+        self.names.append(name)
+        self.blobs.append(stat[0])
+        self.times.extend(stat[1:3])
+        self.sizes.extend(stat[3:5])
+
+    def stat(self, index: int) -> Stat:
+        return (self.blobs[index], *self.times[2 * index:2 * index + 2],
+                *self.sizes[2 * index:2 * index + 2])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Table) and self.names == other.names \
+            and self.blobs == other.blobs and self.times == other.times \
+            and self.sizes == other.sizes
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _stat_of(entry: Entry | None) -> Stat | None:
-    """A work tree entry's (blob, stat data)."""
+    """config.yaml's stored entry's (blob, stat data)."""
     return (entry[0], *entry[4:]) if entry is not None else None
-
-
-def _joined(config: Stat | None, dirs: dict[str, dict[str, Stat]], rows: Catalog,
-            generation: str | None) -> Catalog:
-    """A work tree catalog from its stat table and the rows of the same files."""
-    joined: dict[str, dict[str, Entry]] = {}
-    for directory, entries in dirs.items():
-        known = rows.dirs.get(directory, {})
-        joined[directory] = {name: (*known[name], *stat[1:]) for name, stat in entries.items()}
-    entry = (*rows.config, *config[1:]) if config is not None and rows.config is not None else None
-    return Catalog(entry, joined, generation)
 
 
 class WorkTree:
@@ -729,6 +789,8 @@ class WorkTree:
     @property
     def generation(self) -> str | None:
         """The stored catalog's generation when the files are exactly what it holds."""
+        if self._catalog is not None:
+            return self._catalog.generation
         if self.stored_generation is None or self._refresh.changed(self._refresh.taken - RACY_NS):
             return None
         return self.stored_generation
@@ -743,7 +805,7 @@ class WorkTree:
         refresh = self._refresh
         if self._catalog is None and self.stored_config is not None \
                 and refresh.config == refresh.old_config and CONFIG_PATH not in refresh.pending:
-            return self.stored_config
+            return self.stored_config[:4]
         return self.catalog().config
 
     def _build(self) -> Catalog:
@@ -751,43 +813,68 @@ class WorkTree:
         rows = None
         if self.cache is not None and self.stored_generation is not None:
             rows = self.cache.load_rows(self.stored_generation)
+        if rows is not None and refresh.unchanged:
+            rows.generation = self.stored_generation  # the very files the rows were made of
+            refresh.release()
+            return rows
         if rows is None and self.stored_generation is not None:
             # The rows are lost (a cache damaged or half deleted): read every file again.
             refresh = self._refresh = _Refresh(self.root, None, {}, 0)
             refresh.run()
+        changed: dict[str, Entry | None] | None = {} if rows is not None else None
         rows = rows or Catalog(None, {})
-        known = Known(self.cache, rows, work_tree=False)
+        known = Known(self.cache, rows, work_tree=False, trees_after=_PARSE_FIRST)
         config = None
         if refresh.config is not None:
-            config = self._entry(CONFIG_PATH, refresh.config, rows.config, known)
+            config = self._entry(CONFIG_PATH, refresh.config, rows.config, known, changed)
+            refresh.config = (config[0], *refresh.config[1:])
+        if changed is not None and rows.config is not None and config is None:
+            changed[CONFIG_PATH] = None
         dirs: dict[str, dict[str, Entry]] = {}
-        for directory, stats in refresh.stat_dirs().items():
+        tables = refresh.tables()
+        pending = refresh.pending
+        for directory, table in tables.items():
             old = rows.dirs.get(directory, {})
-            dirs[directory] = {name: self._entry(f"{directory}/{name}", stat, old.get(name), known)
-                               for name, stat in stats.items()}
+            entries = dirs[directory] = {}
+            for index, name in enumerate(table.names):
+                entry = old.get(name)
+                if entry is None or entry[0] != table.blobs[index] \
+                        or (pending and f"{directory}/{name}" in pending):
+                    entry = self._entry(f"{directory}/{name}", table.stat(index), entry, known,
+                                        changed)
+                    table.blobs[index] = entry[0]  # read again: maybe changed since its stat
+                entries[name] = entry
+            if changed is not None:  # the files gone
+                changed.update((f"{directory}/{name}", None) for name in old if name not in entries)
         catalog = Catalog(config, dirs)
         if self.cache is not None:
             if refresh.changed(refresh.taken - RACY_NS):
-                self.cache.save_work_tree(refresh.taken, catalog)
+                config_stat = (*config, *refresh.config[1:]) \
+                    if config is not None and refresh.config is not None else None
+                self.cache.save_work_tree(refresh.taken, catalog, config_stat, tables, changed)
             else:
                 catalog.generation = self.stored_generation  # the same files as stored
+        refresh.release()  # the stat tables are stored: let go of them
         return catalog
 
-    def _entry(self, relpath: str, stat: Stat, old: Entry | None, known: Known) -> Entry:
+    def _entry(self, relpath: str, stat: Stat, old: Entry | None, known: Known,
+               changed: dict[str, Entry | None] | None) -> Entry:
+        """The entry of a file the rows do not hold as it is (it goes in ``changed``)."""
         pending = self._refresh.pending.get(relpath)
         if pending is None and old is not None and old[0] == stat[0]:
-            return (*old[:4], *stat[1:])
-        if pending is None:
-            if not stat[0]:
-                return (*_NOT_PLAN_FILE, *stat[1:])
+            return old
+        if pending is None and not stat[0]:
+            entry = _NOT_PLAN_FILE
+        elif pending is None:
             raw = self._refresh.read(relpath)  # the rows were for other content: read it
-            if raw is None or blob_id(raw) != stat[0]:
-                raw = b"" if raw is None else raw
-                stat = (blob_id(raw), *stat[1:])
+            raw = b"" if raw is None else raw
+            blob = blob_id(raw)
+            entry = known.find(relpath, blob) or parse_entry(relpath, raw, blob)
         else:
-            raw = pending
-        found = known.find(relpath, stat[0]) or parse_entry(relpath, raw, stat[0])
-        return (*found[:4], *stat[1:])
+            entry = known.find(relpath, stat[0]) or parse_entry(relpath, pending, stat[0])
+        if changed is not None:
+            changed[relpath] = entry
+        return entry
 
 
 def work_tree_catalog(cache: PlanCache | None, root: str) -> Catalog:
@@ -804,11 +891,11 @@ class _Refresh:
         self.root = root
         self.old_config = old_config
         self.old_packed = old_packed
-        self.old_dirs: dict[str, dict[str, Stat]] = {}
+        self.old_tables: dict[str, _Table] = {}
         self.trusted_before = trusted_before  # an mtime at or after this proves nothing
         self.taken = time.time_ns()
         self.config: Stat | None = None
-        self.dirs: dict[str, dict[str, Stat]] = {directory: {} for directory in PLAN_DIRS}
+        self._tables: dict[str, _Table] = {directory: _Table.empty() for directory in PLAN_DIRS}
         self.pending: dict[str, bytes] = {}
         self.reread_mtimes: list[int] = []  # of the files read again (changed, new or racy)
         self.unchanged = False  # every plan file is as stored (the common case, checked first)
@@ -829,9 +916,10 @@ class _Refresh:
         if config_stat is not None and _is_file(config_stat.st_mode):
             self.config = self._check(CONFIG_PATH, config_stat, self.old_config)
         if self.config == self.old_config and not self.pending and self.old_packed and self._same():
-            self.unchanged = True  # ``dirs`` are the stored ones (``stat_dirs``)
+            self.unchanged = True  # the tables are the stored ones (``tables``)
             return
-        self.old_dirs = _unpacked(self.old_packed)
+        self.old_tables = {directory: _Table.unpack(packed)
+                           for directory, packed in self.old_packed.items()}
         for directory in PLAN_DIRS:
             try:
                 directory_fd = os.open(os.path.join(self.root, directory), os.O_RDONLY | os.O_DIRECTORY)
@@ -863,8 +951,9 @@ class _Refresh:
                     if names:
                         return False
                     continue
-                stored, times, sizes = _arrays(packed)
-                if names != stored:
+                stored = _Table.unpack((packed[0], "", packed[2], packed[3]))
+                times, sizes = stored.times, stored.sizes
+                if names != stored.names:
                     return False
                 index = 0
                 for name in names:
@@ -885,12 +974,14 @@ class _Refresh:
         return True
 
     def _scan(self, directory: str, directory_fd: int) -> None:
-        """The loop every read runs over every file: a stat (relative to the directory, so the
-        kernel walks no path) and a few compares."""
+        """A stat of every file (relative to the directory, so the kernel walks no path) and a
+        few compares against the stored table; a file whose stat data differs is read again."""
         stat = os.stat
         trusted_before = self.trusted_before
-        old = self.old_dirs.get(directory, {}).get
-        into = self.dirs[directory]
+        old = self.old_tables.get(directory) or _Table.empty()
+        where = {name: index for index, name in enumerate(old.names)}.get
+        old_times, old_sizes = old.times, old.sizes
+        into = self._tables[directory]
         names = os.listdir(directory_fd)
         names.sort()
         for name in names:
@@ -903,18 +994,21 @@ class _Refresh:
             if found.st_mode & 0o170000 != 0o100000:
                 continue  # not a regular file (a directory, a socket)
             if not name.endswith(".md"):
-                into[name] = ("", 0, 0, 0, 0)
+                into.add(name, ("", 0, 0, 0, 0))
                 continue
-            previous = old(name)
+            index = where(name)
             mtime = found.st_mtime_ns
-            if previous is not None and previous[1] == mtime and mtime < trusted_before \
-                    and previous[2] == found.st_ctime_ns and previous[3] == found.st_size \
-                    and previous[4] == found.st_ino:
-                into[name] = previous
+            if index is not None and old_times[2 * index] == mtime and mtime < trusted_before \
+                    and old_times[2 * index + 1] == found.st_ctime_ns \
+                    and old_sizes[2 * index] == found.st_size \
+                    and old_sizes[2 * index + 1] == found.st_ino:
+                into.add(name, (old.blobs[index], mtime, found.st_ctime_ns, found.st_size,
+                                found.st_ino))
                 continue
-            entry = self._check(f"{directory}/{name}", found, previous)
+            entry = self._check(f"{directory}/{name}", found,
+                                old.stat(index) if index is not None else None)
             if entry is not None:
-                into[name] = entry
+                into.add(name, entry)
 
     def _check(self, relpath: str, stat: os.stat_result, old: Stat | None) -> Stat | None:
         sig = (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino)
@@ -929,13 +1023,20 @@ class _Refresh:
             self.pending[relpath] = raw
         return (blob, *sig)
 
-    def stat_dirs(self) -> dict[str, dict[str, Stat]]:
-        """Per plan directory ``{name: (blob, stat data)}`` as found."""
+    def tables(self) -> dict[str, _Table]:
+        """Per plan directory its stat table as found."""
         if self.unchanged:
-            self.dirs = _unpacked(self.old_packed)
+            self._tables = {directory: _Table.unpack(packed)
+                            for directory, packed in self.old_packed.items()}
             self.unchanged = False  # now spelled out; ``changed`` compares them
-            self.old_dirs = self.dirs
-        return self.dirs
+            self.old_tables = self._tables
+        return self._tables
+
+    def release(self) -> None:
+        """Let go of the stat tables (megabytes at 50,000 files) once they are stored; only
+        ``taken`` is read after this."""
+        self.old_packed, self.old_tables, self.pending = {}, {}, {}
+        self._tables = {}
 
     def changed(self, racy_limit: int) -> bool:
         """Worth storing: a file changed, appeared or went, its stat data changed (a touch, a
@@ -945,11 +1046,13 @@ class _Refresh:
         if self.pending or self.config != self.old_config:
             return True
         for directory in PLAN_DIRS:
-            if self.dirs[directory] != self.old_dirs.get(directory, {}):
+            if self._tables.get(directory, _EMPTY) != self.old_tables.get(directory, _EMPTY):
                 return True
         return any(mtime < racy_limit for mtime in self.reread_mtimes)
 
 
+_EMPTY = _Table.empty()
+
+
 def _is_file(mode: int) -> bool:
     return (mode & 0o170000) == 0o100000
-
