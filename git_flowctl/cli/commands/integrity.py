@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from git_flowctl.guard.validate import Finding, RangeReport
     from git_flowctl.repo.workspace import Workspace
 
+
 def print_findings(console: Console, findings: list[Finding], *, show_commit: bool = True) -> None:
     from git_flowctl.cli.render import print_lines
     from git_flowctl.views.text import finding_lines
