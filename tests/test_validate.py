@@ -210,3 +210,13 @@ def test_a_branchs_snapshots_derived_commit_by_commit_equal_whole_reads(flow_rep
         assert ours.config.raw == whole.config.raw
         assert [f.key() for f in ours.findings()] == [f.key() for f in whole.findings()]
     assert derived >= 10
+
+
+def test_a_parsed_item_keeps_the_lines_of_its_keys_not_its_document() -> None:
+    """The rules read a few keys' lines, not the document: a cold `validate` of 50,000 files
+    held every body (issue #11)."""
+    raw = b"---\nid: fn-1-a.1\nepic: fn-1-a\ntitle: T\nstatus: todo\ndepends_on: [fn-1-a.9]\n---\n\n# T\n"
+    item = validate.parse_item(".flow/tasks/fn-1-a.1.md", raw, "task")
+    assert item.doc is None
+    assert (item.line("id"), item.line("epic"), item.line("status"), item.line("depends_on")) == (2, 3, 5, 6)
+    assert item.line("completion_review_status") is None

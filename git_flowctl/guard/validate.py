@@ -407,6 +407,10 @@ def parse_item(path: str, raw: bytes, kind: str | None) -> Item:
     else:
         deps = data.get("depends_on_epics")
         item.depends_on = [dep for dep in deps if isinstance(dep, str)] if isinstance(deps, list) else []
+    # The rules need the lines of a few keys, not the document: a cold `validate` of 50,000
+    # files held every body (issue #11).
+    item.lines = {key: line for key in LINE_KEYS if (line := doc.line_of(key)) is not None}
+    item.doc = None
     return item
 
 

@@ -129,9 +129,11 @@ class PlanFacts:
                  archived_task: Callable[[str], TaskFacts | None] = lambda _id: None,
                  archived_epic: Callable[[str], EpicFacts | None] = lambda _id: None,
                  effective: dict[str, str] | None = None,
-                 require_review: Callable[[], frozenset[str]] = frozenset) -> None:
+                 require_review: Callable[[], frozenset[str]] = frozenset,
+                 derived: Mapping[str, Any] | None = None) -> None:
         """``effective``: ``effective_states()`` as computed before from the same facts (the
-        lean reads keep it with the snapshot, repo/catalog.py ``load_derived``)."""
+        lean reads keep it with the snapshot, repo/catalog.py ``load_derived``); ``derived``:
+        all of what ``derived()`` gave for the same facts (it wins over ``effective``)."""
         self.tasks = tasks
         self.epics = epics
         self._max_retries = max_retries
@@ -141,8 +143,16 @@ class PlanFacts:
         # bad setting only when it is asked: so here).
         self.require_review = require_review
         self._effective: dict[str, str] | None = effective
+        # Whether the whole computation met no cycle (then a change can be followed: ``follow``).
+        self.acyclic: bool | None = None
         self._some: dict[str, str] = {}  # states resolved one task at a time (state_of)
         self._views: dict[str, str] | None = None
+        if derived is not None and isinstance(derived.get("effective"), dict):
+            self._effective = derived["effective"]
+            acyclic = derived.get("acyclic")
+            self.acyclic = acyclic if isinstance(acyclic, bool) else None
+            views = derived.get("views")
+            self._views = views if isinstance(views, dict) else None
         self._epic_waits: dict[str, list[str]] = {}
         self._by_epic: dict[str, list[TaskFacts]] | None = None
         self._ids_by_epic: dict[str, list[str]] | None = None
@@ -264,16 +274,80 @@ class PlanFacts:
             # only todo and up_for_retry need the walk (states.effective_resolver).
             effective = {task_id: state for task_id, state in stored.items()
                          if state not in states.STARTABLE}
+            cycles: list[str] = []
             resolve = states.effective_resolver(
                 stored.get,
                 lambda task_id: tasks[task_id].depends_on if task_id in tasks else [],
                 lambda task_id: tasks[task_id].trigger_rule if task_id in tasks else "all_success",
-                effective)
+                effective, cycles)
             for task_id, state in stored.items():
                 if state in states.STARTABLE:
                     resolve(task_id)
             self._effective = effective
+            self.acyclic = not cycles
         return self._effective
+
+    def follow(self, before: Mapping[str, Any], changed: Iterable[str]) -> None:
+        """Take ``effective_states`` and ``view_states`` from ``before`` (this plan's derived
+        facts, ``derived()``, before the tasks ``changed`` were added, edited or removed, with
+        the epics, the archive and the settings as they are), computing again only those tasks
+        and the tasks that depend on them: the first read after a transition at 50,000 tasks
+        costs the change, not the plan (issue #11). Nothing is taken when the plan before had
+        a cycle (its states could depend on the order of the walk) or the walk meets one: they
+        are then computed whole when asked."""
+        effective, views = before.get("effective"), before.get("views")
+        if before.get("acyclic") is not True or not isinstance(effective, dict) \
+                or self._effective is not None:
+            return
+        tasks = self.tasks
+        depending: dict[str, list[str]] = {}
+        for task in tasks.values():
+            for dep in task.depends_on:
+                depending.setdefault(dep, []).append(task.id)
+        dirty = set(changed)
+        queue = list(dirty)
+        while queue:
+            for dependent in depending.get(queue.pop(), ()):
+                if dependent not in dirty:
+                    dirty.add(dependent)
+                    queue.append(dependent)
+        # As effective_states: live tasks, and the archived tasks live ones depend on.
+        found = {task_id: state for task_id, state in effective.items()
+                 if task_id not in dirty and (task_id in tasks or task_id in depending)}
+        cycles: list[str] = []
+        resolve = states.effective_resolver(
+            self._stored_of,
+            lambda task_id: tasks[task_id].depends_on if task_id in tasks else [],
+            lambda task_id: tasks[task_id].trigger_rule if task_id in tasks else "all_success",
+            found, cycles)
+        live = [task_id for task_id in dirty if task_id in tasks]
+        for task_id in live:
+            for dep in tasks[task_id].depends_on:  # an archived dependency, as effective_states
+                if dep not in tasks and dep not in found \
+                        and (archived := self.archived_task(dep)) is not None:
+                    found[dep] = archived.status
+        for task_id in live:
+            if tasks[task_id].status not in states.STARTABLE:
+                found[task_id] = tasks[task_id].status
+        for task_id in live:
+            resolve(task_id)
+        if cycles:
+            return
+        self._effective, self.acyclic = found, True
+        if isinstance(views, dict):
+            kept = {task_id: view for task_id, view in views.items()
+                    if task_id not in dirty and task_id in tasks}
+            kept.update((task_id, self.view_state(task_id)) for task_id in live)
+            self._views = {task_id: kept[task_id] for task_id in tasks}  # in the plan's order
+
+    def derived(self) -> dict[str, Any]:
+        """What ``follow`` takes, as far as it was computed: keep it with the plan's snapshot."""
+        found: dict[str, Any] = {}
+        if self._effective is not None and self.acyclic is not None:
+            found.update(effective=self._effective, acyclic=self.acyclic)
+            if self._views is not None:
+                found["views"] = self._views
+        return found
 
     def state_of(self, task_id: str) -> str:
         """One task's effective state. Before ``effective_states`` has run, only the task's

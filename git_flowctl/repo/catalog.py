@@ -88,7 +88,7 @@ class Catalog:
     """One tree's plan files: ``config`` (an entry, or None when absent) and, per plan
     directory, ``{file name: entry}`` in name order."""
 
-    __slots__ = ("_found", "config", "depth", "dirs", "generation")
+    __slots__ = ("_found", "config", "depth", "dirs", "follows", "generation")
 
     def __init__(self, config: Entry | None, dirs: dict[str, dict[str, Entry]],
                  generation: str | None = None) -> None:
@@ -99,6 +99,9 @@ class Catalog:
         self.generation = generation
         self._found: dict[str, Any] = {}  # what the methods below found, by name (computed once)
         self.depth = 0  # a stored tree catalog: how many deltas lead to it from a whole one
+        # A work tree catalog built from the stored one: (its generation, the paths changed
+        # since), so that what was derived from it can be followed (PlanFacts.follow).
+        self.follows: tuple[str, list[str]] | None = None
 
     def entry(self, relpath: str) -> Entry | None:
         if relpath == CONFIG_PATH:
@@ -462,6 +465,7 @@ class PlanCache:
 
 
 _LOADED_TREES: dict[tuple[str, str], Catalog] = {}  # PlanCache.load_tree
+_PENDING_BYTES = 4 << 20  # the bytes of changed files kept from the stat pass to the parse
 _PARSE_FIRST = 32  # a work tree's new blobs parsed before whole tree catalogs are looked in
 _DELTA_ROWS = 256  # a work tree's rows delta this long (or a sixteenth of the files): whole again
 _MAX_DELTAS = 16  # a chain of deltas this long, and the next tree catalog is stored whole
@@ -748,6 +752,11 @@ class _Table:
         self.times.extend(stat[1:3])
         self.sizes.extend(stat[3:5])
 
+    def put(self, index: int, stat: Stat) -> None:
+        self.blobs[index] = stat[0]
+        self.times[2 * index:2 * index + 2] = array("q", stat[1:3])
+        self.sizes[2 * index:2 * index + 2] = array("Q", stat[3:5])
+
     def stat(self, index: int) -> Stat:
         return (self.blobs[index], *self.times[2 * index:2 * index + 2],
                 *self.sizes[2 * index:2 * index + 2])
@@ -773,10 +782,12 @@ class WorkTree:
     nothing changed, which is all a stored answer needs. ``catalog()`` brings in the rows,
     parses only new blobs, and stores the catalog again when anything changed."""
 
-    def __init__(self, cache: PlanCache | None, root: str) -> None:
+    def __init__(self, cache: PlanCache | None, root: str,
+                 stats: tuple[int, str, Entry | None, dict[str, Packed]] | None = None) -> None:
+        """``stats``: ``cache.load_stats()`` when the caller has read it already."""
         self.cache = cache
         self.root = root
-        stored = cache.load_stats() if cache is not None else None
+        stored = stats if stats is not None or cache is None else cache.load_stats()
         self.stored_generation: str | None = None
         taken, self.stored_config = 0, None
         old_dirs: dict[str, Packed] = {}
@@ -824,6 +835,8 @@ class WorkTree:
         changed: dict[str, Entry | None] | None = {} if rows is not None else None
         rows = rows or Catalog(None, {})
         known = Known(self.cache, rows, work_tree=False, trees_after=_PARSE_FIRST)
+        tables = refresh.tables()
+        store = refresh.changed(refresh.taken - RACY_NS)  # before the parse takes what is pending
         config = None
         if refresh.config is not None:
             config = self._entry(CONFIG_PATH, refresh.config, rows.config, known, changed)
@@ -831,7 +844,6 @@ class WorkTree:
         if changed is not None and rows.config is not None and config is None:
             changed[CONFIG_PATH] = None
         dirs: dict[str, dict[str, Entry]] = {}
-        tables = refresh.tables()
         pending = refresh.pending
         for directory, table in tables.items():
             old = rows.dirs.get(directory, {})
@@ -848,10 +860,12 @@ class WorkTree:
                 changed.update((f"{directory}/{name}", None) for name in old if name not in entries)
         catalog = Catalog(config, dirs)
         if self.cache is not None:
-            if refresh.changed(refresh.taken - RACY_NS):
+            if store:
                 config_stat = (*config, *refresh.config[1:]) \
                     if config is not None and refresh.config is not None else None
                 self.cache.save_work_tree(refresh.taken, catalog, config_stat, tables, changed)
+                if changed is not None and self.stored_generation is not None:
+                    catalog.follows = (self.stored_generation, list(changed))
             else:
                 catalog.generation = self.stored_generation  # the same files as stored
         refresh.release()  # the stat tables are stored: let go of them
@@ -860,13 +874,14 @@ class WorkTree:
     def _entry(self, relpath: str, stat: Stat, old: Entry | None, known: Known,
                changed: dict[str, Entry | None] | None) -> Entry:
         """The entry of a file the rows do not hold as it is (it goes in ``changed``)."""
-        pending = self._refresh.pending.get(relpath)
-        if pending is None and old is not None and old[0] == stat[0]:
+        changed_file = relpath in self._refresh.pending
+        pending = self._refresh.pending.pop(relpath, None)
+        if not changed_file and old is not None and old[0] == stat[0]:
             return old
-        if pending is None and not stat[0]:
+        if not changed_file and not stat[0]:
             entry = _NOT_PLAN_FILE
-        elif pending is None:
-            raw = self._refresh.read(relpath)  # the rows were for other content: read it
+        elif pending is None:  # the rows were for other content, or its bytes were not kept
+            raw = self._refresh.read(relpath)
             raw = b"" if raw is None else raw
             blob = blob_id(raw)
             entry = known.find(relpath, blob) or parse_entry(relpath, raw, blob)
@@ -891,14 +906,18 @@ class _Refresh:
         self.root = root
         self.old_config = old_config
         self.old_packed = old_packed
-        self.old_tables: dict[str, _Table] = {}
         self.trusted_before = trusted_before  # an mtime at or after this proves nothing
         self.taken = time.time_ns()
         self.config: Stat | None = None
-        self._tables: dict[str, _Table] = {directory: _Table.empty() for directory in PLAN_DIRS}
-        self.pending: dict[str, bytes] = {}
+        # Per plan directory its table as found; None: exactly the stored one (not unpacked).
+        self._tables: dict[str, _Table | None] = {}
+        # The files whose blob is not the stored one, with their bytes while they are few
+        # (None: read again when parsed; a cold read of 50,000 files held them all).
+        self.pending: dict[str, bytes | None] = {}
+        self._pending_bytes = 0
         self.reread_mtimes: list[int] = []  # of the files read again (changed, new or racy)
-        self.unchanged = False  # every plan file is as stored (the common case, checked first)
+        self.differs = False  # a table differs from the stored one (names, blobs or stat data)
+        self.unchanged = False  # every plan file is as stored (the common case)
 
     def read(self, relpath: str) -> bytes | None:
         try:
@@ -915,78 +934,71 @@ class _Refresh:
             config_stat = None
         if config_stat is not None and _is_file(config_stat.st_mode):
             self.config = self._check(CONFIG_PATH, config_stat, self.old_config)
-        if self.config == self.old_config and not self.pending and self.old_packed and self._same():
-            self.unchanged = True  # the tables are the stored ones (``tables``)
-            return
-        self.old_tables = {directory: _Table.unpack(packed)
-                           for directory, packed in self.old_packed.items()}
-        for directory in PLAN_DIRS:
-            try:
-                directory_fd = os.open(os.path.join(self.root, directory), os.O_RDONLY | os.O_DIRECTORY)
-            except OSError:
-                continue
-            try:
-                self._scan(directory, directory_fd)
-            finally:
-                os.close(directory_fd)
-
-    def _same(self) -> bool:
-        """Every plan directory lists the stored names and every file has its stored, trusted
-        stat data: the loop every read runs over every file, kept to a stat relative to the
-        directory (the kernel walks no path) and a few compares against machine integers."""
-        stat = os.stat
-        trusted_before = self.trusted_before
         for directory in PLAN_DIRS:
             packed = self.old_packed.get(directory)
             try:
                 directory_fd = os.open(os.path.join(self.root, directory), os.O_RDONLY | os.O_DIRECTORY)
             except OSError:
-                if packed is not None and packed[0]:
-                    return False
+                self._tables[directory] = _Table.empty()
+                self.differs = self.differs or (packed is not None and bool(packed[0]))
                 continue
             try:
                 names = [name for name in os.listdir(directory_fd) if name[0] != "."]
                 names.sort()
-                if packed is None:
-                    if names:
-                        return False
-                    continue
-                stored = _Table.unpack((packed[0], "", packed[2], packed[3]))
-                times, sizes = stored.times, stored.sizes
-                if names != stored.names:
-                    return False
-                index = 0
-                for name in names:
-                    try:
-                        found = stat(name, dir_fd=directory_fd)
-                    except OSError:
-                        return False
-                    if found.st_mode & 0o170000 != 0o100000:
-                        return False
-                    if (times[index] != found.st_mtime_ns or found.st_mtime_ns >= trusted_before
-                            or times[index + 1] != found.st_ctime_ns
-                            or sizes[index] != found.st_size or sizes[index + 1] != found.st_ino) \
-                            and name.endswith(".md"):  # other files are listed, not read
-                        return False
-                    index += 2
+                if packed is None or names != packed[0] or not self._patch(directory, directory_fd, packed):
+                    self._scan(directory, directory_fd, names)
             finally:
                 os.close(directory_fd)
-        return True
+        self.unchanged = not self.differs and not self.pending and self.config == self.old_config \
+            and bool(self.old_packed)
 
-    def _scan(self, directory: str, directory_fd: int) -> None:
-        """A stat of every file (relative to the directory, so the kernel walks no path) and a
-        few compares against the stored table; a file whose stat data differs is read again."""
+    def _patch(self, directory: str, directory_fd: int, packed: Packed) -> bool:
+        """The loop every read runs over every file when the directory lists the stored names:
+        a stat relative to the directory (the kernel walks no path) and a few compares against
+        machine integers; the stored table is copied only when a file differs, and patched
+        there. False: a file is no longer a regular file or went (``_scan`` then)."""
         stat = os.stat
         trusted_before = self.trusted_before
-        old = self.old_tables.get(directory) or _Table.empty()
+        names = packed[0]
+        stored = _Table.unpack((names, "", packed[2], packed[3]))
+        times, sizes = stored.times, stored.sizes
+        table: _Table | None = None
+        index = 0
+        for name in names:
+            try:
+                found = stat(name, dir_fd=directory_fd)
+            except OSError:
+                return False
+            if found.st_mode & 0o170000 != 0o100000:
+                return False
+            if (times[index] != found.st_mtime_ns or found.st_mtime_ns >= trusted_before
+                    or times[index + 1] != found.st_ctime_ns
+                    or sizes[index] != found.st_size or sizes[index + 1] != found.st_ino) \
+                    and name.endswith(".md"):  # other files are listed, not read
+                if table is None:
+                    table = _Table.unpack(packed)
+                old = table.stat(index // 2)
+                entry = self._check(f"{directory}/{name}", found, old)
+                if entry is None:
+                    return False
+                if entry != old:
+                    table.put(index // 2, entry)
+                    self.differs = True
+            index += 2
+        self._tables[directory] = table
+        return True
+
+    def _scan(self, directory: str, directory_fd: int, names: list[str]) -> None:
+        """The table made anew (names added or gone): each file against the stored one of its
+        name, a file whose stat data differs read again."""
+        stat = os.stat
+        trusted_before = self.trusted_before
+        packed = self.old_packed.get(directory)
+        old = _Table.unpack(packed) if packed is not None else _Table.empty()
         where = {name: index for index, name in enumerate(old.names)}.get
         old_times, old_sizes = old.times, old.sizes
-        into = self._tables[directory]
-        names = os.listdir(directory_fd)
-        names.sort()
+        into = _Table.empty()
         for name in names:
-            if name[0] == ".":
-                continue
             try:
                 found = stat(name, dir_fd=directory_fd)
             except OSError:
@@ -1009,6 +1021,8 @@ class _Refresh:
                                 old.stat(index) if index is not None else None)
             if entry is not None:
                 into.add(name, entry)
+        self._tables[directory] = into
+        self.differs = self.differs or into != old
 
     def _check(self, relpath: str, stat: os.stat_result, old: Stat | None) -> Stat | None:
         sig = (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino)
@@ -1020,38 +1034,28 @@ class _Refresh:
         blob = blob_id(raw)
         self.reread_mtimes.append(sig[0])
         if old is None or old[0] != blob:
-            self.pending[relpath] = raw
+            self._pending_bytes += len(raw)
+            self.pending[relpath] = raw if self._pending_bytes <= _PENDING_BYTES else None
         return (blob, *sig)
 
     def tables(self) -> dict[str, _Table]:
         """Per plan directory its stat table as found."""
-        if self.unchanged:
-            self._tables = {directory: _Table.unpack(packed)
-                            for directory, packed in self.old_packed.items()}
-            self.unchanged = False  # now spelled out; ``changed`` compares them
-            self.old_tables = self._tables
-        return self._tables
+        return {directory: table if table is not None else _Table.unpack(self.old_packed[directory])
+                for directory, table in self._tables.items()}
 
     def release(self) -> None:
         """Let go of the stat tables (megabytes at 50,000 files) once they are stored; only
         ``taken`` is read after this."""
-        self.old_packed, self.old_tables, self.pending = {}, {}, {}
-        self._tables = {}
+        self.old_packed, self._tables, self.pending = {}, {}, {}
 
     def changed(self, racy_limit: int) -> bool:
         """Worth storing: a file changed, appeared or went, its stat data changed (a touch, a
         checkout of the same content), or a racy file read again would no longer be racy."""
         if self.unchanged:
             return False
-        if self.pending or self.config != self.old_config:
+        if self.pending or self.config != self.old_config or self.differs:
             return True
-        for directory in PLAN_DIRS:
-            if self._tables.get(directory, _EMPTY) != self.old_tables.get(directory, _EMPTY):
-                return True
         return any(mtime < racy_limit for mtime in self.reread_mtimes)
-
-
-_EMPTY = _Table.empty()
 
 
 def _is_file(mode: int) -> bool:

@@ -128,7 +128,7 @@ def answer(args: list[str]) -> int | None:
         if place is None:
             raise Fallback
         mode = None if json_mode or words[0] == "board" else _text_mode()
-        reader = _Reader(place)
+        reader = _Reader(place, _COMMANDS[words[0]] in _REPEATED_ONLY)
         key = reader.answer_key(reader.work_tree.generation, words, options)
         found = read_answer(reader.cache, _text_key(reader, key, words[0], mode))
         if found is None:
@@ -261,10 +261,15 @@ KEEP_ANSWERS = 32
 
 
 class _Reader:
-    def __init__(self, place: leangit.Place) -> None:
+    def __init__(self, place: leangit.Place, repeat_only: bool = False) -> None:
+        """``repeat_only``: the command is answered here only from a stored answer (then,
+        with no snapshot stored, it steps aside before reading every plan file)."""
         self.place = place
         self.cache = PlanCache(place.common_dir, place.root)
-        self.work_tree = WorkTree(self.cache, place.root)  # lists and stats the plan files
+        stats = self.cache.load_stats() if repeat_only else None
+        if repeat_only and stats is None:
+            raise Fallback
+        self.work_tree = WorkTree(self.cache, place.root, stats)  # lists and stats the plan files
         self._tip: tuple[leangit.Ref | None] | None = None
         self._task_branches: tuple[tuple[str, str], ...] = ()  # flow/<task-id> branches and tips
         self._actors: dict[str | None, str] = {}
@@ -323,12 +328,16 @@ class _Reader:
                 tasks[row[0]] = TaskFacts._make(row)
         self.derived = self.cache.load_derived(catalog.generation)
         self.derived_changed = False
-        effective = self.derived.get("effective")
         self.facts = PlanFacts(tasks, epics, max_retries=settings["max_retries"],
                                archived_task=self._archived(ARCHIVE_TASKS_DIR, TaskFacts._make),
                                archived_epic=self._archived(ARCHIVE_EPICS_DIR, EpicFacts._make),
-                               effective=effective if isinstance(effective, dict) else None,
-                               require_review=lambda: _required(settings))
+                               require_review=lambda: _required(settings), derived=self.derived)
+        if not self.derived and catalog.follows is not None:
+            # Only task files changed since a generation whose states were derived: follow them.
+            before, paths = catalog.follows
+            if all(path.startswith(f"{TASKS_DIR}/") for path in paths):
+                self.facts.follow(self.cache.load_derived(before),
+                                  [path[len(TASKS_DIR) + 1:-3] for path in paths if path.endswith(".md")])
 
     def _settings(self) -> dict[str, Any]:
         """config.yaml's settings as ``Config`` reads them (catalog.SETTINGS)."""
@@ -340,9 +349,10 @@ class _Reader:
 
     def keep_derived(self) -> None:
         """Keep what this read derived from the snapshot for the next read of it."""
-        if "effective" not in self.derived and self.facts._effective is not None:
-            self.derived["effective"] = self.facts._effective
-            self.derived_changed = True
+        for key, value in self.facts.derived().items():
+            if key not in self.derived:
+                self.derived[key] = value
+                self.derived_changed = True
         if self.derived_changed:
             self.cache.save_derived(self.catalog.generation, self.derived)
 
