@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sys
 
-# Read commands the lean path answers with --json (views/lean.py, issue #11).
+# Read commands the lean path answers with --json (views/lean.py, issue #11), and without it
+# (their human text, views/text.py) all but `board`, which it answers with --plain.
 _LEAN_READS = frozenset({"status", "show", "tasks", "list", "epics", "ready", "next", "blocked",
                          "validate", "board"})
 
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         if code is not None:
             return code
     if ("--json" in args and not set(args).isdisjoint(_LEAN_READS)) \
-            or (args[:1] == ["board"] and "--plain" in args):
+            or (args[:1] == ["board"] and "--plain" in args) \
+            or (bool(args) and args[0] != "board" and args[0] in _LEAN_READS):
         from git_flowctl.views.lean import answer
 
         code = answer(args)

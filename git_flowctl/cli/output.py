@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from git_flowctl.model.document import DocumentError
@@ -13,6 +13,8 @@ from git_flowctl.views.jsonout import print_json as print_json  # re-exported
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from git_flowctl.views.text import Block
 
 Render = Callable[["Console"], None]
 
@@ -44,6 +46,17 @@ class Output:
             self.console.print(render, highlight=False)
             return
         render(self.console)
+
+    def emit_text(self, payload: dict[str, Any], blocks: Callable[[], Iterable[Block]]) -> None:
+        """Print a read command's result: ``{"success": true, **payload}``, or the human
+        answer drawn from ``blocks()`` (views/text.py) for standard output's mode."""
+        if self.json_mode:
+            print_json({"success": True, **payload})
+            return
+        from git_flowctl.views.text import output_mode, render
+
+        sys.stdout.write(render(blocks(), output_mode(sys.stdout)))
+        sys.stdout.flush()
 
     def fail(self, payload: dict[str, Any], message: str, exit_code: int = 1) -> None:
         """A result that is itself a refusal (validate found errors): JSON or text, then exit."""

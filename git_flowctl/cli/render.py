@@ -1,26 +1,19 @@
-"""Rich renderings shared by the human output of several commands."""
+"""Rich renderings shared by the human output of several commands.
+
+The read commands' human answers are drawn by views/text.py (no rich); ``print_lines`` prints
+its lines through a rich console where a command mixes them with rich output."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from git_flowctl.views.text import STATE_STYLES as STATE_STYLES  # re-exported
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-STATE_STYLES = {
-    "todo": "white",
-    "ready": "cyan",
-    "waiting": "dim",
-    "in_progress": "yellow",
-    "blocked": "magenta",
-    "done": "green",
-    "skipped": "dim green",
-    "failed": "bold red",
-    "up_for_retry": "red",
-    "upstream_failed": "red dim",
-    "open": "white",
-    "missing": "bold red",
-}
+    from git_flowctl.views.text import Line
 
 
 def styled_state(state: str) -> str:
@@ -28,28 +21,10 @@ def styled_state(state: str) -> str:
     return f"[{style}]{state}[/{style}]"
 
 
-def task_table(console: Console, rows: list[dict[str, Any]], *, title: str | None = None,
-               mark_landed: bool = False, mark_not_landed: bool = False) -> None:
-    """Tasks as a table; ``mark_landed`` adds "landed" to done tasks that reached the default
-    branch, ``mark_not_landed`` "not landed" to done tasks whose code has not (on the default
-    branch itself: a run's flow/ branch not merged yet)."""
-    from rich.markup import escape
-    from rich.table import Table
+def print_lines(console: Console, lines: Iterable[Line]) -> None:
+    """Lines of styled segments (views/text.py) on a rich console."""
+    from rich.text import Text
 
-    table = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("pri", justify="right")
-    table.add_column("title")
-    table.add_column("depends on")
-    for row in rows:
-        priority = row.get("priority")
-        status = styled_state(row["status"])
-        if mark_landed and row.get("landed"):
-            status += " [green]landed[/green]"
-        elif mark_not_landed and row.get("landed") is False and row["status"] == "done":
-            status += " [yellow]not landed[/yellow]"
-        table.add_row(escape(row["id"]), status,
-                      "" if priority is None else str(priority), escape(row["title"]),
-                      escape(", ".join(row.get("depends_on") or [])))
-    console.print(table)
+    for line in lines:
+        console.print(Text.assemble(*((text, style or "") for text, style in line)),
+                      highlight=False)

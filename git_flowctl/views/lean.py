@@ -13,6 +13,10 @@ Anything it is not sure of makes it step aside (``Fallback``) before printing an
 option it does not know, ``--rev``, a repository found in an unusual way, a file that does not
 load, an error to report, a default branch whose plan is not in the snapshot yet. The normal
 path then answers, and fills the snapshot for the next time.
+
+The same reads without ``--json`` print their human text, drawn from the same payload by
+views/text.py (as the click commands draw it); a stored text is kept under its output mode
+(a pipe, or a terminal's width and colours) besides the JSON answer's key.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ def answer(args: list[str]) -> int | None:
     if words[0] == "board":
         if json_mode == ("--plain" in words):
             return None  # board: --plain (text) or --json, not both, and not a terminal's
-    elif not json_mode:
+    elif not json_mode and words[0] not in TEXT_READS:
         return None
     enabled = gc.isenabled()
     gc.disable()  # a short read whose objects hold no cycles (catalog.without_gc)
@@ -123,17 +127,25 @@ def answer(args: list[str]) -> int | None:
         place = leangit.locate()
         if place is None:
             raise Fallback
+        mode = None if json_mode or words[0] == "board" else _text_mode()
         reader = _Reader(place, _COMMANDS[words[0]] in _REPEATED_ONLY)
-        found = read_answer(reader.cache, reader.answer_key(reader.work_tree.generation, words, options))
+        key = reader.answer_key(reader.work_tree.generation, words, options)
+        found = read_answer(reader.cache, _text_key(reader, key, words[0], mode))
         if found is None:
             if _COMMANDS[words[0]] in _REPEATED_ONLY:
                 raise Fallback  # before loading the plan (50 MB at 50,000 tasks) for nothing
             reader.load()
-            text, code = dumps({"success": True, **_COMMANDS[words[0]](reader, options)}), 0
-            text += "\n"  # in place: the only reference (a copy of 30 MB at 50,000 tasks)
+            payload = _COMMANDS[words[0]](reader, options)
+            if mode is None:
+                text = dumps({"success": True, **payload})
+                text += "\n"  # in place: the only reference (a copy of 30 MB at 50,000 tasks)
+            else:
+                text = _human(reader, words[0], payload, mode)
+            del payload
+            code = 0
             reader.keep_derived()
-            write_answer(reader.cache, reader.answer_key(reader.catalog.generation, words, options),
-                         text, code)
+            key = reader.answer_key(reader.catalog.generation, words, options)
+            write_answer(reader.cache, _text_key(reader, key, words[0], mode), text, code)
         else:
             text, code = found
     except (Fallback, FlowError):
@@ -148,6 +160,81 @@ def answer(args: list[str]) -> int | None:
     sys.stdout.write(text)
     sys.stdout.flush()
     return code
+
+
+# Human answers (views/text.py) ------------------------------------------------------------------
+
+# The reads answered here without --json too: their text is drawn from the payload of their
+# JSON answer by views/text.py, as the click commands draw it; `validate`'s is repeated.
+TEXT_READS = frozenset({"status", "show", "tasks", "list", "epics", "ready", "next", "blocked",
+                        "validate"})
+_WORK_TREE = "working tree"  # the label of the plan read (sources.WorkTreeSource), in `status`
+
+
+def _text_mode() -> Any:
+    from git_flowctl.views.text import output_mode
+
+    return output_mode(sys.stdout)
+
+
+def _reading_default(reader: _Reader, command: str) -> bool | None:
+    """Whether the work tree is the default branch checked out (landing._reads_default), for
+    the answers that mark landed work by it; None for the others."""
+    if _NEEDS[command] != "tip":
+        return None
+    tip = reader.tip()
+    return tip is not None and tip.checked_out
+
+
+def _text_key(reader: _Reader | None, key: tuple[Any, ...] | None, command: str,
+              mode: Any) -> tuple[Any, ...] | None:
+    """A human answer's key: the JSON answer's, plus the output mode (views/text.Mode: a
+    pipe's text is never a terminal's), whether landed work is marked as on the default branch,
+    and the renderer's code."""
+    if key is None or mode is None:
+        return key
+    marks = _reading_default(reader, command) if reader is not None else None
+    stamp = os.stat(os.path.join(os.path.dirname(os.path.abspath(__file__)), "text.py")).st_mtime_ns
+    return (*key, ("text", tuple(mode), marks, stamp))
+
+
+def _human(reader: _Reader, command: str, payload: dict[str, Any], mode: Any) -> str:
+    """The human answer of ``command`` from its JSON payload, as the click command draws it."""
+    from git_flowctl.views import text
+
+    marks = _reading_default(reader, command)
+    blocks: list[Any]
+    if command == "status":
+        blocks = text.status_blocks(payload, _WORK_TREE, not marks, bool(marks))
+    elif command == "show":
+        if ids.is_task_id(payload["id"]):
+            blocks = text.task_blocks(payload)
+        else:
+            blocks = text.epic_blocks(payload, not marks, bool(marks))
+    elif command == "tasks":
+        blocks = text.tasks_blocks(payload, not marks, bool(marks))
+    elif command == "list":
+        blocks = text.list_blocks(payload, bool(marks))
+    elif command == "epics":
+        blocks = text.epics_blocks(payload)
+    elif command == "ready":
+        blocks = text.ready_blocks(payload)
+    elif command == "next":
+        blocks = text.next_blocks(payload)
+    else:
+        blocks = text.blocked_blocks(payload)
+    return text.render(blocks, mode)
+
+
+def remember_text_answer(common_dir: str, root: str, generation: str | None, words: list[str],
+                         text: str, code: int, mode: Any) -> None:
+    """``remember_answer`` for a human answer printed in ``mode`` (`validate`)."""
+    if generation is None:
+        return
+    cache = PlanCache(common_dir, root)
+    if WorkTree(cache, root).generation == generation:
+        key = (generation, tuple(words), (), code_stamp(words[0]))
+        write_answer(cache, _text_key(None, key, words[0], mode), text, code)
 
 
 # What an answer depends on besides the plan and the command line: the default branch

@@ -28,9 +28,9 @@ from git_flowctl.cli.common import (
     rev_option,
     split_list,
 )
-from git_flowctl.cli.render import styled_state
 from git_flowctl.coordination import numbering
 from git_flowctl.model.items import EPIC_SECTIONS
+from git_flowctl.views import text
 from git_flowctl.views.shapes import epic_summary
 
 if TYPE_CHECKING:
@@ -127,22 +127,5 @@ def epics_command(rev: str | None) -> None:
     """List epics with their progress."""
     out, _ws, plan = read_plan(rev)
     rows = [epic_summary(plan.facts, epic) for epic in plan.facts.sorted_epics()]
-
-    def render(console: object) -> None:
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
-
-        assert isinstance(console, Console)
-        if not rows:
-            console.print("no epics yet: `git flow-task epic create --title ...`")
-            return
-        table = Table(show_edge=False, header_style="bold", pad_edge=False)
-        for column in ("id", "status", "done", "title"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(escape(row["id"]), styled_state(row["status"]),
-                          f"{row['done']}/{row['tasks']}", escape(row["title"]))
-        console.print(table)
-
-    out.emit({"epics": rows, "count": len(rows)}, render)
+    payload = {"epics": rows, "count": len(rows)}
+    out.emit_text(payload, lambda: text.epics_blocks(payload))

@@ -16,22 +16,16 @@ from git_flowctl.model.errors import FlowError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from git_flowctl.guard.reporting import Validation
     from git_flowctl.guard.validate import Finding, RangeReport
-
-_STYLE = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
+    from git_flowctl.repo.workspace import Workspace
 
 
 def print_findings(console: Console, findings: list[Finding], *, show_commit: bool = True) -> None:
-    from rich.markup import escape
+    from git_flowctl.cli.render import print_lines
+    from git_flowctl.views.text import finding_lines
 
-    from git_flowctl.guard.reporting import location
-
-    for item in findings:
-        commit = f" [dim](commit {item.commit[:7]})[/dim]" if show_commit and item.commit else ""
-        console.print(f"{escape(location(item))}: [{_STYLE[item.severity]}]{item.severity}[/] "
-                      f"[dim]\\[{item.rule}][/dim] {escape(item.message)}{commit}", highlight=False)
-        if item.hint:
-            console.print(f"    [dim]hint: {escape(item.hint)}[/dim]", highlight=False)
+    print_lines(console, finding_lines(findings, show_commit=show_commit))
 
 
 def _emit_result(out: Output, payload: dict[str, Any], findings: list[Finding], what: str) -> str | None:
@@ -75,7 +69,7 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
         out.json_mode = True
     ws = open_workspace(out)
     report = validate_report(ws, rev=rev, staged=staged, epic_ref=epic_ref, every_epic=all_)
-    payload, findings, snapshot = report.payload, report.findings, report.snapshot
+    payload, findings = report.payload, report.findings
     if fmt == "github":
         from git_flowctl.guard.reporting import github_lines
 
@@ -94,17 +88,32 @@ def validate_command(rev: str | None, staged: bool, epic_ref: str | None, all_: 
             remember_answer(str(ws.common_dir), str(ws.root), report.generation, ["validate"],
                             printed, out.exit_code)
         return
-    from git_flowctl.guard.reporting import summary
+    _print_validation(out, ws, report, remember=epic_ref is None and fmt is None)
 
-    console = out.console
-    print_findings(console, findings)
+
+def _print_validation(out: Output, ws: Workspace, report: Validation, *, remember: bool) -> None:
+    """`validate`'s human answer (views/text.py); of the whole work tree it is kept for the same
+    files and output mode, as the JSON one is, and the lean path repeats it (views/lean.py)."""
+    from git_flowctl.guard.reporting import summary
+    from git_flowctl.views import text
+
+    findings, snapshot = report.findings, report.snapshot
+    lines = text.finding_lines(findings)
     counts = f"{_plural(len(snapshot.epics), 'epic')}, {_plural(len(snapshot.tasks), 'task')}"
-    if payload["valid"]:
-        console.print(f"[green]✓[/green] .flow/ in the {report.source} is valid ({counts})"
-                      + (f"; {summary(findings)}" if findings else ""), highlight=False)
+    if report.payload["valid"]:
+        lines.append([("✓", "green"), (f" .flow/ in the {report.source} is valid ({counts})"
+                                       + (f"; {summary(findings)}" if findings else ""), "")])
     else:
-        console.print(f"[red]✗[/red] .flow/ in the {report.source}: {summary(findings)} ({counts})",
-                      highlight=False)
+        lines.append([("✗", "red"), (f" .flow/ in the {report.source}: {summary(findings)} ({counts})", "")])
+    mode = text.output_mode(sys.stdout)
+    printed = text.render(lines, mode)
+    sys.stdout.write(printed)
+    sys.stdout.flush()
+    if remember and report.generation is not None:
+        from git_flowctl.views.lean import remember_text_answer
+
+        remember_text_answer(str(ws.common_dir), str(ws.root), report.generation, ["validate"],
+                             printed, out.exit_code, mode)
 
 
 def _plural(count: int, noun: str) -> str:

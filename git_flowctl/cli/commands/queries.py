@@ -9,12 +9,12 @@ import click
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import context_for, get_output, open_workspace, read_plan, rev_option
 from git_flowctl.cli.output import Output
-from git_flowctl.cli.render import styled_state
+from git_flowctl.cli.render import print_lines
 from git_flowctl.coordination import queries
-from git_flowctl.model import states
 from git_flowctl.model.errors import UsageError
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.workspace import Workspace
+from git_flowctl.views import text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,24 +52,7 @@ def ready_command(epic_ref: str | None, actor: str | None, rev: str | None) -> N
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     who = ws.actor(actor)
     report = ready_answer(ws, plan, who, epic_id, Claims.open(ws), rev=rev)
-    out.emit(report, lambda console: _render_ready(console, report))
-
-
-def _render_ready(console: Console, report: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    def detail(kind: str, row: dict[str, Any]) -> str:
-        if kind == "in_progress":
-            return f"  ({row['assignee'] or 'nobody'})"
-        if kind == "blocked":
-            return "  <- " + ", ".join(row["blocked_by"])
-        return ""
-
-    for kind, title in (("ready", "ready"), ("in_progress", "in progress"), ("blocked", "blocked")):
-        rows = report[kind]
-        console.print(f"[bold]{title}[/bold] ({len(rows)})")
-        for row in rows:
-            console.print(f"  {escape(row['id'])}  {escape(row['title'])}{escape(detail(kind, row))}")
+    out.emit_text(report, lambda: text.ready_blocks(report))
 
 
 @click.command("next")
@@ -108,7 +91,7 @@ def next_command(epic_ref: str | None, actor: str | None, rev: str | None, claim
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     who = ws.actor(actor)
     answer = next_answer(ws, plan, who, epic_id, Claims.open(ws), rev=rev)
-    out.emit(answer, lambda console: _render_next(console, answer))
+    out.emit_text(answer, lambda: text.next_blocks(answer))
 
 
 def _claim_next(out: Output, epic_ref: str | None, actor: str | None, rev: str | None,
@@ -134,7 +117,7 @@ def _render_claimed(console: Console, answer: dict[str, Any]) -> None:
     for lost in answer["lost_races"]:
         console.print(f"[dim]lost {escape(lost['id'])} to {escape(str(lost['holder']))}[/dim]")
     if answer["status"] != "work":
-        _render_next(console, answer)
+        print_lines(console, text.next_blocks(answer))
         return
     task = escape(str(answer["task"]))
     if answer["reason"] == "resume_in_progress":
@@ -146,48 +129,6 @@ def _render_claimed(console: Console, answer: dict[str, Any]) -> None:
     claim = answer.get("claim") or {}
     if claim.get("note"):
         console.print(f"  [dim]{escape(claim['note'])}[/dim]")
-
-
-# `next` with nothing to do: why, in words (queries._nothing gives the reason).
-_NOTHING = {
-    "all_done_close_epic": "every task of {epic} is finished; close the epic",
-    "waiting_on_other_branch": "the work it waits for is finished on another branch",
-    "claimed_by_others": "the ready tasks are claimed by other agents",
-    "in_progress_elsewhere": "what is left waits for work in progress under other assignees",
-    "all_blocked": "what is left is blocked",
-    "failed_upstream": "what is left waits for a task that failed",
-    "files_held_by_others": "the ready tasks' files are held by other agents",
-    "blocked_by_epic_deps": "every open epic waits for another epic",
-}
-
-
-def _render_next(console: Console, answer: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    if answer["status"] == "work":
-        verb = "resume" if answer["reason"] == "resume_in_progress" else "start"
-        console.print(f"{verb} [bold]{escape(answer['task'])}[/bold]  {escape(answer['title'])}")
-    elif answer["status"] in ("plan", "completion_review"):
-        kind = answer["review"]["kind"]
-        console.print(f"review the {kind} of [bold]{escape(answer['epic'])}[/bold]  "
-                      f"{escape(answer['title'])} [dim](require_review: a SHIP {kind} verdict "
-                      f"first; `git flow-task review {escape(answer['epic'])} --kind {kind}`)[/dim]")
-    elif answer["reason"] == "waiting_for_retry":
-        console.print(f"nothing to do now: {escape(answer['retry_later'][0]['id'])} comes back "
-                      f"for a retry at {escape(answer['retry_after'])}")
-    else:
-        console.print(f"nothing to do: {_NOTHING.get(answer['reason'], 'no task is ready')}"
-                      .format(**{key: escape(str(value)) for key, value in answer.items()}))
-    if answer.get("suggest"):
-        console.print(f"  next step: [bold]{escape(answer['suggest'])}[/bold]")
-    for passed in answer["passed_over"]:
-        if passed.get("reason") == "files":
-            console.print(f"  passed over {escape(passed['task'])}: its files "
-                          f"{escape(', '.join(passed['paths']))} overlap {escape(passed['held_task'])}"
-                          f" (held by {escape(passed['held_by'])})")
-            continue
-        console.print(f"  passed over {escape(passed['epic'])}: waits for "
-                      f"{escape(', '.join(passed['waiting_on']))}")
 
 
 @click.command("blocked")
@@ -202,19 +143,5 @@ def blocked_command(epic_ref: str | None, rev: str | None) -> None:
     ws, plan = _load(rev)
     epic_id = plan.resolve_epic(epic_ref) if epic_ref else None
     rows = queries.blocked_rows(plan.facts, epic_id, offer_for(ws, plan, rev))
-    out.emit({"epic": epic_id, "blocked": rows, "count": len(rows)},
-             lambda console: _render_blocked(console, rows))
-
-
-def _render_blocked(console: Console, rows: list[dict[str, Any]]) -> None:
-    from rich.markup import escape
-
-    if not rows:
-        console.print("nothing is blocked")
-        return
-    for row in rows:
-        why = row["reason"] if row["status"] == states.BLOCKED else ", ".join(
-            f"{dep} ({state})" for dep, state in row["waiting_on"].items()) or ", ".join(
-            row["blocked_by"])
-        console.print(f"{escape(row['id'])}  {styled_state(row['status'])}  {escape(row['title'])}"
-                      f"  [dim]{escape(why or '')}[/dim]")
+    payload = {"epic": epic_id, "blocked": rows, "count": len(rows)}
+    out.emit_text(payload, lambda: text.blocked_blocks(payload))

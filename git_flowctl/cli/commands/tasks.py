@@ -28,8 +28,8 @@ from git_flowctl.cli.common import (
     rev_option,
     split_list,
 )
-from git_flowctl.cli.render import styled_state, task_table
 from git_flowctl.coordination.landing import landed_tasks
+from git_flowctl.views import text
 from git_flowctl.views.reads import mark_landed, show_answer, tasks_answer
 from git_flowctl.views.shapes import epic_summary, task_summary
 
@@ -101,58 +101,10 @@ def _show(ref: str, rev: str | None) -> None:
     answer = show_answer(ws, plan, ref, rev)
     detail = answer.payload
     if answer.kind == "task":
-        out.emit(detail, lambda console: _render_task(console, detail))
+        out.emit_text(detail, lambda: text.task_blocks(detail))
     else:
-        out.emit(detail, lambda console: _render_epic(console, detail, answer.mark_landed,
-                                                      answer.mark_not_landed))
-
-
-def _render_task(console: object, detail: dict[str, object]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    assert isinstance(console, Console)
-    console.print(f"[bold]{escape(str(detail['id']))}[/bold]  {escape(str(detail['title']))}"
-                  + ("  [dim](archived)[/dim]" if detail.get("archived") else ""))
-    console.print(f"  status      {styled_state(str(detail['status']))}"
-                  + (f" (stored: {detail['stored_status']})" if detail["status"] != detail["stored_status"] else "")
-                  + (f", {detail['view_state']}" if detail["view_state"] in ("ready", "waiting") else "")
-                  + (f", landed on {detail['default_branch']}" if detail.get("landed")
-                     else f", not landed on {detail['default_branch']}"
-                     if detail["status"] == "done" and detail.get("default_branch") else ""))
-    rows = [("epic", detail.get("epic")), ("depends on", ", ".join(detail["depends_on"]) or "-"),  # type: ignore[arg-type]
-            ("blocked by", ", ".join(detail["blocked_by"]) or None),  # type: ignore[arg-type]
-            ("priority", detail.get("priority")), ("domain", detail.get("domain")),
-            ("assignee", detail.get("assignee")),
-            ("files", ", ".join(detail.get("files") or []) or None),  # type: ignore[arg-type]
-            ("attempts", f"{detail['attempts']}/{detail['max_retries']}" if detail["attempts"] else None),
-            ("blocked", detail.get("blocked_reason")), ("skipped", detail.get("skipped_reason")),
-            ("file", detail.get("spec_path"))]
-    for label, value in rows:
-        if value is not None:
-            console.print(f"  {label:<11} {escape(str(value))}")
-    for title in ("description", "acceptance", "done_summary", "evidence"):
-        text = detail.get(title)
-        if text:
-            console.print(f"\n[bold]{title.replace('_', ' ').capitalize()}[/bold]")
-            console.print(escape(str(text)))
-
-
-def _render_epic(console: object, detail: dict[str, object], mark_landed: bool = False,
-                 mark_not_landed: bool = False) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    assert isinstance(console, Console)
-    console.print(f"[bold]{escape(str(detail['id']))}[/bold]  {escape(str(detail['title']))}  "
-                  f"{styled_state(str(detail['status']))}  "
-                  + ("[dim](archived)[/dim]  " if detail.get("archived") else "")
-                  + f"{detail['done']}/{len(detail['tasks'])} done")  # type: ignore[arg-type]
-    deps = detail.get("depends_on_epics") or []
-    if deps:
-        console.print(f"  depends on  {escape(', '.join(deps))}")  # type: ignore[arg-type]
-    task_table(console, list(detail["tasks"]), mark_landed=mark_landed,  # type: ignore[call-overload]
-               mark_not_landed=mark_not_landed)
+        out.emit_text(detail, lambda: text.epic_blocks(detail, answer.mark_landed,
+                                                       answer.mark_not_landed))
 
 
 @task_group.command("show")
@@ -197,11 +149,8 @@ def tasks_command(epic_ref: str | None, status_filter: tuple[str, ...], domain: 
     """List tasks."""
     out, ws, plan = read_plan(rev)
     answer = tasks_answer(ws, plan, epic_ref=epic_ref, statuses=status_filter, domain=domain, rev=rev)
-    rows = answer.payload["tasks"]
-    out.emit(answer.payload,
-             lambda console: task_table(console, rows, mark_landed=answer.mark_landed,
-                                        mark_not_landed=answer.mark_not_landed)
-             if rows else console.print("no tasks"))
+    out.emit_text(answer.payload, lambda: text.tasks_blocks(answer.payload, answer.mark_landed,
+                                                           answer.mark_not_landed))
 
 
 @click.command("list")
@@ -213,21 +162,5 @@ def list_command(rev: str | None) -> None:
     tasks = [task_summary(plan.facts, t) for t in plan.facts.sorted_tasks()]
     landing = landed_tasks(ws, plan, rev)
     mark_landed(tasks, landing)
-
-    def render(console: object) -> None:
-        from rich.console import Console
-        from rich.markup import escape
-
-        assert isinstance(console, Console)
-        if not epics:
-            console.print("no epics yet: `git flow-task epic create --title ...`")
-        for epic in epics:
-            console.print(f"\n[bold]{escape(epic['id'])}[/bold]  {escape(epic['title'])}  "
-                          f"{styled_state(epic['status'])}  {epic['done']}/{epic['tasks']} done")
-            rows = [t for t in tasks if t["epic"] == epic["id"]]
-            if rows:
-                task_table(console, rows, mark_landed=not landing.reading_default,
-                           mark_not_landed=landing.reading_default)
-
-    out.emit({"epics": epics, "tasks": tasks, "epic_count": len(epics), "task_count": len(tasks)},
-             render)
+    payload = {"epics": epics, "tasks": tasks, "epic_count": len(epics), "task_count": len(tasks)}
+    out.emit_text(payload, lambda: text.list_blocks(payload, landing.reading_default))
