@@ -103,3 +103,15 @@ def test_nothing_is_followed_from_a_plan_with_a_cycle() -> None:
     followed.follow(before.derived(), ["fn-2-e.3"])
     assert followed._effective is None  # not taken: computed whole when asked
     assert followed.effective_states() == _facts(later, epics).effective_states()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_first_dependents_question_is_answered_as_the_index_answers_it(seed: int) -> None:
+    """`show` of one task scans for its dependents instead of indexing 50,000 tasks; every
+    later question uses the index: both give the same tasks in the same order."""
+    tasks, epics = _plan(random.Random(seed))
+    for task_id in tasks:
+        scanned = _facts(tasks, epics).dependents(task_id)
+        indexed = _facts(tasks, epics)
+        indexed.dependents("fn-0-none.1")
+        assert scanned == indexed.dependents(task_id)

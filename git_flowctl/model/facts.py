@@ -157,6 +157,7 @@ class PlanFacts:
         self._by_epic: dict[str, list[TaskFacts]] | None = None
         self._ids_by_epic: dict[str, list[str]] | None = None
         self._dependents: dict[str, list[TaskFacts]] | None = None
+        self._dependents_asked = False
         self._sorted_tasks: list[TaskFacts] | None = None
 
     @property
@@ -205,7 +206,12 @@ class PlanFacts:
         return sorted(self.epics.values(), key=EpicFacts.id_key)
 
     def dependents(self, task_id: str) -> list[TaskFacts]:
-        """The tasks that depend on ``task_id``, in ID order."""
+        """The tasks that depend on ``task_id``, in ID order. The first question is answered
+        by a scan (`show` of one task at 50,000 tasks); the index is built for the second."""
+        if self._dependents is None and not self._dependents_asked:
+            self._dependents_asked = True
+            return sorted((task for task in self.tasks.values() if task_id in task.depends_on),
+                          key=TaskFacts.id_key)
         if self._dependents is None:
             found: dict[str, list[TaskFacts]] = {}
             for task in self.sorted_tasks():
