@@ -17,7 +17,9 @@ Where catalogs live: ``<git-common-dir>/flow-cache/plan/``.
   as git hashes it, and only a new blob is parsed. Racy follows git's rule
   (Documentation/technical/racy-git.txt): a file whose mtime is not older than when the catalog
   was taken (less ``RACY_NS``, which covers coarse timestamps) may have changed again within
-  the same timestamp, so its stat data proves nothing and its content is hashed again.
+  the same timestamp, so its stat data proves nothing and its content is hashed again. Its
+  entries are ``rows-<crc>``, or while few files changed since that was written, ``rowsd-<crc>``
+  (the entries changed since), so that a hand edit does not write every entry again.
 * ``tree-<.flow tree ID>``: a commit's (or any tree's) plan files, keyed by the ID of its
   ``.flow`` tree, which changes whenever anything under ``.flow/`` changes: never stale. Built
   from the tree's listing, taking entries from the work tree's catalog and the newest tree
