@@ -29,12 +29,13 @@ from git_flowctl.views.text import width
 
 
 def _run(entry: str, repo: Repo, args: tuple[str, ...], cwd: Path | None = None,
-         env: dict[str, str] | None = None) -> tuple[int | None, str]:
+         env: dict[str, str] | None = None,
+         stdout: io.StringIO | None = None) -> tuple[int | None, str]:
     """(exit code, stdout) through ``entry``: "lean" (lean.answer alone, None when it steps
-    aside) or "normal" (the click CLI alone)."""
+    aside) or "normal" (the click CLI alone). ``stdout``: where it prints (a ``Terminal``)."""
     from git_flowctl.cli import run
 
-    stdout = io.StringIO()
+    stdout = stdout if stdout is not None else io.StringIO()
     old_cwd, old_env = os.getcwd(), {key: os.environ.get(key) for key in (env or {})}
     os.chdir(cwd or repo.path)
     os.environ.update(env or {})
@@ -332,24 +333,7 @@ def _run_text(entry: str, repo: Repo, args: tuple[str, ...], cwd: Path | None = 
     unless ``env`` sets it)."""
     if not terminal:
         return _run(entry, repo, args, cwd, env)
-    from git_flowctl.cli import run
-
-    stdout = Terminal()
-    env = {"NO_COLOR": "", **(env or {})}
-    old_cwd, old_env = os.getcwd(), {key: os.environ.get(key) for key in env}
-    os.chdir(cwd or repo.path)
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
-            code = lean.answer(list(args)) if entry == "lean" else run(list(args))
-    finally:
-        os.chdir(old_cwd)
-        for key, value in old_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return code, stdout.getvalue()
+    return _run(entry, repo, args, cwd, {"NO_COLOR": "", **(env or {})}, Terminal())
 
 
 def same_text_both_ways(repo: Repo, *args: str, cwd: Path | None = None,

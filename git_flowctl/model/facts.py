@@ -281,11 +281,7 @@ class PlanFacts:
             effective = {task_id: state for task_id, state in stored.items()
                          if state not in states.STARTABLE}
             cycles: list[str] = []
-            resolve = states.effective_resolver(
-                stored.get,
-                lambda task_id: tasks[task_id].depends_on if task_id in tasks else [],
-                lambda task_id: tasks[task_id].trigger_rule if task_id in tasks else "all_success",
-                effective, cycles)
+            resolve = self._resolver(stored.get, effective, cycles)
             for task_id, state in stored.items():
                 if state in states.STARTABLE:
                     resolve(task_id)
@@ -321,11 +317,7 @@ class PlanFacts:
         found = {task_id: state for task_id, state in effective.items()
                  if task_id not in dirty and (task_id in tasks or task_id in depending)}
         cycles: list[str] = []
-        resolve = states.effective_resolver(
-            self._stored_of,
-            lambda task_id: tasks[task_id].depends_on if task_id in tasks else [],
-            lambda task_id: tasks[task_id].trigger_rule if task_id in tasks else "all_success",
-            found, cycles)
+        resolve = self._resolver(self._stored_of, found, cycles)
         live = [task_id for task_id in dirty if task_id in tasks]
         for task_id in live:
             for dep in tasks[task_id].depends_on:  # an archived dependency, as effective_states
@@ -368,20 +360,25 @@ class PlanFacts:
         if task_id not in self.tasks:
             stored = self._stored_of(task_id)  # an archived dependency: its stored state
             return states.MISSING if stored is None else stored
-        tasks = self.tasks
         cycles: list[str] = []
         known = len(found)
-        resolve = states.effective_resolver(
-            self._stored_of,
-            lambda item: tasks[item].depends_on if item in tasks else [],
-            lambda item: tasks[item].trigger_rule if item in tasks else "all_success",
-            found, cycles)
+        resolve = self._resolver(self._stored_of, found, cycles)
         state = resolve(task_id)
         if cycles:  # the walk only added keys: take them back, and compute the whole plan
             for added in list(found)[known:]:
                 del found[added]
             return self.effective_states().get(task_id, states.MISSING)
         return state
+
+    def _resolver(self, stored_of: Callable[[str], str | None], found: dict[str, str],
+                  cycles: list[str]) -> Callable[[str], str]:
+        """``states.effective_resolver`` over this plan's tasks, into ``found``."""
+        tasks = self.tasks
+        return states.effective_resolver(
+            stored_of,
+            lambda task_id: tasks[task_id].depends_on if task_id in tasks else [],
+            lambda task_id: tasks[task_id].trigger_rule if task_id in tasks else "all_success",
+            found, cycles)
 
     def _stored_of(self, task_id: str) -> str | None:
         """A task's stored state: a live task's, else an archived one's (a dependency)."""
