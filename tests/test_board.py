@@ -216,15 +216,19 @@ def test_watch_with_json_prints_one_object_per_change(imported: Repo) -> None:
 
 def test_a_task_claimed_in_another_worktree_leaves_the_ready_queue(imported: Repo,
                                                                   tmp_path: Path) -> None:
+    """A task another agent has claimed is waiting for this actor, in the board's columns as in
+    every other view (issue #12's one definition of ready): not in the ready column."""
     imported.git("worktree", "add", "-q", str(tmp_path / "other"), "-b", "other")
     imported.ok("start", "fn-2.1", cwd=tmp_path / "other", env={"FLOW_ACTOR": "bob"})
     data = imported.ok("board")
     assert data["ready"] == [] == [t["id"] for t in imported.ok("ready")["ready"]]
-    card = data["columns"]["ready"][0]
-    assert card["id"] == "fn-2-billing-dashboard-fur-kunden.1" and card["held_by"] == "bob"
+    assert "fn-2-billing-dashboard-fur-kunden.1" not in [c["id"] for c in data["columns"]["ready"]]
+    card = next(c for c in data["columns"]["waiting"] if c["id"] == "fn-2-billing-dashboard-fur-kunden.1")
+    assert card["held_by"] == "bob" and card["waits_for"] == ["claimed by bob"]
+    assert imported.ok("show", "fn-2.1")["view_state"] == card["state"] == "waiting"
     out = imported.flow("board").stdout
-    assert "ready (1)\n    fn-2-billing-dashboard-fur-kunden.1  Invoice table  " \
-           "(claimed by bob)" in out
+    waiting = out[out.index("waiting ("):out.index("ready (0)\n")]
+    assert "    fn-2-billing-dashboard-fur-kunden.1  Invoice table  (claimed by bob)\n" in waiting
 
 
 def test_a_redraw_reads_only_what_changed(imported: Repo, monkeypatch: pytest.MonkeyPatch) -> None:

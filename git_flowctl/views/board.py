@@ -42,7 +42,7 @@ class Card:
     blocked_reason: str | None
     waits_for: list[str]
     critical: bool = False
-    held_by: str | None = None  # a ready task another actor has claimed (issue #7)
+    held_by: str | None = None  # a task ready but for another actor's claim: waiting (#7, #12)
     landed: bool | None = None  # a done task: its code is on the default branch (issue #17)
     retry: str | None = None  # an up_for_retry task: "retry 1 of 2" (facts.retry_note)
 
@@ -118,14 +118,16 @@ def build(plan: Plan, *, epic_id: str | None, actor: str, critical_path: list[st
         state = facts.view_state(task.id)
         waits_for = [f"epic {dep}" if dep in facts.epics else dep for dep in facts.waiting_on(task)] \
             if state == states.WAITING else []
-        if state == states.READY and task.id in kept.exclude():
+        holder = (held or {}).get(task.id)
+        held_by = holder if state == states.READY and holder not in (None, actor) else None
+        if held_by is not None:  # waiting for this actor, as every view says (queries.Offer)
+            state, waits_for = states.WAITING, [f"claimed by {held_by}"]
+        elif state == states.READY and task.id in kept.exclude():
             state, waits_for = states.WAITING, [str(kept.why(task.id))]
         columns.setdefault(state, []).append(Card(
             task.id, shorts.get(task.id, task.id), task.title, task.epic, state, task.priority,
             task.assignee, task.blocked_reason, waits_for,
-            task.id in on_path,
-            (held or {}).get(task.id) if state == states.READY
-            and (held or {}).get(task.id) not in (None, actor) else None,
+            task.id in on_path, held_by,
             (task.id in landed) if landed is not None and state == states.DONE else None,
             facts.retry_note(task.id)))
     epics = []
