@@ -129,8 +129,9 @@ def answer(args: list[str]) -> int | None:
             raise Fallback
         mode = None if json_mode or words[0] == "board" else _text_mode()
         reader = _Reader(place, _COMMANDS[words[0]] in _REPEATED_ONLY)
-        key = reader.answer_key(reader.work_tree.generation, words, options)
-        found = read_answer(reader.cache, _text_key(reader, key, words[0], mode))
+        generation = reader.work_tree.generation
+        key = _text_key(reader, reader.answer_key(generation, words, options), words[0], mode)
+        found = read_answer(reader.cache, key)
         if found is None:
             if _COMMANDS[words[0]] in _REPEATED_ONLY:
                 raise Fallback  # before loading the plan (50 MB at 50,000 tasks) for nothing
@@ -144,8 +145,10 @@ def answer(args: list[str]) -> int | None:
             del payload
             code = 0
             reader.keep_derived()
-            key = reader.answer_key(reader.catalog.generation, words, options)
-            write_answer(reader.cache, _text_key(reader, key, words[0], mode), text, code)
+            if reader.catalog.generation != generation:  # stored anew: the key names it
+                key = _text_key(reader, reader.answer_key(reader.catalog.generation, words, options),
+                                words[0], mode)
+            write_answer(reader.cache, key, text, code)
         else:
             text, code = found
     except (Fallback, FlowError):
