@@ -12,6 +12,7 @@ import click
 from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
 from git_flowctl.model.errors import FlowError, UsageError
+from git_flowctl.views.text import plural as _plural
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -223,10 +224,6 @@ def _shorts(board: Board) -> dict[str, str]:
 def _bar(done: int, total: int, width: int = 20) -> str:
     filled = round(width * done / total) if total else 0
     return "[" + "#" * filled + "-" * (width - filled) + "]"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 # rich ---------------------------------------------------------------------------------------------

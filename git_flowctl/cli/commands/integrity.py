@@ -12,6 +12,7 @@ from git_flowctl.cli import complete
 from git_flowctl.cli.common import get_output, open_workspace, rev_option
 from git_flowctl.cli.output import Output
 from git_flowctl.model.errors import FlowError, UsageError
+from git_flowctl.views.text import plural as _plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -114,10 +115,6 @@ def _print_validation(out: Output, ws: Workspace, report: Validation, *, remembe
 
         remember_text_answer(str(ws.common_dir), str(ws.root), report.generation, ["validate"],
                              printed, out.exit_code, mode)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @click.command("check")

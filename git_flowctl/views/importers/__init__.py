@@ -28,6 +28,7 @@ from git_flowctl.model.items import EPICS_DIR, TASKS_DIR, Epic, Task
 from git_flowctl.repo.plan import Plan
 from git_flowctl.repo.sources import Source
 from git_flowctl.repo.writer import Change
+from git_flowctl.views.text import plural as _plural
 
 ConfigMerge = Callable[[bytes | None], "ConfigOutcome"]
 
@@ -166,7 +167,3 @@ def build_change(plan: Plan, incoming: ImportSet, ctx: Context) -> Change:
     }
     return Change(f"flow: import {_plural(made_epics, 'epic')}, {_plural(made_tasks, 'task')} "
                   f"from {incoming.source}", writes, transitions, evidence, result=result)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
